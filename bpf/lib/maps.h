@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/* Maps shared by every program in procflow.bpf.c, and load-time settings. */
+#ifndef PF_LIB_MAPS_H
+#define PF_LIB_MAPS_H
+
+/* Set by the loader between open and load (rodata), never looked up per event. */
+const volatile __u32 cfg_max_args = PF_ARGS_MAX;
+const volatile __u32 cfg_ignore_tgid = 0;
+
+/* Process events to user space; size set by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 * 1024 * 1024);
+} pf_events SEC(".maps");
+
+/* In-kernel flow aggregation, drained (lookup-and-delete) by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct pf_flow_key);
+	__type(value, struct pf_flow_value);
+} pf_flows SEC(".maps");
+
+/* Per-socket TCP state: owner, role, and segment baselines for packet deltas. */
+struct pf_sock_state {
+	__u32 owner_tgid;
+	__u32 segs_out;
+	__u32 segs_in;
+	__u8 role;
+	__u8 start_pending;  /* established, not yet credited to a flow */
+	__u8 pad[2];
+	__u64 owner_start_ns;
+	char owner_comm[PF_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* struct sock address */
+	__type(value, struct pf_sock_state);
+} pf_socks SEC(".maps");
+
+/*
+ * Per-thread stash between the entry and the exit of a call: the user
+ * sockaddr of sendto/recvfrom/sendmsg/recvmsg (unconnected UDP has no peer in
+ * the socket), or the socket and length of a pending UDP receive.
+ */
+struct pf_stash {
+	__u64 send_addr;     /* user pointer to the destination sockaddr */
+	__u64 recv_addr;     /* user pointer to where the source sockaddr goes */
+	__u64 recv_msghdr;   /* user pointer to the msghdr (recvmsg) */
+	__u64 sk;            /* socket of a pending receive */
+	__u64 kmsg;          /* kernel msghdr (kprobe path) */
+	__s32 len;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32); /* tid */
+	__type(value, struct pf_stash);
+} pf_stash SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PF_CTR_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} pf_counters SEC(".maps");
+
+/* Scratch space too big for the 512-byte stack. */
+#define PF_SCRATCH 1024
+struct pf_heap {
+	char path[PF_SCRATCH * 2];
+	struct pf_flow_key key;
+	struct pf_flow_value value;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pf_heap);
+} pf_heap SEC(".maps");
+
+static __always_inline void pf_count(__u32 slot)
+{
+	__u64 *v = bpf_map_lookup_elem(&pf_counters, &slot);
+
+	if (v)
+		*v += 1; /* per-CPU slot: no atomics needed */
+}
+
+static __always_inline struct pf_heap *pf_get_heap(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&pf_heap, &zero);
+}
+
+#endif

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/* Reading process facts from struct task_struct: identity, times, cwd, args. */
+#ifndef PF_LIB_TASK_H
+#define PF_LIB_TASK_H
+
+#define PF_CWD_DEPTH 32
+
+static __always_inline __u64 pf_task_start_ns(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, group_leader, start_boottime);
+}
+
+static __always_inline __u32 pf_task_ppid(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, real_parent, tgid);
+}
+
+/* Fill the common head of a ring buffer record for `task`. */
+static __always_inline void pf_fill_header(struct pf_event_header *h, __u32 kind, __u32 size,
+					   struct task_struct *task)
+{
+	h->kind = kind;
+	h->size = size;
+	h->time_ns = bpf_ktime_get_boot_ns();
+	h->pid = BPF_CORE_READ(task, tgid);
+	h->ppid = pf_task_ppid(task);
+	h->start_ns = pf_task_start_ns(task);
+	BPF_CORE_READ_STR_INTO(&h->comm, task, comm);
+}
+
+/*
+ * Resolve a struct path to a string by walking dentries towards the root,
+ * writing components backwards into heap->path. Crosses mount points through
+ * struct mount and stops at the task's root (chroot aware). Returns the
+ * offset of the first byte in heap->path (the string ends at PF_SCRATCH - 1,
+ * NUL included), or a negative value when the path could not be read.
+ * *flags gets EVENT_ERROR_CWD_DEPTH when the walk limit cut the prefix.
+ */
+static __always_inline int pf_path_walk(struct pf_heap *heap, struct path *path,
+					struct path *root, __u32 *flags)
+{
+	struct dentry *dentry = BPF_CORE_READ(path, dentry);
+	struct vfsmount *vfsmnt = BPF_CORE_READ(path, mnt);
+	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
+	struct dentry *root_dentry = BPF_CORE_READ(root, dentry);
+	struct vfsmount *root_mnt = BPF_CORE_READ(root, mnt);
+	__u32 pos = PF_SCRATCH - 1;
+	int i;
+
+	heap->path[PF_SCRATCH - 1] = 0;
+	for (i = 0; i < PF_CWD_DEPTH; i++) {
+		struct dentry *parent;
+		struct qstr name;
+		__u32 len;
+
+		if (dentry == root_dentry && vfsmnt == root_mnt)
+			break;
+		if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
+			struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+
+			/* The mount's root: continue in the mount it sits on. */
+			if (up == mnt)
+				break;
+			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = up;
+			vfsmnt = &up->mnt;
+			continue;
+		}
+		parent = BPF_CORE_READ(dentry, d_parent);
+		if (parent == dentry)
+			break;
+		name = BPF_CORE_READ(dentry, d_name);
+		len = name.len & (PF_SCRATCH - 1);
+		if (len + 1 > pos) {
+			*flags |= EVENT_ERROR_CWD_LONG;
+			break;
+		}
+		pos -= len;
+		/* pos < PF_SCRATCH and len < PF_SCRATCH keep the write inside path[2*PF_SCRATCH]. */
+		if (bpf_probe_read_kernel(&heap->path[pos & (PF_SCRATCH - 1)], len, name.name) < 0)
+			return -1;
+		pos -= 1;
+		heap->path[pos & (PF_SCRATCH - 1)] = '/';
+		dentry = parent;
+	}
+	if (i == PF_CWD_DEPTH)
+		*flags |= EVENT_ERROR_CWD_DEPTH;
+	if (pos == PF_SCRATCH - 1) {
+		/* The root itself. */
+		pos -= 1;
+		heap->path[pos & (PF_SCRATCH - 1)] = '/';
+	}
+	return pos;
+}
+
+/* Copy the task's cwd into out[PF_PATH_MAX]; returns its length without the NUL. */
+static __always_inline __u16 pf_read_cwd(struct pf_heap *heap, struct task_struct *task,
+					 char *out, __u32 *flags)
+{
+	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	int pos;
+	__u32 len;
+
+	if (!fs) {
+		*flags |= EVENT_ERROR_CWD;
+		return 0;
+	}
+	pos = pf_path_walk(heap, &fs->pwd, &fs->root, flags);
+	if (pos < 0) {
+		*flags |= EVENT_ERROR_CWD;
+		return 0;
+	}
+	len = (PF_SCRATCH - 1) - pos;
+	if (len > PF_PATH_MAX - 1) {
+		/* Keep the tail (the most specific part). */
+		*flags |= EVENT_ERROR_CWD_LONG;
+		pos = (PF_SCRATCH - 1) - (PF_PATH_MAX - 1);
+		len = PF_PATH_MAX - 1;
+	}
+	len &= PF_PATH_MAX - 1;
+	if (bpf_probe_read_kernel(out, len, &heap->path[pos & (PF_SCRATCH - 1)]) < 0) {
+		*flags |= EVENT_ERROR_CWD;
+		return 0;
+	}
+	out[len] = 0;
+	return len;
+}
+
+/*
+ * Copy the argument area of the task's (new) mm: argv strings separated by
+ * NULs. Sets *truncated when it was longer than cfg_max_args.
+ */
+static __always_inline __u32 pf_read_args(struct task_struct *task, char *out, __u8 *truncated,
+					  __u32 *flags)
+{
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	unsigned long start, end;
+	__u64 len, max = cfg_max_args;
+
+	if (!mm) {
+		*flags |= EVENT_ERROR_ARGS;
+		return 0;
+	}
+	start = BPF_CORE_READ(mm, arg_start);
+	end = BPF_CORE_READ(mm, arg_end);
+	if (end <= start)
+		return 0;
+	len = end - start;
+	if (max > PF_ARGS_MAX)
+		max = PF_ARGS_MAX;
+	if (len > max) {
+		len = max;
+		*truncated = 1;
+	}
+	if (len > PF_ARGS_MAX)
+		len = PF_ARGS_MAX;
+	if (bpf_probe_read_user(out, len, (void *)start) < 0) {
+		*flags |= EVENT_ERROR_ARGS;
+		return 0;
+	}
+	return len;
+}
+
+/*
+ * Build and submit an exec event for the current task. `filename` is a
+ * kernel string (binprm->filename, or the tracepoint's copy of it).
+ */
+static __always_inline int pf_emit_exec(const char *filename)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct pf_exec_event *ev;
+	struct pf_heap *heap;
+	long n;
+
+	pf_count(PF_CTR_EXEC_SEEN);
+	heap = pf_get_heap();
+	if (!heap)
+		return 0;
+	ev = bpf_ringbuf_reserve(&pf_events, sizeof(*ev), 0);
+	if (!ev) {
+		pf_count(PF_CTR_EVENTS_LOST);
+		return 0;
+	}
+	pf_fill_header(&ev->hdr, PF_EVENT_EXEC, sizeof(*ev), task);
+	ev->error_flags = 0;
+	ev->args_truncated = 0;
+	ev->parent_start_ns = BPF_CORE_READ(task, real_parent, group_leader, start_boottime);
+	ev->cgroup_id = bpf_get_current_cgroup_id();
+	ev->uid = (__u32)bpf_get_current_uid_gid();
+	ev->gid = bpf_get_current_uid_gid() >> 32;
+
+	n = bpf_probe_read_kernel_str(ev->filename, sizeof(ev->filename), filename);
+	if (n <= 0) {
+		ev->error_flags |= EVENT_ERROR_FILENAME;
+		ev->filename[0] = 0;
+		n = 1;
+	}
+	ev->filename_len = n - 1;
+	ev->cwd_len = pf_read_cwd(heap, task, ev->cwd, &ev->error_flags);
+	ev->args_len = pf_read_args(task, ev->args, &ev->args_truncated, &ev->error_flags);
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+/* Fork of a new process (not a thread). */
+static __always_inline int pf_emit_fork(struct task_struct *parent, struct task_struct *child)
+{
+	struct pf_fork_event *ev;
+
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0;
+	ev = bpf_ringbuf_reserve(&pf_events, sizeof(*ev), 0);
+	if (!ev) {
+		pf_count(PF_CTR_EVENTS_LOST);
+		return 0;
+	}
+	pf_fill_header(&ev->hdr, PF_EVENT_FORK, sizeof(*ev), child);
+	/* The child's start time is its own; its leader is itself. */
+	ev->hdr.start_ns = BPF_CORE_READ(child, start_boottime);
+	ev->hdr.ppid = BPF_CORE_READ(parent, tgid);
+	ev->parent_start_ns = pf_task_start_ns(parent);
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+/* Exit of the last thread of a process. */
+static __always_inline int pf_emit_exit(struct task_struct *task)
+{
+	struct pf_exit_event *ev;
+	int live = BPF_CORE_READ(task, signal, live.counter);
+	__u32 code;
+
+	/* Threads leaving a live group are not process exits. */
+	if (live != 0)
+		return 0;
+	ev = bpf_ringbuf_reserve(&pf_events, sizeof(*ev), 0);
+	if (!ev) {
+		pf_count(PF_CTR_EVENTS_LOST);
+		return 0;
+	}
+	pf_fill_header(&ev->hdr, PF_EVENT_EXIT, sizeof(*ev), task);
+	code = BPF_CORE_READ(task, exit_code);
+	ev->exit_code = (code >> 8) & 0xff;
+	ev->signal = code & 0x7f;
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+#endif

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/*
+ * procflow.h: every record that crosses the kernel boundary.
+ *
+ * Included by the BPF programs (bpf/*.bpf.c, with vmlinux.h already included)
+ * and by the native addon (native/src, with <linux/types.h>). Nothing here
+ * may depend on kernel-internal types. The TypeScript decoder in
+ * native/decode.ts mirrors these layouts; test/kernel/layout.test.ts checks
+ * its offsets against the ones the addon reports with sizeof/offsetof.
+ *
+ * Conventions: times are CLOCK_BOOTTIME ns; addresses are 16 bytes in network
+ * order (IPv4 in the first 4 bytes); ports are in host order.
+ */
+#ifndef PROCFLOW_H
+#define PROCFLOW_H
+
+#define PF_COMM_LEN 16
+#define PF_PATH_MAX 256      /* filename and cwd, NUL included */
+#define PF_ARGS_MAX 4096     /* argument bytes per exec (power of two) */
+
+#define PF_AF_INET 2
+#define PF_AF_INET6 10
+#define PF_PROTO_TCP 6
+#define PF_PROTO_UDP 17
+
+/* Kinds of process events on the ring buffer. */
+enum pf_event_kind {
+	PF_EVENT_EXEC = 1,
+	PF_EVENT_FORK = 2,
+	PF_EVENT_EXIT = 3,
+};
+
+/* Partial failures while building an exec event: the event is still sent. */
+#define EVENT_ERROR_FILENAME   (1u << 0) /* binprm filename unreadable */
+#define EVENT_ERROR_ARGS       (1u << 1) /* argument area unreadable */
+#define EVENT_ERROR_CWD        (1u << 2) /* cwd unreadable */
+#define EVENT_ERROR_CWD_DEPTH  (1u << 3) /* cwd deeper than the walk limit (prefix lost) */
+#define EVENT_ERROR_CWD_LONG   (1u << 4) /* cwd longer than PF_PATH_MAX (prefix lost) */
+#define EVENT_ERROR_PARENT     (1u << 5) /* parent task unreadable */
+#define EVENT_ERROR_CGROUP     (1u << 6) /* cgroup id unreadable */
+
+/* Common head of every ring buffer record. */
+struct pf_event_header {
+	__u32 kind;          /* enum pf_event_kind */
+	__u32 size;          /* bytes of the whole record */
+	__u64 time_ns;       /* when the kernel saw it */
+	__u32 pid;           /* tgid */
+	__u32 ppid;          /* parent's tgid */
+	__u64 start_ns;      /* group leader's start_boottime */
+	char comm[PF_COMM_LEN];
+};
+
+struct pf_exec_event {
+	struct pf_event_header hdr;
+	__u64 parent_start_ns;
+	__u64 cgroup_id;
+	__u32 uid;
+	__u32 gid;
+	__u32 error_flags;   /* EVENT_ERROR_* */
+	__u32 args_len;      /* valid bytes in args: NUL-separated argv */
+	__u16 filename_len;  /* without the NUL */
+	__u16 cwd_len;       /* without the NUL */
+	__u8 args_truncated; /* 1 when the argument area was longer than captured */
+	__u8 pad[3];
+	char filename[PF_PATH_MAX];
+	char cwd[PF_PATH_MAX];
+	char args[PF_ARGS_MAX];
+};
+
+struct pf_fork_event {
+	struct pf_event_header hdr;
+	__u64 parent_start_ns;
+};
+
+struct pf_exit_event {
+	struct pf_event_header hdr;
+	__u32 exit_code;     /* WEXITSTATUS when exited normally */
+	__u32 signal;        /* terminating signal, 0 when exited normally */
+};
+
+/* Which side of the connection the local socket is on. */
+enum pf_role {
+	PF_ROLE_UNKNOWN = 0,
+	PF_ROLE_CLIENT = 1,
+	PF_ROLE_SERVER = 2,
+};
+
+/* Key of the flow map: the 5-tuple seen from the local socket, plus its owner. */
+struct pf_flow_key {
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
+	__u16 local_port;
+	__u16 remote_port;
+	__u32 tgid;
+	__u8 family;         /* PF_AF_INET or PF_AF_INET6 */
+	__u8 proto;          /* PF_PROTO_TCP or PF_PROTO_UDP */
+	__u8 pad[6];
+};
+
+/* Counters of one flow since user space last drained it. */
+struct pf_flow_value {
+	__u64 bytes_out;
+	__u64 bytes_in;
+	__u64 packets_out;
+	__u64 packets_in;
+	__u64 first_seen_ns;
+	__u64 last_seen_ns;
+	__u64 pid_start_ns;
+	__u32 tcp_started;
+	__u32 tcp_completed;
+	/* Latest TCP stats read from struct tcp_sock. */
+	__u32 srtt_us;
+	__u32 min_rtt_us;
+	__u32 cwnd;
+	__u32 mss;
+	__u32 retransmits;
+	__u32 lost;
+	__u8 role;           /* enum pf_role */
+	__u8 pad[7];
+	char comm[PF_COMM_LEN];
+};
+
+/* Slots of the per-CPU counters map; user space sums the CPUs. */
+enum pf_counter {
+	PF_CTR_EVENTS_LOST = 0,   /* ring buffer reservations that failed */
+	PF_CTR_FLOW_MAP_FULL = 1, /* flow insertions refused: map full */
+	PF_CTR_SOCK_MAP_FULL = 2, /* socket-state insertions refused */
+	PF_CTR_EXEC_SEEN = 3,     /* exec events produced (sent or lost) */
+	PF_CTR_FLOW_UPDATES = 4,  /* flow accounting calls */
+	PF_CTR_MAX = 8,
+};
+
+#endif /* PROCFLOW_H */

@@ -1,0 +1,70 @@
+// Elasticsearch connection settings shared by every command that talks to the cluster, and
+// the client built from them.
+import { readFileSync } from 'node:fs';
+import { Client, errors } from '@elastic/elasticsearch';
+import type { SettingsTable } from './config.js';
+import { ProcflowError } from './errors.js';
+
+export const ES_SETTINGS = {
+  es_url: { doc: 'Elasticsearch URL', format: 'url-or-empty', default: 'http://127.0.0.1:9200' },
+  es_username: { doc: 'Elasticsearch user (basic auth)', format: String, default: '' },
+  es_password: { doc: 'Elasticsearch password (basic auth)', format: String, default: '', sensitive: true },
+  es_api_key: { doc: 'Elasticsearch API key (base64), instead of user and password', format: String, default: '', sensitive: true },
+  es_ca_file: { doc: 'PEM file of the CA that signed the cluster certificate', format: String, default: '' },
+  es_request_timeout: { doc: 'timeout of one Elasticsearch request', format: 'duration', default: 30_000 },
+} satisfies SettingsTable;
+
+export interface EsConnection {
+  es_url: string;
+  es_username: string;
+  es_password: string;
+  es_api_key: string;
+  es_ca_file: string;
+  es_request_timeout: number;
+}
+
+export function createEsClient(c: EsConnection, opts: { maxRetries?: number } = {}): Client {
+  const auth = c.es_api_key
+    ? { apiKey: c.es_api_key }
+    : c.es_username
+      ? { username: c.es_username, password: c.es_password }
+      : undefined;
+  return new Client({
+    node: c.es_url,
+    ...(auth ? { auth } : {}),
+    ...(c.es_ca_file ? { tls: { ca: readFileSync(c.es_ca_file) } } : {}),
+    requestTimeout: c.es_request_timeout,
+    maxRetries: opts.maxRetries ?? 0,
+    compression: false,
+  });
+}
+
+/** Polls the cluster until it answers, or throws an error that says what to check. */
+export async function waitForCluster(client: Client, url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      await client.cluster.health({ wait_for_status: 'yellow', timeout: '5s' });
+      return;
+    } catch (err) {
+      last = err;
+      if (err instanceof errors.ResponseError && (err.statusCode === 401 || err.statusCode === 403)) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  throw esUnreachable(url, last);
+}
+
+export function esUnreachable(url: string, cause: unknown): ProcflowError {
+  const status = cause instanceof errors.ResponseError ? cause.statusCode : undefined;
+  if (status === 401 || status === 403) {
+    return new ProcflowError('ES_AUTH', `elasticsearch: ${url} refused the credentials (HTTP ${status})`, 'check --es-username/--es-password or --es-api-key', { cause });
+  }
+  return new ProcflowError(
+    'ES_UNREACHABLE',
+    `elasticsearch: cannot reach ${url}: ${(cause as Error)?.message ?? 'no answer'}`,
+    'start Elasticsearch (npm start runs a local one) or point --es-url / PROCFLOW_ES_URL at a running cluster',
+    { cause },
+  );
+}

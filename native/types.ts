@@ -1,0 +1,138 @@
+// The TypeScript surface of the kernel collection (bpf/ + native/), as the agent consumes it.
+// The addon wrapper (native/index.ts) implements `KernelCollector`; the agent depends only on
+// these types, so it can be driven by recorded or synthetic events in unit tests and benchmarks.
+//
+// Clock: every `*Ns` field is CLOCK_BOOTTIME nanoseconds (bpf_ktime_get_boot_ns, and
+// task->start_boottime for process start times), as a bigint. `bootTimeToEpochMs` converts.
+
+export type ProcessEventKind = 'exec' | 'fork' | 'exit';
+
+interface ProcessEventBase {
+  kind: ProcessEventKind;
+  /** Thread-group id (what user space calls the pid). */
+  pid: number;
+  /** Parent's thread-group id. */
+  ppid: number;
+  /** Start time of this process (task->start_boottime of the group leader), boottime ns. */
+  startNs: bigint;
+  /** When the kernel saw the event, boottime ns. */
+  timeNs: bigint;
+  /** Task name (comm) at the time of the event, at most 15 characters. */
+  comm: string;
+}
+
+export interface ExecEvent extends ProcessEventBase {
+  kind: 'exec';
+  uid: number;
+  gid: number;
+  /** Parent's start time, boottime ns, so the parent's exec_id can be derived. */
+  parentStartNs: bigint;
+  /** cgroup v2 id of the task (0 when unknown). */
+  cgroupId: bigint;
+  /** Executable path as the kernel resolved it (from the binprm). */
+  filename: string;
+  /** Full argument vector including argv[0], possibly truncated (see `argsTruncated`). */
+  args: string[];
+  argsTruncated: boolean;
+  /** Current working directory; '' when the kernel could not read it. */
+  cwd: string;
+  /** Bit set of EVENT_ERROR_* partial-failure flags from bpf/procflow.h. */
+  errorFlags: number;
+}
+
+export interface ForkEvent extends ProcessEventBase {
+  kind: 'fork';
+  parentStartNs: bigint;
+}
+
+export interface ExitEvent extends ProcessEventBase {
+  kind: 'exit';
+  /** Exit status as in WEXITSTATUS (0-255) when the process exited normally. */
+  exitCode: number;
+  /** Terminating signal number, 0 when it exited normally. */
+  signal: number;
+}
+
+export type ProcessEvent = ExecEvent | ForkEvent | ExitEvent;
+
+/** Which side of the connection this host's socket is on. */
+export type FlowRole = 'client' | 'server' | 'unknown';
+
+/** One drained entry of the in-kernel flow map: counters since the previous drain. */
+export interface FlowRecord {
+  family: 4 | 6;
+  /** IANA protocol number: 6 TCP, 17 UDP. */
+  proto: number;
+  /** Local address and port of the socket. */
+  localIp: string;
+  localPort: number;
+  /** Remote address and port. */
+  remoteIp: string;
+  remotePort: number;
+  role: FlowRole;
+  /** Owning process: thread-group id and its start time (boottime ns). */
+  pid: number;
+  pidStartNs: bigint;
+  comm: string;
+  bytesOut: number;
+  bytesIn: number;
+  packetsOut: number;
+  packetsIn: number;
+  /** TCP connections of this key that were established / closed in this interval. */
+  tcpStarted: number;
+  tcpCompleted: number;
+  /** Latest TCP stats from struct tcp_sock (0 for UDP). */
+  tcpSrttUs: number;
+  tcpMinRttUs: number;
+  tcpCwnd: number;
+  tcpMss: number;
+  tcpRetransmits: number;
+  tcpLost: number;
+  firstSeenNs: bigint;
+  lastSeenNs: bigint;
+}
+
+export interface HookReport {
+  /** Logical hook, e.g. "exec", "exit", "tcp_send", "udp_recv", "tcp_state". */
+  hook: string;
+  /** What was attached: "kprobe", "tracepoint", "raw_tp", "tp_btf", or "none". */
+  via: string;
+  /** Program and target, e.g. "tp_btf/sched_process_exec". */
+  target: string;
+  /** Why this one was chosen, or why nothing could be attached. */
+  reason: string;
+}
+
+export interface KernelCounters {
+  /** Ring buffer reservations that failed (events lost in the kernel). */
+  eventsLost: number;
+  /** Events dropped in user space because the JS side did not keep up. */
+  eventsDroppedUser: number;
+  /** Flow map insertions refused because the map was full. */
+  flowMapFull: number;
+  /** Events delivered to JavaScript. */
+  eventsDelivered: number;
+}
+
+export interface KernelCollectorOptions {
+  /** Maximum flow map entries (bounded; overflow is counted). */
+  flowMapEntries?: number;
+  /** Maximum bytes of arguments captured per exec. */
+  maxArgsBytes?: number;
+  /** Ring buffer size in bytes (power of two). */
+  ringBufferBytes?: number;
+  /** Force a hook flavour for tests: 'auto' (default), 'tracepoint', 'kprobe'. */
+  hookMode?: 'auto' | 'tracepoint' | 'kprobe';
+}
+
+export interface KernelCollector {
+  /** What got attached, one entry per logical hook. */
+  readonly hooks: HookReport[];
+  /** Start polling the ring buffer; `onEvents` receives batches, never single events. */
+  start(onEvents: (batch: ProcessEvent[]) => void): void;
+  /** Read-and-delete every flow map entry (batch lookup-and-delete where supported). */
+  drainFlows(): FlowRecord[];
+  counters(): KernelCounters;
+  /** Detach all programs, free maps and stop the polling thread. Idempotent. */
+  close(): void;
+}

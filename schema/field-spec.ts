@@ -1,0 +1,124 @@
+// A small field-spec language. Each document type is declared once as a table of FieldSpecs;
+// the TypeScript document types, the Elasticsearch mapping, the validator and the field lists
+// used by the Kibana checks are all derived from that one table.
+
+export type FieldType = 'keyword' | 'ip' | 'long' | 'double' | 'date' | 'boolean' | 'object';
+
+export interface FieldSpec {
+  readonly type: FieldType;
+  readonly description: string;
+  /** The document is invalid without it. */
+  readonly required?: boolean;
+  /** The value is a list of `type` (Elasticsearch maps arrays by their element type). */
+  readonly array?: boolean;
+  /** For type 'object': the nested fields. */
+  readonly fields?: FieldTable;
+  /** ECS field name that is mapped as an alias of this field, e.g. 'source.ip'. */
+  readonly ecs?: string;
+  /** Keyword values longer than this are kept in _source but not indexed. */
+  readonly ignoreAbove?: number;
+  /** Kept in _source only: neither indexed nor aggregatable. */
+  readonly storedOnly?: boolean;
+}
+
+export type FieldTable = { readonly [name: string]: FieldSpec };
+
+type ScalarOf<T> = T extends 'keyword' | 'ip' | 'date'
+  ? string
+  : T extends 'long' | 'double'
+    ? number
+    : T extends 'boolean'
+      ? boolean
+      : never;
+
+type ValueOf<S> = S extends { type: 'object'; fields: infer F }
+  ? DocOf<F>
+  : S extends { type: infer T; array: true }
+    ? ScalarOf<T>[]
+    : S extends { type: infer T }
+      ? ScalarOf<T>
+      : never;
+
+type RequiredKeys<F> = { [K in keyof F]: F[K] extends { required: true } ? K : never }[keyof F];
+type Flatten<T> = { [K in keyof T]: T[K] };
+
+/** The document type a field table describes (required fields required, the rest optional). */
+export type DocOf<F> = Flatten<
+  { -readonly [K in RequiredKeys<F>]: ValueOf<F[K]> } & {
+    -readonly [K in Exclude<keyof F, RequiredKeys<F>>]?: ValueOf<F[K]>;
+  }
+>;
+
+export interface LeafField {
+  /** Dotted path, e.g. 'process_exec.process.binary'. */
+  path: string;
+  spec: FieldSpec;
+}
+
+/** Every leaf field with its dotted path, depth first. */
+export function leafFields(table: FieldTable, prefix = ''): LeafField[] {
+  const out: LeafField[] = [];
+  for (const [name, spec] of Object.entries(table)) {
+    const path = prefix + name;
+    if (spec.type === 'object') out.push(...leafFields(spec.fields ?? {}, `${path}.`));
+    else out.push({ path, spec });
+  }
+  return out;
+}
+
+type MappingProperty = Record<string, unknown>;
+
+function leafMapping(spec: FieldSpec): MappingProperty {
+  if (spec.storedOnly) return { type: spec.type, index: false, doc_values: false };
+  switch (spec.type) {
+    case 'keyword':
+      return { type: 'keyword', ignore_above: spec.ignoreAbove ?? 1024 };
+    case 'date':
+      return { type: 'date', format: 'strict_date_optional_time||epoch_millis' };
+    default:
+      return { type: spec.type };
+  }
+}
+
+/** Elasticsearch mapping `properties` for a table, ECS aliases included. */
+export function mappingProperties(table: FieldTable): Record<string, MappingProperty> {
+  const props: Record<string, MappingProperty> = {};
+  const build = (t: FieldTable, into: Record<string, MappingProperty>) => {
+    for (const [name, spec] of Object.entries(t)) {
+      if (spec.type === 'object') {
+        const inner: Record<string, MappingProperty> = {};
+        build(spec.fields ?? {}, inner);
+        into[name] = { type: 'object', properties: inner };
+      } else {
+        into[name] = leafMapping(spec);
+      }
+    }
+  };
+  build(table, props);
+  for (const { path, spec } of leafFields(table)) {
+    if (spec.ecs) addAlias(props, spec.ecs, path);
+  }
+  return props;
+}
+
+function addAlias(props: Record<string, MappingProperty>, aliasPath: string, target: string): void {
+  const parts = aliasPath.split('.');
+  let level = props;
+  for (const part of parts.slice(0, -1)) {
+    const existing = level[part] as { properties?: Record<string, MappingProperty> } | undefined;
+    if (existing && !existing.properties) {
+      throw new Error(`schema: ECS alias ${aliasPath} collides with the field ${part}`);
+    }
+    const obj = existing ?? { type: 'object', properties: {} };
+    level[part] = obj;
+    level = obj.properties as Record<string, MappingProperty>;
+  }
+  level[parts[parts.length - 1]!] = { type: 'alias', path: target };
+}
+
+/** ECS alias name -> field it points to. */
+export function ecsAliases(table: FieldTable): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const { path, spec } of leafFields(table)) if (spec.ecs) out.set(spec.ecs, path);
+  return out;
+}

@@ -1,0 +1,67 @@
+// Flow log documents (procflow-flows-*): Calico Enterprise flow-log field names, plus
+// @timestamp, process attribution, container and community id, with ECS aliases.
+import type { DocOf, FieldSpec, FieldTable } from './field-spec.js';
+
+const tcpStat = (description: string): FieldSpec => ({ type: 'long', description });
+
+export const FLOW_LOG_FIELDS = {
+  '@timestamp': { type: 'date', required: true, description: 'end of the aggregation interval' },
+  start_time: { type: 'date', required: true, description: 'start of the aggregation interval', ecs: 'event.start' },
+  end_time: { type: 'date', required: true, description: 'end of the aggregation interval', ecs: 'event.end' },
+  host: { type: 'keyword', required: true, description: 'node that reported the flow (ECS host.name cannot alias it: host is a leaf here)' },
+  source_ip: { type: 'ip', description: 'source IP address; absent when aggregated away', ecs: 'source.ip' },
+  source_port: { type: 'long', description: 'source port; absent when aggregated away', ecs: 'source.port' },
+  source_name: { type: 'keyword', required: true, description: 'source endpoint name (pod, host or "-")' },
+  source_name_aggr: { type: 'keyword', required: true, description: 'source aggregated name (pod prefix, host, or pub/pvt)' },
+  source_namespace: { type: 'keyword', required: true, description: 'source namespace, "-" outside Kubernetes' },
+  source_type: { type: 'keyword', required: true, description: 'source endpoint type: wep, hep, net (Calico)' },
+  source_labels: { type: 'keyword', array: true, description: 'source endpoint labels as key=value' },
+  dest_ip: { type: 'ip', description: 'dest IP address; absent when aggregated away', ecs: 'destination.ip' },
+  dest_port: { type: 'long', description: 'dest port; absent when aggregated away', ecs: 'destination.port' },
+  dest_name: { type: 'keyword', required: true, description: 'dest endpoint name (pod, host or "-")' },
+  dest_name_aggr: { type: 'keyword', required: true, description: 'dest aggregated name (pod prefix, host, or pub/pvt)' },
+  dest_namespace: { type: 'keyword', required: true, description: 'dest namespace, "-" outside Kubernetes' },
+  dest_type: { type: 'keyword', required: true, description: 'dest endpoint type: wep, hep, net (Calico)' },
+  dest_labels: { type: 'keyword', array: true, description: 'dest endpoint labels as key=value' },
+  proto: { type: 'keyword', required: true, description: 'transport protocol: tcp, udp', ecs: 'network.transport' },
+  reporter: { type: 'keyword', required: true, description: 'src when the reporting host is the source, dst when it is the destination' },
+  bytes_in: { type: 'long', required: true, description: 'bytes received by the reporter' },
+  bytes_out: { type: 'long', required: true, description: 'bytes sent by the reporter' },
+  packets_in: { type: 'long', required: true, description: 'packets (socket messages) received by the reporter' },
+  packets_out: { type: 'long', required: true, description: 'packets (socket messages) sent by the reporter' },
+  num_flows: { type: 'long', required: true, description: 'flows aggregated into this log' },
+  num_flows_started: { type: 'long', required: true, description: 'flows started in the interval' },
+  num_flows_completed: { type: 'long', required: true, description: 'flows completed in the interval' },
+  process_name: { type: 'keyword', required: true, ignoreAbove: 4096, description: 'executable path; the task name when no path could be collected; "*" when over the per-flow limit', ecs: 'process.executable' },
+  num_process_names: { type: 'long', required: true, description: 'distinct process names in this flow' },
+  process_id: { type: 'keyword', required: true, description: 'process id; "*" when several' },
+  num_process_ids: { type: 'long', required: true, description: 'distinct process ids in this flow' },
+  process_args: { type: 'keyword', array: true, ignoreAbove: 8191, description: 'arguments (redacted); "*" when over the per-flow limit', ecs: 'process.args' },
+  num_process_args: { type: 'long', required: true, description: 'distinct argument lists in this flow' },
+  process_exec_id: { type: 'keyword', description: 'exec_id joining the flow to procflow-process-* events', ecs: 'process.entity_id' },
+  process_source: { type: 'keyword', description: 'where the attribution came from: kernel, procfs, taskname' },
+  process_args_truncated: { type: 'boolean', description: 'the argument list was cut at the capture limit' },
+  process_user_id: { type: 'long', description: 'uid of the process', ecs: 'user.id' },
+  container_id: { type: 'keyword', description: 'container id from the cgroup path', ecs: 'container.id' },
+  community_id: { type: 'keyword', description: 'Community ID flow hash (v1)', ecs: 'network.community_id' },
+  tcp_mean_send_congestion_window: tcpStat('mean send congestion window (segments)'),
+  tcp_min_send_congestion_window: tcpStat('minimum send congestion window (segments)'),
+  tcp_mean_smooth_rtt: tcpStat('mean smoothed RTT (microseconds)'),
+  tcp_max_smooth_rtt: tcpStat('maximum smoothed RTT (microseconds)'),
+  tcp_mean_min_rtt: tcpStat('mean minimum RTT (microseconds)'),
+  tcp_max_min_rtt: tcpStat('maximum minimum RTT (microseconds)'),
+  tcp_mean_mss: tcpStat('mean MSS (bytes)'),
+  tcp_min_mss: tcpStat('minimum MSS (bytes)'),
+  tcp_total_retransmissions: tcpStat('retransmitted segments'),
+  tcp_lost_packets: tcpStat('segments the stack counted as lost'),
+} as const satisfies FieldTable;
+
+export type FlowLog = DocOf<typeof FLOW_LOG_FIELDS>;
+
+/** Fields that identify a flow log; their values make the deterministic document id. */
+export const FLOW_LOG_ID_FIELDS = [
+  'host', 'start_time', 'end_time', 'reporter', 'proto',
+  'source_ip', 'source_port', 'source_name_aggr', 'source_namespace',
+  'dest_ip', 'dest_port', 'dest_name_aggr', 'dest_namespace',
+  'process_name', 'process_id', 'process_exec_id',
+] as const satisfies readonly (keyof FlowLog)[];

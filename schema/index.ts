@@ -1,0 +1,56 @@
+// The document contract: everything agent, indexer, Kibana checks and tests need to agree on.
+import { compileValidator, type Validator } from './validate.js';
+import { FLOW_LOG_FIELDS, type FlowLog } from './flow-log.js';
+import { PROCESS_EVENT_FIELDS, type ProcessEventDoc } from './process-event.js';
+import { flowLogId, processEventId } from './ids.js';
+import { dailyIndex, type DocKind } from './indices.js';
+import type { FieldTable } from './field-spec.js';
+
+export * from './field-spec.js';
+export * from './flow-log.js';
+export * from './process-event.js';
+export * from './dead-letter.js';
+export * from './indices.js';
+export * from './ids.js';
+export * from './templates.js';
+export * from './validate.js';
+
+export interface DocTypeContract<D> {
+  kind: DocKind;
+  fields: FieldTable;
+  validate: Validator;
+  id: (doc: D) => string;
+  index: (doc: D) => string;
+}
+
+const validateFlow = compileValidator(FLOW_LOG_FIELDS);
+
+const validateProcessShape = compileValidator(PROCESS_EVENT_FIELDS);
+const validateProcess: Validator = (doc) => {
+  const err = validateProcessShape(doc);
+  if (err) return err;
+  const d = doc as ProcessEventDoc;
+  if (d.event_type === 'process_exec') {
+    return d.process_exec && !d.process_exit ? null : 'a process_exec event needs "process_exec" (and no "process_exit")';
+  }
+  if (d.event_type === 'process_exit') {
+    return d.process_exit && !d.process_exec ? null : 'a process_exit event needs "process_exit" (and no "process_exec")';
+  }
+  return `field "event_type" must be process_exec or process_exit, got ${JSON.stringify(d.event_type)}`;
+};
+
+export const FLOW_CONTRACT: DocTypeContract<FlowLog> = {
+  kind: 'flows',
+  fields: FLOW_LOG_FIELDS,
+  validate: validateFlow,
+  id: flowLogId,
+  index: (d) => dailyIndex('flows', d['@timestamp']),
+};
+
+export const PROCESS_CONTRACT: DocTypeContract<ProcessEventDoc> = {
+  kind: 'process',
+  fields: PROCESS_EVENT_FIELDS,
+  validate: validateProcess,
+  id: processEventId,
+  index: (d) => dailyIndex('process', d['@timestamp']),
+};

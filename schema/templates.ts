@@ -1,0 +1,85 @@
+// Elasticsearch component and index templates (and the ILM policy where the cluster has ILM),
+// generated from the field tables. Bump SCHEMA_VERSION whenever a mapping changes: setup
+// compares it with what the cluster holds and `/readyz` refuses an out-of-date cluster.
+import { DEAD_LETTER_FIELDS } from './dead-letter.js';
+import { mappingProperties, type FieldTable } from './field-spec.js';
+import { FLOW_LOG_FIELDS } from './flow-log.js';
+import { INDEX_PATTERNS, INDEX_PREFIX } from './indices.js';
+import { PROCESS_EVENT_FIELDS } from './process-event.js';
+
+export const SCHEMA_VERSION = 1;
+export const ILM_POLICY_NAME = `${INDEX_PREFIX}-retention`;
+export const SETTINGS_COMPONENT = `${INDEX_PREFIX}-settings`;
+
+export interface ClusterCapabilities {
+  /** Index lifecycle management (absent from the integ-test distribution). */
+  ilm: boolean;
+}
+
+export interface TemplateOptions {
+  capabilities: ClusterCapabilities;
+  /** Days to keep daily indices (ILM delete phase); ignored without ILM. */
+  retentionDays: number;
+}
+
+const TEMPLATED: ReadonlyArray<{ name: 'flows' | 'process' | 'deadletter'; fields: FieldTable }> = [
+  { name: 'flows', fields: FLOW_LOG_FIELDS },
+  { name: 'process', fields: PROCESS_EVENT_FIELDS },
+  { name: 'deadletter', fields: DEAD_LETTER_FIELDS },
+];
+
+export interface ComponentTemplate { name: string; body: { template: Record<string, unknown>; _meta: Record<string, unknown> } }
+export interface IndexTemplate { name: string; body: Record<string, unknown> }
+
+export interface TemplateSet {
+  ilmPolicy: { name: string; body: Record<string, unknown> } | null;
+  components: ComponentTemplate[];
+  indexTemplates: IndexTemplate[];
+}
+
+const meta = { managed_by: 'procflow', schema_version: SCHEMA_VERSION };
+
+export function buildTemplates(opts: TemplateOptions): TemplateSet {
+  const settings: Record<string, unknown> = {
+    number_of_shards: 1,
+    auto_expand_replicas: '0-1',
+    refresh_interval: '5s',
+    'mapping.total_fields.limit': 2000,
+  };
+  if (opts.capabilities.ilm) settings['lifecycle.name'] = ILM_POLICY_NAME;
+
+  const components: ComponentTemplate[] = [
+    { name: SETTINGS_COMPONENT, body: { template: { settings: { index: settings } }, _meta: meta } },
+    ...TEMPLATED.map(({ name, fields }) => ({
+      name: `${INDEX_PREFIX}-${name}-mappings`,
+      body: {
+        template: { mappings: { dynamic: 'strict', _meta: meta, properties: mappingProperties(fields) } },
+        _meta: meta,
+      },
+    })),
+  ];
+  const indexTemplates: IndexTemplate[] = TEMPLATED.map(({ name }) => ({
+    name: `${INDEX_PREFIX}-${name}`,
+    body: {
+      index_patterns: [INDEX_PATTERNS[name]],
+      composed_of: [SETTINGS_COMPONENT, `${INDEX_PREFIX}-${name}-mappings`],
+      priority: 200,
+      _meta: meta,
+    },
+  }));
+  const ilmPolicy = opts.capabilities.ilm
+    ? {
+        name: ILM_POLICY_NAME,
+        body: {
+          policy: {
+            _meta: meta,
+            phases: {
+              hot: { min_age: '0ms', actions: {} },
+              delete: { min_age: `${opts.retentionDays}d`, actions: { delete: {} } },
+            },
+          },
+        },
+      }
+    : null;
+  return { ilmPolicy, components, indexTemplates };
+}

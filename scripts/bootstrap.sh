@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs everything procflow needs on a fresh Debian machine, then builds it. Idempotent and
+# quick when nothing changed. Used by `npm start`, `npm test` and CI (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { printf 'bootstrap: %s\n' "$*" >&2; }
+
+# Debian packages: the base tools plus whatever the kernel build lists.
+pkgs=(ca-certificates curl unzip maven python3 make g++ pkg-config)
+if [ -f native/apt-packages.txt ]; then
+  while read -r p; do [ -n "$p" ] && [ "${p#\#}" = "$p" ] && pkgs+=("$p"); done < native/apt-packages.txt
+fi
+missing=()
+for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    say "missing Debian packages: ${missing[*]}; install them (sudo apt-get install ${missing[*]}) and run again"
+    exit 1
+  fi
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm dependencies, when the lock file changed since the last install.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund
+fi
+
+say "building (TypeScript, BPF programs, native addon)"
+npm run --silent build
+
+say "checking the local Elasticsearch distribution"
+node dist/localstack/prefetch.js

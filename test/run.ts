@@ -1,0 +1,33 @@
+// The test command: one real Elasticsearch for the whole run (unless PROCFLOW_ES_URL points at
+// one), then node's test runner over every suite, one file at a time so suites that share the
+// cluster or the kernel do not race. Extra arguments select suites (e.g. `unit integration`).
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { getTestCluster } from './support/elasticsearch.js';
+import { IN_CI } from './support/environment.js';
+
+const SUITES = ['unit', 'integration', 'kernel', 'e2e'];
+const root = fileURLToPath(new URL('.', import.meta.url));
+
+const wanted = process.argv.slice(2).length ? process.argv.slice(2) : SUITES;
+const dirs = wanted.map((s) => join(root, s)).filter((d) => existsSync(d));
+
+let stop = async () => {};
+if (!process.env.PROCFLOW_ES_URL && wanted.some((s) => s !== 'unit')) {
+  process.stderr.write('test: starting Elasticsearch for this run\n');
+  const res = await getTestCluster();
+  if (res.cluster) {
+    process.env.PROCFLOW_ES_URL = res.cluster.url;
+    stop = () => res.cluster.stop();
+    process.stderr.write(`test: Elasticsearch at ${res.cluster.url}\n`);
+  } else {
+    process.stderr.write(`test: ${res.reason}; suites that need it will skip${IN_CI ? ' (and fail, CI=true)' : ''}\n`);
+  }
+}
+
+const child = spawn(process.execPath, ['--test', '--test-reporter=spec', '--test-concurrency=1', ...dirs], { stdio: 'inherit', env: process.env });
+const code: number = await new Promise((r) => child.once('exit', (c, sig) => r(c ?? (sig ? 1 : 0))));
+await stop();
+process.exitCode = code;
