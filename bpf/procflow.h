@@ -2,7 +2,7 @@
 /*
  * procflow.h: every record that crosses the kernel boundary.
  *
- * Included by the BPF programs (bpf/*.bpf.c, with vmlinux.h already included)
+ * Included by the BPF programs (bpf/procflow.bpf.c, with vmlinux.h already included)
  * and by the native addon (native/src, with <linux/types.h>). Nothing here
  * may depend on kernel-internal types. The TypeScript decoder in
  * native/decode.ts mirrors these layouts; test/kernel/layout.test.ts checks

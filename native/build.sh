@@ -1,3 +1,174 @@
 #!/usr/bin/env bash
-# Placeholder: the kernel build (libbpf, BPF objects, addon) lands with the kernel work.
-exit 0
+# Build the kernel side: vendored libbpf (static, -fPIC), vmlinux.h, the BPF
+# object and its skeleton, and the node addon. Idempotent: each step is
+# skipped when its output is newer than its inputs.
+#
+#   npm run build:kernel            (bash native/build.sh)
+#   PROCFLOW_LIBBPF=system ...      skip the vendored libbpf, link libbpf.so.1
+#   PROCFLOW_BUILD_VERBOSE=1 ...    show the commands' own output
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+bpf_dir="$root/bpf"
+bpf_build="$bpf_dir/build"
+vendor="$here/vendor"
+libbpf_prefix="$vendor/libbpf-install"
+verbose="${PROCFLOW_BUILD_VERBOSE:-0}"
+
+say() { printf 'build:kernel: %s\n' "$*" >&2; }
+die() { printf 'build:kernel: ERROR: %s\n' "$*" >&2; exit 1; }
+quiet() {
+  # Run a command; show its output only when it fails (or when verbose).
+  local log
+  log="$(mktemp)"
+  if [[ "$verbose" == 1 ]]; then "$@"; return; fi
+  if ! "$@" >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    rm -f "$log"
+    return 1
+  fi
+  rm -f "$log"
+}
+# True when $1 is missing or older than any of the remaining paths.
+stale() {
+  local out="$1"; shift
+  [[ -e "$out" ]] || return 0
+  local f
+  for f in "$@"; do
+    [[ "$f" -nt "$out" ]] && return 0
+  done
+  return 1
+}
+
+# ---- what the build needs ------------------------------------------------------
+missing=()
+command -v clang >/dev/null || missing+=("clang (apt-get install clang): compiles bpf/*.bpf.c")
+command -v llvm-strip >/dev/null || missing+=("llvm-strip (apt-get install llvm): strips DWARF from the BPF object")
+command -v bpftool >/dev/null || missing+=("bpftool (apt-get install bpftool): generates vmlinux.h and the skeleton")
+command -v make >/dev/null || missing+=("make (apt-get install make)")
+command -v g++ >/dev/null || missing+=("g++ (apt-get install g++): compiles the addon")
+command -v pkg-config >/dev/null || missing+=("pkg-config (apt-get install pkg-config)")
+if command -v pkg-config >/dev/null; then
+  pkg-config --exists libelf || missing+=("libelf headers (apt-get install libelf-dev): libbpf reads ELF with it")
+  pkg-config --exists zlib || missing+=("zlib headers (apt-get install zlib1g-dev)")
+fi
+[[ -r /usr/include/node/node_api.h ]] || missing+=("node headers at /usr/include/node (nodejs package with headers, and nodedir=/usr in ~/.npmrc)")
+[[ -d "$root/node_modules/node-addon-api" ]] || missing+=("node-addon-api in node_modules (npm ci)")
+[[ -d "$root/node_modules/node-gyp" ]] || missing+=("node-gyp in node_modules (npm ci)")
+if ((${#missing[@]})); then
+  say "cannot build the kernel side; missing:"
+  for m in "${missing[@]}"; do printf '  - %s\n' "$m" >&2; done
+  say "native/apt-packages.txt lists every Debian package the build needs"
+  exit 1
+fi
+
+mkdir -p "$bpf_build" "$vendor"
+
+# ---- libbpf: vendored from the Debian source package -----------------------------
+libbpf_mode="${PROCFLOW_LIBBPF:-vendored}"
+libbpf_src=""
+fetch_libbpf_source() {
+  local dir
+  dir="$(find "$vendor" -maxdepth 1 -type d -name 'libbpf-[0-9]*' | sort | tail -n1)"
+  if [[ -n "$dir" && -f "$dir/src/Makefile" ]]; then libbpf_src="$dir"; return 0; fi
+  command -v apt-get >/dev/null || return 1
+  say "fetching libbpf source (apt-get source libbpf) into native/vendor"
+  local list=/etc/apt/sources.list.d/procflow-deb-src.sources
+  if ! apt-get source --print-uris libbpf >/dev/null 2>&1; then
+    # No deb-src configured: add one for the running release, refresh only it.
+    [[ "$(id -u)" == 0 ]] || { say "need root to add a deb-src line for libbpf"; return 1; }
+    local codename
+    codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")"
+    cat >"$list" <<EOF
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: $codename
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+    quiet apt-get update -q -o Dir::Etc::sourcelist="$list" -o Dir::Etc::sourceparts=- \
+      -o APT::Get::List-Cleanup=0 || return 1
+  fi
+  (cd "$vendor" && quiet apt-get source -q --download-only libbpf) || return 1
+  local orig
+  orig="$(ls "$vendor"/libbpf_*.orig.tar.* 2>/dev/null | sort | tail -n1)"
+  [[ -n "$orig" ]] || return 1
+  tar -C "$vendor" -xf "$orig"
+  dir="$(find "$vendor" -maxdepth 1 -type d -name 'libbpf-[0-9]*' | sort | tail -n1)"
+  [[ -n "$dir" && -f "$dir/src/Makefile" ]] || return 1
+  libbpf_src="$dir"
+}
+
+if [[ "$libbpf_mode" == vendored ]]; then
+  if fetch_libbpf_source; then
+    if stale "$libbpf_prefix/lib/libbpf.a" "$libbpf_src/src/Makefile"; then
+      say "building vendored libbpf $(basename "$libbpf_src") (static, -fPIC)"
+      mkdir -p "$vendor/libbpf-obj"
+      quiet make -C "$libbpf_src/src" -j"$(nproc)" BUILD_STATIC_ONLY=1 \
+        OBJDIR="$vendor/libbpf-obj" DESTDIR="$libbpf_prefix" PREFIX= LIBDIR=/lib \
+        INCLUDEDIR=/include UAPIDIR=/include \
+        EXTRA_CFLAGS="-fPIC -O2 -g" install install_uapi_headers \
+        || die "libbpf build failed (see above)"
+    fi
+  else
+    say "WARNING: no libbpf source could be fetched; falling back to the system libbpf.so.1"
+    libbpf_mode=system
+  fi
+fi
+if [[ "$libbpf_mode" == system ]]; then
+  [[ -e /usr/lib/x86_64-linux-gnu/libbpf.so.1 || -e /usr/lib/libbpf.so.1 ]] ||
+    die "no libbpf: neither the Debian source package nor libbpf.so.1 (apt-get install libbpf1 libbpf-dev)"
+  [[ -r /usr/include/bpf/libbpf.h ]] || die "system libbpf headers missing (apt-get install libbpf-dev)"
+  libbpf_inc=/usr/include
+  say "using the SYSTEM libbpf.so.1 (dynamic); the addon needs it at run time"
+else
+  libbpf_inc="$libbpf_prefix/include"
+fi
+
+# ---- vmlinux.h from the running kernel's BTF -------------------------------------
+btf=/sys/kernel/btf/vmlinux
+[[ -r "$btf" ]] || die "no kernel BTF at $btf (a kernel built with CONFIG_DEBUG_INFO_BTF=y is needed)"
+kstamp="$bpf_build/vmlinux.kernel"
+kid="$(uname -r) $(stat -c %s "$btf")"
+if [[ ! -s "$bpf_build/vmlinux.h" || "$(cat "$kstamp" 2>/dev/null)" != "$kid" ]]; then
+  say "generating bpf/build/vmlinux.h from $btf"
+  bpftool btf dump file "$btf" format c >"$bpf_build/vmlinux.h.tmp" || die "bpftool could not dump $btf"
+  mv "$bpf_build/vmlinux.h.tmp" "$bpf_build/vmlinux.h"
+  echo "$kid" >"$kstamp"
+fi
+
+# ---- BPF object and skeleton ------------------------------------------------------
+obj="$bpf_build/procflow.bpf.o"
+skel="$bpf_build/procflow.skel.h"
+mapfile -t bpf_inputs < <(find "$bpf_dir" -path "$bpf_build" -prune -o -type f \( -name '*.c' -o -name '*.h' \) -print)
+if stale "$obj" "${bpf_inputs[@]}" "$bpf_build/vmlinux.h"; then
+  say "compiling bpf/procflow.bpf.c"
+  clang -g -O2 -Wall -Wno-unused-function -target bpf -D__TARGET_ARCH_x86 \
+    -I "$bpf_build" -I "$bpf_dir" -I "$libbpf_inc" \
+    -c "$bpf_dir/procflow.bpf.c" -o "$obj.tmp" || die "clang failed on bpf/procflow.bpf.c"
+  llvm-strip -g "$obj.tmp"
+  mv "$obj.tmp" "$obj"
+fi
+if stale "$skel" "$obj"; then
+  bpftool gen skeleton "$obj" name procflow >"$skel.tmp" || die "bpftool gen skeleton failed"
+  mv "$skel.tmp" "$skel"
+fi
+
+# ---- the addon ----------------------------------------------------------------------
+gyp=(node "$root/node_modules/node-gyp/bin/node-gyp.js" --directory="$here" --nodedir="${npm_config_nodedir:-/usr}")
+cfg_id="libbpf=$libbpf_mode inc=$libbpf_inc"
+if [[ ! -f "$here/build/Makefile" || "$(cat "$here/build/procflow.config" 2>/dev/null)" != "$cfg_id" ]]; then
+  say "configuring the addon (node-gyp, libbpf $libbpf_mode)"
+  quiet "${gyp[@]}" configure -- -Dlibbpf_mode="$libbpf_mode" -Dlibbpf_prefix="$libbpf_prefix" ||
+    die "node-gyp configure failed"
+  echo "$cfg_id" >"$here/build/procflow.config"
+fi
+before="$(stat -c %Y "$here/build/Release/procflow.node" 2>/dev/null || echo 0)"
+quiet "${gyp[@]}" build -j "$(nproc)" || die "addon compile failed"
+after="$(stat -c %Y "$here/build/Release/procflow.node" 2>/dev/null || echo 0)"
+if [[ "$before" != "$after" ]]; then
+  say "built native/build/Release/procflow.node (libbpf: $libbpf_mode)"
+else
+  say "up to date (libbpf: $libbpf_mode)"
+fi

@@ -28,69 +28,106 @@ static __always_inline void pf_fill_header(struct pf_event_header *h, __u32 kind
 	BPF_CORE_READ_STR_INTO(&h->comm, task, comm);
 }
 
+/* State of one dentry walk, carried between bpf_loop iterations. */
+struct pf_walk {
+	struct pf_heap *heap;
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	struct dentry *root_dentry;
+	struct vfsmount *root_mnt;
+	__u32 pos;      /* first written byte in heap->path */
+	__u32 flags;    /* EVENT_ERROR_* */
+	int err;
+	int done;
+};
+
+/* One step towards the root: prepend "/name", or hop to the parent mount. */
+static long pf_walk_step(__u32 i, struct pf_walk *w)
+{
+	/* Locals, not w->x, inside BPF_CORE_READ: only kernel types get relocated. */
+	struct dentry *dentry = w->dentry;
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct mount *mnt = w->mnt;
+	struct dentry *parent;
+	struct qstr name;
+	__u32 len, pos;
+
+	if (dentry == w->root_dentry && vfsmnt == w->root_mnt) {
+		w->done = 1;
+		return 1;
+	}
+	if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
+		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+
+		/* The mount's root: continue in the mount it sits on. */
+		if (up == mnt) {
+			w->done = 1;
+			return 1;
+		}
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = up;
+		w->vfsmnt = &up->mnt;
+		return 0;
+	}
+	parent = BPF_CORE_READ(dentry, d_parent);
+	if (parent == dentry) {
+		w->done = 1;
+		return 1;
+	}
+	name = BPF_CORE_READ(dentry, d_name);
+	len = name.len & (PF_SCRATCH - 1);
+	pos = w->pos & (PF_SCRATCH - 1);
+	if (len + 1 > pos) {
+		w->flags |= EVENT_ERROR_CWD_LONG;
+		w->done = 1;
+		return 1;
+	}
+	pos -= len;
+	/* pos < PF_SCRATCH and len < PF_SCRATCH keep the write inside path[2*PF_SCRATCH]. */
+	if (bpf_probe_read_kernel(&w->heap->path[pos & (PF_SCRATCH - 1)], len, name.name) < 0) {
+		w->err = 1;
+		return 1;
+	}
+	pos -= 1;
+	w->heap->path[pos & (PF_SCRATCH - 1)] = '/';
+	w->pos = pos;
+	w->dentry = parent;
+	return 0;
+}
+
 /*
  * Resolve a struct path to a string by walking dentries towards the root,
  * writing components backwards into heap->path. Crosses mount points through
  * struct mount and stops at the task's root (chroot aware). Returns the
  * offset of the first byte in heap->path (the string ends at PF_SCRATCH - 1,
  * NUL included), or a negative value when the path could not be read.
- * *flags gets EVENT_ERROR_CWD_DEPTH when the walk limit cut the prefix.
  */
 static __always_inline int pf_path_walk(struct pf_heap *heap, struct path *path,
 					struct path *root, __u32 *flags)
 {
-	struct dentry *dentry = BPF_CORE_READ(path, dentry);
-	struct vfsmount *vfsmnt = BPF_CORE_READ(path, mnt);
-	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
-	struct dentry *root_dentry = BPF_CORE_READ(root, dentry);
-	struct vfsmount *root_mnt = BPF_CORE_READ(root, mnt);
-	__u32 pos = PF_SCRATCH - 1;
-	int i;
+	struct pf_walk w = {};
 
+	w.heap = heap;
+	w.dentry = BPF_CORE_READ(path, dentry);
+	w.vfsmnt = BPF_CORE_READ(path, mnt);
+	w.mnt = container_of(w.vfsmnt, struct mount, mnt);
+	w.root_dentry = BPF_CORE_READ(root, dentry);
+	w.root_mnt = BPF_CORE_READ(root, mnt);
+	w.pos = PF_SCRATCH - 1;
 	heap->path[PF_SCRATCH - 1] = 0;
-	for (i = 0; i < PF_CWD_DEPTH; i++) {
-		struct dentry *parent;
-		struct qstr name;
-		__u32 len;
-
-		if (dentry == root_dentry && vfsmnt == root_mnt)
-			break;
-		if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
-			struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
-
-			/* The mount's root: continue in the mount it sits on. */
-			if (up == mnt)
-				break;
-			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-			mnt = up;
-			vfsmnt = &up->mnt;
-			continue;
-		}
-		parent = BPF_CORE_READ(dentry, d_parent);
-		if (parent == dentry)
-			break;
-		name = BPF_CORE_READ(dentry, d_name);
-		len = name.len & (PF_SCRATCH - 1);
-		if (len + 1 > pos) {
-			*flags |= EVENT_ERROR_CWD_LONG;
-			break;
-		}
-		pos -= len;
-		/* pos < PF_SCRATCH and len < PF_SCRATCH keep the write inside path[2*PF_SCRATCH]. */
-		if (bpf_probe_read_kernel(&heap->path[pos & (PF_SCRATCH - 1)], len, name.name) < 0)
-			return -1;
-		pos -= 1;
-		heap->path[pos & (PF_SCRATCH - 1)] = '/';
-		dentry = parent;
-	}
-	if (i == PF_CWD_DEPTH)
+	bpf_loop(PF_CWD_DEPTH, pf_walk_step, &w, 0);
+	if (w.err)
+		return -1;
+	*flags |= w.flags;
+	if (!w.done)
 		*flags |= EVENT_ERROR_CWD_DEPTH;
-	if (pos == PF_SCRATCH - 1) {
+	if (w.pos == PF_SCRATCH - 1) {
 		/* The root itself. */
-		pos -= 1;
-		heap->path[pos & (PF_SCRATCH - 1)] = '/';
+		w.pos -= 1;
+		heap->path[PF_SCRATCH - 2] = '/';
 	}
-	return pos;
+	return w.pos & (PF_SCRATCH - 1);
 }
 
 /* Copy the task's cwd into out[PF_PATH_MAX]; returns its length without the NUL. */
@@ -117,7 +154,11 @@ static __always_inline __u16 pf_read_cwd(struct pf_heap *heap, struct task_struc
 		pos = (PF_SCRATCH - 1) - (PF_PATH_MAX - 1);
 		len = PF_PATH_MAX - 1;
 	}
+	/* Keep the masks: the verifier needs them even where the logic already bounds. */
+	barrier_var(len);
 	len &= PF_PATH_MAX - 1;
+	barrier_var(pos);
+	pos &= PF_SCRATCH - 1;
 	if (bpf_probe_read_kernel(out, len, &heap->path[pos & (PF_SCRATCH - 1)]) < 0) {
 		*flags |= EVENT_ERROR_CWD;
 		return 0;

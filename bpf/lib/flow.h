@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/* Flow accounting: build the key from a socket, update counters and TCP stats. */
+#ifndef PF_LIB_FLOW_H
+#define PF_LIB_FLOW_H
+
+#define PF_DIR_OUT 0
+#define PF_DIR_IN 1
+
+#define PF_TCP_ESTABLISHED 1
+#define PF_TCP_SYN_SENT 2
+#define PF_TCP_SYN_RECV 3
+#define PF_TCP_CLOSE 7
+#define PF_TCP_LISTEN 10
+
+#define PF_MSG_PEEK 2
+
+/* A peer address read from a sockaddr (unconnected UDP). */
+struct pf_peer {
+	__u8 addr[16];
+	__u16 port;
+	__u8 family;
+	__u8 valid;
+};
+
+/* Read a struct sockaddr_in / sockaddr_in6 from user or kernel memory. */
+static __always_inline void pf_read_sockaddr(struct pf_peer *peer, const void *sa, bool user)
+{
+	struct sockaddr_in6 sin6 = {};
+	long err;
+
+	peer->valid = 0;
+	if (!sa)
+		return;
+	if (user)
+		err = bpf_probe_read_user(&sin6, sizeof(sin6), sa);
+	else
+		err = bpf_probe_read_kernel(&sin6, sizeof(sin6), sa);
+	if (err < 0)
+		return;
+	if (sin6.sin6_family == PF_AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&sin6;
+
+		__builtin_memset(peer->addr, 0, sizeof(peer->addr));
+		__builtin_memcpy(peer->addr, &sin->sin_addr.s_addr, 4);
+		peer->port = bpf_ntohs(sin->sin_port);
+		peer->family = PF_AF_INET;
+		peer->valid = 1;
+	} else if (sin6.sin6_family == PF_AF_INET6) {
+		__builtin_memcpy(peer->addr, &sin6.sin6_addr, 16);
+		peer->port = bpf_ntohs(sin6.sin6_port);
+		peer->family = PF_AF_INET6;
+		peer->valid = 1;
+	}
+}
+
+static __always_inline bool pf_is_v4_mapped(const __u8 *a)
+{
+	const __u32 *w = (const __u32 *)a;
+
+	return w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0x0000ffff);
+}
+
+static __always_inline bool pf_is_zero(const __u8 *a)
+{
+	const __u64 *w = (const __u64 *)a;
+
+	return w[0] == 0 && w[1] == 0;
+}
+
+/* Move a v4-mapped IPv6 address into the IPv4 slot (first 4 bytes). */
+static __always_inline void pf_unmap(__u8 *a)
+{
+	__u32 *w = (__u32 *)a;
+
+	w[0] = w[3];
+	w[1] = 0;
+	w[2] = 0;
+	w[3] = 0;
+}
+
+/*
+ * Fill heap->key from the socket (and the peer for unconnected UDP).
+ * Returns false for sockets that are not IPv4/IPv6 TCP/UDP.
+ */
+static __always_inline bool pf_fill_key(struct pf_flow_key *key, struct sock *sk,
+					const struct pf_peer *peer)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 proto = BPF_CORE_READ(sk, sk_protocol);
+
+	if (proto != PF_PROTO_TCP && proto != PF_PROTO_UDP)
+		return false;
+	__builtin_memset(key, 0, sizeof(*key));
+	key->proto = proto;
+	key->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	key->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == PF_AF_INET) {
+		key->family = PF_AF_INET;
+		BPF_CORE_READ_INTO(&key->local_addr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO(&key->remote_addr, sk, __sk_common.skc_daddr);
+	} else if (family == PF_AF_INET6) {
+		key->family = PF_AF_INET6;
+		BPF_CORE_READ_INTO(&key->local_addr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&key->remote_addr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		return false;
+	}
+	/* Unconnected UDP: the peer comes from the call's sockaddr. */
+	if (key->remote_port == 0 && peer && peer->valid) {
+		key->remote_port = peer->port;
+		if (peer->family == PF_AF_INET && key->family == PF_AF_INET6) {
+			/* v4 peer on a dual-stack socket: map it like the kernel does. */
+			__u32 *w = (__u32 *)key->remote_addr;
+
+			w[0] = 0;
+			w[1] = 0;
+			w[2] = bpf_htonl(0x0000ffff);
+			w[3] = *(const __u32 *)peer->addr;
+		} else {
+			__builtin_memcpy(key->remote_addr, peer->addr, 16);
+		}
+	}
+	if (key->family == PF_AF_INET6 && pf_is_v4_mapped(key->remote_addr) &&
+	    (pf_is_v4_mapped(key->local_addr) || pf_is_zero(key->local_addr))) {
+		key->family = PF_AF_INET;
+		pf_unmap(key->remote_addr);
+		pf_unmap(key->local_addr);
+	}
+	return true;
+}
+
+/* Guess the role from ports when no handshake was seen: services use the lower port. */
+static __always_inline __u8 pf_role_guess(const struct pf_flow_key *key)
+{
+	if (key->local_port < key->remote_port)
+		return PF_ROLE_SERVER;
+	if (key->local_port > key->remote_port)
+		return PF_ROLE_CLIENT;
+	return PF_ROLE_UNKNOWN;
+}
+
+/*
+ * Find or create the flow of heap->key. New entries take the owner's start
+ * time, comm and role from the arguments. Returns NULL when the map is full
+ * (counted).
+ */
+static __always_inline struct pf_flow_value *pf_flow_get(struct pf_heap *heap, __u64 start_ns,
+							 const char *comm, __u8 role)
+{
+	struct pf_flow_value *v;
+	long err;
+
+	v = bpf_map_lookup_elem(&pf_flows, &heap->key);
+	if (v)
+		return v;
+	__builtin_memset(&heap->value, 0, sizeof(heap->value));
+	heap->value.first_seen_ns = bpf_ktime_get_boot_ns();
+	heap->value.pid_start_ns = start_ns;
+	heap->value.role = role;
+	if (comm)
+		bpf_probe_read_kernel(&heap->value.comm, PF_COMM_LEN, comm);
+	err = bpf_map_update_elem(&pf_flows, &heap->key, &heap->value, BPF_NOEXIST);
+	if (err && err != -17 /* EEXIST: another CPU won the race */) {
+		pf_count(PF_CTR_FLOW_MAP_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&pf_flows, &heap->key);
+}
+
+/* Copy the latest TCP stats and the segment deltas since the last look. */
+static __always_inline void pf_tcp_update(struct pf_flow_value *v, struct sock *sk,
+					  struct pf_sock_state *st)
+{
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	__u32 segs_out = BPF_CORE_READ(tp, segs_out);
+	__u32 segs_in = BPF_CORE_READ(tp, segs_in);
+
+	v->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
+	v->min_rtt_us = BPF_CORE_READ(tp, rtt_min.s[0].v);
+	v->cwnd = BPF_CORE_READ(tp, snd_cwnd);
+	v->mss = BPF_CORE_READ(tp, mss_cache);
+	v->retransmits = BPF_CORE_READ(tp, total_retrans);
+	v->lost = BPF_CORE_READ(tp, lost_out);
+	if (st) {
+		__sync_fetch_and_add(&v->packets_out, segs_out - st->segs_out);
+		__sync_fetch_and_add(&v->packets_in, segs_in - st->segs_in);
+		st->segs_out = segs_out;
+		st->segs_in = segs_in;
+	}
+}
+
+/* The socket state of a TCP socket, created on first sight (connection older than us). */
+static __always_inline struct pf_sock_state *pf_sock_get(struct sock *sk, __u8 role, int dir)
+{
+	__u64 skp = (__u64)sk;
+	struct pf_sock_state *st = bpf_map_lookup_elem(&pf_socks, &skp);
+	struct pf_sock_state fresh = {};
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	long err;
+
+	if (st)
+		return st;
+	fresh.role = role;
+	/* Baselines one below now: this call's own segment counts as one packet. */
+	fresh.segs_out = BPF_CORE_READ(tp, segs_out) - (dir == PF_DIR_OUT);
+	fresh.segs_in = BPF_CORE_READ(tp, segs_in) - (dir == PF_DIR_IN);
+	err = bpf_map_update_elem(&pf_socks, &skp, &fresh, BPF_NOEXIST);
+	if (err && err != -17 /* EEXIST */)
+		pf_count(PF_CTR_SOCK_MAP_FULL);
+	return bpf_map_lookup_elem(&pf_socks, &skp);
+}
+
+/*
+ * Account `len` bytes sent (dir OUT) or received (dir IN) on `sk` by the
+ * current process. `peer` (may be NULL) names the remote end of an
+ * unconnected UDP socket.
+ */
+static __always_inline int pf_account(struct sock *sk, long len, int dir,
+				      const struct pf_peer *peer)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct task_struct *task;
+	struct pf_sock_state *st = NULL;
+	struct pf_flow_value *v;
+	struct pf_heap *heap;
+	char comm[PF_COMM_LEN];
+	__u64 start_ns;
+	__u8 role;
+
+	if (len <= 0 || !sk)
+		return 0;
+	if (cfg_ignore_tgid && tgid == cfg_ignore_tgid)
+		return 0;
+	heap = pf_get_heap();
+	if (!heap)
+		return 0;
+	if (!pf_fill_key(&heap->key, sk, peer))
+		return 0;
+	heap->key.tgid = tgid;
+	pf_count(PF_CTR_FLOW_UPDATES);
+	task = (struct task_struct *)bpf_get_current_task();
+	start_ns = pf_task_start_ns(task);
+	bpf_get_current_comm(comm, sizeof(comm));
+	role = pf_role_guess(&heap->key);
+	if (heap->key.proto == PF_PROTO_TCP) {
+		st = pf_sock_get(sk, role, dir);
+		if (st) {
+			if (st->role)
+				role = st->role;
+			if (st->owner_tgid != tgid) {
+				/* First sight in process context (accepted socket), or handed over. */
+				st->owner_tgid = tgid;
+				st->owner_start_ns = start_ns;
+				__builtin_memcpy(st->owner_comm, comm, PF_COMM_LEN);
+			}
+		}
+	}
+	v = pf_flow_get(heap, start_ns, comm, role);
+	if (!v)
+		return 0;
+	if (dir == PF_DIR_OUT)
+		__sync_fetch_and_add(&v->bytes_out, len);
+	else
+		__sync_fetch_and_add(&v->bytes_in, len);
+	v->last_seen_ns = bpf_ktime_get_boot_ns();
+	if (heap->key.proto == PF_PROTO_TCP) {
+		pf_tcp_update(v, sk, st);
+		if (st && st->start_pending) {
+			st->start_pending = 0;
+			__sync_fetch_and_add(&v->tcp_started, 1);
+		}
+	} else if (dir == PF_DIR_OUT) {
+		__sync_fetch_and_add(&v->packets_out, 1);
+	} else {
+		__sync_fetch_and_add(&v->packets_in, 1);
+	}
+	return 0;
+}
+
+/*
+ * TCP state changes: remember the role and owner at the handshake, credit
+ * start and completion to the owner's flow when the socket closes.
+ */
+static __always_inline int pf_tcp_state(struct sock *sk, int oldstate, int newstate)
+{
+	__u64 skp = (__u64)sk;
+	struct pf_sock_state *st;
+	struct pf_flow_value *v;
+	struct pf_heap *heap;
+
+	if (newstate == PF_TCP_SYN_SENT) {
+		/* connect(): process context, the caller owns the socket. */
+		struct pf_sock_state fresh = {};
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+		if (cfg_ignore_tgid && tgid == cfg_ignore_tgid)
+			return 0;
+		fresh.owner_tgid = tgid;
+		fresh.owner_start_ns =
+			pf_task_start_ns((struct task_struct *)bpf_get_current_task());
+		bpf_get_current_comm(fresh.owner_comm, sizeof(fresh.owner_comm));
+		fresh.role = PF_ROLE_CLIENT;
+		if (bpf_map_update_elem(&pf_socks, &skp, &fresh, BPF_ANY))
+			pf_count(PF_CTR_SOCK_MAP_FULL);
+		return 0;
+	}
+	if (newstate == PF_TCP_ESTABLISHED) {
+		st = bpf_map_lookup_elem(&pf_socks, &skp);
+		if (st) {
+			st->start_pending = 1;
+			return 0;
+		}
+		if (oldstate == PF_TCP_SYN_RECV) {
+			/* Accepted child socket, softirq: the owner is learnt on first I/O. */
+			struct pf_sock_state fresh = {};
+
+			fresh.role = PF_ROLE_SERVER;
+			fresh.start_pending = 1;
+			if (bpf_map_update_elem(&pf_socks, &skp, &fresh, BPF_ANY))
+				pf_count(PF_CTR_SOCK_MAP_FULL);
+		}
+		return 0;
+	}
+	if (newstate != PF_TCP_CLOSE || oldstate == PF_TCP_LISTEN)
+		return 0;
+	st = bpf_map_lookup_elem(&pf_socks, &skp);
+	if (!st)
+		return 0;
+	if (oldstate == PF_TCP_SYN_SENT || oldstate == PF_TCP_SYN_RECV) {
+		/* Never established. */
+		bpf_map_delete_elem(&pf_socks, &skp);
+		return 0;
+	}
+	heap = pf_get_heap();
+	if (!heap || !pf_fill_key(&heap->key, sk, NULL)) {
+		bpf_map_delete_elem(&pf_socks, &skp);
+		return 0;
+	}
+	heap->key.tgid = st->owner_tgid;
+	v = pf_flow_get(heap, st->owner_start_ns, st->owner_comm, st->role);
+	if (v) {
+		pf_tcp_update(v, sk, st);
+		if (st->start_pending)
+			__sync_fetch_and_add(&v->tcp_started, 1);
+		__sync_fetch_and_add(&v->tcp_completed, 1);
+		v->last_seen_ns = bpf_ktime_get_boot_ns();
+	}
+	bpf_map_delete_elem(&pf_socks, &skp);
+	return 0;
+}
+
+#endif

@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * procflow kernel programs. Every logical hook has several flavours; the
+ * loader (native/src/HookPlanner.cc) turns autoload on for the one it picks
+ * per hook, so only that one is verified and attached:
+ *
+ *   exec/fork/exit   tp_btf/sched_*            > tracepoint/sched/sched_*
+ *   tcp/udp send     tp_btf/sock_send_length   > tracepoint/sock/...   > kprobe tcp_sendmsg, udp(v6)_sendmsg
+ *   tcp/udp recv     tp_btf/sock_recv_length   > tracepoint/sock/...   > kprobe tcp_cleanup_rbuf, udp(v6)_recvmsg
+ *   tcp state        tp_btf/inet_sock_set_state > tracepoint/sock/inet_sock_set_state
+ *   udp peer         tracepoint/syscalls/sys_{enter,exit}_{sendto,sendmsg,recvfrom,recvmsg}
+ *
+ * Program names start with "pf_" (at most 15 characters) so a detach check
+ * can look for leftovers by prefix.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "procflow.h"
+#include "lib/maps.h"
+#include "lib/task.h"
+#include "lib/flow.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* ---- process lifecycle ---------------------------------------------------- */
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(pf_tpb_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	return pf_emit_exec(BPF_CORE_READ(bprm, filename));
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int pf_tp_exec(struct trace_event_raw_sched_process_exec *ctx)
+{
+	unsigned short off = ctx->__data_loc_filename & 0xffff;
+
+	return pf_emit_exec((const char *)ctx + off);
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(pf_tpb_fork, struct task_struct *parent, struct task_struct *child)
+{
+	return pf_emit_fork(parent, child);
+}
+
+SEC("tracepoint/sched/sched_process_fork")
+int pf_tp_fork(struct trace_event_raw_sched_process_fork *ctx)
+{
+	/* The classic tracepoint only has pids; the parent is current. */
+	struct task_struct *parent = (struct task_struct *)bpf_get_current_task();
+	__u32 child_pid = ctx->child_pid;
+	struct pf_fork_event *ev;
+
+	/* A thread (CLONE_THREAD) shares the parent's tgid: not a process. */
+	if (child_pid == 0)
+		return 0;
+	ev = bpf_ringbuf_reserve(&pf_events, sizeof(*ev), 0);
+	if (!ev) {
+		pf_count(PF_CTR_EVENTS_LOST);
+		return 0;
+	}
+	pf_fill_header(&ev->hdr, PF_EVENT_FORK, sizeof(*ev), parent);
+	ev->hdr.ppid = ev->hdr.pid;
+	ev->hdr.pid = child_pid;
+	/* Unknown here; user space fills it from the exec or /proc. */
+	ev->hdr.start_ns = 0;
+	ev->parent_start_ns = pf_task_start_ns(parent);
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(pf_tpb_exit, struct task_struct *p)
+{
+	return pf_emit_exit(p);
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int pf_tp_exit(void *ctx)
+{
+	return pf_emit_exit((struct task_struct *)bpf_get_current_task());
+}
+
+/* ---- socket I/O: tracepoints (6.3+) --------------------------------------- */
+
+/* Peer of an unconnected UDP socket, from the sendto/sendmsg being executed. */
+static __always_inline void pf_send_peer(struct sock *sk, struct pf_peer *peer)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pf_stash *s;
+
+	peer->valid = 0;
+	if (BPF_CORE_READ(sk, sk_protocol) != PF_PROTO_UDP ||
+	    BPF_CORE_READ(sk, __sk_common.skc_dport) != 0)
+		return;
+	s = bpf_map_lookup_elem(&pf_stash, &tid);
+	if (s && s->send_addr)
+		pf_read_sockaddr(peer, (const void *)s->send_addr, true);
+}
+
+static __always_inline int pf_on_send(struct sock *sk, int ret)
+{
+	struct pf_peer peer;
+
+	if (ret <= 0 || !sk)
+		return 0;
+	pf_send_peer(sk, &peer);
+	return pf_account(sk, ret, PF_DIR_OUT, &peer);
+}
+
+/*
+ * Receives on unconnected UDP sockets learn the peer only when the syscall
+ * copies the source address out; park them until sys_exit_recv*.
+ */
+static __always_inline int pf_on_recv(struct sock *sk, int ret, int flags)
+{
+	if (ret <= 0 || !sk || (flags & PF_MSG_PEEK))
+		return 0;
+	if (BPF_CORE_READ(sk, sk_protocol) == PF_PROTO_UDP &&
+	    BPF_CORE_READ(sk, __sk_common.skc_dport) == 0) {
+		__u32 tid = (__u32)bpf_get_current_pid_tgid();
+		struct pf_stash *s = bpf_map_lookup_elem(&pf_stash, &tid);
+
+		if (s && (s->recv_addr || s->recv_msghdr)) {
+			s->sk = (__u64)sk;
+			s->len = ret;
+			return 0;
+		}
+	}
+	return pf_account(sk, ret, PF_DIR_IN, NULL);
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(pf_tpb_send, struct sock *sk, int ret, int flags)
+{
+	return pf_on_send(sk, ret);
+}
+
+SEC("tracepoint/sock/sock_send_length")
+int pf_tp_send(struct trace_event_raw_sock_msg_length *ctx)
+{
+	return pf_on_send((struct sock *)ctx->sk, ctx->ret);
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(pf_tpb_recv, struct sock *sk, int ret, int flags)
+{
+	return pf_on_recv(sk, ret, flags);
+}
+
+SEC("tracepoint/sock/sock_recv_length")
+int pf_tp_recv(struct trace_event_raw_sock_msg_length *ctx)
+{
+	return pf_on_recv((struct sock *)ctx->sk, ctx->ret, ctx->flags);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(pf_tpb_state, struct sock *sk, int oldstate, int newstate)
+{
+	if (BPF_CORE_READ(sk, sk_protocol) != PF_PROTO_TCP)
+		return 0;
+	return pf_tcp_state(sk, oldstate, newstate);
+}
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int pf_tp_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	if (ctx->protocol != PF_PROTO_TCP)
+		return 0;
+	return pf_tcp_state((struct sock *)ctx->skaddr, ctx->oldstate, ctx->newstate);
+}
+
+/* ---- unconnected UDP peers: syscall tracepoints ----------------------------- */
+
+static __always_inline void pf_stash_put(__u64 send_addr, __u64 recv_addr, __u64 recv_msghdr)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pf_stash s = {};
+
+	s.send_addr = send_addr;
+	s.recv_addr = recv_addr;
+	s.recv_msghdr = recv_msghdr;
+	bpf_map_update_elem(&pf_stash, &tid, &s, BPF_ANY);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int pf_sc_sendto(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ctx->args[4])
+		pf_stash_put(ctx->args[4], 0, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int pf_sc_sendmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	struct user_msghdr m = {};
+
+	if (bpf_probe_read_user(&m, sizeof(m), (void *)ctx->args[1]) == 0 && m.msg_name)
+		pf_stash_put((__u64)m.msg_name, 0, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int pf_sc_recvfrom(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ctx->args[4])
+		pf_stash_put(0, ctx->args[4], 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int pf_sc_recvmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ctx->args[1])
+		pf_stash_put(0, 0, ctx->args[1]);
+	return 0;
+}
+
+/* The syscall copied the source address out: account the parked receive. */
+static __always_inline int pf_recv_exit(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pf_stash *s = bpf_map_lookup_elem(&pf_stash, &tid);
+	struct pf_peer peer = {};
+	__u64 addr;
+
+	if (!s)
+		return 0;
+	if (s->sk && s->len > 0) {
+		addr = s->recv_addr;
+		if (!addr && s->recv_msghdr) {
+			struct user_msghdr m = {};
+
+			if (bpf_probe_read_user(&m, sizeof(m), (void *)s->recv_msghdr) == 0)
+				addr = (__u64)m.msg_name;
+		}
+		pf_read_sockaddr(&peer, (const void *)addr, true);
+		pf_account((struct sock *)s->sk, s->len, PF_DIR_IN, &peer);
+	}
+	bpf_map_delete_elem(&pf_stash, &tid);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int pf_sc_recvfrom_x(void *ctx)
+{
+	return pf_recv_exit();
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int pf_sc_recvmsg_x(void *ctx)
+{
+	return pf_recv_exit();
+}
+
+/* ---- kprobes: the seed design, for kernels before 6.3 ---------------------- */
+
+SEC("kprobe/tcp_sendmsg")
+int BPF_KPROBE(pf_kp_tcp_send, struct sock *sk, struct msghdr *msg, size_t size)
+{
+	return pf_account(sk, size, PF_DIR_OUT, NULL);
+}
+
+SEC("kprobe/tcp_cleanup_rbuf")
+int BPF_KPROBE(pf_kp_tcp_rbuf, struct sock *sk, int copied)
+{
+	return pf_account(sk, copied, PF_DIR_IN, NULL);
+}
+
+static __always_inline int pf_kp_udp_send_common(struct sock *sk, struct msghdr *msg, size_t len)
+{
+	struct pf_peer peer = {};
+
+	if (BPF_CORE_READ(sk, __sk_common.skc_dport) == 0)
+		pf_read_sockaddr(&peer, BPF_CORE_READ(msg, msg_name), false);
+	return pf_account(sk, len, PF_DIR_OUT, &peer);
+}
+
+SEC("kprobe/udp_sendmsg")
+int BPF_KPROBE(pf_kp_udp_send, struct sock *sk, struct msghdr *msg, size_t len)
+{
+	return pf_kp_udp_send_common(sk, msg, len);
+}
+
+SEC("kprobe/udpv6_sendmsg")
+int BPF_KPROBE(pf_kp_udp6_send, struct sock *sk, struct msghdr *msg, size_t len)
+{
+	return pf_kp_udp_send_common(sk, msg, len);
+}
+
+static __always_inline int pf_kp_udp_recv_enter(struct sock *sk, struct msghdr *msg)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pf_stash s = {};
+
+	s.sk = (__u64)sk;
+	s.kmsg = (__u64)msg;
+	bpf_map_update_elem(&pf_stash, &tid, &s, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int pf_kp_udp_recv_exit(int ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pf_stash *s = bpf_map_lookup_elem(&pf_stash, &tid);
+	struct pf_peer peer = {};
+	struct msghdr *msg;
+
+	if (!s)
+		return 0;
+	if (ret > 0 && s->sk) {
+		msg = (struct msghdr *)s->kmsg;
+		if (msg)
+			pf_read_sockaddr(&peer, BPF_CORE_READ(msg, msg_name), false);
+		pf_account((struct sock *)s->sk, ret, PF_DIR_IN, &peer);
+	}
+	bpf_map_delete_elem(&pf_stash, &tid);
+	return 0;
+}
+
+SEC("kprobe/udp_recvmsg")
+int BPF_KPROBE(pf_kp_udp_recv, struct sock *sk, struct msghdr *msg)
+{
+	return pf_kp_udp_recv_enter(sk, msg);
+}
+
+SEC("kretprobe/udp_recvmsg")
+int BPF_KRETPROBE(pf_kr_udp_recv, int ret)
+{
+	return pf_kp_udp_recv_exit(ret);
+}
+
+SEC("kprobe/udpv6_recvmsg")
+int BPF_KPROBE(pf_kp_udp6_recv, struct sock *sk, struct msghdr *msg)
+{
+	return pf_kp_udp_recv_enter(sk, msg);
+}
+
+SEC("kretprobe/udpv6_recvmsg")
+int BPF_KRETPROBE(pf_kr_udp6_recv, int ret)
+{
+	return pf_kp_udp_recv_exit(ret);
+}
