@@ -1,8 +1,10 @@
-// Imports the saved objects in kibana/*.ndjson through Kibana's saved objects API.
-// (Placeholder: the dashboards land with issue 5.)
+// Imports procflow's saved objects into Kibana through the saved objects API
+// (POST /api/saved_objects/_import?overwrite=true, multipart), after waiting for Kibana's
+// /api/status to report "available". Overwriting makes it idempotent: run it on every start.
 import type { SettingsTable } from '../common/config.js';
 import type { Logger } from '../common/log.js';
 import { ProcflowError } from '../common/errors.js';
+import { NDJSON_FILE, toNdjson } from './objects.js';
 
 export const KIBANA_SETTINGS = {
   kibana_url: { doc: 'Kibana URL; when set, setup imports the dashboards', format: 'url-or-empty', default: '' },
@@ -14,8 +16,113 @@ export interface KibanaConnection {
   kibana_url: string;
   kibana_username: string;
   kibana_password: string;
+  /** Used when no Kibana user is given (the setup command passes its whole config). */
+  es_username?: string;
+  es_password?: string;
 }
 
-export async function importKibanaObjects(_c: KibanaConnection, _o: { timeoutMs: number; log: Logger }): Promise<number> {
-  throw new ProcflowError('NOT_BUILT', 'kibana: the dashboard importer is not built yet');
+export interface ImportOptions {
+  timeoutMs: number;
+  log: Logger;
+  /** Poll interval while Kibana starts (ms). */
+  pollMs?: number;
+  /** The NDJSON to import; procflow's saved objects by default. */
+  ndjson?: string;
+}
+
+interface ImportError {
+  id: string;
+  type: string;
+  meta?: { title?: string };
+  title?: string;
+  error: { type: string; message?: string; references?: Array<{ type: string; id: string }> };
+}
+
+function headers(c: KibanaConnection): Record<string, string> {
+  const user = c.kibana_username || c.es_username || '';
+  const password = c.kibana_username ? c.kibana_password : c.kibana_password || c.es_password || '';
+  return {
+    'kbn-xsrf': 'procflow',
+    ...(user ? { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` } : {}),
+  };
+}
+
+function authError(url: string, status: number): ProcflowError {
+  return new ProcflowError(
+    'KIBANA_AUTH',
+    `kibana: ${url} refused the credentials (HTTP ${status})`,
+    'set --kibana-username/--kibana-password (or the Elasticsearch user, which Kibana accepts when it is a Kibana user too)',
+  );
+}
+
+/** Polls GET /api/status until Kibana reports overall level "available". */
+export async function waitForKibana(c: KibanaConnection, o: ImportOptions): Promise<void> {
+  const base = c.kibana_url.replace(/\/+$/, '');
+  const deadline = Date.now() + o.timeoutMs;
+  const started = Date.now();
+  let lastReport = 0;
+  let state = 'no answer';
+  for (;;) {
+    try {
+      const res = await fetch(`${base}/api/status`, { headers: headers(c), signal: AbortSignal.timeout(10_000) });
+      if (res.status === 401 || res.status === 403) throw authError(base, res.status);
+      const body = (await res.json().catch(() => ({}))) as { status?: { overall?: { level?: string; summary?: string } } };
+      const level = body.status?.overall?.level;
+      if (res.ok && level === 'available') return;
+      state = level ? `status ${level}${body.status?.overall?.summary ? `: ${body.status.overall.summary}` : ''}` : `HTTP ${res.status}`;
+    } catch (err) {
+      if (err instanceof ProcflowError) throw err;
+      const cause = (err as { cause?: { code?: string } }).cause?.code;
+      state = cause ?? (err as Error).message;
+    }
+    if (Date.now() >= deadline) {
+      throw new ProcflowError(
+        'KIBANA_UNREACHABLE',
+        `kibana: ${base} was not available within ${Math.round(o.timeoutMs / 1000)}s (last: ${state})`,
+        'check that Kibana is running and reachable at --kibana-url; a first Kibana start can take minutes (raise --wait-timeout)',
+      );
+    }
+    if (Date.now() - lastReport >= 10_000) {
+      lastReport = Date.now();
+      o.log.info({ kibana: base, state, waitedSeconds: Math.round((Date.now() - started) / 1000) }, 'waiting for Kibana');
+    }
+    await new Promise((r) => setTimeout(r, o.pollMs ?? 2000));
+  }
+}
+
+function describeImportError(e: ImportError): string {
+  const title = e.meta?.title ?? e.title;
+  const refs = e.error.references?.map((r) => `${r.type}/${r.id}`).join(', ');
+  return `${e.type}/${e.id}${title ? ` (${title})` : ''}: ${e.error.type}${e.error.message ? ` ${e.error.message}` : ''}${refs ? ` [missing: ${refs}]` : ''}`;
+}
+
+/** Waits for Kibana, imports the saved objects (overwriting), returns how many were imported. */
+export async function importKibanaObjects(c: KibanaConnection, o: ImportOptions): Promise<number> {
+  const base = c.kibana_url.replace(/\/+$/, '');
+  await waitForKibana(c, o);
+  const ndjson = o.ndjson ?? toNdjson();
+  const form = new FormData();
+  form.append('file', new Blob([ndjson], { type: 'application/ndjson' }), NDJSON_FILE);
+  let res: Response;
+  try {
+    res = await fetch(`${base}/api/saved_objects/_import?overwrite=true`, { method: 'POST', headers: headers(c), body: form, signal: AbortSignal.timeout(120_000) });
+  } catch (err) {
+    throw new ProcflowError('KIBANA_UNREACHABLE', `kibana: import request to ${base} failed: ${(err as Error).message}`, 'check that Kibana is reachable', { cause: err });
+  }
+  if (res.status === 401 || res.status === 403) throw authError(base, res.status);
+  const text = await res.text();
+  if (!res.ok) {
+    throw new ProcflowError('KIBANA_IMPORT', `kibana: import refused with HTTP ${res.status}: ${text.slice(0, 500)}`, 'a Kibana older than 9.0 cannot read these objects; use Kibana 9');
+  }
+  const body = JSON.parse(text) as { success: boolean; successCount: number; errors?: ImportError[] };
+  if (!body.success || body.errors?.length) {
+    const errors = body.errors ?? [];
+    throw new ProcflowError(
+      'KIBANA_IMPORT',
+      `kibana: ${errors.length} of ${body.successCount + errors.length} saved objects failed to import:\n${errors.map((e) => `  - ${describeImportError(e)}`).join('\n')}`,
+      'the rest were imported; fix the objects listed (or report them) and run setup again',
+    );
+  }
+  o.log.info({ kibana: base, imported: body.successCount }, 'Kibana saved objects imported');
+  return body.successCount;
 }

@@ -1,0 +1,22 @@
+// Field names the saved objects may use, typed from the schema tables so a renamed or removed
+// field breaks the build instead of a dashboard.
+import { FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS, FLOWS_PATTERN, PROCESS_PATTERN, type FieldTable } from '../schema/index.js';
+
+type LeafPaths<T, P extends string = ''> = {
+  [K in keyof T & string]: T[K] extends { type: 'object'; fields: infer F } ? LeafPaths<F, `${P}${K}.`> : `${P}${K}`;
+}[keyof T & string];
+
+export type FlowField = LeafPaths<typeof FLOW_LOG_FIELDS>;
+export type ProcessField = LeafPaths<typeof PROCESS_EVENT_FIELDS>;
+
+export type DataViewKind = 'flows' | 'process';
+
+export const DATA_VIEWS = {
+  flows: { id: 'procflow-flows', title: FLOWS_PATTERN, name: 'procflow flows', fields: FLOW_LOG_FIELDS as FieldTable },
+  process: { id: 'procflow-process', title: PROCESS_PATTERN, name: 'procflow process events', fields: PROCESS_EVENT_FIELDS as FieldTable },
+} as const;
+
+export type FieldOf<K extends DataViewKind> = K extends 'flows' ? FlowField : ProcessField;
+
+/** The time field of both data views (every document type has it, required). */
+export const TIME_FIELD = '@timestamp' satisfies FlowField & ProcessField;
