@@ -16,10 +16,10 @@ export interface KibanaConnection {
   kibana_url: string;
   kibana_username: string;
   kibana_password: string;
-  /** Used when no Kibana user is given (the setup command passes its whole config). */
-  es_username?: string;
-  es_password?: string;
 }
+
+/** The Elasticsearch user stands in when no Kibana user is given (setup passes its whole config). */
+type WithEsUser = KibanaConnection & { es_username?: string; es_password?: string };
 
 export interface ImportOptions {
   timeoutMs: number;
@@ -38,7 +38,7 @@ interface ImportError {
   error: { type: string; message?: string; references?: Array<{ type: string; id: string }> };
 }
 
-function headers(c: KibanaConnection): Record<string, string> {
+function headers(c: WithEsUser): Record<string, string> {
   const user = c.kibana_username || c.es_username || '';
   const password = c.kibana_username ? c.kibana_password : c.kibana_password || c.es_password || '';
   return {
@@ -56,7 +56,7 @@ function authError(url: string, status: number): ProcflowError {
 }
 
 /** Polls GET /api/status until Kibana reports overall level "available". */
-export async function waitForKibana(c: KibanaConnection, o: ImportOptions): Promise<void> {
+export async function waitForKibana(c: WithEsUser, o: ImportOptions): Promise<void> {
   const base = c.kibana_url.replace(/\/+$/, '');
   const deadline = Date.now() + o.timeoutMs;
   const started = Date.now();
@@ -97,7 +97,7 @@ function describeImportError(e: ImportError): string {
 }
 
 /** Waits for Kibana, imports the saved objects (overwriting), returns how many were imported. */
-export async function importKibanaObjects(c: KibanaConnection, o: ImportOptions): Promise<number> {
+export async function importKibanaObjects(c: WithEsUser, o: ImportOptions): Promise<number> {
   const base = c.kibana_url.replace(/\/+$/, '');
   await waitForKibana(c, o);
   const ndjson = o.ndjson ?? toNdjson();
