@@ -1,0 +1,247 @@
+#include "Collector.hh"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "LibbpfLog.hh"
+#include "procflow.h"
+#include "procflow.skel.h"
+
+namespace {
+
+uint32_t OptU32(const Napi::Object& o, const char* key, uint32_t def) {
+  if (!o.Has(key) || o.Get(key).IsUndefined()) return def;
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) {
+    throw Napi::TypeError::New(o.Env(), std::string("kernel collector: option ") + key + " must be a number");
+  }
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (d < 0 || d > 4294967295.0) {
+    throw Napi::TypeError::New(o.Env(), std::string("kernel collector: option ") + key + " is out of range");
+  }
+  return static_cast<uint32_t>(d);
+}
+
+bool IsPowerOfTwo(uint32_t v) { return v && !(v & (v - 1)); }
+
+// The last lines of libbpf's log: the verifier's own explanation.
+std::string Tail(const std::string& text, size_t lines) {
+  size_t at = text.size();
+  for (size_t n = 0; n <= lines && at != std::string::npos && at > 0; ++n) at = text.rfind('\n', at - 1);
+  return at == std::string::npos ? text : text.substr(at + 1);
+}
+
+}  // namespace
+
+Napi::Function Collector::Define(Napi::Env env) {
+  return DefineClass(env, "Collector",
+                     {InstanceMethod("hooks", &Collector::Hooks), InstanceMethod("programs", &Collector::Programs),
+                      InstanceMethod("start", &Collector::Start), InstanceMethod("drainFlows", &Collector::DrainFlows),
+                      InstanceMethod("counters", &Collector::Counters), InstanceMethod("close", &Collector::Close)});
+}
+
+Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collector>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    throw Napi::TypeError::New(env, "kernel collector: expected an options object");
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  uint32_t flowEntries = OptU32(o, "flowMapEntries", 65536);
+  uint32_t maxArgs = OptU32(o, "maxArgsBytes", PF_ARGS_MAX);
+  uint32_t ringBytes = OptU32(o, "ringBufferBytes", 16u << 20);
+  uint32_t ignorePid = OptU32(o, "ignorePid", 0);
+  if (flowEntries < 1) throw Napi::TypeError::New(env, "kernel collector: flowMapEntries must be at least 1");
+  if (!IsPowerOfTwo(ringBytes) || ringBytes < 4096) {
+    throw Napi::TypeError::New(env, "kernel collector: ringBufferBytes must be a power of two of at least 4096");
+  }
+  HookMode mode = HookMode::Auto;
+  if (o.Has("hookMode") && !o.Get("hookMode").IsUndefined()) {
+    if (!o.Get("hookMode").IsString()) throw Napi::TypeError::New(env, "kernel collector: hookMode must be a string");
+    std::string m = o.Get("hookMode").As<Napi::String>().Utf8Value();
+    if (m == "auto") mode = HookMode::Auto;
+    else if (m == "tp_btf") mode = HookMode::TpBtf;
+    else if (m == "tracepoint") mode = HookMode::Tracepoint;
+    else if (m == "kprobe") mode = HookMode::Kprobe;
+    else throw Napi::TypeError::New(env, "kernel collector: hookMode must be auto, tp_btf, tracepoint or kprobe");
+  }
+
+  LibbpfLog::Install();
+  planner_ = std::make_unique<HookPlanner>(mode);
+  // Each attempt reopens the object; a failed flavour falls back to the next.
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    LibbpfLog::Begin();
+    skel_ = procflow__open();
+    if (!skel_) {
+      int e = errno;
+      throw Napi::Error::New(env, std::string("kernel collector: opening the BPF object failed: ") + std::strerror(e) +
+                                      "\n" + Tail(LibbpfLog::Take(), 8));
+    }
+    skel_->rodata->cfg_max_args = maxArgs > PF_ARGS_MAX ? PF_ARGS_MAX : maxArgs;
+    skel_->rodata->cfg_ignore_tgid = ignorePid;
+    bpf_map__set_max_entries(skel_->maps.pf_events, ringBytes);
+    bpf_map__set_max_entries(skel_->maps.pf_flows, flowEntries);
+    planner_->Plan(skel_->obj);
+    int err = procflow__load(skel_);
+    if (err) {
+      std::string log = LibbpfLog::Take();
+      std::string failed = LibbpfLog::FailedProgram(log);
+      procflow__destroy(skel_);
+      skel_ = nullptr;
+      if (err == -EPERM || err == -EACCES) {
+        if (failed.empty() || log.find("Permission denied") == std::string::npos) {
+          throw Napi::Error::New(env, std::string("kernel collector: loading BPF programs was refused (") +
+                                          std::strerror(-err) + "): needs root or CAP_BPF+CAP_PERFMON\n" +
+                                          Tail(log, 6));
+        }
+      }
+      if (!failed.empty() && planner_->ExcludeProgram(failed, Tail(log, 3))) continue;
+      throw Napi::Error::New(env, std::string("kernel collector: loading BPF programs failed: ") + std::strerror(-err) +
+                                      "\n" + Tail(log, 12));
+    }
+    if (!planner_->Attach(skel_->obj)) {
+      procflow__destroy(skel_);
+      skel_ = nullptr;
+      continue;
+    }
+    break;
+  }
+  if (!skel_) throw Napi::Error::New(env, "kernel collector: no combination of hooks could be loaded");
+  drainer_ = std::make_unique<FlowDrainer>(bpf_map__fd(skel_->maps.pf_flows), sizeof(pf_flow_key),
+                                           sizeof(pf_flow_value), flowEntries);
+  env_ = env;
+  napi_add_env_cleanup_hook(env, &Collector::EnvCleanup, this);
+  cleanupHooked_ = true;
+}
+
+Collector::~Collector() { Shutdown(); }
+
+void Collector::EnvCleanup(void* self) {
+  auto* c = static_cast<Collector*>(self);
+  c->cleanupHooked_ = false;
+  c->Shutdown();
+}
+
+void Collector::Shutdown() {
+  if (poller_) {
+    poller_->Stop();
+    finalDelivered_ = poller_->Delivered();
+    finalDropped_ = poller_->Dropped();
+    poller_.reset();
+  }
+  if (planner_) planner_->Detach();
+  if (skel_) {
+    procflow__destroy(skel_);
+    skel_ = nullptr;
+  }
+  drainer_.reset();
+  if (cleanupHooked_) {
+    napi_remove_env_cleanup_hook(env_, &Collector::EnvCleanup, this);
+    cleanupHooked_ = false;
+  }
+}
+
+void Collector::EnsureOpen(Napi::Env env, const char* what) {
+  if (!skel_) throw Napi::Error::New(env, std::string("kernel collector: ") + what + " after close()");
+}
+
+Napi::Value Collector::Hooks(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env);
+  if (!planner_) return out;
+  uint32_t i = 0;
+  for (const HookReportEntry& r : planner_->Reports()) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("hook", r.hook);
+    o.Set("via", r.via);
+    o.Set("target", r.target);
+    o.Set("reason", r.reason);
+    out.Set(i++, o);
+  }
+  return out;
+}
+
+Napi::Value Collector::Programs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env);
+  if (!skel_ || !planner_) return out;
+  uint32_t i = 0;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel_->obj) {
+    if (bpf_program__fd(prog) < 0) continue;
+    Napi::Object o = Napi::Object::New(env);
+    std::string name = bpf_program__name(prog);
+    o.Set("name", name);
+    o.Set("section", bpf_program__section_name(prog));
+    o.Set("attached", planner_->Attached().count(name) > 0);
+    out.Set(i++, o);
+  }
+  return out;
+}
+
+Napi::Value Collector::Start(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EnsureOpen(env, "start()");
+  if (info.Length() < 1 || !info[0].IsFunction()) {
+    throw Napi::TypeError::New(env, "kernel collector: start() expects a callback");
+  }
+  if (poller_) throw Napi::Error::New(env, "kernel collector: start() called twice");
+  RingPoller::Options opts;
+  poller_ = std::make_unique<RingPoller>(bpf_map__fd(skel_->maps.pf_events), opts);
+  try {
+    poller_->Start(env, info[0].As<Napi::Function>());
+  } catch (...) {
+    poller_.reset();
+    throw;
+  }
+  return env.Undefined();
+}
+
+Napi::Value Collector::DrainFlows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EnsureOpen(env, "drainFlows()");
+  auto* bytes = new std::vector<uint8_t>();
+  try {
+    drainer_->Drain(bytes);
+  } catch (const std::exception& e) {
+    delete bytes;
+    throw Napi::Error::New(env, std::string("kernel collector: ") + e.what());
+  }
+  if (bytes->empty()) {
+    delete bytes;
+    return Napi::Buffer<uint8_t>::New(env, 0);
+  }
+  return Napi::Buffer<uint8_t>::New(
+      env, bytes->data(), bytes->size(), [](Napi::Env, uint8_t*, std::vector<uint8_t>* h) { delete h; }, bytes);
+}
+
+Napi::Value Collector::Counters(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  uint64_t slots[PF_CTR_MAX] = {};
+  if (skel_) {
+    int ncpu = libbpf_num_possible_cpus();
+    std::vector<uint64_t> per(ncpu > 0 ? ncpu : 1);
+    int fd = bpf_map__fd(skel_->maps.pf_counters);
+    for (uint32_t k = 0; k < PF_CTR_MAX; ++k) {
+      if (bpf_map_lookup_elem(fd, &k, per.data()) != 0) continue;
+      for (uint64_t v : per) slots[k] += v;
+    }
+  }
+  o.Set("eventsLost", Napi::Number::New(env, static_cast<double>(slots[PF_CTR_EVENTS_LOST])));
+  o.Set("flowMapFull", Napi::Number::New(env, static_cast<double>(slots[PF_CTR_FLOW_MAP_FULL])));
+  o.Set("sockMapFull", Napi::Number::New(env, static_cast<double>(slots[PF_CTR_SOCK_MAP_FULL])));
+  o.Set("execSeen", Napi::Number::New(env, static_cast<double>(slots[PF_CTR_EXEC_SEEN])));
+  o.Set("flowUpdates", Napi::Number::New(env, static_cast<double>(slots[PF_CTR_FLOW_UPDATES])));
+  o.Set("eventsDroppedUser", Napi::Number::New(env, static_cast<double>(poller_ ? poller_->Dropped() : finalDropped_)));
+  o.Set("eventsDelivered", Napi::Number::New(env, static_cast<double>(poller_ ? poller_->Delivered() : finalDelivered_)));
+  o.Set("drainMethod", Napi::String::New(env, drainer_ ? drainer_->Method() : ""));
+  return o;
+}
+
+Napi::Value Collector::Close(const Napi::CallbackInfo& info) {
+  Shutdown();
+  return info.Env().Undefined();
+}

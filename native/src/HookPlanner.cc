@@ -1,0 +1,275 @@
+#include "HookPlanner.hh"
+
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace {
+
+using Flavour = HookPlanner::Flavour;
+using Group = HookPlanner::Group;
+
+// The catalogue: every logical hook and its flavours, best first. Program
+// names match SEC() functions in bpf/procflow.bpf.c.
+std::vector<Group> Catalogue() {
+  std::vector<Group> g;
+  for (const char* ev : {"exec", "fork", "exit"}) {
+    std::string tp = std::string("sched_process_") + ev;
+    g.push_back({ev,
+                 {ev},
+                 {{"tp_btf", {"tp_btf/" + tp}, {std::string("pf_tpb_") + ev}, {"btf:" + tp}},
+                  {"tracepoint", {"tracepoint/sched/" + tp}, {std::string("pf_tp_") + ev}, {"tp:sched/" + tp}}}});
+  }
+  g.push_back({"send",
+               {"tcp_send", "udp_send"},
+               {{"tp_btf", {"tp_btf/sock_send_length", "tp_btf/sock_send_length"}, {"pf_tpb_send"}, {"btf:sock_send_length"}},
+                {"tracepoint",
+                 {"tracepoint/sock/sock_send_length", "tracepoint/sock/sock_send_length"},
+                 {"pf_tp_send"},
+                 {"tp:sock/sock_send_length"}},
+                {"kprobe",
+                 {"kprobe/tcp_sendmsg", "kprobe/udp_sendmsg+udpv6_sendmsg"},
+                 {"pf_kp_tcp_send", "pf_kp_udp_send", "pf_kp_udp6_send"},
+                 {"fn:tcp_sendmsg", "fn:udp_sendmsg", "fn:udpv6_sendmsg"}}}});
+  g.push_back({"recv",
+               {"tcp_recv", "udp_recv"},
+               {{"tp_btf", {"tp_btf/sock_recv_length", "tp_btf/sock_recv_length"}, {"pf_tpb_recv"}, {"btf:sock_recv_length"}},
+                {"tracepoint",
+                 {"tracepoint/sock/sock_recv_length", "tracepoint/sock/sock_recv_length"},
+                 {"pf_tp_recv"},
+                 {"tp:sock/sock_recv_length"}},
+                {"kprobe",
+                 {"kprobe/tcp_cleanup_rbuf", "kprobe+kretprobe/udp_recvmsg+udpv6_recvmsg"},
+                 {"pf_kp_tcp_rbuf", "pf_kp_udp_recv", "pf_kr_udp_recv", "pf_kp_udp6_recv", "pf_kr_udp6_recv"},
+                 {"fn:tcp_cleanup_rbuf", "fn:udp_recvmsg", "fn:udpv6_recvmsg"}}}});
+  g.push_back({"tcp_state",
+               {"tcp_state"},
+               {{"tp_btf", {"tp_btf/inet_sock_set_state"}, {"pf_tpb_state"}, {"btf:inet_sock_set_state"}},
+                {"tracepoint", {"tracepoint/sock/inet_sock_set_state"}, {"pf_tp_state"}, {"tp:sock/inet_sock_set_state"}}}});
+  g.push_back({"udp_peer",
+               {"udp_peer"},
+               {{"tracepoint",
+                 {"tracepoint/syscalls/sys_{enter,exit}_{sendto,sendmsg,recvfrom,recvmsg}"},
+                 {"pf_sc_sendto", "pf_sc_sendmsg", "pf_sc_recvfrom", "pf_sc_recvmsg", "pf_sc_recvfrom_x", "pf_sc_recvmsg_x"},
+                 {"tp:syscalls/sys_enter_sendto", "tp:syscalls/sys_enter_sendmsg", "tp:syscalls/sys_enter_recvfrom",
+                  "tp:syscalls/sys_enter_recvmsg", "tp:syscalls/sys_exit_recvfrom", "tp:syscalls/sys_exit_recvmsg"}}}});
+  return g;
+}
+
+const char* ModeVia(HookMode mode) {
+  switch (mode) {
+    case HookMode::TpBtf: return "tp_btf";
+    case HookMode::Tracepoint: return "tracepoint";
+    case HookMode::Kprobe: return "kprobe";
+    default: return "";
+  }
+}
+
+}  // namespace
+
+HookPlanner::HookPlanner(HookMode mode) : mode_(mode), groups_(Catalogue()) {}
+
+HookPlanner::~HookPlanner() { Detach(); }
+
+bool HookPlanner::Available(const Flavour& f, std::string* why) {
+  if (f.via == "kprobe" && !probe_.KprobesSupported(why)) return false;
+  for (const std::string& p : f.probes) {
+    std::string kind = p.substr(0, p.find(':'));
+    std::string what = p.substr(p.find(':') + 1);
+    if (kind == "btf") {
+      if (!probe_.HasBtf()) {
+        *why = "no kernel BTF (/sys/kernel/btf/vmlinux)";
+        return false;
+      }
+      if (!probe_.HasBtfTracepoint(what)) {
+        *why = "kernel BTF has no btf_trace_" + what + " (tracepoint missing in this kernel)";
+        return false;
+      }
+    } else if (kind == "tp") {
+      if (probe_.TracefsRoot().empty()) {
+        *why = "tracefs not mounted and could not be mounted at /sys/kernel/tracing";
+        return false;
+      }
+      if (!probe_.HasTracepoint(what.substr(0, what.find('/')), what.substr(what.find('/') + 1))) {
+        *why = "no tracefs event " + what;
+        return false;
+      }
+    } else if (kind == "fn") {
+      if (probe_.HasBtf() && !probe_.HasFunction(what)) {
+        *why = "kernel function " + what + " not found in BTF";
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+void HookPlanner::Plan(bpf_object* obj) {
+  choice_.clear();
+  loadOnly_.clear();
+  loaded_.clear();
+  std::string forced = ModeVia(mode_);
+  bool needPeer = false;
+  for (const Group& g : groups_) {
+    bool hasForced = false;
+    for (const Flavour& f : g.flavours) hasForced |= (!forced.empty() && f.via == forced);
+    int chosen = -1;
+    if (g.name == "udp_peer") continue;  // decided below, depends on send/recv
+    for (size_t i = 0; i < g.flavours.size(); ++i) {
+      const Flavour& f = g.flavours[i];
+      if (hasForced && f.via != forced) continue;
+      std::string key = g.name + "/" + f.via;
+      if (whyNot_.count(key) && whyNot_[key].rfind("failed", 0) == 0) continue;
+      std::string why;
+      if (!Available(f, &why)) {
+        whyNot_[key] = why;
+        continue;
+      }
+      chosen = static_cast<int>(i);
+      break;
+    }
+    if (chosen < 0 && hasForced && forced == "kprobe") {
+      // Forced kprobes the kernel cannot attach: still load them, so the
+      // verifier checks them, and report that nothing is attached.
+      for (size_t i = 0; i < g.flavours.size(); ++i) {
+        if (g.flavours[i].via == "kprobe") chosen = static_cast<int>(i);
+      }
+      loadOnly_[g.name] = true;
+    }
+    choice_[g.name] = chosen;
+    if (chosen >= 0 && !loadOnly_[g.name] && (g.name == "send" || g.name == "recv") &&
+        g.flavours[chosen].via != "kprobe") {
+      needPeer = true;
+    }
+  }
+  for (const Group& g : groups_) {
+    if (g.name != "udp_peer") continue;
+    int chosen = -1;
+    if (needPeer) {
+      std::string why;
+      if (Available(g.flavours[0], &why)) {
+        chosen = 0;
+      } else {
+        whyNot_["udp_peer/tracepoint"] = why;
+      }
+    }
+    choice_[g.name] = chosen;
+  }
+
+  // Autoload exactly the chosen programs.
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, obj) bpf_program__set_autoload(prog, false);
+  for (const Group& g : groups_) {
+    int c = choice_[g.name];
+    if (c < 0) continue;
+    for (const std::string& name : g.flavours[c].programs) {
+      bpf_program* p = bpf_object__find_program_by_name(obj, name.c_str());
+      if (!p) continue;
+      bpf_program__set_autoload(p, true);
+      loaded_.insert(name);
+    }
+  }
+}
+
+bool HookPlanner::ExcludeProgram(const std::string& program, const std::string& why) {
+  for (const Group& g : groups_) {
+    int c = choice_.count(g.name) ? choice_[g.name] : -1;
+    if (c < 0) continue;
+    const Flavour& f = g.flavours[c];
+    for (const std::string& p : f.programs) {
+      if (p == program) {
+        whyNot_[g.name + "/" + f.via] = "failed to load: " + why;
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+void HookPlanner::Report(const Group& g, const Flavour* f, const std::string& reason) {
+  std::string skipped;
+  for (const Flavour& other : g.flavours) {
+    if (f && other.via == f->via) break;
+    auto it = whyNot_.find(g.name + "/" + other.via);
+    if (it == whyNot_.end()) continue;
+    skipped += (skipped.empty() ? "" : "; ") + other.via + ": " + it->second;
+  }
+  for (size_t h = 0; h < g.hooks.size(); ++h) {
+    HookReportEntry e;
+    e.hook = g.hooks[h];
+    e.via = f ? f->via : "none";
+    e.target = f ? f->targets[std::min(h, f->targets.size() - 1)] : "";
+    e.reason = reason + (skipped.empty() ? "" : " (skipped " + skipped + ")");
+    reports_.push_back(e);
+  }
+}
+
+bool HookPlanner::Attach(bpf_object* obj) {
+  reports_.clear();
+  attached_.clear();
+  bool retry = false;
+  for (const Group& g : groups_) {
+    int c = choice_[g.name];
+    if (c < 0) {
+      std::string reason = "no usable flavour";
+      if (g.name == "udp_peer" && !whyNot_.count("udp_peer/tracepoint")) {
+        reason = "not needed: the send/receive hooks read peers from the kernel msghdr (or are not attached)";
+      }
+      Report(g, nullptr, reason);
+      continue;
+    }
+    const Flavour& f = g.flavours[c];
+    if (loadOnly_[g.name]) {
+      std::string why;
+      probe_.KprobesSupported(&why);
+      Report(g, nullptr, "programs loaded and verified, not attached: " + why);
+      continue;
+    }
+    std::vector<bpf_link*> mine;
+    std::string failure;
+    for (const std::string& name : f.programs) {
+      bpf_program* p = bpf_object__find_program_by_name(obj, name.c_str());
+      bpf_link* link = p ? bpf_program__attach(p) : nullptr;
+      if (!link) {
+        int err = errno;
+        failure = "failed to attach " + name + ": " + std::strerror(err);
+        break;
+      }
+      mine.push_back(link);
+    }
+    if (!failure.empty()) {
+      for (bpf_link* l : mine) bpf_link__destroy(l);
+      whyNot_[g.name + "/" + f.via] = failure;
+      bool fallback = false;
+      bool forced = mode_ != HookMode::Auto;
+      for (size_t i = c + 1; i < g.flavours.size() && !forced; ++i) fallback = true;
+      if (fallback) {
+        retry = true;
+      } else {
+        Report(g, nullptr, failure);
+      }
+      continue;
+    }
+    links_.insert(links_.end(), mine.begin(), mine.end());
+    for (const std::string& name : f.programs) attached_.insert(name);
+    std::string reason;
+    if (f.via == "tp_btf") {
+      reason = "BTF tracepoint in this kernel: typed arguments, no tracefs lookups";
+    } else if (f.via == "tracepoint") {
+      reason = "tracefs event present (stable tracepoint ABI)";
+    } else {
+      reason = "kprobes on the kernel functions of the seed design";
+    }
+    if (mode_ != HookMode::Auto && f.via == ModeVia(mode_)) reason = "forced by hookMode; " + reason;
+    Report(g, &f, reason);
+  }
+  if (retry) Detach();
+  return !retry;
+}
+
+void HookPlanner::Detach() {
+  for (bpf_link* l : links_) bpf_link__destroy(l);
+  links_.clear();
+  attached_.clear();
+}
