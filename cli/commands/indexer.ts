@@ -1,13 +1,37 @@
-// Placeholder until the indexer command lands.
-import { ProcflowError } from '../../common/errors.js';
+// `procflow indexer`: the ingest service agents ship to. Runs until SIGTERM/SIGINT, then stops
+// accepting, drains in-flight batches and exits 0 (a second signal exits at once).
+import { ConfigError } from '../../common/errors.js';
+import { createLogger } from '../../common/log.js';
+import { INDEXER_SETTINGS, startIndexer, type IndexerOptions } from '../../indexer/index.js';
 import { defineCommand, LOG_LEVEL_SETTING } from '../command.js';
 
-export default defineCommand({
+interface IndexerConfig extends IndexerOptions {
+  log_level: string;
+}
+
+export default defineCommand<IndexerConfig>({
   name: 'indexer',
-  usage: 'procflow indexer',
-  summary: '(indexer: not built yet)',
-  settings: { ...LOG_LEVEL_SETTING },
-  async run() {
-    throw new ProcflowError('NOT_BUILT', 'indexer: not built yet');
+  usage: 'procflow indexer --es-url URL --listen HOST:PORT --token T',
+  summary: 'the ingest service: agents POST NDJSON batches, it bulk-writes them into Elasticsearch',
+  settings: { ...INDEXER_SETTINGS, ...LOG_LEVEL_SETTING },
+  async run(c) {
+    if (!c.token) throw new ConfigError('indexer: a token is required', 'pass --token T or set PROCFLOW_TOKEN; agents send it as Authorization: Bearer T');
+    const log = createLogger('indexer', c.log_level as never);
+    const indexer = await startIndexer(c, { log });
+    process.stdout.write(`procflow indexer: listening on ${indexer.url}\n`);
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      process.once('SIGINT', () => resolve('SIGINT'));
+    });
+    const force = () => {
+      log.warn('indexer: second signal, exiting without draining');
+      process.exit(1);
+    };
+    process.once('SIGTERM', force);
+    process.once('SIGINT', force);
+    log.info({ signal }, 'indexer: signal received');
+    await indexer.close();
+    log.flush();
+    return 0;
   },
 });

@@ -1,0 +1,58 @@
+// The indexer's settings: one table that is at once the CLI flags, the PROCFLOW_* environment
+// variables and the options `startIndexer` takes (with defaults applied in one place).
+import type { SettingsTable } from '../common/config.js';
+import { ES_SETTINGS, type EsConnection } from '../common/elasticsearch.js';
+
+export const INDEXER_SETTINGS = {
+  ...ES_SETTINGS,
+  listen: { doc: 'HOST:PORT the ingest API listens on (port 0 picks a free one)', format: 'host-port', default: '127.0.0.1:8080' },
+  token: { doc: 'bearer token agents must send (Authorization: Bearer TOKEN); required', format: String, default: '', sensitive: true },
+  install_templates: { doc: 'install the index templates when Elasticsearch answers (as procflow setup does)', format: Boolean, default: true },
+  retention_days: { doc: 'days to keep indices when installing templates on a cluster with ILM', format: 'nat', default: 7 },
+  max_body_size: { doc: 'largest request body, counted both as sent and after gzip decompression', format: 'size', default: 16 * 1024 * 1024 },
+  max_batch_docs: { doc: 'most documents one request may carry', format: 'nat', default: 50_000 },
+  max_in_flight_requests: { doc: 'ingest requests processed at once; more get 503 with Retry-After', format: 'nat', default: 32 },
+  max_in_flight_bytes: { doc: 'decompressed body bytes held at once across requests; more get 503 with Retry-After', format: 'size', default: 64 * 1024 * 1024 },
+  bulk_concurrency: { doc: 'Elasticsearch bulk requests in flight at once, across all ingest requests', format: 'nat', default: 4 },
+  bulk_flush_bytes: { doc: 'a batch is split into bulk requests of about this many bytes', format: 'size', default: 5 * 1024 * 1024 },
+  bulk_max_retries: { doc: 'retries of a bulk request (or its 429/5xx items) before the agent gets 503', format: 'nat', default: 5 },
+  retry_backoff: { doc: 'first retry delay; doubles each retry, half of it random (jitter)', format: 'duration', default: 200 },
+  retry_max_backoff: { doc: 'longest retry delay', format: 'duration', default: 5_000 },
+  retry_after: { doc: 'Retry-After sent to agents while Elasticsearch is unavailable', format: 'duration', default: 5_000 },
+  health_interval: { doc: 'how often Elasticsearch and the templates are checked (every second while unavailable)', format: 'duration', default: 10_000 },
+  shutdown_timeout: { doc: 'longest wait for in-flight batches on SIGTERM/SIGINT', format: 'duration', default: 30_000 },
+} satisfies SettingsTable;
+
+export interface IndexerOptions extends EsConnection {
+  listen: string;
+  token: string;
+  install_templates: boolean;
+  retention_days: number;
+  max_body_size: number;
+  max_batch_docs: number;
+  max_in_flight_requests: number;
+  max_in_flight_bytes: number;
+  bulk_concurrency: number;
+  bulk_flush_bytes: number;
+  bulk_max_retries: number;
+  retry_backoff: number;
+  retry_max_backoff: number;
+  retry_after: number;
+  health_interval: number;
+  /** Probe interval while Elasticsearch is unavailable or templates are missing. */
+  unavailable_probe_interval?: number;
+  shutdown_timeout: number;
+}
+
+/** Defaults for every option, so callers (tests, the benchmark) pass only what they change. */
+export function withDefaults(partial: Partial<IndexerOptions> & Pick<IndexerOptions, 'es_url' | 'token'>): IndexerOptions {
+  const defaults = Object.fromEntries(Object.entries(INDEXER_SETTINGS).map(([k, s]) => [k, s.default])) as unknown as IndexerOptions;
+  return { ...defaults, ...partial };
+}
+
+/** HOST:PORT (IPv6 in brackets) split for net.Server.listen. */
+export function parseListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  const host = listen.slice(0, i).replace(/^\[(.*)\]$/, '$1');
+  return { host, port: Number(listen.slice(i + 1)) };
+}
