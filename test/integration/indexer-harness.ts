@@ -1,0 +1,288 @@
+// Shared by the indexer integration suites: sample documents, a plain HTTP client that reads
+// the answer even when the server closes early, and a small real HTTP proxy in front of the
+// real Elasticsearch that a test can cut, restore, slow down or make answer 429.
+import { request, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { gzipSync } from 'node:zlib';
+import { createLogger } from '../../common/log.js';
+import { startIndexer, withDefaults, type Indexer, type IndexerOptions } from '../../indexer/index.js';
+import type { Client } from '@elastic/elasticsearch';
+import { dailyIndex, type FlowLog, type ProcessEventDoc } from '../../schema/index.js';
+
+/** A day no one else writes to, so suites sharing a cluster never see each other's indices. */
+export function privateDay(): Date {
+  const day = 1 + Math.floor(Math.random() * 9000);
+  return new Date(Date.UTC(2001, 0, 1) + day * 86_400_000);
+}
+
+export function sampleFlow(day: Date, n: number, overrides: Record<string, unknown> = {}): FlowLog {
+  const end = new Date(day.getTime() + 3_600_000 + n * 1000).toISOString();
+  const start = new Date(day.getTime() + 3_600_000 + n * 1000 - 15_000).toISOString();
+  return {
+    '@timestamp': end,
+    start_time: start,
+    end_time: end,
+    host: 'node-a',
+    source_ip: '10.1.2.3',
+    source_port: 40_000 + (n % 20_000),
+    source_name: '-',
+    source_name_aggr: 'node-a',
+    source_namespace: '-',
+    source_type: 'hep',
+    dest_ip: n % 2 ? '2001:db8::1' : '93.184.216.34',
+    dest_port: 443,
+    dest_name: '-',
+    dest_name_aggr: 'pub',
+    dest_namespace: '-',
+    dest_type: 'net',
+    proto: 'tcp',
+    reporter: 'src',
+    bytes_in: 1000 + n,
+    bytes_out: 200 + n,
+    packets_in: 10,
+    packets_out: 5,
+    num_flows: 1,
+    num_flows_started: 1,
+    num_flows_completed: 0,
+    process_name: '/usr/bin/curl',
+    num_process_names: 1,
+    process_id: String(1000 + n),
+    num_process_ids: 1,
+    process_args: ['-s', 'https://example.com/'],
+    num_process_args: 1,
+    ...overrides,
+  } as FlowLog;
+}
+
+export function sampleProcessEvent(day: Date, n: number, type: 'process_exec' | 'process_exit'): ProcessEventDoc {
+  const time = new Date(day.getTime() + 7_200_000 + n * 1000).toISOString();
+  const process = { exec_id: `bm9kZS1hOjEyMzQ1Ng-${n}`, pid: 4000 + n, binary: '/usr/bin/whoami', arguments: '', uid: 0, cwd: '/root', flags: 'execve' };
+  const body = type === 'process_exec' ? { process_exec: { process } } : { process_exit: { process, status: 0, time } };
+  return { '@timestamp': time, event_type: type, node_name: 'node-a', time, ...body } as ProcessEventDoc;
+}
+
+export const ndjson = (docs: readonly unknown[]): string => docs.map((d) => JSON.stringify(d)).join('\n') + '\n';
+
+export interface Answer {
+  status: number;
+  headers: IncomingMessage['headers'];
+  text: string;
+  json: Record<string, unknown>;
+}
+
+export interface PostOptions {
+  token?: string | null;
+  gzip?: boolean;
+  headers?: Record<string, string>;
+  /** Send the body in chunks without Content-Length. */
+  chunked?: boolean;
+}
+
+/** POST with node:http; resolves with the answer even if the server stops reading the body. */
+export function post(baseUrl: string, path: string, body: Buffer | string, opts: PostOptions = {}): Promise<Answer> {
+  const raw = typeof body === 'string' ? Buffer.from(body) : body;
+  const payload = opts.gzip ? gzipSync(raw) : raw;
+  const headers: Record<string, string> = { 'content-type': 'application/x-ndjson', ...opts.headers };
+  if (opts.token !== null) headers.authorization = `Bearer ${opts.token ?? TOKEN}`;
+  if (opts.gzip) headers['content-encoding'] = 'gzip';
+  if (!opts.chunked) headers['content-length'] = String(payload.length);
+  return new Promise((resolve, reject) => {
+    const req = request(`${baseUrl}${path}`, { method: 'POST', headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        let json: Record<string, unknown> = {};
+        try {
+          json = JSON.parse(text) as Record<string, unknown>;
+        } catch {
+          /* not JSON */
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+      });
+    });
+    // The server may answer (413, 401) and close before the whole body is written.
+    req.on('error', (err) => setTimeout(() => reject(err), 500));
+    if (opts.chunked) {
+      let at = 0;
+      const step = 64 * 1024;
+      const pump = () => {
+        while (at < payload.length) {
+          const ok = req.write(payload.subarray(at, at + step));
+          at += step;
+          if (!ok) return void req.once('drain', pump);
+        }
+        req.end();
+      };
+      pump();
+    } else {
+      req.end(payload);
+    }
+  });
+}
+
+export async function get(baseUrl: string, path: string): Promise<{ status: number; text: string; headers: Headers }> {
+  const res = await fetch(`${baseUrl}${path}`);
+  return { status: res.status, text: await res.text(), headers: res.headers };
+}
+
+export const TOKEN = 'test-token-1f6c';
+
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** What the proxy does with the next _bulk requests. */
+export type BulkFault =
+  /** answer HTTP 429 for the whole request */
+  | 'reject-429'
+  /** answer 200 with every item 429 (Elasticsearch's write queue full) */
+  | 'items-429'
+  /** drop the connection and stop listening: Elasticsearch went down mid-batch */
+  | 'die';
+
+export interface EsProxy {
+  url: string;
+  /** _bulk requests seen (forwarded or not). */
+  bulkCalls: number;
+  /** The next `count` _bulk requests get `fault`. */
+  fault(fault: BulkFault, count: number): void;
+  /** Delay every forwarded _bulk request by `ms` (0 to stop). */
+  delayBulk(ms: number): void;
+  /** Stop listening and drop every connection: connection refused from now on. */
+  cut(): Promise<void>;
+  /** Listen again on the same port. */
+  restore(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function countBulkItems(body: Buffer): number {
+  let lines = 0;
+  for (const line of body.toString().split('\n')) if (line.trim()) lines++;
+  return lines / 2;
+}
+
+export async function startEsProxy(target: string): Promise<EsProxy> {
+  const to = new URL(target);
+  const sockets = new Set<Socket>();
+  const faults: BulkFault[] = [];
+  let delay = 0;
+  let server: Server;
+  let port = 0;
+
+  const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
+    const up = request(
+      { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: { ...req.headers, host: to.host }, agent: false },
+      (upRes) => {
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        upRes.pipe(res);
+      },
+    );
+    up.on('error', () => res.destroy());
+    up.end(body);
+  };
+
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      if (!/^\/_bulk(\?|$)/.test(req.url ?? '')) return forward(req, res, body);
+      proxy.bulkCalls++;
+      const fault = faults.shift();
+      if (fault === 'reject-429') {
+        const text = JSON.stringify({ error: { type: 'es_rejected_execution_exception', reason: 'rejected execution (test proxy)' }, status: 429 });
+        res.writeHead(429, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch' });
+        return res.end(text);
+      }
+      if (fault === 'items-429') {
+        const items = Array.from({ length: countBulkItems(body) }, () => ({
+          index: { status: 429, error: { type: 'es_rejected_execution_exception', reason: 'rejected execution (test proxy)' } },
+        }));
+        res.writeHead(200, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch' });
+        return res.end(JSON.stringify({ errors: true, items }));
+      }
+      if (fault === 'die') {
+        req.socket.destroy();
+        return void proxy.cut();
+      }
+      if (delay > 0) setTimeout(() => forward(req, res, body), delay);
+      else forward(req, res, body);
+    });
+  };
+
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      server = createServer(handle);
+      server.on('connection', (s) => {
+        sockets.add(s);
+        s.on('close', () => sockets.delete(s));
+      });
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        port = (server.address() as AddressInfo).port;
+        resolve();
+      });
+    });
+
+  let listening = false;
+  const proxy: EsProxy = {
+    url: '',
+    bulkCalls: 0,
+    fault: (f, count) => {
+      for (let i = 0; i < count; i++) faults.push(f);
+    },
+    delayBulk: (ms) => void (delay = ms),
+    cut: async () => {
+      if (!listening) return;
+      listening = false;
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+    restore: async () => {
+      if (listening) return;
+      await listen();
+      listening = true;
+    },
+    close: () => proxy.cut(),
+  };
+  await proxy.restore();
+  proxy.url = `http://127.0.0.1:${port}`;
+  return proxy;
+}
+
+/** An in-process indexer on 127.0.0.1:0 with short timers, logging nothing. */
+export async function startTestIndexer(esUrl: string, overrides: Partial<IndexerOptions> = {}): Promise<Indexer> {
+  const opts = withDefaults({
+    es_url: esUrl,
+    token: TOKEN,
+    listen: '127.0.0.1:0',
+    health_interval: 1000,
+    unavailable_probe_interval: 200,
+    retry_backoff: 20,
+    retry_max_backoff: 200,
+    retry_after: 2000,
+    es_request_timeout: 20_000,
+    ...overrides,
+  });
+  return startIndexer(opts, { log: createLogger('indexer-test', (process.env.PROCFLOW_TEST_LOG as never) ?? 'silent') });
+}
+
+/** Deletes the procflow indices of one day by name (clusters may refuse wildcard deletes). */
+export async function deleteDayIndices(client: Client, day: Date): Promise<void> {
+  const suffix = dailyIndex('flows', day.getTime()).slice(-10);
+  const found = await client.indices.get({ index: `procflow-*-${suffix}`, ignore_unavailable: true, allow_no_indices: true }, { ignore: [404] });
+  const names = Object.keys(found ?? {});
+  if (names.length) await client.indices.delete({ index: names.join(',') });
+}
+
+/** Only the metric lines matching `pick`: keeps assertion messages readable. */
+export const metricLines = (text: string, pick: RegExp): string => text.split('\n').filter((l) => pick.test(l)).join('\n');
