@@ -112,6 +112,12 @@ export interface KernelCounters {
   flowMapFull: number;
   /** Events delivered to JavaScript. */
   eventsDelivered: number;
+  /** Per-socket TCP state insertions refused (LRU map; should stay 0). */
+  sockMapFull?: number;
+  /** Exec events the kernel produced (delivered or lost). */
+  execSeen?: number;
+  /** Flow accounting calls in the kernel (send/receive events). */
+  flowUpdates?: number;
 }
 
 export interface KernelCollectorOptions {
@@ -121,8 +127,15 @@ export interface KernelCollectorOptions {
   maxArgsBytes?: number;
   /** Ring buffer size in bytes (power of two). */
   ringBufferBytes?: number;
-  /** Force a hook flavour for tests: 'auto' (default), 'tracepoint', 'kprobe'. */
-  hookMode?: 'auto' | 'tracepoint' | 'kprobe';
+  /**
+   * Force a hook flavour for tests: 'auto' (default: the best per hook), 'tp_btf' (BTF
+   * tracepoints), 'tracepoint' (classic tracefs tracepoints), 'kprobe' (the seed design's
+   * kprobes; where the kernel cannot attach them they are still loaded, so the verifier checks
+   * them, and the hooks report `via: 'none'`). Hooks without the forced flavour use the best.
+   */
+  hookMode?: 'auto' | 'tp_btf' | 'tracepoint' | 'kprobe';
+  /** Do not account flows of this process (e.g. the agent's own shipping traffic). */
+  ignorePid?: number;
 }
 
 export interface KernelCollector {

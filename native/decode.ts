@@ -1,0 +1,163 @@
+// Decoding of raw kernel records (bpf/procflow.h) into the types of native/types.ts.
+import { posix } from 'node:path';
+import {
+  LAYOUT,
+  FLOW_RECORD_SIZE,
+  PF_COMM_LEN,
+  PF_EVENT_EXEC,
+  PF_EVENT_EXIT,
+  PF_EVENT_FORK,
+  pad8,
+} from './layout.js';
+import type { ExecEvent, ExitEvent, FlowRecord, FlowRole, ForkEvent, ProcessEvent } from './types.js';
+
+const H = LAYOUT.pf_event_header.offsets;
+const X = LAYOUT.pf_exec_event.offsets;
+const F = LAYOUT.pf_fork_event.offsets;
+const E = LAYOUT.pf_exit_event.offsets;
+const K = LAYOUT.pf_flow_key.offsets;
+const V = LAYOUT.pf_flow_value.offsets;
+
+const ROLES: readonly FlowRole[] = ['unknown', 'client', 'server'];
+
+/** A NUL-terminated string of at most `max` bytes at `off`. */
+function cString(buf: Buffer, off: number, max: number): string {
+  const end = buf.indexOf(0, off);
+  const stop = end < 0 || end > off + max ? off + max : end;
+  return buf.toString('utf8', off, stop);
+}
+
+/** Split the NUL-separated argument area into argv. */
+export function splitArgs(buf: Buffer, off: number, len: number): string[] {
+  if (len <= 0) return [];
+  let text = buf.toString('utf8', off, off + len);
+  if (text.endsWith('\0')) text = text.slice(0, -1);
+  return text.split('\0');
+}
+
+/** 16 address bytes in network order to text: IPv4 dotted, IPv6 in RFC 5952 form. */
+export function formatAddress(buf: Buffer, off: number, family: 4 | 6): string {
+  if (family === 4) return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
+  const words: number[] = [];
+  for (let i = 0; i < 8; i++) words.push(buf.readUInt16BE(off + i * 2));
+  // Longest run of zero words (length >= 2) becomes "::".
+  let bestAt = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (words[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && words[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) {
+      bestAt = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (ws: number[]) => ws.map((w) => w.toString(16)).join(':');
+  if (bestAt < 0) return hex(words);
+  return `${hex(words.slice(0, bestAt))}::${hex(words.slice(bestAt + bestLen))}`;
+}
+
+function decodeHeader(buf: Buffer, off: number) {
+  return {
+    pid: buf.readUInt32LE(off + H.pid),
+    ppid: buf.readUInt32LE(off + H.ppid),
+    startNs: buf.readBigUInt64LE(off + H.start_ns),
+    timeNs: buf.readBigUInt64LE(off + H.time_ns),
+    comm: cString(buf, off + H.comm, PF_COMM_LEN),
+  };
+}
+
+function decodeExec(buf: Buffer, off: number): ExecEvent {
+  const filenameLen = buf.readUInt16LE(off + X.filename_len);
+  const cwdLen = buf.readUInt16LE(off + X.cwd_len);
+  const cwd = buf.toString('utf8', off + X.cwd, off + X.cwd + cwdLen);
+  let filename = buf.toString('utf8', off + X.filename, off + X.filename + filenameLen);
+  // execve("./x") leaves a relative name in the binprm: anchor it at the cwd.
+  if (filename && !filename.startsWith('/') && cwd.startsWith('/')) filename = posix.resolve(cwd, filename);
+  return {
+    kind: 'exec',
+    ...decodeHeader(buf, off),
+    uid: buf.readUInt32LE(off + X.uid),
+    gid: buf.readUInt32LE(off + X.gid),
+    parentStartNs: buf.readBigUInt64LE(off + X.parent_start_ns),
+    cgroupId: buf.readBigUInt64LE(off + X.cgroup_id),
+    filename,
+    args: splitArgs(buf, off + X.args, buf.readUInt32LE(off + X.args_len)),
+    argsTruncated: buf.readUInt8(off + X.args_truncated) !== 0,
+    cwd,
+    errorFlags: buf.readUInt32LE(off + X.error_flags),
+  };
+}
+
+function decodeFork(buf: Buffer, off: number): ForkEvent {
+  return { kind: 'fork', ...decodeHeader(buf, off), parentStartNs: buf.readBigUInt64LE(off + F.parent_start_ns) };
+}
+
+function decodeExit(buf: Buffer, off: number): ExitEvent {
+  return {
+    kind: 'exit',
+    ...decodeHeader(buf, off),
+    exitCode: buf.readUInt32LE(off + E.exit_code),
+    signal: buf.readUInt32LE(off + E.signal),
+  };
+}
+
+/**
+ * Decode a batch from the ring poller: records back to back, each starting with
+ * pf_event_header and padded to 8 bytes. Unknown kinds are skipped by their size.
+ */
+export function decodeEvents(buf: Buffer): ProcessEvent[] {
+  const out: ProcessEvent[] = [];
+  let off = 0;
+  while (off + LAYOUT.pf_event_header.size <= buf.length) {
+    const kind = buf.readUInt32LE(off + H.kind);
+    const size = buf.readUInt32LE(off + H.size);
+    if (size < LAYOUT.pf_event_header.size || off + size > buf.length) break;
+    if (kind === PF_EVENT_EXEC && size >= LAYOUT.pf_exec_event.size) out.push(decodeExec(buf, off));
+    else if (kind === PF_EVENT_FORK) out.push(decodeFork(buf, off));
+    else if (kind === PF_EVENT_EXIT) out.push(decodeExit(buf, off));
+    off += pad8(size);
+  }
+  return out;
+}
+
+/** Decode drained flow map entries (key|value pairs, each padded to 8 bytes). */
+export function decodeFlows(buf: Buffer): FlowRecord[] {
+  const out: FlowRecord[] = [];
+  const vBase = pad8(LAYOUT.pf_flow_key.size);
+  for (let off = 0; off + FLOW_RECORD_SIZE <= buf.length; off += FLOW_RECORD_SIZE) {
+    const family: 4 | 6 = buf.readUInt8(off + K.family) === 10 ? 6 : 4;
+    const v = off + vBase;
+    out.push({
+      family,
+      proto: buf.readUInt8(off + K.proto),
+      localIp: formatAddress(buf, off + K.local_addr, family),
+      localPort: buf.readUInt16LE(off + K.local_port),
+      remoteIp: formatAddress(buf, off + K.remote_addr, family),
+      remotePort: buf.readUInt16LE(off + K.remote_port),
+      role: ROLES[buf.readUInt8(v + V.role)] ?? 'unknown',
+      pid: buf.readUInt32LE(off + K.tgid),
+      pidStartNs: buf.readBigUInt64LE(v + V.pid_start_ns),
+      comm: cString(buf, v + V.comm, PF_COMM_LEN),
+      bytesOut: Number(buf.readBigUInt64LE(v + V.bytes_out)),
+      bytesIn: Number(buf.readBigUInt64LE(v + V.bytes_in)),
+      packetsOut: Number(buf.readBigUInt64LE(v + V.packets_out)),
+      packetsIn: Number(buf.readBigUInt64LE(v + V.packets_in)),
+      tcpStarted: buf.readUInt32LE(v + V.tcp_started),
+      tcpCompleted: buf.readUInt32LE(v + V.tcp_completed),
+      tcpSrttUs: buf.readUInt32LE(v + V.srtt_us),
+      tcpMinRttUs: buf.readUInt32LE(v + V.min_rtt_us),
+      tcpCwnd: buf.readUInt32LE(v + V.cwnd),
+      tcpMss: buf.readUInt32LE(v + V.mss),
+      tcpRetransmits: buf.readUInt32LE(v + V.retransmits),
+      tcpLost: buf.readUInt32LE(v + V.lost),
+      firstSeenNs: buf.readBigUInt64LE(v + V.first_seen_ns),
+      lastSeenNs: buf.readBigUInt64LE(v + V.last_seen_ns),
+    });
+  }
+  return out;
+}

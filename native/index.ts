@@ -1,0 +1,105 @@
+// The kernel collector as the agent uses it: open (load + attach with fallbacks), batches of
+// process events, drained flows, counters, close. Implements native/types.ts over the addon.
+import { loadAddon, type RawCollector, type RawProgram, type RawCounters } from './binding.js';
+import { decodeEvents, decodeFlows } from './decode.js';
+import { KernelLoadError, KernelSupportError } from './errors.js';
+import { checkKernelSupport } from './support.js';
+import type { FlowRecord, HookReport, KernelCollector, KernelCollectorOptions, KernelCounters, ProcessEvent } from './types.js';
+
+export * from './types.js';
+export { checkKernelSupport, type KernelSupport } from './support.js';
+export { KernelSupportError, KernelLoadError } from './errors.js';
+export { decodeEvents, decodeFlows, formatAddress } from './decode.js';
+
+/** What `openKernelCollector` returns: the contract plus inspection helpers. */
+export interface OpenKernelCollector extends KernelCollector {
+  /** Loaded programs (attached or only verified), by BPF program name. */
+  programs(): RawProgram[];
+  /** Counters plus the addon's extras (drain method). */
+  counters(): KernelCounters & Pick<RawCounters, 'drainMethod'>;
+  /** Called with errors thrown by the `onEvents` callback (they never reach the poller). */
+  onCallbackError?: (err: unknown) => void;
+}
+
+const open = new Set<RawCollector>();
+let exitHooked = false;
+
+function closeAllOnExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  process.once('exit', () => {
+    for (const c of open) c.close();
+    open.clear();
+  });
+}
+
+/**
+ * Load the programs, attach the best hook per logical hook, and return the collector.
+ * Throws KernelSupportError (with `hint`) when privileges, BTF or the addon are missing, and
+ * KernelLoadError when the kernel rejects every flavour of a hook.
+ */
+export function openKernelCollector(opts: KernelCollectorOptions = {}): OpenKernelCollector {
+  const { flowMapEntries = 65536, maxArgsBytes = 4096, ringBufferBytes = 16 * 1024 * 1024, hookMode = 'auto', ignorePid } = opts;
+  const support = checkKernelSupport();
+  if (!support.ok) {
+    throw new KernelSupportError(`cannot collect: missing ${support.missing.join(', ')}`, support.hint, support.missing);
+  }
+  const loaded = loadAddon();
+  if ('error' in loaded) throw new KernelSupportError(loaded.error, 'run npm run build:kernel', ['the native addon']);
+  let raw: RawCollector;
+  try {
+    raw = new loaded.addon.Collector({ flowMapEntries, maxArgsBytes, ringBufferBytes, hookMode, ignorePid });
+  } catch (err) {
+    const message = (err as Error).message ?? String(err);
+    if (err instanceof TypeError) throw err;
+    if (/refused|Operation not permitted|Permission denied/.test(message)) {
+      throw new KernelSupportError(message.replace(/^kernel collector: /, ''), 'run as root or with CAP_BPF+CAP_PERFMON',
+        ['root or CAP_BPF+CAP_PERFMON'], { cause: err });
+    }
+    throw new KernelLoadError(message, { cause: err });
+  }
+  open.add(raw);
+  closeAllOnExit();
+  const hooks: HookReport[] = raw.hooks();
+  let closed = false;
+
+  const collector: OpenKernelCollector = {
+    hooks,
+    start(onEvents: (batch: ProcessEvent[]) => void): void {
+      raw.start((buf) => {
+        const events = decodeEvents(buf);
+        if (events.length === 0) return;
+        try {
+          onEvents(events);
+        } catch (err) {
+          if (collector.onCallbackError) collector.onCallbackError(err);
+          else throw err;
+        }
+      });
+    },
+    drainFlows(): FlowRecord[] {
+      return decodeFlows(raw.drainFlows());
+    },
+    counters() {
+      const c = raw.counters();
+      return {
+        eventsLost: c.eventsLost,
+        eventsDroppedUser: c.eventsDroppedUser,
+        flowMapFull: c.flowMapFull,
+        eventsDelivered: c.eventsDelivered,
+        sockMapFull: c.sockMapFull,
+        execSeen: c.execSeen,
+        flowUpdates: c.flowUpdates,
+        drainMethod: c.drainMethod,
+      };
+    },
+    programs: () => raw.programs(),
+    close(): void {
+      if (closed) return;
+      closed = true;
+      raw.close();
+      open.delete(raw);
+    },
+  };
+  return collector;
+}

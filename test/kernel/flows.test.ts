@@ -1,0 +1,166 @@
+// Flow accounting on the real kernel: exact byte counts in both directions, over IPv4 and IPv6,
+// TCP and UDP, attributed to the process that did the I/O (a child, so its pid is distinct).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { openHarness, requireKernel, runChild, totals, PYTHON, type Harness } from '../support/kernel.js';
+
+const TCP_CLIENT = `
+import socket, sys
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = socket.create_connection((host, port))
+buf = b"x" * 8192
+left = n
+while left > 0:
+    left -= s.send(buf[:min(left, len(buf))])
+s.shutdown(socket.SHUT_WR)
+got = 0
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    got += len(d)
+s.close()
+print(got)
+`;
+
+const UDP_SERVER = `
+import socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 0))
+print(s.getsockname()[1], flush=True)
+for i in range(int(sys.argv[2])):
+    d, peer = s.recvfrom(65536)
+    s.sendto(d + d, peer)
+`;
+
+const UDP_CLIENT = `
+import socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.settimeout(5)
+got = 0
+for size in [int(x) for x in sys.argv[3].split(",")]:
+    s.sendto(b"u" * size, (host, port))
+    d, _ = s.recvfrom(65536)
+    got += len(d)
+print(got)
+`;
+
+async function tcpExchange(h: Harness, host: string, sent: number, reply: number) {
+  let serverGot = 0;
+  const server = createServer((sock) => {
+    sock.on('data', (d: Buffer) => (serverGot += d.length));
+    sock.on('end', () => sock.end(Buffer.alloc(reply, 0x79)));
+  });
+  server.listen(0, host);
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  try {
+    const child = await runChild(PYTHON, ['-c', TCP_CLIENT, host, String(port), String(sent)]);
+    assert.equal(child.code, 0, child.stderr);
+    assert.equal(Number(child.stdout.trim()), reply);
+    assert.equal(serverGot, sent);
+    const family = host.includes(':') ? 6 : 4;
+    const isClient = (f: (typeof h.flows)[number]) => f.pid === child.pid && f.proto === 6 && f.remotePort === port;
+    const isServer = (f: (typeof h.flows)[number]) => f.pid === process.pid && f.proto === 6 && f.localPort === port;
+    await h.waitFor('both ends of the TCP exchange', () => {
+      const c = totals(h.flows, isClient);
+      const s = totals(h.flows, isServer);
+      return c.bytesOut === sent && c.bytesIn === reply && s.bytesIn === sent && s.bytesOut === reply && c.tcpCompleted >= 1;
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}\nclient: ${JSON.stringify(totals(h.flows, isClient))}\nserver: ${JSON.stringify(totals(h.flows, isServer))}`);
+    });
+    const c = h.flows.find(isClient)!;
+    assert.equal(c.family, family);
+    assert.equal(c.remoteIp, host);
+    assert.equal(c.localIp, host);
+    assert.equal(c.role, 'client');
+    assert.equal(c.comm, 'python3');
+    const cs = totals(h.flows, isClient);
+    assert.equal(cs.tcpStarted, 1);
+    assert.equal(cs.tcpCompleted, 1);
+    assert.ok(cs.packetsOut >= Math.ceil(sent / 65536), `packets out ${cs.packetsOut}`);
+    const s = h.flows.find(isServer)!;
+    assert.equal(s.role, 'server');
+    assert.equal(totals(h.flows, isServer).tcpStarted, 1);
+    const withStats = h.flows.filter(isClient).find((f) => f.tcpMss > 0);
+    assert.ok(withStats, 'TCP stats read from tcp_sock');
+    assert.ok(withStats.tcpSrttUs > 0 && withStats.tcpCwnd > 0, `srtt ${withStats.tcpSrttUs} cwnd ${withStats.tcpCwnd}`);
+    // The executable comes from the exec event of the same pid.
+    const exec = h.execOf(child.pid).at(-1);
+    assert.ok(exec, 'exec event of the client');
+    assert.equal(exec.filename, PYTHON);
+    assert.deepEqual(exec.args.slice(0, 2), [PYTHON, '-c']);
+    assert.equal(c.pidStartNs, exec.startNs);
+  } finally {
+    server.close();
+  }
+}
+
+async function udpExchange(h: Harness, host: string, sizes: number[]) {
+  const server = spawn(PYTHON, ['-c', UDP_SERVER, host, String(sizes.length)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = once(server, 'exit');
+  const [line] = (await once(server.stdout, 'data')) as [Buffer];
+  const port = Number(line.toString().trim());
+  const client = await runChild(PYTHON, ['-c', UDP_CLIENT, host, String(port), sizes.join(',')]);
+  await exited;
+  assert.equal(client.code, 0, client.stderr);
+  const sent = sizes.reduce((a, b) => a + b, 0);
+  assert.equal(Number(client.stdout.trim()), 2 * sent);
+  const isClient = (f: (typeof h.flows)[number]) => f.pid === client.pid && f.proto === 17 && f.remotePort === port;
+  const isServer = (f: (typeof h.flows)[number]) => f.pid === server.pid && f.proto === 17 && f.localPort === port;
+  await h.waitFor('both ends of the UDP exchange', () => {
+    const c = totals(h.flows, isClient);
+    const s = totals(h.flows, isServer);
+    return c.bytesOut === sent && c.bytesIn === 2 * sent && s.bytesIn === sent && s.bytesOut === 2 * sent;
+  }).catch((err: Error) => {
+    const mine = h.flows.filter((f) => f.proto === 17 && (f.pid === client.pid || f.pid === server.pid));
+    throw new Error(`${err.message}\n${JSON.stringify(mine, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+  });
+  const c = totals(h.flows, isClient);
+  assert.equal(c.packetsOut, sizes.length);
+  assert.equal(c.packetsIn, sizes.length);
+  const f = h.flows.find(isClient)!;
+  assert.equal(f.remoteIp, host);
+  assert.equal(f.family, host.includes(':') ? 6 : 4);
+  assert.equal(h.execOf(client.pid).at(-1)?.filename, PYTHON);
+}
+
+test('TCP over IPv4: exact bytes both ways, right pid and executable', async (t) => {
+  if (!requireKernel(t)) return;
+  const h = openHarness(t);
+  await tcpExchange(h, '127.0.0.1', 1_000_003, 54_321);
+});
+
+test('TCP over IPv6: exact bytes both ways, right pid and executable', async (t) => {
+  if (!requireKernel(t)) return;
+  const h = openHarness(t);
+  await tcpExchange(h, '::1', 777_777, 12_345);
+});
+
+test('UDP over IPv4 (unconnected sockets): exact bytes and datagrams', async (t) => {
+  if (!requireKernel(t)) return;
+  const h = openHarness(t);
+  await udpExchange(h, '127.0.0.1', [1, 100, 1400, 8000, 33]);
+});
+
+test('UDP over IPv6 (unconnected sockets): exact bytes and datagrams', async (t) => {
+  if (!requireKernel(t)) return;
+  const h = openHarness(t);
+  await udpExchange(h, '::1', [7, 512, 1200, 9000]);
+});
+
+test('classic tracepoints (hookMode tracepoint) count the same bytes', async (t) => {
+  if (!requireKernel(t)) return;
+  const h = openHarness(t, { hookMode: 'tracepoint' });
+  for (const r of h.collector.hooks) {
+    assert.equal(r.via, 'tracepoint', `${r.hook}: ${r.via} ${r.reason}`);
+  }
+  await tcpExchange(h, '127.0.0.1', 300_001, 4_096);
+  await udpExchange(h, '127.0.0.1', [10, 20, 30]);
+});
