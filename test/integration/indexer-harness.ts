@@ -16,8 +16,9 @@ export function privateDay(): Date {
 }
 
 export function sampleFlow(day: Date, n: number, overrides: Record<string, unknown> = {}): FlowLog {
-  const end = new Date(day.getTime() + 3_600_000 + n * 1000).toISOString();
-  const start = new Date(day.getTime() + 3_600_000 + n * 1000 - 15_000).toISOString();
+  // n milliseconds into the day's second hour: unique per n, and always on `day`.
+  const end = new Date(day.getTime() + 3_600_000 + n).toISOString();
+  const start = new Date(day.getTime() + 3_600_000 + n - 15_000).toISOString();
   return {
     '@timestamp': end,
     start_time: start,
@@ -55,7 +56,7 @@ export function sampleFlow(day: Date, n: number, overrides: Record<string, unkno
 }
 
 export function sampleProcessEvent(day: Date, n: number, type: 'process_exec' | 'process_exit'): ProcessEventDoc {
-  const time = new Date(day.getTime() + 7_200_000 + n * 1000).toISOString();
+  const time = new Date(day.getTime() + 7_200_000 + n).toISOString();
   const process = { exec_id: `bm9kZS1hOjEyMzQ1Ng-${n}`, pid: 4000 + n, binary: '/usr/bin/whoami', arguments: '', uid: 0, cwd: '/root', flags: 'execve' };
   const body = type === 'process_exec' ? { process_exec: { process } } : { process_exit: { process, status: 0, time } };
   return { '@timestamp': time, event_type: type, node_name: 'node-a', time, ...body } as ProcessEventDoc;
@@ -154,6 +155,7 @@ export interface EsProxy {
   bulkCalls: number;
   /** The next `count` _bulk requests get `fault`. */
   fault(fault: BulkFault, count: number): void;
+  clearFaults(): void;
   /** Delay every forwarded _bulk request by `ms` (0 to stop). */
   delayBulk(ms: number): void;
   /** Stop listening and drop every connection: connection refused from now on. */
@@ -239,6 +241,7 @@ export async function startEsProxy(target: string): Promise<EsProxy> {
     fault: (f, count) => {
       for (let i = 0; i < count; i++) faults.push(f);
     },
+    clearFaults: () => void (faults.length = 0),
     delayBulk: (ms) => void (delay = ms),
     cut: async () => {
       if (!listening) return;

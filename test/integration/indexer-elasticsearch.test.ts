@@ -1,0 +1,228 @@
+// The indexer when Elasticsearch misbehaves. A small real HTTP proxy sits between the indexer
+// and the real cluster; tests cut it (Elasticsearch down), make it answer 429, or slow it down.
+// In every case the agent gets a clear answer and no accepted document is lost or duplicated.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { FLOW_CONTRACT, dailyIndex, type DeadLetterDoc } from '../../schema/index.js';
+import type { Indexer } from '../../indexer/index.js';
+import { getTestCluster, type TestCluster } from '../support/elasticsearch.js';
+import { skipOrFail } from '../support/environment.js';
+import { TOKEN, deleteDayIndices, get, metricLines, ndjson, post, privateDay, sampleFlow, startEsProxy, startTestIndexer, until, type EsProxy } from './indexer-harness.js';
+
+describe('indexer with Elasticsearch failing', () => {
+  let cluster: TestCluster | undefined;
+  let reason = '';
+  const day = privateDay();
+  const flowIndex = dailyIndex('flows', day.getTime());
+  const cleanup: Array<() => Promise<void>> = [];
+  let serial = 0;
+
+  before(async () => {
+    const res = await getTestCluster();
+    if (res.cluster) cluster = res.cluster;
+    else reason = res.reason;
+  });
+  after(async () => {
+    for (const c of cleanup.reverse()) await c();
+    if (cluster) {
+      await deleteDayIndices(cluster.client, day);
+      await cluster.stop();
+    }
+  });
+
+  const need = (t: TestContext): boolean => {
+    if (!cluster) skipOrFail(t, reason);
+    return cluster !== undefined;
+  };
+
+  async function rig(overrides: Parameters<typeof startTestIndexer>[1] = {}, proxyUp = true): Promise<{ proxy: EsProxy; indexer: Indexer }> {
+    const proxy = await startEsProxy(cluster!.url);
+    if (!proxyUp) await proxy.cut();
+    const indexer = await startTestIndexer(proxy.url, overrides);
+    cleanup.push(async () => {
+      await indexer.close();
+      await proxy.close();
+    });
+    return { proxy, indexer };
+  }
+
+  /** A batch of `n` flows no other test uses. */
+  const batch = (n: number) => {
+    const base = (serial += 10_000);
+    return Array.from({ length: n }, (_, i) => sampleFlow(day, base + i));
+  };
+
+  const countIds = async (docs: ReturnType<typeof batch>) => {
+    await cluster!.client.indices.refresh({ index: flowIndex });
+    const res = await cluster!.client.count({ index: flowIndex, query: { ids: { values: docs.map((d) => FLOW_CONTRACT.id(d)) } } });
+    return res.count;
+  };
+
+  it('starts with Elasticsearch down: /readyz and ingest say 503 with Retry-After, then it recovers', async (t) => {
+    if (!need(t)) return;
+    const { proxy, indexer } = await rig({}, false);
+    assert.equal((await get(indexer.url, '/healthz')).status, 200, 'alive without Elasticsearch');
+    const ready = await get(indexer.url, '/readyz');
+    assert.equal(ready.status, 503);
+    assert.match(ready.text, /does not answer/);
+
+    const docs = batch(30);
+    const refused = await post(indexer.url, '/v1/flows', ndjson(docs), { gzip: true });
+    assert.equal(refused.status, 503, refused.text);
+    assert.equal(refused.headers['retry-after'], '2');
+    assert.equal(refused.json.code, 'elasticsearch');
+
+    await proxy.restore();
+    await until('readiness', async () => (await get(indexer.url, '/readyz')).status === 200);
+    const ok = await post(indexer.url, '/v1/flows', ndjson(docs), { gzip: true });
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(await countIds(docs), 30);
+    assert.match(metricLines((await get(indexer.url, '/metrics')).text, /unavailable_total/), /reason="elasticsearch"\} 1/);
+  });
+
+  it('answers 503 when Elasticsearch dies mid-batch; the agent\'s retry lands every document once', async (t) => {
+    if (!need(t)) return;
+    const { proxy, indexer } = await rig({ bulk_max_retries: 2, bulk_flush_bytes: 16 * 1024 });
+    const docs = batch(200);
+    proxy.fault('die', 1);
+    const refused = await post(indexer.url, '/v1/flows', ndjson(docs), { gzip: true });
+    assert.equal(refused.status, 503, refused.text);
+    assert.ok(Number(refused.headers['retry-after']) >= 1);
+    assert.equal((await get(indexer.url, '/readyz')).status, 503, 'not ready while Elasticsearch is gone');
+
+    await proxy.restore();
+    await until('readiness', async () => (await get(indexer.url, '/readyz')).status === 200);
+    const ok = await post(indexer.url, '/v1/flows', ndjson(docs), { gzip: true });
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(await countIds(docs), 200, 'every document, none twice');
+  });
+
+  it('retries bulk requests Elasticsearch answers with 429, then acknowledges with nothing lost', async (t) => {
+    if (!need(t)) return;
+    const { proxy, indexer } = await rig({ bulk_max_retries: 5 });
+    const docs = batch(50);
+    proxy.fault('reject-429', 3);
+    const res = await post(indexer.url, '/v1/flows', ndjson(docs));
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json, { accepted: 50 });
+    assert.equal(proxy.bulkCalls, 4, 'three 429s, then the write');
+    assert.equal(await countIds(docs), 50);
+
+    const more = batch(40);
+    proxy.fault('items-429', 2);
+    const res2 = await post(indexer.url, '/v1/flows', ndjson(more));
+    assert.equal(res2.status, 200, res2.text);
+    assert.equal(await countIds(more), 40);
+    const m = metricLines((await get(indexer.url, '/metrics')).text, /documents_retried_total/);
+    assert.match(m, /documents_retried_total\{kind="flows"\} 230/, '3x50 + 2x40 documents sent again');
+  });
+
+  it('gives up after the retry budget with 503 + Retry-After, and the retried batch duplicates nothing', async (t) => {
+    if (!need(t)) return;
+    const { proxy, indexer } = await rig({ bulk_max_retries: 2, bulk_flush_bytes: 8 * 1024 });
+    const docs = batch(100);
+    // Part of the batch is already in from an earlier attempt; the rest stays refused.
+    const first = await post(indexer.url, '/v1/flows', ndjson(docs.slice(0, 20)));
+    assert.equal(first.status, 200);
+    proxy.fault('items-429', 1000);
+    const refused = await post(indexer.url, '/v1/flows', ndjson(docs));
+    assert.equal(refused.status, 503, refused.text);
+    assert.equal(refused.json.code, 'elasticsearch_busy');
+    assert.equal(refused.headers['retry-after'], '2');
+    proxy.clearFaults();
+    const ok = await post(indexer.url, '/v1/flows', ndjson(docs));
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(await countIds(docs), 100);
+  });
+
+  it('dead-letters a document Elasticsearch refuses, with the reason, and acknowledges the rest', async (t) => {
+    if (!need(t)) return;
+    const { indexer } = await rig();
+    const docs = batch(5);
+    // Passes the validator (Date.parse reads it) but not the mapping's strict_date_optional_time.
+    docs[2] = { ...docs[2]!, start_time: docs[2]!.start_time.replace('T', ' ') };
+    const res = await post(indexer.url, '/v1/flows', ndjson(docs));
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json, { accepted: 4, dead_lettered: 1 });
+    assert.equal(await countIds(docs), 4);
+
+    const id = FLOW_CONTRACT.id(docs[2]!);
+    await cluster!.client.indices.refresh({ index: 'procflow-deadletter-*' });
+    const found = await cluster!.client.search<DeadLetterDoc>({ index: 'procflow-deadletter-*', query: { term: { document_id: id } } });
+    assert.equal(found.hits.hits.length, 1);
+    const dead = found.hits.hits[0]!._source!;
+    assert.equal(dead.target_index, flowIndex);
+    assert.equal(dead.status, 400);
+    assert.match(dead.error_type, /parsing_exception/);
+    assert.match(dead.reason, /start_time/);
+    assert.deepEqual(JSON.parse(dead.source!), docs[2]);
+
+    const again = await post(indexer.url, '/v1/flows', ndjson(docs));
+    assert.deepEqual(again.json, { accepted: 4, dead_lettered: 1 });
+    await cluster!.client.indices.refresh({ index: 'procflow-deadletter-*' });
+    const twice = await cluster!.client.count({ index: 'procflow-deadletter-*', query: { term: { document_id: id } } });
+    assert.equal(twice.count, 1, 'a retried batch does not dead-letter the same document twice');
+    assert.match(metricLines((await get(indexer.url, '/metrics')).text, /dead_lettered/), /dead_lettered_total\{kind="flows"\} 2/);
+    for (const hit of found.hits.hits) await cluster!.client.delete({ index: hit._index, id: hit._id! });
+  });
+
+  it('answers 503 when more batches arrive than it may hold', async (t) => {
+    if (!need(t)) return;
+    const { proxy, indexer } = await rig({ max_in_flight_requests: 1 });
+    proxy.delayBulk(800);
+    const docs = batch(10);
+    const slow = post(indexer.url, '/v1/flows', ndjson(docs));
+    await until('the first batch in flight', async () => proxy.bulkCalls > 0);
+    const busy = await post(indexer.url, '/v1/flows', ndjson(batch(10)));
+    assert.equal(busy.status, 503, busy.text);
+    assert.equal(busy.json.code, 'in_flight_requests');
+    assert.equal(busy.headers['retry-after'], '1');
+    assert.equal((await slow).status, 200);
+  });
+
+  it('drains the batches in flight when closed, then stops listening', async (t) => {
+    if (!need(t)) return;
+    const { proxy, indexer } = await rig();
+    proxy.delayBulk(1000);
+    const docs = batch(25);
+    const inFlight = post(indexer.url, '/v1/flows', ndjson(docs));
+    await until('the batch in flight', async () => proxy.bulkCalls > 0);
+    const closed = indexer.close();
+    const res = await inFlight;
+    assert.equal(res.status, 200, res.text);
+    await closed;
+    assert.equal(await countIds(docs), 25);
+    await assert.rejects(post(indexer.url, '/v1/flows', ndjson(docs)), /ECONNREFUSED/);
+  });
+
+  it('procflow indexer exits 0 on SIGTERM after draining the batch in flight', async (t) => {
+    if (!need(t)) return;
+    const proxy = await startEsProxy(cluster!.url);
+    cleanup.push(() => proxy.close());
+    const bin = fileURLToPath(new URL('../../../bin/procflow.js', import.meta.url));
+    const child = spawn(process.execPath, [bin, 'indexer', '--listen', '127.0.0.1:0', '--log-level', 'warn'], {
+      env: { ...process.env, PROCFLOW_ES_URL: proxy.url, PROCFLOW_TOKEN: TOKEN, PROCFLOW_RETRY_AFTER: '1s' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (err += d));
+    const exited = once(child, 'exit');
+    const url = await until('the listening line', async () => /listening on (http:\S+)/.exec(out)?.[1]);
+    await until('readiness', async () => (await get(url, '/readyz')).status === 200);
+    proxy.delayBulk(1000);
+    const docs = batch(15);
+    const inFlight = post(url, '/v1/flows', ndjson(docs), { gzip: true });
+    await until('the batch in flight', async () => proxy.bulkCalls > 0);
+    child.kill('SIGTERM');
+    const res = await inFlight;
+    assert.equal(res.status, 200, res.text);
+    const [code] = await exited;
+    assert.equal(code, 0, err);
+    assert.equal(await countIds(docs), 15);
+  });
+});
