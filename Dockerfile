@@ -1,0 +1,42 @@
+# syntax=docker/dockerfile:1
+# procflow image: one build stage compiles TypeScript, the BPF object and the addon (with its
+# vendored static libbpf); the runtime stage is node slim plus the two shared libraries the
+# addon links dynamically (libelf, zlib). Commands: docker run procflow:local <command> ...
+
+FROM node:20-bookworm AS build
+ENV DEBIAN_FRONTEND=noninteractive
+# The kernel build's own package list, so the image and bootstrap never disagree.
+COPY native/apt-packages.txt /tmp/apt-packages.txt
+RUN apt-get update -q \
+ && grep -Ev '^\s*(#|$)' /tmp/apt-packages.txt | xargs apt-get install -y -q --no-install-recommends \
+ && rm -rf /var/lib/apt/lists/*
+# native/build.sh builds against the node headers under $nodedir/include/node.
+ENV npm_config_nodedir=/usr/local
+RUN ln -sfn /usr/local/include/node /usr/include/node
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+# tsc, then native/build.sh (vendored libbpf, vmlinux.h from the build host's BTF, BPF, addon).
+RUN npm run build \
+ && node dist/kibana/generate.js --check \
+ && npm prune --omit=dev \
+ && rm -rf dist/test dist/bench
+
+FROM node:20-bookworm-slim
+RUN apt-get update -q \
+ && apt-get install -y -q --no-install-recommends libelf1 zlib1g ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /opt/procflow
+COPY --from=build /src/package.json ./
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/bin ./bin
+COPY --from=build /src/dist ./dist
+COPY --from=build /src/native/build/Release/procflow.node ./native/build/Release/procflow.node
+COPY --from=build /src/kibana/procflow.ndjson ./kibana/procflow.ndjson
+ENV NODE_ENV=production
+# The indexer and setup run as the unprivileged node user; the agent overrides it with root.
+USER node
+EXPOSE 8080
+ENTRYPOINT ["node", "/opt/procflow/bin/procflow.js"]
+CMD ["--help"]
