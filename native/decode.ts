@@ -117,7 +117,8 @@ export function decodeEvents(buf: Buffer): ProcessEvent[] {
     const kind = buf.readUInt32LE(off + H.kind);
     const size = buf.readUInt32LE(off + H.size);
     if (size < LAYOUT.pf_event_header.size || off + size > buf.length) break;
-    if (kind === PF_EVENT_EXEC && size >= LAYOUT.pf_exec_event.size) out.push(decodeExec(buf, off));
+    // Exec records arrive trimmed to the used part of args (see RingPoller::OnRecord).
+    if (kind === PF_EVENT_EXEC && size >= X.args) out.push(decodeExec(buf, off));
     else if (kind === PF_EVENT_FORK) out.push(decodeFork(buf, off));
     else if (kind === PF_EVENT_EXIT) out.push(decodeExit(buf, off));
     off += pad8(size);

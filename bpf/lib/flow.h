@@ -93,6 +93,10 @@ static __always_inline bool pf_fill_key(struct pf_flow_key *key, struct sock *sk
 	__builtin_memset(key, 0, sizeof(*key));
 	key->proto = proto;
 	key->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (key->local_port == 0) {
+		/* Closing sockets give their port back (inet_put_port); the bound port stays. */
+		key->local_port = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+	}
 	key->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (family == PF_AF_INET) {
 		key->family = PF_AF_INET;
@@ -196,15 +200,20 @@ static __always_inline struct pf_sock_state *pf_sock_get(struct sock *sk, __u8 r
 	struct pf_sock_state *st = bpf_map_lookup_elem(&pf_socks, &skp);
 	struct pf_sock_state fresh = {};
 	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	int state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	long err;
 
-	if (st)
+	if (st && (!st->closed || state == PF_TCP_CLOSE))
 		return st;
+	/* A closed socket with no state: account, but do not start tracking it. */
+	if (!st && state == PF_TCP_CLOSE)
+		return NULL;
+	/* else: no state yet, or a stale closed entry for a reused address. */
 	fresh.role = role;
 	/* Baselines one below now: this call's own segment counts as one packet. */
 	fresh.segs_out = BPF_CORE_READ(tp, segs_out) - (dir == PF_DIR_OUT);
 	fresh.segs_in = BPF_CORE_READ(tp, segs_in) - (dir == PF_DIR_IN);
-	err = bpf_map_update_elem(&pf_socks, &skp, &fresh, BPF_NOEXIST);
+	err = bpf_map_update_elem(&pf_socks, &skp, &fresh, st ? BPF_ANY : BPF_NOEXIST);
 	if (err && err != -17 /* EEXIST */)
 		pf_count(PF_CTR_SOCK_MAP_FULL);
 	return bpf_map_lookup_elem(&pf_socks, &skp);
@@ -306,7 +315,7 @@ static __always_inline int pf_tcp_state(struct sock *sk, int oldstate, int newst
 	}
 	if (newstate == PF_TCP_ESTABLISHED) {
 		st = bpf_map_lookup_elem(&pf_socks, &skp);
-		if (st) {
+		if (st && !st->closed) {
 			st->start_pending = 1;
 			return 0;
 		}
@@ -324,7 +333,7 @@ static __always_inline int pf_tcp_state(struct sock *sk, int oldstate, int newst
 	if (newstate != PF_TCP_CLOSE || oldstate == PF_TCP_LISTEN)
 		return 0;
 	st = bpf_map_lookup_elem(&pf_socks, &skp);
-	if (!st)
+	if (!st || st->closed)
 		return 0;
 	if (oldstate == PF_TCP_SYN_SENT || oldstate == PF_TCP_SYN_RECV) {
 		/* Never established. */
@@ -345,7 +354,9 @@ static __always_inline int pf_tcp_state(struct sock *sk, int oldstate, int newst
 		__sync_fetch_and_add(&v->tcp_completed, 1);
 		v->last_seen_ns = bpf_ktime_get_boot_ns();
 	}
-	bpf_map_delete_elem(&pf_socks, &skp);
+	/* Keep the entry for reads after the close (data queued before FIN). */
+	st->start_pending = 0;
+	st->closed = 1;
 	return 0;
 }
 

@@ -28,7 +28,8 @@ struct pf_sock_state {
 	__u32 segs_in;
 	__u8 role;
 	__u8 start_pending;  /* established, not yet credited to a flow */
-	__u8 pad[2];
+	__u8 closed;         /* saw TCP_CLOSE; kept for late reads, LRU frees it */
+	__u8 pad;
 	__u64 owner_start_ns;
 	char owner_comm[PF_COMM_LEN];
 };

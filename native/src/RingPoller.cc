@@ -2,8 +2,12 @@
 
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
+
+#include "procflow.h"
 
 RingPoller::RingPoller(int ringFd, Options opts) : ringFd_(ringFd), opts_(opts) {}
 
@@ -48,7 +52,12 @@ void RingPoller::Run() {
   }
   // Whatever is left in the kernel buffer after stop is drained once more.
   ring_buffer__consume(rb_);
-  if (current_->count > 0) Flush();
+  if (current_->count > 0) {
+    size_t saved = opts_.maxInFlight;
+    opts_.maxInFlight = SIZE_MAX;  // last batch: hand it over regardless
+    Flush();
+    opts_.maxInFlight = saved;
+  }
   delete current_;
   current_ = nullptr;
   ring_buffer__free(rb_);
@@ -59,7 +68,17 @@ int RingPoller::OnRecord(void* ctx, void* data, size_t size) {
   auto* self = static_cast<RingPoller*>(ctx);
   Batch* b = self->current_;
   const auto* p = static_cast<const uint8_t*>(data);
-  b->bytes.insert(b->bytes.end(), p, p + size);
+  size_t at = b->bytes.size();
+  // Exec records are fixed-size in the kernel; only the used part of args travels on.
+  if (size >= sizeof(pf_exec_event) && reinterpret_cast<const pf_event_header*>(p)->kind == PF_EVENT_EXEC) {
+    uint32_t argsLen = reinterpret_cast<const pf_exec_event*>(p)->args_len;
+    size_t used = offsetof(pf_exec_event, args) + std::min<size_t>(argsLen, PF_ARGS_MAX);
+    b->bytes.insert(b->bytes.end(), p, p + used);
+    uint32_t trimmed = static_cast<uint32_t>(used);
+    std::memcpy(b->bytes.data() + at + offsetof(pf_event_header, size), &trimmed, sizeof(trimmed));
+  } else {
+    b->bytes.insert(b->bytes.end(), p, p + size);
+  }
   // Keep records 8-byte aligned for the decoder.
   while (b->bytes.size() % 8) b->bytes.push_back(0);
   b->count++;
@@ -68,14 +87,16 @@ int RingPoller::OnRecord(void* ctx, void* data, size_t size) {
 }
 
 void RingPoller::Flush() {
+  if (stats_->inFlight.load() >= opts_.maxInFlight) {
+    if (current_->bytes.size() < opts_.maxPendingBytes) return;  // JS lags: keep accumulating
+    stats_->dropped += current_->count;
+    current_->bytes.clear();
+    current_->count = 0;
+    return;
+  }
   Batch* b = current_;
   current_ = new Batch();
   current_->stats = stats_;
-  if (stats_->inFlight.load() >= opts_.maxInFlight) {
-    stats_->dropped += b->count;
-    delete b;
-    return;
-  }
   stats_->inFlight++;
   napi_status st = tsfn_.NonBlockingCall(b, &RingPoller::CallJs);
   if (st != napi_ok) {
@@ -97,11 +118,30 @@ void RingPoller::CallJs(Napi::Env env, Napi::Function fn, Batch* batch) {
   uint32_t count = batch->count;
   auto* holder = new std::vector<uint8_t>(std::move(batch->bytes));
   delete batch;
-  Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(
-      env, holder->data(), holder->size(),
-      [](Napi::Env, uint8_t*, std::vector<uint8_t>* h) { delete h; }, holder);
-  stats->delivered += count;
-  fn.Call({buf, Napi::Number::New(env, count)});
+  try {
+    Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(
+        env, holder->data(), holder->size(),
+        [](Napi::Env, uint8_t*, std::vector<uint8_t>* h) { delete h; }, holder);
+    holder = nullptr;
+    stats->delivered += count;
+    fn.Call({buf, Napi::Number::New(env, count)});
+  } catch (const Napi::Error& e) {
+    // The callback threw: surface it as an uncaught exception, as a plain
+    // JS callback would. During teardown JS cannot run: nothing to do.
+    if (holder) {
+      delete holder;
+      stats->dropped += count;
+    }
+    if (!env.IsExceptionPending()) {
+      napi_value err = e.Value();
+      if (err != nullptr) napi_fatal_exception(env, err);
+    }
+  } catch (...) {
+    if (holder) {
+      delete holder;
+      stats->dropped += count;
+    }
+  }
 }
 
 void RingPoller::Stop() {

@@ -19,8 +19,9 @@ struct ring_buffer;
 class RingPoller {
  public:
   struct Options {
-    size_t maxBatchBytes = 1 << 20;  // flush a batch at this size
-    size_t maxInFlight = 64;         // batches queued to JS before dropping
+    size_t maxBatchBytes = 1 << 20;     // hand a batch over at this size
+    size_t maxInFlight = 4;             // batches queued to JS; beyond, keep accumulating
+    size_t maxPendingBytes = 64 << 20;  // accumulated while JS lags; beyond, drop and count
     int pollTimeoutMs = 50;
   };
 
@@ -55,7 +56,8 @@ class RingPoller {
   void Run();
   // Poller thread: libbpf calls it per record during ring_buffer__poll.
   static int OnRecord(void* ctx, void* data, size_t size);
-  // Poller thread: hand the current batch to JS, or drop it when JS lags.
+  // Poller thread: hand the current batch to JS when it has room; while JS
+  // lags keep accumulating, and drop (counted) only past maxPendingBytes.
   void Flush();
   // JS thread: deliver one batch to the callback.
   static void CallJs(Napi::Env env, Napi::Function fn, Batch* batch);
