@@ -1,0 +1,126 @@
+// Hook selection, the kprobe programs' verification, clean detach, and the errors without
+// privileges.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { openHarness, requireKernel } from '../support/kernel.js';
+import { openKernelCollector } from '../../native/index.js';
+
+const HOOKS = ['exec', 'fork', 'exit', 'tcp_send', 'udp_send', 'tcp_recv', 'udp_recv', 'tcp_state', 'udp_peer'];
+
+/** BPF objects in the kernel whose names start with pf_ (or procflow.), by id. */
+function ours(kind: 'prog' | 'map'): Map<number, string> {
+  const out = execFileSync('bpftool', ['-j', kind, 'show'], { encoding: 'utf8' });
+  const list = JSON.parse(out) as { id: number; name?: string }[];
+  return new Map(list.filter((x) => x.name && /^(pf_|procflo)/.test(x.name)).map((x) => [x.id, x.name!]));
+}
+
+test('auto mode attaches every hook and says why', (t) => {
+  if (!requireKernel(t)) return;
+  const h = openHarness(t);
+  const byHook = new Map(h.collector.hooks.map((r) => [r.hook, r]));
+  for (const name of HOOKS) {
+    const r = byHook.get(name);
+    assert.ok(r, `report for ${name}`);
+    assert.notEqual(r.via, 'none', `${name} attached (${r.reason})`);
+    assert.ok(r.target && r.reason, `${name} names its target and reason`);
+  }
+  const attached = h.collector.programs().filter((p) => p.attached).map((p) => p.name);
+  assert.ok(attached.includes('pf_tpb_exec') || attached.includes('pf_tp_exec'));
+});
+
+test('kprobe programs pass the verifier; where kprobes cannot attach the hooks say so', (t) => {
+  if (!requireKernel(t)) return;
+  const h = openHarness(t, { hookMode: 'kprobe' });
+  const loaded = new Set(h.collector.programs().map((p) => p.name));
+  for (const p of ['pf_kp_tcp_send', 'pf_kp_tcp_rbuf', 'pf_kp_udp_send', 'pf_kp_udp6_send', 'pf_kp_udp_recv', 'pf_kr_udp_recv', 'pf_kp_udp6_recv', 'pf_kr_udp6_recv']) {
+    assert.ok(loaded.has(p), `${p} loaded (verified)`);
+  }
+  const inKernel = new Set(ours('prog').values());
+  assert.ok(inKernel.has('pf_kp_tcp_send'), 'bpftool sees the kprobe programs');
+  const probe = h.collector.hooks.find((r) => r.hook === 'tcp_send')!;
+  const kprobesAttachable = probe.via === 'kprobe';
+  if (!kprobesAttachable) {
+    assert.equal(probe.via, 'none');
+    assert.match(probe.reason, /kprobe/);
+  }
+  // Process hooks have no kprobe flavour and still work.
+  assert.notEqual(h.collector.hooks.find((r) => r.hook === 'exec')!.via, 'none');
+});
+
+test('close() detaches: no program or map of this collector is left', async (t) => {
+  if (!requireKernel(t)) return;
+  const beforeProgs = ours('prog');
+  const beforeMaps = ours('map');
+  const c = openKernelCollector();
+  c.start(() => {});
+  const mineProgs = [...ours('prog').keys()].filter((id) => !beforeProgs.has(id));
+  const mineMaps = [...ours('map').keys()].filter((id) => !beforeMaps.has(id));
+  assert.ok(mineProgs.length >= 8, `programs loaded: ${mineProgs.length}`);
+  assert.ok(mineMaps.length >= 6, `maps created: ${mineMaps.length}`);
+  c.close();
+  c.close(); // idempotent
+  // The kernel frees them after an RCU grace period.
+  let leftProgs: number[] = [];
+  let leftMaps: number[] = [];
+  for (let i = 0; i < 40; i++) {
+    const p = ours('prog');
+    const m = ours('map');
+    leftProgs = mineProgs.filter((id) => p.has(id));
+    leftMaps = mineMaps.filter((id) => m.has(id));
+    if (!leftProgs.length && !leftMaps.length) break;
+    await delay(100);
+  }
+  assert.deepEqual(leftProgs, [], 'programs left after close');
+  assert.deepEqual(leftMaps, [], 'maps left after close');
+  assert.throws(() => c.drainFlows(), /after close/);
+});
+
+test('process exit detaches too (no close() call)', async (t) => {
+  if (!requireKernel(t)) return;
+  const index = fileURLToPath(new URL('../../native/index.js', import.meta.url));
+  const script = `
+    import { openKernelCollector } from ${JSON.stringify(index)};
+    import { execFileSync } from 'node:child_process';
+    const c = openKernelCollector();
+    c.start(() => {});
+    const ids = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' }))
+      .filter((p) => p.name === 'pf_tpb_exec' || p.name === 'pf_tp_exec').map((p) => p.id);
+    console.log(JSON.stringify(ids));
+  `;
+  const before = new Set(ours('prog').keys());
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const theirs = (JSON.parse(r.stdout.trim()) as number[]).filter((id) => !before.has(id));
+  assert.ok(theirs.length >= 1);
+  let left = theirs;
+  for (let i = 0; i < 40 && left.length; i++) {
+    await delay(100);
+    const now = ours('prog');
+    left = theirs.filter((id) => now.has(id));
+  }
+  assert.deepEqual(left, []);
+});
+
+test('without privileges opening fails with a typed error naming what is needed', (t) => {
+  if (!requireKernel(t)) return;
+  const index = fileURLToPath(new URL('../../native/index.js', import.meta.url));
+  const script = `
+    import { openKernelCollector, KernelSupportError } from ${JSON.stringify(index)};
+    try { openKernelCollector(); console.log('opened'); }
+    catch (e) { console.log(JSON.stringify({ typed: e instanceof KernelSupportError, name: e.name, message: e.message, hint: e.hint, missing: e.missing })); }
+  `;
+  // nobody, no capabilities.
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    cwd: '/',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim()) as { typed: boolean; message: string; hint: string; missing: string[] };
+  assert.equal(out.typed, true);
+  assert.match(out.message, /root or CAP_BPF\+CAP_PERFMON/);
+  assert.ok(out.missing.includes('root or CAP_BPF+CAP_PERFMON'));
+  assert.match(out.hint, /root|capabilit/);
+});
