@@ -1,10 +1,12 @@
-// Reads one request body into memory, bounded: Content-Length is checked before reading, and
-// both the bytes on the wire and the bytes after gzip decompression are counted while reading,
-// so neither a large upload nor a gzip bomb can exceed the limit.
+// Reads one request body, bounded: Content-Length is checked before reading, and both the bytes
+// on the wire and the bytes after gzip decompression are counted while reading, so neither a
+// large upload nor a gzip bomb can exceed the limit. Lines go to `onLine` as they arrive (views
+// of the chunks, not copies); an error thrown there stops the read at once.
 import type { IncomingMessage } from 'node:http';
 import { createGunzip, type Gunzip } from 'node:zlib';
 import { HttpError, unavailable } from './http-error.js';
 import type { Ticket } from './in-flight.js';
+import { LineSplitter, type LineHandler } from './lines.js';
 
 export interface BodyLimits {
   maxBytes: number;
@@ -33,10 +35,10 @@ export function checkBodyHeaders(req: IncomingMessage, maxBytes: number): { gzip
   throw new HttpError(415, 'unsupported_encoding', `Content-Encoding ${JSON.stringify(encoding)} is not supported; send gzip or no encoding`);
 }
 
-export function readBody(req: IncomingMessage, gzip: boolean, limits: BodyLimits): Promise<Buffer> {
+export function readBody(req: IncomingMessage, gzip: boolean, limits: BodyLimits, onLine: LineHandler): Promise<void> {
   const { maxBytes, ticket } = limits;
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
+    const lines = new LineSplitter(onLine);
     let wireBytes = 0;
     let bodyBytes = 0;
     let settled = false;
@@ -50,13 +52,21 @@ export function readBody(req: IncomingMessage, gzip: boolean, limits: BodyLimits
         // Stop reading; the handler answers with Connection: close, which ends the socket.
         req.pause();
         gunzip?.destroy();
-        chunks.length = 0;
         reject(err);
       } else if (bodyBytes === 0) {
         reject(new HttpError(400, 'empty_body', 'empty body: send one JSON document per line'));
       } else {
-        resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bodyBytes));
+        resolve();
       }
+    };
+    const end = () => {
+      if (settled) return;
+      try {
+        lines.end();
+      } catch (err) {
+        return finish(err as Error);
+      }
+      finish(null);
     };
     const onBody = (chunk: Buffer) => {
       if (settled) return;
@@ -65,7 +75,11 @@ export function readBody(req: IncomingMessage, gzip: boolean, limits: BodyLimits
       if (!ticket.reserve(chunk.length)) {
         return finish(unavailable('the indexer holds as many batch bytes as it may; retry later', 1000, 'in_flight_bytes'));
       }
-      chunks.push(chunk);
+      try {
+        lines.push(chunk);
+      } catch (err) {
+        finish(err as Error);
+      }
     };
     const onWire = (chunk: Buffer) => {
       wireBytes += chunk.length;
@@ -81,10 +95,10 @@ export function readBody(req: IncomingMessage, gzip: boolean, limits: BodyLimits
     if (gunzip) {
       gunzip.on('data', onBody);
       gunzip.on('error', (err) => finish(new HttpError(400, 'not_gzip', `body is not valid gzip: ${err.message}`)));
-      gunzip.on('end', () => finish(null));
+      gunzip.on('end', end);
     }
     req.on('data', onWire);
-    req.on('end', () => (gunzip ? gunzip.end() : finish(null)));
+    req.on('end', () => (gunzip ? gunzip.end() : end()));
     req.on('error', () => finish(new ClientGoneError()));
     req.on('close', () => {
       if (!req.complete) finish(new ClientGoneError());

@@ -1,14 +1,22 @@
 // Builds _bulk request bodies: an `index` action with the deterministic _id and daily index,
 // then the document's own bytes. Indexing (not creating) with a fixed id makes a retried batch
-// overwrite what an earlier attempt wrote instead of duplicating it.
+// overwrite what an earlier attempt wrote instead of duplicating it. The body is streamed in
+// small pieces, so a bulk request never holds a second full copy of its documents.
+import { Readable } from 'node:stream';
 import type { PreparedDoc } from './ndjson.js';
 
-const actionLine = (doc: PreparedDoc): string => `{"index":{"_index":${JSON.stringify(doc.index)},"_id":${JSON.stringify(doc.id)}}}\n`;
+const PIECE_BYTES = 64 * 1024;
+
+// Index names (dailyIndex) and ids (base64url digests) are plain ASCII without quotes or
+// backslashes, so they go into the action line as they are.
+const actionLine = (doc: PreparedDoc): string => `{"index":{"_index":"${doc.index}","_id":"${doc.id}"}}\n`;
+
+/** Bytes an action line and the document's newline add around the index name and id. */
+const OVERHEAD = actionLine({ index: '', id: '', source: Buffer.alloc(0) }).length + 1;
 
 /** Encoded size of a document in a bulk body (action line included). */
 export function bulkSize(doc: PreparedDoc): number {
-  // Index names and ids are ASCII; the constant covers the action line's JSON around them.
-  return doc.source.length + doc.index.length + doc.id.length + 32;
+  return doc.source.length + doc.index.length + doc.id.length + OVERHEAD;
 }
 
 /** Splits documents into groups whose bulk bodies are about `flushBytes` each. */
@@ -30,17 +38,32 @@ export function splitByBytes(docs: PreparedDoc[], flushBytes: number): PreparedD
   return groups;
 }
 
-/** One buffer, written in place: no intermediate strings per document. */
-export function encodeBulk(docs: PreparedDoc[]): Buffer {
-  const actions = docs.map(actionLine);
-  let total = 0;
-  for (let i = 0; i < docs.length; i++) total += actions[i]!.length + docs[i]!.source.length + 1;
-  const out = Buffer.allocUnsafe(total);
+/** The next piece of the body, from docs[from] on: about PIECE_BYTES, at least one document. */
+function piece(docs: PreparedDoc[], from: number): { buf: Buffer; next: number } {
+  let to = from;
+  let size = 0;
+  while (to < docs.length && (to === from || size + bulkSize(docs[to]!) <= PIECE_BYTES)) size += bulkSize(docs[to++]!);
+  const buf = Buffer.allocUnsafe(size);
   let at = 0;
-  for (let i = 0; i < docs.length; i++) {
-    at += out.write(actions[i]!, at, 'latin1');
-    at += docs[i]!.source.copy(out, at);
-    out[at++] = 0x0a;
+  for (let i = from; i < to; i++) {
+    const doc = docs[i]!;
+    at += buf.write(actionLine(doc), at, 'latin1');
+    at += doc.source.copy(buf, at);
+    buf[at++] = 0x0a;
   }
-  return out;
+  if (at !== size) throw new Error(`bulk body: piece is ${at} bytes, expected ${size}`);
+  return { buf, next: to };
+}
+
+/** The bulk body as a stream of pieces, built as the connection asks for them. */
+export function bulkBody(docs: PreparedDoc[]): Readable {
+  let next = 0;
+  return new Readable({
+    read() {
+      if (next >= docs.length) return void this.push(null);
+      const p = piece(docs, next);
+      next = p.next;
+      this.push(p.buf);
+    },
+  });
 }

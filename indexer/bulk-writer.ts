@@ -7,7 +7,7 @@ import type { Client } from '@elastic/elasticsearch';
 import PQueue from 'p-queue';
 import type { Logger } from '../common/log.js';
 import { backoff } from './backoff.js';
-import { encodeBulk, splitByBytes } from './bulk-body.js';
+import { bulkBody, splitByBytes } from './bulk-body.js';
 import { classifyRequestError, isRetryableItemStatus } from './es-errors.js';
 import { HttpError, unavailable } from './http-error.js';
 import type { IndexerMetrics } from './metrics.js';
@@ -135,15 +135,14 @@ export class BulkWriter {
     return { indexed, refused };
   }
 
-  /** One _bulk request through the shared queue; the body is built only when it is sent. */
+  /** One _bulk request through the shared queue; the body is built while it is sent. */
   private send(docs: PreparedDoc[]): Promise<BulkResponse> {
     return this.queue.add(
       async () => {
-        const body = encodeBulk(docs);
         const stop = this.metrics.bulkLatency.startTimer();
         try {
           const res = await this.client.transport.request<BulkResponse>(
-            { method: 'POST', path: '/_bulk', querystring: { filter_path: FILTER_PATH }, bulkBody: body },
+            { method: 'POST', path: '/_bulk', querystring: { filter_path: FILTER_PATH }, bulkBody: bulkBody(docs) },
             { maxRetries: 0 },
           );
           stop({ outcome: res.errors ? 'item_errors' : 'ok' });

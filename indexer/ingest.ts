@@ -10,7 +10,7 @@ import type { ElasticsearchMonitor } from './es-monitor.js';
 import { HttpError, unavailable } from './http-error.js';
 import type { InFlight } from './in-flight.js';
 import type { IndexerMetrics } from './metrics.js';
-import { prepareBatch } from './ndjson.js';
+import { BatchBuilder } from './ndjson.js';
 import { sendError, sendJson } from './respond.js';
 
 export const INGEST_ROUTES: Record<string, { kind: DocKind; contract: DocTypeContract<never> }> = {
@@ -57,9 +57,10 @@ async function ingestBatch(req: IncomingMessage, res: ServerResponse, route: (ty
   if (!ticket) throw unavailable('the indexer is processing as many batches as it may; retry later', 1000, 'in_flight_requests');
   ctx.metrics.inFlightRequests.set(ctx.inFlight.requests);
   try {
-    const body = await readBody(req, gzip, { maxBytes: ctx.maxBodyBytes, ticket });
+    const batch = new BatchBuilder(contract, ctx.maxBatchDocs);
+    await readBody(req, gzip, { maxBytes: ctx.maxBodyBytes, ticket }, (line, lineNo) => batch.add(line, lineNo));
     ctx.metrics.inFlightBytes.set(ctx.inFlight.bytes);
-    const docs = prepareBatch(body, contract, ctx.maxBatchDocs);
+    const docs = batch.finish();
     const { indexed, refused } = await ctx.writer.write(kind, docs);
     await writeDeadLetters(ctx.writer, refused);
     ctx.metrics.accepted.inc({ kind }, indexed);

@@ -1,7 +1,8 @@
-// Turns an NDJSON body into documents ready for _bulk. Every line is parsed and validated
-// against the contract before anything is written, so a bad line rejects the whole batch.
-// The document's own bytes are passed through to Elasticsearch unchanged (no re-serialising):
-// only its id and daily index are computed from the parsed value.
+// Turns NDJSON lines into documents ready for _bulk, as the body streams in. Every line is
+// parsed and validated against the contract before anything is written, so a bad line rejects
+// the whole batch (and stops reading at once). The document's own bytes are passed through to
+// Elasticsearch unchanged (no re-serialising): only its id and daily index are computed from
+// the parsed value.
 import { isUtf8 } from 'node:buffer';
 import type { DocTypeContract } from '../schema/index.js';
 import { HttpError } from './http-error.js';
@@ -13,51 +14,49 @@ export interface PreparedDoc {
   source: Buffer;
 }
 
-const NEWLINE = 0x0a;
-const CR = 0x0d;
-
 function badLine(code: string, line: number, reason: string): HttpError {
   return new HttpError(400, code, `line ${line}: ${reason}`, { line, reason });
 }
 
-export function prepareBatch(body: Buffer, contract: DocTypeContract<never>, maxDocs: number): PreparedDoc[] {
-  const bodyIsUtf8 = isUtf8(body);
-  const docs: PreparedDoc[] = [];
-  let lineNo = 0;
-  for (let start = 0; start < body.length; ) {
-    let end = body.indexOf(NEWLINE, start);
-    if (end === -1) end = body.length;
-    lineNo++;
-    let stop = end;
-    if (stop > start && body[stop - 1] === CR) stop--;
-    const line = body.subarray(start, stop);
-    start = end + 1;
-    if (line.length === 0) continue;
-    if (!bodyIsUtf8 && !isUtf8(line)) throw badLine('invalid_utf8', lineNo, 'not valid UTF-8');
+export class BatchBuilder {
+  readonly docs: PreparedDoc[] = [];
 
+  constructor(
+    private readonly contract: DocTypeContract<never>,
+    private readonly maxDocs: number,
+  ) {}
+
+  /** Validates one line; throws HttpError naming the line when it is not a valid document. */
+  add(line: Buffer, lineNo: number): void {
+    if (line.length === 0) return;
+    if (!isUtf8(line)) throw badLine('invalid_utf8', lineNo, 'not valid UTF-8');
     const text = line.toString('utf8');
     let doc: unknown;
     try {
       doc = JSON.parse(text);
     } catch (err) {
-      if (text.trim() === '') continue;
+      if (text.trim() === '') return;
       throw badLine('invalid_json', lineNo, `malformed JSON: ${(err as Error).message}`);
     }
-    const problem = contract.validate(doc);
+    const problem = this.contract.validate(doc);
     if (problem) throw badLine('schema', lineNo, problem);
-    if (docs.length >= maxDocs) {
-      throw new HttpError(413, 'too_many_documents', `the batch has more than ${maxDocs} documents; send smaller batches`, { limit: maxDocs, line: lineNo });
+    if (this.docs.length >= this.maxDocs) {
+      throw new HttpError(413, 'too_many_documents', `the batch has more than ${this.maxDocs} documents; send smaller batches`, { limit: this.maxDocs, line: lineNo });
     }
     let index: string;
     let id: string;
     try {
-      index = contract.index(doc as never);
-      id = contract.id(doc as never);
+      index = this.contract.index(doc as never);
+      id = this.contract.id(doc as never);
     } catch (err) {
       throw badLine('schema', lineNo, (err as Error).message);
     }
-    docs.push({ index, id, source: line });
+    this.docs.push({ index, id, source: line });
   }
-  if (docs.length === 0) throw new HttpError(400, 'empty_body', 'the body holds no documents: send one JSON document per line');
-  return docs;
+
+  /** The documents, once the body has ended; a body without any is an error. */
+  finish(): PreparedDoc[] {
+    if (this.docs.length === 0) throw new HttpError(400, 'empty_body', 'the body holds no documents: send one JSON document per line');
+    return this.docs;
+  }
 }

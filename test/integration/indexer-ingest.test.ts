@@ -122,8 +122,11 @@ describe('indexer ingest', () => {
     assert.equal(byLength.status, 413, byLength.text);
     assert.equal(byLength.json.code, 'body_too_large');
 
-    const streamed = await post(indexer.url, '/v1/flows', big, { chunked: true });
+    // One line longer than the limit, sent without Content-Length: caught while streaming.
+    const huge = ndjson([sampleFlow(day, 7000, { process_args: [Array.from({ length: MAX_BODY }, () => 'a').join('')] })]);
+    const streamed = await post(indexer.url, '/v1/flows', huge, { chunked: true });
     assert.equal(streamed.status, 413, streamed.text);
+    assert.equal(streamed.json.code, 'body_too_large');
 
     // A gzip bomb: a few KB on the wire, far over the limit once inflated.
     const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20));
@@ -184,6 +187,7 @@ describe('indexer ingest', () => {
     assert.match(m.text, /procflow_indexer_documents_accepted_total\{kind="process"\} 2/);
     assert.match(m.text, /procflow_indexer_documents_rejected_total\{kind="flows",reason="invalid_json"\} 1/);
     assert.match(m.text, /procflow_indexer_documents_rejected_total\{kind="flows",reason="body_too_large"\} 3/);
+    assert.match(m.text, /procflow_indexer_documents_rejected_total\{kind="flows",reason="too_many_documents"\} 1/);
     assert.match(m.text, /procflow_indexer_requests_total\{route="\/v1\/flows",status="401"\} 3/);
     assert.match(m.text, /procflow_indexer_bulk_duration_seconds_count\{outcome="ok"\} [1-9]/);
     assert.match(m.text, /procflow_indexer_elasticsearch_up 1/);

@@ -1,0 +1,317 @@
+// npm run bench:indexer — the same generated flow documents written into the same cluster
+// (a) directly with the client's bulk helper and (b) through `procflow indexer` over HTTP as
+// agents send them (gzip NDJSON batches, a few concurrent senders). Prints docs/s for each,
+// the ratio b/a, and the indexer's peak RSS (VmHWM of the child process).
+//
+// Settings (environment): PROCFLOW_ES_URL (else a local Elasticsearch is started),
+// BENCH_DOCS (200000), BENCH_BATCH (agent batch size, 5000), BENCH_SENDERS (4), BENCH_ROUNDS (2).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client } from '@elastic/elasticsearch';
+import { startLocalElasticsearch } from '../localstack/elasticsearch.js';
+import { FLOW_CONTRACT, dailyIndex, type FlowLog } from '../schema/index.js';
+import { installTemplates } from '../schema/install.js';
+
+const DOCS = Number(process.env.BENCH_DOCS ?? 200_000);
+const BATCH = Number(process.env.BENCH_BATCH ?? 5000);
+const SENDERS = Number(process.env.BENCH_SENDERS ?? 4);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const CONCURRENCY = 4;
+const FLUSH_BYTES = 5 * 1024 * 1024;
+const TOKEN = 'bench-token';
+/** A day only the benchmark writes to, so a shared cluster's other indices are left alone. */
+const DAY = Date.UTC(2002, 1, 2);
+const INDEX = dailyIndex('flows', DAY);
+
+const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+
+// ---- realistic documents (deterministic PRNG so every run writes the same set) ----
+
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const PROCESSES: Array<[string, string[][]]> = [
+  ['/usr/bin/curl', [['-sSL', 'https://api.github.com/repos/elastic/elasticsearch'], ['-fsS', 'http://10.0.0.12:8080/healthz']]],
+  ['/usr/sbin/nginx', [['-g', 'daemon off;'], []]],
+  ['/usr/local/bin/node', [['/srv/app/server.js', '--port=3000'], ['/srv/worker/index.js']]],
+  ['/usr/bin/python3.11', [['-m', 'gunicorn', 'app:wsgi', '--bind', '0.0.0.0:8000'], ['/opt/etl/run.py', '--since=1h']]],
+  ['/usr/lib/jvm/java-21-openjdk-amd64/bin/java', [['-Xms1g', '-jar', '/opt/kafka/libs/kafka.jar'], ['-cp', '/opt/app/lib/*', 'com.example.Main']]],
+  ['/usr/sbin/sshd', [['-D'], []]],
+  ['/usr/bin/postgres', [['-D', '/var/lib/postgresql/16/main'], []]],
+  ['/usr/bin/dockerd', [['-H', 'fd://', '--containerd=/run/containerd/containerd.sock'], []]],
+  ['/usr/lib/systemd/systemd-resolved', [[]]],
+  ['kworker/u8:2', [[]]],
+];
+const SERVICE_PORTS = [443, 80, 53, 5432, 9200, 6379, 8080, 22, 9092, 3000, 8000];
+
+function generate(n: number): FlowLog[] {
+  const rnd = prng(42);
+  const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)]!;
+  const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
+  const v4 = (pub: boolean) => (pub ? `${int(1, 223)}.${int(0, 255)}.${int(0, 255)}.${int(1, 254)}` : `10.${int(0, 3)}.${int(0, 255)}.${int(1, 254)}`);
+  const v6 = () => `2001:db8:${int(0, 0xffff).toString(16)}:${int(0, 0xffff).toString(16)}::${int(1, 0xffff).toString(16)}`;
+  const docs: FlowLog[] = [];
+  for (let i = 0; i < n; i++) {
+    const end = DAY + 3_600_000 + Math.floor((i / n) * 72_000_000);
+    const ipv6 = rnd() < 0.2;
+    const outbound = rnd() < 0.7;
+    const [proc, argSets] = pick(PROCESSES);
+    const args = pick(argSets);
+    const bytesOut = Math.floor(Math.exp(rnd() * 16));
+    const bytesIn = Math.floor(Math.exp(rnd() * 18));
+    const tcp = rnd() < 0.85;
+    const doc: FlowLog = {
+      '@timestamp': new Date(end).toISOString(),
+      start_time: new Date(end - 15_000).toISOString(),
+      end_time: new Date(end).toISOString(),
+      host: `node-${int(1, 40)}`,
+      source_ip: ipv6 ? v6() : v4(!outbound),
+      source_port: outbound ? int(32768, 60999) : pick(SERVICE_PORTS),
+      source_name: '-',
+      source_name_aggr: outbound ? `node-${int(1, 40)}` : 'pub',
+      source_namespace: '-',
+      source_type: outbound ? 'hep' : 'net',
+      dest_ip: ipv6 ? v6() : v4(outbound),
+      dest_port: outbound ? pick(SERVICE_PORTS) : int(32768, 60999),
+      dest_name: '-',
+      dest_name_aggr: outbound ? 'pub' : `node-${int(1, 40)}`,
+      dest_namespace: '-',
+      dest_type: outbound ? 'net' : 'hep',
+      proto: tcp ? 'tcp' : 'udp',
+      reporter: outbound ? 'src' : 'dst',
+      bytes_in: bytesIn,
+      bytes_out: bytesOut,
+      packets_in: Math.max(1, Math.floor(bytesIn / 1400)),
+      packets_out: Math.max(1, Math.floor(bytesOut / 1400)),
+      num_flows: int(1, 4),
+      num_flows_started: int(0, 2),
+      num_flows_completed: int(0, 2),
+      process_name: proc,
+      num_process_names: 1,
+      process_id: String(int(300, 4_000_000)),
+      num_process_ids: 1,
+      process_args: args,
+      num_process_args: 1,
+      process_exec_id: Buffer.from(`node-${i % 40}:${int(1e9, 9e9)}:${int(300, 4_000_000)}`).toString('base64url'),
+      process_source: 'kernel',
+      process_user_id: pick([0, 33, 101, 1000]),
+      community_id: `1:${Buffer.from(String(rnd())).toString('base64').slice(0, 27)}=`,
+    };
+    if (tcp) {
+      Object.assign(doc, {
+        tcp_mean_send_congestion_window: int(10, 400),
+        tcp_min_send_congestion_window: int(2, 10),
+        tcp_mean_smooth_rtt: int(50, 80_000),
+        tcp_max_smooth_rtt: int(80_000, 200_000),
+        tcp_mean_min_rtt: int(30, 50_000),
+        tcp_max_min_rtt: int(50_000, 90_000),
+        tcp_mean_mss: 1448,
+        tcp_min_mss: 1448,
+        tcp_total_retransmissions: int(0, 3),
+        tcp_lost_packets: int(0, 1),
+      });
+    }
+    docs.push(doc);
+  }
+  return docs;
+}
+
+// ---- cluster helpers ----
+
+async function resetIndex(client: Client): Promise<void> {
+  await client.indices.delete({ index: INDEX }, { ignore: [404] });
+}
+
+async function verify(client: Client, what: string): Promise<void> {
+  await client.indices.refresh({ index: INDEX });
+  const { count } = await client.count({ index: INDEX });
+  if (count !== DOCS) throw new Error(`bench: ${what} left ${count} documents in ${INDEX}, expected ${DOCS}`);
+}
+
+// ---- (a) the client's bulk helper ----
+
+async function direct(client: Client, docs: FlowLog[]): Promise<number> {
+  const started = process.hrtime.bigint();
+  const stats = await client.helpers.bulk<FlowLog>({
+    datasource: docs,
+    onDocument: (d) => ({ index: { _index: FLOW_CONTRACT.index(d), _id: FLOW_CONTRACT.id(d) } }),
+    flushBytes: FLUSH_BYTES,
+    concurrency: CONCURRENCY,
+    onDrop: (d) => {
+      throw new Error(`bench: bulk helper dropped a document: ${JSON.stringify(d.error)}`);
+    },
+  });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (stats.successful !== docs.length) throw new Error(`bench: bulk helper indexed ${stats.successful} of ${docs.length}`);
+  return seconds;
+}
+
+// ---- (b) through the indexer ----
+
+interface RunningIndexer {
+  url: string;
+  child: ChildProcess;
+  peakRssKiB(): number;
+  stop(): Promise<void>;
+}
+
+async function spawnIndexer(esUrl: string): Promise<RunningIndexer> {
+  const bin = fileURLToPath(new URL('../../bin/procflow.js', import.meta.url));
+  const child = spawn(process.execPath, [bin, 'indexer', '--es-url', esUrl, '--listen', '127.0.0.1:0', '--log-level', 'warn', '--bulk-concurrency', String(CONCURRENCY), '--bulk-flush-bytes', String(FLUSH_BYTES)], {
+    env: { ...process.env, PROCFLOW_TOKEN: TOKEN },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const deadline = Date.now() + 30_000;
+  let url: string | undefined;
+  while (!(url = /listening on (http:\S+)/.exec(out)?.[1])) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`bench: the indexer did not start: ${out}`);
+    await sleep(50);
+  }
+  for (;;) {
+    const res = await fetch(`${url}/readyz`).catch(() => null);
+    if (res?.ok) break;
+    if (Date.now() > deadline) throw new Error(`bench: the indexer did not become ready: ${await res?.text()}`);
+    await sleep(100);
+  }
+  const status = () => readFileSync(`/proc/${child.pid}/status`, 'utf8');
+  return {
+    url,
+    child,
+    peakRssKiB: () => Number(/VmHWM:\s+(\d+)/.exec(status())?.[1] ?? 0),
+    stop: async () => {
+      child.kill('SIGTERM');
+      const code = await exited;
+      if (code !== 0) throw new Error(`bench: the indexer exited with ${code}`);
+    },
+  };
+}
+
+function postBatch(agent: Agent, url: string, body: Buffer): Promise<{ status: number; retryAfter: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${url}/v1/flows`,
+      {
+        method: 'POST',
+        agent,
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/x-ndjson', 'content-encoding': 'gzip', 'content-length': body.length },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: Number(res.headers['retry-after'] ?? 1), text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function viaIndexer(url: string, batches: Buffer[]): Promise<{ seconds: number; retries: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: SENDERS });
+  let next = 0;
+  let retries = 0;
+  const sender = async () => {
+    for (let i = next++; i < batches.length; i = next++) {
+      for (;;) {
+        const res = await postBatch(agent, url, batches[i]!);
+        if (res.status === 200) break;
+        if (res.status !== 503) throw new Error(`bench: the indexer answered ${res.status}: ${res.text}`);
+        retries++;
+        await sleep(res.retryAfter * 1000);
+      }
+    }
+  };
+  const started = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: SENDERS }, sender));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  agent.destroy();
+  return { seconds, retries };
+}
+
+// ---- the run ----
+
+async function main(): Promise<void> {
+  let esUrl = process.env.PROCFLOW_ES_URL;
+  let stopEs = async () => {};
+  if (!esUrl) {
+    log('PROCFLOW_ES_URL not set: starting a local Elasticsearch');
+    const es = await startLocalElasticsearch({ heap: '1g', progress: log });
+    esUrl = es.url;
+    stopEs = es.stop;
+  }
+  const client = new Client({ node: esUrl, requestTimeout: 120_000, compression: false });
+  try {
+    await installTemplates(client, { retentionDays: 7 });
+    log(`generating ${DOCS} flow documents`);
+    const docs = generate(DOCS);
+    const batches: Buffer[] = [];
+    let rawBytes = 0;
+    for (let i = 0; i < docs.length; i += BATCH) {
+      const text = docs.slice(i, i + BATCH).map((d) => JSON.stringify(d)).join('\n') + '\n';
+      rawBytes += Buffer.byteLength(text);
+      batches.push(gzipSync(text));
+    }
+    const gzBytes = batches.reduce((s, b) => s + b.length, 0);
+    log(`${batches.length} agent batches of ${BATCH}: ${(rawBytes / 2 ** 20).toFixed(0)} MiB NDJSON, ${(gzBytes / 2 ** 20).toFixed(0)} MiB gzip`);
+
+    // Warm the cluster (JIT, caches) so the first timed phase is not penalised.
+    await resetIndex(client);
+    await direct(client, docs.slice(0, Math.min(20_000, docs.length)));
+
+    const indexer = await spawnIndexer(esUrl);
+    if (process.env.BENCH_WATCH) log(`indexer at ${indexer.url} pid ${indexer.child.pid}`);
+    const a: number[] = [];
+    const b: number[] = [];
+    let retries = 0;
+    for (let round = 1; round <= ROUNDS; round++) {
+      await resetIndex(client);
+      const sa = await direct(client, docs);
+      await verify(client, '(a) bulk helper');
+      a.push(DOCS / sa);
+      log(`round ${round} (a) bulk helper: ${sa.toFixed(1)} s, ${(DOCS / sa).toFixed(0)} docs/s`);
+
+      await resetIndex(client);
+      const rb = await viaIndexer(indexer.url, batches);
+      await verify(client, '(b) indexer');
+      b.push(DOCS / rb.seconds);
+      retries += rb.retries;
+      log(`round ${round} (b) indexer:     ${rb.seconds.toFixed(1)} s, ${(DOCS / rb.seconds).toFixed(0)} docs/s (${rb.retries} batches told to retry)`);
+    }
+    const peak = indexer.peakRssKiB();
+    await indexer.stop();
+    await resetIndex(client);
+
+    const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+    const ratio = mean(b) / mean(a);
+    const lines = [
+      `indexer benchmark: ${DOCS} flow documents, ${ROUNDS} round(s), agent batches of ${BATCH} (gzip), ${SENDERS} senders, bulk concurrency ${CONCURRENCY}`,
+      `  (a) bulk helper direct : ${mean(a).toFixed(0)} docs/s`,
+      `  (b) through indexer    : ${mean(b).toFixed(0)} docs/s`,
+      `  ratio b/a              : ${ratio.toFixed(3)} (aim >= 0.9)`,
+      `  indexer peak RSS       : ${(peak / 1024).toFixed(1)} MiB (aim < 200 MiB)`,
+      `  batches told to retry  : ${retries}`,
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    await client.close();
+    await stopEs();
+  }
+}
+
+await main();
