@@ -69,7 +69,7 @@ int pf_tp_fork(struct trace_event_raw_sched_process_fork *ctx)
 	/* Unknown here; user space fills it from the exec or /proc. */
 	ev->hdr.start_ns = 0;
 	ev->parent_start_ns = pf_task_start_ns(parent);
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, pf_rb_flags());
 	return 0;
 }
 
@@ -87,51 +87,22 @@ int pf_tp_exit(void *ctx)
 
 /* ---- socket I/O: tracepoints (6.3+) --------------------------------------- */
 
-/* Peer of an unconnected UDP socket, from the sendto/sendmsg being executed. */
-static __always_inline void pf_send_peer(struct sock *sk, struct pf_peer *peer)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pf_stash *s;
-
-	peer->valid = 0;
-	if (BPF_CORE_READ(sk, sk_protocol) != PF_PROTO_UDP ||
-	    BPF_CORE_READ(sk, __sk_common.skc_dport) != 0)
-		return;
-	s = bpf_map_lookup_elem(&pf_stash, &tid);
-	if (s && s->send_addr)
-		pf_read_sockaddr(peer, (const void *)s->send_addr, true);
-}
-
 static __always_inline int pf_on_send(struct sock *sk, int ret)
 {
-	struct pf_peer peer;
-
 	if (ret <= 0 || !sk)
 		return 0;
-	pf_send_peer(sk, &peer);
-	return pf_account(sk, ret, PF_DIR_OUT, &peer);
+	return pf_account(sk, ret, PF_DIR_OUT, NULL, PF_PEER_SEND_STASH);
 }
 
 /*
  * Receives on unconnected UDP sockets learn the peer only when the syscall
- * copies the source address out; park them until sys_exit_recv*.
+ * copies the source address out: pf_account parks them until sys_exit_recv*.
  */
 static __always_inline int pf_on_recv(struct sock *sk, int ret, int flags)
 {
 	if (ret <= 0 || !sk || (flags & PF_MSG_PEEK))
 		return 0;
-	if (BPF_CORE_READ(sk, sk_protocol) == PF_PROTO_UDP &&
-	    BPF_CORE_READ(sk, __sk_common.skc_dport) == 0) {
-		__u32 tid = (__u32)bpf_get_current_pid_tgid();
-		struct pf_stash *s = bpf_map_lookup_elem(&pf_stash, &tid);
-
-		if (s && (s->recv_addr || s->recv_msghdr)) {
-			s->sk = (__u64)sk;
-			s->len = ret;
-			return 0;
-		}
-	}
-	return pf_account(sk, ret, PF_DIR_IN, NULL);
+	return pf_account(sk, ret, PF_DIR_IN, NULL, PF_PEER_RECV_PARK);
 }
 
 SEC("tp_btf/sock_send_length")
@@ -240,7 +211,7 @@ static __always_inline int pf_recv_exit(void)
 				addr = (__u64)m.msg_name;
 		}
 		pf_read_sockaddr(&peer, (const void *)addr, true);
-		pf_account((struct sock *)s->sk, s->len, PF_DIR_IN, &peer);
+		pf_account((struct sock *)s->sk, s->len, PF_DIR_IN, &peer, PF_PEER_GIVEN);
 	}
 	bpf_map_delete_elem(&pf_stash, &tid);
 	return 0;
@@ -263,13 +234,13 @@ int pf_sc_recvmsg_x(void *ctx)
 SEC("kprobe/tcp_sendmsg")
 int BPF_KPROBE(pf_kp_tcp_send, struct sock *sk, struct msghdr *msg, size_t size)
 {
-	return pf_account(sk, size, PF_DIR_OUT, NULL);
+	return pf_account(sk, size, PF_DIR_OUT, NULL, PF_PEER_GIVEN);
 }
 
 SEC("kprobe/tcp_cleanup_rbuf")
 int BPF_KPROBE(pf_kp_tcp_rbuf, struct sock *sk, int copied)
 {
-	return pf_account(sk, copied, PF_DIR_IN, NULL);
+	return pf_account(sk, copied, PF_DIR_IN, NULL, PF_PEER_GIVEN);
 }
 
 static __always_inline int pf_kp_udp_send_common(struct sock *sk, struct msghdr *msg, size_t len)
@@ -278,7 +249,7 @@ static __always_inline int pf_kp_udp_send_common(struct sock *sk, struct msghdr 
 
 	if (BPF_CORE_READ(sk, __sk_common.skc_dport) == 0)
 		pf_read_sockaddr(&peer, BPF_CORE_READ(msg, msg_name), false);
-	return pf_account(sk, len, PF_DIR_OUT, &peer);
+	return pf_account(sk, len, PF_DIR_OUT, &peer, PF_PEER_GIVEN);
 }
 
 SEC("kprobe/udp_sendmsg")
@@ -317,7 +288,7 @@ static __always_inline int pf_kp_udp_recv_exit(int ret)
 		msg = (struct msghdr *)s->kmsg;
 		if (msg)
 			pf_read_sockaddr(&peer, BPF_CORE_READ(msg, msg_name), false);
-		pf_account((struct sock *)s->sk, ret, PF_DIR_IN, &peer);
+		pf_account((struct sock *)s->sk, ret, PF_DIR_IN, &peer, PF_PEER_GIVEN);
 	}
 	bpf_map_delete_elem(&pf_stash, &tid);
 	return 0;

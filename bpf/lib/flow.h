@@ -82,6 +82,8 @@ static __always_inline void pf_unmap(__u8 *a)
  * Fill heap->key from the socket (and the peer for unconnected UDP).
  * Returns false for sockets that are not IPv4/IPv6 TCP/UDP.
  */
+static __always_inline void pf_apply_peer(struct pf_flow_key *key, const struct pf_peer *peer);
+
 static __always_inline bool pf_fill_key(struct pf_flow_key *key, struct sock *sk,
 					const struct pf_peer *peer)
 {
@@ -109,7 +111,16 @@ static __always_inline bool pf_fill_key(struct pf_flow_key *key, struct sock *sk
 	} else {
 		return false;
 	}
-	/* Unconnected UDP: the peer comes from the call's sockaddr. */
+	pf_apply_peer(key, peer);
+	return true;
+}
+
+/*
+ * Unconnected UDP: the peer comes from the call's sockaddr. Then fold
+ * v4-mapped IPv6 tuples into IPv4.
+ */
+static __always_inline void pf_apply_peer(struct pf_flow_key *key, const struct pf_peer *peer)
+{
 	if (key->remote_port == 0 && peer && peer->valid) {
 		key->remote_port = peer->port;
 		if (peer->family == PF_AF_INET && key->family == PF_AF_INET6) {
@@ -130,7 +141,6 @@ static __always_inline bool pf_fill_key(struct pf_flow_key *key, struct sock *sk
 		pf_unmap(key->remote_addr);
 		pf_unmap(key->local_addr);
 	}
-	return true;
 }
 
 /* Guess the role from ports when no handshake was seen: services use the lower port. */
@@ -171,26 +181,35 @@ static __always_inline struct pf_flow_value *pf_flow_get(struct pf_heap *heap, _
 	return bpf_map_lookup_elem(&pf_flows, &heap->key);
 }
 
-/* Copy the latest TCP stats and the segment deltas since the last look. */
+#define PF_TCP_STATS_EVERY_NS (100 * 1000 * 1000ULL)
+
+/*
+ * Segment deltas since the last look (every call), and the latest TCP stats
+ * (at most every PF_TCP_STATS_EVERY_NS per socket, or when `force`).
+ */
 static __always_inline void pf_tcp_update(struct pf_flow_value *v, struct sock *sk,
-					  struct pf_sock_state *st)
+					  struct pf_sock_state *st, __u64 now, bool force)
 {
 	struct tcp_sock *tp = (struct tcp_sock *)sk;
-	__u32 segs_out = BPF_CORE_READ(tp, segs_out);
-	__u32 segs_in = BPF_CORE_READ(tp, segs_in);
 
+	if (st) {
+		__u32 segs_out = BPF_CORE_READ(tp, segs_out);
+		__u32 segs_in = BPF_CORE_READ(tp, segs_in);
+
+		__sync_fetch_and_add(&v->packets_out, segs_out - st->segs_out);
+		__sync_fetch_and_add(&v->packets_in, segs_in - st->segs_in);
+		st->segs_out = segs_out;
+		st->segs_in = segs_in;
+		if (!force && now - st->stats_ns < PF_TCP_STATS_EVERY_NS)
+			return;
+		st->stats_ns = now;
+	}
 	v->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
 	v->min_rtt_us = BPF_CORE_READ(tp, rtt_min.s[0].v);
 	v->cwnd = BPF_CORE_READ(tp, snd_cwnd);
 	v->mss = BPF_CORE_READ(tp, mss_cache);
 	v->retransmits = BPF_CORE_READ(tp, total_retrans);
 	v->lost = BPF_CORE_READ(tp, lost_out);
-	if (st) {
-		__sync_fetch_and_add(&v->packets_out, segs_out - st->segs_out);
-		__sync_fetch_and_add(&v->packets_in, segs_in - st->segs_in);
-		st->segs_out = segs_out;
-		st->segs_in = segs_in;
-	}
 }
 
 /* The socket state of a TCP socket, created on first sight (connection older than us). */
@@ -200,10 +219,13 @@ static __always_inline struct pf_sock_state *pf_sock_get(struct sock *sk, __u8 r
 	struct pf_sock_state *st = bpf_map_lookup_elem(&pf_socks, &skp);
 	struct pf_sock_state fresh = {};
 	struct tcp_sock *tp = (struct tcp_sock *)sk;
-	int state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	int state;
 	long err;
 
-	if (st && (!st->closed || state == PF_TCP_CLOSE))
+	if (st && !st->closed)
+		return st;
+	state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	if (st && state == PF_TCP_CLOSE)
 		return st;
 	/* A closed socket with no state: account, but do not start tracking it. */
 	if (!st && state == PF_TCP_CLOSE)
@@ -224,16 +246,20 @@ static __always_inline struct pf_sock_state *pf_sock_get(struct sock *sk, __u8 r
  * current process. `peer` (may be NULL) names the remote end of an
  * unconnected UDP socket.
  */
+/* Where pf_account finds the peer of an unconnected UDP socket. */
+#define PF_PEER_GIVEN 0      /* the `peer` argument (kprobes read it from msghdr) */
+#define PF_PEER_SEND_STASH 1 /* the sockaddr of the sendto/sendmsg being executed */
+#define PF_PEER_RECV_PARK 2  /* known only at sys_exit_recv*: park the receive there */
+
 static __always_inline int pf_account(struct sock *sk, long len, int dir,
-				      const struct pf_peer *peer)
+				      const struct pf_peer *peer, int peer_mode)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct task_struct *task;
 	struct pf_sock_state *st = NULL;
 	struct pf_flow_value *v;
 	struct pf_heap *heap;
-	char comm[PF_COMM_LEN];
-	__u64 start_ns;
+	bool fresh = false;
+	__u64 now;
 	__u8 role;
 
 	if (len <= 0 || !sk)
@@ -245,35 +271,57 @@ static __always_inline int pf_account(struct sock *sk, long len, int dir,
 		return 0;
 	if (!pf_fill_key(&heap->key, sk, peer))
 		return 0;
+	if (peer_mode != PF_PEER_GIVEN && heap->key.proto == PF_PROTO_UDP && heap->key.remote_port == 0) {
+		__u32 tid = (__u32)bpf_get_current_pid_tgid();
+		struct pf_stash *s = bpf_map_lookup_elem(&pf_stash, &tid);
+
+		if (peer_mode == PF_PEER_SEND_STASH && s && s->send_addr) {
+			struct pf_peer p = {};
+
+			pf_read_sockaddr(&p, (const void *)s->send_addr, true);
+			pf_apply_peer(&heap->key, &p);
+		} else if (peer_mode == PF_PEER_RECV_PARK && s && (s->recv_addr || s->recv_msghdr)) {
+			s->sk = (__u64)sk;
+			s->len = len;
+			return 0;
+		}
+	}
 	heap->key.tgid = tgid;
 	pf_count(PF_CTR_FLOW_UPDATES);
-	task = (struct task_struct *)bpf_get_current_task();
-	start_ns = pf_task_start_ns(task);
-	bpf_get_current_comm(comm, sizeof(comm));
 	role = pf_role_guess(&heap->key);
 	if (heap->key.proto == PF_PROTO_TCP) {
 		st = pf_sock_get(sk, role, dir);
-		if (st) {
-			if (st->role)
-				role = st->role;
-			if (st->owner_tgid != tgid) {
-				/* First sight in process context (accepted socket), or handed over. */
-				st->owner_tgid = tgid;
-				st->owner_start_ns = start_ns;
-				__builtin_memcpy(st->owner_comm, comm, PF_COMM_LEN);
-			}
+		if (st && st->role)
+			role = st->role;
+	}
+	v = bpf_map_lookup_elem(&pf_flows, &heap->key);
+	if (!v || (st && st->owner_tgid != tgid)) {
+		/* Slow path: a new flow, or a socket seen in its owner's context first. */
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		__u64 start_ns = pf_task_start_ns(task);
+		char comm[PF_COMM_LEN];
+
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (st && st->owner_tgid != tgid) {
+			st->owner_tgid = tgid;
+			st->owner_start_ns = start_ns;
+			__builtin_memcpy(st->owner_comm, comm, PF_COMM_LEN);
+		}
+		if (!v) {
+			v = pf_flow_get(heap, start_ns, comm, role);
+			if (!v)
+				return 0;
+			fresh = true;
 		}
 	}
-	v = pf_flow_get(heap, start_ns, comm, role);
-	if (!v)
-		return 0;
 	if (dir == PF_DIR_OUT)
 		__sync_fetch_and_add(&v->bytes_out, len);
 	else
 		__sync_fetch_and_add(&v->bytes_in, len);
-	v->last_seen_ns = bpf_ktime_get_boot_ns();
+	now = bpf_ktime_get_boot_ns();
+	v->last_seen_ns = now;
 	if (heap->key.proto == PF_PROTO_TCP) {
-		pf_tcp_update(v, sk, st);
+		pf_tcp_update(v, sk, st, now, fresh);
 		if (st && st->start_pending) {
 			st->start_pending = 0;
 			__sync_fetch_and_add(&v->tcp_started, 1);
@@ -348,7 +396,7 @@ static __always_inline int pf_tcp_state(struct sock *sk, int oldstate, int newst
 	heap->key.tgid = st->owner_tgid;
 	v = pf_flow_get(heap, st->owner_start_ns, st->owner_comm, st->role);
 	if (v) {
-		pf_tcp_update(v, sk, st);
+		pf_tcp_update(v, sk, st, bpf_ktime_get_boot_ns(), true);
 		if (st->start_pending)
 			__sync_fetch_and_add(&v->tcp_started, 1);
 		__sync_fetch_and_add(&v->tcp_completed, 1);

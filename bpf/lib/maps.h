@@ -6,6 +6,8 @@
 /* Set by the loader between open and load (rodata), never looked up per event. */
 const volatile __u32 cfg_max_args = PF_ARGS_MAX;
 const volatile __u32 cfg_ignore_tgid = 0;
+/* Wake the poller only past this backlog; it also polls on a short timer. */
+const volatile __u64 cfg_wakeup_bytes = 1 << 20;
 
 /* Process events to user space; size set by the loader. */
 struct {
@@ -31,6 +33,7 @@ struct pf_sock_state {
 	__u8 closed;         /* saw TCP_CLOSE; kept for late reads, LRU frees it */
 	__u8 pad;
 	__u64 owner_start_ns;
+	__u64 stats_ns;      /* when TCP stats were last copied */
 	char owner_comm[PF_COMM_LEN];
 };
 
@@ -91,6 +94,17 @@ static __always_inline void pf_count(__u32 slot)
 
 	if (v)
 		*v += 1; /* per-CPU slot: no atomics needed */
+}
+
+/*
+ * Submit flags: a wakeup per event costs an irq_work (an IPI, slow in VMs),
+ * so only a backlog wakes the poller early.
+ */
+static __always_inline __u64 pf_rb_flags(void)
+{
+	if (bpf_ringbuf_query(&pf_events, BPF_RB_AVAIL_DATA) >= cfg_wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline struct pf_heap *pf_get_heap(void)

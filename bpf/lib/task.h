@@ -239,7 +239,7 @@ static __always_inline int pf_emit_exec(const char *filename)
 	ev->filename_len = n - 1;
 	ev->cwd_len = pf_read_cwd(heap, task, ev->cwd, &ev->error_flags);
 	ev->args_len = pf_read_args(task, ev->args, &ev->args_truncated, &ev->error_flags);
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, pf_rb_flags());
 	return 0;
 }
 
@@ -260,7 +260,7 @@ static __always_inline int pf_emit_fork(struct task_struct *parent, struct task_
 	ev->hdr.start_ns = BPF_CORE_READ(child, start_boottime);
 	ev->hdr.ppid = BPF_CORE_READ(parent, tgid);
 	ev->parent_start_ns = pf_task_start_ns(parent);
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, pf_rb_flags());
 	return 0;
 }
 
@@ -283,7 +283,7 @@ static __always_inline int pf_emit_exit(struct task_struct *task)
 	code = BPF_CORE_READ(task, exit_code);
 	ev->exit_code = (code >> 8) & 0xff;
 	ev->signal = code & 0x7f;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, pf_rb_flags());
 	return 0;
 }
 

@@ -46,7 +46,10 @@ void RingPoller::Run() {
   current_ = new Batch();
   current_->stats = stats_;
   while (!stop_) {
+    // The programs wake us only on a backlog; the timeout bounds the latency.
     int n = ring_buffer__poll(rb_, opts_.pollTimeoutMs);
+    if (n < 0 && n != -EINTR) break;
+    n = ring_buffer__consume(rb_);
     if (n < 0 && n != -EINTR) break;
     if (current_->count > 0) Flush();
   }

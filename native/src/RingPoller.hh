@@ -22,7 +22,7 @@ class RingPoller {
     size_t maxBatchBytes = 1 << 20;     // hand a batch over at this size
     size_t maxInFlight = 4;             // batches queued to JS; beyond, keep accumulating
     size_t maxPendingBytes = 64 << 20;  // accumulated while JS lags; beyond, drop and count
-    int pollTimeoutMs = 50;
+    int pollTimeoutMs = 20;  // upper bound on event latency
   };
 
   RingPoller(int ringFd, Options opts);

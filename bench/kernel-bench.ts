@@ -1,0 +1,323 @@
+// Kernel collector overhead: each workload without and with the programs attached, in
+// alternating (ABBA) rounds to fight noise on small machines, printing both rates and their
+// ratio, plus the in-kernel cost per program run from kernel.bpf_stats_enabled.
+//
+//   npm run bench:kernel                  (node dist/bench/kernel-bench.js)
+//   PROCFLOW_BENCH_ROUNDS=4 PROCFLOW_BENCH_SECONDS=2 ...
+//
+// Workloads run in child processes; this process hosts the collector the way the agent
+// does (events consumed, flows drained every second).
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { createServer, connect, type AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { createLogger } from '../common/log.js';
+import { checkKernelSupport, openKernelCollector, type OpenKernelCollector, type ProcessEvent } from '../native/index.js';
+
+const log = createLogger('kernel-bench');
+const SELF = fileURLToPath(import.meta.url);
+const ROUNDS = Number(process.env.PROCFLOW_BENCH_ROUNDS ?? 4);
+const SECONDS = Number(process.env.PROCFLOW_BENCH_SECONDS ?? 2);
+const EXECS = Number(process.env.PROCFLOW_BENCH_EXECS ?? 1500);
+
+// ---- child roles -----------------------------------------------------------------------------
+
+/** A request/response server: reads 64 bytes, answers 64 bytes, the client closes. */
+async function churnServer(): Promise<void> {
+  const reply = Buffer.alloc(64, 0x61);
+  const server = createServer((s) => {
+    s.on('data', () => s.write(reply));
+    s.on('error', () => {});
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  process.stdout.write(`${(server.address() as AddressInfo).port}\n`);
+}
+
+/** Connect, send a request, read the response, close; as many as fit in `seconds`, 4 at a time. */
+async function churnClient(port: number, seconds: number): Promise<void> {
+  const until = Date.now() + seconds * 1000;
+  const request = Buffer.alloc(64, 0x62);
+  let done = 0;
+  const one = () =>
+    new Promise<void>((resolve, reject) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => s.write(request));
+      s.once('data', () => {
+        s.destroy();
+        done++;
+        resolve();
+      });
+      s.once('error', reject);
+    });
+  const worker = async () => {
+    while (Date.now() < until) await one();
+  };
+  const start = process.hrtime.bigint();
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  const secs = Number(process.hrtime.bigint() - start) / 1e9;
+  process.stdout.write(`${done / secs}\n`);
+}
+
+// ---- helpers -----------------------------------------------------------------------------------
+
+function run(file: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; pid: number }> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d: Buffer) => (stdout += d));
+    c.stderr.on('data', (d: Buffer) => (stderr += d));
+    c.once('error', reject);
+    c.once('close', (code) => resolve({ code, stdout, stderr, pid: c.pid ?? -1 }));
+  });
+}
+
+async function firstLine(c: ChildProcess): Promise<string> {
+  let buf = '';
+  for await (const chunk of c.stdout!) {
+    buf += String(chunk);
+    if (buf.includes('\n')) return buf.split('\n')[0]!;
+  }
+  throw new Error('bench: child ended before printing its port');
+}
+
+/** Wait until something listens on `port`, without connecting (iperf3 -1 would take it as its client). */
+async function waitListening(port: number): Promise<void> {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  for (let i = 0; i < 200; i++) {
+    for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      const rows = readFileSync(f, 'utf8').split('\n');
+      if (rows.some((r) => r.includes(`:${hex} `) && r.split(/\s+/)[4] === '0A')) return;
+    }
+    await delay(20);
+  }
+  throw new Error(`bench: nothing listens on ${port}`);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+// ---- workloads ---------------------------------------------------------------------------------
+
+interface Workload {
+  name: string;
+  unit: string;
+  aim: number;
+  /** One measurement; `c` is the collector when attached. */
+  once(c: Collecting | null): Promise<number>;
+}
+
+/** The collector as the agent runs it: events consumed, flows drained each second. */
+class Collecting {
+  readonly events: ProcessEvent[] = [];
+  private timer: NodeJS.Timeout;
+  constructor(readonly collector: OpenKernelCollector) {
+    collector.start((batch) => {
+      for (const e of batch) this.events.push(e);
+      if (this.events.length > 200_000) this.events.splice(0, 100_000);
+    });
+    this.timer = setInterval(() => collector.drainFlows(), 1000);
+  }
+  close(): void {
+    clearInterval(this.timer);
+    this.collector.drainFlows();
+    this.collector.close();
+  }
+}
+
+const iperfStream: Workload = {
+  name: 'TCP stream (iperf3, loopback)',
+  unit: 'Gbit/s',
+  aim: 0.97,
+  async once() {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const server = spawn('iperf3', ['-s', '-1', '-p', String(port)], { stdio: 'ignore' });
+    try {
+      await waitListening(port);
+      const r = await run('iperf3', ['-c', '127.0.0.1', '-p', String(port), '-t', String(SECONDS), '-J']);
+      if (r.code !== 0) throw new Error(`iperf3 failed: ${r.stderr || r.stdout.slice(0, 300)}`);
+      const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
+      return j.end.sum_received.bits_per_second / 1e9;
+    } finally {
+      server.kill();
+    }
+  },
+};
+
+const churn: Workload = {
+  name: 'TCP connection churn',
+  unit: 'conn/s',
+  aim: 0.9,
+  async once() {
+    const server = spawn(process.execPath, [SELF, '--role', 'churn-server'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const port = Number(await firstLine(server));
+      const r = await run(process.execPath, [SELF, '--role', 'churn-client', String(port), String(SECONDS)]);
+      if (r.code !== 0) throw new Error(`churn client failed: ${r.stderr}`);
+      return Number(r.stdout.trim());
+    } finally {
+      server.kill();
+    }
+  },
+};
+
+let execSeen = 0;
+let execStarted = 0;
+const execLoop: Workload = {
+  name: 'fork+exec loop (/bin/true)',
+  unit: 'exec/s',
+  aim: 0.95,
+  async once(c) {
+    const script = `i=0; while [ $i -lt ${EXECS} ]; do /bin/true; i=$((i+1)); done`;
+    const start = process.hrtime.bigint();
+    const r = await run('/bin/sh', ['-c', script]);
+    const secs = Number(process.hrtime.bigint() - start) / 1e9;
+    if (r.code !== 0) throw new Error(`exec loop failed: ${r.stderr}`);
+    if (c) {
+      // Every /bin/true the shell started must show up as an exec event.
+      const pid = r.pid;
+      const count = () => c.events.filter((e) => e.kind === 'exec' && e.ppid === pid && e.filename === '/bin/true').length;
+      for (let i = 0; i < 40 && count() < EXECS; i++) await delay(50);
+      execSeen += count();
+      execStarted += EXECS;
+    }
+    return EXECS / secs;
+  },
+};
+
+// ---- in-kernel cost ----------------------------------------------------------------------------
+
+interface ProgStat {
+  name: string;
+  runs: number;
+  ns: number;
+}
+
+function progStats(): Map<number, ProgStat> {
+  const list = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })) as {
+    id: number;
+    name?: string;
+    run_time_ns?: number;
+    run_cnt?: number;
+  }[];
+  return new Map(
+    list.filter((p) => p.name?.startsWith('pf_')).map((p) => [p.id, { name: p.name!, runs: p.run_cnt ?? 0, ns: p.run_time_ns ?? 0 }]),
+  );
+}
+
+async function kernelCost(workloads: Workload[]): Promise<ProgStat[]> {
+  const path = '/proc/sys/kernel/bpf_stats_enabled';
+  let previous: string;
+  try {
+    previous = readFileSync(path, 'utf8').trim();
+    writeFileSync(path, '1');
+  } catch (err) {
+    log.warn({ err }, 'kernel.bpf_stats_enabled not available: no in-kernel cost figures');
+    return [];
+  }
+  const c = new Collecting(openKernelCollector());
+  try {
+    const before = progStats();
+    for (const w of workloads) await w.once(c);
+    const after = progStats();
+    const out: ProgStat[] = [];
+    for (const [id, a] of after) {
+      const b = before.get(id) ?? { runs: 0, ns: 0 };
+      if (a.runs - b.runs > 0) out.push({ name: a.name, runs: a.runs - b.runs, ns: a.ns - b.ns });
+    }
+    return out.sort((x, y) => y.runs - x.runs);
+  } finally {
+    c.close();
+    writeFileSync(path, previous);
+  }
+}
+
+// ---- main ----------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const support = checkKernelSupport();
+  if (!support.ok) {
+    process.stdout.write(`kernel bench skipped: missing ${support.missing.join(', ')} (${support.hint})\n`);
+    process.exitCode = 2;
+    return;
+  }
+  try {
+    execFileSync('iperf3', ['--version'], { stdio: 'ignore' });
+  } catch {
+    process.stdout.write('kernel bench: iperf3 is missing (apt-get install iperf3)\n');
+    process.exitCode = 2;
+    return;
+  }
+  const workloads = [iperfStream, churn, execLoop];
+  const results = new Map<Workload, { off: number[]; on: number[] }>(workloads.map((w) => [w, { off: [], on: [] }]));
+  let lost = 0;
+  let droppedUser = 0;
+  let hooks = '';
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const w of workloads) {
+      // ABBA: alternate which condition goes first.
+      const order = round % 2 === 0 ? ['off', 'on'] : ['on', 'off'];
+      for (const cond of order) {
+        if (cond === 'off') {
+          results.get(w)!.off.push(await w.once(null));
+        } else {
+          const c = new Collecting(openKernelCollector());
+          hooks ||= c.collector.hooks.map((h) => `${h.hook}=${h.via}`).join(' ');
+          try {
+            results.get(w)!.on.push(await w.once(c));
+            const k = c.collector.counters();
+            lost += k.eventsLost;
+            droppedUser += k.eventsDroppedUser;
+          } finally {
+            c.close();
+          }
+        }
+      }
+      log.info({ workload: w.name, round, ...results.get(w) }, 'round done');
+    }
+  }
+  const cost = await kernelCost(workloads);
+
+  const rows = workloads.map((w) => {
+    const r = results.get(w)!;
+    const off = median(r.off);
+    const on = median(r.on);
+    const ratio = on / off;
+    return { w, off, on, ratio };
+  });
+  const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(2));
+  const lines: string[] = [];
+  lines.push(`kernel collector overhead (${ROUNDS} ABBA rounds, median; hooks: ${hooks})`);
+  lines.push('');
+  lines.push('| workload | without | with | unit | ratio | aim |');
+  lines.push('| --- | ---: | ---: | --- | ---: | ---: |');
+  for (const r of rows) {
+    lines.push(`| ${r.w.name} | ${fmt(r.off)} | ${fmt(r.on)} | ${r.w.unit} | ${r.ratio.toFixed(3)} ${r.ratio >= r.w.aim ? 'ok' : 'BELOW'} | ${r.w.aim} |`);
+  }
+  lines.push('');
+  lines.push(`exec events seen / processes started: ${execSeen} / ${execStarted} = ${(execSeen / Math.max(1, execStarted)).toFixed(4)}`);
+  lines.push(`ring buffer drops (kernel): ${lost}; dropped in user space: ${droppedUser}`);
+  if (cost.length) {
+    lines.push('');
+    lines.push('in-kernel cost per program run (kernel.bpf_stats_enabled, one extra pass of every workload):');
+    lines.push('| program | runs | ns/run |');
+    lines.push('| --- | ---: | ---: |');
+    for (const p of cost) lines.push(`| ${p.name} | ${p.runs} | ${(p.ns / p.runs).toFixed(0)} |`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+const role = process.argv.indexOf('--role');
+if (role >= 0) {
+  const which = process.argv[role + 1];
+  if (which === 'churn-server') await churnServer();
+  else if (which === 'churn-client') await churnClient(Number(process.argv[role + 2]), Number(process.argv[role + 3]));
+} else {
+  await main();
+}
