@@ -107,7 +107,11 @@ export default defineCommand<LocalConfig>({
     // Ctrl-C while starting stops what already runs.
     let interrupted = false;
     const signalled = new Promise<void>((resolve) => {
+      let firstAt = 0;
       const on = () => {
+        // `npm start` forwards the terminal's Ctrl-C to us, which already got it: one press
+        // arrives twice within moments. Only a later press means "kill now".
+        if (interrupted && Date.now() - firstAt < 1500) return;
         if (interrupted) {
           // A second Ctrl-C: do not wait for draining.
           say('second signal: killing everything now');
@@ -117,6 +121,7 @@ export default defineCommand<LocalConfig>({
           process.exit(130);
         }
         interrupted = true;
+        firstAt = Date.now();
         resolve();
       };
       process.on('SIGINT', on);

@@ -1,0 +1,95 @@
+// Generates the README's reference sections from the code, so they cannot drift:
+// every command's settings (flag, environment variable, default, meaning) and every document
+// field (from schema/). `node dist/localstack/readme.js` rewrites the sections in README.md
+// between their markers; `--check` exits 1 when README.md differs.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { envOf, flagOf, type Setting } from '../common/config.js';
+import { leafFields, FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS, FLOWS_PATTERN, PROCESS_PATTERN, type FieldTable } from '../schema/index.js';
+import { COMMAND_NAMES, loadCommand } from './invocation.js';
+
+export const README_PATH = fileURLToPath(new URL('../../README.md', import.meta.url));
+
+const cell = (s: string) => s.replaceAll('|', '\\|').replaceAll('\n', ' ');
+
+function formatDefault(s: Setting): string {
+  if (s.sensitive) return s.default ? '(set)' : '(none)';
+  const d = s.default;
+  if (d === hostname()) return "this host's name";
+  if (d === '' || (Array.isArray(d) && d.length === 0)) return '(empty)';
+  if (typeof d === 'number' && s.format === 'duration') return d % 60_000 === 0 && d > 0 ? `${d / 60_000}m` : d % 1000 === 0 && d > 0 ? `${d / 1000}s` : `${d}ms`;
+  if (typeof d === 'number' && s.format === 'size') {
+    for (const [unit, n] of [['gb', 1024 ** 3], ['mb', 1024 ** 2], ['kb', 1024]] as const) if (d >= n && d % n === 0) return `${d / n}${unit}`;
+    return `${d}b`;
+  }
+  return Array.isArray(d) ? d.join(',') : String(d);
+}
+
+export async function settingsReference(): Promise<string> {
+  const out: string[] = [];
+  for (const name of COMMAND_NAMES) {
+    const cmd = (await loadCommand(name))!;
+    out.push(`### procflow ${name}`, '', `${cmd.summary}. Usage: \`${cmd.usage}\``, '', '| flag | environment | default | meaning |', '| --- | --- | --- | --- |');
+    for (const [key, s] of Object.entries(cmd.settings)) {
+      const flag = s.short ? `\`-${s.short}\`, \`${flagOf(key)}\`` : `\`${flagOf(key)}\``;
+      out.push(`| ${flag} | \`${envOf(key)}\` | \`${cell(formatDefault(s))}\` | ${cell(s.doc)} |`);
+    }
+    out.push('');
+  }
+  out.push('Every command also takes `--config FILE` (`PROCFLOW_CONFIG`): a JSON file with any of its settings; flags win over the environment, which wins over the file.');
+  return out.join('\n');
+}
+
+function fieldsTable(table: FieldTable): string {
+  const rows = ['| field | type | ECS alias | required | meaning |', '| --- | --- | --- | --- | --- |'];
+  for (const { path, spec } of leafFields(table)) {
+    const type = `${spec.type}${spec.array ? '[]' : ''}${spec.storedOnly ? ' (stored only)' : ''}`;
+    rows.push(`| \`${path}\` | ${type} | ${spec.ecs ? `\`${spec.ecs}\`` : ''} | ${spec.required ? 'yes' : ''} | ${cell(spec.description)} |`);
+  }
+  return rows.join('\n');
+}
+
+export function fieldsReference(): string {
+  return [
+    `### Flow logs (\`${FLOWS_PATTERN}\`)`,
+    '',
+    fieldsTable(FLOW_LOG_FIELDS),
+    '',
+    `### Process events (\`${PROCESS_PATTERN}\`)`,
+    '',
+    '`process_exec.parent.*`, `process_exit.process.*` and `process_exit.parent.*` have the same fields as `process_exec.process.*`.',
+    '',
+    fieldsTable({
+      ...PROCESS_EVENT_FIELDS,
+      process_exec: { ...PROCESS_EVENT_FIELDS.process_exec, fields: { process: PROCESS_EVENT_FIELDS.process_exec.fields.process } },
+      process_exit: { ...PROCESS_EVENT_FIELDS.process_exit, fields: { ...PROCESS_EVENT_FIELDS.process_exit.fields, process: { type: 'object', description: '', fields: {} }, parent: { type: 'object', description: '', fields: {} } } },
+    } as FieldTable),
+  ].join('\n');
+}
+
+/** README text with each generated section replaced between `<!-- name:begin -->` and `<!-- name:end -->`. */
+export async function renderReadme(current: string): Promise<string> {
+  const sections: Record<string, string> = { settings: await settingsReference(), fields: fieldsReference() };
+  let text = current;
+  for (const [name, body] of Object.entries(sections)) {
+    const re = new RegExp(`(<!-- ${name}:begin[^>]*-->\\n)[\\s\\S]*?(<!-- ${name}:end -->)`);
+    if (!re.test(text)) throw new Error(`readme: README.md has no <!-- ${name}:begin --> ... <!-- ${name}:end --> markers`);
+    text = text.replace(re, (_m, begin: string, end: string) => `${begin}${body}\n${end}`);
+  }
+  return text;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const current = readFileSync(README_PATH, 'utf8');
+  const wanted = await renderReadme(current);
+  if (process.argv.includes('--check')) {
+    if (wanted !== current) {
+      process.stderr.write('readme: README.md reference sections are out of date; run node dist/localstack/readme.js\n');
+      process.exitCode = 1;
+    }
+  } else if (wanted !== current) {
+    writeFileSync(README_PATH, wanted);
+    process.stderr.write('readme: updated README.md\n');
+  }
+}
