@@ -112,7 +112,15 @@ test('the agent runs privileged in the host pid and network namespaces with trac
 
 test('long-running services restart and have health checks; the indexer check hits a path it serves', async (t) => {
   for (const name of ['elasticsearch', 'kibana', 'indexer', 'agent']) assert.equal(services[name]!.restart, 'unless-stopped', name);
-  for (const name of ['elasticsearch', 'kibana', 'indexer']) assert.ok(services[name]!.healthcheck?.test?.length, `${name} health check`);
+  for (const name of ['elasticsearch', 'kibana', 'indexer', 'agent']) assert.ok(services[name]!.healthcheck?.test?.length, `${name} health check`);
+  // The agent's check asks its own listen address (the default, as compose passes no --listen).
+  const agentCmd = (await loadCommand('agent'))!;
+  if (isPlaceholder(agentCmd)) skipOrFail(t, 'procflow agent is still a placeholder; its health endpoint cannot be checked');
+  else {
+    assert.ok(!services.agent!.command!.includes('--listen'));
+    const listen = String(agentCmd.settings.listen?.default);
+    assert.match(services.agent!.healthcheck!.test.join(' '), new RegExp(`http://${listen.replaceAll('.', '\\.')}/healthz`));
+  }
   const check = services.indexer!.healthcheck!.test.join(' ');
   const m = /http:\/\/127\.0\.0\.1:(\d+)(\/[a-z]+)/.exec(check);
   assert.ok(m, 'the indexer health check fetches a URL');
