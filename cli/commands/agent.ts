@@ -1,13 +1,12 @@
-// Placeholder until the agent command lands.
-import { ProcflowError } from '../../common/errors.js';
-import { defineCommand, LOG_LEVEL_SETTING } from '../command.js';
+// `procflow agent`: the node daemon (agent/run.ts does the work).
+import { AGENT_SETTINGS, type AgentConfig } from '../../agent/config.js';
+import { runAgent } from '../../agent/run.js';
+import { defineCommand } from '../command.js';
 
-export default defineCommand({
+export default defineCommand<AgentConfig>({
   name: 'agent',
-  usage: 'procflow agent',
-  summary: '(agent: not built yet)',
-  settings: { ...LOG_LEVEL_SETTING },
-  async run() {
-    throw new ProcflowError('NOT_BUILT', 'agent: not built yet');
-  },
+  usage: 'procflow agent --indexer-url URL --token T [--flush-interval 15s] | procflow agent --output ndjson',
+  summary: 'the node daemon: process-attributed flow logs and process events, shipped to the indexer',
+  settings: AGENT_SETTINGS,
+  run: runAgent,
 });

@@ -1,0 +1,227 @@
+// The node daemon's core: process events into the cache (and out as process documents), flow
+// records into the aggregator, a flush every interval into a sink. Sources and sinks are
+// injected, so the same code runs on the kernel, on synthetic streams, to the indexer or stdout.
+import type { Logger } from '../common/log.js';
+import type { KernelCollector, ProcessEvent } from '../native/types.js';
+import type { ProcessEventDoc } from '../schema/index.js';
+import { FlowAggregator, type AggregationLevel } from './aggregator.js';
+import { Attributor } from './attribution.js';
+import { CgroupResolver } from './cgroup.js';
+import { BootClock } from './clock.js';
+import { EndpointNamer } from './endpoints.js';
+import { EventHub } from './event-hub.js';
+import { handleEvent, type HandlerContext } from './handlers.js';
+import { NO_PODS, type PodLookup } from './kubernetes.js';
+import { AgentMetrics } from './metrics.js';
+import { ProcessCache } from './process-cache.js';
+import { EventFilter, ProcessEventBuilder, RateLimiter, type EventFilterOptions } from './process-events.js';
+import { readStat, scanProcesses } from './procfs.js';
+import { Redactor, type RedactionOptions } from './redact.js';
+import type { DocSink } from './sink.js';
+
+export interface AgentOptions {
+  node: string;
+  flushIntervalMs: number;
+  /** Pause between draining the flow map and attributing it, so exec events already in the
+   * ring buffer are delivered first (flows before exec). */
+  attributionDelayMs?: number;
+  aggregation?: AggregationLevel;
+  processLimit?: number;
+  argsLimit?: number;
+  maxFlows?: number;
+  cacheMaxEntries?: number;
+  /** How long exited processes stay in the cache; at least two intervals plus the delay. */
+  exitRetentionMs?: number;
+  maxArgsBytes?: number;
+  /** Read /proc at start for processes older than the agent. */
+  procfsScan?: boolean;
+  /** Ask /proc on a cache miss. */
+  procfsFallback?: boolean;
+  procRoot?: string;
+  cgroupRoot?: string;
+  redaction?: RedactionOptions;
+  filter?: EventFilterOptions;
+  /** Process events shipped per second at most (0 = unlimited); the rest are dropped, counted. */
+  processEventsRate?: number;
+  /** Ship process_exec / process_exit documents at all. */
+  processEvents?: boolean;
+  /** Process documents buffered between flushes at most (beyond: dropped, counted). */
+  maxPendingProcessEvents?: number;
+  pods?: PodLookup;
+  clock?: BootClock;
+}
+
+export interface AgentParts {
+  collector: KernelCollector;
+  sink: DocSink;
+  log: Logger;
+  metrics?: AgentMetrics;
+}
+
+export class Agent {
+  readonly cache: ProcessCache;
+  readonly aggregator: FlowAggregator;
+  readonly hub = new EventHub();
+  readonly metrics: AgentMetrics;
+  readonly clock: BootClock;
+  private readonly attributor: Attributor;
+  private readonly builder: ProcessEventBuilder;
+  private readonly filter: EventFilter;
+  private readonly limiter: RateLimiter;
+  private readonly endpoints: EndpointNamer;
+  private readonly ctx: HandlerContext;
+  private pendingProcess: ProcessEventDoc[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private flushing: Promise<void> = Promise.resolve();
+  private stopped = false;
+  readonly stats = { processEventsFiltered: 0, processEventsRateLimited: 0, processEventsOverflow: 0, processEventsExported: 0, flushes: 0, lastFlushMs: 0, flushErrors: 0, scanned: 0 };
+
+  constructor(private readonly parts: AgentParts, private readonly o: AgentOptions) {
+    this.clock = o.clock ?? new BootClock();
+    this.metrics = parts.metrics ?? new AgentMetrics();
+    const cgroups = new CgroupResolver(o.cgroupRoot);
+    const retention = Math.max(o.exitRetentionMs ?? 0, 2 * o.flushIntervalMs + (o.attributionDelayMs ?? 250) + 5000);
+    this.cache = new ProcessCache({
+      node: o.node,
+      redactor: new Redactor(o.redaction),
+      maxEntries: o.cacheMaxEntries,
+      exitRetentionMs: retention,
+      cgroupPath: (id) => cgroups.resolve(id),
+    });
+    this.attributor = new Attributor(this.cache, { maxArgsBytes: o.maxArgsBytes, procRoot: o.procRoot, procfsFallback: o.procfsFallback });
+    this.endpoints = new EndpointNamer(o.node);
+    this.aggregator = new FlowAggregator({
+      host: o.node,
+      level: o.aggregation,
+      processLimit: o.processLimit,
+      argsLimit: o.argsLimit,
+      maxSlots: o.maxFlows,
+      endpoints: this.endpoints,
+      resolve: (pid, start, comm) => this.attributor.resolve(pid, start, comm),
+    });
+    this.builder = new ProcessEventBuilder(o.node, this.cache, this.clock, o.pods ?? NO_PODS);
+    this.filter = new EventFilter(o.filter ?? {});
+    this.limiter = new RateLimiter(o.processEventsRate ?? 0);
+    this.ctx = { cache: this.cache, events: this.builder, emit: (doc) => this.onProcessDoc(doc) };
+    this.registerMetrics();
+  }
+
+  /** Starts the kernel source first, then scans /proc, so no process falls between the two. */
+  start(): void {
+    this.parts.collector.start((batch) => this.onEvents(batch));
+    if (this.o.procfsScan !== false) this.scanProc();
+    const every = (ms: number, fn: () => void) => this.timers.push(setInterval(fn, ms));
+    every(this.o.flushIntervalMs, () => void this.flush());
+    every(Math.max(1000, Math.min(this.o.flushIntervalMs, 10_000)), () => this.cache.gc());
+    every(60_000, () => this.endpoints.refresh());
+    this.stats.lastFlushMs = Date.now();
+  }
+
+  onEvents(batch: ProcessEvent[]): void {
+    for (const ev of batch) {
+      this.metrics.processEvents.inc({ kind: ev.kind });
+      handleEvent(ev, this.ctx);
+    }
+  }
+
+  /** Ends the current interval: drain, let late exec events land, attribute, write. */
+  flush(endMs = Date.now()): Promise<void> {
+    const run = async () => {
+      const records = this.parts.collector.drainFlows();
+      for (const r of records) this.aggregator.add(r);
+      if (this.o.attributionDelayMs) await new Promise((r) => setTimeout(r, this.o.attributionDelayMs));
+      try {
+        await this.parts.sink.write('flows', this.aggregator.flushDocs(endMs));
+        await this.writeProcessEvents();
+        this.stats.flushes++;
+        this.stats.lastFlushMs = Date.now();
+      } catch (err) {
+        this.stats.flushErrors++;
+        this.parts.log.error({ err }, 'agent: writing the interval failed');
+      }
+    };
+    // Serialised: a slow sink delays the next flush instead of running two at once.
+    this.flushing = this.flushing.then(run);
+    return this.flushing;
+  }
+
+  /** SIGTERM: flush the current interval, then stop the source. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    await this.flush();
+    this.parts.collector.close();
+    this.hub.close();
+  }
+
+  /** Healthy while intervals keep being written. */
+  healthy(): boolean {
+    return Date.now() - this.stats.lastFlushMs < 3 * this.o.flushIntervalMs + 10_000;
+  }
+
+  private scanProc(): void {
+    const snaps = scanProcesses(this.o.maxArgsBytes, this.o.procRoot);
+    const self = process.pid;
+    for (const s of snaps) {
+      const e = this.cache.onProcfs(s);
+      const parentStart = readStat(s.ppid, this.o.procRoot)?.startNs;
+      if (parentStart !== undefined && !e.parentExecId) this.cache.setParentStart(e, parentStart);
+      // Processes older than the agent get a process_exec (flag procFS), as Tetragon does, so
+      // their exec_id joins flows to a process document; the agent itself is skipped.
+      if (s.pid !== self && e.source !== 'kernel') this.onProcessDoc(this.builder.exec(e, s.startNs));
+    }
+    this.stats.scanned = snaps.length;
+    this.parts.log.info({ processes: snaps.length }, 'agent: /proc scan done');
+  }
+
+  private onProcessDoc(doc: ProcessEventDoc): void {
+    this.hub.publish(doc);
+    if (this.o.processEvents === false) return;
+    if (!this.filter.matches(doc)) {
+      this.stats.processEventsFiltered++;
+      return;
+    }
+    if (!this.limiter.take()) {
+      this.stats.processEventsRateLimited++;
+      return;
+    }
+    if (this.pendingProcess.length >= (this.o.maxPendingProcessEvents ?? 50_000)) {
+      this.stats.processEventsOverflow++;
+      return;
+    }
+    this.pendingProcess.push(doc);
+  }
+
+  private async writeProcessEvents(): Promise<void> {
+    const docs = this.pendingProcess;
+    this.pendingProcess = [];
+    if (docs.length) this.stats.processEventsExported += await this.parts.sink.write('process', docs);
+  }
+
+  private registerMetrics(): void {
+    const m = this.metrics;
+    const k = () => this.parts.collector.counters();
+    m.mirrorCounter('procflow_agent_kernel_events_lost_total', 'events the kernel could not put in the ring buffer', () => k().eventsLost);
+    m.mirrorCounter('procflow_agent_kernel_events_dropped_user_total', 'events dropped in user space because JavaScript did not keep up', () => k().eventsDroppedUser);
+    m.mirrorCounter('procflow_agent_kernel_flow_map_full_total', 'flow map insertions the kernel refused (map full)', () => k().flowMapFull);
+    m.mirrorCounter('procflow_agent_kernel_events_delivered_total', 'events delivered from the kernel to the agent', () => k().eventsDelivered);
+    m.mirrorCounter('procflow_agent_flow_records_total', 'flow records added to the aggregator', () => this.aggregator.stats.recordsIn);
+    m.mirrorCounter('procflow_agent_flow_records_dropped_total', 'flow records dropped because the aggregator held --max-flows flows', () => this.aggregator.stats.recordsDropped);
+    m.mirrorCounter('procflow_agent_flows_emitted_total', 'flow log documents produced', () => this.aggregator.stats.flowsEmitted);
+    m.gauge('procflow_agent_active_flows', 'flows held in the current interval', () => this.aggregator.activeSlots);
+    m.gauge('procflow_agent_process_cache_size', 'processes in the cache', () => this.cache.size);
+    m.mirrorCounter('procflow_agent_process_cache_misses_total', 'flow attributions the cache could not answer', () => this.cache.stats.misses);
+    m.mirrorLabelledCounter('procflow_agent_process_cache_evictions_total', 'cache evictions, by reason', 'reason', () => this.cache.stats.evictions);
+    m.mirrorCounter('procflow_agent_attribution_procfs_total', 'cache misses answered by /proc', () => this.attributor.procfsHits);
+    m.mirrorCounter('procflow_agent_attribution_taskname_total', 'cache misses answered with the task name only', () => this.attributor.tasknameFallbacks);
+    m.mirrorLabelledCounter('procflow_agent_process_events_dropped_total', 'process documents not exported, by reason', 'reason', () => ({
+      filter: this.stats.processEventsFiltered,
+      rate_limit: this.stats.processEventsRateLimited,
+      overflow: this.stats.processEventsOverflow,
+      stream_slow_reader: this.hub.dropped,
+    }));
+    m.mirrorCounter('procflow_agent_process_events_exported_total', 'process documents written to the sink', () => this.stats.processEventsExported);
+    m.gauge('procflow_agent_last_flush_timestamp_seconds', 'when an interval was last written', () => this.stats.lastFlushMs / 1000);
+  }
+}

@@ -1,0 +1,314 @@
+// Flow aggregation over one flush interval. Records (drained kernel map entries, or synthetic
+// ones) are added as they come; nothing about the process is resolved on the way in, only the
+// pid and start time are kept. Attribution happens at flush, so a flow that arrives before its
+// process's exec event (reordering between the ring buffer and the map drain) is still
+// attributed to the exec'd binary, as long as the exec arrives before the interval is emitted.
+//
+// Aggregation levels, as Calico's:
+//   full         the whole 5-tuple (default; community_id needs it)
+//   source-port  the source (client) port aggregated away
+//   prefix       addresses aggregated to endpoint names (host, pvt, pub), dest port kept
+// Per flow, at most `processLimit` logs: with more process names than that, the busiest
+// `processLimit - 1` names keep their own log and the rest fold into one log with process_name
+// "*" (num_process_names says how many); within a name, several pids make process_id "*", and at most
+// `argsLimit` distinct argument lists are listed; num_process_* always hold the true counts.
+import type { FlowLog } from '../schema/index.js';
+import type { FlowRecord } from '../native/types.js';
+import { communityId } from './community-id.js';
+import type { Endpoint, EndpointNamer } from './endpoints.js';
+import { processName, type ProcessEntry } from './process-cache.js';
+
+export const AGGREGATION_LEVELS = ['full', 'source-port', 'prefix'] as const;
+export type AggregationLevel = (typeof AGGREGATION_LEVELS)[number];
+
+export interface AggregatorOptions {
+  host: string;
+  level?: AggregationLevel;
+  processLimit?: number;
+  argsLimit?: number;
+  /** Most (flow, process) slots held in one interval; records beyond are dropped and counted. */
+  maxSlots?: number;
+  endpoints: EndpointNamer;
+  /** Resolves a record's process at flush. */
+  resolve: (pid: number, startNs: bigint, comm: string) => ProcessEntry;
+}
+
+/** One flow (after the level is applied) of one process start, in the current interval. */
+interface Slot {
+  flowKey: string;
+  proto: number;
+  reporter: 'src' | 'dst';
+  srcIp: string;
+  srcPort: number;
+  dstIp: string;
+  dstPort: number;
+  pid: number;
+  startNs: bigint;
+  comm: string;
+  bytesIn: number;
+  bytesOut: number;
+  packetsIn: number;
+  packetsOut: number;
+  started: number;
+  completed: number;
+  tcpSamples: number;
+  srttSum: number;
+  srttMax: number;
+  minRttSum: number;
+  minRttMax: number;
+  cwndSum: number;
+  cwndMin: number;
+  mssSum: number;
+  mssMin: number;
+  retrans: number;
+  lost: number;
+  /** Distinct 5-tuples folded into this slot (levels other than full), for num_flows. */
+  tuples: Set<string> | undefined;
+}
+
+export interface AggregatorStats {
+  recordsIn: number;
+  recordsDropped: number;
+  flowsEmitted: number;
+}
+
+const PROTO_NAMES: Record<number, string> = { 6: 'tcp', 17: 'udp', 1: 'icmp', 58: 'icmp6' };
+const MAX_TUPLES_TRACKED = 4096;
+
+export class FlowAggregator {
+  private slots = new Map<string, Slot>();
+  private intervalStartMs: number;
+  readonly level: AggregationLevel;
+  private readonly processLimit: number;
+  private readonly argsLimit: number;
+  private readonly maxSlots: number;
+  readonly stats: AggregatorStats = { recordsIn: 0, recordsDropped: 0, flowsEmitted: 0 };
+
+  constructor(private readonly opts: AggregatorOptions, startMs = Date.now()) {
+    this.level = opts.level ?? 'full';
+    this.processLimit = Math.max(1, opts.processLimit ?? 2);
+    this.argsLimit = Math.max(1, opts.argsLimit ?? 5);
+    this.maxSlots = opts.maxSlots ?? 500_000;
+    this.intervalStartMs = startMs;
+  }
+
+  get activeSlots(): number {
+    return this.slots.size;
+  }
+
+  add(r: FlowRecord): void {
+    this.stats.recordsIn++;
+    // Which side this host is on: the kernel's view when it has one, else the lower port is
+    // taken as the service port (ephemeral client ports are high).
+    const local = r.role === 'client' ? true : r.role === 'server' ? false : r.localPort >= r.remotePort;
+    const reporter = local ? 'src' : 'dst';
+    // Slots keep the first record's real addresses (endpoint naming needs them); the key holds
+    // what the level keeps.
+    const srcIp = local ? r.localIp : r.remoteIp;
+    const dstIp = local ? r.remoteIp : r.localIp;
+    const dstPort = local ? r.remotePort : r.localPort;
+    const level = this.level;
+    const srcPort = level === 'full' ? (local ? r.localPort : r.remotePort) : -1;
+    const srcKey = level === 'prefix' ? this.endpointOf(srcIp, local).nameAggr : srcIp;
+    const dstKey = level === 'prefix' ? this.endpointOf(dstIp, !local).nameAggr : dstIp;
+    const flowKey = `${r.proto}|${reporter}|${srcKey}|${srcPort}|${dstKey}|${dstPort}`;
+    const key = `${flowKey}|${r.pid}|${r.pidStartNs}`;
+    let s = this.slots.get(key);
+    if (s === undefined) {
+      if (this.slots.size >= this.maxSlots) {
+        this.stats.recordsDropped++;
+        return;
+      }
+      s = {
+        flowKey, proto: r.proto, reporter, srcIp, srcPort, dstIp, dstPort, pid: r.pid, startNs: r.pidStartNs, comm: r.comm,
+        bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, started: 0, completed: 0,
+        tcpSamples: 0, srttSum: 0, srttMax: 0, minRttSum: 0, minRttMax: 0, cwndSum: 0, cwndMin: 0, mssSum: 0, mssMin: 0, retrans: 0, lost: 0,
+        tuples: undefined,
+      };
+      this.slots.set(key, s);
+    }
+    s.bytesIn += r.bytesIn;
+    s.bytesOut += r.bytesOut;
+    s.packetsIn += r.packetsIn;
+    s.packetsOut += r.packetsOut;
+    s.started += r.tcpStarted;
+    s.completed += r.tcpCompleted;
+    s.retrans += r.tcpRetransmits;
+    s.lost += r.tcpLost;
+    if (r.proto === 6 && r.tcpMss > 0) {
+      // TCP stats are samples of the socket's latest state; one sample per record.
+      s.srttSum += r.tcpSrttUs;
+      s.minRttSum += r.tcpMinRttUs;
+      s.cwndSum += r.tcpCwnd;
+      s.mssSum += r.tcpMss;
+      if (s.tcpSamples === 0 || r.tcpSrttUs > s.srttMax) s.srttMax = r.tcpSrttUs;
+      if (s.tcpSamples === 0 || r.tcpMinRttUs > s.minRttMax) s.minRttMax = r.tcpMinRttUs;
+      if (s.tcpSamples === 0 || r.tcpCwnd < s.cwndMin) s.cwndMin = r.tcpCwnd;
+      if (s.tcpSamples === 0 || r.tcpMss < s.mssMin) s.mssMin = r.tcpMss;
+      s.tcpSamples++;
+    }
+    if (level !== 'full' && (s.tuples === undefined || s.tuples.size < MAX_TUPLES_TRACKED)) {
+      (s.tuples ??= new Set()).add(`${r.localIp}|${r.localPort}|${r.remoteIp}|${r.remotePort}`);
+    }
+  }
+
+  /** Ends the interval at `endMs`: returns its flow logs and starts the next interval. */
+  flush(endMs = Date.now()): FlowLog[] {
+    return [...this.flushDocs(endMs)];
+  }
+
+  /**
+   * Ends the interval like flush(), but yields the logs one flow at a time, so a sink can
+   * serialise them batch by batch without holding every document of a large interval.
+   */
+  *flushDocs(endMs = Date.now()): Generator<FlowLog> {
+    const slots = this.slots;
+    this.slots = new Map();
+    const startMs = this.intervalStartMs;
+    this.intervalStartMs = endMs;
+    const groups = new Map<string, Slot[]>();
+    for (const s of slots.values()) {
+      const g = groups.get(s.flowKey);
+      if (g) g.push(s);
+      else groups.set(s.flowKey, [s]);
+    }
+    slots.clear();
+    const start = new Date(startMs).toISOString();
+    const end = new Date(endMs).toISOString();
+    const out: FlowLog[] = [];
+    for (const [key, g] of groups) {
+      groups.delete(key);
+      this.emitFlow(g, start, end, out);
+      this.stats.flowsEmitted += out.length;
+      yield* out;
+      out.length = 0;
+    }
+  }
+
+  private endpointOf(ip: string, isLocal: boolean): Endpoint {
+    return isLocal ? this.opts.endpoints.self() : this.opts.endpoints.of(ip);
+  }
+
+  /** One flow's slots -> its logs, one per process name up to the limit, then a "*" log. */
+  private emitFlow(slots: Slot[], start: string, end: string, out: FlowLog[]): void {
+    const byName = new Map<string, { entries: ProcessEntry[]; slots: Slot[]; bytes: number }>();
+    for (const s of slots) {
+      const e = this.opts.resolve(s.pid, s.startNs, s.comm);
+      const name = processName(e);
+      const b = byName.get(name) ?? { entries: [], slots: [], bytes: 0 };
+      b.entries.push(e);
+      b.slots.push(s);
+      b.bytes += s.bytesIn + s.bytesOut;
+      byName.set(name, b);
+    }
+    const names = [...byName.keys()].sort((a, b) => byName.get(b)!.bytes - byName.get(a)!.bytes || (a < b ? -1 : 1));
+    const own = names.length > this.processLimit ? names.slice(0, this.processLimit - 1) : names;
+    for (const name of own) {
+      const b = byName.get(name)!;
+      out.push(this.buildLog(b.slots, b.entries, name, 1, start, end));
+    }
+    if (own.length < names.length) {
+      const rest = names.slice(own.length);
+      const restSlots = rest.flatMap((n) => byName.get(n)!.slots);
+      const restEntries = rest.flatMap((n) => byName.get(n)!.entries);
+      out.push(this.buildLog(restSlots, restEntries, '*', rest.length, start, end));
+    }
+  }
+
+  private buildLog(slots: Slot[], entries: ProcessEntry[], name: string, numNames: number, start: string, end: string): FlowLog {
+    const f = slots[0]!;
+    const local = f.reporter === 'src';
+    const srcEp = this.endpointOf(f.srcIp, local);
+    const dstEp = this.endpointOf(f.dstIp, !local);
+    const pids = new Set(entries.map((e) => e.pid));
+    const execIds = new Set(entries.map((e) => e.execId));
+    const argLists = new Set<string>();
+    for (const e of entries) if (e.argsText) argLists.add(e.argsText);
+    const tuples = new Set<string>();
+    let bytesIn = 0, bytesOut = 0, packetsIn = 0, packetsOut = 0, started = 0, completed = 0;
+    let samples = 0, srttSum = 0, srttMax = 0, minRttSum = 0, minRttMax = 0, cwndSum = 0, cwndMin = 0, mssSum = 0, mssMin = 0, retrans = 0, lost = 0;
+    for (const s of slots) {
+      bytesIn += s.bytesIn;
+      bytesOut += s.bytesOut;
+      packetsIn += s.packetsIn;
+      packetsOut += s.packetsOut;
+      started += s.started;
+      completed += s.completed;
+      retrans += s.retrans;
+      lost += s.lost;
+      if (s.tcpSamples > 0) {
+        srttMax = samples === 0 ? s.srttMax : Math.max(srttMax, s.srttMax);
+        minRttMax = samples === 0 ? s.minRttMax : Math.max(minRttMax, s.minRttMax);
+        cwndMin = samples === 0 ? s.cwndMin : Math.min(cwndMin, s.cwndMin);
+        mssMin = samples === 0 ? s.mssMin : Math.min(mssMin, s.mssMin);
+        samples += s.tcpSamples;
+        srttSum += s.srttSum;
+        minRttSum += s.minRttSum;
+        cwndSum += s.cwndSum;
+        mssSum += s.mssSum;
+      }
+      if (s.tuples) for (const t of s.tuples) tuples.add(t);
+    }
+    const single = entries.length > 0 && pids.size === 1 && name !== '*' ? entries[0]! : undefined;
+    const sources = new Set(entries.map((e) => e.source));
+    const containers = new Set(entries.map((e) => e.containerId));
+    const doc: FlowLog = {
+      '@timestamp': end,
+      start_time: start,
+      end_time: end,
+      host: this.opts.host,
+      source_name: srcEp.name,
+      source_name_aggr: srcEp.nameAggr,
+      source_namespace: srcEp.namespace,
+      source_type: srcEp.type,
+      dest_name: dstEp.name,
+      dest_name_aggr: dstEp.nameAggr,
+      dest_namespace: dstEp.namespace,
+      dest_type: dstEp.type,
+      proto: PROTO_NAMES[f.proto] ?? String(f.proto),
+      reporter: f.reporter,
+      bytes_in: bytesIn,
+      bytes_out: bytesOut,
+      packets_in: packetsIn,
+      packets_out: packetsOut,
+      num_flows: this.level === 'full' ? 1 : Math.max(1, tuples.size),
+      num_flows_started: started,
+      num_flows_completed: completed,
+      process_name: name,
+      num_process_names: numNames,
+      process_id: pids.size === 1 && name !== '*' ? String([...pids][0]) : '*',
+      num_process_ids: pids.size,
+      process_args: name === '*' ? ['*'] : [...argLists].sort().slice(0, this.argsLimit),
+      num_process_args: argLists.size,
+    };
+    if (this.level !== 'prefix') {
+      doc.source_ip = f.srcIp;
+      doc.dest_ip = f.dstIp;
+    }
+    if (f.srcPort >= 0) doc.source_port = f.srcPort;
+    doc.dest_port = f.dstPort;
+    if (this.level === 'full') doc.community_id = communityId(f.proto, f.srcIp, f.srcPort, f.dstIp, f.dstPort);
+    if (execIds.size === 1 && name !== '*') doc.process_exec_id = entries[0]!.execId;
+    if (name !== '*') {
+      doc.process_source = sources.has('kernel') ? 'kernel' : sources.has('procfs') ? 'procfs' : 'taskname';
+      doc.process_args_truncated = entries.some((e) => e.argsTruncated);
+    }
+    if (single && single.uid >= 0) doc.process_user_id = single.uid;
+    if (containers.size === 1 && entries[0]!.containerId) doc.container_id = entries[0]!.containerId;
+    if (samples > 0) {
+      doc.tcp_mean_send_congestion_window = Math.round(cwndSum / samples);
+      doc.tcp_min_send_congestion_window = cwndMin;
+      doc.tcp_mean_smooth_rtt = Math.round(srttSum / samples);
+      doc.tcp_max_smooth_rtt = srttMax;
+      doc.tcp_mean_min_rtt = Math.round(minRttSum / samples);
+      doc.tcp_max_min_rtt = minRttMax;
+      doc.tcp_mean_mss = Math.round(mssSum / samples);
+      doc.tcp_min_mss = mssMin;
+    }
+    if (f.proto === 6) {
+      doc.tcp_total_retransmissions = retrans;
+      doc.tcp_lost_packets = lost;
+    }
+    return doc;
+  }
+}

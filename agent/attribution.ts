@@ -1,0 +1,39 @@
+// Flow -> process attribution. The cache answers for processes the kernel or the scan reported;
+// on a miss the process may still be alive (its exec predates the agent's hooks, or the exec
+// event was lost), so /proc is asked once; when it is gone too, Calico's rule applies and the
+// flow carries the task name the kernel recorded with the flow, with empty arguments.
+import { startTickNs } from './clock.js';
+import type { ProcessCache, ProcessEntry } from './process-cache.js';
+import { readProcess, readStat } from './procfs.js';
+
+export interface AttributorOptions {
+  maxArgsBytes?: number;
+  procRoot?: string;
+  /** Turn off the /proc fallback (synthetic sources, benchmarks). */
+  procfsFallback?: boolean;
+}
+
+export class Attributor {
+  procfsHits = 0;
+  tasknameFallbacks = 0;
+
+  constructor(private readonly cache: ProcessCache, private readonly opts: AttributorOptions = {}) {}
+
+  resolve(pid: number, startNs: bigint, comm: string): ProcessEntry {
+    const hit = this.cache.lookup(pid, startNs);
+    if (hit) return hit;
+    if (pid > 0 && this.opts.procfsFallback !== false) {
+      const stat = readStat(pid, this.opts.procRoot);
+      // Same pid but another start time: the pid was reused, the flow's process is gone.
+      if (stat && startTickNs(stat.startNs) === startTickNs(startNs)) {
+        const snap = readProcess(pid, this.opts.maxArgsBytes, this.opts.procRoot);
+        if (snap && startTickNs(snap.startNs) === startTickNs(startNs)) {
+          this.procfsHits++;
+          return this.cache.onProcfs(snap);
+        }
+      }
+    }
+    this.tasknameFallbacks++;
+    return this.cache.addGone(pid, startNs, comm);
+  }
+}

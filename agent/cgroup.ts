@@ -1,0 +1,91 @@
+// Container attribution from cgroup paths. Runtimes name a container's cgroup after its id:
+//   docker (cgroupfs)       /docker/<id>
+//   docker (systemd)        /system.slice/docker-<id>.scope
+//   containerd / k8s        /kubepods/burstable/pod<uid>/<id>
+//                           /kubepods.slice/.../cri-containerd-<id>.scope
+//   cri-o                   /kubepods.slice/.../crio-<id>.scope   (crio-conmon-<id> is the monitor, not the container)
+//   podman                  /machine.slice/libpod-<id>.scope
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const CONTAINER_SEGMENT = /^(?:docker-|cri-containerd-|crio-|libpod-|containerd-)?([0-9a-f]{64})(?:\.scope)?$/;
+const POD_SEGMENT = /pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})(?:\.slice)?$/;
+
+/** The container id in a cgroup path, or undefined for host processes. */
+export function containerIdFromCgroupPath(path: string): string | undefined {
+  const segments = path.split('/');
+  for (let i = segments.length - 1; i >= 0; i--) {
+    const m = CONTAINER_SEGMENT.exec(segments[i]!);
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+/** The Kubernetes pod uid in a cgroup path (kubepods layouts), or undefined. */
+export function podUidFromCgroupPath(path: string): string | undefined {
+  for (const seg of path.split('/').reverse()) {
+    const m = POD_SEGMENT.exec(seg);
+    if (m) return m[1]!.replaceAll('_', '-');
+  }
+  return undefined;
+}
+
+/** The cgroup path of a /proc/<pid>/cgroup file: the v2 line, else the first v1 path with a container. */
+export function cgroupPathFromProcFile(text: string): string {
+  let first = '';
+  for (const line of text.split('\n')) {
+    const parts = line.split(':');
+    if (parts.length < 3) continue;
+    const path = parts.slice(2).join(':');
+    if (parts[0] === '0' && parts[1] === '') return path;
+    if (!first || (containerIdFromCgroupPath(path) && !containerIdFromCgroupPath(first))) first = path;
+  }
+  return first;
+}
+
+/**
+ * cgroup v2 id -> path. Exec events carry the cgroup id (the inode number of the cgroup
+ * directory), not its path; a short-lived process is gone before /proc/<pid>/cgroup can be read,
+ * so the id is resolved from the cgroup filesystem instead. Unknown ids trigger a rescan, at most
+ * once per `rescanIntervalMs`, and the map is bounded by `maxEntries`.
+ */
+export class CgroupResolver {
+  private byId = new Map<bigint, string>();
+  private lastScan = 0;
+
+  constructor(
+    private readonly root = '/sys/fs/cgroup',
+    private readonly rescanIntervalMs = 1000,
+    private readonly maxEntries = 65_536,
+  ) {}
+
+  resolve(id: bigint): string | undefined {
+    if (id === 0n) return undefined;
+    const hit = this.byId.get(id);
+    if (hit !== undefined || Date.now() - this.lastScan < this.rescanIntervalMs) return hit;
+    this.scan();
+    return this.byId.get(id);
+  }
+
+  scan(): void {
+    this.lastScan = Date.now();
+    const next = new Map<bigint, string>();
+    const walk = (dir: string, rel: string, depth: number) => {
+      if (next.size >= this.maxEntries || depth > 12) return;
+      try {
+        next.set(BigInt(statSync(dir, { bigint: true }).ino), rel || '/');
+        for (const ent of readdirSync(dir, { withFileTypes: true })) {
+          if (ent.isDirectory()) walk(join(dir, ent.name), `${rel}/${ent.name}`, depth + 1);
+        }
+      } catch {
+        // cgroups come and go while we walk: a vanished directory is simply not recorded
+      }
+    };
+    walk(this.root, '', 0);
+    this.byId = next;
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+}

@@ -1,0 +1,86 @@
+// `procflow agent` settings: every key is a flag (--flush-interval), an environment variable
+// (PROCFLOW_FLUSH_INTERVAL) and a --config JSON key.
+import { hostname } from 'node:os';
+import type { SettingsTable } from '../common/config.js';
+import { LOG_LEVEL_SETTING } from '../cli/command.js';
+import { AGGREGATION_LEVELS, type AggregationLevel } from './aggregator.js';
+
+export const AGENT_SETTINGS = {
+  indexer_url: { doc: 'indexer base URL the agent ships to, e.g. http://indexer:8080', format: 'url-or-empty', default: '' },
+  token: { doc: 'bearer token the indexer expects', format: String, default: '', sensitive: true },
+  output: { doc: 'where documents go: indexer, or ndjson (stdout, for jq)', format: ['indexer', 'ndjson'], default: 'indexer', short: 'o' },
+  flush_interval: { doc: 'aggregation interval, 1s to 1h', format: 'duration', default: 15_000 },
+  node_name: { doc: 'node name in documents and exec_ids', format: String, default: hostname() },
+  aggregation: { doc: `flow aggregation level: ${AGGREGATION_LEVELS.join(', ')}`, format: [...AGGREGATION_LEVELS], default: 'full' },
+  process_limit: { doc: 'flow logs per flow with their own process name (the rest fold into "*")', format: 'nat', default: 2 },
+  args_limit: { doc: 'distinct argument lists listed per flow log (num_process_args has the true count)', format: 'nat', default: 5 },
+  max_flows: { doc: 'flows held per interval at most; records beyond are dropped and counted', format: 'nat', default: 500_000 },
+  cache_max_entries: { doc: 'processes kept in the process cache at most', format: 'nat', default: 65_536 },
+  exit_retention: { doc: 'how long exited processes stay cached for late flows (at least 2 intervals)', format: 'duration', default: 60_000 },
+  attribution_delay: { doc: 'wait after draining flows before attributing them (lets exec events land)', format: 'duration', default: 250 },
+  max_args_size: { doc: 'argument bytes captured per process', format: 'size', default: 4096 },
+  procfs_scan: { doc: 'read /proc at start for processes older than the agent', format: Boolean, default: true },
+  redact_defaults: { doc: 'apply the default argument redaction rules (passwords, tokens, URL credentials, KEY= pairs, Authorization)', format: Boolean, default: true },
+  redact_flags: { doc: 'extra flags whose value is masked, comma separated (e.g. --db-pass)', format: Array, default: [] as string[] },
+  redact_patterns: { doc: 'extra regular expressions to mask (group 1, or the whole match); use --config for patterns with commas', format: Array, default: [] as string[] },
+  process_events: { doc: 'ship process_exec / process_exit documents', format: Boolean, default: true },
+  process_events_rate: { doc: 'process documents shipped per second at most, 0 = unlimited (drops are counted)', format: 'nat', default: 1000 },
+  export_namespaces: { doc: 'ship process events of these pod namespaces only ("-" = outside pods), comma separated', format: Array, default: [] as string[] },
+  export_pod_regex: { doc: 'ship process events of pods whose name matches', format: String, default: '' },
+  export_binary_regex: { doc: 'ship process events of binaries whose path matches', format: String, default: '' },
+  export_deny_binary_regex: { doc: 'never ship process events of binaries whose path matches', format: String, default: '' },
+  spool_dir: { doc: 'directory of the on-disk spool (batches wait here until the indexer acknowledges them)', format: String, default: '/var/lib/procflow/spool' },
+  spool_max_size: { doc: 'spool size limit; beyond it the oldest batches are dropped and counted', format: 'size', default: 256 * 1024 ** 2 },
+  dead_letter_max_size: { doc: 'size limit of the dead letter (batches the indexer rejected as invalid)', format: 'size', default: 64 * 1024 ** 2 },
+  batch_max_size: { doc: 'uncompressed bytes per batch sent to the indexer', format: 'size', default: 4 * 1024 ** 2 },
+  batch_max_docs: { doc: 'documents per batch sent to the indexer', format: 'nat', default: 5000 },
+  ship_concurrency: { doc: 'batches in flight to the indexer at once', format: 'nat', default: 2 },
+  request_timeout: { doc: 'timeout of one request to the indexer', format: 'duration', default: 30_000 },
+  retry_max_delay: { doc: 'longest backoff between attempts (Retry-After from the indexer can be longer)', format: 'duration', default: 30_000 },
+  shutdown_timeout: { doc: 'on SIGTERM, how long to keep sending spooled batches before exiting (the rest stays spooled)', format: 'duration', default: 10_000 },
+  listen: { doc: 'HOST:PORT of /metrics, /healthz and the /v1/events stream', format: 'host-port', default: '127.0.0.1:9464' },
+  kubernetes: { doc: 'add Kubernetes pod name, namespace and labels (needs the in-cluster service account)', format: Boolean, default: false },
+  flow_map_entries: { doc: 'kernel flow map size', format: 'nat', default: 65_536 },
+  ring_buffer_size: { doc: 'kernel ring buffer size (power of two)', format: 'size', default: 8 * 1024 ** 2 },
+  ...LOG_LEVEL_SETTING,
+} satisfies SettingsTable;
+
+export interface AgentConfig {
+  indexer_url: string;
+  token: string;
+  output: 'indexer' | 'ndjson';
+  flush_interval: number;
+  node_name: string;
+  aggregation: AggregationLevel;
+  process_limit: number;
+  args_limit: number;
+  max_flows: number;
+  cache_max_entries: number;
+  exit_retention: number;
+  attribution_delay: number;
+  max_args_size: number;
+  procfs_scan: boolean;
+  redact_defaults: boolean;
+  redact_flags: string[];
+  redact_patterns: string[];
+  process_events: boolean;
+  process_events_rate: number;
+  export_namespaces: string[];
+  export_pod_regex: string;
+  export_binary_regex: string;
+  export_deny_binary_regex: string;
+  spool_dir: string;
+  spool_max_size: number;
+  dead_letter_max_size: number;
+  batch_max_size: number;
+  batch_max_docs: number;
+  ship_concurrency: number;
+  request_timeout: number;
+  retry_max_delay: number;
+  shutdown_timeout: number;
+  listen: string;
+  kubernetes: boolean;
+  flow_map_entries: number;
+  ring_buffer_size: number;
+  log_level: string;
+}

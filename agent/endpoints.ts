@@ -1,0 +1,61 @@
+// Endpoint naming for flow logs, Calico style: this host's own addresses are a host endpoint
+// ("hep", named after the node); everything else is a network endpoint ("net") whose aggregated
+// name says whether the address is private ("pvt") or public ("pub").
+import { networkInterfaces } from 'node:os';
+import { BlockList, isIPv4 } from 'node:net';
+
+export interface Endpoint {
+  type: 'hep' | 'net' | 'wep';
+  name: string;
+  nameAggr: string;
+  namespace: string;
+}
+
+const PRIVATE = new BlockList();
+for (const [net, bits] of [['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16]] as const) {
+  PRIVATE.addSubnet(net, bits, 'ipv4');
+}
+for (const [net, bits] of [['fc00::', 7], ['fe80::', 10], ['::1', 128]] as const) PRIVATE.addSubnet(net, bits, 'ipv6');
+
+export function isPrivateIp(ip: string): boolean {
+  const v4 = isIPv4(ip);
+  if (!v4 && ip.startsWith('::ffff:')) return isPrivateIp(ip.slice(7));
+  return PRIVATE.check(ip, v4 ? 'ipv4' : 'ipv6');
+}
+
+export class EndpointNamer {
+  private local = new Set<string>();
+  private readonly cache = new Map<string, Endpoint>();
+  private readonly host: Endpoint;
+  private readonly pvt: Endpoint = { type: 'net', name: '-', nameAggr: 'pvt', namespace: '-' };
+  private readonly pub: Endpoint = { type: 'net', name: '-', nameAggr: 'pub', namespace: '-' };
+
+  constructor(hostName: string, private readonly maxCached = 65_536) {
+    this.host = { type: 'hep', name: hostName, nameAggr: hostName, namespace: '-' };
+    this.refresh();
+  }
+
+  /** Re-reads this host's addresses (interfaces come and go). */
+  refresh(): void {
+    const next = new Set<string>(['0.0.0.0', '::']);
+    for (const addrs of Object.values(networkInterfaces())) for (const a of addrs ?? []) next.add(a.address);
+    this.local = next;
+    this.cache.clear();
+  }
+
+  /** This node. */
+  self(): Endpoint {
+    return this.host;
+  }
+
+  /** The endpoint an address belongs to: this node for its own and loopback addresses. */
+  of(ip: string): Endpoint {
+    const hit = this.cache.get(ip);
+    if (hit) return hit;
+    const bare = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+    const ep = this.local.has(ip) || this.local.has(bare) || bare.startsWith('127.') || ip === '::1' ? this.host : isPrivateIp(ip) ? this.pvt : this.pub;
+    if (this.cache.size >= this.maxCached) this.cache.clear();
+    this.cache.set(ip, ep);
+    return ep;
+  }
+}

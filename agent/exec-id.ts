@@ -1,0 +1,14 @@
+// exec_id, as Tetragon builds it: base64 of "node:start:pid". Stable for a process start (the
+// same whether the process was seen by an exec event or by the /proc scan, because the start time
+// is cut to clock ticks first), unique per node, and computable for the parent from its
+// pid and start time alone.
+import { startTickNs } from './clock.js';
+
+export function execId(node: string, pid: number, startNs: bigint): string {
+  return Buffer.from(`${node}:${startTickNs(startNs)}:${pid}`).toString('base64');
+}
+
+/** The cache key of a process start: pid and start time at clock-tick precision. */
+export function processKey(pid: number, startNs: bigint): string {
+  return `${pid}:${startTickNs(startNs)}`;
+}

@@ -1,0 +1,280 @@
+// The process cache: what the agent knows about every process start on the node, keyed by
+// pid + start time (so a reused pid is a different process). Filled by exec/fork/exit events and
+// by the /proc scan at start; read by flow attribution and process events.
+//
+// Races it handles (each also noted where it is handled):
+// - exec for a process whose fork was never seen (fork lost, or it started during the scan):
+//   the exec creates the entry.
+// - fork delivered after the child's exec: the fork never overwrites an existing entry.
+// - exit before the process's last flows are drained: entries outlive their exit by
+//   `exitRetentionMs` (longer than a flush interval plus the attribution delay), then the GC
+//   ticker evicts them.
+// - exit of a process the cache never saw: a minimal task-name entry is made from the exit event
+//   so the exit document and late flows still have something to say.
+// - the /proc scan reading a process the kernel already reported: kernel data is newer, the scan
+//   never overwrites it.
+// - the scanned process exec()s later: the exec replaces its binary and arguments, same exec_id.
+import type { ExecEvent, ExitEvent, ForkEvent } from '../native/types.js';
+import { execId, processKey } from './exec-id.js';
+import type { ProcSnapshot } from './procfs.js';
+import type { Redactor } from './redact.js';
+import { containerIdFromCgroupPath, podUidFromCgroupPath } from './cgroup.js';
+
+export type ProcessSource = 'kernel' | 'procfs' | 'taskname';
+
+export interface ProcessEntry {
+  readonly key: string;
+  readonly pid: number;
+  ppid: number;
+  /** Start time, boottime ns (kernel precision when the kernel reported it). */
+  readonly startNs: bigint;
+  readonly execId: string;
+  parentExecId: string;
+  /** Parent's start time (0 when unknown), to find the parent's entry. */
+  parentStartNs: bigint;
+  comm: string;
+  /** Executable path; '' when unknown (then `comm` is the process name). */
+  binary: string;
+  /** Redacted arguments after argv[0]. */
+  args: string[];
+  /** `args` joined by spaces, computed once. */
+  argsText: string;
+  argsTruncated: boolean;
+  source: ProcessSource;
+  uid: number;
+  cwd: string;
+  cgroupId: bigint;
+  cgroupPath: string;
+  containerId: string;
+  podUid: string;
+  /** Tetragon-style flags: execve, procFS, clone, taskname, truncArgs, ... */
+  flags: string[];
+  exited: boolean;
+  exitNs: bigint;
+  exitCode: number;
+  signal: number;
+  /** Wall-clock ms when the exit was recorded (for retention), 0 while alive. */
+  exitedAtMs: number;
+}
+
+export interface CacheStats {
+  size: number;
+  evictions: Record<'exited' | 'capacity', number>;
+  misses: number;
+}
+
+export interface ProcessCacheOptions {
+  node: string;
+  redactor: Redactor;
+  /** Most entries kept; beyond it the oldest exited (then the oldest) entries are evicted. */
+  maxEntries?: number;
+  /** How long an exited process stays to attribute its last flows. */
+  exitRetentionMs?: number;
+  /** Resolves a cgroup v2 id to its path (exec events carry only the id). */
+  cgroupPath?: (id: bigint) => string | undefined;
+  now?: () => number;
+}
+
+/** The process name users see: the executable path, else the task name. */
+export function processName(e: ProcessEntry): string {
+  return e.binary || e.comm;
+}
+
+export class ProcessCache {
+  private readonly entries = new Map<string, ProcessEntry>();
+  /** Exited entries in exit order, for retention GC and for capacity eviction. */
+  private readonly exitedOrder = new Map<string, number>();
+  private readonly maxEntries: number;
+  private readonly exitRetentionMs: number;
+  private readonly now: () => number;
+  readonly stats: CacheStats = { size: 0, evictions: { exited: 0, capacity: 0 }, misses: 0 };
+
+  constructor(private readonly opts: ProcessCacheOptions) {
+    this.maxEntries = opts.maxEntries ?? 65_536;
+    this.exitRetentionMs = opts.exitRetentionMs ?? 60_000;
+    this.now = opts.now ?? Date.now;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(pid: number, startNs: bigint): ProcessEntry | undefined {
+    return this.entries.get(processKey(pid, startNs));
+  }
+
+  /** Lookup that counts a miss (for attribution). */
+  lookup(pid: number, startNs: bigint): ProcessEntry | undefined {
+    const e = this.entries.get(processKey(pid, startNs));
+    if (!e) this.stats.misses++;
+    return e;
+  }
+
+  execIdOf(pid: number, startNs: bigint): string {
+    return execId(this.opts.node, pid, startNs);
+  }
+
+  onExec(ev: ExecEvent): ProcessEntry {
+    const key = processKey(ev.pid, ev.startNs);
+    // A second exec of the same process start keeps its entry (and exec_id) and replaces the image.
+    const e = this.entries.get(key) ?? this.create(key, ev.pid, ev.startNs, ev.comm);
+    const argv = ev.args.length ? ev.args.slice(1) : [];
+    const red = this.opts.redactor.redact(argv);
+    e.ppid = ev.ppid;
+    e.parentExecId = this.execIdOf(ev.ppid, ev.parentStartNs);
+    e.parentStartNs = ev.parentStartNs;
+    e.comm = ev.comm;
+    e.binary = ev.filename;
+    e.args = red.args;
+    e.argsText = red.args.join(' ');
+    e.argsTruncated = ev.argsTruncated;
+    e.source = ev.filename ? 'kernel' : 'taskname';
+    e.uid = ev.uid;
+    if (ev.cwd) e.cwd = ev.cwd;
+    e.cgroupId = ev.cgroupId;
+    this.setCgroup(e, this.opts.cgroupPath?.(ev.cgroupId) ?? e.cgroupPath);
+    e.flags = ['execve'];
+    if (ev.argsTruncated) e.flags.push('truncArgs');
+    if (!ev.filename) e.flags.push('taskname');
+    if (ev.errorFlags) e.flags.push('errors');
+    return e;
+  }
+
+  onFork(ev: ForkEvent): ProcessEntry {
+    const key = processKey(ev.pid, ev.startNs);
+    const existing = this.entries.get(key);
+    // Fork delivered after the child's exec: the exec is the better record, keep it.
+    if (existing) return existing;
+    const e = this.create(key, ev.pid, ev.startNs, ev.comm);
+    e.ppid = ev.ppid;
+    e.parentExecId = this.execIdOf(ev.ppid, ev.parentStartNs);
+    e.parentStartNs = ev.parentStartNs;
+    const parent = this.get(ev.ppid, ev.parentStartNs);
+    if (parent) {
+      // A forked child runs its parent's image until it execs.
+      e.binary = parent.binary;
+      e.args = parent.args;
+      e.argsText = parent.argsText;
+      e.argsTruncated = parent.argsTruncated;
+      e.source = parent.source;
+      e.uid = parent.uid;
+      e.cwd = parent.cwd;
+      e.cgroupId = parent.cgroupId;
+      this.setCgroup(e, parent.cgroupPath);
+    }
+    e.flags = ['clone'];
+    return e;
+  }
+
+  onExit(ev: ExitEvent): ProcessEntry {
+    const key = processKey(ev.pid, ev.startNs);
+    // Exit of a process never seen (lost exec, or it started during the scan): make a task-name
+    // entry so the exit document and any late flows still name it.
+    const e = this.entries.get(key) ?? this.create(key, ev.pid, ev.startNs, ev.comm);
+    if (!e.ppid) e.ppid = ev.ppid;
+    e.exited = true;
+    e.exitNs = ev.timeNs;
+    e.exitCode = ev.exitCode;
+    e.signal = ev.signal;
+    e.exitedAtMs = this.now();
+    this.exitedOrder.delete(key);
+    this.exitedOrder.set(key, e.exitedAtMs);
+    return e;
+  }
+
+  /** A process found by the /proc scan (or an on-demand read). Never overwrites kernel data. */
+  onProcfs(s: ProcSnapshot): ProcessEntry {
+    const key = processKey(s.pid, s.startNs);
+    const existing = this.entries.get(key);
+    if (existing && existing.source !== 'taskname') return existing;
+    const e = existing ?? this.create(key, s.pid, s.startNs, s.comm);
+    const red = this.opts.redactor.redact(s.args.slice(1));
+    e.ppid = s.ppid;
+    e.comm = s.comm;
+    // Kernel threads and zombies have neither exe nor cmdline: Calico's rule, the task name.
+    e.binary = s.exe || (s.args[0]?.startsWith('/') ? s.args[0] : '');
+    e.args = e.binary ? red.args : [];
+    e.argsText = e.args.join(' ');
+    e.argsTruncated = s.argsTruncated;
+    e.source = e.binary ? 'procfs' : 'taskname';
+    e.uid = s.uid;
+    e.cwd = s.cwd;
+    this.setCgroup(e, s.cgroupPath);
+    e.flags = e.binary ? ['procFS'] : ['procFS', 'taskname'];
+    if (s.argsTruncated) e.flags.push('truncArgs');
+    return e;
+  }
+
+  /** Parent exec_id for a scanned process, once its parent's start time is known. */
+  setParentStart(e: ProcessEntry, parentStartNs: bigint): void {
+    e.parentExecId = this.execIdOf(e.ppid, parentStartNs);
+    e.parentStartNs = parentStartNs;
+  }
+
+  parentOf(e: ProcessEntry): ProcessEntry | undefined {
+    return e.parentStartNs ? this.get(e.ppid, e.parentStartNs) : undefined;
+  }
+
+  /** Evicts exited entries older than the retention. Runs on the agent's GC ticker. */
+  gc(): number {
+    const cutoff = this.now() - this.exitRetentionMs;
+    let n = 0;
+    for (const [key, at] of this.exitedOrder) {
+      if (at > cutoff) break; // insertion order is exit order
+      this.exitedOrder.delete(key);
+      this.entries.delete(key);
+      n++;
+    }
+    this.stats.evictions.exited += n;
+    this.stats.size = this.entries.size;
+    return n;
+  }
+
+  *values(): IterableIterator<ProcessEntry> {
+    yield* this.entries.values();
+  }
+
+  /**
+   * A process the agent could not find anywhere (not in the cache, already gone from /proc):
+   * a task-name entry that is retained like an exited one, so repeated flows of the same unknown
+   * process do not re-read /proc, and it is evicted by the same GC.
+   */
+  addGone(pid: number, startNs: bigint, comm: string): ProcessEntry {
+    const key = processKey(pid, startNs);
+    const e = this.entries.get(key) ?? this.create(key, pid, startNs, comm);
+    e.exitedAtMs = this.now();
+    this.exitedOrder.delete(key);
+    this.exitedOrder.set(key, e.exitedAtMs);
+    return e;
+  }
+
+  private setCgroup(e: ProcessEntry, path: string): void {
+    e.cgroupPath = path;
+    e.containerId = containerIdFromCgroupPath(path) ?? '';
+    e.podUid = podUidFromCgroupPath(path) ?? '';
+  }
+
+  private create(key: string, pid: number, startNs: bigint, comm: string): ProcessEntry {
+    if (this.entries.size >= this.maxEntries) this.evictForCapacity();
+    const e: ProcessEntry = {
+      key, pid, ppid: 0, startNs, execId: execId(this.opts.node, pid, startNs), parentExecId: '', parentStartNs: 0n,
+      comm, binary: '', args: [], argsText: '', argsTruncated: false, source: 'taskname',
+      uid: -1, cwd: '', cgroupId: 0n, cgroupPath: '', containerId: '', podUid: '', flags: ['taskname'],
+      exited: false, exitNs: 0n, exitCode: 0, signal: 0, exitedAtMs: 0,
+    };
+    this.entries.set(key, e);
+    this.stats.size = this.entries.size;
+    return e;
+  }
+
+  /** Full cache: the oldest exited entry goes first; only when none exited, the oldest entry. */
+  private evictForCapacity(): void {
+    const oldestExited = this.exitedOrder.keys().next();
+    const key = oldestExited.done ? this.entries.keys().next().value : oldestExited.value;
+    if (key === undefined) return;
+    this.exitedOrder.delete(key);
+    this.entries.delete(key);
+    this.stats.evictions.capacity++;
+  }
+}
+

@@ -1,0 +1,151 @@
+// process_exec / process_exit documents in Tetragon's shape, and the export policy for them:
+// filters (namespace, pod, binary) and a rate limit whose drops are counted.
+import type { ProcessEventDoc, ProcessInfo } from '../schema/index.js';
+import type { BootClock } from './clock.js';
+import type { PodLookup } from './kubernetes.js';
+import type { ProcessCache, ProcessEntry } from './process-cache.js';
+import { signalName } from './signals.js';
+import { ConfigError } from '../common/errors.js';
+
+export class ProcessEventBuilder {
+  constructor(
+    private readonly node: string,
+    private readonly cache: ProcessCache,
+    private readonly clock: BootClock,
+    private readonly pods: PodLookup,
+  ) {}
+
+  info(e: ProcessEntry): ProcessInfo {
+    const p: ProcessInfo = {
+      exec_id: e.execId,
+      pid: e.pid,
+      binary: e.binary || e.comm,
+      arguments: e.argsText,
+      flags: e.flags.join(' '),
+      start_time: this.clock.toIso(e.startNs),
+    };
+    if (e.uid >= 0) p.uid = e.uid;
+    if (e.cwd) p.cwd = e.cwd;
+    if (e.parentExecId) p.parent_exec_id = e.parentExecId;
+    if (e.containerId) p.docker = e.containerId;
+    if (e.cgroupId) p.cgroup_id = String(e.cgroupId);
+    const pod = e.podUid ? this.pods.byUid(e.podUid) : undefined;
+    if (pod) {
+      p.pod = { namespace: pod.namespace, name: pod.name, pod_labels: pod.labels };
+      if (e.containerId) p.pod.container = { id: e.containerId };
+    }
+    return p;
+  }
+
+  /** The parent's record: from the cache when known, else the bare ids. */
+  private parent(e: ProcessEntry): ProcessInfo | undefined {
+    const p = this.cache.parentOf(e);
+    if (p) return this.info(p);
+    if (!e.parentExecId) return undefined;
+    return { exec_id: e.parentExecId, pid: e.ppid, binary: '' };
+  }
+
+  exec(e: ProcessEntry, timeNs: bigint): ProcessEventDoc {
+    const time = this.clock.toIso(timeNs);
+    const parent = this.parent(e);
+    return {
+      '@timestamp': time,
+      event_type: 'process_exec',
+      node_name: this.node,
+      time,
+      process_exec: { process: this.info(e), ...(parent ? { parent } : {}) },
+    };
+  }
+
+  exit(e: ProcessEntry, timeNs: bigint): ProcessEventDoc {
+    const time = this.clock.toIso(timeNs);
+    const parent = this.parent(e);
+    return {
+      '@timestamp': time,
+      event_type: 'process_exit',
+      node_name: this.node,
+      time,
+      process_exit: {
+        process: this.info(e),
+        ...(parent ? { parent } : {}),
+        ...(e.signal ? { signal: signalName(e.signal) } : {}),
+        status: e.exitCode,
+        time,
+      },
+    };
+  }
+}
+
+export interface EventFilterOptions {
+  /** Pod namespaces to export ("-" = processes outside any pod); empty = all. */
+  namespaces?: string[];
+  /** Only pods whose name matches. */
+  podRegex?: string;
+  /** Only binaries whose path matches. */
+  binaryRegex?: string;
+  /** Never binaries whose path matches. */
+  denyBinaryRegex?: string;
+}
+
+function compile(what: string, src: string | undefined): RegExp | undefined {
+  if (!src) return undefined;
+  try {
+    return new RegExp(src);
+  } catch (err) {
+    throw new ConfigError(`${what}: invalid regular expression ${JSON.stringify(src)}: ${(err as Error).message}`);
+  }
+}
+
+/** Which events leave the host (and which `procflow events` shows: it uses the same rules). */
+export class EventFilter {
+  private readonly namespaces: Set<string> | undefined;
+  private readonly pod: RegExp | undefined;
+  private readonly binary: RegExp | undefined;
+  private readonly deny: RegExp | undefined;
+
+  constructor(o: EventFilterOptions) {
+    this.namespaces = o.namespaces?.length ? new Set(o.namespaces) : undefined;
+    this.pod = compile('pod filter', o.podRegex);
+    this.binary = compile('binary filter', o.binaryRegex);
+    this.deny = compile('binary deny filter', o.denyBinaryRegex);
+  }
+
+  get active(): boolean {
+    return Boolean(this.namespaces || this.pod || this.binary || this.deny);
+  }
+
+  matches(doc: ProcessEventDoc): boolean {
+    const p = (doc.process_exec ?? doc.process_exit)?.process;
+    if (!p) return false;
+    if (this.namespaces && !this.namespaces.has(p.pod?.namespace ?? '-')) return false;
+    if (this.pod && !this.pod.test(p.pod?.name ?? '')) return false;
+    if (this.binary && !this.binary.test(p.binary)) return false;
+    if (this.deny && this.deny.test(p.binary)) return false;
+    return true;
+  }
+}
+
+/** Token bucket: `ratePerSecond` sustained with a burst of one second's worth; 0 = unlimited. */
+export class RateLimiter {
+  private tokens: number;
+  private last: number;
+  dropped = 0;
+
+  constructor(private readonly ratePerSecond: number, private readonly now: () => number = Date.now) {
+    this.tokens = ratePerSecond;
+    this.last = now();
+  }
+
+  take(): boolean {
+    if (this.ratePerSecond <= 0) return true;
+    const t = this.now();
+    this.tokens = Math.min(this.ratePerSecond, this.tokens + ((t - this.last) / 1000) * this.ratePerSecond);
+    this.last = t;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return true;
+    }
+    this.dropped++;
+    return false;
+  }
+}

@@ -1,0 +1,105 @@
+// Reading processes from /proc: the start-of-day scan (processes older than the agent) and
+// on-demand lookups when a flow names a process the cache has not seen. Every read may race
+// with the process exiting; a vanished file just leaves that field empty.
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { cgroupPathFromProcFile } from './cgroup.js';
+import { ticksToNs } from './clock.js';
+
+export interface ProcSnapshot {
+  pid: number;
+  ppid: number;
+  /** Start time, boottime ns at clock-tick precision. */
+  startNs: bigint;
+  comm: string;
+  uid: number;
+  gid: number;
+  /** readlink(/proc/<pid>/exe); '' when unreadable (kernel threads, permissions, gone). */
+  exe: string;
+  /** argv including argv[0]; empty for kernel threads and zombies. */
+  args: string[];
+  argsTruncated: boolean;
+  cwd: string;
+  cgroupPath: string;
+}
+
+export interface StatLine {
+  comm: string;
+  ppid: number;
+  startNs: bigint;
+}
+
+function read(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Parses /proc/<pid>/stat. comm may contain spaces and ')' so it is cut at the last ')'. */
+export function parseStat(text: string): StatLine | undefined {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) return undefined;
+  const rest = text.slice(close + 2).split(' ');
+  // rest[0] is field 3 (state); field n is rest[n - 3]: ppid is field 4, starttime field 22.
+  const ppid = Number(rest[1]);
+  const start = rest[19];
+  if (!Number.isInteger(ppid) || start === undefined || !/^\d+$/.test(start)) return undefined;
+  return { comm: text.slice(open + 1, close), ppid, startNs: ticksToNs(BigInt(start)) };
+}
+
+export function readStat(pid: number, procRoot = '/proc'): StatLine | undefined {
+  const text = read(`${procRoot}/${pid}/stat`);
+  return text === undefined ? undefined : parseStat(text);
+}
+
+function statusIds(text: string | undefined, field: 'Uid' | 'Gid'): number {
+  const m = text ? new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(text) : null;
+  return m ? Number(m[1]) : -1;
+}
+
+function readLink(path: string): string {
+  try {
+    // A replaced or deleted binary reads as "/path (deleted)"; the path is still the one that ran.
+    return readlinkSync(path).replace(/ \(deleted\)$/, '');
+  } catch {
+    return '';
+  }
+}
+
+export function readProcess(pid: number, maxArgsBytes = 4096, procRoot = '/proc'): ProcSnapshot | undefined {
+  const stat = readStat(pid, procRoot);
+  if (!stat) return undefined;
+  const dir = `${procRoot}/${pid}`;
+  const status = read(`${dir}/status`);
+  let raw = read(`${dir}/cmdline`) ?? '';
+  const argsTruncated = Buffer.byteLength(raw) > maxArgsBytes;
+  if (argsTruncated) raw = Buffer.from(raw).subarray(0, maxArgsBytes).toString('utf8');
+  const args = raw.split('\0');
+  if (args.length && args[args.length - 1] === '') args.pop();
+  return {
+    pid,
+    ppid: stat.ppid,
+    startNs: stat.startNs,
+    comm: stat.comm,
+    uid: statusIds(status, 'Uid'),
+    gid: statusIds(status, 'Gid'),
+    exe: readLink(`${dir}/exe`),
+    args,
+    argsTruncated,
+    cwd: readLink(`${dir}/cwd`),
+    cgroupPath: cgroupPathFromProcFile(read(`${dir}/cgroup`) ?? ''),
+  };
+}
+
+/** Every process visible in /proc (threads excluded: /proc lists thread-group leaders only). */
+export function scanProcesses(maxArgsBytes = 4096, procRoot = '/proc'): ProcSnapshot[] {
+  const out: ProcSnapshot[] = [];
+  for (const name of readdirSync(procRoot)) {
+    if (!/^\d+$/.test(name)) continue;
+    const snap = readProcess(Number(name), maxArgsBytes, procRoot);
+    if (snap) out.push(snap);
+  }
+  return out;
+}

@@ -1,0 +1,136 @@
+// `procflow agent`: wires the kernel (or a given source), the agent, the spool and shipper (or
+// stdout), the HTTP port and signal handling. Resolves to the exit code on SIGTERM/SIGINT.
+import { ConfigError } from '../common/errors.js';
+import { createLogger, type Logger } from '../common/log.js';
+import type { KernelCollector } from '../native/types.js';
+import { Agent, type AgentOptions } from './agent.js';
+import type { AgentConfig } from './config.js';
+import { openKernel } from './kernel.js';
+import { NO_PODS, startPodWatcher } from './kubernetes.js';
+import { AgentMetrics } from './metrics.js';
+import { startAgentServer, type AgentServer } from './server.js';
+import { Shipper } from './shipper.js';
+import { SpoolSink, StreamSink, type DocSink } from './sink.js';
+import { Spool } from './spool.js';
+
+export function validateAgentConfig(c: AgentConfig): void {
+  if (c.flush_interval < 1000 || c.flush_interval > 3_600_000) {
+    throw new ConfigError(`--flush-interval must be between 1s and 1h, got ${c.flush_interval} ms`);
+  }
+  if (c.output === 'indexer' && !c.indexer_url) {
+    throw new ConfigError('--indexer-url is required (or --output ndjson to print documents instead)', 'e.g. procflow agent --indexer-url http://127.0.0.1:8080 --token T');
+  }
+  if (c.process_limit < 1) throw new ConfigError('--process-limit must be at least 1');
+}
+
+export function agentOptions(c: AgentConfig): AgentOptions {
+  return {
+    node: c.node_name,
+    flushIntervalMs: c.flush_interval,
+    attributionDelayMs: c.attribution_delay,
+    aggregation: c.aggregation,
+    processLimit: c.process_limit,
+    argsLimit: c.args_limit,
+    maxFlows: c.max_flows,
+    cacheMaxEntries: c.cache_max_entries,
+    exitRetentionMs: c.exit_retention,
+    maxArgsBytes: c.max_args_size,
+    procfsScan: c.procfs_scan,
+    redaction: { defaults: c.redact_defaults, flags: c.redact_flags, patterns: c.redact_patterns },
+    filter: {
+      namespaces: c.export_namespaces,
+      podRegex: c.export_pod_regex || undefined,
+      binaryRegex: c.export_binary_regex || undefined,
+      denyBinaryRegex: c.export_deny_binary_regex || undefined,
+    },
+    processEvents: c.process_events,
+    processEventsRate: c.process_events_rate,
+  };
+}
+
+export interface RunningAgent {
+  agent: Agent;
+  server: AgentServer;
+  spool: Spool | undefined;
+  shipper: Shipper | undefined;
+  /** Flushes the interval, sends what it can within the shutdown timeout, closes everything. */
+  shutdown(): Promise<void>;
+}
+
+/** Starts everything; `collector` overrides the kernel (tests, replays). */
+export async function startAgent(c: AgentConfig, opts: { collector?: KernelCollector; log?: Logger } = {}): Promise<RunningAgent> {
+  validateAgentConfig(c);
+  const log = opts.log ?? createLogger('agent', c.log_level as never);
+  const collector = opts.collector ?? (await openKernel({ flowMapEntries: c.flow_map_entries, maxArgsBytes: c.max_args_size, ringBufferBytes: c.ring_buffer_size }));
+  for (const h of collector.hooks) log.info({ hook: h.hook, via: h.via, target: h.target, reason: h.reason }, 'agent: kernel hook');
+  const metrics = new AgentMetrics();
+  let spool: Spool | undefined;
+  let shipper: Shipper | undefined;
+  let sink: DocSink;
+  if (c.output === 'ndjson') {
+    sink = new StreamSink(process.stdout);
+  } else {
+    spool = new Spool({ dir: c.spool_dir, maxBytes: c.spool_max_size, deadLetterMaxBytes: c.dead_letter_max_size });
+    if (spool.resumed) log.info({ batches: spool.resumed, bytes: spool.stats.bytes }, 'agent: resuming the spool left by the previous run');
+    shipper = new Shipper({
+      indexerUrl: c.indexer_url,
+      token: c.token,
+      spool,
+      log,
+      concurrency: Math.max(1, c.ship_concurrency),
+      requestTimeoutMs: c.request_timeout,
+      backoff: { maxMs: c.retry_max_delay },
+      onAttempt: (a) => {
+        metrics.shipLatency.observe({ kind: a.kind, outcome: a.outcome }, a.latencyMs / 1000);
+        if (a.outcome === 'ok') metrics.docsShipped.inc({ kind: a.kind }, a.docs);
+        else metrics.shipFailures.inc({ reason: a.reason });
+      },
+    });
+    const s = spool;
+    const sh = shipper;
+    metrics.gauge('procflow_agent_spool_bytes', 'bytes of batches waiting in the spool', () => s.stats.bytes);
+    metrics.gauge('procflow_agent_spool_batches', 'batches waiting in the spool', () => s.stats.batches);
+    metrics.mirrorCounter('procflow_agent_spool_dropped_batches_total', 'batches dropped because the spool was full', () => s.stats.droppedBatches);
+    metrics.mirrorCounter('procflow_agent_spool_dropped_docs_total', 'documents dropped because the spool was full', () => s.stats.droppedDocs);
+    metrics.mirrorCounter('procflow_agent_dead_letter_batches_total', 'batches the indexer rejected as invalid, kept in the dead letter', () => s.stats.deadLetterBatches);
+    metrics.mirrorCounter('procflow_agent_dead_letter_docs_total', 'documents in batches moved to the dead letter', () => s.stats.deadLetterDocs);
+    metrics.mirrorCounter('procflow_agent_dead_letter_dropped_batches_total', 'dead-letter batches removed because the dead letter was full', () => s.stats.deadLetterDroppedBatches);
+    sink = new SpoolSink(spool, { maxBytes: c.batch_max_size, maxDocs: c.batch_max_docs }, () => sh.notify());
+  }
+  const pods = c.kubernetes ? startPodWatcher(c.node_name, log) : NO_PODS;
+  const agent = new Agent({ collector, sink, log, metrics }, { ...agentOptions(c), pods });
+  const server = await startAgentServer(agent, c.listen, () => (spool ? { spoolBatches: spool.size, spoolBytes: spool.stats.bytes } : {}));
+  agent.start();
+  shipper?.start();
+  log.info({ node: c.node_name, flushIntervalMs: c.flush_interval, output: c.output, listen: server.url, aggregation: c.aggregation }, 'agent: running');
+  let closing: Promise<void> | undefined;
+  const shutdown = () => (closing ??= (async () => {
+    await agent.stop();
+    if (shipper) {
+      shipper.notify();
+      const empty = await shipper.drained(c.shutdown_timeout);
+      await shipper.stop();
+      if (!empty) log.warn({ batches: spool!.size }, 'agent: exiting with batches still spooled; they are sent on the next start');
+    }
+    pods.close();
+    await server.close();
+  })());
+  return { agent, server, spool, shipper, shutdown };
+}
+
+/** The CLI entry: runs until SIGTERM/SIGINT, then shuts down cleanly. */
+export async function runAgent(c: AgentConfig): Promise<number> {
+  const log = createLogger('agent', c.log_level as never);
+  const running = await startAgent(c, { log });
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: string) => {
+      log.info({ signal: sig }, 'agent: stopping; flushing the current interval');
+      resolve();
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+  await running.shutdown();
+  log.info('agent: stopped');
+  return 0;
+}

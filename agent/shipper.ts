@@ -1,0 +1,189 @@
+// Sends spooled batches to the indexer: gzip NDJSON POSTs with a bearer token, at most
+// `concurrency` at a time (p-queue), oldest first. Failures leave the batch on disk and pause
+// sending for a backoff (exponential, jittered, never shorter than the server's Retry-After);
+// the indexer answering 400 means the batch can never succeed, so it moves to the dead letter;
+// 413 splits the batch in two.
+import { gunzipSync, gzipSync } from 'node:zlib';
+import PQueue from 'p-queue';
+import type { Logger } from '../common/log.js';
+import { backoffDelay, parseRetryAfter, type BackoffOptions } from './backoff.js';
+import type { BatchKind, Spool, SpooledBatch } from './spool.js';
+
+export const ENDPOINTS: Record<BatchKind, string> = { flows: '/v1/flows', process: '/v1/process-events' };
+
+export interface ShipperOptions {
+  indexerUrl: string;
+  token: string;
+  spool: Spool;
+  log: Logger;
+  concurrency?: number;
+  requestTimeoutMs?: number;
+  backoff?: BackoffOptions;
+  /** Called after every attempt, for metrics. */
+  onAttempt?: (a: AttemptResult) => void;
+}
+
+export type Outcome = 'ok' | 'retry' | 'dead-letter' | 'split';
+
+export interface AttemptResult {
+  kind: BatchKind;
+  docs: number;
+  outcome: Outcome;
+  status: number;
+  /** Why it failed (HTTP status class or network error code). */
+  reason: string;
+  latencyMs: number;
+}
+
+export interface ShipperStats {
+  sentBatches: number;
+  sentDocs: number;
+  failures: number;
+  deadLettered: number;
+  consecutiveFailures: number;
+}
+
+export class Shipper {
+  private readonly queue: PQueue;
+  private readonly concurrency: number;
+  private pausedUntil = 0;
+  private resumeTimer: NodeJS.Timeout | undefined;
+  private running = false;
+  private idleWaiters: (() => void)[] = [];
+  readonly stats: ShipperStats = { sentBatches: 0, sentDocs: 0, failures: 0, deadLettered: 0, consecutiveFailures: 0 };
+
+  constructor(private readonly o: ShipperOptions) {
+    this.concurrency = o.concurrency ?? 2;
+    this.queue = new PQueue({ concurrency: this.concurrency });
+  }
+
+  start(): void {
+    this.running = true;
+    this.pump();
+  }
+
+  /** Stops taking new batches; in-flight sends finish. Spooled batches stay for the next run. */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.resumeTimer) clearTimeout(this.resumeTimer);
+    await this.queue.onIdle();
+  }
+
+  /** New batches were spooled: send them if nothing holds us back. */
+  notify(): void {
+    this.pump();
+  }
+
+  /** Resolves when the spool is empty, or false after `timeoutMs`. */
+  async drained(timeoutMs: number): Promise<boolean> {
+    if (this.o.spool.size === 0) return true;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
+        resolve(false);
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.idleWaiters.push(done);
+    });
+  }
+
+  private pump(): void {
+    if (!this.running) return;
+    const wait = this.pausedUntil - Date.now();
+    if (wait > 0) {
+      if (!this.resumeTimer) {
+        this.resumeTimer = setTimeout(() => {
+          this.resumeTimer = undefined;
+          this.pump();
+        }, wait);
+      }
+      return;
+    }
+    // Only as many tasks as can run: the backlog waits on disk, not in memory.
+    while (this.queue.size + this.queue.pending < this.concurrency) {
+      const batch = this.o.spool.claim();
+      if (!batch) break;
+      void this.queue.add(() => this.send(batch));
+    }
+    if (this.o.spool.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private async send(b: SpooledBatch): Promise<void> {
+    const started = performance.now();
+    let status = 0;
+    let reason = 'ok';
+    let outcome: Outcome = 'ok';
+    let retryAfterMs: number | undefined;
+    let body = '';
+    try {
+      const payload = await this.o.spool.read(b);
+      const res = await fetch(new URL(ENDPOINTS[b.kind], this.o.indexerUrl), {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-ndjson',
+          'content-encoding': 'gzip',
+          authorization: `Bearer ${this.o.token}`,
+        },
+        body: payload,
+        signal: AbortSignal.timeout(this.o.requestTimeoutMs ?? 60_000),
+      });
+      status = res.status;
+      body = await res.text().catch(() => '');
+      if (status >= 200 && status < 300) {
+        await this.o.spool.remove(b);
+        this.stats.sentBatches++;
+        this.stats.sentDocs += b.docs;
+        this.stats.consecutiveFailures = 0;
+      } else if (status === 400) {
+        outcome = 'dead-letter';
+        reason = 'http_400';
+        this.o.log.error({ batch: b.seq, kind: b.kind, docs: b.docs, response: body.slice(0, 500) }, 'shipper: the indexer rejected a batch as invalid; moved to the dead letter');
+        await this.o.spool.moveToDeadLetter(b, { status, body: body.slice(0, 4096) });
+        this.stats.deadLettered++;
+      } else if (status === 413) {
+        outcome = 'split';
+        reason = 'http_413';
+        await this.split(b, payload);
+      } else {
+        outcome = 'retry';
+        reason = `http_${status}`;
+        retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
+        if (status === 401 || status === 403) {
+          this.o.log.error({ status }, 'shipper: the indexer refused the token; check --token (PROCFLOW_TOKEN) on the agent and the indexer');
+        }
+      }
+    } catch (err) {
+      outcome = 'retry';
+      const e = err as Error & { cause?: { code?: string } };
+      reason = e.name === 'TimeoutError' ? 'timeout' : (e.cause?.code ?? e.name ?? 'error');
+      body = e.cause?.code ?? e.message;
+    }
+    if (outcome === 'retry') {
+      this.o.spool.release(b);
+      this.stats.failures++;
+      const delay = Math.max(retryAfterMs ?? 0, backoffDelay(this.stats.consecutiveFailures++, this.o.backoff));
+      this.pausedUntil = Math.max(this.pausedUntil, Date.now() + delay);
+      this.o.log.warn({ batch: b.seq, kind: b.kind, status, reason, retryInMs: delay, detail: body.slice(0, 200) }, 'shipper: send failed; the batch stays spooled');
+    }
+    this.o.onAttempt?.({ kind: b.kind, docs: b.docs, outcome, status, reason, latencyMs: performance.now() - started });
+    queueMicrotask(() => this.pump());
+  }
+
+  /** 413: the batch is bigger than the indexer takes; halve it (a single document dead-letters). */
+  private async split(b: SpooledBatch, payload: Buffer): Promise<void> {
+    const lines = gunzipSync(payload).toString('utf8').split('\n').filter(Boolean);
+    if (lines.length <= 1) {
+      await this.o.spool.moveToDeadLetter(b, { status: 413, body: 'a single document is larger than the indexer accepts' });
+      this.stats.deadLettered++;
+      return;
+    }
+    const half = Math.ceil(lines.length / 2);
+    for (const part of [lines.slice(0, half), lines.slice(half)]) {
+      await this.o.spool.put(b.kind, gzipSync(`${part.join('\n')}\n`), part.length);
+    }
+    await this.o.spool.remove(b);
+  }
+}
