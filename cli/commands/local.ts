@@ -5,12 +5,13 @@
 // Ctrl-C (or SIGTERM) stops the agent, then the indexer (it drains), then Elasticsearch.
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { createEsClient, ES_SETTINGS } from '../../common/elasticsearch.js';
 import { ProcflowError } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
 import { installTemplates } from '../../schema/install.js';
-import { cacheDir, startLocalElasticsearch, type LocalEs } from '../../localstack/elasticsearch.js';
+import { cacheDir, ES_USER, startLocalElasticsearch, type LocalEs } from '../../localstack/elasticsearch.js';
 import { startChild, type Child } from '../../localstack/child.js';
 import { invocationProblems, isPlaceholder, loadCommand } from '../../localstack/invocation.js';
 import { startLiveView, type ViewKind } from '../../localstack/live-view.js';
@@ -62,6 +63,17 @@ async function waitReady(url: string, child: Child, timeoutMs: number): Promise<
   throw new ProcflowError('LOCAL_CHILD', `local: the ${child.name} was not ready at ${url} within ${timeoutMs / 1000}s:\n${child.tail()}`, `see ${child.logFile}`);
 }
 
+/** As root, Elasticsearch runs as ES_USER: every directory above its data must let others pass. */
+function ensureReachableByEsUser(dir: string): void {
+  if (process.getuid?.() !== 0) return;
+  for (let d = dirname(resolve(dir)); ; d = dirname(d)) {
+    if (existsSync(d) && (statSync(d).mode & 0o001) === 0) {
+      throw new ProcflowError('LOCAL_DATA_DIR', `local: Elasticsearch runs as ${ES_USER} and cannot enter ${d} (mode ${(statSync(d).mode & 0o777).toString(8)})`, `choose a --data-dir outside it (the default is under ${cacheDir()}), or chmod o+x ${d}`);
+    }
+    if (d === dirname(d)) return;
+  }
+}
+
 const say = (m: string) => process.stderr.write(`procflow local: ${m}\n`);
 
 export default defineCommand<LocalConfig>({
@@ -83,6 +95,7 @@ export default defineCommand<LocalConfig>({
   async run(c) {
     const log = createLogger('local', c.log_level as never);
     const dataDir = c.data_dir || join(cacheDir(), 'local');
+    ensureReachableByEsUser(dataDir);
     const token = c.token || randomBytes(18).toString('base64url');
     const [host, portText] = [c.listen.slice(0, c.listen.lastIndexOf(':')), c.listen.slice(c.listen.lastIndexOf(':') + 1)];
     const indexerPort = Number(portText) || (await freePort());

@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,8 @@ function sh(cmd: string, args: string[], cwd: string): void {
 /** A clean clone of HEAD, with the expensive downloads of this checkout reused. */
 function cleanClone(): string {
   const dir = mkdtempSync(join(tmpdir(), 'procflow-readme-'));
+  // As root, Elasticsearch runs as its own user, which must reach the data dir inside the clone.
+  chmodSync(dir, 0o755);
   sh('git', ['clone', '--quiet', '--no-hardlinks', root, dir], root);
   sh('cp', ['-al', join(root, 'node_modules'), join(dir, 'node_modules')], root);
   // Newer than the clone's package-lock.json, so bootstrap does not reinstall.
