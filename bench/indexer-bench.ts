@@ -4,7 +4,8 @@
 // the ratio b/a, and the indexer's peak RSS (VmHWM of the child process).
 //
 // Settings (environment): PROCFLOW_ES_URL (else a local Elasticsearch is started),
-// BENCH_DOCS (200000), BENCH_BATCH (agent batch size, 5000), BENCH_SENDERS (4), BENCH_ROUNDS (2).
+// BENCH_DOCS (200000), BENCH_BATCH (agent batch: at most this many documents and 4 MiB, the
+// agent's defaults), BENCH_SENDERS (4), BENCH_ROUNDS (2).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -18,6 +19,7 @@ import { installTemplates } from '../schema/install.js';
 
 const DOCS = Number(process.env.BENCH_DOCS ?? 200_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 5000);
+const BATCH_BYTES = 4 * 1024 * 1024;
 const SENDERS = Number(process.env.BENCH_SENDERS ?? 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const CONCURRENCY = 4;
@@ -164,6 +166,8 @@ interface RunningIndexer {
   url: string;
   child: ChildProcess;
   peakRssKiB(): number;
+  /** User + system CPU seconds the indexer has used so far. */
+  cpuSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -193,6 +197,11 @@ async function spawnIndexer(esUrl: string): Promise<RunningIndexer> {
     url,
     child,
     peakRssKiB: () => Number(/VmHWM:\s+(\d+)/.exec(status())?.[1] ?? 0),
+    cpuSeconds: () => {
+      // Fields 14 and 15 of /proc/<pid>/stat, after the parenthesised command name.
+      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    },
     stop: async () => {
       child.kill('SIGTERM');
       const code = await exited;
@@ -262,13 +271,24 @@ async function main(): Promise<void> {
     const docs = generate(DOCS);
     const batches: Buffer[] = [];
     let rawBytes = 0;
-    for (let i = 0; i < docs.length; i += BATCH) {
-      const text = docs.slice(i, i + BATCH).map((d) => JSON.stringify(d)).join('\n') + '\n';
+    let lines: string[] = [];
+    let size = 0;
+    const flush = () => {
+      const text = lines.join('\n') + '\n';
       rawBytes += Buffer.byteLength(text);
       batches.push(gzipSync(text));
+      lines = [];
+      size = 0;
+    };
+    for (const d of docs) {
+      const line = JSON.stringify(d);
+      if (lines.length === BATCH || (lines.length && size + line.length + 1 > BATCH_BYTES)) flush();
+      lines.push(line);
+      size += line.length + 1;
     }
+    if (lines.length) flush();
     const gzBytes = batches.reduce((s, b) => s + b.length, 0);
-    log(`${batches.length} agent batches of ${BATCH}: ${(rawBytes / 2 ** 20).toFixed(0)} MiB NDJSON, ${(gzBytes / 2 ** 20).toFixed(0)} MiB gzip`);
+    log(`${batches.length} agent batches (<= ${BATCH} documents, <= 4 MiB): ${(rawBytes / 2 ** 20).toFixed(0)} MiB NDJSON, ${(gzBytes / 2 ** 20).toFixed(0)} MiB gzip`);
 
     // Warm the cluster (JIT, caches) so the first timed phase is not penalised.
     await resetIndex(client);
@@ -279,19 +299,34 @@ async function main(): Promise<void> {
     const a: number[] = [];
     const b: number[] = [];
     let retries = 0;
-    for (let round = 1; round <= ROUNDS; round++) {
+    let indexerCpu = 0;
+    const runA = async (round: number) => {
       await resetIndex(client);
       const sa = await direct(client, docs);
       await verify(client, '(a) bulk helper');
       a.push(DOCS / sa);
       log(`round ${round} (a) bulk helper: ${sa.toFixed(1)} s, ${(DOCS / sa).toFixed(0)} docs/s`);
-
+    };
+    const runB = async (round: number) => {
       await resetIndex(client);
+      const cpu0 = indexer.cpuSeconds();
       const rb = await viaIndexer(indexer.url, batches);
+      const cpu = indexer.cpuSeconds() - cpu0;
+      indexerCpu += cpu;
       await verify(client, '(b) indexer');
       b.push(DOCS / rb.seconds);
       retries += rb.retries;
-      log(`round ${round} (b) indexer:     ${rb.seconds.toFixed(1)} s, ${(DOCS / rb.seconds).toFixed(0)} docs/s (${rb.retries} batches told to retry)`);
+      log(`round ${round} (b) indexer:     ${rb.seconds.toFixed(1)} s, ${(DOCS / rb.seconds).toFixed(0)} docs/s, indexer CPU ${cpu.toFixed(1)} s (${rb.retries} batches told to retry)`);
+    };
+    // Alternate the order each round so a drifting cluster does not favour one side.
+    for (let round = 1; round <= ROUNDS; round++) {
+      if (round % 2) {
+        await runA(round);
+        await runB(round);
+      } else {
+        await runB(round);
+        await runA(round);
+      }
     }
     const peak = indexer.peakRssKiB();
     await indexer.stop();
@@ -299,15 +334,16 @@ async function main(): Promise<void> {
 
     const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
     const ratio = mean(b) / mean(a);
-    const lines = [
-      `indexer benchmark: ${DOCS} flow documents, ${ROUNDS} round(s), agent batches of ${BATCH} (gzip), ${SENDERS} senders, bulk concurrency ${CONCURRENCY}`,
+    const report = [
+      `indexer benchmark: ${DOCS} flow documents, ${ROUNDS} round(s), agent batches of <= ${BATCH} docs / 4 MiB (gzip), ${SENDERS} senders, bulk concurrency ${CONCURRENCY}`,
       `  (a) bulk helper direct : ${mean(a).toFixed(0)} docs/s`,
       `  (b) through indexer    : ${mean(b).toFixed(0)} docs/s`,
       `  ratio b/a              : ${ratio.toFixed(3)} (aim >= 0.9)`,
       `  indexer peak RSS       : ${(peak / 1024).toFixed(1)} MiB (aim < 200 MiB)`,
+      `  indexer CPU            : ${((indexerCpu / (DOCS * ROUNDS)) * 1e6).toFixed(1)} µs per document`,
       `  batches told to retry  : ${retries}`,
     ];
-    process.stdout.write(`${lines.join('\n')}\n`);
+    process.stdout.write(`${report.join('\n')}\n`);
   } finally {
     await client.close();
     await stopEs();

@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../common/log.js';
 import { FLOW_CONTRACT, PROCESS_CONTRACT, type DocKind, type DocTypeContract } from '../schema/index.js';
+import { Arena, type SlabPool } from './arena.js';
 import type { BulkWriter } from './bulk-writer.js';
 import { ClientGoneError, checkBodyHeaders, readBody } from './body.js';
 import { writeDeadLetters } from './dead-letter.js';
@@ -23,6 +24,7 @@ export interface IngestContext {
   monitor: ElasticsearchMonitor;
   writer: BulkWriter;
   inFlight: InFlight;
+  slabs: SlabPool;
   metrics: IndexerMetrics;
   log: Logger;
   draining(): boolean;
@@ -56,8 +58,9 @@ async function ingestBatch(req: IncomingMessage, res: ServerResponse, route: (ty
   const ticket = ctx.inFlight.tryEnter();
   if (!ticket) throw unavailable('the indexer is processing as many batches as it may; retry later', 1000, 'in_flight_requests');
   ctx.metrics.inFlightRequests.set(ctx.inFlight.requests);
+  const arena = new Arena(ctx.slabs);
   try {
-    const batch = new BatchBuilder(contract, ctx.maxBatchDocs);
+    const batch = new BatchBuilder(contract, ctx.maxBatchDocs, arena);
     await readBody(req, gzip, { maxBytes: ctx.maxBodyBytes, ticket }, (line, lineNo) => batch.add(line, lineNo));
     ctx.metrics.inFlightBytes.set(ctx.inFlight.bytes);
     const docs = batch.finish();
@@ -72,6 +75,8 @@ async function ingestBatch(req: IncomingMessage, res: ServerResponse, route: (ty
       sendJson(res, 200, { accepted: indexed });
     }
   } finally {
+    // Every bulk request of this batch has finished (the writer waits for all of them).
+    arena.release();
     ticket.release();
     ctx.metrics.inFlightRequests.set(ctx.inFlight.requests);
     ctx.metrics.inFlightBytes.set(ctx.inFlight.bytes);

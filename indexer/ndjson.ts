@@ -5,6 +5,7 @@
 // the parsed value.
 import { isUtf8 } from 'node:buffer';
 import type { DocTypeContract } from '../schema/index.js';
+import type { Arena } from './arena.js';
 import { HttpError } from './http-error.js';
 
 export interface PreparedDoc {
@@ -24,6 +25,7 @@ export class BatchBuilder {
   constructor(
     private readonly contract: DocTypeContract<never>,
     private readonly maxDocs: number,
+    private readonly arena: Arena,
   ) {}
 
   /** Validates one line; throws HttpError naming the line when it is not a valid document. */
@@ -51,7 +53,7 @@ export class BatchBuilder {
     } catch (err) {
       throw badLine('schema', lineNo, (err as Error).message);
     }
-    this.docs.push({ index, id, source: line });
+    this.docs.push({ index, id, source: this.arena.keep(line) });
   }
 
   /** The documents, once the body has ended; a body without any is an error. */

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@elastic/elasticsearch';
 import { createEsClient } from '../common/elasticsearch.js';
 import { createLogger, type Logger } from '../common/log.js';
+import { SlabPool } from './arena.js';
 import { bearerChecker } from './auth.js';
 import { BulkWriter } from './bulk-writer.js';
 import { ElasticsearchMonitor } from './es-monitor.js';
@@ -67,6 +68,7 @@ export async function startIndexer(opts: IndexerOptions, deps: IndexerDeps = {})
     monitor,
     writer,
     inFlight,
+    slabs: new SlabPool(opts.max_in_flight_bytes),
     metrics,
     log,
     draining: () => draining,
