@@ -4,7 +4,8 @@
  * loader (native/src/HookPlanner.cc) turns autoload on for the one it picks
  * per hook, so only that one is verified and attached:
  *
- *   exec/fork/exit   tp_btf/sched_*            > tracepoint/sched/sched_*
+ *   exec/exit        tp_btf/sched_*            > tracepoint/sched/sched_*
+ *   fork             tp_btf/sched_process_fork > raw_tp/...            > tracepoint/sched/...
  *   tcp/udp send     tp_btf/sock_send_length   > tracepoint/sock/...   > kprobe tcp_sendmsg, udp(v6)_sendmsg
  *   tcp/udp recv     tp_btf/sock_recv_length   > tracepoint/sock/...   > kprobe tcp_cleanup_rbuf, udp(v6)_recvmsg
  *   tcp state        tp_btf/inet_sock_set_state > tracepoint/sock/inet_sock_set_state
@@ -47,15 +48,26 @@ int BPF_PROG(pf_tpb_fork, struct task_struct *parent, struct task_struct *child)
 	return pf_emit_fork(parent, child);
 }
 
+/* Untyped raw tracepoint: the same task pointers, read through CO-RE probes. */
+SEC("raw_tp/sched_process_fork")
+int BPF_PROG(pf_rtp_fork, struct task_struct *parent, struct task_struct *child)
+{
+	return pf_emit_fork(parent, child);
+}
+
+/*
+ * The classic tracepoint only has pids and comm: a CLONE_THREAD child cannot
+ * be told from a process here, so threads show up as forks too (user space
+ * drops forks whose pid never execs or exits as a process).
+ */
 SEC("tracepoint/sched/sched_process_fork")
 int pf_tp_fork(struct trace_event_raw_sched_process_fork *ctx)
 {
-	/* The classic tracepoint only has pids; the parent is current. */
+	/* The parent is current. */
 	struct task_struct *parent = (struct task_struct *)bpf_get_current_task();
 	__u32 child_pid = ctx->child_pid;
 	struct pf_fork_event *ev;
 
-	/* A thread (CLONE_THREAD) shares the parent's tgid: not a process. */
 	if (child_pid == 0)
 		return 0;
 	ev = bpf_ringbuf_reserve(&pf_events, sizeof(*ev), 0);

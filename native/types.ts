@@ -129,11 +129,11 @@ export interface KernelCollectorOptions {
   ringBufferBytes?: number;
   /**
    * Force a hook flavour for tests: 'auto' (default: the best per hook), 'tp_btf' (BTF
-   * tracepoints), 'tracepoint' (classic tracefs tracepoints), 'kprobe' (the seed design's
+   * tracepoints), 'raw_tp' (raw tracepoints), 'tracepoint' (classic tracefs tracepoints), 'kprobe' (the seed design's
    * kprobes; where the kernel cannot attach them they are still loaded, so the verifier checks
    * them, and the hooks report `via: 'none'`). Hooks without the forced flavour use the best.
    */
-  hookMode?: 'auto' | 'tp_btf' | 'tracepoint' | 'kprobe';
+  hookMode?: 'auto' | 'tp_btf' | 'raw_tp' | 'tracepoint' | 'kprobe';
   /** Do not account flows of this process (e.g. the agent's own shipping traffic). */
   ignorePid?: number;
 }

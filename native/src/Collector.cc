@@ -63,9 +63,10 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
     std::string m = o.Get("hookMode").As<Napi::String>().Utf8Value();
     if (m == "auto") mode = HookMode::Auto;
     else if (m == "tp_btf") mode = HookMode::TpBtf;
+    else if (m == "raw_tp") mode = HookMode::RawTp;
     else if (m == "tracepoint") mode = HookMode::Tracepoint;
     else if (m == "kprobe") mode = HookMode::Kprobe;
-    else throw Napi::TypeError::New(env, "kernel collector: hookMode must be auto, tp_btf, tracepoint or kprobe");
+    else throw Napi::TypeError::New(env, "kernel collector: hookMode must be auto, tp_btf, raw_tp, tracepoint or kprobe");
   }
 
   LibbpfLog::Install();

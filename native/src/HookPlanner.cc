@@ -16,10 +16,13 @@ std::vector<Group> Catalogue() {
   std::vector<Group> g;
   for (const char* ev : {"exec", "fork", "exit"}) {
     std::string tp = std::string("sched_process_") + ev;
-    g.push_back({ev,
-                 {ev},
-                 {{"tp_btf", {"tp_btf/" + tp}, {std::string("pf_tpb_") + ev}, {"btf:" + tp}},
-                  {"tracepoint", {"tracepoint/sched/" + tp}, {std::string("pf_tp_") + ev}, {"tp:sched/" + tp}}}});
+    Group grp{ev, {ev}, {{"tp_btf", {"tp_btf/" + tp}, {std::string("pf_tpb_") + ev}, {"btf:" + tp}}}};
+    if (grp.name == "fork") {
+      // The classic fork tracepoint cannot tell threads from processes; raw_tp can.
+      grp.flavours.push_back({"raw_tp", {"raw_tp/" + tp}, {"pf_rtp_fork"}, {"tp:sched/" + tp}});
+    }
+    grp.flavours.push_back({"tracepoint", {"tracepoint/sched/" + tp}, {std::string("pf_tp_") + ev}, {"tp:sched/" + tp}});
+    g.push_back(grp);
   }
   g.push_back({"send",
                {"tcp_send", "udp_send"},
@@ -60,6 +63,7 @@ std::vector<Group> Catalogue() {
 const char* ModeVia(HookMode mode) {
   switch (mode) {
     case HookMode::TpBtf: return "tp_btf";
+    case HookMode::RawTp: return "raw_tp";
     case HookMode::Tracepoint: return "tracepoint";
     case HookMode::Kprobe: return "kprobe";
     default: return "";
@@ -256,8 +260,11 @@ bool HookPlanner::Attach(bpf_object* obj) {
     std::string reason;
     if (f.via == "tp_btf") {
       reason = "BTF tracepoint in this kernel: typed arguments, no tracefs lookups";
+    } else if (f.via == "raw_tp") {
+      reason = "raw tracepoint: task pointers without BTF-typed arguments";
     } else if (f.via == "tracepoint") {
       reason = "tracefs event present (stable tracepoint ABI)";
+      if (g.name == "fork") reason += "; threads are reported as forks (no task pointers here)";
     } else {
       reason = "kprobes on the kernel functions of the seed design";
     }

@@ -12,7 +12,7 @@
 struct bpf_object;
 struct bpf_link;
 
-enum class HookMode { Auto, TpBtf, Tracepoint, Kprobe };
+enum class HookMode { Auto, TpBtf, RawTp, Tracepoint, Kprobe };
 
 struct HookReportEntry {
   std::string hook;

@@ -43,9 +43,11 @@ test('a short-lived process (sh -c "exec curl ...") keeps its full path and args
   assert.equal(f.pidStartNs, curl.startNs);
 });
 
-test('a burst of processes: every exec and exit seen, exit codes and signals right', async (t) => {
+for (const hookMode of ['auto', 'tracepoint', 'raw_tp'] as const) {
+test(`a burst of processes (hookMode ${hookMode}): every exec and exit seen, exit codes and signals right`, async (t) => {
   if (!requireKernel(t)) return;
-  const h = openHarness(t);
+  const h = openHarness(t, { hookMode });
+  if (hookMode === 'raw_tp') assert.equal(h.collector.hooks.find((r) => r.hook === 'fork')?.via, 'raw_tp');
   const expected = new Map<number, { code: number; signal: number }>();
   const runs: Promise<unknown>[] = [];
   for (let i = 0; i < 60; i++) {
@@ -84,6 +86,7 @@ test('a burst of processes: every exec and exit seen, exit codes and signals rig
   assert.equal(c.eventsLost, 0);
   assert.equal(c.eventsDroppedUser, 0);
 });
+}
 
 test('arguments longer than maxArgsBytes are cut and flagged', async (t) => {
   if (!requireKernel(t)) return;
