@@ -1,0 +1,225 @@
+// The document contract: validators, deterministic ids, daily index names, and the mapping and
+// templates generated from the field tables.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  DEAD_LETTER_FIELDS,
+  FLOW_CONTRACT,
+  FLOW_LOG_FIELDS,
+  FLOW_LOG_ID_FIELDS,
+  PROCESS_CONTRACT,
+  PROCESS_EVENT_FIELDS,
+  SCHEMA_VERSION,
+  buildTemplates,
+  dailyIndex,
+  ecsAliases,
+  leafFields,
+  mappingProperties,
+  type FlowLog,
+  type ProcessEventDoc,
+} from '../../schema/index.js';
+
+const flow = (over: Record<string, unknown> = {}): FlowLog =>
+  ({
+    '@timestamp': '2026-03-04T05:06:07.000Z',
+    start_time: '2026-03-04T05:05:52.000Z',
+    end_time: '2026-03-04T05:06:07.000Z',
+    host: 'node-a',
+    source_ip: '10.0.0.1',
+    source_port: 43210,
+    source_name: '-',
+    source_name_aggr: 'node-a',
+    source_namespace: '-',
+    source_type: 'hep',
+    dest_ip: '2001:db8::7',
+    dest_port: 443,
+    dest_name: '-',
+    dest_name_aggr: 'pub',
+    dest_namespace: '-',
+    dest_type: 'net',
+    proto: 'tcp',
+    reporter: 'src',
+    bytes_in: 1200,
+    bytes_out: 300,
+    packets_in: 3,
+    packets_out: 2,
+    num_flows: 1,
+    num_flows_started: 1,
+    num_flows_completed: 1,
+    process_name: '/usr/bin/curl',
+    num_process_names: 1,
+    process_id: '4242',
+    num_process_ids: 1,
+    process_args: ['-s', 'https://example.com'],
+    num_process_args: 1,
+    ...over,
+  }) as FlowLog;
+
+const exec = (over: Record<string, unknown> = {}): ProcessEventDoc =>
+  ({
+    '@timestamp': '2026-03-04T05:06:07.000Z',
+    event_type: 'process_exec',
+    node_name: 'node-a',
+    time: '2026-03-04T05:06:07.000Z',
+    process_exec: {
+      process: { exec_id: 'bm9kZS1hOjE', pid: 10, binary: '/usr/bin/whoami', pod: { namespace: 'default', container: { id: 'abc' } } },
+      parent: { exec_id: 'bm9kZS1hOjA', pid: 1, binary: '/sbin/init' },
+    },
+    ...over,
+  }) as ProcessEventDoc;
+
+describe('flow log validator', () => {
+  const v = FLOW_CONTRACT.validate;
+
+  it('accepts a complete flow log, with or without the optional fields', () => {
+    assert.equal(v(flow()), null);
+    const { source_ip: _a, source_port: _b, process_args: _c, ...aggregated } = flow();
+    assert.equal(v(aggregated), null, 'source ip/port and args may be aggregated away');
+    assert.equal(v(flow({ start_time: 1772600752000 })), null, 'epoch milliseconds are dates');
+    assert.equal(v(flow({ community_id: null })), null, 'null counts as absent for optional fields');
+  });
+
+  it('names the missing required field', () => {
+    for (const f of ['host', '@timestamp', 'process_name', 'bytes_out', 'reporter']) {
+      const d: Record<string, unknown> = flow();
+      delete d[f];
+      assert.equal(v(d), `missing required field "${f}"`);
+    }
+  });
+
+  it('names the field with the wrong type and says what it got', () => {
+    assert.match(v(flow({ bytes_in: '12' }))!, /^field "bytes_in" must be an integer, got the string "12"/);
+    assert.match(v(flow({ bytes_in: 1.5 }))!, /^field "bytes_in" must be an integer/);
+    assert.match(v(flow({ source_ip: '10.0.0.256' }))!, /^field "source_ip" must be an IPv4 or IPv6 address/);
+    assert.match(v(flow({ host: 7 }))!, /^field "host" must be a string, got number 7/);
+    assert.match(v(flow({ end_time: 'yesterday' }))!, /^field "end_time" must be an ISO-8601 date/);
+    assert.match(v(flow({ process_args: '-s' }))!, /^field "process_args" must be an array/);
+    assert.match(v(flow({ process_args: ['-s', 3] }))!, /^field "process_args\[1\]" must be a string/);
+    assert.match(v(flow({ process_args_truncated: 'yes' }))!, /must be true or false/);
+  });
+
+  it('refuses unknown fields and non-objects', () => {
+    assert.equal(v(flow({ bytes: 1 })), 'unknown field "bytes"');
+    assert.match(v([flow()])!, /must be a JSON object, got an array/);
+    assert.match(v('x')!, /must be a JSON object/);
+    assert.match(v(null)!, /must be a JSON object, got null/);
+  });
+});
+
+describe('process event validator', () => {
+  const v = PROCESS_CONTRACT.validate;
+
+  it('accepts exec and exit events in the Tetragon shape', () => {
+    assert.equal(v(exec()), null);
+    const exit = { '@timestamp': '2026-03-04T05:06:08Z', event_type: 'process_exit', node_name: 'node-a', time: '2026-03-04T05:06:08Z', process_exit: { process: { exec_id: 'x', pid: 10, binary: '/bin/true' }, status: 0, signal: 'SIGKILL' } };
+    assert.equal(v(exit), null);
+  });
+
+  it('names nested fields by their dotted path', () => {
+    const d = exec();
+    delete (d.process_exec!.process as Record<string, unknown>).binary;
+    assert.equal(v(d), 'missing required field "process_exec.process.binary"');
+    assert.match(v(exec({ process_exec: { process: { exec_id: 'x', pid: 'ten', binary: '/b' } } }))!, /^field "process_exec.process.pid" must be an integer/);
+    assert.equal(v(exec({ process_exec: { process: { exec_id: 'x', pid: 1, binary: '/b', pod: { zone: 'a' } } } })), 'unknown field "process_exec.process.pod.zone"');
+  });
+
+  it('requires the body that matches event_type', () => {
+    assert.match(v(exec({ event_type: 'process_exit' }))!, /process_exit event needs "process_exit"/);
+    assert.match(v(exec({ event_type: 'process_kprobe' }))!, /must be process_exec or process_exit/);
+  });
+});
+
+describe('deterministic ids', () => {
+  it('gives the same flow the same id, whatever the key order', () => {
+    const a = flow();
+    const b = Object.fromEntries(Object.entries(flow()).reverse()) as FlowLog;
+    assert.equal(FLOW_CONTRACT.id(a), FLOW_CONTRACT.id(b));
+    assert.match(FLOW_CONTRACT.id(a), /^[A-Za-z0-9_-]{27}$/);
+  });
+
+  it('changes with every identifying field and not with the counters', () => {
+    const base = FLOW_CONTRACT.id(flow());
+    for (const f of FLOW_LOG_ID_FIELDS) {
+      const changed = flow({ [f]: f.endsWith('_ip') ? '192.0.2.9' : f.endsWith('_port') ? 1 : f.endsWith('time') ? '2027-01-01T00:00:00Z' : `${String(flow()[f] ?? '')}x` });
+      assert.notEqual(FLOW_CONTRACT.id(changed), base, `${f} is part of the id`);
+    }
+    assert.equal(FLOW_CONTRACT.id(flow({ bytes_in: 99, packets_out: 7 })), base, 'a re-sent flow with other counters overwrites');
+  });
+
+  it('tells an absent field from an empty one', () => {
+    const { process_exec_id: _x, ...absent } = flow({ process_exec_id: 'e' });
+    assert.notEqual(FLOW_CONTRACT.id(absent as FlowLog), FLOW_CONTRACT.id(flow({ process_exec_id: '' })));
+  });
+
+  it('identifies process events by type, node, exec_id and time', () => {
+    const e = exec();
+    assert.equal(PROCESS_CONTRACT.id(e), PROCESS_CONTRACT.id(exec()));
+    assert.notEqual(PROCESS_CONTRACT.id(e), PROCESS_CONTRACT.id(exec({ time: '2026-03-04T05:06:07.001Z' })));
+    assert.notEqual(PROCESS_CONTRACT.id(e), PROCESS_CONTRACT.id(exec({ node_name: 'node-b' })));
+  });
+});
+
+describe('daily indices', () => {
+  it('names the UTC day of the document timestamp', () => {
+    assert.equal(dailyIndex('flows', '2026-03-04T23:59:59.999Z'), 'procflow-flows-2026.03.04');
+    assert.equal(dailyIndex('flows', '2026-03-05T00:00:00Z'), 'procflow-flows-2026.03.05');
+    assert.equal(dailyIndex('process', '2026-03-05T01:00:00+02:00'), 'procflow-process-2026.03.04', 'offsets are converted to UTC');
+    assert.equal(dailyIndex('deadletter', Date.UTC(2026, 0, 9, 12)), 'procflow-deadletter-2026.01.09');
+    assert.equal(FLOW_CONTRACT.index(flow()), 'procflow-flows-2026.03.04');
+    assert.equal(PROCESS_CONTRACT.index(exec()), 'procflow-process-2026.03.04');
+  });
+
+  it('refuses what is not a timestamp', () => {
+    assert.throws(() => dailyIndex('flows', 'soon'), RangeError);
+  });
+});
+
+describe('mapping generation', () => {
+  const props = mappingProperties(FLOW_LOG_FIELDS) as Record<string, Record<string, unknown>>;
+
+  it('maps Calico flow-log fields to ip, keyword, long and date', () => {
+    assert.equal(props.source_ip!.type, 'ip');
+    assert.equal(props.dest_ip!.type, 'ip');
+    assert.equal(props.process_name!.type, 'keyword');
+    assert.equal(props.process_name!.ignore_above, 4096);
+    assert.equal(props.bytes_in!.type, 'long');
+    assert.equal(props['@timestamp']!.type, 'date');
+    assert.equal(props.start_time!.format, 'strict_date_optional_time||epoch_millis');
+    assert.equal(props.process_args_truncated!.type, 'boolean');
+  });
+
+  it('adds ECS aliases pointing at the Calico fields', () => {
+    const source = props.source as { properties: Record<string, { type: string; path: string }> };
+    assert.deepEqual(source.properties.ip, { type: 'alias', path: 'source_ip' });
+    const proc = props.process as { properties: Record<string, { type: string; path: string }> };
+    assert.deepEqual(proc.properties.executable, { type: 'alias', path: 'process_name' });
+    const aliases = ecsAliases(FLOW_LOG_FIELDS);
+    assert.equal(aliases.get('destination.port'), 'dest_port');
+    assert.equal(aliases.get('network.transport'), 'proto');
+    for (const [alias, target] of aliases) assert.ok(Object.hasOwn(FLOW_LOG_FIELDS, target), `${alias} points at a real field`);
+  });
+
+  it('maps nested process event objects and keeps dead-letter sources stored only', () => {
+    const p = mappingProperties(PROCESS_EVENT_FIELDS) as Record<string, { properties?: Record<string, { properties?: Record<string, { type: string }> }> }>;
+    assert.equal(p.process_exec!.properties!.process!.properties!.pid!.type, 'long');
+    assert.ok(leafFields(PROCESS_EVENT_FIELDS).some((l) => l.path === 'process_exit.process.pod.container.id'));
+    const dl = mappingProperties(DEAD_LETTER_FIELDS) as Record<string, Record<string, unknown>>;
+    assert.deepEqual(dl.source, { type: 'keyword', index: false, doc_values: false });
+  });
+
+  it('builds strict templates carrying the schema version, with ILM only where the cluster has it', () => {
+    const without = buildTemplates({ capabilities: { ilm: false }, retentionDays: 3 });
+    assert.equal(without.ilmPolicy, null);
+    assert.deepEqual(without.indexTemplates.map((t) => t.body.index_patterns), [['procflow-flows-*'], ['procflow-process-*'], ['procflow-deadletter-*']]);
+    for (const t of without.indexTemplates) assert.deepEqual((t.body._meta as { schema_version: number }).schema_version, SCHEMA_VERSION);
+    const mappings = without.components.find((c) => c.name === 'procflow-flows-mappings')!.body.template.mappings as { dynamic: string };
+    assert.equal(mappings.dynamic, 'strict');
+    const settings = JSON.stringify(without.components.find((c) => c.name === 'procflow-settings')!.body);
+    assert.ok(!settings.includes('lifecycle'));
+
+    const withIlm = buildTemplates({ capabilities: { ilm: true }, retentionDays: 3 });
+    assert.ok(withIlm.ilmPolicy);
+    assert.match(JSON.stringify(withIlm.ilmPolicy.body), /"min_age":"3d"/);
+    assert.match(JSON.stringify(withIlm.components.find((c) => c.name === 'procflow-settings')!.body), /"lifecycle.name":"procflow-retention"/);
+  });
+});
