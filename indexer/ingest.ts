@@ -90,8 +90,14 @@ export function answerIngestError(res: ServerResponse, err: unknown, ctx: Pick<I
     return;
   }
   if (err instanceof HttpError) {
-    if (err.status === 503) ctx.metrics.unavailable.inc({ reason: err.code });
-    if (err.status >= 500) ctx.log.warn({ status: err.status, code: err.code, err: err.message }, 'indexer: batch not accepted');
+    // 503s are expected while Elasticsearch is down or busy (the monitor logs those changes),
+    // so they are counted, and only logged at debug level to keep an outage from flooding logs.
+    if (err.status === 503) {
+      ctx.metrics.unavailable.inc({ reason: err.code });
+      ctx.log.debug({ code: err.code, err: err.message }, 'indexer: batch not accepted, agent told to retry');
+    } else if (err.status >= 500) {
+      ctx.log.warn({ status: err.status, code: err.code, err: err.message }, 'indexer: batch not accepted');
+    }
     sendError(res, err);
     return;
   }

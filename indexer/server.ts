@@ -78,6 +78,8 @@ export async function startIndexer(opts: IndexerOptions, deps: IndexerDeps = {})
   };
 
   const server = createServer((req, res) => void route(req, res, ctx, () => draining));
+  // A client trickling its body holds an in-flight slot; give it two minutes at most.
+  server.requestTimeout = 120_000;
   server.on('clientError', (err, socket) => {
     // Malformed HTTP: answer 400 if the socket still can, never throw.
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');

@@ -15,7 +15,7 @@ export default defineCommand<IndexerConfig>({
   summary: 'the ingest service: agents POST NDJSON batches, it bulk-writes them into Elasticsearch',
   settings: { ...INDEXER_SETTINGS, ...LOG_LEVEL_SETTING },
   async run(c) {
-    if (!c.token) throw new ConfigError('indexer: a token is required', 'pass --token T or set PROCFLOW_TOKEN; agents send it as Authorization: Bearer T');
+    if (!c.token) throw new ConfigError('the indexer needs a token', 'pass --token T or set PROCFLOW_TOKEN; agents send it as Authorization: Bearer T');
     const log = createLogger('indexer', c.log_level as never);
     const indexer = await startIndexer(c, { log });
     process.stdout.write(`procflow indexer: listening on ${indexer.url}\n`);
