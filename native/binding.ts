@@ -36,6 +36,7 @@ export interface RawCollectorOptions {
   ringBufferBytes?: number;
   hookMode?: string;
   ignorePid?: number;
+  udpPeers?: boolean;
 }
 
 export interface RawCollector {

@@ -39,7 +39,7 @@ function closeAllOnExit(): void {
  * KernelLoadError when the kernel rejects every flavour of a hook.
  */
 export function openKernelCollector(opts: KernelCollectorOptions = {}): OpenKernelCollector {
-  const { flowMapEntries = 65536, maxArgsBytes = 4096, ringBufferBytes = 16 * 1024 * 1024, hookMode = 'auto', ignorePid } = opts;
+  const { flowMapEntries = 65536, maxArgsBytes = 4096, ringBufferBytes = 16 * 1024 * 1024, hookMode = 'auto', ignorePid, udpPeers = true } = opts;
   const support = checkKernelSupport();
   if (!support.ok) {
     throw new KernelSupportError(`cannot collect: missing ${support.missing.join(', ')}`, support.hint, support.missing);
@@ -48,7 +48,7 @@ export function openKernelCollector(opts: KernelCollectorOptions = {}): OpenKern
   if ('error' in loaded) throw new KernelSupportError(loaded.error, 'run npm run build:kernel', ['the native addon']);
   let raw: RawCollector;
   try {
-    raw = new loaded.addon.Collector({ flowMapEntries, maxArgsBytes, ringBufferBytes, hookMode, ignorePid });
+    raw = new loaded.addon.Collector({ flowMapEntries, maxArgsBytes, ringBufferBytes, hookMode, ignorePid, udpPeers });
   } catch (err) {
     const message = (err as Error).message ?? String(err);
     if (err instanceof TypeError) throw err;

@@ -136,6 +136,13 @@ export interface KernelCollectorOptions {
   hookMode?: 'auto' | 'tp_btf' | 'raw_tp' | 'tracepoint' | 'kprobe';
   /** Do not account flows of this process (e.g. the agent's own shipping traffic). */
   ignorePid?: number;
+  /**
+   * Resolve the peers of unconnected UDP sockets (sendto/recvfrom) through syscall tracepoints
+   * when the socket hooks are tracepoints (default true). Those put every task on the slow
+   * syscall path (tens of ns per syscall host-wide); false avoids that, and such flows then
+   * report remote 0.0.0.0:0.
+   */
+  udpPeers?: boolean;
 }
 
 export interface KernelCollector {

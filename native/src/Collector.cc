@@ -69,8 +69,14 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
     else throw Napi::TypeError::New(env, "kernel collector: hookMode must be auto, tp_btf, raw_tp, tracepoint or kprobe");
   }
 
+  bool udpPeers = true;
+  if (o.Has("udpPeers") && !o.Get("udpPeers").IsUndefined()) {
+    if (!o.Get("udpPeers").IsBoolean()) throw Napi::TypeError::New(env, "kernel collector: udpPeers must be a boolean");
+    udpPeers = o.Get("udpPeers").As<Napi::Boolean>().Value();
+  }
+
   LibbpfLog::Install();
-  planner_ = std::make_unique<HookPlanner>(mode);
+  planner_ = std::make_unique<HookPlanner>(mode, udpPeers);
   // Each attempt reopens the object; a failed flavour falls back to the next.
   for (int attempt = 0; attempt < 8; ++attempt) {
     LibbpfLog::Begin();

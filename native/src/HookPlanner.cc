@@ -72,7 +72,7 @@ const char* ModeVia(HookMode mode) {
 
 }  // namespace
 
-HookPlanner::HookPlanner(HookMode mode) : mode_(mode), groups_(Catalogue()) {}
+HookPlanner::HookPlanner(HookMode mode, bool udpPeers) : mode_(mode), udpPeers_(udpPeers), groups_(Catalogue()) {}
 
 HookPlanner::~HookPlanner() { Detach(); }
 
@@ -150,7 +150,7 @@ void HookPlanner::Plan(bpf_object* obj) {
   for (const Group& g : groups_) {
     if (g.name != "udp_peer") continue;
     int chosen = -1;
-    if (needPeer) {
+    if (needPeer && udpPeers_) {
       std::string why;
       if (Available(g.flavours[0], &why)) {
         chosen = 0;
@@ -217,7 +217,9 @@ bool HookPlanner::Attach(bpf_object* obj) {
     int c = choice_[g.name];
     if (c < 0) {
       std::string reason = "no usable flavour";
-      if (g.name == "udp_peer" && !whyNot_.count("udp_peer/tracepoint")) {
+      if (g.name == "udp_peer" && !udpPeers_) {
+        reason = "disabled (udpPeers: false): unconnected UDP sockets report remote 0.0.0.0:0";
+      } else if (g.name == "udp_peer" && !whyNot_.count("udp_peer/tracepoint")) {
         reason = "not needed: the send/receive hooks read peers from the kernel msghdr (or are not attached)";
       }
       Report(g, nullptr, reason);
@@ -262,6 +264,9 @@ bool HookPlanner::Attach(bpf_object* obj) {
       reason = "BTF tracepoint in this kernel: typed arguments, no tracefs lookups";
     } else if (f.via == "raw_tp") {
       reason = "raw tracepoint: task pointers without BTF-typed arguments";
+    } else if (g.name == "udp_peer") {
+      reason = "peers of unconnected UDP sockets from the syscall's sockaddr; note: syscall tracepoints put "
+               "every task on the slow syscall path (tens of ns per syscall), udpPeers: false avoids it";
     } else if (f.via == "tracepoint") {
       reason = "tracefs event present (stable tracepoint ABI)";
       if (g.name == "fork") reason += "; threads are reported as forks (no task pointers here)";

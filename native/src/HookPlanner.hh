@@ -23,7 +23,7 @@ struct HookReportEntry {
 
 class HookPlanner {
  public:
-  explicit HookPlanner(HookMode mode);
+  HookPlanner(HookMode mode, bool udpPeers);
   ~HookPlanner();
 
   // Main thread: decide flavours (probing the kernel) and set autoload on the
@@ -60,6 +60,7 @@ class HookPlanner {
   void Report(const Group& g, const Flavour* f, const std::string& reason);
 
   HookMode mode_;
+  bool udpPeers_;
   KernelProbe probe_;
   std::vector<Group> groups_;
   std::map<std::string, int> choice_;          // group -> flavour index, -1 none

@@ -31,6 +31,15 @@ test('auto mode attaches every hook and says why', (t) => {
   assert.ok(attached.includes('pf_tpb_exec') || attached.includes('pf_tp_exec'));
 });
 
+test('udpPeers: false leaves the syscall tracepoints out and says so', (t) => {
+  if (!requireKernel(t)) return;
+  const h = openHarness(t, { udpPeers: false });
+  const peer = h.collector.hooks.find((r) => r.hook === 'udp_peer')!;
+  assert.equal(peer.via, 'none');
+  assert.match(peer.reason, /udpPeers: false/);
+  assert.ok(!h.collector.programs().some((p) => p.name.startsWith('pf_sc_')));
+});
+
 test('kprobe programs pass the verifier; where kprobes cannot attach the hooks say so', (t) => {
   if (!requireKernel(t)) return;
   const h = openHarness(t, { hookMode: 'kprobe' });
