@@ -41,6 +41,7 @@ export const AGENT_SETTINGS = {
   listen: { doc: 'HOST:PORT of /metrics, /healthz and the /v1/events stream', format: 'host-port', default: '127.0.0.1:9464' },
   kubernetes: { doc: 'add Kubernetes pod name, namespace and labels (needs the in-cluster service account)', format: Boolean, default: false },
   flow_map_entries: { doc: 'kernel flow map size', format: 'nat', default: 65_536 },
+  ignore_own_traffic: { doc: 'leave the agent\'s own traffic (shipping to the indexer) out of the flow logs, so shipping does not feed itself', format: Boolean, default: true },
   ring_buffer_size: { doc: 'kernel ring buffer size (power of two)', format: 'size', default: 8 * 1024 ** 2 },
   ...LOG_LEVEL_SETTING,
 } satisfies SettingsTable;
@@ -82,5 +83,6 @@ export interface AgentConfig {
   kubernetes: boolean;
   flow_map_entries: number;
   ring_buffer_size: number;
+  ignore_own_traffic: boolean;
   log_level: string;
 }

@@ -61,7 +61,7 @@ export interface RunningAgent {
 export async function startAgent(c: AgentConfig, opts: { collector?: KernelCollector; log?: Logger } = {}): Promise<RunningAgent> {
   validateAgentConfig(c);
   const log = opts.log ?? createLogger('agent', c.log_level as never);
-  const collector = opts.collector ?? (await openKernel({ flowMapEntries: c.flow_map_entries, maxArgsBytes: c.max_args_size, ringBufferBytes: c.ring_buffer_size }));
+  const collector = opts.collector ?? openKernel({ flowMapEntries: c.flow_map_entries, maxArgsBytes: c.max_args_size, ringBufferBytes: c.ring_buffer_size, ignorePid: c.ignore_own_traffic ? process.pid : undefined });
   for (const h of collector.hooks) log.info({ hook: h.hook, via: h.via, target: h.target, reason: h.reason }, 'agent: kernel hook');
   const metrics = new AgentMetrics();
   let spool: Spool | undefined;

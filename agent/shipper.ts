@@ -49,12 +49,17 @@ export class Shipper {
   private pausedUntil = 0;
   private resumeTimer: NodeJS.Timeout | undefined;
   private running = false;
+  /** Sends between their start and their bookkeeping. */
+  private active = 0;
   private idleWaiters: (() => void)[] = [];
   readonly stats: ShipperStats = { sentBatches: 0, sentDocs: 0, failures: 0, deadLettered: 0, consecutiveFailures: 0 };
 
   constructor(private readonly o: ShipperOptions) {
     this.concurrency = o.concurrency ?? 2;
     this.queue = new PQueue({ concurrency: this.concurrency });
+    // A finished send frees a slot: look for the next batch then (not from inside the task,
+    // where the slot is still taken).
+    this.queue.on('next', () => this.pump());
   }
 
   start(): void {
@@ -108,10 +113,14 @@ export class Shipper {
       if (!batch) break;
       void this.queue.add(() => this.send(batch));
     }
-    if (this.o.spool.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private wakeIdle(): void {
+    if (this.o.spool.size === 0 && this.active === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   private async send(b: SpooledBatch): Promise<void> {
+    this.active++;
     const started = performance.now();
     let status = 0;
     let reason = 'ok';
@@ -169,7 +178,8 @@ export class Shipper {
       this.o.log.warn({ batch: b.seq, kind: b.kind, status, reason, retryInMs: delay, detail: body.slice(0, 200) }, 'shipper: send failed; the batch stays spooled');
     }
     this.o.onAttempt?.({ kind: b.kind, docs: b.docs, outcome, status, reason, latencyMs: performance.now() - started });
-    queueMicrotask(() => this.pump());
+    this.active--;
+    this.wakeIdle();
   }
 
   /** 413: the batch is bigger than the indexer takes; halve it (a single document dead-letters). */

@@ -1,6 +1,6 @@
 // A KernelCollector fed by code instead of the kernel: unit tests replay exact orderings
 // through it and the benchmark pushes synthetic streams, through the same agent code paths.
-import type { FlowRecord, HookReport, KernelCollector, KernelCounters, ProcessEvent } from '../native/types.js';
+import type { ExecEvent, ExitEvent, FlowRecord, HookReport, KernelCollector, KernelCounters, ProcessEvent } from '../native/types.js';
 
 export class SyntheticCollector implements KernelCollector {
   readonly hooks: HookReport[] = [{ hook: 'all', via: 'none', target: 'synthetic', reason: 'synthetic source (tests, benchmarks)' }];
@@ -48,4 +48,17 @@ export function flowRecord(p: Partial<FlowRecord> & Pick<FlowRecord, 'pid' | 'pi
     tcpSrttUs: 0, tcpMinRttUs: 0, tcpCwnd: 0, tcpMss: 0, tcpRetransmits: 0, tcpLost: 0, firstSeenNs: 0n, lastSeenNs: 0n,
     ...p,
   };
+}
+
+/** An exec event with defaults (ppid 1, uid 1000, cwd /tmp); `args` excludes argv[0]. */
+export function execEvent(pid: number, startNs: bigint, filename: string, args: string[], extra: Partial<ExecEvent> = {}): ExecEvent {
+  return {
+    kind: 'exec', pid, ppid: 1, startNs, timeNs: startNs + 1000n, comm: filename.split('/').pop()!.slice(0, 15),
+    uid: 1000, gid: 1000, parentStartNs: 1_000_000_000n, cgroupId: 0n, filename, args: [filename, ...args],
+    argsTruncated: false, cwd: '/tmp', errorFlags: 0, ...extra,
+  };
+}
+
+export function exitEvent(pid: number, startNs: bigint, exitCode = 0, signal = 0, extra: Partial<ExitEvent> = {}): ExitEvent {
+  return { kind: 'exit', pid, ppid: 1, startNs, timeNs: startNs + 5_000_000_000n, comm: 'x', exitCode, signal, ...extra };
 }

@@ -1,0 +1,153 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FLOW_CONTRACT, type FlowLog } from '../../schema/index.js';
+import { FlowAggregator, type AggregationLevel } from '../../agent/aggregator.js';
+import { Attributor } from '../../agent/attribution.js';
+import { EndpointNamer } from '../../agent/endpoints.js';
+import { ProcessCache } from '../../agent/process-cache.js';
+import { Redactor } from '../../agent/redact.js';
+import { execEvent as execEv, flowRecord } from '../../agent/synthetic.js';
+import { communityId } from '../../agent/community-id.js';
+
+const S = 1_000_000_000n;
+
+function setup(level: AggregationLevel = 'full', limits: { processLimit?: number; argsLimit?: number } = {}) {
+  const now = { t: 0 };
+  const cache = new ProcessCache({ node: 'n1', redactor: new Redactor(), exitRetentionMs: 1000, now: () => now.t });
+  const at = new Attributor(cache, { procfsFallback: false });
+  const agg = new FlowAggregator({ host: 'n1', level, endpoints: new EndpointNamer('n1'), resolve: (p, s, c) => at.resolve(p, s, c), ...limits }, 0);
+  return { now, cache, agg };
+}
+
+function valid(docs: FlowLog[]): FlowLog[] {
+  for (const d of docs) assert.equal(FLOW_CONTRACT.validate(d), null, JSON.stringify(d));
+  return docs;
+}
+
+test('flows before exec: attributed to the exec at flush, not at arrival', () => {
+  const { cache, agg } = setup();
+  agg.add(flowRecord({ pid: 100, pidStartNs: 50n * S + 123n, comm: 'curl', bytesOut: 300, bytesIn: 4000, packetsOut: 2, packetsIn: 3, tcpStarted: 1 }));
+  cache.onExec(execEv(100, 50n * S + 123n, '/usr/bin/curl', ['-s', 'https://u:pw@example.com/']));
+  const [doc, ...rest] = valid(agg.flush(15_000));
+  assert.equal(rest.length, 0);
+  assert.equal(doc!.process_name, '/usr/bin/curl');
+  assert.deepEqual(doc!.process_args, ['-s https://u:*****@example.com/']);
+  assert.equal(doc!.process_source, 'kernel');
+  assert.equal(doc!.process_id, '100');
+  assert.equal(doc!.process_exec_id, cache.get(100, 50n * S)!.execId);
+  assert.equal(doc!.bytes_out, 300);
+  assert.equal(doc!.bytes_in, 4000);
+  assert.equal(doc!.num_flows_started, 1);
+  assert.equal(doc!.reporter, 'src');
+  assert.equal(doc!.source_ip, '10.0.0.1');
+  assert.equal(doc!.source_port, 40000);
+  assert.equal(doc!.dest_port, 443);
+  assert.equal(doc!.community_id, communityId(6, '10.0.0.1', 40000, '10.0.0.2', 443));
+  assert.equal(doc!.start_time, new Date(0).toISOString());
+  assert.equal(doc!.end_time, new Date(15_000).toISOString());
+});
+
+test('exit before the last flow drain: late flows still carry the binary; unknown processes get the task name', () => {
+  const { now, cache, agg } = setup();
+  cache.onExec(execEv(200, 60n * S, '/usr/bin/nc', ['-u', 'h', '53']));
+  cache.onExit({ kind: 'exit', pid: 200, ppid: 1, startNs: 60n * S, timeNs: 61n * S, comm: 'nc', exitCode: 0, signal: 0 });
+  now.t = 500; // within the retention
+  agg.add(flowRecord({ pid: 200, pidStartNs: 60n * S, proto: 17, role: 'unknown', localPort: 51000, remotePort: 53, bytesOut: 40 }));
+  agg.add(flowRecord({ pid: 201, pidStartNs: 70n * S, comm: 'kworker/0:1', localPort: 41000, bytesOut: 10 }));
+  const docs = valid(agg.flush(1000));
+  const nc = docs.find((d) => d.process_id === '200')!;
+  assert.equal(nc.process_name, '/usr/bin/nc');
+  assert.equal(nc.proto, 'udp');
+  assert.equal(nc.reporter, 'src', 'the lower remote port makes this host the client');
+  assert.equal(nc.tcp_total_retransmissions, undefined);
+  const ghost = docs.find((d) => d.process_id === '201')!;
+  assert.equal(ghost.process_name, 'kworker/0:1');
+  assert.deepEqual(ghost.process_args, []);
+  assert.equal(ghost.process_source, 'taskname');
+});
+
+test('the server side reports dst with source = the remote client', () => {
+  const { cache, agg } = setup();
+  cache.onExec(execEv(300, 1n * S, '/usr/sbin/nginx', []));
+  agg.add(flowRecord({ pid: 300, pidStartNs: 1n * S, role: 'server', localIp: '10.0.0.1', localPort: 80, remoteIp: '8.8.8.8', remotePort: 55555, bytesIn: 100, bytesOut: 900 }));
+  const [d] = valid(agg.flush(1));
+  assert.equal(d!.reporter, 'dst');
+  assert.equal(d!.source_ip, '8.8.8.8');
+  assert.equal(d!.source_port, 55555);
+  assert.equal(d!.source_type, 'net');
+  assert.equal(d!.source_name_aggr, 'pub');
+  assert.equal(d!.dest_type, 'hep');
+  assert.equal(d!.dest_name, 'n1');
+  assert.equal(d!.bytes_out, 900);
+});
+
+test('process limits: busiest names keep their own log, the rest fold into "*" with true counts', () => {
+  const { cache, agg } = setup('source-port', { processLimit: 2, argsLimit: 2 });
+  const names = ['/bin/a', '/bin/b', '/bin/c'];
+  let pid = 400;
+  for (const [i, name] of names.entries()) {
+    for (let k = 0; k < 3; k++) {
+      pid++;
+      cache.onExec(execEv(pid, BigInt(pid) * S, name, [`--n=${k}`]));
+      // same dest, different source ports: one flow at this level
+      agg.add(flowRecord({ pid, pidStartNs: BigInt(pid) * S, localPort: 30000 + pid, bytesOut: (3 - i) * 1000 }));
+    }
+  }
+  const docs = valid(agg.flush(1));
+  assert.equal(docs.length, 2);
+  const a = docs.find((d) => d.process_name === '/bin/a')!;
+  assert.equal(a.num_process_names, 1);
+  assert.equal(a.process_id, '*');
+  assert.equal(a.num_process_ids, 3);
+  assert.equal(a.num_process_args, 3);
+  assert.equal(a.process_args!.length, 2, 'args listed up to the limit');
+  assert.equal(a.num_flows, 3);
+  assert.equal(a.source_port, undefined);
+  assert.equal(a.community_id, undefined, 'no community_id without the source port');
+  assert.equal(a.process_exec_id, undefined, 'several exec_ids: none is named');
+  const star = docs.find((d) => d.process_name === '*')!;
+  assert.equal(star.num_process_names, 2);
+  assert.equal(star.num_process_ids, 6);
+  assert.deepEqual(star.process_args, ['*']);
+  assert.equal(star.bytes_out, 3 * 2000 + 3 * 1000);
+});
+
+test('prefix level drops addresses and groups by endpoint names; TCP stats mean/min/max', () => {
+  const { cache, agg } = setup('prefix');
+  cache.onExec(execEv(500, 1n * S, '/usr/bin/app', []));
+  agg.add(flowRecord({ pid: 500, pidStartNs: 1n * S, remoteIp: '10.1.1.1', bytesOut: 1, tcpMss: 1400, tcpCwnd: 10, tcpSrttUs: 100, tcpMinRttUs: 50, tcpRetransmits: 1 }));
+  agg.add(flowRecord({ pid: 500, pidStartNs: 1n * S, remoteIp: '10.2.2.2', localPort: 40001, bytesOut: 2, tcpMss: 1200, tcpCwnd: 20, tcpSrttUs: 300, tcpMinRttUs: 70, tcpLost: 2 }));
+  agg.add(flowRecord({ pid: 500, pidStartNs: 1n * S, remoteIp: '1.1.1.1', bytesOut: 4 }));
+  const docs = valid(agg.flush(1));
+  assert.equal(docs.length, 2);
+  const pvt = docs.find((d) => d.dest_name_aggr === 'pvt')!;
+  assert.equal(pvt.source_ip, undefined);
+  assert.equal(pvt.dest_ip, undefined);
+  assert.equal(pvt.dest_port, 443);
+  assert.equal(pvt.num_flows, 2);
+  assert.equal(pvt.bytes_out, 3);
+  assert.equal(pvt.tcp_mean_mss, 1300);
+  assert.equal(pvt.tcp_min_mss, 1200);
+  assert.equal(pvt.tcp_mean_send_congestion_window, 15);
+  assert.equal(pvt.tcp_min_send_congestion_window, 10);
+  assert.equal(pvt.tcp_mean_smooth_rtt, 200);
+  assert.equal(pvt.tcp_max_smooth_rtt, 300);
+  assert.equal(pvt.tcp_max_min_rtt, 70);
+  assert.equal(pvt.tcp_total_retransmissions, 1);
+  assert.equal(pvt.tcp_lost_packets, 2);
+  assert.equal(docs.find((d) => d.dest_name_aggr === 'pub')!.bytes_out, 4);
+});
+
+test('records in one interval add up; the next interval starts empty; a full aggregator drops and counts', () => {
+  const { cache, agg } = setup();
+  cache.onExec(execEv(600, 1n * S, '/usr/bin/x', []));
+  for (let i = 0; i < 10; i++) agg.add(flowRecord({ pid: 600, pidStartNs: 1n * S, bytesOut: 7, packetsOut: 1 }));
+  const [d] = agg.flush(10);
+  assert.equal(d!.bytes_out, 70);
+  assert.equal(d!.packets_out, 10);
+  assert.deepEqual(agg.flush(20), []);
+  const small = new FlowAggregator({ host: 'n1', endpoints: new EndpointNamer('n1'), maxSlots: 2, resolve: (p, s, c) => cache.addGone(p, s, c) });
+  for (let port = 1; port <= 5; port++) small.add(flowRecord({ pid: 1, pidStartNs: 1n, localPort: port }));
+  assert.equal(small.stats.recordsDropped, 3);
+  assert.equal(small.flush().length, 2);
+});

@@ -1,0 +1,119 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ExitEvent, ForkEvent } from '../../native/types.js';
+import { execEvent, exitEvent } from '../../agent/synthetic.js';
+import { ProcessCache } from '../../agent/process-cache.js';
+import { Redactor, MASK } from '../../agent/redact.js';
+import { execId } from '../../agent/exec-id.js';
+import { Attributor } from '../../agent/attribution.js';
+import { readProcess } from '../../agent/procfs.js';
+
+const S = 1_000_000_000n;
+const execEv = execEvent;
+const exitEv = (pid: number, startNs: bigint, code = 0): ExitEvent => exitEvent(pid, startNs, code);
+const forkEv = (pid: number, startNs: bigint, ppid: number, parentStartNs: bigint): ForkEvent => ({ kind: 'fork', pid, ppid, startNs, timeNs: startNs, comm: 'x', parentStartNs });
+
+function cache(now = { t: 0 }, maxEntries = 100) {
+  return new ProcessCache({ node: 'n1', redactor: new Redactor(), maxEntries, exitRetentionMs: 1000, now: () => now.t });
+}
+
+test('exec_id is stable per process start and matches between kernel ns and procfs ticks', () => {
+  const kernelNs = 123_456_789_012n; // start_boottime with sub-tick precision
+  const procfsNs = 123_450_000_000n; // the same start as /proc shows it (12345 ticks)
+  assert.equal(execId('n1', 42, kernelNs), execId('n1', 42, procfsNs));
+  assert.equal(Buffer.from(execId('n1', 42, kernelNs), 'base64').toString(), 'n1:123450000000:42');
+  assert.notEqual(execId('n1', 42, kernelNs), execId('n2', 42, kernelNs));
+  assert.notEqual(execId('n1', 42, kernelNs), execId('n1', 42, kernelNs + 10_000_000n));
+  const c = cache();
+  c.onExec(execEv(42, kernelNs, '/usr/bin/curl', ['-s', 'http://x']));
+  assert.equal(c.get(42, procfsNs)?.binary, '/usr/bin/curl', 'a procfs start time finds the kernel entry');
+});
+
+test('exec redacts arguments once and records parent exec_id; fork inherits; late fork does not overwrite', () => {
+  const c = cache();
+  const parent = c.onExec(execEv(10, 5n * S, '/bin/bash', []));
+  const e = c.onExec(execEv(11, 6n * S, '/usr/bin/mysql', ['-u', 'root', '-p', 'pw'], { ppid: 10, parentStartNs: 5n * S }));
+  assert.deepEqual(e.args, ['-u', 'root', '-p', MASK]);
+  assert.equal(e.argsText, `-u root -p ${MASK}`);
+  assert.equal(e.parentExecId, parent.execId);
+  assert.equal(c.parentOf(e), parent);
+  const child = c.onFork(forkEv(12, 7n * S, 10, 5n * S));
+  assert.equal(child.binary, '/bin/bash', 'a forked child runs its parent image');
+  assert.deepEqual(child.flags, ['clone']);
+  c.onExec(execEv(12, 7n * S, '/usr/bin/ls', ['-la'], { ppid: 10, parentStartNs: 5n * S }));
+  const again = c.onFork(forkEv(12, 7n * S, 10, 5n * S)); // reordered fork after exec
+  assert.equal(again.binary, '/usr/bin/ls');
+  assert.equal(again.source, 'kernel');
+});
+
+test('exit before the last flow drain: the entry stays for the retention, then the GC evicts it (counted)', () => {
+  const now = { t: 0 };
+  const c = cache(now);
+  c.onExec(execEv(20, 9n * S, '/usr/bin/wget', ['http://a']));
+  c.onExit(exitEv(20, 9n * S, 3));
+  now.t = 900;
+  assert.equal(c.gc(), 0);
+  const e = c.lookup(20, 9n * S);
+  assert.equal(e?.binary, '/usr/bin/wget', 'late flows still find the exited process');
+  assert.equal(e?.exitCode, 3);
+  now.t = 1001;
+  assert.equal(c.gc(), 1);
+  assert.equal(c.lookup(20, 9n * S), undefined);
+  assert.equal(c.stats.evictions.exited, 1);
+  assert.equal(c.stats.misses, 1);
+});
+
+test('exit of an unknown process makes a task-name entry; pid reuse is a different process', () => {
+  const c = cache();
+  const e = c.onExit({ ...exitEv(30, 11n * S), comm: 'ghost' });
+  assert.equal(e.source, 'taskname');
+  assert.equal(e.comm, 'ghost');
+  c.onExec(execEv(30, 99n * S, '/usr/bin/new', []));
+  assert.equal(c.get(30, 11n * S)?.comm, 'ghost');
+  assert.equal(c.get(30, 99n * S)?.binary, '/usr/bin/new');
+});
+
+test('the cache is bounded: exited entries go first, then the oldest; evictions are counted', () => {
+  const c = cache({ t: 0 }, 3);
+  c.onExec(execEv(1, 1n * S, '/a', []));
+  c.onExec(execEv(2, 2n * S, '/b', []));
+  c.onExit(exitEv(2, 2n * S));
+  c.onExec(execEv(3, 3n * S, '/c', []));
+  c.onExec(execEv(4, 4n * S, '/d', []));
+  assert.equal(c.size, 3);
+  assert.equal(c.get(2, 2n * S), undefined, 'the exited entry was evicted first');
+  assert.ok(c.get(1, 1n * S));
+  c.onExec(execEv(5, 5n * S, '/e', []));
+  assert.equal(c.get(1, 1n * S), undefined, 'then the oldest live one');
+  assert.equal(c.stats.evictions.capacity, 2);
+});
+
+test('the /proc scan never overwrites kernel data, and a scanned process that execs is replaced', () => {
+  const c = cache();
+  const self = readProcess(process.pid)!;
+  const scanned = c.onProcfs(self);
+  assert.equal(scanned.source, 'procfs');
+  assert.equal(scanned.binary, process.execPath);
+  c.onExec(execEv(process.pid, self.startNs + 3_000_000n, '/usr/bin/replaced', ['x']));
+  assert.equal(c.get(process.pid, self.startNs)?.binary, '/usr/bin/replaced');
+  assert.equal(c.get(process.pid, self.startNs)?.execId, scanned.execId, 'same process start, same exec_id');
+  c.onProcfs(self);
+  assert.equal(c.get(process.pid, self.startNs)?.binary, '/usr/bin/replaced');
+});
+
+test('attribution: cache, then /proc for a live process, then the task name', () => {
+  const c = cache();
+  const at = new Attributor(c);
+  const self = readProcess(process.pid)!;
+  const live = at.resolve(process.pid, self.startNs + 7_000_000n, 'node');
+  assert.equal(live.source, 'procfs');
+  assert.equal(live.binary, process.execPath);
+  assert.equal(at.procfsHits, 1);
+  const gone = at.resolve(process.pid, self.startNs + 10n * S, 'oldname'); // reused pid, other start
+  assert.equal(gone.source, 'taskname');
+  assert.equal(gone.binary, '');
+  assert.deepEqual(gone.args, []);
+  assert.equal(gone.comm, 'oldname');
+  assert.equal(at.tasknameFallbacks, 1);
+  assert.equal(at.resolve(process.pid, self.startNs + 10n * S, 'oldname'), gone, 'a second miss does not re-read /proc');
+});
