@@ -86,3 +86,9 @@ export interface AgentConfig {
   ignore_own_traffic: boolean;
   log_level: string;
 }
+
+/** Every setting at its default, overridden by `partial` (tests, benchmarks, embedding). */
+export function agentDefaults(partial: Partial<AgentConfig> = {}): AgentConfig {
+  const defaults = Object.fromEntries(Object.entries(AGENT_SETTINGS).map(([k, s]) => [k, s.default])) as unknown as AgentConfig;
+  return { ...defaults, ...partial };
+}

@@ -63,6 +63,15 @@ export async function startAgent(c: AgentConfig, opts: { collector?: KernelColle
   const log = opts.log ?? createLogger('agent', c.log_level as never);
   const collector = opts.collector ?? openKernel({ flowMapEntries: c.flow_map_entries, maxArgsBytes: c.max_args_size, ringBufferBytes: c.ring_buffer_size, ignorePid: c.ignore_own_traffic ? process.pid : undefined });
   for (const h of collector.hooks) log.info({ hook: h.hook, via: h.via, target: h.target, reason: h.reason }, 'agent: kernel hook');
+  try {
+    return await assemble(c, collector, log);
+  } catch (err) {
+    collector.close();
+    throw err;
+  }
+}
+
+async function assemble(c: AgentConfig, collector: KernelCollector, log: Logger): Promise<RunningAgent> {
   const metrics = new AgentMetrics();
   let spool: Spool | undefined;
   let shipper: Shipper | undefined;

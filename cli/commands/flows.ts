@@ -1,13 +1,120 @@
-// Placeholder until the flows command lands.
-import { ProcflowError } from '../../common/errors.js';
+// `procflow flows`: the latest flows from Elasticsearch for people who live in the terminal:
+// top talkers by process over a recent window, and optionally the newest flow logs.
+import { ES_SETTINGS, createEsClient, esUnreachable, type EsConnection } from '../../common/elasticsearch.js';
+import { FLOWS_PATTERN, type FlowLog } from '../../schema/index.js';
 import { defineCommand, LOG_LEVEL_SETTING } from '../command.js';
 
-export default defineCommand({
+interface FlowsConfig extends EsConnection {
+  since: number;
+  top: number;
+  latest: number;
+  host: string;
+  output: 'table' | 'json';
+  log_level: string;
+}
+
+interface Talker {
+  process: string;
+  bytesOut: number;
+  bytesIn: number;
+  flows: number;
+  destinations: string[];
+}
+
+interface Bucket {
+  key: string;
+  out: { value: number };
+  in: { value: number };
+  flows: { value: number };
+  dests: { buckets: { key: string; doc_count: number }[] };
+}
+
+export function humanBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')).join('\n');
+}
+
+export default defineCommand<FlowsConfig>({
   name: 'flows',
-  usage: 'procflow flows',
-  summary: '(flows: not built yet)',
-  settings: { ...LOG_LEVEL_SETTING },
-  async run() {
-    throw new ProcflowError('NOT_BUILT', 'flows: not built yet');
+  usage: 'procflow flows [--es-url URL] [--since 15m] [--top 10] [--latest 0] [--host NODE] [-o table|json]',
+  summary: 'top talkers by process (and the latest flow logs) from Elasticsearch',
+  settings: {
+    ...ES_SETTINGS,
+    since: { doc: 'how far back to look', format: 'duration', default: 15 * 60_000 },
+    top: { doc: 'processes to list, busiest first', format: 'nat', default: 10 },
+    latest: { doc: 'also print this many of the newest flow logs', format: 'nat', default: 0 },
+    host: { doc: 'only flows reported by this node', format: String, default: '' },
+    output: { doc: 'table or json', format: ['table', 'json'], default: 'table', short: 'o' },
+    ...LOG_LEVEL_SETTING,
+  },
+  async run(c) {
+    const client = createEsClient(c);
+    try {
+      const filter: object[] = [{ range: { '@timestamp': { gte: `now-${Math.max(1, Math.round(c.since / 1000))}s` } } }];
+      if (c.host) filter.push({ term: { host: c.host } });
+      let res;
+      try {
+        res = await client.search({
+          index: FLOWS_PATTERN,
+          ignore_unavailable: true,
+          allow_no_indices: true,
+          size: c.latest,
+          sort: [{ '@timestamp': 'desc' }],
+          query: { bool: { filter } },
+          aggs: {
+            by_process: {
+              terms: { field: 'process_name', size: 1000 },
+              aggs: {
+                out: { sum: { field: 'bytes_out' } },
+                in: { sum: { field: 'bytes_in' } },
+                flows: { sum: { field: 'num_flows' } },
+                dests: { terms: { field: 'dest_ip', size: 3 } },
+              },
+            },
+          },
+        });
+      } catch (err) {
+        throw esUnreachable(c.es_url, err);
+      }
+      const buckets = ((res.aggregations?.by_process as { buckets?: Bucket[] } | undefined)?.buckets ?? []);
+      const talkers: Talker[] = buckets
+        .map((b) => ({ process: b.key, bytesOut: b.out.value, bytesIn: b.in.value, flows: b.flows.value, destinations: b.dests.buckets.map((d) => d.key) }))
+        .sort((a, b) => b.bytesOut + b.bytesIn - (a.bytesOut + a.bytesIn))
+        .slice(0, c.top);
+      const latest = res.hits.hits.map((h) => h._source as FlowLog);
+      if (c.output === 'json') {
+        process.stdout.write(`${JSON.stringify({ since: `${c.since}ms`, talkers, latest })}\n`);
+        return 0;
+      }
+      if (!talkers.length) {
+        process.stdout.write(`no flows in ${FLOWS_PATTERN} in the last ${Math.round(c.since / 1000)} s\n`);
+        return 0;
+      }
+      const rows = [['PROCESS', 'BYTES OUT', 'BYTES IN', 'FLOWS', 'TOP DESTINATIONS']];
+      for (const t of talkers) rows.push([t.process, humanBytes(t.bytesOut), humanBytes(t.bytesIn), String(t.flows), t.destinations.join(', ')]);
+      process.stdout.write(`${table(rows)}\n`);
+      if (latest.length) {
+        const lrows = [['END', 'PROTO', 'SOURCE', 'DEST', 'OUT', 'IN', 'PROCESS']];
+        for (const f of latest) {
+          lrows.push([f.end_time, f.proto, `${f.source_ip ?? f.source_name_aggr}:${f.source_port ?? '*'}`, `${f.dest_ip ?? f.dest_name_aggr}:${f.dest_port ?? '*'}`,
+            humanBytes(f.bytes_out), humanBytes(f.bytes_in), `${f.process_name} ${(f.process_args ?? []).join(' | ')}`.trim()]);
+        }
+        process.stdout.write(`\n${table(lrows)}\n`);
+      }
+      return 0;
+    } finally {
+      await client.close();
+    }
   },
 });

@@ -1,0 +1,99 @@
+// The whole agent on a synthetic source: events in, flow logs and process events out through
+// the spool and shipper to a real local HTTP server, the live event stream, /metrics, /healthz,
+// and the SIGTERM path (the current interval is flushed before exit).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
+import { pino } from 'pino';
+import { FLOW_CONTRACT, PROCESS_CONTRACT, type FlowLog, type ProcessEventDoc } from '../../schema/index.js';
+import { agentDefaults } from '../../agent/config.js';
+import { startAgent } from '../../agent/run.js';
+import { SyntheticCollector, execEvent, exitEvent, flowRecord } from '../../agent/synthetic.js';
+import { compactLine } from '../../agent/compact.js';
+
+const S = 1_000_000_000n;
+
+test('agent: synthetic events -> indexer documents, live stream, metrics, flush on shutdown', async (t) => {
+  const received: { path: string; docs: object[] }[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const docs = gunzipSync(Buffer.concat(chunks)).toString().trim().split('\n').map((l) => JSON.parse(l) as object);
+      received.push({ path: req.url ?? '', docs });
+      res.writeHead(200).end(JSON.stringify({ accepted: docs.length }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const spoolDir = mkdtempSync(join(tmpdir(), 'procflow-agent-'));
+  t.after(() => rmSync(spoolDir, { recursive: true, force: true }));
+
+  const collector = new SyntheticCollector();
+  const running = await startAgent(
+    agentDefaults({
+      indexer_url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't', node_name: 'test-node',
+      flush_interval: 3_600_000, attribution_delay: 0, procfs_scan: false, spool_dir: spoolDir, listen: '127.0.0.1:0', process_events_rate: 0,
+    }),
+    { collector, log: pino({ level: 'silent' }) },
+  );
+  let stopped = false;
+  t.after(async () => { if (!stopped) await running.shutdown(); });
+
+  // The live stream, as `procflow events` reads it.
+  const stream = await fetch(new URL('/v1/events', running.server.url));
+  assert.equal(stream.status, 200);
+  const reader = stream.body!.getReader();
+
+  const start = 100n * S;
+  collector.emit([execEvent(4242, start, '/usr/bin/whoami', ['--version', '--token', 'abc'], { timeNs: start })]);
+  collector.addFlows([flowRecord({ pid: 4242, pidStartNs: start, bytesOut: 1234, bytesIn: 56, packetsOut: 3, packetsIn: 1, tcpStarted: 1, tcpCompleted: 1 })]);
+  collector.emit([exitEvent(4242, start, 0, 0, { timeNs: start + S })]);
+
+  let text = '';
+  while (text.split('\n').length < 3) text += new TextDecoder().decode((await reader.read()).value);
+  const live = text.trim().split('\n').map((l) => JSON.parse(l) as ProcessEventDoc);
+  assert.deepEqual(live.map(compactLine), [
+    '🚀 process test-node /usr/bin/whoami --version --token *****',
+    '💥 exit    test-node /usr/bin/whoami --version --token ***** 0',
+  ]);
+  await reader.cancel();
+
+  const health = await fetch(new URL('/healthz', running.server.url));
+  assert.equal(health.status, 200);
+
+  // SIGTERM path: the hour-long interval is flushed now, and the spool drains before exit.
+  await running.shutdown();
+  stopped = true;
+  const flows = received.filter((r) => r.path === '/v1/flows').flatMap((r) => r.docs) as FlowLog[];
+  const procs = received.filter((r) => r.path === '/v1/process-events').flatMap((r) => r.docs) as ProcessEventDoc[];
+  assert.equal(flows.length, 1);
+  for (const d of flows) assert.equal(FLOW_CONTRACT.validate(d), null);
+  for (const d of procs) assert.equal(PROCESS_CONTRACT.validate(d), null);
+  assert.equal(flows[0]!.process_name, '/usr/bin/whoami');
+  assert.deepEqual(flows[0]!.process_args, ['--version --token *****']);
+  assert.equal(flows[0]!.bytes_out, 1234);
+  assert.equal(flows[0]!.host, 'test-node');
+  assert.deepEqual(procs.map((p) => p.event_type), ['process_exec', 'process_exit']);
+  assert.equal(procs[0]!.process_exec!.process.exec_id, flows[0]!.process_exec_id);
+  assert.equal(procs[1]!.process_exit!.status, 0);
+  assert.equal(running.spool!.size, 0);
+  assert.ok(collector.closed);
+
+  const metrics = await running.agent.metrics.registry.metrics();
+  assert.match(metrics, /^procflow_agent_flows_emitted_total 1$/m);
+  assert.match(metrics, /^procflow_agent_process_events_total\{kind="exec"\} 1$/m);
+  assert.match(metrics, /^procflow_agent_docs_shipped_total\{kind="flows"\} 1$/m);
+  assert.match(metrics, /^procflow_agent_spool_bytes 0$/m);
+  assert.match(metrics, /^procflow_agent_process_cache_size 1$/m);
+});
+
+test('agent: refuses a config without an indexer URL or with an out-of-range interval', async () => {
+  await assert.rejects(startAgent(agentDefaults({ indexer_url: '' }), { collector: new SyntheticCollector(), log: pino({ level: 'silent' }) }), /--indexer-url is required/);
+  await assert.rejects(startAgent(agentDefaults({ output: 'ndjson', flush_interval: 500 }), { collector: new SyntheticCollector(), log: pino({ level: 'silent' }) }), /between 1s and 1h/);
+});
