@@ -97,14 +97,15 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
       std::string failed = LibbpfLog::FailedProgram(log);
       procflow__destroy(skel_);
       skel_ = nullptr;
-      if (err == -EPERM || err == -EACCES) {
-        if (failed.empty() || log.find("Permission denied") == std::string::npos) {
-          throw Napi::Error::New(env, std::string("kernel collector: loading BPF programs was refused (") +
-                                          std::strerror(-err) + "): needs root or CAP_BPF+CAP_PERFMON\n" +
-                                          Tail(log, 6));
-        }
-      }
+      // A named program failed (verifier, or a program type this kernel refuses):
+      // drop its flavour and retry with the next one.
       if (!failed.empty() && planner_->ExcludeProgram(failed, Tail(log, 3))) continue;
+      if (err == -EPERM || err == -EACCES) {
+        throw Napi::Error::New(env, std::string("kernel collector: loading BPF programs was refused (") +
+                                        std::strerror(-err) +
+                                        "): needs root or CAP_BPF+CAP_PERFMON (and no lockdown forbidding BPF)\n" +
+                                        Tail(log, 6));
+      }
       throw Napi::Error::New(env, std::string("kernel collector: loading BPF programs failed: ") + std::strerror(-err) +
                                       "\n" + Tail(log, 12));
     }

@@ -60,7 +60,7 @@ export function openHarness(t: TestContext, opts: KernelCollectorOptions = {}): 
       for (const f of got) flows.push(f);
       return got;
     },
-    async waitFor(what, pred, timeoutMs = 5000) {
+    async waitFor(what, pred, timeoutMs = 10_000) {
       const until = Date.now() + timeoutMs;
       for (;;) {
         h.drain();
