@@ -99,52 +99,55 @@ int pf_tp_exit(void *ctx)
 
 /* ---- socket I/O: tracepoints (6.3+) --------------------------------------- */
 
-static __always_inline int pf_on_send(struct sock *sk, int ret)
+static __always_inline int pf_on_send(struct sock *sk, int ret, bool btf)
 {
 	if (ret <= 0 || !sk)
 		return 0;
-	return pf_account(sk, ret, PF_DIR_OUT, NULL, PF_PEER_SEND_STASH);
+	return pf_account(sk, ret, PF_DIR_OUT, NULL, PF_PEER_SEND_STASH, btf);
 }
 
 /*
  * Receives on unconnected UDP sockets learn the peer only when the syscall
  * copies the source address out: pf_account parks them until sys_exit_recv*.
  */
-static __always_inline int pf_on_recv(struct sock *sk, int ret, int flags)
+static __always_inline int pf_on_recv(struct sock *sk, int ret, int flags, bool btf)
 {
 	if (ret <= 0 || !sk || (flags & PF_MSG_PEEK))
 		return 0;
-	return pf_account(sk, ret, PF_DIR_IN, NULL, PF_PEER_RECV_PARK);
+	return pf_account(sk, ret, PF_DIR_IN, NULL, PF_PEER_RECV_PARK, btf);
 }
 
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(pf_tpb_send, struct sock *sk, int ret, int flags)
 {
-	return pf_on_send(sk, ret);
+	return pf_on_send(sk, ret, true);
 }
 
 SEC("tracepoint/sock/sock_send_length")
 int pf_tp_send(struct trace_event_raw_sock_msg_length *ctx)
 {
-	return pf_on_send((struct sock *)ctx->sk, ctx->ret);
+	return pf_on_send((struct sock *)ctx->sk, ctx->ret, false);
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(pf_tpb_recv, struct sock *sk, int ret, int flags)
 {
-	return pf_on_recv(sk, ret, flags);
+	return pf_on_recv(sk, ret, flags, true);
 }
 
 SEC("tracepoint/sock/sock_recv_length")
 int pf_tp_recv(struct trace_event_raw_sock_msg_length *ctx)
 {
-	return pf_on_recv((struct sock *)ctx->sk, ctx->ret, ctx->flags);
+	return pf_on_recv((struct sock *)ctx->sk, ctx->ret, ctx->flags, false);
 }
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(pf_tpb_state, struct sock *sk, int oldstate, int newstate)
 {
-	if (BPF_CORE_READ(sk, sk_protocol) != PF_PROTO_TCP)
+	/* Most transitions carry nothing for us: decide on the ints first. */
+	if (newstate != PF_TCP_SYN_SENT && newstate != PF_TCP_ESTABLISHED && newstate != PF_TCP_CLOSE)
+		return 0;
+	if (sk->sk_protocol != PF_PROTO_TCP)
 		return 0;
 	return pf_tcp_state(sk, oldstate, newstate);
 }
@@ -152,6 +155,10 @@ int BPF_PROG(pf_tpb_state, struct sock *sk, int oldstate, int newstate)
 SEC("tracepoint/sock/inet_sock_set_state")
 int pf_tp_state(struct trace_event_raw_inet_sock_set_state *ctx)
 {
+	int ns = ctx->newstate;
+
+	if (ns != PF_TCP_SYN_SENT && ns != PF_TCP_ESTABLISHED && ns != PF_TCP_CLOSE)
+		return 0;
 	if (ctx->protocol != PF_PROTO_TCP)
 		return 0;
 	return pf_tcp_state((struct sock *)ctx->skaddr, ctx->oldstate, ctx->newstate);
@@ -223,7 +230,7 @@ static __always_inline int pf_recv_exit(void)
 				addr = (__u64)m.msg_name;
 		}
 		pf_read_sockaddr(&peer, (const void *)addr, true);
-		pf_account((struct sock *)s->sk, s->len, PF_DIR_IN, &peer, PF_PEER_GIVEN);
+		pf_account((struct sock *)s->sk, s->len, PF_DIR_IN, &peer, PF_PEER_GIVEN, false);
 	}
 	bpf_map_delete_elem(&pf_stash, &tid);
 	return 0;
@@ -246,13 +253,13 @@ int pf_sc_recvmsg_x(void *ctx)
 SEC("kprobe/tcp_sendmsg")
 int BPF_KPROBE(pf_kp_tcp_send, struct sock *sk, struct msghdr *msg, size_t size)
 {
-	return pf_account(sk, size, PF_DIR_OUT, NULL, PF_PEER_GIVEN);
+	return pf_account(sk, size, PF_DIR_OUT, NULL, PF_PEER_GIVEN, false);
 }
 
 SEC("kprobe/tcp_cleanup_rbuf")
 int BPF_KPROBE(pf_kp_tcp_rbuf, struct sock *sk, int copied)
 {
-	return pf_account(sk, copied, PF_DIR_IN, NULL, PF_PEER_GIVEN);
+	return pf_account(sk, copied, PF_DIR_IN, NULL, PF_PEER_GIVEN, false);
 }
 
 static __always_inline int pf_kp_udp_send_common(struct sock *sk, struct msghdr *msg, size_t len)
@@ -261,7 +268,7 @@ static __always_inline int pf_kp_udp_send_common(struct sock *sk, struct msghdr 
 
 	if (BPF_CORE_READ(sk, __sk_common.skc_dport) == 0)
 		pf_read_sockaddr(&peer, BPF_CORE_READ(msg, msg_name), false);
-	return pf_account(sk, len, PF_DIR_OUT, &peer, PF_PEER_GIVEN);
+	return pf_account(sk, len, PF_DIR_OUT, &peer, PF_PEER_GIVEN, false);
 }
 
 SEC("kprobe/udp_sendmsg")
@@ -300,7 +307,7 @@ static __always_inline int pf_kp_udp_recv_exit(int ret)
 		msg = (struct msghdr *)s->kmsg;
 		if (msg)
 			pf_read_sockaddr(&peer, BPF_CORE_READ(msg, msg_name), false);
-		pf_account((struct sock *)s->sk, ret, PF_DIR_IN, &peer, PF_PEER_GIVEN);
+		pf_account((struct sock *)s->sk, ret, PF_DIR_IN, &peer, PF_PEER_GIVEN, false);
 	}
 	bpf_map_delete_elem(&pf_stash, &tid);
 	return 0;

@@ -116,6 +116,47 @@ static __always_inline bool pf_fill_key(struct pf_flow_key *key, struct sock *sk
 }
 
 /*
+ * pf_fill_key for BTF-typed socket pointers (tp_btf programs): plain loads the
+ * verifier turns into fault-safe ones, instead of a helper call per field.
+ */
+static __always_inline bool pf_fill_key_btf(struct pf_flow_key *key, struct sock *sk)
+{
+	__u16 family = sk->__sk_common.skc_family;
+	__u16 proto = sk->sk_protocol;
+
+	if (proto != PF_PROTO_TCP && proto != PF_PROTO_UDP)
+		return false;
+	__builtin_memset(key, 0, sizeof(*key));
+	key->proto = proto;
+	key->local_port = sk->__sk_common.skc_num;
+	if (key->local_port == 0)
+		key->local_port = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+	key->remote_port = bpf_ntohs(sk->__sk_common.skc_dport);
+	if (family == PF_AF_INET) {
+		key->family = PF_AF_INET;
+		*(__u32 *)key->local_addr = sk->__sk_common.skc_rcv_saddr;
+		*(__u32 *)key->remote_addr = sk->__sk_common.skc_daddr;
+	} else if (family == PF_AF_INET6) {
+		__u32 *l = (__u32 *)key->local_addr;
+		__u32 *r = (__u32 *)key->remote_addr;
+
+		key->family = PF_AF_INET6;
+		l[0] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[0];
+		l[1] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[1];
+		l[2] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[2];
+		l[3] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[3];
+		r[0] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[0];
+		r[1] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[1];
+		r[2] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[2];
+		r[3] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[3];
+	} else {
+		return false;
+	}
+	pf_apply_peer(key, NULL);
+	return true;
+}
+
+/*
  * Unconnected UDP: the peer comes from the call's sockaddr. Then fold
  * v4-mapped IPv6 tuples into IPv4.
  */
@@ -252,7 +293,7 @@ static __always_inline struct pf_sock_state *pf_sock_get(struct sock *sk, __u8 r
 #define PF_PEER_RECV_PARK 2  /* known only at sys_exit_recv*: park the receive there */
 
 static __always_inline int pf_account(struct sock *sk, long len, int dir,
-				      const struct pf_peer *peer, int peer_mode)
+				      const struct pf_peer *peer, int peer_mode, bool btf)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct pf_sock_state *st = NULL;
@@ -269,7 +310,7 @@ static __always_inline int pf_account(struct sock *sk, long len, int dir,
 	heap = pf_get_heap();
 	if (!heap)
 		return 0;
-	if (!pf_fill_key(&heap->key, sk, peer))
+	if (btf ? !pf_fill_key_btf(&heap->key, sk) : !pf_fill_key(&heap->key, sk, peer))
 		return 0;
 	if (peer_mode != PF_PEER_GIVEN && heap->key.proto == PF_PROTO_UDP && heap->key.remote_port == 0) {
 		__u32 tid = (__u32)bpf_get_current_pid_tgid();
