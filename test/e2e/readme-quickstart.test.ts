@@ -53,7 +53,10 @@ interface Run {
 
 function start(cmd: string, args: string[], cwd: string): Run {
   // Its own process group, like a terminal's foreground job: Ctrl-C goes to the whole group.
-  const child = spawn(cmd, args, { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
+  // Without NODE_TEST_CONTEXT: the clone's test runner must report as it does for a user, not
+  // in the serialized form node --test uses between a runner and its children.
+  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+  const child = spawn(cmd, args, { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, FORCE_COLOR: '0' } });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
