@@ -5,7 +5,7 @@
 //
 // Settings (environment): PROCFLOW_ES_URL (else a local Elasticsearch is started),
 // BENCH_DOCS (200000), BENCH_BATCH (agent batch: at most this many documents and 4 MiB, the
-// agent's defaults), BENCH_SENDERS (4), BENCH_ROUNDS (2).
+// agent's defaults), BENCH_SENDERS (4), BENCH_ROUNDS (3), BENCH_INDEXER_NODE_FLAGS (none).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -21,7 +21,7 @@ const DOCS = Number(process.env.BENCH_DOCS ?? 200_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 5000);
 const BATCH_BYTES = 4 * 1024 * 1024;
 const SENDERS = Number(process.env.BENCH_SENDERS ?? 4);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONCURRENCY = 4;
 const FLUSH_BYTES = 5 * 1024 * 1024;
 const TOKEN = 'bench-token';
@@ -173,7 +173,9 @@ interface RunningIndexer {
 
 async function spawnIndexer(esUrl: string): Promise<RunningIndexer> {
   const bin = fileURLToPath(new URL('../../bin/procflow.js', import.meta.url));
-  const child = spawn(process.execPath, [bin, 'indexer', '--es-url', esUrl, '--listen', '127.0.0.1:0', '--log-level', 'warn', '--bulk-concurrency', String(CONCURRENCY), '--bulk-flush-bytes', String(FLUSH_BYTES)], {
+  // BENCH_INDEXER_NODE_FLAGS (e.g. --max-semi-space-size=4) tries V8 settings on the indexer.
+  const nodeFlags = (process.env.BENCH_INDEXER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeFlags, bin, 'indexer', '--es-url', esUrl, '--listen', '127.0.0.1:0', '--log-level', 'warn', '--bulk-concurrency', String(CONCURRENCY), '--bulk-flush-bytes', String(FLUSH_BYTES)], {
     env: { ...process.env, PROCFLOW_TOKEN: TOKEN },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -335,7 +337,7 @@ async function main(): Promise<void> {
     const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
     const ratio = mean(b) / mean(a);
     const report = [
-      `indexer benchmark: ${DOCS} flow documents, ${ROUNDS} round(s), agent batches of <= ${BATCH} docs / 4 MiB (gzip), ${SENDERS} senders, bulk concurrency ${CONCURRENCY}`,
+      `indexer benchmark: ${DOCS} flow documents${process.env.BENCH_INDEXER_NODE_FLAGS ? ` (indexer node flags: ${process.env.BENCH_INDEXER_NODE_FLAGS})` : ''}, ${ROUNDS} round(s), agent batches of <= ${BATCH} docs / 4 MiB (gzip), ${SENDERS} senders, bulk concurrency ${CONCURRENCY}`,
       `  (a) bulk helper direct : ${mean(a).toFixed(0)} docs/s`,
       `  (b) through indexer    : ${mean(b).toFixed(0)} docs/s`,
       `  ratio b/a              : ${ratio.toFixed(3)} (aim >= 0.9)`,
