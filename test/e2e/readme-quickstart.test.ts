@@ -65,6 +65,9 @@ function start(cmd: string, args: string[], cwd: string): Run {
   return { child, out: () => out, err: () => err, exited };
 }
 
+/** Resolves with 'hung' after ms, without keeping the test process alive. */
+const hungAfter = (ms: number) => new Promise<'hung'>((r) => setTimeout(() => r('hung'), ms).unref());
+
 async function until<T>(what: string, run: Run, probe: () => T | undefined | Promise<T | undefined>, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let exited = false;
@@ -91,7 +94,7 @@ test('the README quick start works on a clean clone', { timeout: 15 * 60_000 }, 
       const token = 'readme-walk-token';
       const run = start('npm', ['start', '--', '--es-port', '0', '--listen', '127.0.0.1:0', '--data-dir', join(dir, '.local'), '--token', token, '--es-heap', '512m'], dir);
       t.after(() => {
-        if (run.child.exitCode === null) process.kill(-run.child.pid!, 'SIGKILL');
+        if (run.child.exitCode === null && run.child.signalCode === null) process.kill(-run.child.pid!, 'SIGKILL');
       });
       const urls = await until('procflow local: ready', run, () => {
         const es = /Elasticsearch\s+(http:\/\/\S+)/.exec(run.out());
@@ -121,14 +124,14 @@ test('the README quick start works on a clean clone', { timeout: 15 * 60_000 }, 
 
       // Ctrl-C stops everything cleanly.
       process.kill(-run.child.pid!, 'SIGINT');
-      const code = await Promise.race([run.exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 90_000))]);
+      const code = await Promise.race([run.exited, hungAfter(90_000)]);
       assert.notEqual(code, 'hung', `npm start did not stop on Ctrl-C:\n${run.err().slice(-2000)}`);
       assert.match(run.err(), /procflow local: stopped/);
       assert.ok([0, 130, 'SIGINT'].includes(code), `exit code ${code}`);
       for (const url of [urls.es, urls.indexer]) assert.equal(await fetch(url).then(() => 'up', () => 'down'), 'down', `${url} is stopped`);
     } else if (command === 'npm test') {
       const run = start('npm', ['test', '--', 'unit'], dir);
-      const code = await Promise.race([run.exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 8 * 60_000))]);
+      const code = await Promise.race([run.exited, hungAfter(8 * 60_000)]);
       if (code === 'hung') process.kill(-run.child.pid!, 'SIGKILL');
       assert.equal(code, 0, `npm test -- unit failed on the clean clone:\n${run.out().slice(-3000)}\n${run.err().slice(-2000)}`);
       assert.match(run.out(), /(ℹ|#) pass [1-9]/, "the unit suite ran tests");
