@@ -55,7 +55,14 @@ export async function getTestCluster(): Promise<ClusterResult> {
   }
 }
 
-/** Deletes every procflow index so a suite starts clean (the templates stay). */
+/**
+ * Deletes every procflow index so a suite starts clean (the templates stay). Indices are listed
+ * and deleted by name, which also works where action.destructive_requires_name is set.
+ */
 export async function deleteProcflowIndices(client: Client): Promise<void> {
-  await client.indices.delete({ index: 'procflow-*', expand_wildcards: 'all', ignore_unavailable: true }, { ignore: [404] });
+  const rows = await client.cat.indices({ index: 'procflow-*', expand_wildcards: 'all', format: 'json', h: 'index' }, { ignore: [404] });
+  const names = (Array.isArray(rows) ? rows : []).map((r) => r.index).filter((n): n is string => Boolean(n));
+  for (let i = 0; i < names.length; i += 50) {
+    await client.indices.delete({ index: names.slice(i, i + 50), ignore_unavailable: true }, { ignore: [404] });
+  }
 }
