@@ -33,15 +33,19 @@ export interface AggregatorOptions {
   resolve: (pid: number, startNs: bigint, comm: string) => ProcessEntry;
 }
 
-/** One flow (after the level is applied) of one process start, in the current interval. */
+/**
+ * One socket flow (full 5-tuple) of one process start in the current interval. The level is
+ * applied at flush, when slots are grouped into flow logs, so the hot path does no string work.
+ */
 interface Slot {
-  flowKey: string;
+  /** Next slot with the same hash (collision chain). */
+  next: Slot | undefined;
   proto: number;
-  reporter: 'src' | 'dst';
-  srcIp: string;
-  srcPort: number;
-  dstIp: string;
-  dstPort: number;
+  role: FlowRecord['role'];
+  localIp: string;
+  localPort: number;
+  remoteIp: string;
+  remotePort: number;
   pid: number;
   startNs: bigint;
   comm: string;
@@ -62,8 +66,16 @@ interface Slot {
   mssMin: number;
   retrans: number;
   lost: number;
-  /** Distinct 5-tuples folded into this slot (levels other than full), for num_flows. */
-  tuples: Set<string> | undefined;
+}
+
+/** A slot seen from the reporter's side, with the level applied. */
+interface Oriented {
+  slot: Slot;
+  reporter: 'src' | 'dst';
+  srcIp: string;
+  srcPort: number;
+  dstIp: string;
+  dstPort: number;
 }
 
 export interface AggregatorStats {
@@ -73,10 +85,21 @@ export interface AggregatorStats {
 }
 
 const PROTO_NAMES: Record<number, string> = { 6: 'tcp', 17: 'udp', 1: 'icmp', 58: 'icmp6' };
-const MAX_TUPLES_TRACKED = 4096;
+
+/** FNV-1a over a string's UTF-16 units, continuing from `h`. */
+function hashString(s: string, h: number): number {
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h;
+}
+
+function hashInt(v: number, h: number): number {
+  return Math.imul(h ^ v, 0x01000193);
+}
 
 export class FlowAggregator {
-  private slots = new Map<string, Slot>();
+  /** Hash -> slot chain. Number keys (small integers) keep lookups free of string hashing. */
+  private slots = new Map<number, Slot>();
+  private slotCount = 0;
   private intervalStartMs: number;
   readonly level: AggregationLevel;
   private readonly processLimit: number;
@@ -93,39 +116,37 @@ export class FlowAggregator {
   }
 
   get activeSlots(): number {
-    return this.slots.size;
+    return this.slotCount;
   }
 
   add(r: FlowRecord): void {
     this.stats.recordsIn++;
-    // Which side this host is on: the kernel's view when it has one, else the lower port is
-    // taken as the service port (ephemeral client ports are high).
-    const local = r.role === 'client' ? true : r.role === 'server' ? false : r.localPort >= r.remotePort;
-    const reporter = local ? 'src' : 'dst';
-    // Slots keep the first record's real addresses (endpoint naming needs them); the key holds
-    // what the level keeps.
-    const srcIp = local ? r.localIp : r.remoteIp;
-    const dstIp = local ? r.remoteIp : r.localIp;
-    const dstPort = local ? r.remotePort : r.localPort;
-    const level = this.level;
-    const srcPort = level === 'full' ? (local ? r.localPort : r.remotePort) : -1;
-    const srcKey = level === 'prefix' ? this.endpointOf(srcIp, local).nameAggr : srcIp;
-    const dstKey = level === 'prefix' ? this.endpointOf(dstIp, !local).nameAggr : dstIp;
-    const flowKey = `${r.proto}|${reporter}|${srcKey}|${srcPort}|${dstKey}|${dstPort}`;
-    const key = `${flowKey}|${r.pid}|${r.pidStartNs}`;
-    let s = this.slots.get(key);
+    let h = hashString(r.localIp, 0x811c9dc5);
+    h = hashString(r.remoteIp, h);
+    h = hashInt((r.localPort << 16) | r.remotePort, h);
+    h = hashInt((r.proto << 22) ^ r.pid, h) & 0x3fffffff;
+    const head = this.slots.get(h);
+    let s = head;
+    while (
+      s !== undefined &&
+      !(s.pid === r.pid && s.localPort === r.localPort && s.remotePort === r.remotePort && s.proto === r.proto &&
+        s.localIp === r.localIp && s.remoteIp === r.remoteIp && s.role === r.role && s.startNs === r.pidStartNs)
+    ) {
+      s = s.next;
+    }
     if (s === undefined) {
-      if (this.slots.size >= this.maxSlots) {
+      if (this.slotCount >= this.maxSlots) {
         this.stats.recordsDropped++;
         return;
       }
       s = {
-        flowKey, proto: r.proto, reporter, srcIp, srcPort, dstIp, dstPort, pid: r.pid, startNs: r.pidStartNs, comm: r.comm,
+        next: head, proto: r.proto, role: r.role, localIp: r.localIp, localPort: r.localPort, remoteIp: r.remoteIp, remotePort: r.remotePort,
+        pid: r.pid, startNs: r.pidStartNs, comm: r.comm,
         bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, started: 0, completed: 0,
         tcpSamples: 0, srttSum: 0, srttMax: 0, minRttSum: 0, minRttMax: 0, cwndSum: 0, cwndMin: 0, mssSum: 0, mssMin: 0, retrans: 0, lost: 0,
-        tuples: undefined,
       };
-      this.slots.set(key, s);
+      this.slots.set(h, s);
+      this.slotCount++;
     }
     s.bytesIn += r.bytesIn;
     s.bytesOut += r.bytesOut;
@@ -147,9 +168,6 @@ export class FlowAggregator {
       if (s.tcpSamples === 0 || r.tcpMss < s.mssMin) s.mssMin = r.tcpMss;
       s.tcpSamples++;
     }
-    if (level !== 'full' && (s.tuples === undefined || s.tuples.size < MAX_TUPLES_TRACKED)) {
-      (s.tuples ??= new Set()).add(`${r.localIp}|${r.localPort}|${r.remoteIp}|${r.remotePort}`);
-    }
   }
 
   /** Ends the interval at `endMs`: returns its flow logs and starts the next interval. */
@@ -164,13 +182,19 @@ export class FlowAggregator {
   *flushDocs(endMs = Date.now()): Generator<FlowLog> {
     const slots = this.slots;
     this.slots = new Map();
+    this.slotCount = 0;
     const startMs = this.intervalStartMs;
     this.intervalStartMs = endMs;
-    const groups = new Map<string, Slot[]>();
-    for (const s of slots.values()) {
-      const g = groups.get(s.flowKey);
-      if (g) g.push(s);
-      else groups.set(s.flowKey, [s]);
+    // Group the interval's socket flows into flow logs at the configured level.
+    const groups = new Map<string, Oriented[]>();
+    for (const head of slots.values()) {
+      for (let s: Slot | undefined = head; s !== undefined; s = s.next) {
+        const o = this.orient(s);
+        const key = `${s.proto}|${o.reporter}|${o.srcIp}|${o.srcPort}|${o.dstIp}|${o.dstPort}`;
+        const g = groups.get(key);
+        if (g) g.push(o);
+        else groups.set(key, [o]);
+      }
     }
     slots.clear();
     const start = new Date(startMs).toISOString();
@@ -185,19 +209,38 @@ export class FlowAggregator {
     }
   }
 
+  /**
+   * Which side this host is on: the kernel's view when it has one, else the lower port is taken
+   * as the service port (ephemeral client ports are high). Then the level drops what it drops:
+   * the source port (source-port, prefix) and the addresses, replaced by endpoint names (prefix).
+   */
+  private orient(s: Slot): Oriented {
+    const local = s.role === 'client' ? true : s.role === 'server' ? false : s.localPort >= s.remotePort;
+    let srcIp = local ? s.localIp : s.remoteIp;
+    let dstIp = local ? s.remoteIp : s.localIp;
+    const srcPort = this.level === 'full' ? (local ? s.localPort : s.remotePort) : -1;
+    const dstPort = local ? s.remotePort : s.localPort;
+    if (this.level === 'prefix') {
+      srcIp = this.endpointOf(srcIp, local).nameAggr;
+      dstIp = this.endpointOf(dstIp, !local).nameAggr;
+    }
+    return { slot: s, reporter: local ? 'src' : 'dst', srcIp, srcPort, dstIp, dstPort };
+  }
+
   private endpointOf(ip: string, isLocal: boolean): Endpoint {
     return isLocal ? this.opts.endpoints.self() : this.opts.endpoints.of(ip);
   }
 
   /** One flow's slots -> its logs, one per process name up to the limit, then a "*" log. */
-  private emitFlow(slots: Slot[], start: string, end: string, out: FlowLog[]): void {
-    const byName = new Map<string, { entries: ProcessEntry[]; slots: Slot[]; bytes: number }>();
-    for (const s of slots) {
+  private emitFlow(slots: Oriented[], start: string, end: string, out: FlowLog[]): void {
+    const byName = new Map<string, { entries: ProcessEntry[]; slots: Oriented[]; bytes: number }>();
+    for (const o of slots) {
+      const s = o.slot;
       const e = this.opts.resolve(s.pid, s.startNs, s.comm);
       const name = processName(e);
       const b = byName.get(name) ?? { entries: [], slots: [], bytes: 0 };
       b.entries.push(e);
-      b.slots.push(s);
+      b.slots.push(o);
       b.bytes += s.bytesIn + s.bytesOut;
       byName.set(name, b);
     }
@@ -215,11 +258,12 @@ export class FlowAggregator {
     }
   }
 
-  private buildLog(slots: Slot[], entries: ProcessEntry[], name: string, numNames: number, start: string, end: string): FlowLog {
+  private buildLog(slots: Oriented[], entries: ProcessEntry[], name: string, numNames: number, start: string, end: string): FlowLog {
     const f = slots[0]!;
     const local = f.reporter === 'src';
-    const srcEp = this.endpointOf(f.srcIp, local);
-    const dstEp = this.endpointOf(f.dstIp, !local);
+    // Endpoint names come from the real addresses (at the prefix level f.srcIp is already a name).
+    const srcEp = this.endpointOf(local ? f.slot.localIp : f.slot.remoteIp, local);
+    const dstEp = this.endpointOf(local ? f.slot.remoteIp : f.slot.localIp, !local);
     const pids = new Set(entries.map((e) => e.pid));
     const execIds = new Set(entries.map((e) => e.execId));
     const argLists = new Set<string>();
@@ -227,7 +271,9 @@ export class FlowAggregator {
     const tuples = new Set<string>();
     let bytesIn = 0, bytesOut = 0, packetsIn = 0, packetsOut = 0, started = 0, completed = 0;
     let samples = 0, srttSum = 0, srttMax = 0, minRttSum = 0, minRttMax = 0, cwndSum = 0, cwndMin = 0, mssSum = 0, mssMin = 0, retrans = 0, lost = 0;
-    for (const s of slots) {
+    for (const o of slots) {
+      const s = o.slot;
+      if (this.level !== 'full') tuples.add(`${s.localIp}|${s.localPort}|${s.remoteIp}|${s.remotePort}`);
       bytesIn += s.bytesIn;
       bytesOut += s.bytesOut;
       packetsIn += s.packetsIn;
@@ -247,7 +293,6 @@ export class FlowAggregator {
         cwndSum += s.cwndSum;
         mssSum += s.mssSum;
       }
-      if (s.tuples) for (const t of s.tuples) tuples.add(t);
     }
     const single = entries.length > 0 && pids.size === 1 && name !== '*' ? entries[0]! : undefined;
     const sources = new Set(entries.map((e) => e.source));
@@ -265,7 +310,7 @@ export class FlowAggregator {
       dest_name_aggr: dstEp.nameAggr,
       dest_namespace: dstEp.namespace,
       dest_type: dstEp.type,
-      proto: PROTO_NAMES[f.proto] ?? String(f.proto),
+      proto: PROTO_NAMES[f.slot.proto] ?? String(f.slot.proto),
       reporter: f.reporter,
       bytes_in: bytesIn,
       bytes_out: bytesOut,
@@ -287,7 +332,7 @@ export class FlowAggregator {
     }
     if (f.srcPort >= 0) doc.source_port = f.srcPort;
     doc.dest_port = f.dstPort;
-    if (this.level === 'full') doc.community_id = communityId(f.proto, f.srcIp, f.srcPort, f.dstIp, f.dstPort);
+    if (this.level === 'full') doc.community_id = communityId(f.slot.proto, f.srcIp, f.srcPort, f.dstIp, f.dstPort);
     if (execIds.size === 1 && name !== '*') doc.process_exec_id = entries[0]!.execId;
     if (name !== '*') {
       doc.process_source = sources.has('kernel') ? 'kernel' : sources.has('procfs') ? 'procfs' : 'taskname';
@@ -305,7 +350,7 @@ export class FlowAggregator {
       doc.tcp_mean_mss = Math.round(mssSum / samples);
       doc.tcp_min_mss = mssMin;
     }
-    if (f.proto === 6) {
+    if (f.slot.proto === 6) {
       doc.tcp_total_retransmissions = retrans;
       doc.tcp_lost_packets = lost;
     }

@@ -5,7 +5,20 @@ import { createHash } from 'node:crypto';
 import { isIPv4 } from 'node:net';
 
 function ipBytes(ip: string): Buffer {
-  if (isIPv4(ip)) return Buffer.from(ip.split('.').map(Number));
+  if (isIPv4(ip)) {
+    const b = Buffer.allocUnsafe(4);
+    let octet = 0;
+    let i = 0;
+    for (let k = 0; k < ip.length; k++) {
+      const c = ip.charCodeAt(k);
+      if (c === 46) {
+        b[i++] = octet;
+        octet = 0;
+      } else octet = octet * 10 + (c - 48);
+    }
+    b[i] = octet;
+    return b;
+  }
   return ipv6Bytes(ip);
 }
 

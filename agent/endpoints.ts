@@ -17,8 +17,17 @@ for (const [net, bits] of [['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 
 }
 for (const [net, bits] of [['fc00::', 7], ['fe80::', 10], ['::1', 128]] as const) PRIVATE.addSubnet(net, bits, 'ipv6');
 
+/** RFC 1918, CGNAT, loopback and link-local IPv4, parsed by hand (BlockList is slow per call). */
+function isPrivateV4(ip: string): boolean {
+  const d1 = ip.indexOf('.');
+  const a = Number(ip.slice(0, d1));
+  const b = Number(ip.slice(d1 + 1, ip.indexOf('.', d1 + 1)));
+  return a === 10 || a === 127 || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b < 128) || (a === 169 && b === 254);
+}
+
 export function isPrivateIp(ip: string): boolean {
   const v4 = isIPv4(ip);
+  if (v4) return isPrivateV4(ip);
   if (!v4 && ip.startsWith('::ffff:')) return isPrivateIp(ip.slice(7));
   return PRIVATE.check(ip, v4 ? 'ipv4' : 'ipv6');
 }
@@ -30,7 +39,7 @@ export class EndpointNamer {
   private readonly pvt: Endpoint = { type: 'net', name: '-', nameAggr: 'pvt', namespace: '-' };
   private readonly pub: Endpoint = { type: 'net', name: '-', nameAggr: 'pub', namespace: '-' };
 
-  constructor(hostName: string, private readonly maxCached = 65_536) {
+  constructor(hostName: string, private readonly maxCached = 262_144) {
     this.host = { type: 'hep', name: hostName, nameAggr: hostName, namespace: '-' };
     this.refresh();
   }

@@ -1,0 +1,291 @@
+// npm run bench:agent — synthetic flow streams through the agent's aggregator and shipper (no
+// kernel), against a baseline loop that consumes the same records and does nothing else.
+// Each phase runs in its own child process so its peak RSS (maxRSS) and CPU time are its own;
+// the shipper sends to a local HTTP sink in the parent that accepts every batch.
+//
+// Phases:
+//   baseline     a bare loop over the records (sums two fields): the floor
+//   ingest       records into the aggregator as fast as one core goes (BENCH_FLOWS distinct flows)
+//   rate=N       records paced at N/s over BENCH_ACTIVE distinct flows, flushed every second
+//                through gzip NDJSON -> spool -> shipper -> sink: does it keep up, at what CPU
+//   flows100k    100k active flows held in one interval: RSS, and the cost of the flush
+//   kernel       (root + BTF only) the real agent under a loopback TCP workload: its CPU share
+//
+// Settings (environment): BENCH_SECONDS (3 per phase), BENCH_FLOWS (100000 distinct flows),
+// BENCH_ACTIVE (10000 distinct flows per second in the rate phases),
+// BENCH_PROCESSES (1000), BENCH_RATES (250000,500000,1000000,2000000).
+import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import type { FlowRecord } from '../native/types.js';
+import { Agent } from '../agent/agent.js';
+import { SpoolSink } from '../agent/sink.js';
+import { Spool } from '../agent/spool.js';
+import { Shipper } from '../agent/shipper.js';
+import { SyntheticCollector, execEvent, flowRecord } from '../agent/synthetic.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const FLOWS = Number(process.env.BENCH_FLOWS ?? 100_000);
+const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 1000);
+const ACTIVE = Number(process.env.BENCH_ACTIVE ?? 10_000);
+const RATES = (process.env.BENCH_RATES ?? '250000,500000,1000000,2000000').split(',').map(Number);
+const S = 1_000_000_000n;
+const silent = pino({ level: process.env.BENCH_LOG ?? 'silent' }, pino.destination(2));
+
+interface PhaseResult {
+  phase: string;
+  events: number;
+  wallS: number;
+  cpuS: number;
+  maxRssMiB: number;
+  extra?: Record<string, number | string>;
+}
+
+/** The same records for every phase: FLOWS distinct 5-tuples over PROCESSES processes. */
+function records(flows = FLOWS): FlowRecord[] {
+  const out: FlowRecord[] = [];
+  for (let i = 0; i < flows; i++) {
+    const pid = 1000 + (i % PROCESSES);
+    out.push(flowRecord({
+      pid, pidStartNs: BigInt(pid) * S, comm: 'bench',
+      localIp: '10.0.0.1', localPort: 20_000 + (i % 40_000), remoteIp: `10.1.${(i >> 8) & 255}.${i & 255}`, remotePort: 443,
+      bytesOut: 100 + (i % 1000), bytesIn: 50, packetsOut: 1, packetsIn: 1, tcpMss: 1448, tcpCwnd: 10, tcpSrttUs: 120, tcpMinRttUs: 80,
+    }));
+  }
+  return out;
+}
+
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+function finish(phase: string, events: number, t0: number, c0: number, extra?: PhaseResult['extra']): PhaseResult {
+  return { phase, events, wallS: (performance.now() - t0) / 1000, cpuS: cpuSeconds() - c0, maxRssMiB: process.resourceUsage().maxRSS / 1024, extra };
+}
+
+function newAgent(sinkUrl: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'procflow-bench-'));
+  const spool = new Spool({ dir, maxBytes: 512 * 1024 ** 2 });
+  const shipper = new Shipper({ indexerUrl: sinkUrl, token: 'bench', spool, log: silent, concurrency: 2 });
+  const collector = new SyntheticCollector();
+  const agent = new Agent(
+    { collector, sink: new SpoolSink(spool, {}, () => shipper.notify()), log: silent },
+    { node: 'bench', flushIntervalMs: 3_600_000, attributionDelayMs: 0, procfsScan: false, procfsFallback: false, processEventsRate: 0 },
+  );
+  agent.start();
+  shipper.start();
+  collector.emit(Array.from({ length: PROCESSES }, (_, k) => execEvent(1000 + k, BigInt(1000 + k) * S, `/usr/bin/app-${k % 50}`, ['--worker', String(k)])));
+  return {
+    agent, shipper,
+    async close() {
+      await agent.stop();
+      await shipper.drained(60_000);
+      await shipper.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function phaseBaseline(): Promise<PhaseResult> {
+  const recs = records();
+  const c0 = cpuSeconds();
+  const t0 = performance.now();
+  let events = 0;
+  let sum = 0;
+  const deadline = t0 + SECONDS * 1000;
+  while (performance.now() < deadline) {
+    for (let i = 0; i < recs.length; i++) {
+      const r = recs[i]!;
+      sum += r.bytesOut + r.bytesIn;
+    }
+    events += recs.length;
+  }
+  return finish('baseline', events, t0, c0, { checksum: sum % 997 });
+}
+
+async function phaseIngest(sinkUrl: string): Promise<PhaseResult> {
+  const recs = records();
+  const { agent, close } = newAgent(sinkUrl);
+  const agg = agent.aggregator;
+  const c0 = cpuSeconds();
+  const t0 = performance.now();
+  const deadline = t0 + SECONDS * 1000;
+  let events = 0;
+  while (performance.now() < deadline) {
+    for (let i = 0; i < recs.length; i++) agg.add(recs[i]!);
+    events += recs.length;
+  }
+  const r = finish('ingest', events, t0, c0, { activeFlows: agg.activeSlots });
+  await close();
+  return r;
+}
+
+/** Records into the aggregator at `rate` per second, flushed and shipped every second. */
+async function phaseRate(sinkUrl: string, rate: number): Promise<PhaseResult> {
+  const recs = records(ACTIVE);
+  const { agent, close } = newAgent(sinkUrl);
+  const agg = agent.aggregator;
+  const c0 = cpuSeconds();
+  const t0 = performance.now();
+  let events = 0;
+  let idx = 0;
+  let nextFlush = t0 + 1000;
+  const end = t0 + SECONDS * 1000;
+  const sliceMs = 10;
+  let behind = 0;
+  while (performance.now() < end) {
+    // Each 10 ms slice adds its share of records, then yields to the shipper's I/O.
+    const sliceStart = performance.now();
+    // Catch up to the schedule (timers overshoot), at most 100 ms worth in one slice.
+    const quota = Math.min(Math.round((rate * (sliceStart - t0)) / 1000) - events, rate / 10);
+    for (let k = 0; k < quota; k++) {
+      agg.add(recs[idx]!);
+      idx = idx + 1 === recs.length ? 0 : idx + 1;
+    }
+    events += quota;
+    if (performance.now() >= nextFlush) {
+      await agent.flush();
+      nextFlush += 1000;
+    }
+    const left = sliceMs - (performance.now() - sliceStart);
+    if (left <= 0) behind++;
+    await new Promise((r) => (left > 0 ? setTimeout(r, left) : setImmediate(r)));
+  }
+  const r = finish(`rate=${rate}`, events, t0, c0, { flowsEmitted: agg.stats.flowsEmitted, slicesBehind: behind });
+  await close();
+  return r;
+}
+
+async function phaseFlows100k(sinkUrl: string): Promise<PhaseResult> {
+  const { agent, close } = newAgent(sinkUrl);
+  const c0 = cpuSeconds();
+  const t0 = performance.now();
+  // Records made one at a time (as the kernel drain delivers them), so RSS is the agent's state.
+  for (let i = 0; i < FLOWS; i += 1000) for (const r of records(Math.min(1000, FLOWS - i))) agent.aggregator.add({ ...r, localPort: 1 + ((i + (r.localPort - 20_000)) % 65_000), remoteIp: `10.2.${(i >> 16) & 255}.${(i >> 8) & 255}` });
+  global.gc?.();
+  const rssHeld = process.memoryUsage().rss / 1024 ** 2;
+  const active = agent.aggregator.activeSlots;
+  const f0 = performance.now();
+  await agent.flush();
+  const flushMs = performance.now() - f0;
+  await close();
+  return finish('flows100k', FLOWS, t0, c0, { activeFlows: active, rssWithFlowsMiB: Math.round(rssHeld), flushMs: Math.round(flushMs) });
+}
+
+async function phaseKernel(sinkUrl: string): Promise<PhaseResult | string> {
+  const { checkKernelSupport } = await import('../native/index.js');
+  const support = checkKernelSupport();
+  if (!support.ok) return `kernel phase skipped: missing ${support.missing.join(', ')}`;
+  const { startAgent } = await import('../agent/run.js');
+  const { agentDefaults } = await import('../agent/config.js');
+  const dir = mkdtempSync(join(tmpdir(), 'procflow-bench-k-'));
+  const running = await startAgent(agentDefaults({ indexer_url: sinkUrl, token: 'bench', flush_interval: 1000, spool_dir: dir, listen: '127.0.0.1:0', process_events_rate: 0 }), { log: silent });
+  // Loopback workload in a child: many short TCP connections plus a bulk stream.
+  const workload = `
+    const net = require('node:net');
+    const srv = net.createServer((s) => s.on('data', (d) => s.write(d))).listen(0, '127.0.0.1', () => {
+      const port = srv.address().port; const buf = Buffer.alloc(16384, 7); const end = Date.now() + ${SECONDS * 1000};
+      let conns = 0;
+      const one = () => { if (Date.now() > end) { console.log(JSON.stringify({ conns, cpu: process.cpuUsage() })); process.exit(0); }
+        const c = net.connect(port, '127.0.0.1', () => { let n = 0; c.on('data', () => { if (++n >= 4) { c.end(); conns++; setImmediate(one); } else c.write(buf); }); c.write(buf); }); };
+      for (let i = 0; i < 8; i++) one();
+    });`;
+  const c0 = cpuSeconds();
+  const t0 = performance.now();
+  const child = spawn(process.execPath, ['-e', workload], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise((r) => child.once('exit', r));
+  const agentCpu = cpuSeconds() - c0;
+  const wall = (performance.now() - t0) / 1000;
+  await running.shutdown();
+  rmSync(dir, { recursive: true, force: true });
+  const w = JSON.parse(out.trim()) as { conns: number; cpu: { user: number; system: number } };
+  const workloadCpu = (w.cpu.user + w.cpu.system) / 1e6;
+  const r = finish('kernel', running.agent.aggregator.stats.recordsIn, t0, c0, {
+    connections: w.conns, workloadCpuS: workloadCpu.toFixed(2), agentCpuS: agentCpu.toFixed(2),
+    agentCpuShareOfOneCore: `${((agentCpu / wall) * 100).toFixed(1)}%`, agentVsWorkload: `${((agentCpu / workloadCpu) * 100).toFixed(1)}%`,
+  });
+  r.wallS = wall;
+  return r;
+}
+
+async function runPhase(phase: string, sinkUrl: string): Promise<PhaseResult | string> {
+  if (phase === 'baseline') return phaseBaseline();
+  if (phase === 'ingest') return phaseIngest(sinkUrl);
+  if (phase.startsWith('rate=')) return phaseRate(sinkUrl, Number(phase.slice(5)));
+  if (phase === 'flows100k') return phaseFlows100k(sinkUrl);
+  if (phase === 'kernel') return phaseKernel(sinkUrl);
+  throw new Error(`bench: unknown phase ${phase}`);
+}
+
+async function sink(): Promise<{ server: Server; url: string; stats: { batches: number; bytes: number } }> {
+  const stats = { batches: 0, bytes: 0 };
+  const server = createServer((req, res) => {
+    req.on('data', (c: Buffer) => (stats.bytes += c.length));
+    req.on('end', () => {
+      stats.batches++;
+      res.writeHead(200).end('{"accepted":0}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, stats };
+}
+
+function child(phase: string, sinkUrl: string): Promise<PhaseResult | string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--phase', phase, '--sink', sinkUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as PhaseResult | string) : reject(new Error(`bench: phase ${phase} exited ${code}`))));
+  });
+}
+
+function fmt(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(0)}k` : n.toFixed(0);
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const pi = argv.indexOf('--phase');
+  if (pi >= 0) {
+    const res = await runPhase(argv[pi + 1]!, argv[argv.indexOf('--sink') + 1]!);
+    process.stdout.write(JSON.stringify(res));
+    process.exit(0);
+  }
+  const s = await sink();
+  const phases = ['baseline', 'ingest', ...RATES.map((r) => `rate=${r}`), 'flows100k', 'kernel'];
+  const results: PhaseResult[] = [];
+  process.stderr.write(`bench: ${FLOWS} distinct flows over ${PROCESSES} processes, ${SECONDS} s per phase\n`);
+  for (const ph of phases) {
+    const r = await child(ph, s.url);
+    if (typeof r === 'string') {
+      process.stdout.write(`${r}\n`);
+      continue;
+    }
+    results.push(r);
+  }
+  const base = results.find((r) => r.phase === 'baseline')!;
+  const baseRate = base.events / base.wallS;
+  const rows = [['phase', 'events/s', 'cpu s / 1M events', 'cpu share', 'peak RSS MiB', 'vs baseline', 'notes']];
+  for (const r of results) {
+    const rate = r.events / r.wallS;
+    rows.push([
+      r.phase, fmt(rate), ((r.cpuS / r.events) * 1e6).toFixed(3), `${((r.cpuS / r.wallS) * 100).toFixed(0)}%`, r.maxRssMiB.toFixed(0),
+      r.phase === 'baseline' ? '1' : `${(baseRate / rate).toFixed(1)}x slower`,
+      Object.entries(r.extra ?? {}).map(([k, v]) => `${k}=${v}`).join(' '),
+    ]);
+  }
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
+  process.stdout.write(`${rows.map((row) => row.map((cell, c) => cell.padEnd(widths[c]!)).join('  ')).join('\n')}\n`);
+  process.stdout.write(`sink: ${s.stats.batches} batches, ${(s.stats.bytes / 1024 ** 2).toFixed(1)} MiB gzip received\n`);
+  s.server.close();
+}
+
+await main();
