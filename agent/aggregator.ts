@@ -12,6 +12,7 @@
 // `processLimit - 1` names keep their own log and the rest fold into one log with process_name
 // "*" (num_process_names says how many); within a name, several pids make process_id "*", and at most
 // `argsLimit` distinct argument lists are listed; num_process_* always hold the true counts.
+import { readFileSync } from 'node:fs';
 import type { FlowLog } from '../schema/index.js';
 import type { FlowRecord } from '../native/types.js';
 import { communityId } from './community-id.js';
@@ -94,6 +95,31 @@ function hashString(s: string, h: number): number {
 
 function hashInt(v: number, h: number): number {
   return Math.imul(h ^ v, 0x01000193);
+}
+
+/** The kernel's ephemeral port range: ports in it are client ports. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (lo && hi) return [lo, hi];
+  } catch {
+    // not Linux: the IANA range
+  }
+  return [49152, 65535];
+}
+
+const [EPHEMERAL_LO, EPHEMERAL_HI] = ephemeralRange();
+const isEphemeral = (port: number) => port >= EPHEMERAL_LO && port <= EPHEMERAL_HI;
+
+/**
+ * The kernel could not tell the roles (UDP without connect, mostly): a port outside the
+ * ephemeral range is the service port; when both or neither are, the lower port is.
+ */
+export function localIsClient(localPort: number, remotePort: number): boolean {
+  const le = isEphemeral(localPort);
+  const re = isEphemeral(remotePort);
+  if (le !== re) return le;
+  return localPort >= remotePort;
 }
 
 export class FlowAggregator {
@@ -215,7 +241,7 @@ export class FlowAggregator {
    * the source port (source-port, prefix) and the addresses, replaced by endpoint names (prefix).
    */
   private orient(s: Slot): Oriented {
-    const local = s.role === 'client' ? true : s.role === 'server' ? false : s.localPort >= s.remotePort;
+    const local = s.role === 'client' ? true : s.role === 'server' ? false : localIsClient(s.localPort, s.remotePort);
     let srcIp = local ? s.localIp : s.remoteIp;
     let dstIp = local ? s.remoteIp : s.localIp;
     const srcPort = this.level === 'full' ? (local ? s.localPort : s.remotePort) : -1;

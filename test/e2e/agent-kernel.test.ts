@@ -157,9 +157,11 @@ describe('agent end to end (kernel + indexer + Elasticsearch)', () => {
   }
 
   /** Waits until the flows of `pid` towards `port` add up to `bytesOut`, then returns them. */
+  // The server's port: dest_port when the agent knew (or guessed) the roles right; UDP between two
+  // ephemeral ports has no telling, so the port may be on either side there.
   async function waitBytes(pid: number, port: number, bytesOut: number, timeoutMs = 40_000): Promise<FlowLog[]> {
     return waitFor(`flows of pid ${pid} to port ${port} with ${bytesOut} bytes out`, async () => {
-      const docs = (await flowsOf(pid)).filter((d) => d.dest_port === port);
+      const docs = (await flowsOf(pid)).filter((d) => d.dest_port === port || (d.proto === 'udp' && d.source_port === port));
       return docs.reduce((n, d) => n + d.bytes_out, 0) >= bytesOut ? docs : undefined;
     }, timeoutMs);
   }
@@ -200,6 +202,7 @@ describe('agent end to end (kernel + indexer + Elasticsearch)', () => {
     assert.equal(sum(v6Docs, 'bytes_in'), 46912);
     assert.ok(v6Docs.every((d) => d.dest_ip === '::1' && d.process_name === process.execPath));
 
+    // bytes_out is what this host's process sent, whichever side the reporter is on.
     const udpDocs = await waitBytes(udp.pid, ports.udp, 7000);
     assert.equal(sum(udpDocs, 'bytes_out'), 7000);
     assert.ok(udpDocs.every((d) => d.proto === 'udp' && d.process_args?.[0]?.includes(`e2e-udp-${RUN}`)));
@@ -235,6 +238,14 @@ describe('agent end to end (kernel + indexer + Elasticsearch)', () => {
       assert.equal(exec.process_exec!.process.binary, p === v4 ? process.execPath : '/bin/bash');
       assert.equal(exec.process_exec!.parent?.pid, process.pid);
     }
+
+    // `procflow flows`: the terminal view of the same data lists these processes as talkers.
+    const view = start([CLI, 'flows', '--es-url', cluster!.url, '--host', NODE_NAME, '--since', '10m', '--top', '20', '-o', 'json']);
+    await new Promise((r) => view.child.once('exit', r));
+    assert.equal(view.child.exitCode, 0, view.output());
+    const talkers = (JSON.parse(view.output()) as { talkers: { process: string; bytesOut: number }[] }).talkers;
+    assert.ok(talkers.some((x) => x.process === '/bin/bash' && x.bytesOut >= 5), view.output());
+    assert.ok(talkers.some((x) => x.process === process.execPath && x.bytesOut >= 12345 + 23456 + 7000));
   });
 
   it('an indexer down for 30 s loses nothing and duplicates nothing', { timeout: 150_000 }, async (t) => {

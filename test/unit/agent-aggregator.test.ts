@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FLOW_CONTRACT, type FlowLog } from '../../schema/index.js';
-import { FlowAggregator, type AggregationLevel } from '../../agent/aggregator.js';
+import { FlowAggregator, localIsClient, type AggregationLevel } from '../../agent/aggregator.js';
 import { Attributor } from '../../agent/attribution.js';
 import { EndpointNamer } from '../../agent/endpoints.js';
 import { ProcessCache } from '../../agent/process-cache.js';
@@ -150,4 +150,11 @@ test('records in one interval add up; the next interval starts empty; a full agg
   for (let port = 1; port <= 5; port++) small.add(flowRecord({ pid: 1, pidStartNs: 1n, localPort: port }));
   assert.equal(small.stats.recordsDropped, 3);
   assert.equal(small.flush().length, 2);
+});
+
+test('unknown roles: a port outside the ephemeral range is the service, else the lower port', () => {
+  assert.equal(localIsClient(51000, 53), true);
+  assert.equal(localIsClient(53, 51000), false);
+  assert.equal(localIsClient(40000, 50000), false, 'both ephemeral: the lower one is taken as the service');
+  assert.equal(localIsClient(8080, 443), true, 'neither ephemeral: the lower one is the service');
 });
