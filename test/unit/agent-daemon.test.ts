@@ -97,3 +97,25 @@ test('agent: refuses a config without an indexer URL or with an out-of-range int
   await assert.rejects(startAgent(agentDefaults({ indexer_url: '' }), { collector: new SyntheticCollector(), log: pino({ level: 'silent' }) }), /--indexer-url is required/);
   await assert.rejects(startAgent(agentDefaults({ output: 'ndjson', flush_interval: 500 }), { collector: new SyntheticCollector(), log: pino({ level: 'silent' }) }), /between 1s and 1h/);
 });
+
+test('agent --output ndjson: the same documents, one per line, on a stream', async () => {
+  const { PassThrough } = await import('node:stream');
+  const { Agent } = await import('../../agent/agent.js');
+  const { StreamSink } = await import('../../agent/sink.js');
+  const out = new PassThrough();
+  let text = '';
+  out.on('data', (d: Buffer) => (text += d.toString()));
+  const collector = new SyntheticCollector();
+  const agent = new Agent({ collector, sink: new StreamSink(out), log: pino({ level: 'silent' }) }, { node: 'nd', flushIntervalMs: 3_600_000, attributionDelayMs: 0, procfsScan: false, procfsFallback: false });
+  agent.start();
+  collector.emit([execEvent(9, 3n * S, '/usr/bin/dig', ['example.com'])]);
+  collector.addFlows([flowRecord({ pid: 9, pidStartNs: 3n * S, proto: 17, remotePort: 53, bytesOut: 40, bytesIn: 120 })]);
+  await agent.stop();
+  const docs = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const flow = docs.find((d) => 'bytes_out' in d) as FlowLog;
+  assert.equal(FLOW_CONTRACT.validate(flow), null);
+  assert.equal(flow.process_name, '/usr/bin/dig');
+  assert.equal(flow.bytes_in, 120);
+  const exec = docs.find((d) => d.event_type === 'process_exec') as ProcessEventDoc;
+  assert.equal(PROCESS_CONTRACT.validate(exec), null);
+});
