@@ -2,6 +2,7 @@
 // accepting, drains in-flight batches and exits 0 (a second signal exits at once).
 import { ConfigError } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
+import { limitHeapGrowth } from '../../indexer/heap.js';
 import { INDEXER_SETTINGS, startIndexer, type IndexerOptions } from '../../indexer/index.js';
 import { defineCommand, LOG_LEVEL_SETTING } from '../command.js';
 
@@ -17,6 +18,7 @@ export default defineCommand<IndexerConfig>({
   async run(c) {
     if (!c.token) throw new ConfigError('the indexer needs a token', 'pass --token T or set PROCFLOW_TOKEN; agents send it as Authorization: Bearer T');
     const log = createLogger('indexer', c.log_level as never);
+    limitHeapGrowth();
     const indexer = await startIndexer(c, { log });
     process.stdout.write(`procflow indexer: listening on ${indexer.url}\n`);
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
