@@ -142,8 +142,8 @@ async function phaseRate(sinkUrl: string, rate: number): Promise<PhaseResult> {
   while (performance.now() < end) {
     // Each 10 ms slice adds its share of records, then yields to the shipper's I/O.
     const sliceStart = performance.now();
-    // Catch up to the schedule (timers overshoot), at most 100 ms worth in one slice.
-    const quota = Math.min(Math.round((rate * (sliceStart - t0)) / 1000) - events, rate / 10);
+    // Catch up to the schedule (timers overshoot), at most one second worth in one slice.
+    const quota = Math.min(Math.round((rate * (sliceStart - t0)) / 1000) - events, rate);
     for (let k = 0; k < quota; k++) {
       agg.add(recs[idx]!);
       idx = idx + 1 === recs.length ? 0 : idx + 1;
