@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { FLOW_CONTRACT, dailyIndex, type DeadLetterDoc } from '../../schema/index.js';
+import { FLOW_CONTRACT, SCHEMA_VERSION, dailyIndex, type DeadLetterDoc } from '../../schema/index.js';
 import type { Indexer } from '../../indexer/index.js';
 import { getTestCluster, type TestCluster } from '../support/elasticsearch.js';
 import { skipOrFail } from '../support/environment.js';
@@ -169,6 +169,32 @@ describe('indexer with Elasticsearch failing', () => {
     for (const hit of found.hits.hits) await cluster!.client.delete({ index: hit._index, id: hit._id! });
   });
 
+  it('is not ready while the installed templates are of another schema version, and says why', async (t) => {
+    if (!need(t)) return;
+    const proxy = await startEsProxy(cluster!.url);
+    // The cluster appears to hold templates from an older procflow.
+    proxy.rewrite(/^\/_index_template\//, (body) => {
+      for (const t of (body.index_templates ?? []) as Array<{ index_template: { _meta?: Record<string, unknown> } }>) {
+        t.index_template._meta = { ...t.index_template._meta, schema_version: SCHEMA_VERSION - 1 };
+      }
+      return body;
+    });
+    const indexer = await startTestIndexer(proxy.url, { install_templates: false });
+    cleanup.push(async () => {
+      await indexer.close();
+      await proxy.close();
+    });
+    const ready = await get(indexer.url, '/readyz');
+    assert.equal(ready.status, 503);
+    assert.match(ready.text, new RegExp(`schema version ${SCHEMA_VERSION - 1}, expected ${SCHEMA_VERSION}; run procflow setup`));
+    const refused = await post(indexer.url, '/v1/flows', ndjson(batch(3)));
+    assert.equal(refused.status, 503);
+    assert.match(String(refused.json.error), /run procflow setup/);
+
+    proxy.rewrite(null);
+    await until('readiness once the templates are current', async () => (await get(indexer.url, '/readyz')).status === 200);
+  });
+
   it('answers 503 when more batches arrive than it may hold', async (t) => {
     if (!need(t)) return;
     const { proxy, indexer } = await rig({ max_in_flight_requests: 1 });
@@ -181,6 +207,19 @@ describe('indexer with Elasticsearch failing', () => {
     assert.equal(busy.json.code, 'in_flight_requests');
     assert.equal(busy.headers['retry-after'], '1');
     assert.equal((await slow).status, 200);
+  });
+
+  it('answers 503 when the batches held would exceed the in-flight byte budget', async (t) => {
+    if (!need(t)) return;
+    const { indexer } = await rig({ max_in_flight_bytes: 32 * 1024 });
+    const docs = batch(100);
+    const res = await post(indexer.url, '/v1/flows', ndjson(docs), { gzip: true });
+    assert.equal(res.status, 503, res.text);
+    assert.equal(res.json.code, 'in_flight_bytes');
+    assert.equal(await countIds(docs), 0);
+    const small = batch(10);
+    assert.equal((await post(indexer.url, '/v1/flows', ndjson(small))).status, 200, 'a batch within the budget still goes through');
+    assert.match(metricLines((await get(indexer.url, '/metrics')).text, /unavailable_total/), /reason="in_flight_bytes"\} 1/);
   });
 
   it('drains the batches in flight when closed, then stops listening', async (t) => {

@@ -156,6 +156,8 @@ export interface EsProxy {
   /** The next `count` _bulk requests get `fault`. */
   fault(fault: BulkFault, count: number): void;
   clearFaults(): void;
+  /** Rewrite the JSON answers to requests whose path matches (null to stop). */
+  rewrite(path: RegExp | null, change?: (body: Record<string, unknown>) => unknown): void;
   /** Delay every forwarded _bulk request by `ms` (0 to stop). */
   delayBulk(ms: number): void;
   /** Stop listening and drop every connection: connection refused from now on. */
@@ -176,6 +178,7 @@ export async function startEsProxy(target: string): Promise<EsProxy> {
   const sockets = new Set<Socket>();
   const faults: BulkFault[] = [];
   let delay = 0;
+  let rewriting: { path: RegExp; change: (body: Record<string, unknown>) => unknown } | null = null;
   let server: Server;
   let port = 0;
 
@@ -183,8 +186,19 @@ export async function startEsProxy(target: string): Promise<EsProxy> {
     const up = request(
       { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: { ...req.headers, host: to.host }, agent: false },
       (upRes) => {
-        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-        upRes.pipe(res);
+        const rw = rewriting;
+        if (!rw || !rw.path.test(req.url ?? '')) {
+          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+          return void upRes.pipe(res);
+        }
+        const chunks: Buffer[] = [];
+        upRes.on('data', (c: Buffer) => chunks.push(c));
+        upRes.on('end', () => {
+          const text = JSON.stringify(rw.change(JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>));
+          const { 'content-length': _len, 'transfer-encoding': _te, ...headers } = upRes.headers;
+          res.writeHead(upRes.statusCode ?? 502, { ...headers, 'content-length': Buffer.byteLength(text) });
+          res.end(text);
+        });
       },
     );
     up.on('error', () => res.destroy());
@@ -242,6 +256,7 @@ export async function startEsProxy(target: string): Promise<EsProxy> {
       for (let i = 0; i < count; i++) faults.push(f);
     },
     clearFaults: () => void (faults.length = 0),
+    rewrite: (path, change) => void (rewriting = path && change ? { path, change } : null),
     delayBulk: (ms) => void (delay = ms),
     cut: async () => {
       if (!listening) return;
