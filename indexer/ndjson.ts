@@ -21,6 +21,8 @@ function badLine(code: string, line: number, reason: string): HttpError {
 
 export class BatchBuilder {
   readonly docs: PreparedDoc[] = [];
+  /** A batch's documents nearly all share one daily index: keep one copy of its name. */
+  private lastIndex = '';
 
   constructor(
     private readonly contract: DocTypeContract<never>,
@@ -53,6 +55,8 @@ export class BatchBuilder {
     } catch (err) {
       throw badLine('schema', lineNo, (err as Error).message);
     }
+    if (index === this.lastIndex) index = this.lastIndex;
+    else this.lastIndex = index;
     this.docs.push({ index, id, source: this.arena.keep(line) });
   }
 
