@@ -15,6 +15,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../common/log.js';
 import { checkKernelSupport, openKernelCollector, type OpenKernelCollector, type ProcessEvent } from '../native/index.js';
+import { freePort } from '../common/net.js';
 
 const log = createLogger('kernel-bench');
 const SELF = fileURLToPath(import.meta.url);
@@ -96,16 +97,6 @@ async function waitListening(port: number, server: ChildProcess): Promise<void> 
     await delay(20);
   }
   throw new Error(`bench: nothing listens on ${port}`);
-}
-
-/** A port nothing listens on right now (the kernel's pick for an ephemeral bind). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 function median(xs: number[]): number {

@@ -2,11 +2,11 @@
 // fetched once with Maven and cached, run single-node on 127.0.0.1 with a JDK it supports, as a
 // non-root user (Elasticsearch refuses to run as root). Used by `procflow local` and the tests.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, chownSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProcflowError } from '../common/errors.js';
+import { freePort } from '../common/net.js';
 
 /** The newest 9.x integ-test-zip published on Maven Central (there is no 9.x past 9.5.4 yet). */
 export const ES_VERSION = process.env.PROCFLOW_ES_VERSION ?? '9.5.4';
@@ -97,17 +97,6 @@ export function ensureDistribution(progress: Progress = () => {}): string {
   run('mv', [join(staging, `elasticsearch-${ES_VERSION}`), home], 'moving the distribution into place');
   rmSync(staging, { recursive: true, force: true });
   return home;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export interface LocalEsOptions {

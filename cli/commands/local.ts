@@ -16,6 +16,7 @@ import { startChild, type Child } from '../../localstack/child.js';
 import { invocationProblems, isPlaceholder, loadCommand } from '../../localstack/invocation.js';
 import { startLiveView, type ViewKind } from '../../localstack/live-view.js';
 import { defineCommand, LOG_LEVEL_SETTING } from '../command.js';
+import { freePort } from '../../common/net.js';
 
 interface LocalConfig {
   es_port: number;
@@ -28,17 +29,6 @@ interface LocalConfig {
   view: 'both' | 'events' | 'flows' | 'none';
   wait_timeout: number;
   log_level: string;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Fails early, with the setting to change, when a port is taken. */

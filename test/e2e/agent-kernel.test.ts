@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +16,7 @@ import { checkKernelSupport } from '../../native/index.js';
 import { FLOWS_PATTERN, PROCESS_PATTERN, type FlowLog, type ProcessEventDoc } from '../../schema/index.js';
 import { getTestCluster, type TestCluster } from '../support/elasticsearch.js';
 import { skipOrFail } from '../support/environment.js';
+import { freePort } from '../../common/net.js';
 
 const CLI = fileURLToPath(new URL('../../../bin/procflow.js', import.meta.url));
 const TOKEN = 'e2e-agent-token';
@@ -78,14 +78,6 @@ async function run(cmd: string, args: string[]): Promise<{ pid: number; code: nu
   const child = spawn(cmd, args, { stdio: 'ignore' });
   const code = await new Promise<number>((r) => child.once('exit', (c) => r(c ?? -1)));
   return { pid: child.pid!, code };
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 async function stop(p: Started | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
