@@ -34,3 +34,14 @@ npm run --silent build
 
 say "checking the local Elasticsearch distribution"
 node dist/localstack/prefetch.js
+
+# Put `procflow` on PATH, as the README and the Interfaces table use it.
+if [ "$(id -u)" -eq 0 ]; then
+  target="$(pwd)/bin/procflow.js"
+  if [ "$(readlink /usr/local/bin/procflow 2>/dev/null)" != "$target" ]; then
+    ln -sf "$target" /usr/local/bin/procflow
+    say "linked /usr/local/bin/procflow -> $target"
+  fi
+elif ! command -v procflow >/dev/null 2>&1; then
+  say "procflow is not on PATH: run 'npm link' here, or use ./bin/procflow.js"
+fi
