@@ -79,6 +79,33 @@ describe('indexer ingest', () => {
     assert.notEqual(PROCESS_CONTRACT.id(docs[0]!), PROCESS_CONTRACT.id(docs[1]!));
   });
 
+  it('keeps documents byte-exact across chunk boundaries, CRLF line ends and a missing final newline', async (t) => {
+    if (!need(t)) return;
+    // Multi-byte characters in long lines, so chunk edges (64 KiB on the wire, 16 KiB out of
+    // zlib) fall inside characters and lines.
+    const docs = Array.from({ length: 60 }, (_, i) => sampleFlow(day, 20_000 + i, { process_args: ['--motd', `→ é 日本語 ${'ß'.repeat(500 + i)} 🚀`] }));
+    const crlf = docs.map((d) => JSON.stringify(d)).join('\r\n');
+    for (const gzip of [false, true]) {
+      const res = await post(indexer.url, '/v1/flows', crlf, { gzip, chunked: !gzip });
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.json, { accepted: 60 });
+    }
+    for (const d of [docs[0]!, docs[33]!, docs[59]!]) {
+      const got = await cluster!.client.get<FlowLog>({ index: flowIndex, id: FLOW_CONTRACT.id(d) });
+      assert.deepEqual(got._source, d);
+    }
+  });
+
+  it('answers a line that is not UTF-8 with 400 and its number', async (t) => {
+    if (!need(t)) return;
+    const good = Buffer.from(`${JSON.stringify(sampleFlow(day, 30_000))}\n`);
+    const bad = Buffer.concat([Buffer.from('{"host":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}\n')]);
+    const res = await post(indexer.url, '/v1/flows', Buffer.concat([good, bad]));
+    assert.equal(res.status, 400, res.text);
+    assert.equal(res.json.code, 'invalid_utf8');
+    assert.equal(res.json.line, 2);
+  });
+
   it('answers malformed NDJSON with 400 and the line number, writing nothing', async (t) => {
     if (!need(t)) return;
     const good = [sampleFlow(day, 5001), sampleFlow(day, 5002)];
@@ -183,7 +210,7 @@ describe('indexer ingest', () => {
     const m = await get(indexer.url, "/metrics");
     assert.equal(m.status, 200);
     m.text = metricLines(m.text, /^procflow_indexer_(documents|requests|bulk_duration_seconds_count|elasticsearch_up|in_flight|process_resident)/);
-    assert.match(m.text, /procflow_indexer_documents_accepted_total\{kind="flows"\} 240/);
+    assert.match(m.text, /procflow_indexer_documents_accepted_total\{kind="flows"\} 360/);
     assert.match(m.text, /procflow_indexer_documents_accepted_total\{kind="process"\} 2/);
     assert.match(m.text, /procflow_indexer_documents_rejected_total\{kind="flows",reason="invalid_json"\} 1/);
     assert.match(m.text, /procflow_indexer_documents_rejected_total\{kind="flows",reason="body_too_large"\} 3/);
