@@ -5,9 +5,10 @@ import { FLOW_LOG_ID_FIELDS, type FlowLog } from './flow-log.js';
 import type { ProcessEventDoc } from './process-event.js';
 
 function digest(parts: readonly unknown[]): string {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p === undefined || p === null ? '\u0000' : String(p)).update('\u001f');
-  return h.digest('base64url').slice(0, 27);
+  // One update of the joined parts hashes the same bytes as one update per part, faster.
+  let joined = '';
+  for (const p of parts) joined += `${p === undefined || p === null ? '\u0000' : String(p)}\u001f`;
+  return createHash('sha256').update(joined).digest('base64url').slice(0, 27);
 }
 
 export function flowLogId(doc: FlowLog): string {

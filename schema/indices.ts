@@ -16,10 +16,18 @@ export const INDEX_PATTERNS: Record<DocKind | 'deadletter', string> = {
   deadletter: DEAD_LETTER_PATTERN,
 };
 
+// Documents of one batch nearly always share a day: remember the last day's name per kind
+// instead of formatting a date for every document.
+const lastDay = new Map<string, { day: number; name: string }>();
+
 /** `procflow-<kind>-YYYY.MM.DD` for the UTC day of `timestamp` (ISO string or epoch ms). */
 export function dailyIndex(kind: DocKind | 'deadletter', timestamp: string | number): string {
-  const d = new Date(timestamp);
-  if (Number.isNaN(d.getTime())) throw new RangeError(`schema: not a timestamp: ${String(timestamp)}`);
-  const day = d.toISOString().slice(0, 10).replaceAll('-', '.');
-  return `${INDEX_PREFIX}-${kind}-${day}`;
+  const ms = typeof timestamp === 'number' ? timestamp : Date.parse(timestamp);
+  if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) throw new RangeError(`schema: not a timestamp: ${String(timestamp)}`);
+  const day = Math.floor(ms / 86_400_000);
+  const cached = lastDay.get(kind);
+  if (cached?.day === day) return cached.name;
+  const name = `${INDEX_PREFIX}-${kind}-${new Date(ms).toISOString().slice(0, 10).replaceAll('-', '.')}`;
+  lastDay.set(kind, { day, name });
+  return name;
 }

@@ -37,11 +37,20 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+// Object.entries allocates a fresh array per call; validators run per document, so each
+// table's entries are computed once.
+const entriesOf = new WeakMap<FieldTable, Array<[string, FieldSpec]>>();
+function entries(table: FieldTable): Array<[string, FieldSpec]> {
+  let e = entriesOf.get(table);
+  if (!e) entriesOf.set(table, (e = Object.entries(table)));
+  return e;
+}
+
 function checkObject(table: FieldTable, value: Record<string, unknown>, prefix: string): string | null {
   for (const key in value) {
     if (!Object.hasOwn(table, key)) return `unknown field "${prefix}${key}"`;
   }
-  for (const [name, spec] of Object.entries(table)) {
+  for (const [name, spec] of entries(table)) {
     const v = value[name];
     const path = prefix + name;
     if (v === undefined || v === null) {
