@@ -1,6 +1,6 @@
 // The HTTP server: routes, and the lifecycle (start tolerating a down Elasticsearch, graceful
 // drain on close). Node's http module is enough: four routes, all bodies read by body.ts.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@elastic/elasticsearch';
