@@ -29,6 +29,10 @@ export interface AgentOptions {
   processLimit?: number;
   argsLimit?: number;
   maxFlows?: number;
+  /** A UDP flow idle this long is completed (0: UDP flows are never started or completed). */
+  udpFlowTimeoutMs?: number;
+  /** UDP flows remembered between intervals at most (beyond: the least recently seen completes early, counted). */
+  udpMaxFlows?: number;
   cacheMaxEntries?: number;
   /** How long exited processes stay in the cache; at least two intervals plus the delay. */
   exitRetentionMs?: number;
@@ -96,13 +100,20 @@ export class Agent {
       processLimit: o.processLimit,
       argsLimit: o.argsLimit,
       maxSlots: o.maxFlows,
+      udpIdleMs: o.udpFlowTimeoutMs,
+      udpMaxFlows: o.udpMaxFlows,
       endpoints: this.endpoints,
       resolve: (pid, start, comm) => this.attributor.resolve(pid, start, comm),
     });
     this.builder = new ProcessEventBuilder(o.node, this.cache, this.clock, o.pods ?? NO_PODS);
     this.filter = new EventFilter(o.filter ?? {});
     this.limiter = new RateLimiter(o.processEventsRate ?? 0);
-    this.ctx = { cache: this.cache, events: this.builder, emit: (doc) => this.onProcessDoc(doc) };
+    this.ctx = {
+      cache: this.cache,
+      events: this.builder,
+      emit: (doc) => this.onProcessDoc(doc),
+      exited: (pid, startNs) => this.aggregator.processExited(pid, startNs),
+    };
     this.registerMetrics();
   }
 
@@ -125,13 +136,13 @@ export class Agent {
   }
 
   /** Ends the current interval: drain, let late exec events land, attribute, write. */
-  flush(endMs = Date.now()): Promise<void> {
+  flush(endMs = Date.now(), final = false): Promise<void> {
     const run = async () => {
       const records = this.parts.collector.drainFlows();
       for (const r of records) this.aggregator.add(r);
       if (this.o.attributionDelayMs) await new Promise((r) => setTimeout(r, this.o.attributionDelayMs));
       try {
-        await this.parts.sink.write('flows', this.aggregator.flushDocs(endMs));
+        await this.parts.sink.write('flows', this.aggregator.flushDocs(endMs, { final }));
         await this.writeProcessEvents();
         this.stats.flushes++;
         this.stats.lastFlushMs = Date.now();
@@ -150,7 +161,7 @@ export class Agent {
     if (this.stopped) return;
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
-    await this.flush();
+    await this.flush(Date.now(), true);
     this.parts.collector.close();
     this.hub.close();
   }
@@ -210,6 +221,13 @@ export class Agent {
     m.mirrorCounter('procflow_agent_flow_records_dropped_total', 'flow records dropped because the aggregator held --max-flows flows', () => this.aggregator.stats.recordsDropped);
     m.mirrorCounter('procflow_agent_flows_emitted_total', 'flow log documents produced', () => this.aggregator.stats.flowsEmitted);
     m.gauge('procflow_agent_active_flows', 'flows held in the current interval', () => this.aggregator.activeSlots);
+    const udp = this.aggregator.udp;
+    if (udp) {
+      m.gauge('procflow_agent_udp_flows_tracked', 'UDP flows remembered between intervals (to tell started from continuing)', () => udp.size);
+      m.mirrorCounter('procflow_agent_udp_flows_started_total', 'UDP flows seen for the first time', () => udp.stats.started);
+      m.mirrorLabelledCounter('procflow_agent_udp_flows_completed_total', 'UDP flows completed, by reason (idle, process_exit, shutdown, evicted: completed early because --udp-max-flows were remembered)', 'reason', () => udp.stats.completed);
+      m.mirrorCounter('procflow_agent_udp_flows_evicted_total', 'UDP flows completed early to make room (--udp-max-flows)', () => udp.stats.completed.evicted);
+    }
     m.gauge('procflow_agent_process_cache_size', 'processes in the cache', () => this.cache.size);
     m.mirrorCounter('procflow_agent_process_cache_misses_total', 'flow attributions the cache could not answer', () => this.cache.stats.misses);
     m.mirrorLabelledCounter('procflow_agent_process_cache_evictions_total', 'cache evictions, by reason', 'reason', () => this.cache.stats.evictions);

@@ -18,6 +18,7 @@ import type { FlowRecord } from '../native/types.js';
 import { communityId } from './community-id.js';
 import type { Endpoint, EndpointNamer } from './endpoints.js';
 import { processName, type ProcessEntry } from './process-cache.js';
+import { UdpFlowTracker, type UdpFlowIdentity } from './udp-flows.js';
 
 export const AGGREGATION_LEVELS = ['full', 'source-port', 'prefix'] as const;
 export type AggregationLevel = (typeof AGGREGATION_LEVELS)[number];
@@ -32,6 +33,15 @@ export interface AggregatorOptions {
   endpoints: EndpointNamer;
   /** Resolves a record's process at flush. */
   resolve: (pid: number, startNs: bigint, comm: string) => ProcessEntry;
+  /** A UDP flow idle this long is completed (0: no UDP start/complete tracking). Default 60 s. */
+  udpIdleMs?: number;
+  /** UDP flows remembered between intervals at most; beyond, the least recently seen is completed early. */
+  udpMaxFlows?: number;
+}
+
+export interface FlushOptions {
+  /** The agent stops: every UDP flow still remembered is completed in this interval. */
+  final?: boolean;
 }
 
 /**
@@ -122,15 +132,24 @@ export function localIsClient(localPort: number, remotePort: number): boolean {
   return localPort >= remotePort;
 }
 
+/** One interval's socket flows: hash of the 5-tuple -> chain of its slots (one per process and role). */
+type SlotTable = Map<number, Slot>;
+
+function* chain(head: Slot): Generator<Slot> {
+  for (let s: Slot | undefined = head; s !== undefined; s = s.next) yield s;
+}
+
 export class FlowAggregator {
-  /** Hash -> slot chain. Number keys (small integers) keep lookups free of string hashing. */
-  private slots = new Map<number, Slot>();
+  /** Number keys (small integers) keep lookups free of string hashing. */
+  private slots: SlotTable = new Map();
   private slotCount = 0;
   private intervalStartMs: number;
   readonly level: AggregationLevel;
   private readonly processLimit: number;
   private readonly argsLimit: number;
   private readonly maxSlots: number;
+  /** UDP start/complete bookkeeping across intervals; undefined when turned off. */
+  readonly udp: UdpFlowTracker | undefined;
   readonly stats: AggregatorStats = { recordsIn: 0, recordsDropped: 0, flowsEmitted: 0 };
 
   constructor(private readonly opts: AggregatorOptions, startMs = Date.now()) {
@@ -139,6 +158,8 @@ export class FlowAggregator {
     this.argsLimit = Math.max(1, opts.argsLimit ?? 5);
     this.maxSlots = opts.maxSlots ?? 500_000;
     this.intervalStartMs = startMs;
+    const udpIdleMs = opts.udpIdleMs ?? 60_000;
+    this.udp = udpIdleMs > 0 ? new UdpFlowTracker({ idleMs: udpIdleMs, maxFlows: Math.max(1, opts.udpMaxFlows ?? 100_000) }) : undefined;
   }
 
   get activeSlots(): number {
@@ -147,32 +168,10 @@ export class FlowAggregator {
 
   add(r: FlowRecord): void {
     this.stats.recordsIn++;
-    let h = hashString(r.localIp, 0x811c9dc5);
-    h = hashString(r.remoteIp, h);
-    h = hashInt((r.localPort << 16) | r.remotePort, h);
-    h = hashInt((r.proto << 22) ^ r.pid, h) & 0x3fffffff;
-    const head = this.slots.get(h);
-    let s = head;
-    while (
-      s !== undefined &&
-      !(s.pid === r.pid && s.localPort === r.localPort && s.remotePort === r.remotePort && s.proto === r.proto &&
-        s.localIp === r.localIp && s.remoteIp === r.remoteIp && s.role === r.role && s.startNs === r.pidStartNs)
-    ) {
-      s = s.next;
-    }
+    const s = this.slotIn(this.slots, r.proto, r.role, r.localIp, r.localPort, r.remoteIp, r.remotePort, r.pid, r.pidStartNs, r.comm, true);
     if (s === undefined) {
-      if (this.slotCount >= this.maxSlots) {
-        this.stats.recordsDropped++;
-        return;
-      }
-      s = {
-        next: head, proto: r.proto, role: r.role, localIp: r.localIp, localPort: r.localPort, remoteIp: r.remoteIp, remotePort: r.remotePort,
-        pid: r.pid, startNs: r.pidStartNs, comm: r.comm,
-        bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, started: 0, completed: 0,
-        tcpSamples: 0, srttSum: 0, srttMax: 0, minRttSum: 0, minRttMax: 0, cwndSum: 0, cwndMin: 0, mssSum: 0, mssMin: 0, retrans: 0, lost: 0,
-      };
-      this.slots.set(h, s);
-      this.slotCount++;
+      this.stats.recordsDropped++;
+      return;
     }
     s.bytesIn += r.bytesIn;
     s.bytesOut += r.bytesOut;
@@ -196,36 +195,105 @@ export class FlowAggregator {
     }
   }
 
-  /** Ends the interval at `endMs`: returns its flow logs and starts the next interval. */
-  flush(endMs = Date.now()): FlowLog[] {
-    return [...this.flushDocs(endMs)];
+  /** A process exited: its UDP flows are completed at the next flush. */
+  processExited(pid: number, startNs: bigint): void {
+    this.udp?.processExited(pid, startNs);
   }
 
   /**
-   * Ends the interval like flush(), but yields the logs one flow at a time, so a sink can
-   * serialise them batch by batch without holding every document of a large interval.
+   * The slot of one socket flow of one process, made when missing (unless `bounded` and the
+   * table holds maxSlots). The hash leaves the process out, so a chain holds every slot of one
+   * 5-tuple and the full level groups chain by chain at flush.
    */
-  *flushDocs(endMs = Date.now()): Generator<FlowLog> {
-    const slots = this.slots;
+  private slotIn(
+    table: SlotTable, proto: number, role: FlowRecord['role'], localIp: string, localPort: number, remoteIp: string, remotePort: number,
+    pid: number, startNs: bigint, comm: string, bounded: boolean,
+  ): Slot | undefined {
+    let h = hashString(localIp, 0x811c9dc5);
+    h = hashString(remoteIp, h);
+    h = hashInt((localPort << 16) | remotePort, h);
+    h = hashInt(proto, h) & 0x3fffffff;
+    const head = table.get(h);
+    let s = head;
+    while (
+      s !== undefined &&
+      !(s.pid === pid && s.localPort === localPort && s.remotePort === remotePort && s.proto === proto &&
+        s.localIp === localIp && s.remoteIp === remoteIp && s.role === role && s.startNs === startNs)
+    ) {
+      s = s.next;
+    }
+    if (s !== undefined) return s;
+    if (bounded && this.slotCount >= this.maxSlots) return undefined;
+    s = {
+      next: head, proto, role, localIp, localPort, remoteIp, remotePort, pid, startNs, comm,
+      bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, started: 0, completed: 0,
+      tcpSamples: 0, srttSum: 0, srttMax: 0, minRttSum: 0, minRttMax: 0, cwndSum: 0, cwndMin: 0, mssSum: 0, mssMin: 0, retrans: 0, lost: 0,
+    };
+    table.set(h, s);
+    if (table === this.slots) this.slotCount++;
+    return s;
+  }
+
+  /** Ends the interval at `endMs`: returns its flow logs and starts the next interval. */
+  flush(endMs = Date.now(), opts: FlushOptions = {}): FlowLog[] {
+    return [...this.flushDocs(endMs, opts)];
+  }
+
+  /**
+   * Ends the interval at `endMs` now (records added from here on belong to the next one) and
+   * returns its flow logs as a generator that builds them one flow at a time, taking each flow
+   * out of the table as it goes: a sink serialises them batch by batch, and memory stays bounded
+   * by the table the interval already held, never by every document of the interval at once.
+   */
+  flushDocs(endMs = Date.now(), opts: FlushOptions = {}): Generator<FlowLog> {
+    const table = this.slots;
     this.slots = new Map();
     this.slotCount = 0;
     const startMs = this.intervalStartMs;
     this.intervalStartMs = endMs;
-    // Group the interval's socket flows into flow logs at the configured level.
-    const groups = new Map<string, Oriented[]>();
-    for (const head of slots.values()) {
+    this.settleUdp(table, endMs, opts.final === true);
+    return this.emit(table, new Date(startMs).toISOString(), new Date(endMs).toISOString());
+  }
+
+  /**
+   * UDP flows seen for the first time are started in this interval; idle ones, those of exited
+   * processes (and on the final flush all of them) are completed, in a slot of their own when
+   * they had no traffic in this interval.
+   */
+  private settleUdp(table: SlotTable, endMs: number, final: boolean): void {
+    const udp = this.udp;
+    if (udp === undefined) return;
+    const done: UdpFlowIdentity[] = [];
+    for (const head of table.values()) {
       for (let s: Slot | undefined = head; s !== undefined; s = s.next) {
-        const o = this.orient(s);
-        const key = `${s.proto}|${o.reporter}|${o.srcIp}|${o.srcPort}|${o.dstIp}|${o.dstPort}`;
-        const g = groups.get(key);
-        if (g) g.push(o);
-        else groups.set(key, [o]);
+        if (s.proto === 17 && udp.seen(s, endMs, (f) => done.push(f))) s.started++;
       }
     }
-    slots.clear();
-    const start = new Date(startMs).toISOString();
-    const end = new Date(endMs).toISOString();
+    udp.settle(endMs, (f) => done.push(f), final);
+    for (const f of done) {
+      this.slotIn(table, 17, f.role, f.localIp, f.localPort, f.remoteIp, f.remotePort, f.pid, f.startNs, f.comm, false)!.completed++;
+    }
+  }
+
+  private *emit(table: SlotTable, start: string, end: string): Generator<FlowLog> {
     const out: FlowLog[] = [];
+    if (this.level === 'full') {
+      // A flow log is one 5-tuple seen from one side: it lives in one chain.
+      for (const [h, head] of table) {
+        table.delete(h);
+        if (head.next === undefined) this.emitFlow([this.orient(head)], start, end, out);
+        else for (const g of this.group(chain(head)).values()) this.emitFlow(g, start, end, out);
+        this.stats.flowsEmitted += out.length;
+        yield* out;
+        out.length = 0;
+      }
+      return;
+    }
+    // Coarser levels merge chains: group the whole interval (slot references, no documents).
+    const groups = this.group((function* () {
+      for (const head of table.values()) yield* chain(head);
+    })());
+    table.clear();
     for (const [key, g] of groups) {
       groups.delete(key);
       this.emitFlow(g, start, end, out);
@@ -233,6 +301,19 @@ export class FlowAggregator {
       yield* out;
       out.length = 0;
     }
+  }
+
+  /** Socket flows -> flow log groups at the configured level. */
+  private group(slots: Iterable<Slot>): Map<string, Oriented[]> {
+    const groups = new Map<string, Oriented[]>();
+    for (const s of slots) {
+      const o = this.orient(s);
+      const key = `${s.proto}|${o.reporter}|${o.srcIp}|${o.srcPort}|${o.dstIp}|${o.dstPort}`;
+      const g = groups.get(key);
+      if (g) g.push(o);
+      else groups.set(key, [o]);
+    }
+    return groups;
   }
 
   /**

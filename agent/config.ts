@@ -15,6 +15,8 @@ export const AGENT_SETTINGS = {
   process_limit: { doc: 'flow logs per flow with their own process name (the rest fold into "*")', format: 'nat', default: 2 },
   args_limit: { doc: 'distinct argument lists listed per flow log (num_process_args has the true count)', format: 'nat', default: 5 },
   max_flows: { doc: 'flows held per interval at most; records beyond are dropped and counted', format: 'nat', default: 500_000 },
+  udp_flow_timeout: { doc: 'a UDP flow idle this long counts as completed (num_flows_completed); 0 = no UDP start/complete counts', format: 'duration', default: 60_000 },
+  udp_max_flows: { doc: 'UDP flows remembered between intervals at most; beyond, the least recently seen completes early (counted)', format: 'nat', default: 100_000 },
   cache_max_entries: { doc: 'processes kept in the process cache at most', format: 'nat', default: 65_536 },
   exit_retention: { doc: 'how long exited processes stay cached for late flows (at least 2 intervals)', format: 'duration', default: 60_000 },
   attribution_delay: { doc: 'wait after draining flows before attributing them (lets exec events land)', format: 'duration', default: 250 },
@@ -56,6 +58,8 @@ export interface AgentConfig {
   process_limit: number;
   args_limit: number;
   max_flows: number;
+  udp_flow_timeout: number;
+  udp_max_flows: number;
   cache_max_entries: number;
   exit_retention: number;
   attribution_delay: number;

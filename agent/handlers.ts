@@ -9,6 +9,8 @@ export interface HandlerContext {
   events: ProcessEventBuilder;
   /** A finished process event document (exec or exit). */
   emit(doc: ProcessEventDoc): void;
+  /** A process exited (its UDP flows complete at the next flush). */
+  exited?(pid: number, startNs: bigint): void;
 }
 
 type Handler<E extends ProcessEvent> = (ev: E, ctx: HandlerContext) => void;
@@ -24,6 +26,7 @@ const HANDLERS: { [K in ProcessEventKind]: Handler<Extract<ProcessEvent, { kind:
   },
   exit: (ev: ExitEvent, ctx) => {
     const e = ctx.cache.onExit(ev);
+    ctx.exited?.(ev.pid, ev.startNs);
     ctx.emit(ctx.events.exit(e, ev.timeNs));
   },
 };

@@ -32,6 +32,8 @@ export function agentOptions(c: AgentConfig): AgentOptions {
     processLimit: c.process_limit,
     argsLimit: c.args_limit,
     maxFlows: c.max_flows,
+    udpFlowTimeoutMs: c.udp_flow_timeout,
+    udpMaxFlows: c.udp_max_flows,
     cacheMaxEntries: c.cache_max_entries,
     exitRetentionMs: c.exit_retention,
     maxArgsBytes: c.max_args_size,

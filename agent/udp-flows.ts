@@ -1,0 +1,142 @@
+// UDP has no handshake, so the kernel cannot say when a UDP flow starts or ends. Like Calico, the
+// agent decides: a UDP flow is started in the interval in which it is first seen, and completed
+// once it has been idle for `idleMs` (checked at each flush), when its process exits, or when the
+// agent stops. Between those it is remembered here, bounded: when `maxFlows` are remembered the
+// least recently seen flow is completed early to make room (counted as an eviction), so the
+// started and completed counts stay balanced.
+import { startTickNs } from './clock.js';
+import type { FlowRole } from '../native/types.js';
+
+/** What identifies one UDP socket flow, and is enough to report its completion later. */
+export interface UdpFlowIdentity {
+  localIp: string;
+  localPort: number;
+  remoteIp: string;
+  remotePort: number;
+  role: FlowRole;
+  pid: number;
+  startNs: bigint;
+  comm: string;
+}
+
+interface Tracked extends UdpFlowIdentity {
+  lastSeenMs: number;
+  procKey: string;
+}
+
+export type UdpCompletionReason = 'idle' | 'process_exit' | 'evicted' | 'shutdown';
+
+export interface UdpTrackerOptions {
+  /** Idle time after which a flow is completed. */
+  idleMs: number;
+  /** Flows remembered at most. */
+  maxFlows: number;
+}
+
+export interface UdpTrackerStats {
+  started: number;
+  completed: Record<UdpCompletionReason, number>;
+}
+
+function flowKey(f: UdpFlowIdentity): string {
+  return `${f.localIp}|${f.localPort}|${f.remoteIp}|${f.remotePort}|${f.role}|${f.pid}|${f.startNs}`;
+}
+
+function procKey(pid: number, startNs: bigint): string {
+  return `${pid}:${startTickNs(startNs)}`;
+}
+
+export class UdpFlowTracker {
+  /** Key -> flow, in order of last sighting (a sighting moves the flow to the end). */
+  private readonly flows = new Map<string, Tracked>();
+  /** Flows remembered per process start, so an exit only costs a scan when it matters. */
+  private readonly perProcess = new Map<string, number>();
+  private readonly exited = new Set<string>();
+  readonly stats: UdpTrackerStats = { started: 0, completed: { idle: 0, process_exit: 0, evicted: 0, shutdown: 0 } };
+
+  constructor(private readonly opts: UdpTrackerOptions) {}
+
+  get size(): number {
+    return this.flows.size;
+  }
+
+  /**
+   * A flow had traffic in the interval ending at `nowMs`. True when it is new (started now).
+   * Making room for it may complete the least recently seen flow, passed to `complete`.
+   */
+  seen(f: UdpFlowIdentity, nowMs: number, complete: (f: UdpFlowIdentity) => void): boolean {
+    const key = flowKey(f);
+    const known = this.flows.get(key);
+    if (known) {
+      this.flows.delete(key);
+      known.lastSeenMs = nowMs;
+      this.flows.set(key, known);
+      return false;
+    }
+    if (this.flows.size >= this.opts.maxFlows) {
+      const [oldKey, old] = this.flows.entries().next().value as [string, Tracked];
+      this.forget(oldKey, old);
+      this.stats.completed.evicted++;
+      complete(old);
+    }
+    const pk = procKey(f.pid, f.startNs);
+    this.flows.set(key, {
+      localIp: f.localIp, localPort: f.localPort, remoteIp: f.remoteIp, remotePort: f.remotePort,
+      role: f.role, pid: f.pid, startNs: f.startNs, comm: f.comm, lastSeenMs: nowMs, procKey: pk,
+    });
+    this.perProcess.set(pk, (this.perProcess.get(pk) ?? 0) + 1);
+    this.stats.started++;
+    return true;
+  }
+
+  /**
+   * The process exited: its flows complete at the next settle, after its last traffic is drained
+   * (which may be the first traffic seen of a process that lived for milliseconds, so every exit
+   * is kept until then). Bounded: past the limit an exit is ignored and its flows complete idle.
+   */
+  processExited(pid: number, startNs: bigint): void {
+    if (this.exited.size < this.opts.maxFlows) this.exited.add(procKey(pid, startNs));
+  }
+
+  /**
+   * Completes, through `complete`, the flows idle since `nowMs - idleMs` or longer and those of
+   * exited processes; with `all` (the agent stops) every remembered flow.
+   */
+  settle(nowMs: number, complete: (f: UdpFlowIdentity) => void, all = false): void {
+    if (all) {
+      for (const [key, f] of this.flows) {
+        this.forget(key, f);
+        this.stats.completed.shutdown++;
+        complete(f);
+      }
+      this.exited.clear();
+      return;
+    }
+    let relevant = false;
+    for (const pk of this.exited) if (this.perProcess.has(pk)) relevant = true;
+    if (relevant) {
+      for (const [key, f] of this.flows) {
+        if (!this.exited.has(f.procKey)) continue;
+        this.forget(key, f);
+        this.stats.completed.process_exit++;
+        complete(f);
+      }
+    }
+    this.exited.clear();
+    // Oldest sightings first: stop at the first flow that is still fresh.
+    const cutoff = nowMs - this.opts.idleMs;
+    for (const [key, f] of this.flows) {
+      if (f.lastSeenMs > cutoff) break;
+      this.forget(key, f);
+      this.stats.completed.idle++;
+      complete(f);
+    }
+  }
+
+  private forget(key: string, f: Tracked): void {
+    this.flows.delete(key);
+    const n = (this.perProcess.get(f.procKey) ?? 1) - 1;
+    if (n > 0) this.perProcess.set(f.procKey, n);
+    else this.perProcess.delete(f.procKey);
+  }
+}
