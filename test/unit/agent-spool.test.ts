@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Spool } from '../../agent/spool.js';
-import { SpoolSink } from '../../agent/sink.js';
+import { SpoolSink, StreamSink } from '../../agent/sink.js';
 
 function tempDir(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'procflow-spool-'));
@@ -84,4 +84,57 @@ test('the spool sink cuts batches by documents and bytes', async (t) => {
   const lines: string[] = [];
   for (let b = spool.claim(); b; b = spool.claim()) lines.push(...gunzipSync(await spool.read(b)).toString().trim().split('\n'));
   assert.deepEqual(lines.map((l) => JSON.parse(l).i), [0, 1, 2, 3, 4, 5, 6]);
+});
+
+test('the spool sink pulls documents lazily: each batch is spooled before the next is produced', async (t) => {
+  const dir = tempDir(t);
+  const spool = new Spool({ dir, maxBytes: 1 << 20 });
+  let produced = 0;
+  const producedAtPut: number[] = [];
+  const put = spool.put.bind(spool);
+  spool.put = (kind, body, docs) => {
+    producedAtPut.push(produced);
+    return put(kind, body, docs);
+  };
+  function* docs() {
+    for (let i = 0; i < 10; i++) {
+      produced++;
+      yield { i };
+    }
+  }
+  assert.equal(await new SpoolSink(spool, { maxDocs: 4, maxBytes: 1 << 20 }).write('flows', docs()), 10);
+  // A batch is cut when the document that does not fit is produced: 5 made for the first 4.
+  assert.deepEqual(producedAtPut, [5, 9, 10]);
+});
+
+test('the spool sink cuts batches by UTF-8 bytes and keeps every character', async (t) => {
+  const dir = tempDir(t);
+  const spool = new Spool({ dir, maxBytes: 1 << 20 });
+  const sink = new SpoolSink(spool, { maxBytes: 100, maxDocs: 1000 });
+  // Lines of 12 characters but 15 bytes (+ newline): six fit in 100 bytes; counting characters would put seven.
+  const docs = Array.from({ length: 20 }, (_, i) => ({ s: `é€${String(i).padStart(2, '0')}` }));
+  const big = { s: 'x'.repeat(500) }; // larger than a batch: a batch of its own
+  assert.equal(await sink.write('flows', [...docs.slice(0, 10), big, ...docs.slice(10)]), 21);
+  const lines: string[] = [];
+  for (let b = spool.claim(); b; b = spool.claim()) {
+    const text = gunzipSync(await spool.read(b));
+    assert.ok(text.length <= 100 || b.docs === 1, `batch of ${text.length} bytes, ${b.docs} docs`);
+    lines.push(...text.toString('utf8').trim().split('\n'));
+  }
+  assert.deepEqual(lines.map((l) => JSON.parse(l)), [...docs.slice(0, 10), big, ...docs.slice(10)]);
+});
+
+test('sinks give the event loop turns during a long write', async () => {
+  const { PassThrough } = await import('node:stream');
+  const out = new PassThrough();
+  out.resume();
+  let turns = 0;
+  const ticker = setInterval(() => turns++, 0);
+  const many = Array.from({ length: 5000 }, (_, i) => ({ i, pad: 'p'.repeat(100) }));
+  try {
+    assert.equal(await new StreamSink(out).write('flows', many), 5000);
+  } finally {
+    clearInterval(ticker);
+  }
+  assert.ok(turns > 0, 'a timer ran while 5000 documents were written');
 });
