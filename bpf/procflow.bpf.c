@@ -9,7 +9,8 @@
  *   tcp/udp send     tp_btf/sock_send_length   > tracepoint/sock/...   > kprobe tcp_sendmsg, udp(v6)_sendmsg
  *   tcp/udp recv     tp_btf/sock_recv_length   > tracepoint/sock/...   > kprobe tcp_cleanup_rbuf, udp(v6)_recvmsg
  *   tcp state        tp_btf/inet_sock_set_state > tracepoint/sock/inet_sock_set_state
- *   udp peer         tracepoint/syscalls/sys_{enter,exit}_{sendto,sendmsg,recvfrom,recvmsg}
+ *   udp peer         cgroup/{sendmsg,recvmsg}{4,6} on the cgroup v2 root
+ *                    > tracepoint/syscalls/sys_{enter,exit}_{sendto,sendmsg,recvfrom,recvmsg}
  *
  * Program names start with "pf_" (at most 15 characters) so a detach check
  * can look for leftovers by prefix.
@@ -164,7 +165,77 @@ int pf_tp_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	return pf_tcp_state((struct sock *)ctx->skaddr, ctx->oldstate, ctx->newstate);
 }
 
-/* ---- unconnected UDP peers: syscall tracepoints ----------------------------- */
+/* ---- unconnected UDP peers: cgroup sock_addr hooks -------------------------- */
+
+/*
+ * These run only for UDP messages that carry an address (sendto/sendmsg with a
+ * destination, recvfrom/recvmsg asking for the source), in the caller's
+ * context, right before the send/receive tracepoint of the same call. They
+ * hand the peer to that tracepoint through the per-thread stash and never
+ * change or refuse anything: the return value 1 lets the message through.
+ */
+static __always_inline void pf_cg_stash(struct bpf_sock_addr *ctx, bool send, bool v6)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pf_stash *s = bpf_map_lookup_elem(&pf_stash, &tid);
+	struct pf_stash fresh = {};
+	struct pf_peer *p;
+
+	if (ctx->protocol != PF_PROTO_UDP)
+		return;
+	if (!s) {
+		bpf_map_update_elem(&pf_stash, &tid, &fresh, BPF_NOEXIST);
+		s = bpf_map_lookup_elem(&pf_stash, &tid);
+		if (!s)
+			return;
+	}
+	p = send ? &s->send_peer : &s->recv_peer;
+	__builtin_memset(p->addr, 0, sizeof(p->addr));
+	if (v6) {
+		__u32 *a = (__u32 *)p->addr;
+
+		a[0] = ctx->user_ip6[0];
+		a[1] = ctx->user_ip6[1];
+		a[2] = ctx->user_ip6[2];
+		a[3] = ctx->user_ip6[3];
+		p->family = PF_AF_INET6;
+	} else {
+		*(__u32 *)p->addr = ctx->user_ip4;
+		p->family = PF_AF_INET;
+	}
+	p->port = bpf_ntohs((__u16)ctx->user_port);
+	p->valid = 1;
+}
+
+SEC("cgroup/sendmsg4")
+int pf_cg_send4(struct bpf_sock_addr *ctx)
+{
+	pf_cg_stash(ctx, true, false);
+	return 1;
+}
+
+SEC("cgroup/sendmsg6")
+int pf_cg_send6(struct bpf_sock_addr *ctx)
+{
+	pf_cg_stash(ctx, true, true);
+	return 1;
+}
+
+SEC("cgroup/recvmsg4")
+int pf_cg_recv4(struct bpf_sock_addr *ctx)
+{
+	pf_cg_stash(ctx, false, false);
+	return 1;
+}
+
+SEC("cgroup/recvmsg6")
+int pf_cg_recv6(struct bpf_sock_addr *ctx)
+{
+	pf_cg_stash(ctx, false, true);
+	return 1;
+}
+
+/* ---- unconnected UDP peers: syscall tracepoints (fallback) ------------------- */
 
 static __always_inline void pf_stash_put(__u64 send_addr, __u64 recv_addr, __u64 recv_msghdr)
 {

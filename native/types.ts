@@ -95,7 +95,7 @@ export interface FlowRecord {
 export interface HookReport {
   /** Logical hook, e.g. "exec", "exit", "tcp_send", "udp_recv", "tcp_state". */
   hook: string;
-  /** What was attached: "kprobe", "tracepoint", "raw_tp", "tp_btf", or "none". */
+  /** What was attached: "kprobe", "tracepoint", "raw_tp", "tp_btf", "cgroup" (udp_peer), or "none". */
   via: string;
   /** Program and target, e.g. "tp_btf/sched_process_exec". */
   target: string;
@@ -137,10 +137,11 @@ export interface KernelCollectorOptions {
   /** Do not account flows of this process (e.g. the agent's own shipping traffic). */
   ignorePid?: number;
   /**
-   * Resolve the peers of unconnected UDP sockets (sendto/recvfrom) through syscall tracepoints
-   * when the socket hooks are tracepoints (default true). Those put every task on the slow
-   * syscall path (tens of ns per syscall host-wide); false avoids that, and such flows then
-   * report remote 0.0.0.0:0.
+   * Resolve the peers of unconnected UDP sockets (sendto/recvfrom) when the socket hooks are
+   * tracepoints (default true): through cgroup sock_addr hooks on the cgroup v2 root (they run
+   * only for UDP messages carrying an address), else through syscall tracepoints, which put
+   * every task on the slow syscall path (tens of ns per syscall host-wide). false attaches
+   * neither, and such flows then report remote 0.0.0.0:0.
    */
   udpPeers?: boolean;
 }

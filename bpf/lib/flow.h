@@ -14,14 +14,6 @@
 
 #define PF_MSG_PEEK 2
 
-/* A peer address read from a sockaddr (unconnected UDP). */
-struct pf_peer {
-	__u8 addr[16];
-	__u16 port;
-	__u8 family;
-	__u8 valid;
-};
-
 /* Read a struct sockaddr_in / sockaddr_in6 from user or kernel memory. */
 static __always_inline void pf_read_sockaddr(struct pf_peer *peer, const void *sa, bool user)
 {
@@ -289,8 +281,8 @@ static __always_inline struct pf_sock_state *pf_sock_get(struct sock *sk, __u8 r
  */
 /* Where pf_account finds the peer of an unconnected UDP socket. */
 #define PF_PEER_GIVEN 0      /* the `peer` argument (kprobes read it from msghdr) */
-#define PF_PEER_SEND_STASH 1 /* the sockaddr of the sendto/sendmsg being executed */
-#define PF_PEER_RECV_PARK 2  /* known only at sys_exit_recv*: park the receive there */
+#define PF_PEER_SEND_STASH 1 /* the peer stashed for this thread's send (cgroup hook or syscall sockaddr) */
+#define PF_PEER_RECV_PARK 2  /* the stashed source (cgroup hook), else park until sys_exit_recv* */
 
 static __always_inline int pf_account(struct sock *sk, long len, int dir,
 				      const struct pf_peer *peer, int peer_mode, bool btf)
@@ -316,12 +308,22 @@ static __always_inline int pf_account(struct sock *sk, long len, int dir,
 		__u32 tid = (__u32)bpf_get_current_pid_tgid();
 		struct pf_stash *s = bpf_map_lookup_elem(&pf_stash, &tid);
 
-		if (peer_mode == PF_PEER_SEND_STASH && s && s->send_addr) {
+		if (!s) {
+			/* no peer known: account with remote 0 */
+		} else if (peer_mode == PF_PEER_SEND_STASH && s->send_peer.valid) {
+			/* cgroup/sendmsg4|6 saw this send's destination */
+			pf_apply_peer(&heap->key, &s->send_peer);
+			s->send_peer.valid = 0;
+		} else if (peer_mode == PF_PEER_RECV_PARK && s->recv_peer.valid) {
+			/* cgroup/recvmsg4|6 saw this datagram's source */
+			pf_apply_peer(&heap->key, &s->recv_peer);
+			s->recv_peer.valid = 0;
+		} else if (peer_mode == PF_PEER_SEND_STASH && s->send_addr) {
 			struct pf_peer p = {};
 
 			pf_read_sockaddr(&p, (const void *)s->send_addr, true);
 			pf_apply_peer(&heap->key, &p);
-		} else if (peer_mode == PF_PEER_RECV_PARK && s && (s->recv_addr || s->recv_msghdr)) {
+		} else if (peer_mode == PF_PEER_RECV_PARK && (s->recv_addr || s->recv_msghdr)) {
 			s->sk = (__u64)sk;
 			s->len = len;
 			return 0;

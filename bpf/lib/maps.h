@@ -44,12 +44,28 @@ struct {
 	__type(value, struct pf_sock_state);
 } pf_socks SEC(".maps");
 
+/* A peer address read from a sockaddr (unconnected UDP). */
+struct pf_peer {
+	__u8 addr[16];
+	__u16 port;
+	__u8 family;
+	__u8 valid;
+};
+
 /*
- * Per-thread stash between the entry and the exit of a call: the user
+ * Per-thread stash between the entry and the exit of a call: the peer from a
+ * cgroup sock_addr program, or (syscall tracepoint fallback) the user
  * sockaddr of sendto/recvfrom/sendmsg/recvmsg (unconnected UDP has no peer in
  * the socket), or the socket and length of a pending UDP receive.
  */
 struct pf_stash {
+	/*
+	 * Peers handed over by the cgroup sock_addr programs (sendmsg4/6 before
+	 * the send, recvmsg4/6 before the receive returns); consumed by the next
+	 * socket I/O hook of the same thread.
+	 */
+	struct pf_peer send_peer;
+	struct pf_peer recv_peer;
 	__u64 send_addr;     /* user pointer to the destination sockaddr */
 	__u64 recv_addr;     /* user pointer to where the source sockaddr goes */
 	__u64 recv_msghdr;   /* user pointer to the msghdr (recvmsg) */

@@ -2,6 +2,10 @@
 
 #include <bpf/libbpf.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -52,7 +56,11 @@ std::vector<Group> Catalogue() {
                 {"tracepoint", {"tracepoint/sock/inet_sock_set_state"}, {"pf_tp_state"}, {"tp:sock/inet_sock_set_state"}}}});
   g.push_back({"udp_peer",
                {"udp_peer"},
-               {{"tracepoint",
+               {{"cgroup",
+                 {"cgroup/sendmsg4+sendmsg6+recvmsg4+recvmsg6"},
+                 {"pf_cg_send4", "pf_cg_send6", "pf_cg_recv4", "pf_cg_recv6"},
+                 {"cgroup2:"}},
+                {"tracepoint",
                  {"tracepoint/syscalls/sys_{enter,exit}_{sendto,sendmsg,recvfrom,recvmsg}"},
                  {"pf_sc_sendto", "pf_sc_sendmsg", "pf_sc_recvfrom", "pf_sc_recvmsg", "pf_sc_recvfrom_x", "pf_sc_recvmsg_x"},
                  {"tp:syscalls/sys_enter_sendto", "tp:syscalls/sys_enter_sendmsg", "tp:syscalls/sys_enter_recvfrom",
@@ -97,6 +105,11 @@ bool HookPlanner::Available(const Flavour& f, std::string* why) {
       }
       if (!probe_.HasTracepoint(what.substr(0, what.find('/')), what.substr(what.find('/') + 1))) {
         *why = "no tracefs event " + what;
+        return false;
+      }
+    } else if (kind == "cgroup2") {
+      if (probe_.Cgroup2Root().empty()) {
+        *why = "no cgroup v2 hierarchy mounted (no cgroup2 entry in /proc/self/mounts)";
         return false;
       }
     } else if (kind == "fn") {
@@ -150,13 +163,20 @@ void HookPlanner::Plan(bpf_object* obj) {
   for (const Group& g : groups_) {
     if (g.name != "udp_peer") continue;
     int chosen = -1;
-    if (needPeer && udpPeers_) {
+    bool hasForced = false;
+    for (const Flavour& f : g.flavours) hasForced |= (!forced.empty() && f.via == forced);
+    for (size_t i = 0; needPeer && udpPeers_ && i < g.flavours.size(); ++i) {
+      const Flavour& f = g.flavours[i];
+      if (hasForced && f.via != forced) continue;
+      std::string key = g.name + "/" + f.via;
+      if (whyNot_.count(key) && whyNot_[key].rfind("failed", 0) == 0) continue;
       std::string why;
-      if (Available(g.flavours[0], &why)) {
-        chosen = 0;
-      } else {
-        whyNot_["udp_peer/tracepoint"] = why;
+      if (!Available(f, &why)) {
+        whyNot_[key] = why;
+        continue;
       }
+      chosen = static_cast<int>(i);
+      break;
     }
     choice_[g.name] = chosen;
   }
@@ -204,6 +224,7 @@ void HookPlanner::Report(const Group& g, const Flavour* f, const std::string& re
     e.hook = g.hooks[h];
     e.via = f ? f->via : "none";
     e.target = f ? f->targets[std::min(h, f->targets.size() - 1)] : "";
+    if (f && f->via == "cgroup") e.target += " on " + probe_.Cgroup2Root();
     e.reason = reason + (skipped.empty() ? "" : " (skipped " + skipped + ")");
     reports_.push_back(e);
   }
@@ -219,7 +240,7 @@ bool HookPlanner::Attach(bpf_object* obj) {
       std::string reason = "no usable flavour";
       if (g.name == "udp_peer" && !udpPeers_) {
         reason = "disabled (udpPeers: false): unconnected UDP sockets report remote 0.0.0.0:0";
-      } else if (g.name == "udp_peer" && !whyNot_.count("udp_peer/tracepoint")) {
+      } else if (g.name == "udp_peer" && !whyNot_.count("udp_peer/tracepoint") && !whyNot_.count("udp_peer/cgroup")) {
         reason = "not needed: the send/receive hooks read peers from the kernel msghdr (or are not attached)";
       }
       Report(g, nullptr, reason);
@@ -234,9 +255,19 @@ bool HookPlanner::Attach(bpf_object* obj) {
     }
     std::vector<bpf_link*> mine;
     std::string failure;
+    // cgroup programs attach to the cgroup v2 root as links: links always
+    // coexist with other programs (the BPF_F_ALLOW_MULTI semantics) and go
+    // away with their fd, on close() or when the process dies.
+    int cgroupFd = -1;
+    if (f.via == "cgroup") {
+      cgroupFd = open(probe_.Cgroup2Root().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (cgroupFd < 0) failure = "failed to open " + probe_.Cgroup2Root() + ": " + std::strerror(errno);
+    }
     for (const std::string& name : f.programs) {
+      if (!failure.empty()) break;
       bpf_program* p = bpf_object__find_program_by_name(obj, name.c_str());
-      bpf_link* link = p ? bpf_program__attach(p) : nullptr;
+      bpf_link* link = nullptr;
+      if (p) link = cgroupFd >= 0 ? bpf_program__attach_cgroup(p, cgroupFd) : bpf_program__attach(p);
       if (!link) {
         int err = errno;
         failure = "failed to attach " + name + ": " + std::strerror(err);
@@ -244,11 +275,13 @@ bool HookPlanner::Attach(bpf_object* obj) {
       }
       mine.push_back(link);
     }
+    if (cgroupFd >= 0) close(cgroupFd);
     if (!failure.empty()) {
       for (bpf_link* l : mine) bpf_link__destroy(l);
       whyNot_[g.name + "/" + f.via] = failure;
       bool fallback = false;
-      bool forced = mode_ != HookMode::Auto;
+      // Only a flavour the caller forced has no fallback.
+      bool forced = mode_ != HookMode::Auto && f.via == ModeVia(mode_);
       for (size_t i = c + 1; i < g.flavours.size() && !forced; ++i) fallback = true;
       if (fallback) {
         retry = true;
@@ -264,6 +297,10 @@ bool HookPlanner::Attach(bpf_object* obj) {
       reason = "BTF tracepoint in this kernel: typed arguments, no tracefs lookups";
     } else if (f.via == "raw_tp") {
       reason = "raw tracepoint: task pointers without BTF-typed arguments";
+    } else if (f.via == "cgroup") {
+      reason = "peers of unconnected UDP sockets from cgroup sock_addr hooks linked to the cgroup v2 root " +
+               probe_.Cgroup2Root() + " (multi-attach, other programs there keep running); they run only for "
+               "UDP messages that carry an address, not for every syscall";
     } else if (g.name == "udp_peer") {
       reason = "peers of unconnected UDP sockets from the syscall's sockaddr; note: syscall tracepoints put "
                "every task on the slow syscall path (tens of ns per syscall), udpPeers: false avoids it";

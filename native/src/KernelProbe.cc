@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
+#include <sstream>
 
 namespace {
 
@@ -75,4 +77,21 @@ bool KernelProbe::KprobesSupported(std::string* why) {
     *why = "kernel has no kprobe support (no perf kprobe PMU, no kprobe_events: CONFIG_KPROBES unset)";
   }
   return false;
+}
+
+const std::string& KernelProbe::Cgroup2Root() {
+  if (!cgroupTried_) {
+    cgroupTried_ = true;
+    // /proc/self/mounts: "<source> <mountpoint> <fstype> ..." (mount points
+    // never contain spaces unescaped).
+    std::ifstream mounts("/proc/self/mounts");
+    std::string line;
+    while (std::getline(mounts, line)) {
+      std::istringstream fields(line);
+      std::string source, where, type;
+      if (!(fields >> source >> where >> type) || type != "cgroup2") continue;
+      if (cgroup2_.empty() || where == "/sys/fs/cgroup") cgroup2_ = where;
+    }
+  }
+  return cgroup2_;
 }

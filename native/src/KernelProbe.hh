@@ -24,11 +24,16 @@ class KernelProbe {
   const std::string& TracefsRoot();
   // Main thread: can kprobes be attached at all? `why` says what is missing.
   bool KprobesSupported(std::string* why);
+  // Main thread: where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup
+  // preferred, e.g. /sys/fs/cgroup/unified on hybrid hosts), "" when it is not.
+  const std::string& Cgroup2Root();
 
  private:
   struct btf* vmlinux_ = nullptr;
   bool btfTried_ = false;
   bool tracefsTried_ = false;
+  bool cgroupTried_ = false;
+  std::string cgroup2_;
   std::string tracefs_;
   std::string btfError_;
 };

@@ -51,6 +51,23 @@ for size in [int(x) for x in sys.argv[3].split(",")]:
 print(got)
 `;
 
+// sendmsg/recvmsg instead of sendto/recvfrom; with a v4-mapped host, a dual-stack IPv6 socket.
+const UDP_CLIENT_MSG = `
+import socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+if fam == socket.AF_INET6:
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.settimeout(5)
+got = 0
+for size in [int(x) for x in sys.argv[3].split(",")]:
+    s.sendmsg([b"m" * size], [], 0, (host, port))
+    d, _, _, _ = s.recvmsg(65536)
+    got += len(d)
+print(got)
+`;
+
 async function tcpExchange(h: Harness, host: string, sent: number, reply: number) {
   let serverGot = 0;
   const server = createServer((sock) => {
@@ -102,12 +119,12 @@ async function tcpExchange(h: Harness, host: string, sent: number, reply: number
   }
 }
 
-async function udpExchange(h: Harness, host: string, sizes: number[]) {
+async function udpExchange(h: Harness, host: string, sizes: number[], client_ = { script: UDP_CLIENT, host }) {
   const server = spawn(PYTHON, ['-c', UDP_SERVER, host, String(sizes.length)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = once(server, 'exit');
   const [line] = (await once(server.stdout, 'data')) as [Buffer];
   const port = Number(line.toString().trim());
-  const client = await runChild(PYTHON, ['-c', UDP_CLIENT, host, String(port), sizes.join(',')]);
+  const client = await runChild(PYTHON, ['-c', client_.script, client_.host, String(port), sizes.join(',')]);
   await exited;
   assert.equal(client.code, 0, client.stderr);
   const sent = sizes.reduce((a, b) => a + b, 0);
@@ -146,6 +163,8 @@ test('TCP over IPv6: exact bytes both ways, right pid and executable', async (t)
 test('UDP over IPv4 (unconnected sockets): exact bytes and datagrams', async (t) => {
   if (!requireKernel(t)) return;
   const h = openHarness(t);
+  const peer = h.collector.hooks.find((r) => r.hook === 'udp_peer')!;
+  t.diagnostic(`udp_peer via ${peer.via}: ${peer.target}`);
   await udpExchange(h, '127.0.0.1', [1, 100, 1400, 8000, 33]);
 });
 
@@ -153,6 +172,21 @@ test('UDP over IPv6 (unconnected sockets): exact bytes and datagrams', async (t)
   if (!requireKernel(t)) return;
   const h = openHarness(t);
   await udpExchange(h, '::1', [7, 512, 1200, 9000]);
+});
+
+test('UDP sendmsg/recvmsg on a dual-stack IPv6 socket to a v4-mapped peer: an IPv4 flow, exact bytes', async (t) => {
+  if (!requireKernel(t)) return;
+  const h = openHarness(t);
+  await udpExchange(h, '127.0.0.1', [3, 700, 5000], { script: UDP_CLIENT_MSG, host: '::ffff:127.0.0.1' });
+});
+
+test('syscall tracepoint peers (the fallback) count the same UDP bytes as the cgroup hooks', async (t) => {
+  if (!requireKernel(t)) return;
+  // Forcing classic tracepoints forces the syscall-tracepoint flavour of udp_peer too.
+  const h = openHarness(t, { hookMode: 'tracepoint' });
+  assert.equal(h.collector.hooks.find((r) => r.hook === 'udp_peer')!.via, 'tracepoint');
+  await udpExchange(h, '::1', [9, 1300]);
+  await udpExchange(h, '127.0.0.1', [3, 700, 5000], { script: UDP_CLIENT_MSG, host: '::ffff:127.0.0.1' });
 });
 
 test('classic tracepoints (hookMode tracepoint) count the same bytes', async (t) => {

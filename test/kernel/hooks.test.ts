@@ -3,9 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { openHarness, requireKernel } from '../support/kernel.js';
+import { skipOrFail } from '../support/environment.js';
 import { openKernelCollector } from '../../native/index.js';
 
 const HOOKS = ['exec', 'fork', 'exit', 'tcp_send', 'udp_send', 'tcp_recv', 'udp_recv', 'tcp_state', 'udp_peer'];
@@ -31,13 +33,49 @@ test('auto mode attaches every hook and says why', (t) => {
   assert.ok(attached.includes('pf_tpb_exec') || attached.includes('pf_tp_exec'));
 });
 
-test('udpPeers: false leaves the syscall tracepoints out and says so', (t) => {
+/** Where cgroup v2 is mounted (/sys/fs/cgroup preferred), or null. */
+function cgroup2Root(): string | null {
+  const found = readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter((f) => f[2] === 'cgroup2')
+    .map((f) => f[1]!);
+  return found.includes('/sys/fs/cgroup') ? '/sys/fs/cgroup' : (found[0] ?? null);
+}
+
+/** Names of the programs attached to the cgroup (bpftool cgroup show). */
+function cgroupProgs(path: string): string[] {
+  const out = execFileSync('bpftool', ['-j', 'cgroup', 'show', path], { encoding: 'utf8' }).trim();
+  return out ? (JSON.parse(out) as { name?: string }[]).map((p) => p.name ?? '') : [];
+}
+
+test('unconnected UDP peers come from cgroup sock_addr links on the cgroup v2 root, gone after close', (t) => {
+  if (!requireKernel(t)) return;
+  const root = cgroup2Root();
+  if (!root) return skipOrFail(t, 'no cgroup v2 hierarchy mounted');
+  const before = cgroupProgs(root);
+  const c = openKernelCollector();
+  try {
+    const peer = c.hooks.find((r) => r.hook === 'udp_peer')!;
+    assert.equal(peer.via, 'cgroup', peer.reason);
+    assert.ok(peer.target.endsWith(` on ${root}`), peer.target);
+    const attached = cgroupProgs(root).filter((n) => n.startsWith('pf_cg_')).sort();
+    assert.deepEqual(attached, ['pf_cg_recv4', 'pf_cg_recv6', 'pf_cg_send4', 'pf_cg_send6']);
+    // No syscall tracepoint on the way: that slow path is what the cgroup hooks avoid.
+    assert.ok(!c.programs().some((p) => p.name.startsWith('pf_sc_')));
+  } finally {
+    c.close();
+  }
+  assert.deepEqual(cgroupProgs(root), before, 'cgroup programs left after close');
+});
+
+test('udpPeers: false leaves the peer hooks (cgroup and syscall) out and says so', (t) => {
   if (!requireKernel(t)) return;
   const h = openHarness(t, { udpPeers: false });
   const peer = h.collector.hooks.find((r) => r.hook === 'udp_peer')!;
   assert.equal(peer.via, 'none');
   assert.match(peer.reason, /udpPeers: false/);
-  assert.ok(!h.collector.programs().some((p) => p.name.startsWith('pf_sc_')));
+  assert.ok(!h.collector.programs().some((p) => p.name.startsWith('pf_sc_') || p.name.startsWith('pf_cg_')));
 });
 
 test('kprobe programs pass the verifier; where kprobes cannot attach the hooks say so', (t) => {
