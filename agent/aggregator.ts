@@ -12,12 +12,14 @@
 // `processLimit - 1` names keep their own log and the rest fold into one log with process_name
 // "*" (num_process_names says how many); within a name, several pids make process_id "*", and at most
 // `argsLimit` distinct argument lists are listed; num_process_* always hold the true counts.
+// num_flows_started/completed: TCP's come from the kernel's state changes; UDP's from
+// UdpFlowTracker (first seen, then idle, process exit or agent stop), as Calico counts them.
 import { readFileSync } from 'node:fs';
 import type { FlowLog } from '../schema/index.js';
 import type { FlowRecord } from '../native/types.js';
 import { communityId } from './community-id.js';
 import type { Endpoint, EndpointNamer } from './endpoints.js';
-import { processName, type ProcessEntry } from './process-cache.js';
+import { processName, type ProcessEntry, type ProcessSource } from './process-cache.js';
 import { UdpFlowTracker, type UdpFlowIdentity } from './udp-flows.js';
 
 export const AGGREGATION_LEVELS = ['full', 'source-port', 'prefix'] as const;
@@ -77,6 +79,17 @@ interface Slot {
   mssMin: number;
   retrans: number;
   lost: number;
+}
+
+interface ProcessSummary {
+  pids: number;
+  execIds: number;
+  /** Distinct argument lists, sorted, up to the limit. */
+  args: string[];
+  numArgs: number;
+  source: ProcessSource;
+  argsTruncated: boolean;
+  oneContainer: boolean;
 }
 
 /** A slot seen from the reporter's side, with the level applied. */
@@ -340,6 +353,13 @@ export class FlowAggregator {
 
   /** One flow's slots -> its logs, one per process name up to the limit, then a "*" log. */
   private emitFlow(slots: Oriented[], start: string, end: string, out: FlowLog[]): void {
+    if (slots.length === 1) {
+      // The common case (one socket, one process): no grouping by name to do.
+      const s = slots[0]!.slot;
+      const e = this.opts.resolve(s.pid, s.startNs, s.comm);
+      out.push(this.buildLog(slots, [e], processName(e), 1, start, end));
+      return;
+    }
     const byName = new Map<string, { entries: ProcessEntry[]; slots: Oriented[]; bytes: number }>();
     for (const o of slots) {
       const s = o.slot;
@@ -365,16 +385,47 @@ export class FlowAggregator {
     }
   }
 
+  /** What a flow log says about its processes: distinct counts, the args listed, the best source. */
+  private summarize(entries: ProcessEntry[]): ProcessSummary {
+    const e0 = entries[0]!;
+    let same = true;
+    for (let i = 1; i < entries.length && same; i++) same = entries[i] === e0;
+    if (same) {
+      // One process (possibly over several sockets): nothing to count.
+      return { pids: 1, execIds: 1, args: e0.argsText ? [e0.argsText] : [], numArgs: e0.argsText ? 1 : 0, source: e0.source, argsTruncated: e0.argsTruncated, oneContainer: true };
+    }
+    const pids = new Set<number>();
+    const execIds = new Set<string>();
+    const argLists = new Set<string>();
+    const sources = new Set<ProcessSource>();
+    const containers = new Set<string>();
+    let argsTruncated = false;
+    for (const e of entries) {
+      pids.add(e.pid);
+      execIds.add(e.execId);
+      if (e.argsText) argLists.add(e.argsText);
+      sources.add(e.source);
+      containers.add(e.containerId);
+      argsTruncated ||= e.argsTruncated;
+    }
+    return {
+      pids: pids.size,
+      execIds: execIds.size,
+      args: [...argLists].sort().slice(0, this.argsLimit),
+      numArgs: argLists.size,
+      source: sources.has('kernel') ? 'kernel' : sources.has('procfs') ? 'procfs' : 'taskname',
+      argsTruncated,
+      oneContainer: containers.size === 1,
+    };
+  }
+
   private buildLog(slots: Oriented[], entries: ProcessEntry[], name: string, numNames: number, start: string, end: string): FlowLog {
     const f = slots[0]!;
     const local = f.reporter === 'src';
     // Endpoint names come from the real addresses (at the prefix level f.srcIp is already a name).
     const srcEp = this.endpointOf(local ? f.slot.localIp : f.slot.remoteIp, local);
     const dstEp = this.endpointOf(local ? f.slot.remoteIp : f.slot.localIp, !local);
-    const pids = new Set(entries.map((e) => e.pid));
-    const execIds = new Set(entries.map((e) => e.execId));
-    const argLists = new Set<string>();
-    for (const e of entries) if (e.argsText) argLists.add(e.argsText);
+    const p = this.summarize(entries);
     const tuples = new Set<string>();
     let bytesIn = 0, bytesOut = 0, packetsIn = 0, packetsOut = 0, started = 0, completed = 0;
     let samples = 0, srttSum = 0, srttMax = 0, minRttSum = 0, minRttMax = 0, cwndSum = 0, cwndMin = 0, mssSum = 0, mssMin = 0, retrans = 0, lost = 0;
@@ -401,9 +452,7 @@ export class FlowAggregator {
         mssSum += s.mssSum;
       }
     }
-    const single = entries.length > 0 && pids.size === 1 && name !== '*' ? entries[0]! : undefined;
-    const sources = new Set(entries.map((e) => e.source));
-    const containers = new Set(entries.map((e) => e.containerId));
+    const single = p.pids === 1 && name !== '*' ? entries[0]! : undefined;
     const doc: FlowLog = {
       '@timestamp': end,
       start_time: start,
@@ -428,10 +477,10 @@ export class FlowAggregator {
       num_flows_completed: completed,
       process_name: name,
       num_process_names: numNames,
-      process_id: pids.size === 1 && name !== '*' ? String([...pids][0]) : '*',
-      num_process_ids: pids.size,
-      process_args: name === '*' ? ['*'] : [...argLists].sort().slice(0, this.argsLimit),
-      num_process_args: argLists.size,
+      process_id: single ? String(single.pid) : '*',
+      num_process_ids: p.pids,
+      process_args: name === '*' ? ['*'] : p.args,
+      num_process_args: p.numArgs,
     };
     if (this.level !== 'prefix') {
       doc.source_ip = f.srcIp;
@@ -440,13 +489,13 @@ export class FlowAggregator {
     if (f.srcPort >= 0) doc.source_port = f.srcPort;
     doc.dest_port = f.dstPort;
     if (this.level === 'full') doc.community_id = communityId(f.slot.proto, f.srcIp, f.srcPort, f.dstIp, f.dstPort);
-    if (execIds.size === 1 && name !== '*') doc.process_exec_id = entries[0]!.execId;
+    if (p.execIds === 1 && name !== '*') doc.process_exec_id = entries[0]!.execId;
     if (name !== '*') {
-      doc.process_source = sources.has('kernel') ? 'kernel' : sources.has('procfs') ? 'procfs' : 'taskname';
-      doc.process_args_truncated = entries.some((e) => e.argsTruncated);
+      doc.process_source = p.source;
+      doc.process_args_truncated = p.argsTruncated;
     }
     if (single && single.uid >= 0) doc.process_user_id = single.uid;
-    if (containers.size === 1 && entries[0]!.containerId) doc.container_id = entries[0]!.containerId;
+    if (p.oneContainer && entries[0]!.containerId) doc.container_id = entries[0]!.containerId;
     if (samples > 0) {
       doc.tcp_mean_send_congestion_window = Math.round(cwndSum / samples);
       doc.tcp_min_send_congestion_window = cwndMin;

@@ -4,22 +4,23 @@
 import { createHash } from 'node:crypto';
 import { isIPv4 } from 'node:net';
 
-function ipBytes(ip: string): Buffer {
+/** Writes an address's bytes at `at` (4 for IPv4, 16 for IPv6); returns how many. */
+function writeIp(ip: string, out: Buffer, at: number): number {
   if (isIPv4(ip)) {
-    const b = Buffer.allocUnsafe(4);
     let octet = 0;
-    let i = 0;
+    let i = at;
     for (let k = 0; k < ip.length; k++) {
       const c = ip.charCodeAt(k);
       if (c === 46) {
-        b[i++] = octet;
+        out[i++] = octet;
         octet = 0;
       } else octet = octet * 10 + (c - 48);
     }
-    b[i] = octet;
-    return b;
+    out[i] = octet;
+    return 4;
   }
-  return ipv6Bytes(ip);
+  ipv6Bytes(ip).copy(out, at);
+  return 16;
 }
 
 function ipv6Bytes(ip: string): Buffer {
@@ -38,23 +39,34 @@ function ipv6Bytes(ip: string): Buffer {
   return out;
 }
 
+/** Scratch for one hash input: seed 2 + two addresses up to 16 + proto, pad, two ports 6. */
+const scratch = Buffer.alloc(40);
+/** Where the second address starts when the first is IPv4 or IPv6. */
+const tmp = Buffer.alloc(16);
+
 export function communityId(proto: number, srcIp: string, srcPort: number, dstIp: string, dstPort: number, seed = 0): string {
-  let a = ipBytes(srcIp);
-  let b = ipBytes(dstIp);
+  // Both addresses into place (src then dst); swap when the order puts dst first.
+  const la = writeIp(srcIp, scratch, 2);
+  const lb = writeIp(dstIp, tmp, 0);
+  const a = scratch.subarray(2, 2 + la);
+  const b = tmp.subarray(0, lb);
+  const cmp = Buffer.compare(a, b);
   let pa = srcPort;
   let pb = dstPort;
-  const cmp = Buffer.compare(a, b);
   // Order the endpoints so both directions of a flow hash the same.
   if (cmp > 0 || (cmp === 0 && pa > pb)) {
-    [a, b] = [b, a];
     [pa, pb] = [pb, pa];
+    // b before a: copy a after b's slot, then b to the front.
+    scratch.copy(scratch, 2 + lb, 2, 2 + la);
+    tmp.copy(scratch, 2, 0, lb);
+  } else {
+    tmp.copy(scratch, 2 + la, 0, lb);
   }
-  const head = Buffer.alloc(2);
-  head.writeUInt16BE(seed);
-  const tail = Buffer.alloc(6);
-  tail.writeUInt8(proto, 0);
-  tail.writeUInt8(0, 1);
-  tail.writeUInt16BE(pa, 2);
-  tail.writeUInt16BE(pb, 4);
-  return `1:${createHash('sha1').update(head).update(a).update(b).update(tail).digest('base64')}`;
+  let at = 2 + la + lb;
+  scratch.writeUInt16BE(seed, 0);
+  scratch[at++] = proto;
+  scratch[at++] = 0;
+  scratch.writeUInt16BE(pa, at);
+  scratch.writeUInt16BE(pb, at + 2);
+  return `1:${createHash('sha1').update(scratch.subarray(0, at + 4)).digest('base64')}`;
 }

@@ -5,6 +5,7 @@ import { createLogger, type Logger } from '../common/log.js';
 import type { KernelCollector } from '../native/types.js';
 import { Agent, type AgentOptions } from './agent.js';
 import type { AgentConfig } from './config.js';
+import { limitYoungGeneration } from './heap.js';
 import { openKernel } from './kernel.js';
 import { NO_PODS, startPodWatcher } from './kubernetes.js';
 import { AgentMetrics } from './metrics.js';
@@ -131,6 +132,7 @@ async function assemble(c: AgentConfig, collector: KernelCollector, log: Logger)
 
 /** The CLI entry: runs until SIGTERM/SIGINT, then shuts down cleanly. */
 export async function runAgent(c: AgentConfig): Promise<number> {
+  limitYoungGeneration();
   const log = createLogger('agent', c.log_level as never);
   const running = await startAgent(c, { log });
   await new Promise<void>((resolve) => {

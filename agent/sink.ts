@@ -4,11 +4,13 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { promisify } from 'node:util';
-import { gzip as gzipCb } from 'node:zlib';
+import { createGzip, type Gzip } from 'node:zlib';
 import type { BatchKind, Spool } from './spool.js';
 
-const gzip = promisify(gzipCb);
+/** Uncompressed bytes handed to gzip at a time. */
+const CHUNK_BYTES = 256 * 1024;
+/** First size of a chunk buffer (a chunk plus one line); it grows only for a single larger line. */
+const CHUNK_BYTES_INITIAL = CHUNK_BYTES + 32 * 1024;
 
 /** Documents serialised between two turns of the event loop (timers, HTTP, the shipper). */
 const DOCS_PER_TURN = 500;
@@ -25,46 +27,68 @@ export interface BatchLimits {
   gzipLevel?: number;
 }
 
+/** Bytes of `line` + "\n" in UTF-8. */
+function lineBytes(line: string): number {
+  return Buffer.byteLength(line) + 1;
+}
+
 /**
- * A batch's NDJSON, written straight into bytes. Each line's string is garbage as soon as it is
- * copied, so it dies young instead of surviving into the old generation as a held array of
- * lines would (which is what made a large flush's heap balloon). The buffer is reused batch after
- * batch; it grows to the largest batch seen, at most the batch byte limit.
+ * NDJSON written straight into bytes. Each line's string is garbage as soon as it is copied, so
+ * it dies young instead of surviving into the old generation as a held array of lines would
+ * (which is what made a large flush's heap balloon). Reused chunk after chunk.
  */
 class LineBuffer {
-  private buf = Buffer.allocUnsafe(64 * 1024);
+  private buf = Buffer.allocUnsafe(CHUNK_BYTES_INITIAL);
   length = 0;
-  lines = 0;
 
-  /** Appends `line` + "\n" when it fits in `limit` bytes (or the batch is empty); false otherwise. */
-  tryAppend(line: string, limit: number): boolean {
-    // UTF-8 takes at most 3 bytes per UTF-16 unit: only long or non-ASCII lines need counting.
-    const room = limit - this.length;
-    const worst = line.length * 3 + 1;
-    const need = worst <= room ? worst : Buffer.byteLength(line) + 1;
-    if (this.lines > 0 && need > room) return false;
-    this.reserve(need);
+  /** Appends `line` + "\n", `size` bytes in all. */
+  append(line: string, size: number): void {
+    if (this.length + size > this.buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.length + size, this.buf.length * 2));
+      this.buf.copy(next, 0, 0, this.length);
+      this.buf = next;
+    }
     this.length += this.buf.write(line, this.length, 'utf8');
     this.buf[this.length++] = 0x0a;
-    this.lines++;
-    return true;
   }
 
-  /** The batch so far (a view: valid until the next append or reset). */
+  /** The bytes so far (a view: valid until the next append or reset). */
   view(): Buffer {
     return this.buf.subarray(0, this.length);
   }
 
   reset(): void {
     this.length = 0;
-    this.lines = 0;
+  }
+}
+
+/**
+ * One batch, compressed as it is written: NDJSON gathers in a small LineBuffer that is handed to
+ * gzip (on the thread pool) whenever it holds CHUNK_BYTES, so a batch never exists uncompressed
+ * in full (4 MiB by default), only its compressed parts do.
+ */
+class GzipBatch {
+  private readonly z: Gzip;
+  private readonly parts: Buffer[] = [];
+  /** Uncompressed bytes and documents in the batch so far. */
+  bytes = 0;
+  docs = 0;
+
+  constructor(level: number) {
+    this.z = createGzip({ level });
+    this.z.on('data', (c: Buffer) => this.parts.push(c));
   }
 
-  private reserve(n: number): void {
-    if (this.length + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.length + n, this.buf.length * 2));
-    this.buf.copy(next, 0, 0, this.length);
-    this.buf = next;
+  /** Compresses the chunk; it may be reused once this resolves (gzip has consumed it). */
+  write(chunk: Buffer): Promise<void> {
+    return new Promise((resolve, reject) => this.z.write(chunk, (err) => (err ? reject(err) : resolve())));
+  }
+
+  async end(): Promise<Buffer> {
+    const done = once(this.z, 'end');
+    this.z.end();
+    await done;
+    return Buffer.concat(this.parts);
   }
 }
 
@@ -77,32 +101,41 @@ export class SpoolSink implements DocSink {
     const maxBytes = this.limits.maxBytes ?? 4 * 1024 * 1024;
     const maxDocs = this.limits.maxDocs ?? 5000;
     const level = this.limits.gzipLevel ?? 6;
-    // One buffer per concurrent write (there is normally one at a time, flows then process events).
-    const batch = this.spare ?? new LineBuffer();
+    // One chunk buffer per concurrent write (normally one at a time: flows, then process events).
+    const chunk = this.spare ?? new LineBuffer();
     this.spare = undefined;
+    let batch: GzipBatch | undefined;
     let total = 0;
-    const flush = async () => {
-      if (batch.lines === 0) return;
-      const n = batch.lines;
-      // gzip reads the view on the thread pool; nothing appends until it has finished.
-      const body = await gzip(batch.view(), { level });
-      batch.reset();
-      await this.spool.put(kind, body, n);
+    const pushChunk = async () => {
+      if (chunk.length === 0) return;
+      await batch!.write(chunk.view());
+      chunk.reset();
+    };
+    const endBatch = async () => {
+      if (!batch) return;
+      await pushChunk();
+      const docsIn = batch.docs;
+      const body = await batch.end();
+      batch = undefined;
+      await this.spool.put(kind, body, docsIn);
       this.onBatch();
     };
     try {
       for (const doc of docs) {
         const line = JSON.stringify(doc);
-        if (batch.lines >= maxDocs || !batch.tryAppend(line, maxBytes)) {
-          await flush();
-          batch.tryAppend(line, maxBytes);
-        }
+        const size = lineBytes(line);
+        if (batch && (batch.docs >= maxDocs || batch.bytes + size > maxBytes)) await endBatch();
+        batch ??= new GzipBatch(level);
+        chunk.append(line, size);
+        batch.bytes += size;
+        batch.docs++;
+        if (chunk.length >= CHUNK_BYTES) await pushChunk();
         if (++total % DOCS_PER_TURN === 0) await yieldToLoop();
       }
-      await flush();
+      await endBatch();
     } finally {
-      batch.reset();
-      this.spare = batch;
+      chunk.reset();
+      this.spare = chunk;
     }
     return total;
   }

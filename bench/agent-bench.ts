@@ -8,12 +8,14 @@
 //   ingest       records into the aggregator as fast as one core goes (BENCH_FLOWS distinct flows)
 //   rate=N       records paced at N/s over BENCH_ACTIVE distinct flows, flushed every second
 //                through gzip NDJSON -> spool -> shipper -> sink: does it keep up, at what CPU
-//   flows100k    100k active flows held in one interval: RSS, and the cost of the flush
+//   flows100k    100k active flows held in one interval: RSS, and the cost of the flush (its CPU, the
+//                RSS sampled while it runs, the longest the event loop waited for a turn)
 //   kernel       (root + BTF only) the real agent under a loopback TCP workload: its CPU share
 //
 // Settings (environment): BENCH_SECONDS (3 per phase), BENCH_FLOWS (100000 distinct flows),
 // BENCH_ACTIVE (10000 distinct flows per second in the rate phases),
-// BENCH_PROCESSES (1000), BENCH_RATES (250000,500000,1000000,2000000).
+// BENCH_PROCESSES (1000), BENCH_RATES (250000,500000,1000000,2000000), BENCH_V8_DEFAULTS=1 (measure
+// without the agent's young-generation limit, agent/heap.ts).
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import type { FlowRecord } from '../native/types.js';
 import { Agent } from '../agent/agent.js';
+import { limitYoungGeneration } from '../agent/heap.js';
 import { SpoolSink } from '../agent/sink.js';
 import { Spool } from '../agent/spool.js';
 import { Shipper } from '../agent/shipper.js';
@@ -163,7 +166,12 @@ async function phaseRate(sinkUrl: string, rate: number): Promise<PhaseResult> {
 }
 
 async function phaseFlows100k(sinkUrl: string): Promise<PhaseResult> {
-  const { agent, close } = newAgent(sinkUrl);
+  const { agent, shipper, close } = newAgent(sinkUrl);
+  // A steady-state agent has shipped before: one small interval first, so the HTTP client's own
+  // one-time cost (loading fetch) is not charged to the large flush.
+  agent.aggregator.add(records(1)[0]!);
+  await agent.flush();
+  await shipper.drained(10_000);
   const c0 = cpuSeconds();
   const t0 = performance.now();
   // Records made one at a time (as the kernel drain delivers them), so RSS is the agent's state.
@@ -171,11 +179,28 @@ async function phaseFlows100k(sinkUrl: string): Promise<PhaseResult> {
   global.gc?.();
   const rssHeld = process.memoryUsage().rss / 1024 ** 2;
   const active = agent.aggregator.activeSlots;
+  // RSS sampled through the flush (the sinks give the event loop turns, so the sampler runs).
+  let flushPeak = rssHeld;
+  let maxTurnMs = 0;
+  let last = performance.now();
+  const sampler = setInterval(() => {
+    flushPeak = Math.max(flushPeak, process.memoryUsage().rss / 1024 ** 2);
+    const now = performance.now();
+    maxTurnMs = Math.max(maxTurnMs, now - last - 5);
+    last = now;
+  }, 5);
+  const fc0 = cpuSeconds();
   const f0 = performance.now();
   await agent.flush();
   const flushMs = performance.now() - f0;
+  const flushCpuS = cpuSeconds() - fc0;
+  clearInterval(sampler);
+  flushPeak = Math.max(flushPeak, process.memoryUsage().rss / 1024 ** 2);
   await close();
-  return finish('flows100k', FLOWS, t0, c0, { activeFlows: active, rssWithFlowsMiB: Math.round(rssHeld), flushMs: Math.round(flushMs) });
+  return finish('flows100k', FLOWS, t0, c0, {
+    activeFlows: active, rssWithFlowsMiB: Math.round(rssHeld), flushPeakRssMiB: Math.round(flushPeak), flushMs: Math.round(flushMs),
+    flushCpuS: flushCpuS.toFixed(2), flushMaxLoopStallMs: Math.round(maxTurnMs),
+  });
 }
 
 async function phaseKernel(sinkUrl: string): Promise<PhaseResult | string> {
@@ -255,6 +280,8 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const pi = argv.indexOf('--phase');
   if (pi >= 0) {
+    // The phase runs the agent's code as `procflow agent` runs it, young-generation limit included.
+    if (process.env.BENCH_V8_DEFAULTS !== '1') limitYoungGeneration();
     const res = await runPhase(argv[pi + 1]!, argv[argv.indexOf('--sink') + 1]!);
     process.stdout.write(JSON.stringify(res));
     process.exit(0);
