@@ -8,6 +8,7 @@ import { createLogger } from '../../common/log.js';
 import { startIndexer, withDefaults, type Indexer, type IndexerOptions } from '../../indexer/index.js';
 import type { Client } from '@elastic/elasticsearch';
 import { dailyIndex, type FlowLog, type ProcessEventDoc } from '../../schema/index.js';
+import { sampleFlowLog } from '../support/documents.js';
 
 /** A day no one else writes to, so suites sharing a cluster never see each other's indices. */
 export function privateDay(): Date {
@@ -19,40 +20,22 @@ export function sampleFlow(day: Date, n: number, overrides: Record<string, unkno
   // n milliseconds into the day's second hour: unique per n, and always on `day`.
   const end = new Date(day.getTime() + 3_600_000 + n).toISOString();
   const start = new Date(day.getTime() + 3_600_000 + n - 15_000).toISOString();
-  return {
+  return sampleFlowLog({
     '@timestamp': end,
     start_time: start,
     end_time: end,
-    host: 'node-a',
     source_ip: '10.1.2.3',
     source_port: 40_000 + (n % 20_000),
-    source_name: '-',
-    source_name_aggr: 'node-a',
-    source_namespace: '-',
-    source_type: 'hep',
     dest_ip: n % 2 ? '2001:db8::1' : '93.184.216.34',
-    dest_port: 443,
-    dest_name: '-',
-    dest_name_aggr: 'pub',
-    dest_namespace: '-',
-    dest_type: 'net',
-    proto: 'tcp',
-    reporter: 'src',
     bytes_in: 1000 + n,
     bytes_out: 200 + n,
     packets_in: 10,
     packets_out: 5,
-    num_flows: 1,
-    num_flows_started: 1,
     num_flows_completed: 0,
-    process_name: '/usr/bin/curl',
-    num_process_names: 1,
     process_id: String(1000 + n),
-    num_process_ids: 1,
     process_args: ['-s', 'https://example.com/'],
-    num_process_args: 1,
-    ...overrides,
-  } as FlowLog;
+    ...(overrides as Partial<FlowLog>),
+  });
 }
 
 export function sampleProcessEvent(day: Date, n: number, type: 'process_exec' | 'process_exit'): ProcessEventDoc {
