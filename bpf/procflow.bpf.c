@@ -150,7 +150,7 @@ int BPF_PROG(pf_tpb_state, struct sock *sk, int oldstate, int newstate)
 		return 0;
 	if (sk->sk_protocol != PF_PROTO_TCP)
 		return 0;
-	return pf_tcp_state(sk, oldstate, newstate);
+	return pf_tcp_state(sk, oldstate, newstate, true);
 }
 
 SEC("tracepoint/sock/inet_sock_set_state")
@@ -162,7 +162,7 @@ int pf_tp_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		return 0;
 	if (ctx->protocol != PF_PROTO_TCP)
 		return 0;
-	return pf_tcp_state((struct sock *)ctx->skaddr, ctx->oldstate, ctx->newstate);
+	return pf_tcp_state((struct sock *)ctx->skaddr, ctx->oldstate, ctx->newstate, false);
 }
 
 /* ---- unconnected UDP peers: cgroup sock_addr hooks -------------------------- */

@@ -217,6 +217,62 @@ static __always_inline struct pf_flow_value *pf_flow_get(struct pf_heap *heap, _
 #define PF_TCP_STATS_EVERY_NS (100 * 1000 * 1000ULL)
 
 /*
+ * Socket state store. BTF-typed sockets (tp_btf) use socket storage when the
+ * loader says all TCP hooks are tp_btf (cfg_sk_storage); the rest key the LRU
+ * hash by socket address. `btf` is a compile-time constant at every call site,
+ * so the classic tracepoint and kprobe programs never reference the
+ * socket-storage helpers their program types may not call.
+ */
+#define PF_SK_STORE(btf) ((btf) && cfg_sk_storage)
+
+static __always_inline struct pf_sock_state *pf_sock_find(struct sock *sk, bool btf)
+{
+	__u64 skp = (__u64)sk;
+
+	if (PF_SK_STORE(btf))
+		return bpf_sk_storage_get(&pf_sk_state, sk, 0, 0);
+	return bpf_map_lookup_elem(&pf_socks, &skp);
+}
+
+/*
+ * Store `fresh` as the state of `sk`: replacing any existing state, or
+ * (`keep_existing`) only when there is none. Returns the stored state.
+ */
+static __always_inline struct pf_sock_state *pf_sock_put(struct sock *sk, struct pf_sock_state *fresh,
+							 bool btf, bool keep_existing)
+{
+	__u64 skp = (__u64)sk;
+	struct pf_sock_state *st;
+	long err;
+
+	if (PF_SK_STORE(btf)) {
+		/* Created from `fresh` when absent, else the existing state. */
+		st = bpf_sk_storage_get(&pf_sk_state, sk, fresh, BPF_SK_STORAGE_GET_F_CREATE);
+		if (!st) {
+			pf_count(PF_CTR_SOCK_MAP_FULL);
+			return NULL;
+		}
+		if (!keep_existing)
+			__builtin_memcpy(st, fresh, sizeof(*st));
+		return st;
+	}
+	err = bpf_map_update_elem(&pf_socks, &skp, fresh, keep_existing ? BPF_NOEXIST : BPF_ANY);
+	if (err && err != -17 /* EEXIST: another CPU won the race */)
+		pf_count(PF_CTR_SOCK_MAP_FULL);
+	return bpf_map_lookup_elem(&pf_socks, &skp);
+}
+
+static __always_inline void pf_sock_forget(struct sock *sk, bool btf)
+{
+	__u64 skp = (__u64)sk;
+
+	if (PF_SK_STORE(btf))
+		bpf_sk_storage_delete(&pf_sk_state, sk);
+	else
+		bpf_map_delete_elem(&pf_socks, &skp);
+}
+
+/*
  * Segment deltas since the last look (every call), and the latest TCP stats
  * (at most every PF_TCP_STATS_EVERY_NS per socket, or when `force`).
  */
@@ -246,14 +302,12 @@ static __always_inline void pf_tcp_update(struct pf_flow_value *v, struct sock *
 }
 
 /* The socket state of a TCP socket, created on first sight (connection older than us). */
-static __always_inline struct pf_sock_state *pf_sock_get(struct sock *sk, __u8 role, int dir)
+static __always_inline struct pf_sock_state *pf_sock_get(struct sock *sk, __u8 role, int dir, bool btf)
 {
-	__u64 skp = (__u64)sk;
-	struct pf_sock_state *st = bpf_map_lookup_elem(&pf_socks, &skp);
+	struct pf_sock_state *st = pf_sock_find(sk, btf);
 	struct pf_sock_state fresh = {};
 	struct tcp_sock *tp = (struct tcp_sock *)sk;
 	int state;
-	long err;
 
 	if (st && !st->closed)
 		return st;
@@ -268,10 +322,7 @@ static __always_inline struct pf_sock_state *pf_sock_get(struct sock *sk, __u8 r
 	/* Baselines one below now: this call's own segment counts as one packet. */
 	fresh.segs_out = BPF_CORE_READ(tp, segs_out) - (dir == PF_DIR_OUT);
 	fresh.segs_in = BPF_CORE_READ(tp, segs_in) - (dir == PF_DIR_IN);
-	err = bpf_map_update_elem(&pf_socks, &skp, &fresh, st ? BPF_ANY : BPF_NOEXIST);
-	if (err && err != -17 /* EEXIST */)
-		pf_count(PF_CTR_SOCK_MAP_FULL);
-	return bpf_map_lookup_elem(&pf_socks, &skp);
+	return pf_sock_put(sk, &fresh, btf, !st);
 }
 
 /*
@@ -333,7 +384,7 @@ static __always_inline int pf_account(struct sock *sk, long len, int dir,
 	pf_count(PF_CTR_FLOW_UPDATES);
 	role = pf_role_guess(&heap->key);
 	if (heap->key.proto == PF_PROTO_TCP) {
-		st = pf_sock_get(sk, role, dir);
+		st = pf_sock_get(sk, role, dir, btf);
 		if (st && st->role)
 			role = st->role;
 	}
@@ -381,9 +432,8 @@ static __always_inline int pf_account(struct sock *sk, long len, int dir,
  * TCP state changes: remember the role and owner at the handshake, credit
  * start and completion to the owner's flow when the socket closes.
  */
-static __always_inline int pf_tcp_state(struct sock *sk, int oldstate, int newstate)
+static __always_inline int pf_tcp_state(struct sock *sk, int oldstate, int newstate, bool btf)
 {
-	__u64 skp = (__u64)sk;
 	struct pf_sock_state *st;
 	struct pf_flow_value *v;
 	struct pf_heap *heap;
@@ -400,12 +450,11 @@ static __always_inline int pf_tcp_state(struct sock *sk, int oldstate, int newst
 			pf_task_start_ns((struct task_struct *)bpf_get_current_task());
 		bpf_get_current_comm(fresh.owner_comm, sizeof(fresh.owner_comm));
 		fresh.role = PF_ROLE_CLIENT;
-		if (bpf_map_update_elem(&pf_socks, &skp, &fresh, BPF_ANY))
-			pf_count(PF_CTR_SOCK_MAP_FULL);
+		pf_sock_put(sk, &fresh, btf, false);
 		return 0;
 	}
 	if (newstate == PF_TCP_ESTABLISHED) {
-		st = bpf_map_lookup_elem(&pf_socks, &skp);
+		st = pf_sock_find(sk, btf);
 		if (st && !st->closed) {
 			st->start_pending = 1;
 			return 0;
@@ -416,36 +465,40 @@ static __always_inline int pf_tcp_state(struct sock *sk, int oldstate, int newst
 
 			fresh.role = PF_ROLE_SERVER;
 			fresh.start_pending = 1;
-			if (bpf_map_update_elem(&pf_socks, &skp, &fresh, BPF_ANY))
-				pf_count(PF_CTR_SOCK_MAP_FULL);
+			pf_sock_put(sk, &fresh, btf, false);
 		}
 		return 0;
 	}
 	if (newstate != PF_TCP_CLOSE || oldstate == PF_TCP_LISTEN)
 		return 0;
-	st = bpf_map_lookup_elem(&pf_socks, &skp);
+	st = pf_sock_find(sk, btf);
 	if (!st || st->closed)
 		return 0;
 	if (oldstate == PF_TCP_SYN_SENT || oldstate == PF_TCP_SYN_RECV) {
 		/* Never established. */
-		bpf_map_delete_elem(&pf_socks, &skp);
+		pf_sock_forget(sk, btf);
 		return 0;
 	}
 	heap = pf_get_heap();
-	if (!heap || !pf_fill_key(&heap->key, sk, NULL)) {
-		bpf_map_delete_elem(&pf_socks, &skp);
+	if (!heap || !(btf ? pf_fill_key_btf(&heap->key, sk) : pf_fill_key(&heap->key, sk, NULL))) {
+		pf_sock_forget(sk, btf);
 		return 0;
 	}
 	heap->key.tgid = st->owner_tgid;
 	v = pf_flow_get(heap, st->owner_start_ns, st->owner_comm, st->role);
 	if (v) {
-		pf_tcp_update(v, sk, st, bpf_ktime_get_boot_ns(), true);
+		__u64 now = bpf_ktime_get_boot_ns();
+
+		pf_tcp_update(v, sk, st, now, true);
 		if (st->start_pending)
 			__sync_fetch_and_add(&v->tcp_started, 1);
 		__sync_fetch_and_add(&v->tcp_completed, 1);
-		v->last_seen_ns = bpf_ktime_get_boot_ns();
+		v->last_seen_ns = now;
 	}
-	/* Keep the entry for reads after the close (data queued before FIN). */
+	/*
+	 * Keep the state for reads after the close (data queued before FIN):
+	 * socket storage goes with the socket, the LRU hash evicts it.
+	 */
 	st->start_pending = 0;
 	st->closed = 1;
 	return 0;

@@ -8,6 +8,12 @@ const volatile __u32 cfg_max_args = PF_ARGS_MAX;
 const volatile __u32 cfg_ignore_tgid = 0;
 /* Wake the poller only past this backlog; it also polls on a short timer. */
 const volatile __u64 cfg_wakeup_bytes = 1 << 20;
+/*
+ * Set when the send, receive and TCP state hooks are all tp_btf: their socket
+ * state then lives in socket storage (pf_sk_state) instead of pf_socks. Mixed
+ * flavours keep every program on pf_socks so they share one state.
+ */
+const volatile __u8 cfg_sk_storage = 0;
 
 /* Process events to user space; size set by the loader. */
 struct {
@@ -37,6 +43,22 @@ struct pf_sock_state {
 	char owner_comm[PF_COMM_LEN];
 };
 
+/*
+ * Socket state for the tp_btf programs: socket-local storage, allocated with
+ * the socket's first hook and freed by the kernel with the socket. No hash to
+ * insert into or evict from per connection.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct pf_sock_state);
+} pf_sk_state SEC(".maps");
+
+/*
+ * The same state for the classic tracepoint and kprobe flavours, which get a
+ * plain socket address (no BTF pointer) and so cannot use socket storage.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);

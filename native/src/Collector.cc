@@ -5,6 +5,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <set>
+#include <string>
 
 #include "LibbpfLog.hh"
 #include "procflow.h"
@@ -91,6 +93,12 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
     bpf_map__set_max_entries(skel_->maps.pf_events, ringBytes);
     bpf_map__set_max_entries(skel_->maps.pf_flows, flowEntries);
     planner_->Plan(skel_->obj);
+    {
+      // Socket storage needs BTF socket pointers in every program that shares TCP socket state.
+      const std::set<std::string>& planned = planner_->Loaded();
+      skel_->rodata->cfg_sk_storage =
+          planned.count("pf_tpb_send") && planned.count("pf_tpb_recv") && planned.count("pf_tpb_state");
+    }
     int err = procflow__load(skel_);
     if (err) {
       std::string log = LibbpfLog::Take();
