@@ -8,7 +8,7 @@ import PQueue from 'p-queue';
 import type { Logger } from '../common/log.js';
 import { backoff } from './backoff.js';
 import { bulkBody, splitByBytes } from './bulk-body.js';
-import { classifyRequestError, isRetryableItemStatus } from './es-errors.js';
+import { authRefusal, classifyRequestError, isAuthStatus, isRetryableItemStatus } from './es-errors.js';
 import { HttpError, unavailable } from './http-error.js';
 import type { IndexerMetrics } from './metrics.js';
 import type { PreparedDoc } from './ndjson.js';
@@ -93,6 +93,11 @@ export class BulkWriter {
         res = await this.send(pending);
       } catch (err) {
         const failure = classifyRequestError(err);
+        const status = (err as { statusCode?: number }).statusCode ?? 0;
+        if (isAuthStatus(status)) {
+          this.log.error({ status, err: failure.message }, 'indexer: Elasticsearch refused the indexer\'s credentials or privileges');
+          throw authRefusal(status, failure.message, this.opts.retryAfterMs);
+        }
         if (!failure.retry) throw new HttpError(502, 'elasticsearch_refused', `indexer: Elasticsearch refused a bulk request: ${failure.message}`);
         if (failure.unreachable) this.hooks.onUnreachable(failure.message);
         if (attempt >= this.opts.maxRetries) {
@@ -113,7 +118,11 @@ export class BulkWriter {
         const item = items[i] ? Object.values(items[i]!)[0] : undefined;
         const status = item?.status ?? 0;
         if (status >= 200 && status < 300) indexed++;
-        else if (!item || isRetryableItemStatus(status)) again.push(pending[i]!);
+        else if (isAuthStatus(status)) {
+          const detail = `${item!.error?.type ?? 'error'}: ${item!.error?.reason ?? `status ${status}`}`;
+          this.log.error({ status, err: detail }, 'indexer: Elasticsearch refused the indexer\'s credentials or privileges');
+          throw authRefusal(status, detail, this.opts.retryAfterMs);
+        } else if (!item || isRetryableItemStatus(status)) again.push(pending[i]!);
         else {
           const cause = item.error?.caused_by;
           refused.push({

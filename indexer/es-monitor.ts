@@ -5,6 +5,7 @@
 import type { Client } from '@elastic/elasticsearch';
 import type { Logger } from '../common/log.js';
 import { checkTemplates, installTemplates } from '../schema/install.js';
+import { isAuthStatus } from './es-errors.js';
 import type { IndexerMetrics } from './metrics.js';
 
 export interface MonitorOptions {
@@ -83,6 +84,14 @@ export class ElasticsearchMonitor {
       const health = await this.client.cluster.health({ timeout: '5s' }, { requestTimeout: 10_000, maxRetries: 0 });
       status = health.status;
     } catch (err) {
+      const status = (err as { statusCode?: number }).statusCode ?? 0;
+      if (isAuthStatus(status)) {
+        return this.set({
+          ready: false,
+          reachable: true,
+          reason: `Elasticsearch at ${this.opts.url} refused the indexer's credentials (HTTP ${status}: ${(err as Error).message}); check --es-username/--es-password or --es-api-key`,
+        });
+      }
       return this.set({ ready: false, reachable: false, reason: `Elasticsearch at ${this.opts.url} does not answer: ${(err as Error).message}` });
     }
     if (String(status).toLowerCase() === 'red') {

@@ -169,6 +169,52 @@ describe('indexer with Elasticsearch failing', () => {
     for (const hit of found.hits.hits) await cluster!.client.delete({ index: hit._index, id: hit._id! });
   });
 
+  it('answers 503 naming the credentials when Elasticsearch refuses the indexer (401/403), and dead-letters nothing', async (t) => {
+    if (!need(t)) return;
+    const { proxy, indexer } = await rig({ bulk_max_retries: 1 });
+    const deadLetters = async (docs: ReturnType<typeof batch>) => {
+      await cluster!.client.indices.refresh({ index: 'procflow-deadletter-*', ignore_unavailable: true, allow_no_indices: true });
+      const ids = docs.map((d) => FLOW_CONTRACT.id(d));
+      const res = await cluster!.client.count({ index: 'procflow-deadletter-*', ignore_unavailable: true, allow_no_indices: true, query: { terms: { document_id: ids } } });
+      return res.count;
+    };
+
+    // The whole bulk request refused: the user may not write.
+    const docs = batch(10);
+    proxy.fault('reject-403', 5);
+    const res = await post(indexer.url, '/v1/flows', ndjson(docs));
+    assert.equal(res.status, 503, res.text);
+    assert.equal(res.json.code, 'elasticsearch_auth');
+    assert.equal(res.headers['retry-after'], '2');
+    assert.match(String(res.json.error), /403/);
+    assert.match(String(res.json.error), /--es-username|--es-api-key/);
+    proxy.clearFaults();
+
+    // Every item refused by security: not the documents' fault, so not dead-lettered.
+    const more = batch(10);
+    proxy.rewrite(/^\/_bulk/, () => ({
+      errors: true,
+      items: more.map(() => ({ index: { status: 403, error: { type: 'security_exception', reason: 'action [indices:data/write/bulk[s]] is unauthorized for user [procflow]' } } })),
+    }));
+    const res2 = await post(indexer.url, '/v1/flows', ndjson(more));
+    proxy.rewrite(null);
+    assert.equal(res2.status, 503, res2.text);
+    assert.equal(res2.json.code, 'elasticsearch_auth');
+    assert.equal(await deadLetters(more), 0, 'a privilege problem is not the document\'s fault');
+
+    // Wrong credentials everywhere: /readyz says so instead of "does not answer".
+    proxy.denyAll(401);
+    await until('readyz to name the credentials', async () => {
+      const r = await get(indexer.url, '/readyz');
+      return r.status === 503 && /credentials/.test(r.text) && r;
+    });
+    proxy.denyAll(0);
+    await until('ready again', async () => (await get(indexer.url, '/readyz')).status === 200);
+    const ok = await post(indexer.url, '/v1/flows', ndjson(more));
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(await countIds(more), 10);
+  });
+
   it('is not ready while the installed templates are of another schema version, and says why', async (t) => {
     if (!need(t)) return;
     const proxy = await startEsProxy(cluster!.url);

@@ -127,6 +127,8 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | f
 export type BulkFault =
   /** answer HTTP 429 for the whole request */
   | 'reject-429'
+  /** answer HTTP 403 for the whole request (the user may not write there) */
+  | 'reject-403'
   /** answer 200 with every item 429 (Elasticsearch's write queue full) */
   | 'items-429'
   /** drop the connection and stop listening: Elasticsearch went down mid-batch */
@@ -141,6 +143,8 @@ export interface EsProxy {
   clearFaults(): void;
   /** Rewrite the JSON answers to requests whose path matches (null to stop). */
   rewrite(path: RegExp | null, change?: (body: Record<string, unknown>) => unknown): void;
+  /** Answer every request with this status and a security_exception, as a secured cluster does to bad credentials (0 to stop). */
+  denyAll(status: 401 | 403 | 0): void;
   /** Delay every forwarded _bulk request by `ms` (0 to stop). */
   delayBulk(ms: number): void;
   /** Stop listening and drop every connection: connection refused from now on. */
@@ -161,6 +165,7 @@ export async function startEsProxy(target: string): Promise<EsProxy> {
   const sockets = new Set<Socket>();
   const faults: BulkFault[] = [];
   let delay = 0;
+  let denying = 0;
   let rewriting: { path: RegExp; change: (body: Record<string, unknown>) => unknown } | null = null;
   let server: Server;
   let port = 0;
@@ -188,11 +193,18 @@ export async function startEsProxy(target: string): Promise<EsProxy> {
     up.end(body);
   };
 
+  const deny = (res: ServerResponse, status: number) => {
+    const reason = status === 401 ? 'unable to authenticate user [procflow] for REST request [/_bulk]' : 'action [indices:data/write/bulk[s]] is unauthorized for user [procflow]';
+    res.writeHead(status, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch' });
+    res.end(JSON.stringify({ error: { type: 'security_exception', reason }, status }));
+  };
+
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
+      if (denying) return deny(res, denying);
       if (!/^\/_bulk(\?|$)/.test(req.url ?? '')) return forward(req, res, body);
       proxy.bulkCalls++;
       const fault = faults.shift();
@@ -201,6 +213,7 @@ export async function startEsProxy(target: string): Promise<EsProxy> {
         res.writeHead(429, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch' });
         return res.end(text);
       }
+      if (fault === 'reject-403') return deny(res, 403);
       if (fault === 'items-429') {
         const items = Array.from({ length: countBulkItems(body) }, () => ({
           index: { status: 429, error: { type: 'es_rejected_execution_exception', reason: 'rejected execution (test proxy)' } },
@@ -240,6 +253,7 @@ export async function startEsProxy(target: string): Promise<EsProxy> {
     },
     clearFaults: () => void (faults.length = 0),
     rewrite: (path, change) => void (rewriting = path && change ? { path, change } : null),
+    denyAll: (status) => void (denying = status),
     delayBulk: (ms) => void (delay = ms),
     cut: async () => {
       if (!listening) return;
