@@ -138,10 +138,12 @@ export class Agent {
   /** Ends the current interval: drain, let late exec events land, attribute, write. */
   flush(endMs = Date.now(), final = false): Promise<void> {
     const run = async () => {
-      const records = this.parts.collector.drainFlows();
-      for (const r of records) this.aggregator.add(r);
-      if (this.o.attributionDelayMs) await new Promise((r) => setTimeout(r, this.o.attributionDelayMs));
+      // Everything inside the try: a throw here must fail this interval only, never reject the
+      // chain (every later flush would be skipped) or surface as an unhandled rejection.
       try {
+        const records = this.parts.collector.drainFlows();
+        for (const r of records) this.aggregator.add(r);
+        if (this.o.attributionDelayMs) await new Promise((r) => setTimeout(r, this.o.attributionDelayMs));
         await this.parts.sink.write('flows', this.aggregator.flushDocs(endMs, { final }));
         await this.writeProcessEvents();
         this.stats.flushes++;
@@ -240,6 +242,7 @@ export class Agent {
       stream_slow_reader: this.hub.dropped,
     }));
     m.mirrorCounter('procflow_agent_process_events_exported_total', 'process documents written to the sink', () => this.stats.processEventsExported);
+    m.mirrorCounter('procflow_agent_flush_errors_total', 'intervals that could not be written (see the agent log)', () => this.stats.flushErrors);
     m.gauge('procflow_agent_last_flush_timestamp_seconds', 'when an interval was last written', () => this.stats.lastFlushMs / 1000);
   }
 }
