@@ -104,10 +104,20 @@ async function assemble(c: AgentConfig, collector: KernelCollector, log: Logger)
     metrics.gauge('procflow_agent_spool_batches', 'batches waiting in the spool', () => s.stats.batches);
     metrics.mirrorCounter('procflow_agent_spool_dropped_batches_total', 'batches dropped because the spool was full', () => s.stats.droppedBatches);
     metrics.mirrorCounter('procflow_agent_spool_dropped_docs_total', 'documents dropped because the spool was full', () => s.stats.droppedDocs);
+    metrics.mirrorCounter('procflow_agent_spool_write_failed_batches_total', 'batches lost because writing them to the spool failed (disk full, directory gone)', () => s.stats.writeFailedBatches);
+    metrics.mirrorCounter('procflow_agent_spool_write_failed_docs_total', 'documents in batches lost because writing them to the spool failed', () => s.stats.writeFailedDocs);
     metrics.mirrorCounter('procflow_agent_dead_letter_batches_total', 'batches the indexer rejected as invalid, kept in the dead letter', () => s.stats.deadLetterBatches);
     metrics.mirrorCounter('procflow_agent_dead_letter_docs_total', 'documents in batches moved to the dead letter', () => s.stats.deadLetterDocs);
     metrics.mirrorCounter('procflow_agent_dead_letter_dropped_batches_total', 'dead-letter batches removed because the dead letter was full', () => s.stats.deadLetterDroppedBatches);
-    sink = new SpoolSink(spool, { maxBytes: c.batch_max_size, maxDocs: c.batch_max_docs }, () => sh.notify());
+    let writeFailures = 0;
+    sink = new SpoolSink(spool, { maxBytes: c.batch_max_size, maxDocs: c.batch_max_docs }, (spooled) => {
+      if (!spooled && s.stats.writeFailedBatches > writeFailures) {
+        writeFailures = s.stats.writeFailedBatches;
+        log.error({ spoolDir: c.spool_dir, error: s.stats.lastWriteError, lostBatches: writeFailures, lostDocs: s.stats.writeFailedDocs },
+          'agent: writing a batch to the spool failed, its documents are lost (procflow_agent_spool_write_failed_docs_total); free space in --spool-dir or point it at a writable disk');
+      }
+      sh.notify();
+    });
   }
   const pods = c.kubernetes ? startPodWatcher(c.node_name, log) : NO_PODS;
   const agent = new Agent({ collector, sink, log, metrics }, { ...agentOptions(c), pods });

@@ -95,7 +95,7 @@ class GzipBatch {
 export class SpoolSink implements DocSink {
   private spare: LineBuffer | undefined;
 
-  constructor(private readonly spool: Spool, private readonly limits: BatchLimits = {}, private readonly onBatch: () => void = () => {}) {}
+  constructor(private readonly spool: Spool, private readonly limits: BatchLimits = {}, private readonly onBatch: (spooled: boolean) => void = () => {}) {}
 
   async write(kind: BatchKind, docs: Iterable<object>): Promise<number> {
     const maxBytes = this.limits.maxBytes ?? 4 * 1024 * 1024;
@@ -117,8 +117,7 @@ export class SpoolSink implements DocSink {
       const docsIn = batch.docs;
       const body = await batch.end();
       batch = undefined;
-      await this.spool.put(kind, body, docsIn);
-      this.onBatch();
+      this.onBatch(await this.spool.put(kind, body, docsIn));
     };
     try {
       for (const doc of docs) {

@@ -10,6 +10,7 @@
 import { mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { rename, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ConfigError } from '../common/errors.js';
 
 export type BatchKind = 'flows' | 'process';
 
@@ -29,6 +30,11 @@ export interface SpoolStats {
   deadLetterBatches: number;
   deadLetterDocs: number;
   deadLetterDroppedBatches: number;
+  /** Batches lost because writing them failed (disk full, directory gone, I/O error). */
+  writeFailedBatches: number;
+  writeFailedDocs: number;
+  /** The last write error, for logs and /healthz. */
+  lastWriteError: string;
 }
 
 export interface SpoolOptions {
@@ -61,12 +67,18 @@ export class Spool {
   private readonly deadLetter: SpooledBatch[];
   private readonly deadDir: string;
   private nextSeq: number;
-  readonly stats: SpoolStats = { bytes: 0, batches: 0, droppedBatches: 0, droppedDocs: 0, deadLetterBatches: 0, deadLetterDocs: 0, deadLetterDroppedBatches: 0 };
+  readonly stats: SpoolStats = { bytes: 0, batches: 0, droppedBatches: 0, droppedDocs: 0, deadLetterBatches: 0, deadLetterDocs: 0, deadLetterDroppedBatches: 0, writeFailedBatches: 0, writeFailedDocs: 0, lastWriteError: '' };
 
   constructor(private readonly opts: SpoolOptions) {
     this.deadDir = join(opts.dir, 'dead-letter');
-    mkdirSync(this.deadDir, { recursive: true });
-    const found = scan(opts.dir);
+    let found: SpooledBatch[];
+    try {
+      mkdirSync(this.deadDir, { recursive: true });
+      found = scan(opts.dir);
+    } catch (err) {
+      throw new ConfigError(`spool: cannot use ${opts.dir} as the spool directory: ${(err as Error).message}`,
+        'point --spool-dir (PROCFLOW_SPOOL_DIR) at a writable directory on a local disk');
+    }
     for (const b of found) this.pending.set(b.seq, b);
     this.deadLetter = scan(this.deadDir);
     const maxSeq = Math.max(0, ...found.map((b) => b.seq), ...this.deadLetter.map((b) => b.seq));
@@ -102,8 +114,18 @@ export class Spool {
     }
     const seq = this.nextSeq++;
     const file = join(this.opts.dir, `${String(seq).padStart(16, '0')}-${kind}-${docs}.ndjson.gz`);
-    await writeFile(`${file}.tmp`, body);
-    await rename(`${file}.tmp`, file);
+    try {
+      await writeFile(`${file}.tmp`, body);
+      await rename(`${file}.tmp`, file);
+    } catch (err) {
+      // Disk full, directory removed, I/O error: this batch is lost; say so in the stats (the
+      // caller logs), clean up the partial file, and let the next batch try again.
+      await unlink(`${file}.tmp`).catch(() => {});
+      this.stats.writeFailedBatches++;
+      this.stats.writeFailedDocs += docs;
+      this.stats.lastWriteError = (err as Error).message;
+      return false;
+    }
     this.pending.set(seq, { seq, kind, docs, bytes: body.length, file });
     this.recount();
     return true;
