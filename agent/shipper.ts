@@ -3,6 +3,7 @@
 // sending for a backoff (exponential, jittered, never shorter than the server's Retry-After);
 // the indexer answering 400 means the batch can never succeed, so it moves to the dead letter;
 // 413 splits the batch in two.
+import { access } from 'node:fs/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import PQueue from 'p-queue';
 import type { Logger } from '../common/log.js';
@@ -23,7 +24,7 @@ export interface ShipperOptions {
   onAttempt?: (a: AttemptResult) => void;
 }
 
-export type Outcome = 'ok' | 'retry' | 'dead-letter' | 'split';
+export type Outcome = 'ok' | 'retry' | 'dead-letter' | 'split' | 'lost';
 
 export interface AttemptResult {
   kind: BatchKind;
@@ -121,6 +122,12 @@ export class Shipper {
 
   private async send(b: SpooledBatch): Promise<void> {
     this.active++;
+    if (await this.fileGone(b)) {
+      this.o.onAttempt?.({ kind: b.kind, docs: b.docs, outcome: 'lost', status: 0, reason: 'spool_file_missing', latencyMs: 0 });
+      this.active--;
+      this.wakeIdle();
+      return;
+    }
     const started = performance.now();
     let status = 0;
     let reason = 'ok';
@@ -180,6 +187,22 @@ export class Shipper {
     this.o.onAttempt?.({ kind: b.kind, docs: b.docs, outcome, status, reason, latencyMs: performance.now() - started });
     this.active--;
     this.wakeIdle();
+  }
+
+  /**
+   * A batch whose file vanished (deleted outside the agent): retrying cannot bring it back, and as
+   * the oldest batch it would hold up every later one, so it is forgotten and counted as dropped.
+   */
+  private async fileGone(b: SpooledBatch): Promise<boolean> {
+    try {
+      await access(b.file);
+      return false;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return false;
+      this.o.spool.forget(b);
+      this.o.log.error({ batch: b.seq, kind: b.kind, docs: b.docs, file: b.file }, 'shipper: a spooled batch file disappeared (deleted outside the agent?); its documents are counted as dropped');
+      return true;
+    }
   }
 
   /** 413: the batch is bigger than the indexer takes; halve it (a single document dead-letters). */

@@ -158,6 +158,14 @@ export class Spool {
     this.recount();
   }
 
+  /** A batch whose file is gone (deleted by hand, disk trouble): forget it, counted as dropped. */
+  forget(b: SpooledBatch): void {
+    this.inFlight.delete(b.seq);
+    if (!this.pending.delete(b.seq)) return;
+    this.countDrop(b.docs);
+    this.recount();
+  }
+
   /** A batch the indexer can never accept: keep it aside with the reason, counted. */
   async moveToDeadLetter(b: SpooledBatch, reason: { status: number; body: string }): Promise<void> {
     this.inFlight.delete(b.seq);
