@@ -118,6 +118,11 @@ export class ProcessCache {
     const key = processKey(ev.pid, ev.startNs);
     // A second exec of the same process start keeps its entry (and exec_id) and replaces the image.
     const e = this.entries.get(key) ?? this.create(key, ev.pid, ev.startNs, ev.comm);
+    if (!e.exited && this.exitedOrder.delete(key)) {
+      // An exec late enough that a flush already gave up on the process (addGone): it is alive,
+      // so it must not be evicted on the exited schedule.
+      e.exitedAtMs = 0;
+    }
     const argv = ev.args.length ? ev.args.slice(1) : [];
     const red = this.opts.redactor.redact(argv);
     e.ppid = ev.ppid;

@@ -1,0 +1,130 @@
+// The agent under things going wrong: a source that throws, a spool whose directory vanished or
+// cannot be created, a spooled batch deleted behind the agent's back, a process whose exec
+// arrives after its flows were attributed. Each must be counted and survived, never fatal.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { pino } from 'pino';
+import { Agent } from '../../agent/agent.js';
+import { ProcessCache } from '../../agent/process-cache.js';
+import { Redactor } from '../../agent/redact.js';
+import { Shipper } from '../../agent/shipper.js';
+import { SpoolSink, type DocSink } from '../../agent/sink.js';
+import { Spool } from '../../agent/spool.js';
+import { SyntheticCollector, execEvent, flowRecord } from '../../agent/synthetic.js';
+import { describeError } from '../../common/errors.js';
+
+const S = 1_000_000_000n;
+const silent = pino({ level: 'silent' });
+
+function tempDir(t: { after(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'procflow-robust-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+class MemorySink implements DocSink {
+  readonly docs: { kind: string; doc: object }[] = [];
+  async write(kind: 'flows' | 'process', docs: Iterable<object>): Promise<number> {
+    let n = 0;
+    for (const doc of docs) {
+      this.docs.push({ kind, doc });
+      n++;
+    }
+    return n;
+  }
+}
+
+test('a source whose drain throws fails one interval (counted), not the agent or later intervals', async () => {
+  const collector = new SyntheticCollector();
+  let failNext = true;
+  const drain = collector.drainFlows.bind(collector);
+  collector.drainFlows = () => {
+    if (failNext) {
+      failNext = false;
+      throw new Error('ring buffer went away');
+    }
+    return drain();
+  };
+  const sink = new MemorySink();
+  const agent = new Agent({ collector, sink, log: silent }, { node: 'n', flushIntervalMs: 3_600_000, procfsScan: false, procfsFallback: false, attributionDelayMs: 0 });
+  agent.start();
+  try {
+    await agent.flush(); // must resolve, not reject
+    assert.equal(agent.stats.flushErrors, 1);
+    collector.addFlows([flowRecord({ pid: 7, pidStartNs: 5n * S, bytesOut: 10 })]);
+    await agent.flush();
+    assert.equal(sink.docs.filter((d) => d.kind === 'flows').length, 1, 'the next interval is written');
+    const text = await agent.metrics.registry.metrics();
+    assert.match(text, /procflow_agent_flush_errors_total 1/);
+  } finally {
+    await agent.stop();
+  }
+});
+
+test('a spool directory that disappeared: the batch is dropped and counted, nothing throws, no temp file is left', async (t) => {
+  const dir = tempDir(t);
+  const spool = new Spool({ dir, maxBytes: 1 << 20 });
+  assert.equal(await spool.put('flows', gzipSync('{"a":1}\n'), 1), true);
+  rmSync(dir, { recursive: true, force: true });
+  assert.equal(await spool.put('flows', gzipSync('{"a":2}\n'), 1), false);
+  assert.equal(spool.stats.writeFailedBatches, 1);
+  assert.equal(spool.stats.writeFailedDocs, 1);
+  // And the sink keeps going after a failed batch (the rest of the interval is still tried).
+  const sink = new SpoolSink(spool, { maxDocs: 1 });
+  assert.equal(await sink.write('flows', [{ a: 3 }, { a: 4 }]), 2);
+  assert.equal(spool.stats.writeFailedBatches, 3);
+});
+
+test('a spool directory that cannot be created is a configuration error naming --spool-dir', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'not-a-dir');
+  writeFileSync(file, 'x');
+  assert.throws(() => new Spool({ dir: join(file, 'spool'), maxBytes: 1 << 20 }), (err: Error) => {
+    assert.match(describeError(err), /--spool-dir/);
+    return true;
+  });
+});
+
+test('a spooled batch deleted behind the agent is dropped and counted; the batches after it still ship', async (t) => {
+  const got: string[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      got.push(gunzipSync(Buffer.concat(chunks)).toString().trim());
+      res.writeHead(200).end('{"accepted":1}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const dir = tempDir(t);
+  const spool = new Spool({ dir, maxBytes: 1 << 20 });
+  await spool.put('flows', gzipSync('{"n":1}\n'), 1);
+  await spool.put('flows', gzipSync('{"n":2}\n'), 1);
+  unlinkSync(join(dir, readdirSync(dir).filter((n) => n.endsWith('.gz')).sort()[0]!));
+  const shipper = new Shipper({ indexerUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't', spool, log: silent, backoff: { baseMs: 20, maxMs: 50 }, concurrency: 1 });
+  t.after(() => shipper.stop());
+  shipper.start();
+  assert.equal(await shipper.drained(10_000), true, 'the spool empties');
+  assert.deepEqual(got, ['{"n":2}']);
+  assert.equal(spool.stats.droppedBatches, 1);
+  assert.equal(spool.stats.droppedDocs, 1);
+});
+
+test('an exec arriving after its flows were attributed to the task name keeps the live process cached', () => {
+  let now = 0;
+  const cache = new ProcessCache({ node: 'n', redactor: new Redactor(), exitRetentionMs: 1000, now: () => now });
+  cache.addGone(42, 7n * S, 'curl'); // a flush found neither cache entry nor /proc entry
+  cache.onExec(execEvent(42, 7n * S, '/usr/bin/curl', ['-s', 'x']));
+  now = 10_000;
+  cache.gc();
+  const e = cache.get(42, 7n * S);
+  assert.ok(e, 'a running process is not evicted as if it had exited');
+  assert.equal(e.binary, '/usr/bin/curl');
+});
