@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Client, errors } from '@elastic/elasticsearch';
 import type { SettingsTable } from './config.js';
-import { ProcflowError } from './errors.js';
+import { ConfigError, ProcflowError } from './errors.js';
 
 export const ES_SETTINGS = {
   es_url: { doc: 'Elasticsearch URL', format: 'url-or-empty', default: 'http://127.0.0.1:9200' },
@@ -32,12 +32,27 @@ export function createEsClient(c: EsConnection, opts: { maxRetries?: number } = 
   return new Client({
     node: c.es_url,
     ...(auth ? { auth } : {}),
-    ...(c.es_ca_file ? { tls: { ca: readFileSync(c.es_ca_file) } } : {}),
+    ...(c.es_ca_file ? { tls: { ca: readCaFile(c.es_ca_file) } } : {}),
     requestTimeout: c.es_request_timeout,
     maxRetries: opts.maxRetries ?? 0,
     compression: false,
   });
 }
+
+function readCaFile(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new ConfigError(
+      `cannot read --es-ca-file ${path}: ${(err as Error).message}`,
+      'give the PEM file of the CA that signed the Elasticsearch certificate (--es-ca-file / PROCFLOW_ES_CA_FILE)',
+    );
+  }
+}
+
+/** The TLS handshake failed on the certificate: retrying cannot help, the CA can. */
+const isCertificateError = (err: unknown): boolean =>
+  err instanceof errors.ConnectionError && /certificate|self[- ]signed|unable to verify|CERT_|altnames/i.test(err.message);
 
 /** Polls the cluster until it answers, or throws an error that says what to check. */
 export async function waitForCluster(client: Client, url: string, timeoutMs: number): Promise<void> {
@@ -50,6 +65,7 @@ export async function waitForCluster(client: Client, url: string, timeoutMs: num
     } catch (err) {
       last = err;
       if (err instanceof errors.ResponseError && (err.statusCode === 401 || err.statusCode === 403)) break;
+      if (isCertificateError(err)) break;
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
@@ -60,6 +76,14 @@ export function esUnreachable(url: string, cause: unknown): ProcflowError {
   const status = cause instanceof errors.ResponseError ? cause.statusCode : undefined;
   if (status === 401 || status === 403) {
     return new ProcflowError('ES_AUTH', `elasticsearch: ${url} refused the credentials (HTTP ${status})`, 'check --es-username/--es-password or --es-api-key', { cause });
+  }
+  if (isCertificateError(cause)) {
+    return new ProcflowError(
+      'ES_TLS',
+      `elasticsearch: ${url} presented a certificate this host does not trust: ${(cause as Error).message}`,
+      'pass --es-ca-file (PROCFLOW_ES_CA_FILE) with the PEM file of the CA that signed the cluster certificate',
+      { cause },
+    );
   }
   return new ProcflowError(
     'ES_UNREACHABLE',

@@ -2,7 +2,12 @@
 // templates carrying the schema version, and an index created from a document gets the
 // flow-log mapping with ECS aliases that queries can use.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { FLOW_CONTRACT, SCHEMA_VERSION, buildTemplates } from '../../schema/index.js';
@@ -32,6 +37,42 @@ describe('procflow setup', () => {
     if (!cluster) skipOrFail(t, reason);
     return cluster !== undefined;
   };
+
+  /** A real TLS terminator (self-signed certificate for 127.0.0.1) in front of the real cluster. */
+  async function tlsFront(): Promise<{ url: string; caFile: string; close(): Promise<void> }> {
+    const dir = mkdtempSync(join(tmpdir(), 'procflow-tls-'));
+    const key = join(dir, 'key.pem');
+    const caFile = join(dir, 'cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', caFile, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    const target = new URL(cluster!.url);
+    const server: TlsServer = createTlsServer({ key: readFileSync(key), cert: readFileSync(caFile) }, (tls) => {
+      const up = connect(Number(target.port), target.hostname);
+      tls.pipe(up).pipe(tls);
+      up.on('error', () => tls.destroy());
+      tls.on('error', () => up.destroy());
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    return {
+      url: `https://127.0.0.1:${port}`,
+      caFile,
+      close: async () => {
+        await new Promise<void>((r) => server.close(() => r()));
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+
+  /** Async, so the TLS front in this process keeps serving while the CLI runs. */
+  const runSetup = (args: string[]) =>
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [bin, 'setup', '--log-level', 'warn', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c));
+      child.stderr.on('data', (c: Buffer) => (stderr += c));
+      child.on('close', (status) => resolve({ status, stdout, stderr }));
+    });
 
   const setup = () =>
     spawnSync(process.execPath, [bin, 'setup', '--es-url', cluster!.url, '--wait-timeout', '30s', '--log-level', 'warn'], { encoding: 'utf8', timeout: 60_000 });
@@ -81,5 +122,25 @@ describe('procflow setup', () => {
 
     // The mapping is strict: a field outside the contract is refused, not silently mapped.
     await assert.rejects(cluster!.client.index({ index, document: { ...doc, surprise: 1 } }), /strict_dynamic_mapping_exception/);
+  });
+
+  it('talks https with --es-ca-file, and says to pass it (or that it cannot be read) instead of "start Elasticsearch"', async (t) => {
+    if (!need(t)) return;
+    const front = await tlsFront();
+    t.after(() => front.close());
+
+    const ok = await runSetup(['--es-url', front.url, '--es-ca-file', front.caFile, '--wait-timeout', '30s']);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /procflow setup: done/);
+
+    const untrusted = await runSetup(['--es-url', front.url, '--wait-timeout', '30s']);
+    assert.equal(untrusted.status, 1);
+    assert.match(untrusted.stderr, /certificate/);
+    assert.match(untrusted.stderr, /--es-ca-file/, untrusted.stderr);
+
+    const missing = await runSetup(['--es-url', front.url, '--es-ca-file', '/nonexistent/ca.crt', '--wait-timeout', '30s']);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /--es-ca-file/, missing.stderr);
+    assert.match(missing.stderr, /\/nonexistent\/ca\.crt/);
   });
 });
