@@ -37,16 +37,29 @@ export default defineCommand<EventsConfig>({
     for (const ns of c.namespace) url.searchParams.append('namespace', ns);
     if (c.pod) url.searchParams.set('pod', c.pod);
     if (c.binary) url.searchParams.set('binary', c.binary);
+    // Ctrl-C aborts the request itself: the stream may be quiet for minutes, and waiting for the
+    // next chunk to notice the signal would leave the command hanging.
+    const stop = new AbortController();
+    const onSigint = () => stop.abort();
+    process.once('SIGINT', onSigint);
     let res: Response;
     try {
-      res = await fetch(url);
+      res = await fetch(url, { signal: stop.signal });
     } catch (err) {
+      process.off('SIGINT', onSigint);
+      if (stop.signal.aborted) return 0;
       throw new ProcflowError('AGENT_UNREACHABLE', `events: cannot reach the agent at ${c.agent_url}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`,
         'is `procflow agent` running here? point --agent-url at its --listen address', { cause: err });
     }
-    if (!res.ok || !res.body) throw new ProcflowError('AGENT_STREAM', `events: the agent answered HTTP ${res.status}: ${await res.text()}`);
-    const stop = new AbortController();
-    process.once('SIGINT', () => stop.abort());
+    const notAgent = (what: string) => {
+      process.off('SIGINT', onSigint);
+      stop.abort();
+      return new ProcflowError('AGENT_STREAM', `events: ${c.agent_url} is not a procflow agent's event stream (${what})`,
+        'point --agent-url (PROCFLOW_AGENT_URL) at the --listen address of a running `procflow agent`');
+    };
+    if (!res.ok || !res.body) throw notAgent(`HTTP ${res.status}: ${(await res.text().catch(() => '')).slice(0, 200)}`);
+    const type = res.headers.get('content-type') ?? '';
+    if (!type.startsWith('application/x-ndjson')) throw notAgent(`it answered ${type || 'without a content type'}`);
     let rest = '';
     const decoder = new TextDecoder();
     try {
@@ -58,7 +71,12 @@ export default defineCommand<EventsConfig>({
           const line = rest.slice(0, nl);
           rest = rest.slice(nl + 1);
           if (!line) continue;
-          const doc = JSON.parse(line) as ProcessEventDoc;
+          let doc: ProcessEventDoc;
+          try {
+            doc = JSON.parse(line) as ProcessEventDoc;
+          } catch {
+            throw notAgent(`a line that is not JSON: ${JSON.stringify(line.slice(0, 80))}`);
+          }
           if (types.size && !types.has(doc.event_type)) continue;
           if (!filter.matches(doc)) continue;
           const out = c.output === 'json' ? line : compactLine(doc);
@@ -66,7 +84,10 @@ export default defineCommand<EventsConfig>({
         }
       }
     } catch (err) {
-      if (!stop.signal.aborted) throw new ProcflowError('AGENT_STREAM', `events: the stream from the agent broke: ${(err as Error).message}`);
+      if (err instanceof ProcflowError) throw err;
+      if (!stop.signal.aborted) throw new ProcflowError('AGENT_STREAM', `events: the stream from the agent broke: ${(err as Error).message}`, 'is the agent still running? start `procflow events` again once it is');
+    } finally {
+      process.off('SIGINT', onSigint);
     }
     return 0;
   },

@@ -3,6 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,4 +74,36 @@ test('procflow events says where it looked when no agent answers', async () => {
   assert.equal(code, 1);
   assert.match(err, /cannot reach the agent at http:\/\/127\.0\.0\.1:1/);
   assert.match(err, /hint: is `procflow agent` running here/);
+});
+
+test('procflow events stops on Ctrl-C even while no event arrives', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'procflow-events-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const running = await startAgent(
+    agentDefaults({ output: 'ndjson', process_events: false, flush_interval: 3_600_000, procfs_scan: false, spool_dir: dir, listen: '127.0.0.1:0' }),
+    { collector: new SyntheticCollector(), log: pino({ level: 'silent' }) },
+  );
+  t.after(() => running.shutdown());
+  const child = spawn(process.execPath, [CLI, 'events', '--agent-url', running.server.url], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  while (running.agent.hub.subscribers === 0) await new Promise((r) => setTimeout(r, 50)); // connected
+  child.kill('SIGINT');
+  // The agent stays up and quiet: only the CLI itself can end the stream.
+  const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), 10_000))]);
+  assert.equal(code, 0);
+});
+
+test('procflow events pointed at something that is not an agent says so', async (t) => {
+  const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>hello</html>\n'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const child = spawn(process.execPath, [CLI, 'events', '--agent-url', url], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise((r) => child.once('exit', r));
+  assert.equal(code, 1);
+  assert.match(err, /not a procflow agent/);
+  assert.match(err, /hint: .*--agent-url/);
 });
