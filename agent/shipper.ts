@@ -44,6 +44,11 @@ export interface ShipperStats {
   consecutiveFailures: number;
 }
 
+/** The endpoint under the indexer's base URL, keeping a path prefix (a reverse proxy's /procflow). */
+export function endpointUrl(base: string, kind: BatchKind): URL {
+  return new URL(ENDPOINTS[kind].slice(1), base.endsWith('/') ? base : `${base}/`);
+}
+
 export class Shipper {
   private readonly queue: PQueue;
   private readonly concurrency: number;
@@ -136,7 +141,7 @@ export class Shipper {
     let body = '';
     try {
       const payload = await this.o.spool.read(b);
-      const res = await fetch(new URL(ENDPOINTS[b.kind], this.o.indexerUrl), {
+      const res = await fetch(endpointUrl(this.o.indexerUrl, b.kind), {
         method: 'POST',
         headers: {
           'content-type': 'application/x-ndjson',
@@ -169,6 +174,8 @@ export class Shipper {
         retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
         if (status === 401 || status === 403) {
           this.o.log.error({ status }, 'shipper: the indexer refused the token; check --token (PROCFLOW_TOKEN) on the agent and the indexer');
+        } else if (status === 404 || status === 405) {
+          this.o.log.error({ status, url: endpointUrl(this.o.indexerUrl, b.kind).href }, 'shipper: no indexer answers at this URL; check --indexer-url (PROCFLOW_INDEXER_URL): it must be the base URL of `procflow indexer`, not Elasticsearch');
         }
       }
     } catch (err) {

@@ -128,3 +128,22 @@ test('an exec arriving after its flows were attributed to the task name keeps th
   assert.ok(e, 'a running process is not evicted as if it had exited');
   assert.equal(e.binary, '/usr/bin/curl');
 });
+
+test('an indexer URL with a path (behind a reverse proxy) keeps its path', async (t) => {
+  const paths: string[] = [];
+  const server = createServer((req, res) => {
+    paths.push(req.url ?? '');
+    req.resume();
+    req.on('end', () => res.writeHead(req.url === '/procflow/v1/flows' ? 200 : 404).end('{"accepted":1}'));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const dir = tempDir(t);
+  const spool = new Spool({ dir, maxBytes: 1 << 20 });
+  await spool.put('flows', gzipSync('{"n":1}\n'), 1);
+  const shipper = new Shipper({ indexerUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/procflow`, token: 't', spool, log: silent, backoff: { baseMs: 20, maxMs: 50 } });
+  t.after(() => shipper.stop());
+  shipper.start();
+  assert.equal(await shipper.drained(5000), true);
+  assert.deepEqual(paths, ['/procflow/v1/flows']);
+});
