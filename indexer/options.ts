@@ -1,6 +1,7 @@
 // The indexer's settings: one table that is at once the CLI flags, the PROCFLOW_* environment
 // variables and the options `startIndexer` takes (with defaults applied in one place).
-import type { SettingsTable } from '../common/config.js';
+import { flagOf, type SettingsTable } from '../common/config.js';
+import { ConfigError } from '../common/errors.js';
 import { ES_SETTINGS, type EsConnection } from '../common/elasticsearch.js';
 
 export const INDEXER_SETTINGS = {
@@ -48,6 +49,23 @@ export interface IndexerOptions extends EsConnection {
 export function withDefaults(partial: Partial<IndexerOptions> & Pick<IndexerOptions, 'es_url' | 'token'>): IndexerOptions {
   const defaults = Object.fromEntries(Object.entries(INDEXER_SETTINGS).map(([k, s]) => [k, s.default])) as unknown as IndexerOptions;
   return { ...defaults, ...partial };
+}
+
+/**
+ * Cross-setting checks convict cannot express: settings under which every batch (or every
+ * batch above some size) would be answered 503 or 413 forever, or ILM would delete new indices.
+ */
+export function checkIndexerOptions(o: IndexerOptions): void {
+  const f = flagOf;
+  if (o.max_in_flight_bytes < o.max_body_size) {
+    throw new ConfigError(
+      `${f('max_in_flight_bytes')} (${o.max_in_flight_bytes} bytes) is smaller than ${f('max_body_size')} (${o.max_body_size} bytes): a batch between the two could never be admitted`,
+      `raise ${f('max_in_flight_bytes')} or lower ${f('max_body_size')}`,
+    );
+  }
+  for (const key of ['max_in_flight_requests', 'max_batch_docs', 'retention_days'] as const) {
+    if (!(o[key] >= 1)) throw new ConfigError(`${f(key)} must be at least 1, got ${o[key]}`, `${f(key)} ${INDEXER_SETTINGS[key].default} is the default`);
+  }
 }
 
 /** HOST:PORT (IPv6 in brackets) split for net.Server.listen. */

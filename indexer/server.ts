@@ -14,7 +14,7 @@ import { HttpError } from './http-error.js';
 import { InFlight } from './in-flight.js';
 import { INGEST_ROUTES, answerIngestError, handleIngest, type IngestContext } from './ingest.js';
 import { createIndexerMetrics, type IndexerMetrics } from './metrics.js';
-import { parseListen, type IndexerOptions } from './options.js';
+import { checkIndexerOptions, parseListen, type IndexerOptions } from './options.js';
 import { sendError, sendJson, sendText } from './respond.js';
 
 export interface Indexer {
@@ -32,6 +32,7 @@ export interface IndexerDeps {
 }
 
 export async function startIndexer(opts: IndexerOptions, deps: IndexerDeps = {}): Promise<Indexer> {
+  checkIndexerOptions(opts);
   const log = deps.log ?? createLogger('indexer');
   const client = deps.client ?? createEsClient(opts, { maxRetries: 0 });
   const metrics = createIndexerMetrics();

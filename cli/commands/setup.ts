@@ -1,5 +1,6 @@
 // `procflow setup`: install templates (and Kibana saved objects when --kibana-url is given).
 import { ES_SETTINGS, createEsClient, waitForCluster, type EsConnection } from '../../common/elasticsearch.js';
+import { ConfigError } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
 import { installTemplates } from '../../schema/install.js';
 import { defineCommand, LOG_LEVEL_SETTING } from '../command.js';
@@ -23,6 +24,8 @@ export default defineCommand<SetupConfig>({
     ...LOG_LEVEL_SETTING,
   },
   async run(c) {
+    // ILM would delete every index as soon as it is created.
+    if (c.retention_days < 1) throw new ConfigError(`--retention-days must be at least 1, got ${c.retention_days}`, '--retention-days 7 is the default');
     const log = createLogger('setup', c.log_level as never);
     const client = createEsClient(c);
     try {

@@ -257,11 +257,18 @@ describe('indexer with Elasticsearch failing', () => {
 
   it('answers 503 when the batches held would exceed the in-flight byte budget', async (t) => {
     if (!need(t)) return;
-    const { indexer } = await rig({ max_in_flight_bytes: 32 * 1024 });
-    const docs = batch(100);
+    // Each batch fits the body limit; two at once do not fit the budget.
+    const { proxy, indexer } = await rig({ max_in_flight_bytes: 64 * 1024, max_body_size: 64 * 1024 });
+    const held = batch(60);
+    proxy.delayBulk(1000);
+    const slow = post(indexer.url, '/v1/flows', ndjson(held));
+    await until('the first batch to be held', async () => /in_flight_bytes [1-9]/.test((await get(indexer.url, '/metrics')).text));
+    const docs = batch(60);
     const res = await post(indexer.url, '/v1/flows', ndjson(docs), { gzip: true });
     assert.equal(res.status, 503, res.text);
     assert.equal(res.json.code, 'in_flight_bytes');
+    proxy.delayBulk(0);
+    assert.equal((await slow).status, 200);
     assert.equal(await countIds(docs), 0);
     const small = batch(10);
     assert.equal((await post(indexer.url, '/v1/flows', ndjson(small))).status, 200, 'a batch within the budget still goes through');

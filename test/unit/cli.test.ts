@@ -37,3 +37,37 @@ test('an unknown command or flag exits non-zero with a sentence, not a stack tra
   assert.match(b.stderr, /unknown option "--frobnicate"/);
   assert.doesNotMatch(b.stderr, /at .*\.js:\d+/);
 });
+
+test('settings that would wedge the indexer or delete fresh data are refused before anything starts', () => {
+  // 127.0.0.1:9 answers nothing: a command that got past its checks would hang or fail differently.
+  const base = ['--es-url', 'http://127.0.0.1:9', '--listen', '127.0.0.1:0', '--token', 't', '--wait-timeout', '1s'];
+  // An indexer that got past its checks would run until killed: the timeout ends it (status null).
+  const indexer = (...extra: string[]) =>
+    spawnSync(process.execPath, [bin, 'indexer', ...base.filter((a) => a !== '--wait-timeout' && a !== '1s'), ...extra], {
+      encoding: 'utf8',
+      timeout: 15_000,
+      env: { ...process.env, PROCFLOW_LOG_LEVEL: 'silent' },
+    });
+
+  // A batch larger than the in-flight byte budget could never be admitted: 503 forever.
+  const budget = indexer('--max-body-size', '32mb', '--max-in-flight-bytes', '16mb');
+  assert.equal(budget.status, 1, budget.stderr);
+  assert.match(budget.stderr, /--max-in-flight-bytes/);
+  assert.match(budget.stderr, /--max-body-size/);
+
+  const none = indexer('--max-in-flight-requests', '0');
+  assert.equal(none.status, 1, none.stderr);
+  assert.match(none.stderr, /--max-in-flight-requests/);
+
+  const noDocs = indexer('--max-batch-docs', '0');
+  assert.equal(noDocs.status, 1, noDocs.stderr);
+  assert.match(noDocs.stderr, /--max-batch-docs/);
+
+  // ILM would delete every index as soon as it is created.
+  const setup = procflow('setup', '--es-url', 'http://127.0.0.1:9', '--wait-timeout', '1s', '--retention-days', '0');
+  assert.equal(setup.status, 1, setup.stderr);
+  assert.match(setup.stderr, /--retention-days/);
+  const indexerRetention = indexer('--retention-days', '0');
+  assert.equal(indexerRetention.status, 1, indexerRetention.stderr);
+  assert.match(indexerRetention.stderr, /--retention-days/);
+});
