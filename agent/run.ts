@@ -141,10 +141,15 @@ async function assemble(c: AgentConfig, collector: KernelCollector, log: Logger)
 }
 
 /** The CLI entry: runs until SIGTERM/SIGINT, then shuts down cleanly. */
-export async function runAgent(c: AgentConfig): Promise<number> {
+export async function runAgent(c: AgentConfig, opts: { collector?: KernelCollector } = {}): Promise<number> {
   limitYoungGeneration();
   const log = createLogger('agent', c.log_level as never);
-  const running = await startAgent(c, { log });
+  // --output ndjson into a pipe whose reader left (`| head`): EPIPE. Without a listener that is
+  // an uncaught 'error' event; with nowhere left to write, the agent stops like on SIGTERM.
+  let stdoutError: Error | undefined;
+  const onStdoutError = (err: Error) => (stdoutError ??= err);
+  if (c.output === 'ndjson') process.stdout.on('error', onStdoutError);
+  const running = await startAgent(c, { log, collector: opts.collector });
   await new Promise<void>((resolve) => {
     const onSignal = (sig: string) => {
       log.info({ signal: sig }, 'agent: stopping; flushing the current interval');
@@ -152,6 +157,14 @@ export async function runAgent(c: AgentConfig): Promise<number> {
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
+    if (c.output === 'ndjson') {
+      const onClosed = () => {
+        log.warn({ err: stdoutError?.message }, 'agent: stdout was closed by its reader (--output ndjson); stopping');
+        resolve();
+      };
+      if (stdoutError || process.stdout.destroyed) onClosed();
+      else process.stdout.once('error', onClosed);
+    }
   });
   await running.shutdown();
   log.info('agent: stopped');

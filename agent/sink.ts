@@ -146,10 +146,30 @@ export class StreamSink implements DocSink {
   async write(_kind: BatchKind, docs: Iterable<object>): Promise<number> {
     let n = 0;
     for (const doc of docs) {
+      // A reader that went away never drains: fail the write instead of waiting for ever.
+      if (this.out.destroyed || this.out.writableEnded) throw new Error('the output stream is closed (its reader went away)');
       // Backpressure: a slow reader (jq, a pipe) slows the agent's output, not its memory.
-      if (!this.out.write(`${JSON.stringify(doc)}\n`)) await once(this.out, 'drain');
+      if (!this.out.write(`${JSON.stringify(doc)}\n`)) await this.drained();
       if (++n % DOCS_PER_TURN === 0) await yieldToLoop();
     }
     return n;
+  }
+
+  /** 'drain', or an error when the stream closes or fails first. */
+  private drained(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = (err?: Error) => {
+        this.out.off('drain', onDrain);
+        this.out.off('close', onClose);
+        this.out.off('error', done);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onDrain = () => done();
+      const onClose = () => done(new Error('the output stream closed (its reader went away)'));
+      this.out.once('drain', onDrain);
+      this.out.once('close', onClose);
+      this.out.once('error', done);
+    });
   }
 }

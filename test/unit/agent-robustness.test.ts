@@ -147,3 +147,30 @@ test('an indexer URL with a path (behind a reverse proxy) keeps its path', async
   assert.equal(await shipper.drained(5000), true);
   assert.deepEqual(paths, ['/procflow/v1/flows']);
 });
+
+test('--output ndjson into a pipe that closes (| head -1): the agent stops cleanly instead of crashing on EPIPE', async (t) => {
+  const run = new URL('../../agent/run.js', import.meta.url).href;
+  const cfg = new URL('../../agent/config.js', import.meta.url).href;
+  const syn = new URL('../../agent/synthetic.js', import.meta.url).href;
+  const script = `
+    import { runAgent } from ${JSON.stringify(run)};
+    import { agentDefaults } from ${JSON.stringify(cfg)};
+    import { SyntheticCollector, flowRecord } from ${JSON.stringify(syn)};
+    const collector = new SyntheticCollector();
+    let port = 1000;
+    setInterval(() => collector.addFlows(Array.from({ length: 200 }, () => flowRecord({ pid: 9, pidStartNs: 1n, localPort: port++ % 60000 + 1, bytesOut: 1 }))), 20).unref();
+    const code = await runAgent(agentDefaults({ output: 'ndjson', flush_interval: 1000, procfs_scan: false, listen: '127.0.0.1:0', log_level: 'warn', spool_dir: '/nonexistent/never-used' }), { collector });
+    process.exit(code);
+  `;
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  child.stdout.destroy(); // the reader goes away, as `head -1` does
+  const code = await Promise.race([new Promise((r) => child.once('exit', r)), new Promise((r) => setTimeout(() => r('still running'), 20_000))]);
+  if (code === 'still running') child.kill('SIGKILL');
+  assert.equal(code, 0, err);
+  assert.doesNotMatch(err, /Unhandled 'error' event|unhandled/i);
+});
