@@ -145,6 +145,8 @@ export interface EsProxy {
   rewrite(path: RegExp | null, change?: (body: Record<string, unknown>) => unknown): void;
   /** Answer every request with this status and a security_exception, as a secured cluster does to bad credentials (0 to stop). */
   denyAll(status: 401 | 403 | 0): void;
+  /** Answer requests whose path matches with this status and a security_exception (null to stop). */
+  denyPath(path: RegExp | null, status?: 401 | 403): void;
   /** Delay every forwarded _bulk request by `ms` (0 to stop). */
   delayBulk(ms: number): void;
   /** Stop listening and drop every connection: connection refused from now on. */
@@ -166,6 +168,7 @@ export async function startEsProxy(target: string): Promise<EsProxy> {
   const faults: BulkFault[] = [];
   let delay = 0;
   let denying = 0;
+  let denyingPath: { path: RegExp; status: number } | null = null;
   let rewriting: { path: RegExp; change: (body: Record<string, unknown>) => unknown } | null = null;
   let server: Server;
   let port = 0;
@@ -205,6 +208,7 @@ export async function startEsProxy(target: string): Promise<EsProxy> {
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       if (denying) return deny(res, denying);
+      if (denyingPath && denyingPath.path.test(req.url ?? '')) return deny(res, denyingPath.status);
       if (!/^\/_bulk(\?|$)/.test(req.url ?? '')) return forward(req, res, body);
       proxy.bulkCalls++;
       const fault = faults.shift();
@@ -254,6 +258,7 @@ export async function startEsProxy(target: string): Promise<EsProxy> {
     clearFaults: () => void (faults.length = 0),
     rewrite: (path, change) => void (rewriting = path && change ? { path, change } : null),
     denyAll: (status) => void (denying = status),
+    denyPath: (path, status = 403) => void (denyingPath = path ? { path, status } : null),
     delayBulk: (ms) => void (delay = ms),
     cut: async () => {
       if (!listening) return;

@@ -14,7 +14,7 @@ import { FLOW_CONTRACT, SCHEMA_VERSION, buildTemplates } from '../../schema/inde
 import { checkTemplates } from '../../schema/install.js';
 import { getTestCluster, type TestCluster } from '../support/elasticsearch.js';
 import { skipOrFail } from '../support/environment.js';
-import { deleteDayIndices, privateDay, sampleFlow } from './indexer-harness.js';
+import { deleteDayIndices, privateDay, sampleFlow, startEsProxy } from './indexer-harness.js';
 
 const bin = fileURLToPath(new URL('../../../bin/procflow.js', import.meta.url));
 
@@ -142,5 +142,23 @@ describe('procflow setup', () => {
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /--es-ca-file/, missing.stderr);
     assert.match(missing.stderr, /\/nonexistent\/ca\.crt/);
+  });
+
+  it('on a secured cluster, a user without the privileges is told which, instead of silently losing ILM retention', async (t) => {
+    if (!need(t)) return;
+    const proxy = await startEsProxy(cluster!.url);
+    t.after(() => proxy.close());
+    // The user may not read ILM: that is not "the cluster has no ILM".
+    proxy.denyPath(/^\/_ilm\//, 403);
+    const ilm = await runSetup(['--es-url', proxy.url, '--wait-timeout', '30s']);
+    assert.equal(ilm.status, 1, ilm.stdout);
+    assert.match(ilm.stderr, /403/);
+    assert.match(ilm.stderr, /privilege/);
+    assert.doesNotMatch(ilm.stderr, /has no ILM/);
+
+    proxy.denyPath(/^\/_component_template\//, 403);
+    const templates = await runSetup(['--es-url', proxy.url, '--wait-timeout', '30s']);
+    assert.equal(templates.status, 1, templates.stdout);
+    assert.match(templates.stderr, /manage_index_templates/);
   });
 });
