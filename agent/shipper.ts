@@ -1,6 +1,7 @@
 // Sends spooled batches to the indexer: gzip NDJSON POSTs with a bearer token, at most
 // `concurrency` at a time (p-queue), oldest first. Failures leave the batch on disk and pause
-// sending for a backoff (exponential, jittered, never shorter than the server's Retry-After);
+// sending for a backoff (exponential, jittered, never shorter than the server's Retry-After, up to
+// an hour);
 // the indexer answering 400 means the batch can never succeed, so it moves to the dead letter;
 // 413 splits the batch in two.
 import { access } from 'node:fs/promises';
@@ -9,6 +10,9 @@ import PQueue from 'p-queue';
 import type { Logger } from '../common/log.js';
 import { backoffDelay, parseRetryAfter, type BackoffOptions } from './backoff.js';
 import type { BatchKind, Spool, SpooledBatch } from './spool.js';
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const MAX_RETRY_AFTER_MS = 3_600_000;
 
 export const ENDPOINTS: Record<BatchKind, string> = { flows: '/v1/flows', process: '/v1/process-events' };
 
@@ -106,10 +110,11 @@ export class Shipper {
     const wait = this.pausedUntil - Date.now();
     if (wait > 0) {
       if (!this.resumeTimer) {
+        // setTimeout fires at once beyond 2^31-1 ms (with a warning): cap it, pump re-arms it.
         this.resumeTimer = setTimeout(() => {
           this.resumeTimer = undefined;
           this.pump();
-        }, wait);
+        }, Math.min(wait, MAX_TIMER_MS));
       }
       return;
     }
@@ -171,7 +176,9 @@ export class Shipper {
       } else {
         outcome = 'retry';
         reason = `http_${status}`;
-        retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
+        const asked = parseRetryAfter(res.headers.get('retry-after'));
+        // Honoured up to an hour: a proxy's absurd value must not stall shipping while the spool fills.
+        retryAfterMs = asked === undefined ? undefined : Math.min(asked, MAX_RETRY_AFTER_MS);
         if (status === 401 || status === 403) {
           this.o.log.error({ status }, 'shipper: the indexer refused the token; check --token (PROCFLOW_TOKEN) on the agent and the indexer');
         } else if (status === 404 || status === 405) {

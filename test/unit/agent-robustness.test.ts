@@ -174,3 +174,30 @@ test('--output ndjson into a pipe that closes (| head -1): the agent stops clean
   assert.equal(code, 0, err);
   assert.doesNotMatch(err, /Unhandled 'error' event|unhandled/i);
 });
+
+test('a Retry-After far in the future (an HTTP date years ahead) pauses sending without a timer overflow', async (t) => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.name);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  let answered = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      answered++;
+      res.writeHead(503, { 'retry-after': 'Fri, 31 Dec 2100 23:59:59 GMT' }).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const spool = new Spool({ dir: tempDir(t), maxBytes: 1 << 20 });
+  await spool.put('flows', gzipSync('{"n":1}\n'), 1);
+  const shipper = new Shipper({ indexerUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't', spool, log: silent });
+  shipper.start();
+  while (answered === 0) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 300));
+  await shipper.stop();
+  assert.deepEqual(warnings.filter((w) => w === 'TimeoutOverflowWarning'), []);
+  assert.equal(answered, 1, 'no retry storm');
+  assert.equal(spool.size, 1, 'the batch stays spooled');
+});
