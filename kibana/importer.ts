@@ -19,7 +19,7 @@ export interface KibanaConnection {
 }
 
 /** The Elasticsearch user stands in when no Kibana user is given (setup passes its whole config). */
-type WithEsUser = KibanaConnection & { es_username?: string; es_password?: string };
+type WithEsUser = KibanaConnection & { es_username?: string; es_password?: string; es_api_key?: string };
 
 export interface ImportOptions {
   timeoutMs: number;
@@ -41,10 +41,10 @@ interface ImportError {
 function headers(c: WithEsUser): Record<string, string> {
   const user = c.kibana_username || c.es_username || '';
   const password = c.kibana_username ? c.kibana_password : c.kibana_password || c.es_password || '';
-  return {
-    'kbn-xsrf': 'procflow',
-    ...(user ? { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` } : {}),
-  };
+  // Setup with an Elasticsearch API key (as createEsClient prefers it): Kibana takes it as well.
+  const apiKey = !c.kibana_username && c.es_api_key ? c.es_api_key : '';
+  const authorization = apiKey ? `ApiKey ${apiKey}` : user ? `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` : '';
+  return { 'kbn-xsrf': 'procflow', ...(authorization ? { authorization } : {}) };
 }
 
 function authError(url: string, status: number): ProcflowError {

@@ -108,3 +108,11 @@ test('a partial import lists every object that failed', async (t) => {
     return true;
   });
 });
+
+test('with an Elasticsearch API key and no Kibana user, Kibana gets the API key (it accepts ApiKey)', async (t) => {
+  const k = await kibanaStandIn({});
+  t.after(k.close);
+  await importKibanaObjects({ kibana_url: k.url, kibana_username: '', kibana_password: '', es_username: '', es_password: '', es_api_key: 'aWQ6a2V5' }, { timeoutMs: 10_000, log, pollMs: 50 });
+  const post = k.received.find((r) => r.url.startsWith('/api/saved_objects/_import'))!;
+  assert.equal(post.headers.authorization, 'ApiKey aWQ6a2V5');
+});
