@@ -4,6 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Agent } from './agent.js';
+import { ConfigError } from '../common/errors.js';
 import { EventFilter } from './process-events.js';
 
 export interface AgentServer {
@@ -56,7 +57,10 @@ export async function startAgentServer(agent: Agent, hostPort: string, extraHeal
   const m = /^(.*):(\d+)$/.exec(hostPort)!;
   const host = m[1]!.replace(/^\[|\]$/g, '');
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new ConfigError(
+      `agent: cannot listen on ${hostPort} for /metrics, /healthz and /v1/events: ${err.code ?? err.message}`,
+      err.code === 'EADDRINUSE' ? 'another process (another agent?) holds the port: stop it or pick another --listen HOST:PORT (PROCFLOW_LISTEN)' : 'pick a local address for --listen HOST:PORT (PROCFLOW_LISTEN)',
+    )));
     server.listen(Number(m[2]), host, () => resolve());
   });
   const addr = server.address() as AddressInfo;

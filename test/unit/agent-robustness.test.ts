@@ -201,3 +201,20 @@ test('a Retry-After far in the future (an HTTP date years ahead) pauses sending 
   assert.equal(answered, 1, 'no retry storm');
   assert.equal(spool.size, 1, 'the batch stays spooled');
 });
+
+test('a --listen port already taken is a clear error naming --listen, and the source is closed', async (t) => {
+  const taken = createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => taken.close(() => r())));
+  const collector = new SyntheticCollector();
+  const { startAgent } = await import('../../agent/run.js');
+  const { agentDefaults } = await import('../../agent/config.js');
+  await assert.rejects(
+    startAgent(agentDefaults({ output: 'ndjson', procfs_scan: false, listen: `127.0.0.1:${(taken.address() as AddressInfo).port}` }), { collector, log: silent }),
+    (err: Error) => {
+      assert.match(describeError(err), /--listen/);
+      return true;
+    },
+  );
+  assert.equal(collector.closed, true);
+});
