@@ -33,6 +33,9 @@ export function createEsClient(c: EsConnection, opts: { maxRetries?: number } = 
     node: c.es_url,
     ...(auth ? { auth } : {}),
     ...(c.es_ca_file ? { tls: { ca: readCaFile(c.es_ca_file) } } : {}),
+    // Plain JSON instead of the client's "compatible-with=9" media types, which an 8.x cluster
+    // refuses (400 media_type_header_exception); every major reads plain JSON as its own API.
+    headers: { accept: 'application/json', 'content-type': 'application/json' },
     requestTimeout: c.es_request_timeout,
     maxRetries: opts.maxRetries ?? 0,
     compression: false,

@@ -215,6 +215,18 @@ describe('indexer with Elasticsearch failing', () => {
     assert.equal(await countIds(more), 10);
   });
 
+  it('works with an Elasticsearch that refuses 9.x REST compatibility headers (an 8.x cluster)', async (t) => {
+    if (!need(t)) return;
+    const { proxy, indexer } = await rig();
+    proxy.onlyMajor8(true);
+    await indexer.monitor.check();
+    assert.equal(indexer.monitor.readiness.ready, true, String(indexer.monitor.readiness.reason));
+    const docs = batch(20);
+    const res = await post(indexer.url, '/v1/flows', ndjson(docs));
+    assert.equal(res.status, 200, res.text);
+    assert.equal(await countIds(docs), 20);
+  });
+
   it('is not ready while the installed templates are of another schema version, and says why', async (t) => {
     if (!need(t)) return;
     const proxy = await startEsProxy(cluster!.url);

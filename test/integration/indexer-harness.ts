@@ -145,6 +145,8 @@ export interface EsProxy {
   rewrite(path: RegExp | null, change?: (body: Record<string, unknown>) => unknown): void;
   /** Answer every request with this status and a security_exception, as a secured cluster does to bad credentials (0 to stop). */
   denyAll(status: 401 | 403 | 0): void;
+  /** Refuse, as Elasticsearch 8 does, any request that asks for 9.x REST compatibility. */
+  onlyMajor8(on: boolean): void;
   /** Answer requests whose path matches with this status and a security_exception (null to stop). */
   denyPath(path: RegExp | null, status?: 401 | 403): void;
   /** Delay every forwarded _bulk request by `ms` (0 to stop). */
@@ -168,6 +170,7 @@ export async function startEsProxy(target: string): Promise<EsProxy> {
   const faults: BulkFault[] = [];
   let delay = 0;
   let denying = 0;
+  let major8 = false;
   let denyingPath: { path: RegExp; status: number } | null = null;
   let rewriting: { path: RegExp; change: (body: Record<string, unknown>) => unknown } | null = null;
   let server: Server;
@@ -208,6 +211,11 @@ export async function startEsProxy(target: string): Promise<EsProxy> {
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       if (denying) return deny(res, denying);
+      if (major8 && /compatible-with=9/.test(`${req.headers.accept ?? ''} ${req.headers['content-type'] ?? ''}`)) {
+        const cause = { type: 'status_exception', reason: `Accept version must be either version 8 or 7, but found 9. Accept=${req.headers.accept}` };
+        res.writeHead(400, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch' });
+        return void res.end(JSON.stringify({ error: { type: 'media_type_header_exception', reason: 'Invalid media-type value on headers [Accept, Content-Type]', caused_by: cause }, status: 400 }));
+      }
       if (denyingPath && denyingPath.path.test(req.url ?? '')) return deny(res, denyingPath.status);
       if (!/^\/_bulk(\?|$)/.test(req.url ?? '')) return forward(req, res, body);
       proxy.bulkCalls++;
@@ -258,6 +266,7 @@ export async function startEsProxy(target: string): Promise<EsProxy> {
     clearFaults: () => void (faults.length = 0),
     rewrite: (path, change) => void (rewriting = path && change ? { path, change } : null),
     denyAll: (status) => void (denying = status),
+    onlyMajor8: (on) => void (major8 = on),
     denyPath: (path, status = 403) => void (denyingPath = path ? { path, status } : null),
     delayBulk: (ms) => void (delay = ms),
     cut: async () => {
