@@ -15,6 +15,7 @@
 //   never overwrites it.
 // - the scanned process exec()s later: the exec replaces its binary and arguments, same exec_id.
 import type { ExecEvent, ExitEvent, ForkEvent } from '../native/types.js';
+import { FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS } from '../schema/index.js';
 import { execId, processKey } from './exec-id.js';
 import type { ProcSnapshot } from './procfs.js';
 import type { Redactor } from './redact.js';
@@ -75,6 +76,26 @@ export interface ProcessCacheOptions {
   now?: () => number;
 }
 
+/**
+ * Longest argument text a document may carry: beyond the keyword fields' ignore_above,
+ * Elasticsearch keeps the value but does not index it, so the arguments could not be searched.
+ */
+export const ARGS_TEXT_MAX = Math.min(
+  FLOW_LOG_FIELDS.process_args.ignoreAbove,
+  PROCESS_EVENT_FIELDS.process_exec.fields.process.fields.arguments.ignoreAbove,
+);
+
+/** Arguments as one searchable text, cut to ARGS_TEXT_MAX (then `cut` is true). */
+function argsTextOf(args: readonly string[]): { text: string; cut: boolean } {
+  const text = args.join(' ');
+  if (text.length <= ARGS_TEXT_MAX) return { text, cut: false };
+  let end = ARGS_TEXT_MAX;
+  // Never split a surrogate pair.
+  const c = text.charCodeAt(end - 1);
+  if (c >= 0xd800 && c <= 0xdbff) end--;
+  return { text: text.slice(0, end), cut: true };
+}
+
 /** The process name users see: the executable path, else the task name. */
 export function processName(e: ProcessEntry): string {
   return e.binary || e.comm;
@@ -130,16 +151,17 @@ export class ProcessCache {
     e.parentStartNs = ev.parentStartNs;
     e.comm = ev.comm;
     e.binary = ev.filename;
+    const text = argsTextOf(red.args);
     e.args = red.args;
-    e.argsText = red.args.join(' ');
-    e.argsTruncated = ev.argsTruncated;
+    e.argsText = text.text;
+    e.argsTruncated = ev.argsTruncated || text.cut;
     e.source = ev.filename ? 'kernel' : 'taskname';
     e.uid = ev.uid;
     if (ev.cwd) e.cwd = ev.cwd;
     e.cgroupId = ev.cgroupId;
     this.setCgroup(e, this.opts.cgroupPath?.(ev.cgroupId) ?? e.cgroupPath);
     e.flags = ['execve'];
-    if (ev.argsTruncated) e.flags.push('truncArgs');
+    if (e.argsTruncated) e.flags.push('truncArgs');
     if (!ev.filename) e.flags.push('taskname');
     if (ev.errorFlags) e.flags.push('errors');
     return e;
@@ -199,14 +221,15 @@ export class ProcessCache {
     // Kernel threads and zombies have neither exe nor cmdline: Calico's rule, the task name.
     e.binary = s.exe || (s.args[0]?.startsWith('/') ? s.args[0] : '');
     e.args = e.binary ? red.args : [];
-    e.argsText = e.args.join(' ');
-    e.argsTruncated = s.argsTruncated;
+    const text = argsTextOf(e.args);
+    e.argsText = text.text;
+    e.argsTruncated = s.argsTruncated || text.cut;
     e.source = e.binary ? 'procfs' : 'taskname';
     e.uid = s.uid;
     e.cwd = s.cwd;
     this.setCgroup(e, s.cgroupPath);
     e.flags = e.binary ? ['procFS'] : ['procFS', 'taskname'];
-    if (s.argsTruncated) e.flags.push('truncArgs');
+    if (e.argsTruncated) e.flags.push('truncArgs');
     return e;
   }
 

@@ -218,3 +218,20 @@ test('a --listen port already taken is a clear error naming --listen, and the so
   );
   assert.equal(collector.closed, true);
 });
+
+test('arguments longer than the keyword ignore_above are cut to it and marked truncated, so they stay searchable', async () => {
+  const { FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS } = await import('../../schema/index.js');
+  const limit = Math.min(FLOW_LOG_FIELDS.process_args.ignoreAbove, PROCESS_EVENT_FIELDS.process_exec.fields.process.fields.arguments.ignoreAbove);
+  const cache = new ProcessCache({ node: 'n', redactor: new Redactor() });
+  const long = ['x'.repeat(6000), 'é'.repeat(6000)];
+  const e = cache.onExec(execEvent(50, 3n * S, '/usr/bin/long', long));
+  assert.ok(e.argsText.length <= limit, `${e.argsText.length} > ${limit}`);
+  assert.equal(e.argsTruncated, true);
+  assert.ok(e.flags.includes('truncArgs'));
+  const p = cache.onProcfs({ pid: 51, ppid: 1, startNs: 4n * S, comm: 'long', uid: 0, gid: 0, exe: '/usr/bin/long', args: ['/usr/bin/long', ...long], argsTruncated: false, cwd: '/', cgroupPath: '' });
+  assert.ok(p.argsText.length <= limit);
+  assert.equal(p.argsTruncated, true);
+  const short = cache.onExec(execEvent(52, 5n * S, '/usr/bin/short', ['-v']));
+  assert.equal(short.argsText, '-v');
+  assert.equal(short.argsTruncated, false);
+});
