@@ -53,6 +53,15 @@ export function endpointUrl(base: string, kind: BatchKind): URL {
   return new URL(ENDPOINTS[kind].slice(1), base.endsWith('/') ? base : `${base}/`);
 }
 
+/** The indexer's 2xx body: {"accepted": n}. */
+function isIndexerAck(body: string): boolean {
+  try {
+    return typeof (JSON.parse(body) as { accepted?: unknown } | null)?.accepted === 'number';
+  } catch {
+    return false;
+  }
+}
+
 export class Shipper {
   private readonly queue: PQueue;
   private readonly concurrency: number;
@@ -158,7 +167,13 @@ export class Shipper {
       });
       status = res.status;
       body = await res.text().catch(() => '');
-      if (status >= 200 && status < 300) {
+      if (status >= 200 && status < 300 && !isIndexerAck(body)) {
+        // Something else answered (a proxy's page, a catch-all server): deleting the batch
+        // on its word would lose it.
+        outcome = 'retry';
+        reason = 'not_indexer';
+        this.o.log.error({ status, url: endpointUrl(this.o.indexerUrl, b.kind).href, response: body.slice(0, 200) }, 'shipper: the answer is not from a procflow indexer (no {"accepted":n}); the batch stays spooled; check --indexer-url (PROCFLOW_INDEXER_URL)');
+      } else if (status >= 200 && status < 300) {
         await this.o.spool.remove(b);
         this.stats.sentBatches++;
         this.stats.sentDocs += b.docs;

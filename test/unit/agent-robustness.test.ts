@@ -235,3 +235,29 @@ test('arguments longer than the keyword ignore_above are cut to it and marked tr
   assert.equal(short.argsText, '-v');
   assert.equal(short.argsTruncated, false);
 });
+
+test('a 200 that is not the indexer\'s answer (an HTML page from a proxy) does not delete the batch', async (t) => {
+  let answered = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      answered++;
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>Welcome to nginx!</body></html>');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const spool = new Spool({ dir: tempDir(t), maxBytes: 1 << 20 });
+  await spool.put('flows', gzipSync('{"n":1}\n'), 1);
+  const reasons: string[] = [];
+  const shipper = new Shipper({
+    indexerUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't', spool, log: silent, backoff: { baseMs: 20, maxMs: 50 },
+    onAttempt: (a) => reasons.push(a.reason),
+  });
+  shipper.start();
+  while (answered < 2) await new Promise((r) => setTimeout(r, 20));
+  await shipper.stop();
+  assert.equal(spool.size, 1, 'the batch stays spooled');
+  assert.equal(shipper.stats.sentDocs, 0);
+  assert.equal(reasons[0], 'not_indexer');
+});
