@@ -1,6 +1,6 @@
 // `procflow events`: live process events from a running agent (its /v1/events stream), one
 // line each (-o compact, like `tetra getevents -o compact`) or as JSON documents (-o json).
-import { ProcflowError } from '../../common/errors.js';
+import { ConfigError, ProcflowError } from '../../common/errors.js';
 import { compactLine } from '../../agent/compact.js';
 import { EventFilter } from '../../agent/process-events.js';
 import type { ProcessEventDoc } from '../../schema/index.js';
@@ -32,6 +32,7 @@ export default defineCommand<EventsConfig>({
   async run(c) {
     // Filters are checked here too, so a bad regex fails before connecting.
     const filter = new EventFilter({ namespaces: c.namespace, podRegex: c.pod || undefined, binaryRegex: c.binary || undefined });
+    if (!c.agent_url) throw new ConfigError('--agent-url is empty', 'give the agent\'s --listen address, e.g. --agent-url http://127.0.0.1:9464');
     const types = new Set(c.event_types);
     const url = new URL('/v1/events', c.agent_url);
     for (const ns of c.namespace) url.searchParams.append('namespace', ns);

@@ -107,3 +107,12 @@ test('procflow events pointed at something that is not an agent says so', async 
   assert.match(err, /not a procflow agent/);
   assert.match(err, /hint: .*--agent-url/);
 });
+
+test('procflow events with an empty --agent-url says which setting to fill in', async () => {
+  const child = spawn(process.execPath, [CLI, 'events', '--agent-url', ''], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise((r) => child.once('exit', r));
+  assert.equal(code, 1);
+  assert.match(err, /--agent-url/);
+});
