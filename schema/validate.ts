@@ -37,49 +37,62 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-// Object.entries allocates a fresh array per call; validators run per document, so each
-// table's entries are computed once.
-const entriesOf = new WeakMap<FieldTable, Array<[string, FieldSpec]>>();
-function entries(table: FieldTable): Array<[string, FieldSpec]> {
-  let e = entriesOf.get(table);
-  if (!e) entriesOf.set(table, (e = Object.entries(table)));
-  return e;
-}
+type Check = (value: Record<string, unknown>) => string | null;
+type FieldCheck = (v: unknown) => string | null;
 
-function checkObject(table: FieldTable, value: Record<string, unknown>, prefix: string): string | null {
-  for (const key in value) {
-    if (!Object.hasOwn(table, key)) return `unknown field "${prefix}${key}"`;
+// Validators run for every document the indexer receives, so each table is compiled once:
+// one pass over the document's own keys, a map lookup per key, dotted paths worked out ahead,
+// and messages built only on failure. Required fields are counted, and only searched for by
+// name when one is missing.
+function compileObject(table: FieldTable, prefix: string): Check {
+  const checks = new Map<string, { check: FieldCheck; required: boolean }>();
+  const required: string[] = [];
+  for (const [name, spec] of Object.entries(table)) {
+    checks.set(name, { check: compileField(spec, prefix + name), required: spec.required === true });
+    if (spec.required) required.push(name);
   }
-  for (const [name, spec] of entries(table)) {
-    const v = value[name];
-    const path = prefix + name;
-    if (v === undefined || v === null) {
-      if (spec.required) return `missing required field "${path}"`;
-      continue;
+  return (value) => {
+    let requiredSeen = 0;
+    for (const key in value) {
+      const entry = checks.get(key);
+      if (!entry) return `unknown field "${prefix}${key}"`;
+      const v = value[key];
+      if (v === undefined || v === null) continue;
+      const err = entry.check(v);
+      if (err) return err;
+      if (entry.required) requiredSeen++;
     }
-    const err = checkField(spec, v, path);
-    if (err) return err;
-  }
-  return null;
-}
-
-function checkField(spec: FieldSpec, v: unknown, path: string): string | null {
-  if (spec.type === 'object') {
-    if (!isPlainObject(v)) return `field "${path}" must be an object, got ${describe(v)}`;
-    return checkObject(spec.fields ?? {}, v, `${path}.`);
-  }
-  if (spec.array) {
-    if (!Array.isArray(v)) return `field "${path}" must be an array, got ${describe(v)}`;
-    for (let i = 0; i < v.length; i++) {
-      const err = scalarError(spec, v[i]);
-      if (err) return `field "${path}[${i}]" ${err}`;
+    if (requiredSeen < required.length) {
+      for (const name of required) {
+        if (value[name] === undefined || value[name] === null) return `missing required field "${prefix}${name}"`;
+      }
     }
     return null;
+  };
+}
+
+function compileField(spec: FieldSpec, path: string): FieldCheck {
+  if (spec.type === 'object') {
+    const inner = compileObject(spec.fields ?? {}, `${path}.`);
+    return (v) => (isPlainObject(v) ? inner(v) : `field "${path}" must be an object, got ${describe(v)}`);
   }
-  const err = scalarError(spec, v);
-  return err ? `field "${path}" ${err}` : null;
+  if (spec.array) {
+    return (v) => {
+      if (!Array.isArray(v)) return `field "${path}" must be an array, got ${describe(v)}`;
+      for (let i = 0; i < v.length; i++) {
+        const err = scalarError(spec, v[i]);
+        if (err) return `field "${path}[${i}]" ${err}`;
+      }
+      return null;
+    };
+  }
+  return (v) => {
+    const err = scalarError(spec, v);
+    return err ? `field "${path}" ${err}` : null;
+  };
 }
 
 export function compileValidator(table: FieldTable): Validator {
-  return (doc) => (isPlainObject(doc) ? checkObject(table, doc, '') : `a document must be a JSON object, got ${describe(doc)}`);
+  const check = compileObject(table, '');
+  return (doc) => (isPlainObject(doc) ? check(doc) : `a document must be a JSON object, got ${describe(doc)}`);
 }
