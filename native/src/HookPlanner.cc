@@ -122,6 +122,24 @@ bool HookPlanner::Available(const Flavour& f, std::string* why) {
   return true;
 }
 
+int HookPlanner::PickFlavour(const Group& g, const std::string& forced) {
+  bool hasForced = false;
+  for (const Flavour& f : g.flavours) hasForced |= (!forced.empty() && f.via == forced);
+  for (size_t i = 0; i < g.flavours.size(); ++i) {
+    const Flavour& f = g.flavours[i];
+    if (hasForced && f.via != forced) continue;
+    std::string key = g.name + "/" + f.via;
+    if (whyNot_.count(key) && whyNot_[key].rfind("failed", 0) == 0) continue;
+    std::string why;
+    if (!Available(f, &why)) {
+      whyNot_[key] = why;
+      continue;
+    }
+    return static_cast<int>(i);
+  }
+  return -1;
+}
+
 void HookPlanner::Plan(bpf_object* obj) {
   choice_.clear();
   loadOnly_.clear();
@@ -129,23 +147,10 @@ void HookPlanner::Plan(bpf_object* obj) {
   std::string forced = ModeVia(mode_);
   bool needPeer = false;
   for (const Group& g : groups_) {
+    if (g.name == "udp_peer") continue;  // decided below, depends on send/recv
     bool hasForced = false;
     for (const Flavour& f : g.flavours) hasForced |= (!forced.empty() && f.via == forced);
-    int chosen = -1;
-    if (g.name == "udp_peer") continue;  // decided below, depends on send/recv
-    for (size_t i = 0; i < g.flavours.size(); ++i) {
-      const Flavour& f = g.flavours[i];
-      if (hasForced && f.via != forced) continue;
-      std::string key = g.name + "/" + f.via;
-      if (whyNot_.count(key) && whyNot_[key].rfind("failed", 0) == 0) continue;
-      std::string why;
-      if (!Available(f, &why)) {
-        whyNot_[key] = why;
-        continue;
-      }
-      chosen = static_cast<int>(i);
-      break;
-    }
+    int chosen = PickFlavour(g, forced);
     if (chosen < 0 && hasForced && forced == "kprobe") {
       // Forced kprobes the kernel cannot attach: still load them, so the
       // verifier checks them, and report that nothing is attached.
@@ -162,23 +167,7 @@ void HookPlanner::Plan(bpf_object* obj) {
   }
   for (const Group& g : groups_) {
     if (g.name != "udp_peer") continue;
-    int chosen = -1;
-    bool hasForced = false;
-    for (const Flavour& f : g.flavours) hasForced |= (!forced.empty() && f.via == forced);
-    for (size_t i = 0; needPeer && udpPeers_ && i < g.flavours.size(); ++i) {
-      const Flavour& f = g.flavours[i];
-      if (hasForced && f.via != forced) continue;
-      std::string key = g.name + "/" + f.via;
-      if (whyNot_.count(key) && whyNot_[key].rfind("failed", 0) == 0) continue;
-      std::string why;
-      if (!Available(f, &why)) {
-        whyNot_[key] = why;
-        continue;
-      }
-      chosen = static_cast<int>(i);
-      break;
-    }
-    choice_[g.name] = chosen;
+    choice_[g.name] = needPeer && udpPeers_ ? PickFlavour(g, forced) : -1;
   }
 
   // Autoload exactly the chosen programs.

@@ -57,6 +57,9 @@ class HookPlanner {
 
  private:
   bool Available(const Flavour& f, std::string* why);
+  // Index of the first flavour of `g` that is available and has not failed to attach (only
+  // flavours named `forced`, when the group has one); -1 when none. Records why others lost.
+  int PickFlavour(const Group& g, const std::string& forced);
   void Report(const Group& g, const Flavour* f, const std::string& reason);
 
   HookMode mode_;
