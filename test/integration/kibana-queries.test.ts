@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import type { Client, estypes } from '@elastic/elasticsearch';
 import { getTestCluster, type TestCluster } from '../support/elasticsearch.js';
 import { skipOrFail } from '../support/environment.js';
+import { sampleFlowLog } from '../support/documents.js';
 import { installTemplates } from '../../schema/install.js';
 import { FLOW_CONTRACT, PROCESS_CONTRACT, type FlowLog, type ProcessEventDoc, type ProcessInfo } from '../../schema/index.js';
 import { buildSavedObjects } from '../../kibana/objects.js';
@@ -22,38 +23,19 @@ const iso = (minutesAgo: number) => new Date(now.getTime() - minutesAgo * 60_000
 
 function flow(minutesAgo: number, o: Partial<FlowLog>): FlowLog {
   const end = iso(minutesAgo);
-  const doc: FlowLog = {
+  return sampleFlowLog({
     '@timestamp': end,
     start_time: iso(minutesAgo + 1),
     end_time: end,
-    host: 'node-a',
     source_ip: '10.0.0.5',
     source_port: 40000 + minutesAgo,
-    source_name: '-',
     source_name_aggr: 'pvt',
-    source_namespace: '-',
-    source_type: 'hep',
     dest_ip: '93.184.216.34',
-    dest_port: 443,
-    dest_name: '-',
-    dest_name_aggr: 'pub',
-    dest_namespace: '-',
-    dest_type: 'net',
-    proto: 'tcp',
-    reporter: 'src',
     bytes_in: 5000,
     bytes_out: 1200,
     packets_in: 6,
     packets_out: 4,
-    num_flows: 1,
-    num_flows_started: 1,
-    num_flows_completed: 1,
-    process_name: '/usr/bin/curl',
-    num_process_names: 1,
-    process_id: '4242',
-    num_process_ids: 1,
     process_args: ['-s', 'https://example.com/'],
-    num_process_args: 1,
     process_exec_id: 'node-a:4242:1',
     container_id: 'c0ffee0000000000000000000000000000000000000000000000000000000001',
     tcp_mean_smooth_rtt: 1800,
@@ -67,8 +49,7 @@ function flow(minutesAgo: number, o: Partial<FlowLog>): FlowLog {
     tcp_total_retransmissions: 2,
     tcp_lost_packets: 1,
     ...o,
-  };
-  return doc;
+  });
 }
 
 const proc = (pid: number, binary: string, args: string, parent?: ProcessInfo): ProcessInfo => ({
