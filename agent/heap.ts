@@ -5,14 +5,9 @@
 // benchmark, 100k active flows held 138 -> ~108 MiB RSS and their flush peak 155 -> ~130 MiB,
 // with the same events/s and CPU per event. The growth factor is read each time V8 considers
 // growing, so setting it at start-up takes effect; an operator's own flag wins.
-import v8 from 'node:v8';
-
-const FLAGS = ['--semi-space-growth-factor', '--semi_space_growth_factor', '--max-semi-space-size', '--max_semi_space_size'];
+import { setV8FlagUnlessGiven } from '../common/v8-flags.js';
 
 /** Keeps the young generation at its starting size; false when the operator set it already. */
 export function limitYoungGeneration(): boolean {
-  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  if (given.some((a) => FLAGS.some((f) => a.startsWith(f)))) return false;
-  v8.setFlagsFromString('--semi-space-growth-factor=1');
-  return true;
+  return setV8FlagUnlessGiven('--semi-space-growth-factor', 1, ['--max-semi-space-size']);
 }

@@ -5,13 +5,8 @@
 // with 4 agents sending 4 MiB batches: peak RSS 197 -> 150 MB, CPU unchanged). This flag is
 // read whenever V8 computes the next limit, so setting it at start-up takes effect; an
 // operator's own NODE_OPTIONS / node flag wins.
-import v8 from 'node:v8';
-
-const FLAG = '--heap-growing-percent';
+import { setV8FlagUnlessGiven } from '../common/v8-flags.js';
 
 export function limitHeapGrowth(percent = 50): boolean {
-  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  if (given.some((a) => a.startsWith(FLAG) || a.startsWith('--heap_growing_percent'))) return false;
-  v8.setFlagsFromString(`${FLAG}=${percent}`);
-  return true;
+  return setV8FlagUnlessGiven('--heap-growing-percent', percent);
 }
