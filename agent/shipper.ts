@@ -8,7 +8,7 @@ import { access } from 'node:fs/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import PQueue from 'p-queue';
 import type { Logger } from '../common/log.js';
-import { backoffDelay, parseRetryAfter, type BackoffOptions } from './backoff.js';
+import { backoffDelay, parseRetryAfter, type BackoffOptions } from '../common/backoff.js';
 import type { BatchKind, Spool, SpooledBatch } from './spool.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;

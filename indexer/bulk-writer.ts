@@ -6,7 +6,7 @@
 import type { Client } from '@elastic/elasticsearch';
 import PQueue from 'p-queue';
 import type { Logger } from '../common/log.js';
-import { backoff } from './backoff.js';
+import { backoff } from '../common/backoff.js';
 import { bulkBody, splitByBytes } from './bulk-body.js';
 import { authRefusal, classifyRequestError, isAuthStatus, isRetryableItemStatus } from './es-errors.js';
 import { HttpError, unavailable } from './http-error.js';
@@ -105,7 +105,7 @@ export class BulkWriter {
         }
         this.metrics.retried.inc({ kind }, pending.length);
         this.log.debug({ attempt, docs: pending.length, err: failure.message }, 'indexer: bulk request failed, retrying');
-        await backoff(attempt, this.opts.backoffMs, this.opts.maxBackoffMs);
+        await backoff(attempt, { baseMs: this.opts.backoffMs, maxMs: this.opts.maxBackoffMs });
         continue;
       }
       if (!res.errors) {
@@ -139,7 +139,7 @@ export class BulkWriter {
       }
       this.metrics.retried.inc({ kind }, again.length);
       pending = again;
-      await backoff(attempt, this.opts.backoffMs, this.opts.maxBackoffMs);
+      await backoff(attempt, { baseMs: this.opts.backoffMs, maxMs: this.opts.maxBackoffMs });
     }
     return { indexed, refused };
   }

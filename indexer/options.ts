@@ -17,7 +17,7 @@ export const INDEXER_SETTINGS = {
   bulk_concurrency: { doc: 'Elasticsearch bulk requests in flight at once, across all ingest requests', format: 'nat', default: 4 },
   bulk_flush_bytes: { doc: 'a batch is split into bulk requests of about this many bytes', format: 'size', default: 5 * 1024 * 1024 },
   bulk_max_retries: { doc: 'retries of a bulk request (or its 429/5xx items) before the agent gets 503', format: 'nat', default: 5 },
-  retry_backoff: { doc: 'first retry delay; doubles each retry, half of it random (jitter)', format: 'duration', default: 200 },
+  retry_backoff: { doc: 'first retry delay; doubles each retry, randomised (jitter)', format: 'duration', default: 200 },
   retry_max_backoff: { doc: 'longest retry delay', format: 'duration', default: 5_000 },
   retry_after: { doc: 'Retry-After sent to agents while Elasticsearch is unavailable', format: 'duration', default: 5_000 },
   health_interval: { doc: 'how often Elasticsearch and the templates are checked (every second while unavailable)', format: 'duration', default: 10_000 },

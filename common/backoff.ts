@@ -1,6 +1,7 @@
-// Retry delays: exponential with full jitter (so many agents recovering at once do not
-// stampede the indexer), and the server's Retry-After when it sent one, which always wins as a
-// lower bound.
+// Retry delays for the agent's shipper and the indexer's bulk writer: exponential with jitter,
+// so many agents (or batches) recovering at once do not stampede the indexer or the cluster.
+// The agent also honours the server's Retry-After, which always wins as a lower bound.
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface BackoffOptions {
   baseMs?: number;
@@ -13,6 +14,11 @@ export function backoffDelay(attempt: number, o: BackoffOptions = {}): number {
   const max = o.maxMs ?? 30_000;
   const ceiling = Math.min(max, base * 2 ** Math.min(attempt, 30));
   return Math.round(base / 2 + (o.random ?? Math.random)() * (ceiling - base / 2));
+}
+
+/** Waits out the backoff delay of `attempt`. */
+export function backoff(attempt: number, o: BackoffOptions = {}): Promise<void> {
+  return sleep(backoffDelay(attempt, o));
 }
 
 /** Retry-After as delta-seconds or an HTTP date, in ms from `now`; undefined when absent or bad. */
