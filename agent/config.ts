@@ -14,13 +14,13 @@ export const AGENT_SETTINGS = {
   aggregation: { doc: `flow aggregation level: ${AGGREGATION_LEVELS.join(', ')}`, format: [...AGGREGATION_LEVELS], default: 'full' },
   process_limit: { doc: 'flow logs per flow with their own process name (the rest fold into "*")', format: 'nat', default: 2 },
   args_limit: { doc: 'distinct argument lists listed per flow log (num_process_args has the true count)', format: 'nat', default: 5 },
-  max_flows: { doc: 'flows held per interval at most; records beyond are dropped and counted', format: 'nat', default: 500_000 },
+  max_flows: { doc: 'flows held per interval at most; records beyond are dropped and counted', format: 'nat', min: 1, default: 500_000 },
   udp_flow_timeout: { doc: 'a UDP flow idle this long counts as completed (num_flows_completed); 0 = no UDP start/complete counts', format: 'duration', default: 60_000 },
-  udp_max_flows: { doc: 'UDP flows remembered between intervals at most; beyond, the least recently seen completes early (counted)', format: 'nat', default: 100_000 },
-  cache_max_entries: { doc: 'processes kept in the process cache at most', format: 'nat', default: 65_536 },
+  udp_max_flows: { doc: 'UDP flows remembered between intervals at most; beyond, the least recently seen completes early (counted)', format: 'nat', min: 1, default: 100_000 },
+  cache_max_entries: { doc: 'processes kept in the process cache at most', format: 'nat', min: 1, default: 65_536 },
   exit_retention: { doc: 'how long exited processes stay cached for late flows (at least 2 intervals)', format: 'duration', default: 60_000 },
   attribution_delay: { doc: 'wait after draining flows before attributing them (lets exec events land)', format: 'duration', default: 250 },
-  max_args_size: { doc: 'argument bytes captured per process', format: 'size', default: 4096 },
+  max_args_size: { doc: 'argument bytes captured per process', format: 'size', min: 1, default: 4096 },
   procfs_scan: { doc: 'read /proc at start for processes older than the agent', format: Boolean, default: true },
   redact_defaults: { doc: 'apply the default argument redaction rules (passwords, tokens, URL credentials, KEY= pairs, Authorization)', format: Boolean, default: true },
   redact_flags: { doc: 'extra flags whose value is masked, comma separated (e.g. --db-pass)', format: Array, default: [] as string[] },
@@ -32,19 +32,23 @@ export const AGENT_SETTINGS = {
   export_binary_regex: { doc: 'ship process events of binaries whose path matches', format: String, default: '' },
   export_deny_binary_regex: { doc: 'never ship process events of binaries whose path matches', format: String, default: '' },
   spool_dir: { doc: 'directory of the on-disk spool (batches wait here until the indexer acknowledges them)', format: String, default: '/var/lib/procflow/spool' },
-  spool_max_size: { doc: 'spool size limit; beyond it the oldest batches are dropped and counted', format: 'size', default: 256 * 1024 ** 2 },
-  dead_letter_max_size: { doc: 'size limit of the dead letter (batches the indexer rejected as invalid)', format: 'size', default: 64 * 1024 ** 2 },
-  batch_max_size: { doc: 'uncompressed bytes per batch sent to the indexer', format: 'size', default: 4 * 1024 ** 2 },
-  batch_max_docs: { doc: 'documents per batch sent to the indexer', format: 'nat', default: 5000 },
-  ship_concurrency: { doc: 'batches in flight to the indexer at once', format: 'nat', default: 2 },
-  request_timeout: { doc: 'timeout of one request to the indexer', format: 'duration', default: 30_000 },
+  spool_max_size: { doc: 'spool size limit; beyond it the oldest batches are dropped and counted', format: 'size', min: 1, default: 256 * 1024 ** 2 },
+  dead_letter_max_size: { doc: 'size limit of the dead letter (batches the indexer rejected as invalid)', format: 'size', min: 1, default: 64 * 1024 ** 2 },
+  batch_max_size: { doc: 'uncompressed bytes per batch sent to the indexer', format: 'size', min: 1, default: 4 * 1024 ** 2 },
+  batch_max_docs: { doc: 'documents per batch sent to the indexer', format: 'nat', min: 1, default: 5000 },
+  ship_concurrency: { doc: 'batches in flight to the indexer at once', format: 'nat', min: 1, default: 2 },
+  request_timeout: { doc: 'timeout of one request to the indexer', format: 'duration', min: 1, default: 30_000 },
   retry_max_delay: { doc: 'longest backoff between attempts (Retry-After from the indexer can be longer)', format: 'duration', default: 30_000 },
   shutdown_timeout: { doc: 'on SIGTERM, how long to keep sending spooled batches before exiting (the rest stays spooled)', format: 'duration', default: 10_000 },
   listen: { doc: 'HOST:PORT of /metrics, /healthz and the /v1/events stream', format: 'host-port', default: '127.0.0.1:9464' },
-  kubernetes: { doc: 'add Kubernetes pod name, namespace and labels (needs the in-cluster service account)', format: Boolean, default: false },
-  flow_map_entries: { doc: 'kernel flow map size', format: 'nat', default: 65_536 },
+  kubernetes: { doc: 'name pods in flow logs and process events (namespace, pod, labels) from the Kubernetes API server', format: Boolean, default: false },
+  kubernetes_api_url: { doc: 'Kubernetes API server URL; empty = in cluster (KUBERNETES_SERVICE_HOST and _PORT)', format: 'url-or-empty', default: '' },
+  kubernetes_token_file: { doc: 'bearer token file for the API server (re-read when it rotates)', format: String, default: '/var/run/secrets/kubernetes.io/serviceaccount/token' },
+  kubernetes_ca_file: { doc: 'CA bundle that signs the API server certificate; empty = system CAs', format: String, default: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt' },
+  kubernetes_scope: { doc: 'pods watched: cluster (names remote pods as flow peers too) or node (this node only, less memory)', format: ['cluster', 'node'], default: 'cluster' },
+  flow_map_entries: { doc: 'kernel flow map size', format: 'nat', min: 1, default: 65_536 },
   ignore_own_traffic: { doc: 'leave the agent\'s own traffic (shipping to the indexer) out of the flow logs, so shipping does not feed itself', format: Boolean, default: true },
-  ring_buffer_size: { doc: 'kernel ring buffer size (power of two)', format: 'size', default: 8 * 1024 ** 2 },
+  ring_buffer_size: { doc: 'kernel ring buffer size (power of two)', format: 'size', min: 1, default: 8 * 1024 ** 2 },
   ...LOG_LEVEL_SETTING,
 } satisfies SettingsTable;
 
@@ -85,6 +89,10 @@ export interface AgentConfig {
   shutdown_timeout: number;
   listen: string;
   kubernetes: boolean;
+  kubernetes_api_url: string;
+  kubernetes_token_file: string;
+  kubernetes_ca_file: string;
+  kubernetes_scope: 'cluster' | 'node';
   flow_map_entries: number;
   ring_buffer_size: number;
   ignore_own_traffic: boolean;

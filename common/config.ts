@@ -12,6 +12,8 @@ export interface Setting<T = unknown> {
   sensitive?: boolean;
   /** Single-letter alias, e.g. 'o' for -o. */
   short?: string;
+  /** Smallest value a numeric setting accepts (0 would wedge a limit or a queue). */
+  min?: number;
 }
 
 export type SettingsTable = Record<string, Setting>;
@@ -121,10 +123,21 @@ export function loadSettings<T>(table: SettingsTable, argv: string[], env: NodeJ
     if (configFile ?? env.PROCFLOW_CONFIG) conf.loadFile(configFile ?? env.PROCFLOW_CONFIG!);
     for (const [k, v] of Object.entries(values)) (conf as { set(k: string, v: unknown): void }).set(k, coerce(table[k]!, v));
     if (!help) conf.validate({ allowed: 'strict' });
-    return { config: conf.getProperties() as T, help };
+    const config = conf.getProperties();
+    if (!help) checkMinimums(table, config);
+    return { config: config as T, help };
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     throw new ConfigError((err as Error).message, 'run the command with --help to list every setting');
+  }
+}
+
+function checkMinimums(table: SettingsTable, config: Record<string, unknown>): void {
+  for (const [key, s] of Object.entries(table)) {
+    const v = config[key];
+    if (s.min !== undefined && typeof v === 'number' && v < s.min) {
+      throw new ConfigError(`${flagOf(key)} (${envOf(key)}) must be at least ${s.min}, got ${v}`, `${s.doc}; the default is ${JSON.stringify(s.default)}`);
+    }
   }
 }
 

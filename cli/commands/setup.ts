@@ -19,7 +19,7 @@ export default defineCommand<SetupConfig>({
   settings: {
     ...ES_SETTINGS,
     ...KIBANA_SETTINGS,
-    retention_days: { doc: 'days to keep flow and process indices (applied where the cluster has ILM)', format: 'nat', default: 7 },
+    retention_days: { doc: 'days to keep flow and process indices (applied where the cluster has ILM)', format: 'nat', min: 1, default: 7 },
     wait_timeout: { doc: 'how long to wait for Elasticsearch (and Kibana) to answer', format: 'duration', default: 60_000 },
     ...LOG_LEVEL_SETTING,
   },

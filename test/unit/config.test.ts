@@ -54,3 +54,13 @@ test('help lists every setting with its flag and environment variable, masking s
   assert.ok(!help.includes('hunter2'));
   assert.equal(loadSettings(table, ['--help', '--es-url', 'nope']).help, true);
 });
+
+test('limits that would wedge the agent or the indexer refuse zero, from flags, env and files alike', async () => {
+  const { AGENT_SETTINGS } = await import('../../agent/config.js');
+  const { INDEXER_SETTINGS } = await import('../../indexer/options.js');
+  for (const [tbl, key] of [[AGENT_SETTINGS, 'cache_max_entries'], [AGENT_SETTINGS, 'batch_max_docs'], [AGENT_SETTINGS, 'batch_max_size'], [INDEXER_SETTINGS, 'max_batch_docs']] as const) {
+    assert.throws(() => loadSettings(tbl, [flagOf(key), '0'], {}), (err: unknown) => err instanceof ConfigError && err.message.includes(`${flagOf(key)} (${envOf(key)}) must be at least 1, got 0`), key);
+    assert.throws(() => loadSettings(tbl, [], { [envOf(key)]: '0' }), ConfigError, key);
+    assert.doesNotThrow(() => loadSettings(tbl, [flagOf(key), '1'], {}), key);
+  }
+});
