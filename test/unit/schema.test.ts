@@ -118,6 +118,21 @@ describe('deterministic ids', () => {
     assert.notEqual(FLOW_CONTRACT.id(absent as FlowLog), FLOW_CONTRACT.id(flow({ process_exec_id: '' })));
   });
 
+  it('cannot be made to collide by values that contain a separator or an absent-field marker', () => {
+    // Under the old encoding (fields joined with \u001f, absent as \u0000) each pair hashed the
+    // same bytes: a hostile agent could overwrite another host's flow or process event.
+    const a = flow({ source_name_aggr: 'web\u001fprod', source_namespace: 'x' });
+    const b = flow({ source_name_aggr: 'web', source_namespace: 'prod\u001fx' });
+    assert.notEqual(FLOW_CONTRACT.id(a), FLOW_CONTRACT.id(b));
+    const { process_exec_id: _x, ...absent } = flow();
+    assert.notEqual(FLOW_CONTRACT.id(absent as FlowLog), FLOW_CONTRACT.id(flow({ process_exec_id: '\u0000' })));
+    const e1 = exec({ node_name: 'node-a\u001fbm9kZS1hOjE' });
+    const e2 = exec({ node_name: 'node-a', process_exec: { process: { exec_id: 'bm9kZS1hOjE\u001fbm9kZS1hOjE', pid: 10, binary: '/usr/bin/whoami' } } });
+    assert.notEqual(PROCESS_CONTRACT.id(e1), PROCESS_CONTRACT.id(e2));
+    // A lone surrogate and U+FFFD encode to the same UTF-8 bytes; the ids must still differ.
+    assert.notEqual(FLOW_CONTRACT.id(flow({ process_name: '/bin/\ud800' })), FLOW_CONTRACT.id(flow({ process_name: '/bin/\ufffd' })));
+  });
+
   it('identifies process events by type, node, exec_id and time', () => {
     const e = exec();
     assert.equal(PROCESS_CONTRACT.id(e), PROCESS_CONTRACT.id(exec()));
