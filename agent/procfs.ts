@@ -2,6 +2,7 @@
 // on-demand lookups when a flow names a process the cache has not seen. Every read may race
 // with the process exiting; a vanished file just leaves that field empty.
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { ProcflowError } from '../common/errors.js';
 import { cgroupPathFromProcFile } from './cgroup.js';
 import { ticksToNs } from './clock.js';
 
@@ -93,11 +94,35 @@ export function readProcess(pid: number, maxArgsBytes = 4096, procRoot = '/proc'
   };
 }
 
-/** Every process visible in /proc (threads excluded: /proc lists thread-group leaders only). */
+/** The start-of-day scan cannot run: say what to mount, or how to start without it. */
+function procfsUnavailable(procRoot: string, reason: string, cause?: unknown): ProcflowError {
+  return new ProcflowError(
+    'PROCFS_UNAVAILABLE',
+    `agent: cannot scan ${procRoot} for the processes already running: ${reason}`,
+    `mount procfs at ${procRoot} (mount -t proc proc ${procRoot}; in a container, run with the host's PID namespace and /proc), ` +
+      'or start with --procfs-scan=false (PROCFLOW_PROCFS_SCAN=false): flows of processes older than the agent then carry their task name',
+    { cause },
+  );
+}
+
+/**
+ * Every process visible in /proc (threads excluded: /proc lists thread-group leaders only).
+ * A missing or unreadable root, or one that lists no process at all (an empty mount point:
+ * a mounted procfs always lists at least this process), throws PROCFS_UNAVAILABLE.
+ */
 export function scanProcesses(maxArgsBytes = 4096, procRoot = '/proc'): ProcSnapshot[] {
+  let names: string[];
+  try {
+    names = readdirSync(procRoot);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const reason = e.code === 'ENOENT' ? 'it does not exist' : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied' : e.message;
+    throw procfsUnavailable(procRoot, reason, err);
+  }
+  const pids = names.filter((name) => /^\d+$/.test(name));
+  if (pids.length === 0) throw procfsUnavailable(procRoot, 'it lists no processes (procfs is not mounted there)');
   const out: ProcSnapshot[] = [];
-  for (const name of readdirSync(procRoot)) {
-    if (!/^\d+$/.test(name)) continue;
+  for (const name of pids) {
     const snap = readProcess(Number(name), maxArgsBytes, procRoot);
     if (snap) out.push(snap);
   }
