@@ -11,7 +11,7 @@ import { BootClock } from './clock.js';
 import { EndpointNamer } from './endpoints.js';
 import { EventHub } from './event-hub.js';
 import { handleEvent, type HandlerContext } from './handlers.js';
-import { NO_PODS, type PodLookup } from './kubernetes.js';
+import { NO_PODS, type PodLookup } from './kubernetes/index.js';
 import { AgentMetrics } from './metrics.js';
 import { ProcessCache } from './process-cache.js';
 import { EventFilter, ProcessEventBuilder, RateLimiter, type EventFilterOptions } from './process-events.js';
@@ -93,7 +93,7 @@ export class Agent {
       cgroupPath: (id) => cgroups.resolve(id),
     });
     this.attributor = new Attributor(this.cache, { maxArgsBytes: o.maxArgsBytes, procRoot: o.procRoot, procfsFallback: o.procfsFallback });
-    this.endpoints = new EndpointNamer(o.node);
+    this.endpoints = new EndpointNamer(o.node, o.pods);
     this.aggregator = new FlowAggregator({
       host: o.node,
       level: o.aggregation,

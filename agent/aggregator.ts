@@ -341,14 +341,17 @@ export class FlowAggregator {
     const srcPort = this.level === 'full' ? (local ? s.localPort : s.remotePort) : -1;
     const dstPort = local ? s.remotePort : s.localPort;
     if (this.level === 'prefix') {
-      srcIp = this.endpointOf(srcIp, local).nameAggr;
-      dstIp = this.endpointOf(dstIp, !local).nameAggr;
+      // Namespace too: two namespaces may run deployments of the same name.
+      const src = this.endpointOf(srcIp, local);
+      const dst = this.endpointOf(dstIp, !local);
+      srcIp = `${src.namespace}/${src.nameAggr}`;
+      dstIp = `${dst.namespace}/${dst.nameAggr}`;
     }
     return { slot: s, reporter: local ? 'src' : 'dst', srcIp, srcPort, dstIp, dstPort };
   }
 
   private endpointOf(ip: string, isLocal: boolean): Endpoint {
-    return isLocal ? this.opts.endpoints.self() : this.opts.endpoints.of(ip);
+    return isLocal ? this.opts.endpoints.local(ip) : this.opts.endpoints.of(ip);
   }
 
   /** One flow's slots -> its logs, one per process name up to the limit, then a "*" log. */
@@ -422,7 +425,7 @@ export class FlowAggregator {
   private buildLog(slots: Oriented[], entries: ProcessEntry[], name: string, numNames: number, start: string, end: string): FlowLog {
     const f = slots[0]!;
     const local = f.reporter === 'src';
-    // Endpoint names come from the real addresses (at the prefix level f.srcIp is already a name).
+    // Endpoint names come from the real addresses (at the prefix level f.srcIp is already namespace/name).
     const srcEp = this.endpointOf(local ? f.slot.localIp : f.slot.remoteIp, local);
     const dstEp = this.endpointOf(local ? f.slot.remoteIp : f.slot.localIp, !local);
     const p = this.summarize(entries);
@@ -482,6 +485,8 @@ export class FlowAggregator {
       process_args: name === '*' ? ['*'] : p.args,
       num_process_args: p.numArgs,
     };
+    if (srcEp.labels?.length) doc.source_labels = srcEp.labels;
+    if (dstEp.labels?.length) doc.dest_labels = dstEp.labels;
     if (this.level !== 'prefix') {
       doc.source_ip = f.srcIp;
       doc.dest_ip = f.dstIp;

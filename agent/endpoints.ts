@@ -1,14 +1,18 @@
-// Endpoint naming for flow logs, Calico style: this host's own addresses are a host endpoint
-// ("hep", named after the node); everything else is a network endpoint ("net") whose aggregated
-// name says whether the address is private ("pvt") or public ("pub").
+// Endpoint naming for flow logs, Calico style: a Kubernetes pod's address is a workload endpoint
+// ("wep", named after the pod, when --kubernetes is on); this host's own addresses are a host
+// endpoint ("hep", named after the node); everything else is a network endpoint ("net") whose
+// aggregated name says whether the address is private ("pvt") or public ("pub").
 import { networkInterfaces } from 'node:os';
 import { BlockList, isIPv4 } from 'node:net';
+import { NO_PODS, type PodLookup } from './kubernetes/index.js';
 
 export interface Endpoint {
   type: 'hep' | 'net' | 'wep';
   name: string;
   nameAggr: string;
   namespace: string;
+  /** A pod's labels as key=value. */
+  labels?: string[];
 }
 
 const PRIVATE = new BlockList();
@@ -33,13 +37,13 @@ export function isPrivateIp(ip: string): boolean {
 }
 
 export class EndpointNamer {
-  private local = new Set<string>();
+  private ownAddresses = new Set<string>();
   private readonly cache = new Map<string, Endpoint>();
   private readonly host: Endpoint;
   private readonly pvt: Endpoint = { type: 'net', name: '-', nameAggr: 'pvt', namespace: '-' };
   private readonly pub: Endpoint = { type: 'net', name: '-', nameAggr: 'pub', namespace: '-' };
 
-  constructor(hostName: string, private readonly maxCached = 262_144) {
+  constructor(hostName: string, private readonly pods: PodLookup = NO_PODS, private readonly maxCached = 262_144) {
     this.host = { type: 'hep', name: hostName, nameAggr: hostName, namespace: '-' };
     this.refresh();
   }
@@ -48,21 +52,27 @@ export class EndpointNamer {
   refresh(): void {
     const next = new Set<string>(['0.0.0.0', '::']);
     for (const addrs of Object.values(networkInterfaces())) for (const a of addrs ?? []) next.add(a.address);
-    this.local = next;
+    this.ownAddresses = next;
     this.cache.clear();
   }
 
-  /** This node. */
-  self(): Endpoint {
-    return this.host;
+  /**
+   * The endpoint of an address on this host's side of a flow: the pod that owns it (a pod's
+   * sockets live in its own network namespace, with the pod IP), else this node.
+   */
+  local(ip: string): Endpoint {
+    return this.pods.byIp(ip)?.endpoint ?? this.host;
   }
 
-  /** The endpoint an address belongs to: this node for its own and loopback addresses. */
+  /** The endpoint a peer address belongs to: a pod, this node for its own and loopback addresses, else pvt/pub. */
   of(ip: string): Endpoint {
+    // Pods first and uncached: pod IPs move as pods come and go.
+    const pod = this.pods.byIp(ip);
+    if (pod) return pod.endpoint;
     const hit = this.cache.get(ip);
     if (hit) return hit;
     const bare = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-    const ep = this.local.has(ip) || this.local.has(bare) || bare.startsWith('127.') || ip === '::1' ? this.host : isPrivateIp(ip) ? this.pvt : this.pub;
+    const ep = this.ownAddresses.has(ip) || this.ownAddresses.has(bare) || bare.startsWith('127.') || ip === '::1' ? this.host : isPrivateIp(ip) ? this.pvt : this.pub;
     if (this.cache.size >= this.maxCached) this.cache.clear();
     this.cache.set(ip, ep);
     return ep;

@@ -2,7 +2,7 @@
 // filters (namespace, pod, binary) and a rate limit whose drops are counted.
 import type { ProcessEventDoc, ProcessInfo } from '../schema/index.js';
 import type { BootClock } from './clock.js';
-import type { PodLookup } from './kubernetes.js';
+import type { PodLookup } from './kubernetes/index.js';
 import type { ProcessCache, ProcessEntry } from './process-cache.js';
 import { signalName } from './signals.js';
 import { ConfigError } from '../common/errors.js';

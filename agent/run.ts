@@ -7,7 +7,7 @@ import { Agent, type AgentOptions } from './agent.js';
 import type { AgentConfig } from './config.js';
 import { limitYoungGeneration } from './heap.js';
 import { openKernel } from './kernel.js';
-import { NO_PODS, startPodWatcher } from './kubernetes.js';
+import { NO_PODS, startPodWatcher } from './kubernetes/index.js';
 import { AgentMetrics } from './metrics.js';
 import { startAgentServer, type AgentServer } from './server.js';
 import { Shipper } from './shipper.js';
@@ -119,7 +119,9 @@ async function assemble(c: AgentConfig, collector: KernelCollector, log: Logger)
       sh.notify();
     });
   }
-  const pods = c.kubernetes ? startPodWatcher(c.node_name, log) : NO_PODS;
+  const pods = c.kubernetes
+    ? startPodWatcher({ apiUrl: c.kubernetes_api_url, tokenFile: c.kubernetes_token_file, caFile: c.kubernetes_ca_file, scope: c.kubernetes_scope, nodeName: c.node_name }, log, metrics)
+    : NO_PODS;
   const agent = new Agent({ collector, sink, log, metrics }, { ...agentOptions(c), pods });
   const server = await startAgentServer(agent, c.listen, () => (spool ? { spoolBatches: spool.size, spoolBytes: spool.stats.bytes } : {}));
   agent.start();

@@ -1,0 +1,55 @@
+// Pods by uid and by IP. An IP can be claimed by two pods for a moment (a pod being deleted and
+// its successor that got the address); the newest claim wins and the older one takes over again
+// only if the newest goes away first.
+import type { PodInfo } from './pod.js';
+
+/** "::ffff:10.0.0.1" (a v4 peer of a dual-stack socket) is the pod at 10.0.0.1. */
+function bareIp(ip: string): string {
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}
+
+export class PodIndex {
+  private readonly byUidMap = new Map<string, PodInfo>();
+  private readonly claims = new Map<string, string[]>();
+
+  get size(): number {
+    return this.byUidMap.size;
+  }
+
+  byUid(uid: string): PodInfo | undefined {
+    return this.byUidMap.get(uid);
+  }
+
+  byIp(ip: string): PodInfo | undefined {
+    const uids = this.claims.get(bareIp(ip));
+    return uids ? this.byUidMap.get(uids[uids.length - 1]!) : undefined;
+  }
+
+  upsert(p: PodInfo): void {
+    this.remove(p.uid);
+    this.byUidMap.set(p.uid, p);
+    for (const ip of p.ips) {
+      const uids = this.claims.get(ip);
+      if (uids) uids.push(p.uid);
+      else this.claims.set(ip, [p.uid]);
+    }
+  }
+
+  remove(uid: string): void {
+    const old = this.byUidMap.get(uid);
+    if (!old) return;
+    this.byUidMap.delete(uid);
+    for (const ip of old.ips) {
+      const uids = this.claims.get(ip)?.filter((u) => u !== uid);
+      if (uids?.length) this.claims.set(ip, uids);
+      else this.claims.delete(ip);
+    }
+  }
+
+  /** Swaps in a fresh list (after a relist), dropping pods deleted while the watch was down. */
+  replaceAll(pods: Iterable<PodInfo>): void {
+    this.byUidMap.clear();
+    this.claims.clear();
+    for (const p of pods) this.upsert(p);
+  }
+}
