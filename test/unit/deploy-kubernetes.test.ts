@@ -62,7 +62,7 @@ test('the manifests parse and the kustomization lists every file', () => {
   const kustomization = docs.find((d) => d.kind === 'Kustomization')!;
   assert.deepEqual([...kustomization.resources!].sort(), files.filter((f) => f !== 'kustomization.yaml').sort());
   for (const kind of ['Namespace', 'Secret', 'Job', 'Deployment', 'Service', 'DaemonSet']) assert.ok(docs.some((d) => d.kind === kind), kind);
-  for (const d of docs) if (!['Namespace', 'Kustomization'].includes(d.kind)) assert.equal(d.metadata.namespace, 'procflow', `${d.kind}/${d.metadata.name}`);
+  for (const d of docs) if (!['Namespace', 'Kustomization', 'ClusterRole', 'ClusterRoleBinding'].includes(d.kind)) assert.equal(d.metadata.namespace, 'procflow', `${d.kind}/${d.metadata.name}`);
 });
 
 test('the agent DaemonSet is privileged with host pid and network, tracefs, cgroups and a spool', () => {
@@ -116,7 +116,7 @@ test('every container runs a procflow command with flags and variables the CLI k
       skipOrFail(t, `procflow ${c.args[0]} (${owner}) is still a placeholder; its flags cannot be checked yet`);
       continue;
     }
-    const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? secret.stringData![e.valueFrom!.secretKeyRef!.key]!]));
+    const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? (e.valueFrom?.fieldRef ? 'node-1' : secret.stringData![e.valueFrom!.secretKeyRef!.key]!)]));
     assert.deepEqual(await invocationProblems(c.args, env), [], owner);
   }
 });
@@ -132,4 +132,17 @@ test('the indexer probes ask paths the real indexer serves, on its named port', 
   assert.equal((await fetch(`${indexer.url}${c.livenessProbe!.httpGet.path}`)).status, 200, 'liveness answers while Elasticsearch is down');
   const ready = await fetch(`${indexer.url}${c.readinessProbe!.httpGet.path}`);
   assert.equal(ready.status, 503, 'readiness says no while Elasticsearch is unreachable');
+});
+
+test('the agent runs under a service account that may list and watch pods, as --kubernetes needs', () => {
+  const ds = find('DaemonSet', 'procflow-agent')!;
+  const pod = ds.spec!.template!.spec as PodSpec & { serviceAccountName?: string };
+  assert.ok(pod.containers[0]!.args.includes('--kubernetes'));
+  const sa = find('ServiceAccount', pod.serviceAccountName ?? '');
+  assert.ok(sa, `ServiceAccount ${pod.serviceAccountName}`);
+  const binding = docs.find((d) => d.kind === 'ClusterRoleBinding' && (d as unknown as { subjects: { kind: string; name: string; namespace: string }[] }).subjects
+    .some((s) => s.kind === 'ServiceAccount' && s.name === sa.metadata.name && s.namespace === sa.metadata.namespace)) as unknown as { roleRef: { kind: string; name: string } } | undefined;
+  assert.ok(binding, 'a ClusterRoleBinding grants the service account a role');
+  const role = find(binding.roleRef.kind, binding.roleRef.name) as unknown as { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] };
+  assert.ok(role.rules.some((r) => r.apiGroups.includes('') && r.resources.includes('pods') && ['list', 'watch'].every((v) => r.verbs.includes(v))));
 });
