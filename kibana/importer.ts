@@ -1,25 +1,29 @@
 // Imports procflow's saved objects into Kibana through the saved objects API
 // (POST /api/saved_objects/_import?overwrite=true, multipart), after waiting for Kibana's
 // /api/status to report "available". Overwriting makes it idempotent: run it on every start.
+// An https Kibana is verified against --kibana-ca-file, else --es-ca-file, else the system CAs.
 import type { SettingsTable } from '../common/config.js';
 import type { Logger } from '../common/log.js';
 import { ProcflowError } from '../common/errors.js';
+import { isCertificateError, kibanaRequest, kibanaTlsError, readKibanaCa, type KibanaCa } from './http.js';
 import { NDJSON_FILE, toNdjson } from './objects.js';
 
 export const KIBANA_SETTINGS = {
   kibana_url: { doc: 'Kibana URL; when set, setup imports the dashboards', format: 'url-or-empty', default: '' },
   kibana_username: { doc: 'Kibana user (basic auth); defaults to the Elasticsearch user', format: String, default: '' },
   kibana_password: { doc: 'Kibana password (basic auth)', format: String, default: '', sensitive: true },
+  kibana_ca_file: { doc: 'PEM file of the CA that signed the Kibana certificate; defaults to --es-ca-file', format: String, default: '' },
 } satisfies SettingsTable;
 
 export interface KibanaConnection {
   kibana_url: string;
   kibana_username: string;
   kibana_password: string;
+  kibana_ca_file?: string;
 }
 
 /** The Elasticsearch user stands in when no Kibana user is given (setup passes its whole config). */
-type WithEsUser = KibanaConnection & { es_username?: string; es_password?: string; es_api_key?: string };
+type WithEsUser = KibanaConnection & { es_username?: string; es_password?: string; es_api_key?: string; es_ca_file?: string };
 
 export interface ImportOptions {
   timeoutMs: number;
@@ -56,7 +60,7 @@ function authError(url: string, status: number): ProcflowError {
 }
 
 /** Polls GET /api/status until Kibana reports overall level "available". */
-export async function waitForKibana(c: WithEsUser, o: ImportOptions): Promise<void> {
+export async function waitForKibana(c: WithEsUser, o: ImportOptions, ca = readKibanaCa(c)): Promise<void> {
   const base = c.kibana_url.replace(/\/+$/, '');
   const deadline = Date.now() + o.timeoutMs;
   const started = Date.now();
@@ -64,16 +68,17 @@ export async function waitForKibana(c: WithEsUser, o: ImportOptions): Promise<vo
   let state = 'no answer';
   for (;;) {
     try {
-      const res = await fetch(`${base}/api/status`, { headers: headers(c), signal: AbortSignal.timeout(10_000) });
+      const res = await kibanaRequest(`${base}/api/status`, { headers: headers(c), timeoutMs: 10_000, ca: ca?.pem });
       if (res.status === 401 || res.status === 403) throw authError(base, res.status);
-      const body = (await res.json().catch(() => ({}))) as { status?: { overall?: { level?: string; summary?: string } } };
+      const body = parseJson(res.text) as { status?: { overall?: { level?: string; summary?: string } } };
       const level = body.status?.overall?.level;
-      if (res.ok && level === 'available') return;
+      if (res.status >= 200 && res.status < 300 && level === 'available') return;
       state = level ? `status ${level}${body.status?.overall?.summary ? `: ${body.status.overall.summary}` : ''}` : `HTTP ${res.status}`;
     } catch (err) {
       if (err instanceof ProcflowError) throw err;
-      const cause = (err as { cause?: { code?: string } }).cause?.code;
-      state = cause ?? (err as Error).message;
+      // An untrusted certificate stays untrusted: say which flag fixes it instead of waiting.
+      if (isCertificateError(err)) throw kibanaTlsError(base, err as Error, ca);
+      state = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     }
     if (Date.now() >= deadline) {
       throw new ProcflowError(
@@ -90,31 +95,58 @@ export async function waitForKibana(c: WithEsUser, o: ImportOptions): Promise<vo
   }
 }
 
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return {};
+  }
+}
+
 function describeImportError(e: ImportError): string {
   const title = e.meta?.title ?? e.title;
   const refs = e.error.references?.map((r) => `${r.type}/${r.id}`).join(', ');
   return `${e.type}/${e.id}${title ? ` (${title})` : ''}: ${e.error.type}${e.error.message ? ` ${e.error.message}` : ''}${refs ? ` [missing: ${refs}]` : ''}`;
 }
 
+/** The NDJSON as the multipart/form-data file part Kibana's import API reads (encoded by the platform's FormData). */
+async function multipartFile(ndjson: string): Promise<{ body: Buffer; contentType: string }> {
+  const form = new FormData();
+  form.append('file', new Blob([ndjson], { type: 'application/ndjson' }), NDJSON_FILE);
+  const encoded = new Response(form);
+  return { body: Buffer.from(await encoded.arrayBuffer()), contentType: encoded.headers.get('content-type')! };
+}
+
 /** Waits for Kibana, imports the saved objects (overwriting), returns how many were imported. */
 export async function importKibanaObjects(c: WithEsUser, o: ImportOptions): Promise<number> {
   const base = c.kibana_url.replace(/\/+$/, '');
-  await waitForKibana(c, o);
-  const ndjson = o.ndjson ?? toNdjson();
-  const form = new FormData();
-  form.append('file', new Blob([ndjson], { type: 'application/ndjson' }), NDJSON_FILE);
-  let res: Response;
+  const ca: KibanaCa | undefined = readKibanaCa(c);
+  await waitForKibana(c, o, ca);
+  const multipart = await multipartFile(o.ndjson ?? toNdjson());
+  let res: { status: number; text: string };
   try {
-    res = await fetch(`${base}/api/saved_objects/_import?overwrite=true`, { method: 'POST', headers: headers(c), body: form, signal: AbortSignal.timeout(120_000) });
+    res = await kibanaRequest(`${base}/api/saved_objects/_import?overwrite=true`, {
+      method: 'POST',
+      headers: { ...headers(c), 'content-type': multipart.contentType },
+      body: multipart.body,
+      timeoutMs: 120_000,
+      ca: ca?.pem,
+    });
   } catch (err) {
+    if (isCertificateError(err)) throw kibanaTlsError(base, err as Error, ca);
     throw new ProcflowError('KIBANA_UNREACHABLE', `kibana: import request to ${base} failed: ${(err as Error).message}`, 'check that Kibana is reachable', { cause: err });
   }
   if (res.status === 401 || res.status === 403) throw authError(base, res.status);
-  const text = await res.text();
-  if (!res.ok) {
+  const text = res.text;
+  if (res.status < 200 || res.status >= 300) {
     throw new ProcflowError('KIBANA_IMPORT', `kibana: import refused with HTTP ${res.status}: ${text.slice(0, 500)}`, 'a Kibana older than 9.0 cannot read these objects; use Kibana 9');
   }
-  const body = JSON.parse(text) as { success: boolean; successCount: number; errors?: ImportError[] };
+  const body = parseJson(text) as { success?: boolean; successCount?: number; errors?: ImportError[] };
+  if (typeof body.success !== 'boolean' || typeof body.successCount !== 'number') {
+    // A proxy page or another service on that port: the objects were not imported.
+    throw new ProcflowError('KIBANA_IMPORT', `kibana: ${base} answered the import with HTTP ${res.status} but not with an import result: ${text.slice(0, 200)}`,
+      'check that --kibana-url points at Kibana itself (with its base path, if it has one)');
+  }
   if (!body.success || body.errors?.length) {
     const errors = body.errors ?? [];
     throw new ProcflowError(
