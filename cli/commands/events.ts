@@ -80,7 +80,8 @@ export default defineCommand<EventsConfig>({
           }
           if (types.size && !types.has(doc.event_type)) continue;
           if (!filter.matches(doc)) continue;
-          const out = c.output === 'json' ? line : compactLine(doc);
+          // Control characters in arguments (a newline, a terminal escape) would break the one-line view or drive the terminal: print them escaped.
+          const out = c.output === 'json' ? line : compactLine(doc).replace(/[\u0000-\u001f\u007f-\u009f]/g, (ch) => ({ '\n': '\\n', '\r': '\\r', '\t': '\\t' })[ch] ?? `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
           if (!process.stdout.write(`${out}\n`)) await new Promise((r) => process.stdout.once('drain', r));
         }
       }
