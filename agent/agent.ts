@@ -83,7 +83,7 @@ export class Agent {
   constructor(private readonly parts: AgentParts, private readonly o: AgentOptions) {
     this.clock = o.clock ?? new BootClock();
     this.metrics = parts.metrics ?? new AgentMetrics();
-    const cgroups = new CgroupResolver(o.cgroupRoot);
+    const cgroups = o.cgroupRoot === undefined ? new CgroupResolver() : new CgroupResolver(o.cgroupRoot);
     const retention = Math.max(o.exitRetentionMs ?? 0, 2 * o.flushIntervalMs + (o.attributionDelayMs ?? 250) + 5000);
     this.cache = new ProcessCache({
       node: o.node,

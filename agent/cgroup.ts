@@ -5,7 +5,7 @@
 //                           /kubepods.slice/.../cri-containerd-<id>.scope
 //   cri-o                   /kubepods.slice/.../crio-<id>.scope   (crio-conmon-<id> is the monitor, not the container)
 //   podman                  /machine.slice/libpod-<id>.scope
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const CONTAINER_SEGMENT = /^(?:docker-|cri-containerd-|crio-|libpod-|containerd-)?([0-9a-f]{64})(?:\.scope)?$/;
@@ -30,22 +30,55 @@ export function podUidFromCgroupPath(path: string): string | undefined {
   return undefined;
 }
 
-/** The cgroup path of a /proc/<pid>/cgroup file: the v2 line, else the first v1 path with a container. */
+const inContainer = (path: string) => containerIdFromCgroupPath(path) !== undefined || podUidFromCgroupPath(path) !== undefined;
+
+/**
+ * The cgroup path of a /proc/<pid>/cgroup file. The v2 line ("0::/...") wins on pure v2 hosts;
+ * on hybrid hosts runtimes may place containers in the v1 hierarchies only (the v2 line then
+ * says "/"), so a v1 path that names a container or pod wins over a v2 path that does not.
+ */
 export function cgroupPathFromProcFile(text: string): string {
-  let first = '';
+  let v2: string | undefined;
+  let v1First = '';
+  let v1Container = '';
   for (const line of text.split('\n')) {
     const parts = line.split(':');
     if (parts.length < 3) continue;
     const path = parts.slice(2).join(':');
-    if (parts[0] === '0' && parts[1] === '') return path;
-    if (!first || (containerIdFromCgroupPath(path) && !containerIdFromCgroupPath(first))) first = path;
+    if (parts[0] === '0' && parts[1] === '') v2 = path;
+    else {
+      v1First ||= path;
+      if (!v1Container && inContainer(path)) v1Container = path;
+    }
   }
-  return first;
+  if (v2 !== undefined && (inContainer(v2) || !v1Container)) return v2;
+  return v1Container || v1First;
+}
+
+/** Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts), or undefined. */
+export function cgroup2Mount(mountinfo?: string): string | undefined {
+  let text = mountinfo;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/self/mountinfo', 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+  const found: string[] = [];
+  for (const line of text.split('\n')) {
+    // "36 25 0:31 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw": the type follows the " - ".
+    const sep = line.indexOf(' - ');
+    if (sep < 0 || !line.slice(sep + 3).startsWith('cgroup2 ')) continue;
+    const mountPoint = line.split(' ')[4];
+    if (mountPoint) found.push(mountPoint.replace(/\\040/g, ' '));
+  }
+  return found.includes('/sys/fs/cgroup') ? '/sys/fs/cgroup' : found.sort((a, b) => a.length - b.length)[0];
 }
 
 /**
- * cgroup v2 id -> path. Exec events carry the cgroup id (the inode number of the cgroup
- * directory), not its path; a short-lived process is gone before /proc/<pid>/cgroup can be read,
+ * cgroup v2 id -> path. Exec events carry the cgroup id (the inode number of the cgroup v2
+ * directory; only the v2 mount is walked, v1 inode numbers would collide with it), not its path; a short-lived process is gone before /proc/<pid>/cgroup can be read,
  * so the id is resolved from the cgroup filesystem instead. Unknown ids trigger a rescan, at most
  * once per `rescanIntervalMs`, and the map is bounded by `maxEntries`.
  */
@@ -54,13 +87,14 @@ export class CgroupResolver {
   private lastScan = 0;
 
   constructor(
-    private readonly root = '/sys/fs/cgroup',
+    /** The cgroup v2 mount; undefined (none) resolves nothing. */
+    private readonly root: string | undefined = cgroup2Mount(),
     private readonly rescanIntervalMs = 1000,
     private readonly maxEntries = 65_536,
   ) {}
 
   resolve(id: bigint): string | undefined {
-    if (id === 0n) return undefined;
+    if (id === 0n || this.root === undefined) return undefined;
     const hit = this.byId.get(id);
     if (hit !== undefined || Date.now() - this.lastScan < this.rescanIntervalMs) return hit;
     this.scan();
@@ -69,6 +103,8 @@ export class CgroupResolver {
 
   scan(): void {
     this.lastScan = Date.now();
+    if (this.root === undefined) return;
+    const root = this.root;
     const next = new Map<bigint, string>();
     const walk = (dir: string, rel: string, depth: number) => {
       if (next.size >= this.maxEntries || depth > 12) return;
@@ -81,7 +117,7 @@ export class CgroupResolver {
         // cgroups come and go while we walk: a vanished directory is simply not recorded
       }
     };
-    walk(this.root, '', 0);
+    walk(root, '', 0);
     this.byId = next;
   }
 

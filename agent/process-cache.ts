@@ -159,7 +159,10 @@ export class ProcessCache {
     e.uid = ev.uid;
     if (ev.cwd) e.cwd = ev.cwd;
     e.cgroupId = ev.cgroupId;
-    this.setCgroup(e, this.opts.cgroupPath?.(ev.cgroupId) ?? e.cgroupPath);
+    const resolved = this.opts.cgroupPath?.(ev.cgroupId);
+    // exec does not move a process out of its container: a v2 path that names no container (a
+    // hybrid host whose runtime uses the v1 hierarchies) keeps the container inherited at fork.
+    if (resolved !== undefined && ((!e.containerId && !e.podUid) || containerIdFromCgroupPath(resolved) || podUidFromCgroupPath(resolved))) this.setCgroup(e, resolved);
     e.flags = ['execve'];
     if (e.argsTruncated) e.flags.push('truncArgs');
     if (!ev.filename) e.flags.push('taskname');
