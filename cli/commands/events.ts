@@ -34,6 +34,7 @@ export default defineCommand<EventsConfig>({
     const filter = new EventFilter({ namespaces: c.namespace, podRegex: c.pod || undefined, binaryRegex: c.binary || undefined });
     if (!c.agent_url) throw new ConfigError('--agent-url is empty', 'give the agent\'s --listen address, e.g. --agent-url http://127.0.0.1:9464');
     const types = new Set(c.event_types);
+    for (const t of types) if (t !== 'process_exec' && t !== 'process_exit') throw new ConfigError(`--event-types: unknown event type ${JSON.stringify(t)}`, 'give process_exec, process_exit or both, comma separated (PROCFLOW_EVENT_TYPES)');
     const url = new URL('/v1/events', c.agent_url);
     for (const ns of c.namespace) url.searchParams.append('namespace', ns);
     if (c.pod) url.searchParams.set('pod', c.pod);

@@ -1,6 +1,7 @@
 // `procflow events -o compact` is one line per event: arguments holding newlines or terminal
 // escape sequences (any process on the node chooses its own argv) are printed escaped, so they
 // can neither split a line nor drive the viewer's terminal; -o json keeps them as they were.
+// An --event-types value that matches no event is refused up front.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -64,4 +65,14 @@ test('procflow events -o compact escapes newlines and terminal escapes in argume
   assert.equal(json.length, 2, 'one JSON document a line');
   const exec = JSON.parse(json[0]!) as { process_exec: { process: { arguments: string } } };
   assert.equal(exec.process_exec.process.arguments, '-c echo one\necho two\r \u001b]0;owned\u0007\ttab', 'the document keeps the arguments unchanged');
+});
+
+test('procflow events refuses an unknown --event-types value instead of waiting for events that never come', async () => {
+  const child = spawn(process.execPath, [CLI, 'events', '--agent-url', 'http://127.0.0.1:9', '--event-types', 'process_exec,process_fork'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise((r) => child.once('exit', r));
+  assert.equal(code, 1);
+  assert.match(err, /--event-types: unknown event type "process_fork"/);
+  assert.match(err, /hint: give process_exec, process_exit or both/);
 });
