@@ -54,7 +54,7 @@ export default defineCommand<FlowsConfig>({
   settings: {
     ...ES_SETTINGS,
     since: { doc: 'how far back to look', format: 'duration', default: 15 * 60_000 },
-    top: { doc: 'processes to list, busiest first', format: 'nat', default: 10 },
+    top: { doc: 'processes to list, busiest first', format: 'nat', min: 1, default: 10 },
     latest: { doc: 'also print this many of the newest flow logs', format: 'nat', default: 0 },
     host: { doc: 'only flows reported by this node', format: String, default: '' },
     output: { doc: 'table or json', format: ['table', 'json'], default: 'table', short: 'o' },

@@ -1,6 +1,6 @@
 // `procflow flows` against the real Elasticsearch: a flow whose process path and arguments hold
 // a newline and a terminal escape (any process chooses its own argv) prints as one escaped row
-// in both tables, and -o json keeps the values unchanged.
+// in both tables, and -o json keeps the values unchanged. --top 0 is a config error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -51,4 +51,10 @@ test('procflow flows prints control characters in process names and arguments es
   const body = JSON.parse(json.stdout) as { talkers: Array<{ process: string }>; latest: FlowLog[] };
   assert.equal(body.talkers[0]!.process, '/opt/x\u001b[31mred');
   assert.deepEqual(body.latest[0]!.process_args, ['-c echo one\necho two\u0007']);
+});
+
+test('procflow flows --top 0 is refused (it would list nothing and claim there were no flows)', () => {
+  const out = spawnSync(process.execPath, [CLI, 'flows', '--es-url', 'http://127.0.0.1:9', '--top', '0'], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(out.status, 1);
+  assert.match(out.stderr, /--top \(PROCFLOW_TOP\) must be at least 1, got 0/);
 });
