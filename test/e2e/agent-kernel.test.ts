@@ -6,19 +6,17 @@
 // with batches still spooled must lose nothing and duplicate nothing.
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkKernelSupport } from '../../native/index.js';
 import { FLOWS_PATTERN, PROCESS_PATTERN, type FlowLog, type ProcessEventDoc } from '../../schema/index.js';
 import { getTestCluster, type TestCluster } from '../support/elasticsearch.js';
 import { skipOrFail } from '../support/environment.js';
 import { freePort } from '../../common/net.js';
+import { CLI, run, start, stop, waitFor, type Started } from '../support/processes.js';
 
-const CLI = fileURLToPath(new URL('../../../bin/procflow.js', import.meta.url));
 const TOKEN = 'e2e-agent-token';
 const RUN = `e2e${Date.now().toString(36)}`;
 const NODE_NAME = `agent-${RUN}`;
@@ -45,47 +43,6 @@ const dgram = require('node:dgram'); const [, port, count, size] = process.argv.
 const s = dgram.createSocket('udp4'); let left = Number(count);
 const next = () => left-- > 0 ? s.send(Buffer.alloc(Number(size), 0x75), Number(port), '127.0.0.1', next) : s.close();
 next();`;
-
-interface Started {
-  child: ChildProcess;
-  output: () => string;
-}
-
-function start(args: string[], env: NodeJS.ProcessEnv = {}): Started {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  return { child, output: () => out };
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 40_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(500);
-  }
-  throw new Error(`e2e: timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-}
-
-async function run(cmd: string, args: string[]): Promise<{ pid: number; code: number }> {
-  const child = spawn(cmd, args, { stdio: 'ignore' });
-  const code = await new Promise<number>((r) => child.once('exit', (c) => r(c ?? -1)));
-  return { pid: child.pid!, code };
-}
-
-async function stop(p: Started | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
-  const exited = new Promise((r) => p.child.once('exit', r));
-  p.child.kill(signal);
-  await exited;
-}
 
 describe('agent end to end (kernel + indexer + Elasticsearch)', () => {
   let cluster: TestCluster | undefined;
