@@ -119,11 +119,16 @@ async function assemble(c: AgentConfig, collector: KernelCollector, log: Logger)
       sh.notify();
     });
   }
-  const pods = c.kubernetes
+  const watcher = c.kubernetes
     ? startPodWatcher({ apiUrl: c.kubernetes_api_url, tokenFile: c.kubernetes_token_file, caFile: c.kubernetes_ca_file, scope: c.kubernetes_scope, nodeName: c.node_name }, log, metrics)
-    : NO_PODS;
+    : undefined;
+  const pods = watcher ?? NO_PODS;
   const agent = new Agent({ collector, sink, log, metrics }, { ...agentOptions(c), pods });
-  const server = await startAgentServer(agent, c.listen, () => (spool ? { spoolBatches: spool.size, spoolBytes: spool.stats.bytes } : {}));
+  const server = await startAgentServer(agent, c.listen, () => ({
+    ...(spool ? { spoolBatches: spool.size, spoolBytes: spool.stats.bytes } : {}),
+    // Informational: flows are still logged while the API server is away, so it does not fail health.
+    ...(watcher ? { kubernetes: { synced: watcher.informer.stats.synced, pods: watcher.informer.index.size, lastError: watcher.informer.stats.lastError || undefined } } : {}),
+  }));
   agent.start();
   shipper?.start();
   log.info({ node: c.node_name, flushIntervalMs: c.flush_interval, output: c.output, listen: server.url, aggregation: c.aggregation }, 'agent: running');
