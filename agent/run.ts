@@ -21,6 +21,9 @@ export function validateAgentConfig(c: AgentConfig): void {
   if (c.output === 'indexer' && !c.indexer_url) {
     throw new ConfigError('--indexer-url is required (or --output ndjson to print documents instead)', 'e.g. procflow agent --indexer-url http://127.0.0.1:8080 --token T');
   }
+  if (c.output === 'indexer' && !c.token) {
+    throw new ConfigError('--token is required: the indexer refuses batches without its token (401)', 'pass the token the indexer was started with: --token T or PROCFLOW_TOKEN');
+  }
   if (c.process_limit < 1) throw new ConfigError('--process-limit must be at least 1');
 }
 
@@ -74,7 +77,8 @@ export async function startAgent(c: AgentConfig, opts: { collector?: KernelColle
   }
 }
 
-async function assemble(c: AgentConfig, collector: KernelCollector, log: Logger): Promise<RunningAgent> {
+/** Everything after the kernel is open; `overrides` reach the Agent's options (tests). */
+export async function assemble(c: AgentConfig, collector: KernelCollector, log: Logger, overrides: Partial<AgentOptions> = {}): Promise<RunningAgent> {
   const metrics = new AgentMetrics();
   let spool: Spool | undefined;
   let shipper: Shipper | undefined;
@@ -123,13 +127,20 @@ async function assemble(c: AgentConfig, collector: KernelCollector, log: Logger)
     ? startPodWatcher({ apiUrl: c.kubernetes_api_url, tokenFile: c.kubernetes_token_file, caFile: c.kubernetes_ca_file, scope: c.kubernetes_scope, nodeName: c.node_name }, log, metrics)
     : undefined;
   const pods = watcher ?? NO_PODS;
-  const agent = new Agent({ collector, sink, log, metrics }, { ...agentOptions(c), pods });
+  const agent = new Agent({ collector, sink, log, metrics }, { ...agentOptions(c), pods, ...overrides });
   const server = await startAgentServer(agent, c.listen, () => ({
     ...(spool ? { spoolBatches: spool.size, spoolBytes: spool.stats.bytes } : {}),
     // Informational: flows are still logged while the API server is away, so it does not fail health.
     ...(watcher ? { kubernetes: { synced: watcher.informer.stats.synced, pods: watcher.informer.index.size, lastError: watcher.informer.stats.lastError || undefined } } : {}),
   }));
-  agent.start();
+  try {
+    agent.start();
+  } catch (err) {
+    // Nothing may keep the process alive after a failed start: the caller prints and exits.
+    pods.close();
+    await server.close();
+    throw err;
+  }
   shipper?.start();
   log.info({ node: c.node_name, flushIntervalMs: c.flush_interval, output: c.output, listen: server.url, aggregation: c.aggregation }, 'agent: running');
   let closing: Promise<void> | undefined;

@@ -93,9 +93,28 @@ test('agent: synthetic events -> indexer documents, live stream, metrics, flush 
   assert.match(metrics, /^procflow_agent_process_cache_size 1$/m);
 });
 
-test('agent: refuses a config without an indexer URL or with an out-of-range interval', async () => {
+test('agent: refuses a config without an indexer URL or token, or with an out-of-range interval', async () => {
   await assert.rejects(startAgent(agentDefaults({ indexer_url: '' }), { collector: new SyntheticCollector(), log: pino({ level: 'silent' }) }), /--indexer-url is required/);
+  await assert.rejects(startAgent(agentDefaults({ indexer_url: 'http://127.0.0.1:1' }), { collector: new SyntheticCollector(), log: pino({ level: 'silent' }) }), /--token is required/);
   await assert.rejects(startAgent(agentDefaults({ output: 'ndjson', flush_interval: 500 }), { collector: new SyntheticCollector(), log: pino({ level: 'silent' }) }), /between 1s and 1h/);
+});
+
+test('agent: a start that fails after the HTTP port opened closes it again, so the process can exit', async () => {
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { freePort } = await import('../../common/net.js');
+  const { createServer } = await import('node:net');
+  const port = await freePort();
+  // procfs_scan on, with --proc-root pointing at an empty directory: the scan fails at start.
+  const emptyProc = mkdtempSync(join(tmpdir(), 'procflow-empty-proc-'));
+  const c = { ...agentDefaults({ output: 'ndjson', listen: `127.0.0.1:${port}` }), procfs_scan: true };
+  const { assemble } = await import('../../agent/run.js');
+  await assert.rejects(assemble(c, new SyntheticCollector(), pino({ level: 'silent' }), { procRoot: emptyProc }), /PROCFS|proc/i);
+  // The port is free again.
+  await new Promise<void>((resolve, reject) => {
+    const probe = createServer().once('error', reject).listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+  });
 });
 
 test('agent --output ndjson: the same documents, one per line, on a stream', async () => {
