@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 say() { printf 'bootstrap: %s\n' "$*" >&2; }
 
 # Debian packages: the base tools plus whatever the kernel build lists.
-pkgs=(ca-certificates curl unzip maven python3 make g++ pkg-config)
+pkgs=(ca-certificates curl unzip maven python3 make g++ pkg-config openssl)
 if [ -f native/apt-packages.txt ]; then
   while read -r p; do [ -n "$p" ] && [ "${p#\#}" = "$p" ] && pkgs+=("$p"); done < native/apt-packages.txt
 fi
@@ -34,6 +34,14 @@ npm run --silent build
 
 say "checking the local Elasticsearch distribution"
 node dist/localstack/prefetch.js
+
+# The tests' Kubernetes API server (kube-apiserver + etcd built with Go from the module proxy).
+# The first build takes a long while on two cores and prints progress every 30 s; after that
+# this is instant. `npm start` does not need it, so it skips it.
+if [ "${npm_lifecycle_event:-}" != "start" ]; then
+  say "checking the local Kubernetes API server (tests; the first build takes ~25 minutes)"
+  node dist/localstack/kubernetes.js --ensure
+fi
 
 # Put `procflow` on PATH, as the README and the Interfaces table use it.
 if [ "$(id -u)" -eq 0 ]; then

@@ -236,7 +236,10 @@ export interface WatchEvent<T = Pod> {
 }
 
 export interface Watch<T = Pod> {
-  /** Events in order; ends when the server closes the watch (timeoutSeconds) or close() is called. */
+  /**
+   * Events in order; ends when the server closes the watch (timeoutSeconds) or close() is called.
+   * Leaving a for-await over it early ends it too: use watchUntil to read it in steps.
+   */
   events: AsyncIterable<WatchEvent<T>>;
   close(): void;
 }
@@ -262,9 +265,12 @@ export async function watch<T = Pod>(kube: KubeConnection, path: string, timeout
     throw new Error(`kubernetes: watch ${url.pathname}${url.search} answered ${res.statusCode}: ${Buffer.concat(chunks).toString().slice(0, 500)}`);
   }
   const lines = createInterface({ input: res, crlfDelay: Infinity });
+  // Taken now, not at the first read: readline drops lines emitted while nobody iterates, and
+  // events arrive while the test is still creating the objects it then waits for.
+  const iterator = lines[Symbol.asyncIterator]();
   async function* events(): AsyncGenerator<WatchEvent<T>> {
     try {
-      for await (const line of lines) if (line.trim()) yield JSON.parse(line) as WatchEvent<T>;
+      for (let r = await iterator.next(); !r.done; r = await iterator.next()) if (r.value.trim()) yield JSON.parse(r.value) as WatchEvent<T>;
     } catch (err) {
       // close() aborts the response; that is the normal end, not an error.
       if ((err as NodeJS.ErrnoException).code !== 'ECONNRESET' && !req.destroyed) throw err;
@@ -276,9 +282,11 @@ export async function watch<T = Pod>(kube: KubeConnection, path: string, timeout
 /** Reads events until `want` returns true for one of them; returns every event read. */
 export async function watchUntil<T>(w: Watch<T>, want: (e: WatchEvent<T>) => boolean): Promise<Array<WatchEvent<T>>> {
   const seen: Array<WatchEvent<T>> = [];
-  for await (const e of w.events) {
-    seen.push(e);
-    if (want(e)) return seen;
+  // next() by hand: leaving a for-await early would end the generator, and with it the watch.
+  const events = w.events[Symbol.asyncIterator]();
+  for (let r = await events.next(); !r.done; r = await events.next()) {
+    seen.push(r.value);
+    if (want(r.value)) return seen;
   }
   throw new Error(`kubernetes: the watch ended before the awaited event; saw ${seen.map((e) => `${e.type}`).join(', ') || 'nothing'}`);
 }
