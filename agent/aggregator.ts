@@ -19,8 +19,8 @@ import type { FlowLog } from '../schema/index.js';
 import type { FlowRecord } from '../native/types.js';
 import { communityId } from './community-id.js';
 import type { Endpoint, EndpointNamer } from './endpoints.js';
-import { processName, type ProcessEntry, type ProcessSource } from './process-cache.js';
-import { UdpFlowTracker, type UdpFlowIdentity } from './udp-flows.js';
+import { NO_PROCESS, processName, type ProcessEntry, type ProcessSource } from './process-cache.js';
+import { UdpFlowTracker, type TrackedUdpFlow, type UdpFlowIdentity } from './udp-flows.js';
 
 export const AGGREGATION_LEVELS = ['full', 'source-port', 'prefix'] as const;
 export type AggregationLevel = (typeof AGGREGATION_LEVELS)[number];
@@ -79,6 +79,8 @@ interface Slot {
   mssMin: number;
   retrans: number;
   lost: number;
+  /** A UDP flow's record across intervals, where its attribution is remembered. */
+  udp: UdpFlowIdentity | undefined;
 }
 
 interface ProcessSummary {
@@ -241,6 +243,7 @@ export class FlowAggregator {
       next: head, proto, role, localIp, localPort, remoteIp, remotePort, pid, startNs, comm,
       bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, started: 0, completed: 0,
       tcpSamples: 0, srttSum: 0, srttMax: 0, minRttSum: 0, minRttMax: 0, cwndSum: 0, cwndMin: 0, mssSum: 0, mssMin: 0, retrans: 0, lost: 0,
+      udp: undefined,
     };
     table.set(h, s);
     if (table === this.slots) this.slotCount++;
@@ -279,12 +282,16 @@ export class FlowAggregator {
     const done: UdpFlowIdentity[] = [];
     for (const head of table.values()) {
       for (let s: Slot | undefined = head; s !== undefined; s = s.next) {
-        if (s.proto === 17 && udp.seen(s, endMs, (f) => done.push(f))) s.started++;
+        if (s.proto !== 17) continue;
+        s.udp = udp.seen(s, endMs, (f) => done.push(f));
+        if ((s.udp as TrackedUdpFlow).sightings === 1) s.started++;
       }
     }
     udp.settle(endMs, (f) => done.push(f), final);
     for (const f of done) {
-      this.slotIn(table, 17, f.role, f.localIp, f.localPort, f.remoteIp, f.remotePort, f.pid, f.startNs, f.comm, false)!.completed++;
+      const s = this.slotIn(table, 17, f.role, f.localIp, f.localPort, f.remoteIp, f.remotePort, f.pid, f.startNs, f.comm, false)!;
+      s.completed++;
+      s.udp = f;
     }
   }
 
@@ -354,24 +361,36 @@ export class FlowAggregator {
     return isLocal ? this.opts.endpoints.local(ip) : this.opts.endpoints.of(ip);
   }
 
+  /**
+   * The slot's process. A UDP flow remembers it: its completion comes an idle timeout later, when
+   * the process may have left the cache, and would otherwise fall back to the task name.
+   */
+  private attribute(s: Slot): ProcessEntry {
+    const e = this.opts.resolve(s.pid, s.startNs, s.comm);
+    const u = s.udp;
+    if (u === undefined) return e;
+    if (e.source === 'taskname' && u.attribution !== undefined && u.attribution.source !== 'taskname') return u.attribution;
+    u.attribution = e;
+    return e;
+  }
+
   /** One flow's slots -> its logs, one per process name up to the limit, then a "*" log. */
   private emitFlow(slots: Oriented[], start: string, end: string, out: FlowLog[]): void {
     if (slots.length === 1) {
       // The common case (one socket, one process): no grouping by name to do.
       const s = slots[0]!.slot;
-      const e = this.opts.resolve(s.pid, s.startNs, s.comm);
+      const e = this.attribute(s);
       out.push(this.buildLog(slots, [e], processName(e), 1, start, end));
       return;
     }
     const byName = new Map<string, { entries: ProcessEntry[]; slots: Oriented[]; bytes: number }>();
     for (const o of slots) {
-      const s = o.slot;
-      const e = this.opts.resolve(s.pid, s.startNs, s.comm);
+      const e = this.attribute(o.slot);
       const name = processName(e);
       const b = byName.get(name) ?? { entries: [], slots: [], bytes: 0 };
       b.entries.push(e);
       b.slots.push(o);
-      b.bytes += s.bytesIn + s.bytesOut;
+      b.bytes += o.slot.bytesIn + o.slot.bytesOut;
       byName.set(name, b);
     }
     const names = [...byName.keys()].sort((a, b) => byName.get(b)!.bytes - byName.get(a)!.bytes || (a < b ? -1 : 1));
@@ -480,7 +499,7 @@ export class FlowAggregator {
       num_flows_completed: completed,
       process_name: name,
       num_process_names: numNames,
-      process_id: single ? String(single.pid) : '*',
+      process_id: single ? (single.pid > 0 ? String(single.pid) : NO_PROCESS) : '*',
       num_process_ids: p.pids,
       process_args: name === '*' ? ['*'] : p.args,
       num_process_args: p.numArgs,
@@ -494,7 +513,7 @@ export class FlowAggregator {
     if (f.srcPort >= 0) doc.source_port = f.srcPort;
     doc.dest_port = f.dstPort;
     if (this.level === 'full') doc.community_id = communityId(f.slot.proto, f.srcIp, f.srcPort, f.dstIp, f.dstPort);
-    if (p.execIds === 1 && name !== '*') doc.process_exec_id = entries[0]!.execId;
+    if (p.execIds === 1 && name !== '*' && entries[0]!.pid > 0) doc.process_exec_id = entries[0]!.execId;
     if (name !== '*') {
       doc.process_source = p.source;
       doc.process_args_truncated = p.argsTruncated;

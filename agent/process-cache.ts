@@ -96,9 +96,15 @@ function argsTextOf(args: readonly string[]): { text: string; cut: boolean } {
   return { text: text.slice(0, end), cut: true };
 }
 
-/** The process name users see: the executable path, else the task name. */
+/**
+ * A flow no task owned: a server socket the kernel accepted and closed (in softirq) before any
+ * process read or wrote it, so neither a pid nor a task name was ever seen. Never an empty name.
+ */
+export const NO_PROCESS = '-';
+
+/** The process name users see: the executable path, else the task name, else "-". */
 export function processName(e: ProcessEntry): string {
-  return e.binary || e.comm;
+  return e.binary || e.comm || NO_PROCESS;
 }
 
 export class ProcessCache {

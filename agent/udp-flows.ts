@@ -6,6 +6,7 @@
 // started and completed counts stay balanced.
 import { startTickNs } from './clock.js';
 import type { FlowRole } from '../native/types.js';
+import type { ProcessEntry } from './process-cache.js';
 
 /** What identifies one UDP socket flow, and is enough to report its completion later. */
 export interface UdpFlowIdentity {
@@ -17,11 +18,18 @@ export interface UdpFlowIdentity {
   pid: number;
   startNs: bigint;
   comm: string;
+  /**
+   * The process the flow was last attributed to: its completion, an idle timeout later, may come
+   * after the process left the cache, and must still carry the same name and arguments.
+   */
+  attribution?: ProcessEntry;
 }
 
-interface Tracked extends UdpFlowIdentity {
+export interface TrackedUdpFlow extends UdpFlowIdentity {
   lastSeenMs: number;
   procKey: string;
+  /** Intervals in which the flow had traffic; 1 = started in this one. */
+  sightings: number;
 }
 
 export type UdpCompletionReason = 'idle' | 'process_exit' | 'evicted' | 'shutdown';
@@ -48,7 +56,7 @@ function procKey(pid: number, startNs: bigint): string {
 
 export class UdpFlowTracker {
   /** Key -> flow, in order of last sighting (a sighting moves the flow to the end). */
-  private readonly flows = new Map<string, Tracked>();
+  private readonly flows = new Map<string, TrackedUdpFlow>();
   /** Flows remembered per process start, so an exit only costs a scan when it matters. */
   private readonly perProcess = new Map<string, number>();
   private readonly exited = new Set<string>();
@@ -61,32 +69,34 @@ export class UdpFlowTracker {
   }
 
   /**
-   * A flow had traffic in the interval ending at `nowMs`. True when it is new (started now).
-   * Making room for it may complete the least recently seen flow, passed to `complete`.
+   * A flow had traffic in the interval ending at `nowMs`: its record (sightings 1 = it started
+   * now). Making room for it may complete the least recently seen flow, passed to `complete`.
    */
-  seen(f: UdpFlowIdentity, nowMs: number, complete: (f: UdpFlowIdentity) => void): boolean {
+  seen(f: UdpFlowIdentity, nowMs: number, complete: (f: UdpFlowIdentity) => void): TrackedUdpFlow {
     const key = flowKey(f);
     const known = this.flows.get(key);
     if (known) {
       this.flows.delete(key);
       known.lastSeenMs = nowMs;
+      known.sightings++;
       this.flows.set(key, known);
-      return false;
+      return known;
     }
     if (this.flows.size >= this.opts.maxFlows) {
-      const [oldKey, old] = this.flows.entries().next().value as [string, Tracked];
+      const [oldKey, old] = this.flows.entries().next().value as [string, TrackedUdpFlow];
       this.forget(oldKey, old);
       this.stats.completed.evicted++;
       complete(old);
     }
     const pk = procKey(f.pid, f.startNs);
-    this.flows.set(key, {
+    const tracked: TrackedUdpFlow = {
       localIp: f.localIp, localPort: f.localPort, remoteIp: f.remoteIp, remotePort: f.remotePort,
-      role: f.role, pid: f.pid, startNs: f.startNs, comm: f.comm, lastSeenMs: nowMs, procKey: pk,
-    });
+      role: f.role, pid: f.pid, startNs: f.startNs, comm: f.comm, attribution: undefined, lastSeenMs: nowMs, procKey: pk, sightings: 1,
+    };
+    this.flows.set(key, tracked);
     this.perProcess.set(pk, (this.perProcess.get(pk) ?? 0) + 1);
     this.stats.started++;
-    return true;
+    return tracked;
   }
 
   /**
@@ -133,7 +143,7 @@ export class UdpFlowTracker {
     }
   }
 
-  private forget(key: string, f: Tracked): void {
+  private forget(key: string, f: TrackedUdpFlow): void {
     this.flows.delete(key);
     const n = (this.perProcess.get(f.procKey) ?? 1) - 1;
     if (n > 0) this.perProcess.set(f.procKey, n);

@@ -158,3 +158,13 @@ test('unknown roles: a port outside the ephemeral range is the service, else the
   assert.equal(localIsClient(40000, 50000), false, 'both ephemeral: the lower one is taken as the service');
   assert.equal(localIsClient(8080, 443), true, 'neither ephemeral: the lower one is the service');
 });
+
+test('a socket no task ever owned (accepted and closed in softirq) is "-", never an empty name or pid 0', () => {
+  const { agg } = setup();
+  agg.add(flowRecord({ pid: 0, pidStartNs: 0n, comm: '', role: 'server', localPort: 8080, remotePort: 51000, packetsIn: 2, packetsOut: 1, tcpStarted: 1, tcpCompleted: 1 }));
+  const [doc] = valid(agg.flush(15_000));
+  assert.equal(doc!.process_name, '-');
+  assert.equal(doc!.process_id, '-');
+  assert.equal(doc!.process_exec_id, undefined, 'no exec to join');
+  assert.equal(doc!.reporter, 'dst');
+});

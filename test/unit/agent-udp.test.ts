@@ -131,3 +131,27 @@ test('agent: exit events complete UDP flows, and stopping completes the rest (nd
   assert.match(metrics, /procflow_agent_udp_flows_completed_total\{reason="shutdown"\} 1/);
   assert.match(metrics, /procflow_agent_udp_flows_evicted_total 0/);
 });
+
+test('the idle completion of a UDP flow keeps its binary and args after the process left the cache', () => {
+  const now = { t: 0 };
+  const cache = new ProcessCache({ node: 'n1', redactor: new Redactor(), exitRetentionMs: 1000, now: () => now.t });
+  const at = new Attributor(cache, { procfsFallback: false });
+  const agg = new FlowAggregator({ host: 'n1', endpoints: new EndpointNamer('n1'), resolve: (p, s, c) => at.resolve(p, s, c), udpIdleMs: 60_000 }, 0);
+  cache.onExec(execEvent(800, 8n * S, '/usr/bin/python3.11', ['client.py']));
+  agg.add(dns(50100, 40, 800, 8n * S));
+  const [first] = valid(agg.flush(15_000));
+  assert.equal(first!.process_name, '/usr/bin/python3.11');
+  // The process exits without the agent seeing it (a lost event), and the cache lets it go.
+  cache.onExit(exitEvent(800, 8n * S));
+  now.t = 10_000;
+  cache.gc();
+  assert.equal(cache.get(800, 8n * S), undefined, 'evicted from the cache');
+  for (const end of [30_000, 45_000, 60_000]) agg.flush(end);
+  const [done] = valid(agg.flush(80_000));
+  assert.equal(done!.num_flows_completed, 1);
+  assert.equal(done!.bytes_out, 0);
+  assert.equal(done!.process_name, '/usr/bin/python3.11');
+  assert.deepEqual(done!.process_args, ['client.py']);
+  assert.equal(done!.process_source, 'kernel');
+  assert.equal(done!.process_exec_id, first!.process_exec_id);
+});
