@@ -1,7 +1,7 @@
 // Reading processes from /proc: the start-of-day scan (processes older than the agent) and
 // on-demand lookups when a flow names a process the cache has not seen. Every read may race
 // with the process exiting; a vanished file just leaves that field empty.
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { ProcflowError } from '../common/errors.js';
 import { cgroupPathFromProcFile } from './cgroup.js';
 import { ticksToNs } from './clock.js';
@@ -69,6 +69,24 @@ function readLink(path: string): string {
   }
 }
 
+/**
+ * The executable as the process was started, to match what exec events say. The kernel reports
+ * the path execve was given (/usr/bin/python3), /proc/<pid>/exe the file it resolved to
+ * (/usr/bin/python3.11): the same binary would carry two names depending on whether it started
+ * before the agent. argv[0], absolute or beside the executable, is taken when it resolves to the
+ * same file inside the process's own root (containers have their own).
+ */
+function startedAs(dir: string, exe: string, argv0: string | undefined): string {
+  if (!exe || !argv0 || argv0 === exe) return exe;
+  const candidate = argv0.startsWith('/') ? argv0 : argv0.includes('/') ? '' : `${exe.slice(0, exe.lastIndexOf('/') + 1)}${argv0}`;
+  if (!candidate || candidate === exe) return exe;
+  try {
+    return realpathSync(`${dir}/root${candidate}`) === realpathSync(`${dir}/root${exe}`) ? candidate : exe;
+  } catch {
+    return exe;
+  }
+}
+
 export function readProcess(pid: number, maxArgsBytes = 4096, procRoot = '/proc'): ProcSnapshot | undefined {
   const stat = readStat(pid, procRoot);
   if (!stat) return undefined;
@@ -79,6 +97,7 @@ export function readProcess(pid: number, maxArgsBytes = 4096, procRoot = '/proc'
   if (argsTruncated) raw = Buffer.from(raw).subarray(0, maxArgsBytes).toString('utf8');
   const args = raw.split('\0');
   if (args.length && args[args.length - 1] === '') args.pop();
+  const exe = readLink(`${dir}/exe`);
   return {
     pid,
     ppid: stat.ppid,
@@ -86,7 +105,7 @@ export function readProcess(pid: number, maxArgsBytes = 4096, procRoot = '/proc'
     comm: stat.comm,
     uid: statusIds(status, 'Uid'),
     gid: statusIds(status, 'Gid'),
-    exe: readLink(`${dir}/exe`),
+    exe: startedAs(dir, exe, args[0]),
     args,
     argsTruncated,
     cwd: readLink(`${dir}/cwd`),

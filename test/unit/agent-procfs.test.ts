@@ -141,3 +141,25 @@ test('the agent with a fake proc root: each process already running gets a proce
     await agent.stop();
   }
 });
+
+test('a process started through a symlink is named by the path it was started as, like exec events name it', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const { readProcess } = await import('../../agent/procfs.js');
+  const dir = tempDir(t);
+  const link = join(dir, 'node-link');
+  symlinkSync(process.execPath, link);
+  const run = (argv0: string) => {
+    const child = spawn(link, ['-e', 'setTimeout(() => {}, 10000)'], { argv0, stdio: 'ignore' });
+    t.after(() => child.kill('SIGKILL'));
+    return child.pid!;
+  };
+  const viaLink = run(link);
+  const renamed = run('worker: idle');
+  // /proc shows the parent's image until exec completes: wait for the child's own arguments.
+  const { readFileSync } = await import('node:fs');
+  for (const pid of [viaLink, renamed]) {
+    while (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('setTimeout')) await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(readProcess(viaLink)!.exe, link, 'argv[0] resolves to the same file: the started-as path');
+  assert.equal(readProcess(renamed)!.exe, process.execPath, 'an argv[0] that names no file: the resolved executable');
+});
