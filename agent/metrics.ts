@@ -2,6 +2,7 @@
 // cache, the spool, the kernel) are brought up to date when scraped, so hot paths only bump
 // plain numbers.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SpoolStats } from './spool.js';
 
 type Read = () => number;
 type ReadLabelled = () => Record<string, number>;
@@ -53,6 +54,13 @@ export class AgentMetrics {
         }
       },
     });
+  }
+
+  /** What the shipping path set aside instead of sending: invalid documents, corrupt spool files. */
+  mirrorSpoolRejects(stats: Pick<SpoolStats, 'invalidDocs' | 'corruptBatches' | 'corruptDocs'>): void {
+    this.mirrorLabelledCounter('procflow_agent_documents_invalid_total', 'documents that failed validation against the contract before spooling (kept in the spool\'s dead-letter folder, never sent), by kind', 'kind', () => stats.invalidDocs);
+    this.mirrorCounter('procflow_agent_spool_corrupt_batches_total', 'spooled batches that could not be read or decompressed (moved to the dead-letter folder, not retried)', () => stats.corruptBatches);
+    this.mirrorCounter('procflow_agent_spool_corrupt_docs_total', 'documents in spooled batches that could not be read or decompressed', () => stats.corruptDocs);
   }
 
   gauge(name: string, help: string, read: Read): void {

@@ -1,11 +1,15 @@
 // Sends spooled batches to the indexer: gzip NDJSON POSTs with a bearer token, at most
 // `concurrency` at a time (p-queue), oldest first. Failures leave the batch on disk and pause
 // sending for a backoff (exponential, jittered, never shorter than the server's Retry-After, up to
-// an hour);
-// the indexer answering 400 means the batch can never succeed, so it moves to the dead letter;
-// 413 splits the batch in two.
+// an hour).
+// Answers that retrying cannot change are never retried: 400 names a bad line, which moves to
+// the dead letter while the rest of the batch is spooled again (without a line number, the batch
+// is halved until the bad documents stand alone); 413 halves the batch (a single document that
+// is still too large moves to the dead letter). A spool file that cannot be read or
+// decompressed moves to the dead letter as corrupt.
 import { access } from 'node:fs/promises';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gunzip, gzip } from 'node:zlib';
 import PQueue from 'p-queue';
 import type { Logger } from '../common/log.js';
 import { backoffDelay, parseRetryAfter, type BackoffOptions } from '../common/backoff.js';
@@ -13,6 +17,13 @@ import type { BatchKind, Spool, SpooledBatch } from './spool.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_RETRY_AFTER_MS = 3_600_000;
+/**
+ * Largest decompressed batch the shipper opens to split it: far above any batch the sink writes
+ * (--batch-max-size), so only a damaged or foreign file (a gzip bomb) reaches it.
+ */
+const MAX_DECODED_BYTES = 256 * 1024 ** 2;
+const gunzipAsync = promisify(gunzip);
+const gzipAsync = promisify(gzip);
 
 export const ENDPOINTS: Record<BatchKind, string> = { flows: '/v1/flows', process: '/v1/process-events' };
 
@@ -28,7 +39,7 @@ export interface ShipperOptions {
   onAttempt?: (a: AttemptResult) => void;
 }
 
-export type Outcome = 'ok' | 'retry' | 'dead-letter' | 'split' | 'lost';
+export type Outcome = 'ok' | 'retry' | 'dead-letter' | 'split' | 'lost' | 'corrupt';
 
 export interface AttemptResult {
   kind: BatchKind;
@@ -61,6 +72,22 @@ function isIndexerAck(body: string): boolean {
     return false;
   }
 }
+
+/** The indexer's 400 body names the bad line: {"error": "line 3: ...", "line": 3, "reason": "..."}. */
+function rejectedLine(body: string): { line: number; reason: string } | undefined {
+  try {
+    const a = JSON.parse(body) as { line?: unknown; reason?: unknown; error?: unknown } | null;
+    if (!a || !Number.isSafeInteger(a.line) || (a.line as number) < 1) return undefined;
+    return { line: a.line as number, reason: String(a.reason ?? a.error ?? 'rejected by the indexer') };
+  } catch {
+    return undefined;
+  }
+}
+
+const halves = <T>(xs: T[]): T[][] => {
+  const half = Math.ceil(xs.length / 2);
+  return [xs.slice(0, half), xs.slice(half)];
+};
 
 export class Shipper {
   private readonly queue: PQueue;
@@ -154,7 +181,14 @@ export class Shipper {
     let retryAfterMs: number | undefined;
     let body = '';
     try {
-      const payload = await this.o.spool.read(b);
+      const payload = await this.readBatch(b);
+      if (payload === 'lost' || payload === 'corrupt') {
+        const why = payload === 'lost' ? 'spool_file_missing' : 'corrupt_spool_file';
+        this.o.onAttempt?.({ kind: b.kind, docs: b.docs, outcome: payload, status: 0, reason: why, latencyMs: 0 });
+        this.active--;
+        this.wakeIdle();
+        return;
+      }
       const res = await fetch(endpointUrl(this.o.indexerUrl, b.kind), {
         method: 'POST',
         headers: {
@@ -179,15 +213,11 @@ export class Shipper {
         this.stats.sentDocs += b.docs;
         this.stats.consecutiveFailures = 0;
       } else if (status === 400) {
-        outcome = 'dead-letter';
         reason = 'http_400';
-        this.o.log.error({ batch: b.seq, kind: b.kind, docs: b.docs, response: body.slice(0, 500) }, 'shipper: the indexer rejected a batch as invalid; moved to the dead letter');
-        await this.o.spool.moveToDeadLetter(b, { status, body: body.slice(0, 4096) });
-        this.stats.deadLettered++;
+        outcome = await this.isolateRejected(b, payload, body);
       } else if (status === 413) {
-        outcome = 'split';
         reason = 'http_413';
-        await this.split(b, payload);
+        outcome = await this.split(b, payload, body);
       } else {
         outcome = 'retry';
         reason = `http_${status}`;
@@ -234,18 +264,94 @@ export class Shipper {
     }
   }
 
-  /** 413: the batch is bigger than the indexer takes; halve it (a single document dead-letters). */
-  private async split(b: SpooledBatch, payload: Buffer): Promise<void> {
-    const lines = gunzipSync(payload).toString('utf8').split('\n').filter(Boolean);
-    if (lines.length <= 1) {
-      await this.o.spool.moveToDeadLetter(b, { status: 413, body: 'a single document is larger than the indexer accepts' });
+  /**
+   * The batch's bytes, or what became of it when the file cannot be read (moved aside as
+   * corrupt, or forgotten when it vanished): retrying cannot make it readable.
+   */
+  private async readBatch(b: SpooledBatch): Promise<Buffer | 'lost' | 'corrupt'> {
+    try {
+      return await this.o.spool.read(b);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && (await this.fileGone(b))) return 'lost';
+      await this.corrupt(b, `cannot be read: ${(err as Error).message}`);
+      return 'corrupt';
+    }
+  }
+
+  /** The batch's lines (every line, blank ones too, so the indexer's line numbers index it). */
+  private async decode(b: SpooledBatch, payload: Buffer): Promise<string[] | undefined> {
+    try {
+      const lines = (await gunzipAsync(payload, { maxOutputLength: MAX_DECODED_BYTES })).toString('utf8').split('\n');
+      if (lines[lines.length - 1] === '') lines.pop();
+      if (!lines.some((l) => l.trim() !== '')) throw new Error('it holds no documents');
+      return lines;
+    } catch (err) {
+      await this.corrupt(b, `cannot be decompressed: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  private async corrupt(b: SpooledBatch, error: string): Promise<void> {
+    const kept = await this.o.spool.quarantine(b, error);
+    this.o.log.error(
+      { batch: b.seq, kind: b.kind, docs: b.docs, file: b.file, error, movedTo: kept ? 'dead-letter' : 'deleted (the dead letter could not take it)' },
+      'shipper: a spooled batch is corrupt; it is not retried (procflow_agent_spool_corrupt_batches_total)',
+    );
+  }
+
+  /** Spools `lines` again as one new batch (at the back of the queue). */
+  private async respool(kind: BatchKind, lines: string[]): Promise<void> {
+    const docs = lines.filter((l) => l.trim() !== '');
+    if (docs.length) await this.o.spool.put(kind, await gzipAsync(`${docs.join('\n')}\n`), docs.length);
+  }
+
+  /**
+   * 400: the indexer validates every line and names the first bad one. That line moves to the
+   * dead letter with the reason; the lines before it (valid) are spooled again as one batch, the
+   * lines after it (not looked at yet) as two halves, so many bad lines are found in about as
+   * many requests as there are bad lines, each on a smaller batch. Without a line number (a
+   * proxy, an older indexer) the batch is halved until the bad document stands alone.
+   */
+  private async isolateRejected(b: SpooledBatch, payload: Buffer, body: string): Promise<Outcome> {
+    const lines = await this.decode(b, payload);
+    if (!lines) return 'corrupt';
+    const named = rejectedLine(body);
+    const bad = named && named.line <= lines.length && lines[named.line - 1]!.trim() !== '' ? named : undefined;
+    const docs = lines.filter((l) => l.trim() !== '');
+    if (!bad && docs.length > 1) {
+      for (const part of halves(docs)) await this.respool(b.kind, part);
+      await this.o.spool.remove(b);
+      return 'split';
+    }
+    if (!bad || docs.length === 1) {
+      this.o.log.error({ batch: b.seq, kind: b.kind, docs: b.docs, response: body.slice(0, 500) }, 'shipper: the indexer rejected a document as invalid; moved to the dead letter');
+      await this.o.spool.moveToDeadLetter(b, { status: 400, body: body.slice(0, 4096), ...(bad ? { lines: [{ line: 1, reason: bad.reason }] } : {}) });
       this.stats.deadLettered++;
-      return;
+      return 'dead-letter';
     }
-    const half = Math.ceil(lines.length / 2);
-    for (const part of [lines.slice(0, half), lines.slice(half)]) {
-      await this.o.spool.put(b.kind, gzipSync(`${part.join('\n')}\n`), part.length);
-    }
+    await this.respool(b.kind, lines.slice(0, bad.line - 1));
+    for (const part of halves(lines.slice(bad.line))) await this.respool(b.kind, part);
+    this.o.log.error({ batch: b.seq, kind: b.kind, line: bad.line, reason: bad.reason }, 'shipper: the indexer rejected one document of a batch; it moved to the dead letter, the rest of the batch is sent again');
+    await this.o.spool.deadLetterDocuments(b.kind, await gzipAsync(`${lines[bad.line - 1]}\n`), 1, { status: 400, body: body.slice(0, 4096), lines: [{ line: 1, reason: bad.reason }] });
+    this.stats.deadLettered++;
     await this.o.spool.remove(b);
+    return 'dead-letter';
+  }
+
+  /** 413: the batch is bigger than the indexer takes; halve it (a single document dead-letters). */
+  private async split(b: SpooledBatch, payload: Buffer, body: string): Promise<Outcome> {
+    const lines = await this.decode(b, payload);
+    if (!lines) return 'corrupt';
+    const docs = lines.filter((l) => l.trim() !== '');
+    if (docs.length <= 1) {
+      const bytes = Buffer.byteLength(docs[0] ?? '');
+      this.o.log.error({ batch: b.seq, kind: b.kind, bytes, response: body.slice(0, 500) }, 'shipper: a single document is larger than the indexer accepts (413); moved to the dead letter');
+      await this.o.spool.moveToDeadLetter(b, { status: 413, body: `a single document of ${bytes} bytes is larger than the indexer accepts (its --max-body-size, or a proxy's limit): ${body.slice(0, 1000)}` });
+      this.stats.deadLettered++;
+      return 'dead-letter';
+    }
+    for (const part of halves(docs)) await this.respool(b.kind, part);
+    await this.o.spool.remove(b);
+    return 'split';
   }
 }

@@ -1,11 +1,23 @@
 // Where finished documents go: NDJSON batches into the spool (then the shipper), or NDJSON
 // lines on stdout (`--output ndjson`). Both take documents as an iterable (a flush's generator)
 // and pull them one at a time, so memory is bounded by one batch, never by a whole interval.
+//
+// Into the spool, every document is first checked with the contract's validator (the one the
+// indexer uses): the indexer answers 400 for a whole batch with one bad line in it, so one bad
+// document would otherwise cost every good one beside it. Invalid documents go to the spool's
+// dead letter with the reason, are counted (spool.stats.invalidDocs) and logged (rate-limited).
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { createGzip, type Gzip } from 'node:zlib';
+import type { Logger } from '../common/log.js';
+import { FLOW_CONTRACT, PROCESS_CONTRACT, type Validator } from '../schema/index.js';
 import type { BatchKind, Spool } from './spool.js';
+
+const VALIDATORS: Record<BatchKind, Validator> = { flows: FLOW_CONTRACT.validate, process: PROCESS_CONTRACT.validate };
+
+/** At most one log line about invalid documents per this many ms (the metric counts them all). */
+const INVALID_LOG_INTERVAL_MS = 60_000;
 
 /** Uncompressed bytes handed to gzip at a time. */
 const CHUNK_BYTES = 256 * 1024;
@@ -25,6 +37,8 @@ export interface BatchLimits {
   maxDocs?: number;
   /** gzip level of spooled batches (1 fastest .. 9 smallest). */
   gzipLevel?: number;
+  /** Where invalid documents are reported (rate-limited); unset: counted only. */
+  log?: Logger;
 }
 
 /** Bytes of `line` + "\n" in UTF-8. */
@@ -92,8 +106,44 @@ class GzipBatch {
   }
 }
 
+/** JSON of a document that failed validation, for the dead letter; never throws. */
+function stringifyForDeadLetter(doc: unknown): string {
+  try {
+    return JSON.stringify(doc, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ?? 'null';
+  } catch (err) {
+    return JSON.stringify({ unserialisable: (err as Error).message });
+  }
+}
+
+/**
+ * The invalid documents of one write, gathered into dead-letter batches (gzip NDJSON plus one
+ * reason per line), cut by the same document and byte limits as spooled batches.
+ */
+class InvalidBatch {
+  private readonly batch: GzipBatch;
+  readonly lines: { line: number; reason: string }[] = [];
+  bytes = 0;
+
+  constructor(level: number) {
+    this.batch = new GzipBatch(level);
+  }
+
+  async add(json: string, reason: string): Promise<void> {
+    const buf = Buffer.from(`${json}\n`);
+    await this.batch.write(buf);
+    this.bytes += buf.length;
+    this.lines.push({ line: this.lines.length + 1, reason });
+  }
+
+  end(): Promise<Buffer> {
+    return this.batch.end();
+  }
+}
+
 export class SpoolSink implements DocSink {
   private spare: LineBuffer | undefined;
+  private lastInvalidLogMs = -Infinity;
+  private invalidSinceLog = 0;
 
   constructor(private readonly spool: Spool, private readonly limits: BatchLimits = {}, private readonly onBatch: (spooled: boolean) => void = () => {}) {}
 
@@ -101,10 +151,15 @@ export class SpoolSink implements DocSink {
     const maxBytes = this.limits.maxBytes ?? 4 * 1024 * 1024;
     const maxDocs = this.limits.maxDocs ?? 5000;
     const level = this.limits.gzipLevel ?? 6;
+    const validate = VALIDATORS[kind];
     // One chunk buffer per concurrent write (normally one at a time: flows, then process events).
     const chunk = this.spare ?? new LineBuffer();
     this.spare = undefined;
     let batch: GzipBatch | undefined;
+    let invalid: InvalidBatch | undefined;
+    // The previous batch's spool write (fsyncs) goes on while the next batch is built: at most
+    // one at a time, so memory holds one extra compressed batch at most.
+    let writing: Promise<void> | undefined;
     let total = 0;
     const pushChunk = async () => {
       if (chunk.length === 0) return;
@@ -117,10 +172,25 @@ export class SpoolSink implements DocSink {
       const docsIn = batch.docs;
       const body = await batch.end();
       batch = undefined;
-      this.onBatch(await this.spool.put(kind, body, docsIn));
+      await writing;
+      writing = this.spool.put(kind, body, docsIn).then((spooled) => this.onBatch(spooled));
+    };
+    const endInvalid = async () => {
+      if (!invalid) return;
+      const inv = invalid;
+      invalid = undefined;
+      await this.deadLetterInvalid(kind, inv);
     };
     try {
       for (const doc of docs) {
+        const problem = validate(doc);
+        if (problem) {
+          if (invalid && (invalid.lines.length >= maxDocs || invalid.bytes >= maxBytes)) await endInvalid();
+          invalid ??= new InvalidBatch(level);
+          await invalid.add(stringifyForDeadLetter(doc), problem);
+          if (++total % DOCS_PER_TURN === 0) await yieldToLoop();
+          continue;
+        }
         const line = JSON.stringify(doc);
         const size = lineBytes(line);
         if (batch && (batch.docs >= maxDocs || batch.bytes + size > maxBytes)) await endBatch();
@@ -132,11 +202,32 @@ export class SpoolSink implements DocSink {
         if (++total % DOCS_PER_TURN === 0) await yieldToLoop();
       }
       await endBatch();
+      await endInvalid();
     } finally {
+      await writing;
       chunk.reset();
       this.spare = chunk;
     }
     return total;
+  }
+
+  private async deadLetterInvalid(kind: BatchKind, inv: InvalidBatch): Promise<void> {
+    const body = await inv.end();
+    const docs = inv.lines.length;
+    const kept = await this.spool.deadLetterDocuments(kind, body, docs, {
+      status: 0,
+      body: `${docs} ${kind} document(s) failed validation against the document contract before spooling; they were never sent`,
+      lines: inv.lines,
+    }, { invalid: true });
+    this.invalidSinceLog += docs;
+    const now = Date.now();
+    if (!this.limits.log || now - this.lastInvalidLogMs < INVALID_LOG_INTERVAL_MS) return;
+    this.limits.log.error(
+      { kind, invalidDocs: this.invalidSinceLog, totalInvalid: this.spool.stats.invalidDocs[kind], first: inv.lines[0]!.reason, deadLetter: kept },
+      'agent: documents failed validation against the contract and were not shipped; kept in the spool\'s dead-letter folder (procflow_agent_documents_invalid_total); this is a bug, please report it with one of them',
+    );
+    this.lastInvalidLogMs = now;
+    this.invalidSinceLog = 0;
   }
 }
 

@@ -3,13 +3,16 @@
 // nothing. Bounded in bytes: when a new batch does not fit, the oldest batches not being sent
 // right now are dropped, and every dropped batch and document is counted.
 //
-// Files: <dir>/<seq>-<kind>-<docs>.ndjson.gz, seq zero-padded so name order is age order;
-// written to a .tmp name and renamed, so a crash never leaves a half batch under a real name.
-// Batches the indexer rejected as invalid (HTTP 400) move to <dir>/dead-letter/ with a
-// .reason.json next to them; that directory is bounded too.
+// Files: <dir>/<seq>-<kind>-<docs>.ndjson.gz, seq zero-padded so name order is age order.
+// Written durably: to a .tmp name, fsynced, renamed, then the directory fsynced, so neither a
+// crash nor a power cut leaves a half batch (or a name without its data) under a real name.
+// What can never be sent goes to <dir>/dead-letter/ with a .reason.json next to it: documents
+// that failed validation before spooling, lines the indexer rejected (HTTP 400), a single
+// document too large for it (413), and spool files that cannot be read or decompressed
+// (corrupt). That directory is bounded too.
 import { mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
-import { rename, readFile, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { open, rename, readFile, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { ConfigError } from '../common/errors.js';
 
 export type BatchKind = 'flows' | 'process';
@@ -35,6 +38,21 @@ export interface SpoolStats {
   writeFailedDocs: number;
   /** The last write error, for logs and /healthz. */
   lastWriteError: string;
+  /** Documents that failed the contract's validation before spooling (dead-lettered), by kind. */
+  invalidDocs: Record<BatchKind, number>;
+  /** Spooled batches that could not be read or decompressed (moved to the dead letter). */
+  corruptBatches: number;
+  corruptDocs: number;
+}
+
+/** Why something is in the dead letter, written next to it as <name>.reason.json. */
+export interface DeadLetterReason {
+  /** The indexer's HTTP status; 0 when the agent decided on its own (validation, corrupt file). */
+  status: number;
+  /** The indexer's answer, or the agent's sentence. */
+  body: string;
+  /** Per document: its line in the dead-letter file (1-based) and why it was refused. */
+  lines?: { line: number; reason: string }[];
 }
 
 export interface SpoolOptions {
@@ -44,6 +62,43 @@ export interface SpoolOptions {
 }
 
 const NAME = /^(\d{16})-(flows|process)-(\d+)\.ndjson\.gz$/;
+
+const reasonFile = (batchFile: string): string => `${batchFile.replace(/\.ndjson\.gz$/, '')}.reason.json`;
+
+/** fsync of a directory, so a rename or unlink in it survives a power cut. */
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch (err) {
+    // Some filesystems cannot fsync a directory; there is nothing more to do there.
+    if (!['EINVAL', 'ENOTSUP', 'EISDIR'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Writes `file` so that after a crash it either holds all of `data` or does not exist: data to
+ * <file>.tmp, fdatasync, rename, fsync of the directory. A failure removes the temporary file.
+ */
+async function writeDurable(file: string, data: Buffer | string): Promise<void> {
+  const tmp = `${file}.tmp`;
+  try {
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(data);
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  await fsyncDir(dirname(file));
+}
 
 function scan(dir: string): SpooledBatch[] {
   const out: SpooledBatch[] = [];
@@ -67,7 +122,10 @@ export class Spool {
   private readonly deadLetter: SpooledBatch[];
   private readonly deadDir: string;
   private nextSeq: number;
-  readonly stats: SpoolStats = { bytes: 0, batches: 0, droppedBatches: 0, droppedDocs: 0, deadLetterBatches: 0, deadLetterDocs: 0, deadLetterDroppedBatches: 0, writeFailedBatches: 0, writeFailedDocs: 0, lastWriteError: '' };
+  readonly stats: SpoolStats = {
+    bytes: 0, batches: 0, droppedBatches: 0, droppedDocs: 0, deadLetterBatches: 0, deadLetterDocs: 0, deadLetterDroppedBatches: 0,
+    writeFailedBatches: 0, writeFailedDocs: 0, lastWriteError: '', invalidDocs: { flows: 0, process: 0 }, corruptBatches: 0, corruptDocs: 0,
+  };
 
   constructor(private readonly opts: SpoolOptions) {
     this.deadDir = join(opts.dir, 'dead-letter');
@@ -113,17 +171,13 @@ export class Spool {
       return false;
     }
     const seq = this.nextSeq++;
-    const file = join(this.opts.dir, `${String(seq).padStart(16, '0')}-${kind}-${docs}.ndjson.gz`);
+    const file = join(this.opts.dir, this.fileName(seq, kind, docs));
     try {
-      await writeFile(`${file}.tmp`, body);
-      await rename(`${file}.tmp`, file);
+      await writeDurable(file, body);
     } catch (err) {
       // Disk full, directory removed, I/O error: this batch is lost; say so in the stats (the
-      // caller logs), clean up the partial file, and let the next batch try again.
-      await unlink(`${file}.tmp`).catch(() => {});
-      this.stats.writeFailedBatches++;
-      this.stats.writeFailedDocs += docs;
-      this.stats.lastWriteError = (err as Error).message;
+      // caller logs) and let the next batch try again.
+      this.countWriteFailure(docs, err);
       return false;
     }
     this.pending.set(seq, { seq, kind, docs, bytes: body.length, file });
@@ -166,18 +220,84 @@ export class Spool {
     this.recount();
   }
 
-  /** A batch the indexer can never accept: keep it aside with the reason, counted. */
-  async moveToDeadLetter(b: SpooledBatch, reason: { status: number; body: string }): Promise<void> {
+  /**
+   * A batch the indexer can never accept: keep it aside with the reason, counted. When the dead
+   * letter cannot take it (disk full, directory unwritable) it is deleted and counted as
+   * dropped instead (false): it could never be sent, and must not block the batches after it.
+   */
+  async moveToDeadLetter(b: SpooledBatch, reason: DeadLetterReason): Promise<boolean> {
     this.inFlight.delete(b.seq);
-    if (!this.pending.delete(b.seq)) return;
-    const target = join(this.deadDir, b.file.slice(b.file.lastIndexOf('/') + 1));
-    await rename(b.file, target);
-    await writeFile(`${target.replace(/\.ndjson\.gz$/, '')}.reason.json`, `${JSON.stringify({ at: new Date().toISOString(), ...reason })}\n`);
-    this.deadLetter.push({ ...b, file: target });
+    if (!this.pending.delete(b.seq)) return false;
+    this.recount();
+    const target = join(this.deadDir, basename(b.file));
+    try {
+      // The reason first: a crash in between leaves a reason without its batch, never a batch
+      // in the dead letter without a reason.
+      await writeDurable(reasonFile(target), this.reasonText(reason));
+      await rename(b.file, target);
+    } catch (err) {
+      await unlink(reasonFile(target)).catch(() => {});
+      await unlink(b.file).catch(() => {});
+      this.countDrop(b.docs);
+      this.stats.lastWriteError = (err as Error).message;
+      return false;
+    }
+    await fsyncDir(this.deadDir).catch(() => {});
+    await this.keepDeadLetter({ ...b, file: target });
+    return true;
+  }
+
+  /**
+   * Documents that were never spooled (they failed validation, or the indexer named them as the
+   * bad lines of a batch) go straight to the dead letter as a batch of their own. False when
+   * writing failed (counted with the spool's write failures: those documents are lost).
+   */
+  async deadLetterDocuments(kind: BatchKind, body: Buffer, docs: number, reason: DeadLetterReason, opts: { invalid?: boolean } = {}): Promise<boolean> {
+    if (opts.invalid) this.stats.invalidDocs[kind] += docs;
+    const seq = this.nextSeq++;
+    const file = join(this.deadDir, this.fileName(seq, kind, docs));
+    try {
+      await writeDurable(reasonFile(file), this.reasonText(reason));
+      await writeDurable(file, body);
+    } catch (err) {
+      await unlink(reasonFile(file)).catch(() => {});
+      this.countWriteFailure(docs, err);
+      return false;
+    }
+    await this.keepDeadLetter({ seq, kind, docs, bytes: body.length, file });
+    return true;
+  }
+
+  /**
+   * A spooled batch whose file cannot be read or decompressed: retrying cannot fix it, and as
+   * the oldest batch it would hold up the ones after it, so it moves to the dead letter with
+   * the error (or, when even that fails, is deleted). Counted either way; never throws.
+   */
+  async quarantine(b: SpooledBatch, error: string): Promise<boolean> {
+    this.stats.corruptBatches++;
+    this.stats.corruptDocs += b.docs;
+    return this.moveToDeadLetter(b, { status: 0, body: `corrupt spool file: ${error}` });
+  }
+
+  private fileName(seq: number, kind: BatchKind, docs: number): string {
+    return `${String(seq).padStart(16, '0')}-${kind}-${docs}.ndjson.gz`;
+  }
+
+  private reasonText(reason: DeadLetterReason): string {
+    return `${JSON.stringify({ at: new Date().toISOString(), ...reason })}\n`;
+  }
+
+  private countWriteFailure(docs: number, err: unknown): void {
+    this.stats.writeFailedBatches++;
+    this.stats.writeFailedDocs += docs;
+    this.stats.lastWriteError = (err as Error).message;
+  }
+
+  private async keepDeadLetter(b: SpooledBatch): Promise<void> {
+    this.deadLetter.push(b);
     this.stats.deadLetterBatches++;
     this.stats.deadLetterDocs += b.docs;
     await this.trimDeadLetter();
-    this.recount();
   }
 
   private async trimDeadLetter(): Promise<void> {
@@ -187,7 +307,7 @@ export class Spool {
       const old = this.deadLetter.shift()!;
       total -= old.bytes;
       await unlink(old.file).catch(() => {});
-      await unlink(`${old.file.replace(/\.ndjson\.gz$/, '')}.reason.json`).catch(() => {});
+      await unlink(reasonFile(old.file)).catch(() => {});
       this.stats.deadLetterDroppedBatches++;
     }
   }

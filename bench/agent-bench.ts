@@ -9,7 +9,8 @@
 //   rate=N       records paced at N/s over BENCH_ACTIVE distinct flows, flushed every second
 //                through gzip NDJSON -> spool -> shipper -> sink: does it keep up, at what CPU
 //   flows100k    100k active flows held in one interval: RSS, and the cost of the flush (its CPU, the
-//                RSS sampled while it runs, the longest the event loop waited for a turn)
+//                RSS sampled while it runs, the longest the event loop waited for a turn), and of
+//                validating each document against the contract before spooling (in that flush)
 //   kernel       (root + BTF only) the real agent under a loopback TCP workload: its CPU share
 //
 // Settings (environment): BENCH_SECONDS (3 per phase), BENCH_FLOWS (100000 distinct flows),
@@ -27,10 +28,11 @@ import { pino } from 'pino';
 import type { FlowRecord } from '../native/types.js';
 import { Agent } from '../agent/agent.js';
 import { limitYoungGeneration } from '../agent/heap.js';
-import { SpoolSink } from '../agent/sink.js';
+import { SpoolSink, type DocSink } from '../agent/sink.js';
 import { Spool } from '../agent/spool.js';
 import { Shipper } from '../agent/shipper.js';
 import { SyntheticCollector, execEvent, flowRecord } from '../agent/synthetic.js';
+import { FLOW_CONTRACT } from '../schema/index.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const FLOWS = Number(process.env.BENCH_FLOWS ?? 100_000);
@@ -72,20 +74,50 @@ function finish(phase: string, events: number, t0: number, c0: number, extra?: P
   return { phase, events, wallS: (performance.now() - t0) / 1000, cpuS: cpuSeconds() - c0, maxRssMiB: process.resourceUsage().maxRSS / 1024, extra };
 }
 
-function newAgent(sinkUrl: string) {
+/** Keeps the first documents of each write (real flush output) for a cost measurement later. */
+class SamplingSink implements DocSink {
+  readonly sample: object[] = [];
+  constructor(private readonly inner: DocSink, private readonly max: number) {}
+  write(kind: 'flows' | 'process', docs: Iterable<object>): Promise<number> {
+    if (this.max === 0) return this.inner.write(kind, docs);
+    const self = this;
+    return this.inner.write(kind, (function* () {
+      for (const d of docs) {
+        if (kind === 'flows' && self.sample.length < self.max) self.sample.push(d);
+        yield d;
+      }
+    })());
+  }
+}
+
+/** µs the contract's validator takes per document, over a sample of real flow logs. */
+function validateMicros(sample: object[]): number {
+  if (sample.length === 0) return 0;
+  const rounds = Math.ceil(1_000_000 / sample.length);
+  let invalid = 0;
+  const t0 = performance.now();
+  for (let r = 0; r < rounds; r++) for (const d of sample) if (FLOW_CONTRACT.validate(d)) invalid++;
+  const us = ((performance.now() - t0) * 1000) / (rounds * sample.length);
+  if (invalid) throw new Error(`bench: ${invalid / rounds} of the sampled flow logs are invalid`);
+  return us;
+}
+
+function newAgent(sinkUrl: string, opts: { sample?: boolean } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'procflow-bench-'));
   const spool = new Spool({ dir, maxBytes: 512 * 1024 ** 2 });
   const shipper = new Shipper({ indexerUrl: sinkUrl, token: 'bench', spool, log: silent, concurrency: 2 });
   const collector = new SyntheticCollector();
+  const spoolSink = new SpoolSink(spool, {}, () => shipper.notify());
+  const sink = new SamplingSink(spoolSink, opts.sample ? 2000 : 0);
   const agent = new Agent(
-    { collector, sink: new SpoolSink(spool, {}, () => shipper.notify()), log: silent },
+    { collector, sink, log: silent },
     { node: 'bench', flushIntervalMs: 3_600_000, attributionDelayMs: 0, procfsScan: false, procfsFallback: false, processEventsRate: 0 },
   );
   agent.start();
   shipper.start();
   collector.emit(Array.from({ length: PROCESSES }, (_, k) => execEvent(1000 + k, BigInt(1000 + k) * S, `/usr/bin/app-${k % 50}`, ['--worker', String(k)])));
   return {
-    agent, shipper,
+    agent, shipper, sink,
     async close() {
       await agent.stop();
       await shipper.drained(60_000);
@@ -166,7 +198,7 @@ async function phaseRate(sinkUrl: string, rate: number): Promise<PhaseResult> {
 }
 
 async function phaseFlows100k(sinkUrl: string): Promise<PhaseResult> {
-  const { agent, shipper, close } = newAgent(sinkUrl);
+  const { agent, shipper, sink, close } = newAgent(sinkUrl, { sample: true });
   // A steady-state agent has shipped before: one small interval first, so the HTTP client's own
   // one-time cost (loading fetch) is not charged to the large flush.
   agent.aggregator.add(records(1)[0]!);
@@ -197,10 +229,15 @@ async function phaseFlows100k(sinkUrl: string): Promise<PhaseResult> {
   clearInterval(sampler);
   flushPeak = Math.max(flushPeak, process.memoryUsage().rss / 1024 ** 2);
   await close();
-  return finish('flows100k', FLOWS, t0, c0, {
+  const r = finish('flows100k', FLOWS, t0, c0, {
     activeFlows: active, rssWithFlowsMiB: Math.round(rssHeld), flushPeakRssMiB: Math.round(flushPeak), flushMs: Math.round(flushMs),
     flushCpuS: flushCpuS.toFixed(2), flushMaxLoopStallMs: Math.round(maxTurnMs),
   });
+  // Measured after the phase's own figures, so it does not add to them.
+  const us = validateMicros(sink.sample);
+  r.extra!.validateUsPerDoc = us.toFixed(2);
+  r.extra!.validateShareOfFlush = `${(((us * active) / 1e6 / flushCpuS) * 100).toFixed(1)}%`;
+  return r;
 }
 
 async function phaseKernel(sinkUrl: string): Promise<PhaseResult | string> {

@@ -1,19 +1,27 @@
 // Agent shipper -> real indexer -> real Elasticsearch, on a synthetic source: documents land
 // with the right attribution; an indexer outage in the middle of a run and an agent restart
-// with a non-empty spool lose nothing and duplicate nothing.
+// with a non-empty spool lose nothing and duplicate nothing. Documents that can never be
+// accepted (invalid, refused by the indexer, too large, unreadable on disk) stay on the agent
+// without holding back or taking down the good documents beside them.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { startIndexer, withDefaults, type Indexer } from '../../indexer/index.js';
-import { dailyIndex, type FlowLog, type ProcessEventDoc } from '../../schema/index.js';
+import { FLOW_CONTRACT, dailyIndex, type FlowLog, type ProcessEventDoc } from '../../schema/index.js';
 import { agentDefaults, type AgentConfig } from '../../agent/config.js';
 import { startAgent, type RunningAgent } from '../../agent/run.js';
+import { Shipper } from '../../agent/shipper.js';
+import { SpoolSink } from '../../agent/sink.js';
+import { Spool } from '../../agent/spool.js';
 import { SyntheticCollector, execEvent, flowRecord } from '../../agent/synthetic.js';
 import { getTestCluster, type TestCluster } from '../support/elasticsearch.js';
 import { skipOrFail } from '../support/environment.js';
+import { sampleFlow } from './indexer-harness.js';
 
 const TOKEN = 'agent-it-token';
 const silent = pino({ level: 'silent' });
@@ -120,5 +128,123 @@ describe('agent -> indexer -> Elasticsearch', () => {
     }
     const procs = await cluster!.client.search<ProcessEventDoc>({ index: procIndex, size: 100, query: { term: { node_name: 'agent-it' } } });
     assert.deepEqual(procs.hits.hits.map((h) => h._source!.process_exec!.process.binary).sort(), ['/usr/bin/tool-101', '/usr/bin/tool-102', '/usr/bin/tool-103']);
+  });
+
+  /** A spool and shipper of their own, sending to `url` (the suite's indexer by default). */
+  function shipping(t: TestContext, url = `http://127.0.0.1:${port}`) {
+    const dir = mkdtempSync(join(tmpdir(), 'procflow-agent-it-ship-'));
+    const spool = new Spool({ dir, maxBytes: 64 * 1024 ** 2 });
+    const outcomes: { docs: number; outcome: string }[] = [];
+    const shipper = new Shipper({
+      indexerUrl: url, token: TOKEN, spool, log: silent, backoff: { baseMs: 50, maxMs: 500 }, concurrency: 2,
+      onAttempt: (a) => outcomes.push({ docs: a.docs, outcome: a.outcome }),
+    });
+    t.after(async () => {
+      await shipper.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const deadLetter = () => {
+      const deadDir = join(dir, 'dead-letter');
+      const lines = (file: string) => {
+        try {
+          return gunzipSync(readFileSync(file)).toString().trim().split('\n');
+        } catch {
+          return []; // a corrupt batch, set aside as it was
+        }
+      };
+      return readdirSync(deadDir).filter((n) => n.endsWith('.ndjson.gz')).sort().map((n) => ({
+        docs: lines(join(deadDir, n)),
+        reason: JSON.parse(readFileSync(join(deadDir, n.replace('.ndjson.gz', '.reason.json')), 'utf8')) as { status: number; body: string; lines?: { line: number; reason: string }[] },
+      }));
+    };
+    return { dir, spool, shipper, outcomes, deadLetter };
+  }
+
+  const flowsIndex = dailyIndex('flows', day.getTime());
+  let serial = 1_000_000;
+  const flows = (n: number, over: (i: number) => Record<string, unknown> = () => ({})): FlowLog[] => {
+    const base = (serial += 10_000);
+    return Array.from({ length: n }, (_, i) => sampleFlow(day, base + i, over(i)));
+  };
+  const countIds = async (docs: object[]) => {
+    await cluster!.client.indices.refresh({ index: flowsIndex, ignore_unavailable: true });
+    const ids = docs.map((d) => FLOW_CONTRACT.id(d as FlowLog));
+    return (await cluster!.client.count({ index: flowsIndex, ignore_unavailable: true, query: { ids: { values: ids } } })).count;
+  };
+
+  it('an invalid document stays in the agent\'s dead letter, counted; the rest of its batch lands', async (t) => {
+    if (!need(t)) return;
+    if (!indexer) await startIdx();
+    const { spool, shipper, deadLetter } = shipping(t);
+    const sink = new SpoolSink(spool, {}, () => shipper.notify());
+    shipper.start();
+    const good = flows(30);
+    const bad = [{ ...flows(1)[0]!, colour: 'blue' }, ...flows(1, () => ({ bytes_in: 'lots' }))];
+    assert.equal(await sink.write('flows', [...good.slice(0, 10), bad[0]!, ...good.slice(10, 20), bad[1]!, ...good.slice(20)]), 32);
+    assert.equal(await shipper.drained(20_000), true);
+    assert.equal(await countIds(good), 30, 'every valid document of the batch');
+    assert.equal(await countIds(bad), 0);
+    assert.deepEqual(spool.stats.invalidDocs, { flows: 2, process: 0 });
+    assert.equal(shipper.stats.deadLettered, 0, 'the indexer rejected nothing');
+    const [dead] = deadLetter();
+    assert.deepEqual(dead!.docs.map((l) => JSON.parse(l).source_port), bad.map((d) => d.source_port));
+    assert.deepEqual(dead!.reason.lines!.map((l) => l.reason), ['unknown field "colour"', 'field "bytes_in" must be an integer, got the string "lots"']);
+  });
+
+  it('a batch the indexer answers 400 (an indexer of another version): only the lines it names are dead-lettered, the rest lands', async (t) => {
+    if (!need(t)) return;
+    if (!indexer) await startIdx();
+    const { spool, shipper, deadLetter } = shipping(t);
+    const docs: object[] = flows(40);
+    // Lines the agent's own validation would have stopped: written straight into the spool.
+    const badAt = [0, 17, 39];
+    docs[0] = { ...docs[0]!, colour: 'blue' };
+    docs[17] = { ...docs[17]!, bytes_in: 'lots' };
+    docs[39] = { ...docs[39]!, dest_ip: 'not-an-ip' };
+    await spool.put('flows', gzipSync(`${docs.map((d) => JSON.stringify(d)).join('\n')}\n`), docs.length);
+    shipper.start();
+    assert.equal(await shipper.drained(30_000), true);
+    const good = docs.filter((_, i) => !badAt.includes(i));
+    assert.equal(await countIds(good), 37, 'every line the indexer did not name');
+    assert.equal(await countIds(badAt.map((i) => docs[i]!)), 0);
+    assert.equal(shipper.stats.deadLettered, 3);
+    const dead = deadLetter();
+    assert.deepEqual(dead.map((d) => d.docs.length), [1, 1, 1], 'one dead-letter file per rejected line');
+    assert.deepEqual(dead.map((d) => JSON.parse(d.docs[0]!).source_port).sort(), badAt.map((i) => (docs[i] as FlowLog).source_port).sort());
+    const reasons = dead.map((d) => d.reason.lines![0]!.reason).sort();
+    assert.match(reasons.join('\n'), /colour/);
+    assert.match(reasons.join('\n'), /bytes_in/);
+    assert.match(reasons.join('\n'), /dest_ip/);
+    for (const d of dead) assert.equal(d.reason.status, 400);
+  });
+
+  it('413: a batch is halved until it fits, one document too large is dead-lettered, a spool file that cannot be decompressed is set aside as corrupt', async (t) => {
+    if (!need(t)) return;
+    const small = await startIndexer(withDefaults({ es_url: cluster!.url, token: TOKEN, listen: '127.0.0.1:0', max_body_size: 64 * 1024, retry_after: 1000 }), { log: silent });
+    t.after(() => small.close());
+    const { spool, shipper, outcomes, deadLetter } = shipping(t, small.url);
+    const many = flows(300); // ~200 KiB of NDJSON
+    const tooBig = flows(1, () => ({ process_args: ['x'.repeat(100 * 1024)] }));
+    // Not gzip, and larger than the indexer takes: 413 first, then it cannot be opened to split.
+    await spool.put('flows', randomBytes(100 * 1024), 57);
+    await spool.put('flows', gzipSync(`${many.map((d) => JSON.stringify(d)).join('\n')}\n`), many.length);
+    await spool.put('flows', gzipSync(`${JSON.stringify(tooBig[0])}\n`), 1);
+    // A torn gzip file, small enough to be sent: the indexer says it is not gzip (400), and so does the agent.
+    const torn = gzipSync(`${flows(20).map((d) => JSON.stringify(d)).join('\n')}\n`);
+    await spool.put('flows', torn.subarray(0, torn.length >> 1), 20);
+    shipper.start();
+    assert.equal(await shipper.drained(30_000), true, 'nothing is retried for ever');
+    assert.equal(await countIds(many), 300);
+    assert.equal(await countIds(tooBig), 0);
+    assert.equal(spool.stats.corruptBatches, 2);
+    assert.equal(spool.stats.corruptDocs, 77);
+    assert.deepEqual(outcomes.filter((o) => o.outcome === 'corrupt').map((o) => o.docs).sort(), [20, 57], 'each corrupt file given up on once');
+    const dead = deadLetter();
+    const corrupt = dead.filter((d) => /corrupt spool file/.test(d.reason.body));
+    assert.equal(corrupt.length, 2);
+    const large = dead.filter((d) => d.reason.status === 413);
+    assert.equal(large.length, 1);
+    assert.equal(JSON.parse(large[0]!.docs[0]!).source_port, tooBig[0]!.source_port);
+    assert.match(large[0]!.reason.body, /single document of \d+ bytes is larger than the indexer accepts/);
   });
 });

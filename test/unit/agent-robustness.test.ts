@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +18,7 @@ import { SpoolSink, type DocSink } from '../../agent/sink.js';
 import { Spool } from '../../agent/spool.js';
 import { SyntheticCollector, execEvent, flowRecord } from '../../agent/synthetic.js';
 import { describeError } from '../../common/errors.js';
+import { sampleFlowLog } from '../support/documents.js';
 
 const S = 1_000_000_000n;
 const silent = pino({ level: 'silent' });
@@ -77,7 +78,7 @@ test('a spool directory that disappeared: the batch is dropped and counted, noth
   assert.equal(spool.stats.writeFailedDocs, 1);
   // And the sink keeps going after a failed batch (the rest of the interval is still tried).
   const sink = new SpoolSink(spool, { maxDocs: 1 });
-  assert.equal(await sink.write('flows', [{ a: 3 }, { a: 4 }]), 2);
+  assert.equal(await sink.write('flows', [sampleFlowLog({ source_port: 3 }), sampleFlowLog({ source_port: 4 })]), 2);
   assert.equal(spool.stats.writeFailedBatches, 3);
 });
 
@@ -260,4 +261,42 @@ test('a 200 that is not the indexer\'s answer (an HTML page from a proxy) does n
   assert.equal(spool.size, 1, 'the batch stays spooled');
   assert.equal(shipper.stats.sentDocs, 0);
   assert.equal(reasons[0], 'not_indexer');
+});
+
+test('a spooled batch that cannot be read is moved to the dead letter as corrupt, counted and logged once; the batches after it ship', async (t) => {
+  const got: string[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      got.push(gunzipSync(Buffer.concat(chunks)).toString().trim());
+      res.writeHead(200).end('{"accepted":1}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const dir = tempDir(t);
+  // Something that is not a readable file under a batch's name (EISDIR on read), older than a good batch.
+  mkdirSync(join(dir, '0000000000000001-flows-4.ndjson.gz'));
+  writeFileSync(join(dir, '0000000000000002-flows-1.ndjson.gz'), gzipSync('{"n":2}\n'));
+  const spool = new Spool({ dir, maxBytes: 1 << 20 });
+  const errors: { msg: string; error: string }[] = [];
+  const log = pino({ level: 'error' }, { write: (line: string) => void errors.push(JSON.parse(line)) });
+  const outcomes: string[] = [];
+  const shipper = new Shipper({
+    indexerUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't', spool, log, backoff: { baseMs: 20, maxMs: 50 }, concurrency: 1,
+    onAttempt: (a) => outcomes.push(a.outcome),
+  });
+  t.after(() => shipper.stop());
+  shipper.start();
+  assert.equal(await shipper.drained(10_000), true, 'the spool empties');
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(got, ['{"n":2}']);
+  assert.deepEqual(outcomes, ['corrupt', 'ok'], 'tried once, never again');
+  assert.equal(spool.stats.corruptBatches, 1);
+  assert.equal(spool.stats.corruptDocs, 4);
+  assert.equal(errors.filter((e) => /corrupt/.test(e.msg)).length, 1);
+  assert.match(errors[0]!.error, /EISDIR/);
+  const reason = JSON.parse(readFileSync(join(dir, 'dead-letter', '0000000000000001-flows-4.reason.json'), 'utf8'));
+  assert.match(reason.body, /corrupt spool file: cannot be read/);
 });

@@ -1,11 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { pino } from 'pino';
+import { AgentMetrics } from '../../agent/metrics.js';
 import { Spool } from '../../agent/spool.js';
 import { SpoolSink, StreamSink } from '../../agent/sink.js';
+import { sampleFlowLog } from '../support/documents.js';
+import { skipOrFail } from '../support/environment.js';
 
 function tempDir(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'procflow-spool-'));
@@ -14,6 +20,9 @@ function tempDir(t: { after(fn: () => void): void }): string {
 }
 
 const body = (n: number) => Buffer.alloc(n, 1);
+
+/** A valid flow log told apart by its source port. */
+const flow = (i: number, over: Record<string, unknown> = {}) => sampleFlowLog({ source_port: 1000 + i, ...over });
 
 test('a full spool drops the oldest batches and counts batches and documents', async (t) => {
   const dir = tempDir(t);
@@ -77,13 +86,13 @@ test('the spool sink cuts batches by documents and bytes', async (t) => {
   const spool = new Spool({ dir, maxBytes: 1 << 20 });
   let notified = 0;
   const sink = new SpoolSink(spool, { maxDocs: 3, maxBytes: 1 << 20 }, () => notified++);
-  const docs = Array.from({ length: 7 }, (_, i) => ({ i }));
+  const docs = Array.from({ length: 7 }, (_, i) => flow(i));
   assert.equal(await sink.write('flows', docs), 7);
   assert.equal(spool.size, 3);
   assert.equal(notified, 3);
   const lines: string[] = [];
   for (let b = spool.claim(); b; b = spool.claim()) lines.push(...gunzipSync(await spool.read(b)).toString().trim().split('\n'));
-  assert.deepEqual(lines.map((l) => JSON.parse(l).i), [0, 1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(lines.map((l) => JSON.parse(l).source_port - 1000), [0, 1, 2, 3, 4, 5, 6]);
 });
 
 test('the spool sink pulls documents lazily: each batch is spooled before the next is produced', async (t) => {
@@ -99,7 +108,7 @@ test('the spool sink pulls documents lazily: each batch is spooled before the ne
   function* docs() {
     for (let i = 0; i < 10; i++) {
       produced++;
-      yield { i };
+      yield flow(i);
     }
   }
   assert.equal(await new SpoolSink(spool, { maxDocs: 4, maxBytes: 1 << 20 }).write('flows', docs()), 10);
@@ -110,15 +119,19 @@ test('the spool sink pulls documents lazily: each batch is spooled before the ne
 test('the spool sink cuts batches by UTF-8 bytes and keeps every character', async (t) => {
   const dir = tempDir(t);
   const spool = new Spool({ dir, maxBytes: 1 << 20 });
-  const sink = new SpoolSink(spool, { maxBytes: 100, maxDocs: 1000 });
-  // Lines of 12 characters but 15 bytes (+ newline): six fit in 100 bytes; counting characters would put seven.
-  const docs = Array.from({ length: 20 }, (_, i) => ({ s: `é€${String(i).padStart(2, '0')}` }));
-  const big = { s: 'x'.repeat(500) }; // larger than a batch: a batch of its own
+  // Lines with 100 two-byte characters: by bytes six fit in the batch; counting characters would put seven.
+  const docs = Array.from({ length: 20 }, (_, i) => flow(i, { process_name: `/usr/bin/${'é'.repeat(100)}` }));
+  const lineBytes = Buffer.byteLength(JSON.stringify(docs[0])) + 1;
+  const maxBytes = Math.max(6 * lineBytes, 7 * (lineBytes - 100));
+  assert.ok(maxBytes < 7 * lineBytes);
+  const sink = new SpoolSink(spool, { maxBytes, maxDocs: 1000 });
+  const big = flow(99, { process_name: `/usr/bin/${'x'.repeat(maxBytes)}` }); // larger than a batch: a batch of its own
   assert.equal(await sink.write('flows', [...docs.slice(0, 10), big, ...docs.slice(10)]), 21);
   const lines: string[] = [];
   for (let b = spool.claim(); b; b = spool.claim()) {
     const text = gunzipSync(await spool.read(b));
-    assert.ok(text.length <= 100 || b.docs === 1, `batch of ${text.length} bytes, ${b.docs} docs`);
+    assert.ok(text.length <= maxBytes || b.docs === 1, `batch of ${text.length} bytes, ${b.docs} docs`);
+    assert.ok(b.docs <= 6 || b.docs === 1, `batch of ${b.docs} docs`);
     lines.push(...text.toString('utf8').trim().split('\n'));
   }
   assert.deepEqual(lines.map((l) => JSON.parse(l)), [...docs.slice(0, 10), big, ...docs.slice(10)]);
@@ -137,4 +150,94 @@ test('sinks give the event loop turns during a long write', async () => {
     clearInterval(ticker);
   }
   assert.ok(turns > 0, 'a timer ran while 5000 documents were written');
+});
+
+test('invalid documents go to the dead letter with the reason, counted and logged once; the rest of the batch is spooled', async (t) => {
+  const dir = tempDir(t);
+  const spool = new Spool({ dir, maxBytes: 1 << 20 });
+  const logged: { msg: string; invalidDocs: number; first: string }[] = [];
+  const log = pino({ level: 'info' }, new Writable({ write: (c: Buffer, _e, done) => (logged.push(JSON.parse(c.toString())), done()) }));
+  const sink = new SpoolSink(spool, { maxDocs: 5000, log });
+  const docs: object[] = Array.from({ length: 10 }, (_, i) => flow(i));
+  docs.splice(3, 0, { ...flow(100), color: 'blue' });
+  docs.splice(8, 0, flow(101, { bytes_in: 'lots' }));
+  assert.equal(await sink.write('flows', docs), 12);
+  await sink.write('flows', [flow(200), { ...flow(102), color: 'red' }]);
+
+  assert.equal(spool.size, 2, 'one batch per write, of the valid documents');
+  const sent: number[] = [];
+  for (let b = spool.claim(); b; b = spool.claim()) sent.push(...gunzipSync(await spool.read(b)).toString().trim().split('\n').map((l) => JSON.parse(l).source_port - 1000));
+  assert.deepEqual(sent, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 200]);
+
+  assert.deepEqual(spool.stats.invalidDocs, { flows: 3, process: 0 });
+  assert.equal(spool.stats.deadLetterDocs, 3);
+  const deadDir = join(dir, 'dead-letter');
+  const dead = readdirSync(deadDir).sort();
+  const batches = dead.filter((n) => n.endsWith('.ndjson.gz'));
+  assert.equal(batches.length, 2);
+  const first = gunzipSync(readFileSync(join(deadDir, batches[0]!))).toString().trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(first.map((d) => d.source_port), [1100, 1101]);
+  const reason = JSON.parse(readFileSync(join(deadDir, batches[0]!.replace('.ndjson.gz', '.reason.json')), 'utf8'));
+  assert.match(reason.body, /failed validation/);
+  assert.equal(reason.lines.length, 2);
+  assert.deepEqual(reason.lines[0], { line: 1, reason: 'unknown field "color"' });
+  assert.match(reason.lines[1].reason, /bytes_in.*integer/);
+
+  // Logged, but not once per write: the second write's invalid document only counts.
+  assert.equal(logged.length, 1, JSON.stringify(logged));
+  assert.equal(logged[0]!.invalidDocs, 2);
+  assert.equal(logged[0]!.first, 'unknown field "color"');
+
+  const metrics = new AgentMetrics();
+  metrics.mirrorSpoolRejects(spool.stats);
+  const text = await metrics.registry.metrics();
+  assert.match(text, /procflow_agent_documents_invalid_total\{kind="flows"\} 3/);
+  assert.match(text, /procflow_agent_documents_invalid_total\{kind="process"\} 0/);
+});
+
+test('a document JSON cannot hold (a bigint) is dead-lettered instead of failing the interval', async (t) => {
+  const dir = tempDir(t);
+  const spool = new Spool({ dir, maxBytes: 1 << 20 });
+  const sink = new SpoolSink(spool);
+  assert.equal(await sink.write('flows', [flow(1), flow(2, { bytes_out: 5n })]), 2);
+  assert.equal(spool.size, 1);
+  assert.equal(spool.stats.invalidDocs.flows, 1);
+  const dead = readdirSync(join(dir, 'dead-letter')).find((n) => n.endsWith('.ndjson.gz'))!;
+  assert.equal(JSON.parse(gunzipSync(readFileSync(join(dir, 'dead-letter', dead))).toString()).bytes_out, '5');
+});
+
+test('spool and dead-letter files are fsynced before the rename that publishes them, and their directory after it', (t) => {
+  const probe = spawnSync('strace', ['-f', '-o', '/dev/null', 'true']);
+  if (probe.error || probe.status !== 0) return void skipOrFail(t, `strace is needed to watch the system calls: ${probe.error?.message ?? probe.stderr.toString().trim()}`);
+  const dir = tempDir(t);
+  const spoolUrl = new URL('../../agent/spool.js', import.meta.url).href;
+  const script = `
+    import { Spool } from ${JSON.stringify(spoolUrl)};
+    const spool = new Spool({ dir: ${JSON.stringify(dir)}, maxBytes: 1 << 20 });
+    await spool.put('flows', Buffer.from('batch'), 1);
+    await spool.deadLetterDocuments('process', Buffer.from('bad'), 1, { status: 0, body: 'invalid' });
+    await spool.put('flows', Buffer.from('batch two'), 1);
+    await spool.moveToDeadLetter(spool.claim(), { status: 400, body: 'rejected' });
+  `;
+  const trace = join(dir, 'trace');
+  const run = spawnSync('strace', ['-f', '-y', '-qq', '-e', 'trace=fsync,fdatasync,rename,renameat,renameat2', '-o', trace, process.execPath, '--input-type=module', '-e', script]);
+  assert.equal(run.status, 0, run.stderr.toString());
+  // One call a line ("<pid> fdatasync(21</path>) = 0"); -f may split a call around a thread switch.
+  const calls = readFileSync(trace, 'utf8').split('\n').filter((l) => /(fsync|fdatasync|rename\w*)\(/.test(l) && !/unfinished/.test(l));
+  const at = (re: RegExp, from = 0) => calls.findIndex((l, i) => i >= from && re.test(l));
+  const esc = (p: string) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const published = calls.filter((l) => /rename/.test(l) && /\.tmp"/.test(l));
+  assert.equal(published.length, 5, `every file written via a temporary name (2 batches, 1 dead-letter batch, 2 reasons):\n${calls.join('\n')}`);
+  for (const line of published) {
+    const [, tmp = '', final = ''] = /"([^"]+\.tmp)", [^"]*"([^"]+)"/.exec(line) ?? [];
+    const renameAt = calls.indexOf(line);
+    const synced = at(new RegExp(`f(data)?sync\\(\\d+<${esc(tmp)}>\\)`));
+    assert.ok(synced !== -1 && synced < renameAt, `${tmp} fsynced before its rename:\n${calls.join('\n')}`);
+    const parent = final.slice(0, final.lastIndexOf('/'));
+    assert.ok(at(new RegExp(`fsync\\(\\d+<${esc(parent)}>\\)`), renameAt) !== -1, `${parent} fsynced after ${final} appeared:\n${calls.join('\n')}`);
+  }
+  // A batch moved into the dead letter: the dead-letter directory is fsynced after the move.
+  const moved = at(/rename\w*\([^)]*-flows-1\.ndjson\.gz", [^)]*dead-letter/);
+  assert.ok(moved !== -1, calls.join('\n'));
+  assert.ok(at(new RegExp(`fsync\\(\\d+<${esc(join(dir, 'dead-letter'))}>\\)`), moved) !== -1, calls.join('\n'));
 });
