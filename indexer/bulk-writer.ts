@@ -3,11 +3,18 @@
 // Whole-request failures and 429/5xx items are retried with backoff; items Elasticsearch
 // refuses for good (mapping or parse errors) are handed to the dead-letter writer. A batch is
 // reported written only when every document is indexed or dead-lettered.
-import type { Client } from '@elastic/elasticsearch';
+//
+// Whole-request answers that retrying cannot change: 413 (larger than http.max_content_length)
+// halves the request until it fits; 404 (the index does not exist and may not be created) and
+// 401/403 are the cluster's setup, not the documents' fault: 503 with Retry-After, nothing
+// dead-lettered; 400 means the indexer built a request Elasticsearch cannot parse: 500, logged
+// with Elasticsearch's error. In no case is anything acknowledged that was not written.
+import { errors, type Client } from '@elastic/elasticsearch';
+import { setTimeout as sleep } from 'node:timers/promises';
 import PQueue from 'p-queue';
 import type { Logger } from '../common/log.js';
-import { backoff } from '../common/backoff.js';
-import { bulkBody, splitByBytes } from './bulk-body.js';
+import { backoffDelay } from '../common/backoff.js';
+import { bulkBody, bulkSize, splitByBytes } from './bulk-body.js';
 import { authRefusal, classifyRequestError, isAuthStatus, isRetryableItemStatus } from './es-errors.js';
 import { HttpError, unavailable } from './http-error.js';
 import type { IndexerMetrics } from './metrics.js';
@@ -40,6 +47,9 @@ interface BulkItem {
   status: number;
   error?: { type?: string; reason?: string; caused_by?: { type?: string; reason?: string } };
 }
+
+/** The index a bulk item could not write to because it does not exist and may not be created. */
+const isIndexMissing = (item: BulkItem | undefined): boolean => item?.status === 404 && item.error?.type === 'index_not_found_exception';
 interface BulkResponse {
   errors: boolean;
   items?: Array<Record<string, BulkItem>>;
@@ -51,10 +61,27 @@ const FILTER_PATH = 'errors,items.*.status,items.*.error.type,items.*.error.reas
 export interface WriterHooks {
   /** Elasticsearch could not be reached at all. */
   onUnreachable(reason: string): void;
+  /**
+   * Elasticsearch will not write: the target index does not exist and may not be created
+   * (`index`), or the bulk endpoint itself answered 404 (`index` null). `reason` has the hint.
+   */
+  onIndexMissing(index: string | null, reason: string): void;
+}
+
+/** Elasticsearch's own error of a refused request, for logs. */
+function esErrorBody(err: unknown): unknown {
+  return err instanceof errors.ResponseError ? err.meta?.body : undefined;
 }
 
 export class BulkWriter {
   private readonly queue: PQueue;
+  /** Shutting down: nothing is retried any more (the agents retry, elsewhere or later). */
+  private draining = false;
+  /** Ends the backoff waits at once when shutting down. */
+  private readonly retryWaits = new AbortController();
+  /** Past the shutdown deadline: the bulk requests still waiting for Elasticsearch are cut off. */
+  private requestsAborted = false;
+  private readonly requests = new AbortController();
 
   constructor(
     private readonly client: Client,
@@ -83,6 +110,36 @@ export class BulkWriter {
     return result;
   }
 
+  /**
+   * Shutting down: requests still running may finish, but nothing is retried any more (a batch
+   * that needs a retry is answered 503, and its agent sends it again).
+   */
+  stopRetrying(): void {
+    this.draining = true;
+    this.retryWaits.abort();
+  }
+
+  /** The shutdown deadline passed: abort the bulk requests still waiting for Elasticsearch. */
+  abortRequests(): void {
+    this.stopRetrying();
+    this.requestsAborted = true;
+    this.requests.abort();
+  }
+
+  private shuttingDown(): HttpError {
+    return unavailable('the indexer is shutting down before Elasticsearch took the batch; retry', 1000, 'shutting_down');
+  }
+
+  /** Waits out a retry's backoff; throws 503 at once when shutting down. */
+  private async pause(attempt: number): Promise<void> {
+    if (this.draining) throw this.shuttingDown();
+    try {
+      await sleep(backoffDelay(attempt, { baseMs: this.opts.backoffMs, maxMs: this.opts.maxBackoffMs }), undefined, { signal: this.retryWaits.signal });
+    } catch {
+      throw this.shuttingDown();
+    }
+  }
+
   private async writeGroup(kind: string, docs: PreparedDoc[]): Promise<ChunkResult> {
     let pending = docs;
     let indexed = 0;
@@ -92,20 +149,35 @@ export class BulkWriter {
       try {
         res = await this.send(pending);
       } catch (err) {
+        if (this.requestsAborted) throw this.shuttingDown();
         const failure = classifyRequestError(err);
         const status = (err as { statusCode?: number }).statusCode ?? 0;
         if (isAuthStatus(status)) {
           this.log.error({ status, err: failure.message }, 'indexer: Elasticsearch refused the indexer\'s credentials or privileges');
           throw authRefusal(status, failure.message, this.opts.retryAfterMs);
         }
-        if (!failure.retry) throw new HttpError(502, 'elasticsearch_refused', `indexer: Elasticsearch refused a bulk request: ${failure.message}`);
+        if (status === 413) {
+          const halves = await this.writeHalves(kind, pending);
+          indexed += halves.indexed;
+          refused.push(...halves.refused);
+          break;
+        }
+        if (status === 404) throw this.indexMissing(null, `the bulk endpoint answered 404 (${failure.message}); check --es-url (PROCFLOW_ES_URL)`);
+        if (status === 400) {
+          this.log.error({ status, docs: pending.length, es: esErrorBody(err) }, 'indexer: Elasticsearch refused a bulk request as malformed; nothing was acknowledged');
+          throw new HttpError(500, 'elasticsearch_bad_request', `indexer: Elasticsearch could not parse the indexer's bulk request (${failure.message}); nothing was acknowledged; please report this with the indexer's log`);
+        }
+        if (!failure.retry) {
+          this.log.error({ status, docs: pending.length, es: esErrorBody(err) }, 'indexer: Elasticsearch refused a bulk request; nothing was acknowledged');
+          throw new HttpError(502, 'elasticsearch_refused', `indexer: Elasticsearch refused a bulk request: ${failure.message}`);
+        }
         if (failure.unreachable) this.hooks.onUnreachable(failure.message);
         if (attempt >= this.opts.maxRetries) {
           throw unavailable(`Elasticsearch is unavailable (${failure.message}); retry later`, this.opts.retryAfterMs, 'elasticsearch');
         }
         this.metrics.retried.inc({ kind }, pending.length);
         this.log.debug({ attempt, docs: pending.length, err: failure.message }, 'indexer: bulk request failed, retrying');
-        await backoff(attempt, { baseMs: this.opts.backoffMs, maxMs: this.opts.maxBackoffMs });
+        await this.pause(attempt);
         continue;
       }
       if (!res.errors) {
@@ -118,7 +190,9 @@ export class BulkWriter {
         const item = items[i] ? Object.values(items[i]!)[0] : undefined;
         const status = item?.status ?? 0;
         if (status >= 200 && status < 300) indexed++;
-        else if (isAuthStatus(status)) {
+        else if (isIndexMissing(item)) {
+          throw this.indexMissing(pending[i]!.index, `${item!.error?.type}: ${item!.error?.reason ?? 'no such index'}`);
+        } else if (isAuthStatus(status)) {
           const detail = `${item!.error?.type ?? 'error'}: ${item!.error?.reason ?? `status ${status}`}`;
           this.log.error({ status, err: detail }, 'indexer: Elasticsearch refused the indexer\'s credentials or privileges');
           throw authRefusal(status, detail, this.opts.retryAfterMs);
@@ -139,20 +213,53 @@ export class BulkWriter {
       }
       this.metrics.retried.inc({ kind }, again.length);
       pending = again;
-      await backoff(attempt, { baseMs: this.opts.backoffMs, maxMs: this.opts.maxBackoffMs });
+      await this.pause(attempt);
     }
     return { indexed, refused };
+  }
+
+  /**
+   * 413: the request is larger than Elasticsearch accepts (http.max_content_length). Halves
+   * are written on their own (and halved again while still too large); a single document that
+   * is too large on its own is answered 413, so the agent keeps it aside instead of retrying.
+   */
+  private async writeHalves(kind: string, docs: PreparedDoc[]): Promise<ChunkResult> {
+    if (docs.length === 1) {
+      const bytes = bulkSize(docs[0]!);
+      this.log.warn({ bytes }, 'indexer: Elasticsearch refused a single document as too large (413, http.max_content_length)');
+      throw new HttpError(413, 'document_too_large', `indexer: Elasticsearch refused a document of ${bytes} bytes as too large (HTTP 413; its http.max_content_length, or a proxy's limit in front of it)`, { bytes });
+    }
+    this.metrics.bulkSplits.inc();
+    const half = Math.ceil(docs.length / 2);
+    this.log.debug({ docs: docs.length }, 'indexer: Elasticsearch answered 413; writing the bulk request in halves');
+    const parts = await Promise.allSettled([this.writeGroup(kind, docs.slice(0, half)), this.writeGroup(kind, docs.slice(half))]);
+    const result: ChunkResult = { indexed: 0, refused: [] };
+    for (const p of parts) {
+      if (p.status === 'rejected') throw p.reason;
+      result.indexed += p.value.indexed;
+      result.refused.push(...p.value.refused);
+    }
+    return result;
+  }
+
+  private indexMissing(index: string | null, detail: string): HttpError {
+    const what = index ? `Elasticsearch may not create the index ${index} (${detail})` : `Elasticsearch will not take writes: ${detail}`;
+    const reason = `${what}; run \`procflow setup\` to install the procflow templates, and allow Elasticsearch to create procflow-* indices (action.auto_create_index)`;
+    this.log.error({ index, err: detail }, 'indexer: Elasticsearch refused to create a procflow index; not ready until it may');
+    this.hooks.onIndexMissing(index, reason);
+    return unavailable(reason, this.opts.retryAfterMs, 'elasticsearch_index_missing');
   }
 
   /** One _bulk request through the shared queue; the body is built while it is sent. */
   private send(docs: PreparedDoc[]): Promise<BulkResponse> {
     return this.queue.add(
       async () => {
+        if (this.requestsAborted) throw this.shuttingDown();
         const stop = this.metrics.bulkLatency.startTimer();
         try {
           const res = await this.client.transport.request<BulkResponse>(
             { method: 'POST', path: '/_bulk', querystring: { filter_path: FILTER_PATH }, bulkBody: bulkBody(docs) },
-            { maxRetries: 0 },
+            { maxRetries: 0, signal: this.requests.signal },
           );
           stop({ outcome: res.errors ? 'item_errors' : 'ok' });
           return res;

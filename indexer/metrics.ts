@@ -20,6 +20,7 @@ export function createIndexerMetrics() {
       registers,
     }),
     retried: new Counter({ name: `${p}documents_retried_total`, help: 'documents sent to Elasticsearch again after a 429/5xx or a failed bulk request', labelNames: ['kind'] as const, registers }),
+    bulkSplits: new Counter({ name: `${p}bulk_splits_total`, help: 'bulk requests written in halves because Elasticsearch answered 413 (larger than its http.max_content_length)', registers }),
     deadLettered: new Counter({ name: `${p}documents_dead_lettered_total`, help: 'documents Elasticsearch refused, written to the dead-letter index', labelNames: ['kind'] as const, registers }),
     unavailable: new Counter({
       name: `${p}unavailable_total`,

@@ -17,6 +17,9 @@ import { createIndexerMetrics, type IndexerMetrics } from './metrics.js';
 import { checkIndexerOptions, parseListen, type IndexerOptions } from './options.js';
 import { sendError, sendJson, sendText } from './respond.js';
 
+/** After the shutdown deadline, how long the batches cut off get to receive their 503. */
+const ANSWER_GRACE_MS = 1000;
+
 export interface Indexer {
   /** http://host:port the server listens on (the real port when 0 was asked for). */
   url: string;
@@ -59,7 +62,7 @@ export async function startIndexer(opts: IndexerOptions, deps: IndexerDeps = {})
       retryAfterMs: opts.retry_after,
     },
     metrics,
-    { onUnreachable: (reason) => monitor.markUnavailable(reason) },
+    { onUnreachable: (reason) => monitor.markUnavailable(reason), onIndexMissing: (index, reason) => monitor.markIndexMissing(index, reason) },
     log,
   );
   const inFlight = new InFlight(opts.max_in_flight_requests, opts.max_in_flight_bytes);
@@ -106,8 +109,17 @@ export async function startIndexer(opts: IndexerOptions, deps: IndexerDeps = {})
       log.info({ in_flight: inFlight.requests }, 'indexer: shutting down, draining in-flight batches');
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      const drained = await Promise.race([inFlight.idle().then(() => true), sleep(opts.shutdown_timeout, false, { ref: false })]);
-      if (!drained) log.warn({ in_flight: inFlight.requests }, 'indexer: shutdown timeout; closing with batches in flight (agents retry them)');
+      // Batches in flight may still be written, but none is retried any more: one that needs a
+      // retry (Elasticsearch busy or gone) is answered 503 now, and its agent sends it again.
+      writer.stopRetrying();
+      let drained = await Promise.race([inFlight.idle().then(() => true), sleep(opts.shutdown_timeout, false, { ref: false })]);
+      if (!drained) {
+        log.warn({ in_flight: inFlight.requests }, 'indexer: shutdown timeout; the batches in flight are answered 503 (agents retry them)');
+        // Cut off the bulk requests still waiting for Elasticsearch: their batches are answered
+        // 503 (nothing acknowledged that was not written); a moment for those answers to go out.
+        writer.abortRequests();
+        drained = await Promise.race([inFlight.idle().then(() => true), sleep(ANSWER_GRACE_MS, false, { ref: false })]);
+      }
       await writer.onIdle();
       server.closeIdleConnections();
       if (!drained) server.closeAllConnections();

@@ -132,7 +132,9 @@ export type BulkFault =
   /** answer 200 with every item 429 (Elasticsearch's write queue full) */
   | 'items-429'
   /** drop the connection and stop listening: Elasticsearch went down mid-batch */
-  | 'die';
+  | 'die'
+  /** forward with a broken first action line, so Elasticsearch itself refuses the request (400) */
+  | 'malformed';
 
 export interface EsProxy {
   url: string;
@@ -151,6 +153,10 @@ export interface EsProxy {
   denyPath(path: RegExp | null, status?: 401 | 403): void;
   /** Delay every forwarded _bulk request by `ms` (0 to stop). */
   delayBulk(ms: number): void;
+  /** Answer 413 (empty body, as Elasticsearch does above http.max_content_length) to _bulk bodies over `bytes` (0 to stop). */
+  limitBulkBytes(bytes: number): void;
+  /** _bulk requests answered 413 by limitBulkBytes. */
+  bulkTooLarge: number;
   /** Stop listening and drop every connection: connection refused from now on. */
   cut(): Promise<void>;
   /** Listen again on the same port. */
@@ -166,9 +172,15 @@ function countBulkItems(body: Buffer): number {
 
 export async function startEsProxy(target: string): Promise<EsProxy> {
   const to = new URL(target);
+  /** The body is forwarded whole (it may have been changed): its length, not the client's framing. */
+  const forwardHeaders = (req: IncomingMessage, body: Buffer) => {
+    const { 'transfer-encoding': _te, 'content-length': _len, ...headers } = req.headers;
+    return { ...headers, host: to.host, ...(body.length || req.method === 'POST' || req.method === 'PUT' ? { 'content-length': String(body.length) } : {}) };
+  };
   const sockets = new Set<Socket>();
   const faults: BulkFault[] = [];
   let delay = 0;
+  let maxBulkBytes = 0;
   let denying = 0;
   let major8 = false;
   let denyingPath: { path: RegExp; status: number } | null = null;
@@ -178,7 +190,7 @@ export async function startEsProxy(target: string): Promise<EsProxy> {
 
   const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
     const up = request(
-      { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: { ...req.headers, host: to.host }, agent: false },
+      { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: forwardHeaders(req, body), agent: false },
       (upRes) => {
         const rw = rewriting;
         if (!rw || !rw.path.test(req.url ?? '')) {
@@ -219,6 +231,11 @@ export async function startEsProxy(target: string): Promise<EsProxy> {
       if (denyingPath && denyingPath.path.test(req.url ?? '')) return deny(res, denyingPath.status);
       if (!/^\/_bulk(\?|$)/.test(req.url ?? '')) return forward(req, res, body);
       proxy.bulkCalls++;
+      if (maxBulkBytes && body.length > maxBulkBytes) {
+        proxy.bulkTooLarge++;
+        res.writeHead(413, { 'content-length': '0', connection: 'close' });
+        return void res.end();
+      }
       const fault = faults.shift();
       if (fault === 'reject-429') {
         const text = JSON.stringify({ error: { type: 'es_rejected_execution_exception', reason: 'rejected execution (test proxy)' }, status: 429 });
@@ -233,6 +250,7 @@ export async function startEsProxy(target: string): Promise<EsProxy> {
         res.writeHead(200, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch' });
         return res.end(JSON.stringify({ errors: true, items }));
       }
+      if (fault === 'malformed') return forward(req, res, Buffer.concat([Buffer.from('"not an action"\n'), body]));
       if (fault === 'die') {
         req.socket.destroy();
         return void proxy.cut();
@@ -269,6 +287,8 @@ export async function startEsProxy(target: string): Promise<EsProxy> {
     onlyMajor8: (on) => void (major8 = on),
     denyPath: (path, status = 403) => void (denyingPath = path ? { path, status } : null),
     delayBulk: (ms) => void (delay = ms),
+    limitBulkBytes: (bytes) => void (maxBulkBytes = bytes),
+    bulkTooLarge: 0,
     cut: async () => {
       if (!listening) return;
       listening = false;
