@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { getTestCluster } from './support/elasticsearch.js';
 import { IN_CI } from './support/environment.js';
+import { getTestKubernetes } from './support/kubernetes.js';
 
 const SUITES = ['unit', 'integration', 'kernel', 'e2e'];
 const root = fileURLToPath(new URL('.', import.meta.url));
@@ -27,7 +28,26 @@ if (!process.env.PROCFLOW_ES_URL && wanted.some((s) => s !== 'unit')) {
   }
 }
 
+// One kube-apiserver (with etcd) for the suites that name pods, shared like Elasticsearch.
+let stopKube = async () => {};
+if (!process.env.PROCFLOW_KUBE_URL && wanted.some((s) => s === 'integration' || s === 'e2e')) {
+  process.stderr.write('test: starting kube-apiserver for this run\n');
+  try {
+    const res = await getTestKubernetes();
+    if (res.kube) {
+      Object.assign(process.env, { PROCFLOW_KUBE_URL: res.kube.url, PROCFLOW_KUBE_TOKEN: res.kube.token, PROCFLOW_KUBE_CA_FILE: res.kube.caFile });
+      stopKube = () => res.kube.stop();
+      process.stderr.write(`test: kube-apiserver at ${res.kube.url}\n`);
+    } else {
+      process.stderr.write(`test: ${res.reason}; suites that need it will skip\n`);
+    }
+  } catch (err) {
+    process.stderr.write(`test: ${(err as Error).message}; suites that need it will fail (CI=true)\n`);
+  }
+}
+
 const child = spawn(process.execPath, ['--test', '--test-reporter=spec', '--test-concurrency=1', ...dirs], { stdio: 'inherit', env: process.env });
 const code: number = await new Promise((r) => child.once('exit', (c, sig) => r(c ?? (sig ? 1 : 0))));
+await stopKube();
 await stop();
 process.exitCode = code;

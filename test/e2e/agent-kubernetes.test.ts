@@ -15,6 +15,7 @@ import { cgroup2Mount } from '../../agent/cgroup.js';
 import { FLOWS_PATTERN, PROCESS_PATTERN, type FlowLog, type ProcessEventDoc } from '../../schema/index.js';
 import { freePort } from '../../common/net.js';
 import { getTestCluster, type TestCluster } from '../support/elasticsearch.js';
+import { kubeRequest } from '../../localstack/kubernetes.js';
 import { skipOrFail } from '../support/environment.js';
 import { containerId, createNamespace, createPod, deleteNamespace, getTestKubernetes, setPodStatus, stopTestKubernetes, type Pod, type TestKubernetes } from '../support/kubernetes.js';
 import { CLI, run, start, stop, waitFor, type Started } from '../support/processes.js';
@@ -100,6 +101,8 @@ describe('agent --kubernetes end to end (kernel + kube-apiserver + indexer + Ela
     }
     for (const ip of addedIps) execFileSync('ip', ['addr', 'del', `${ip}/32`, 'dev', 'lo']);
     rmSync(spoolDir, { recursive: true, force: true });
+    // No controller manager runs here to empty a deleted namespace: delete its pods first.
+    if (kube) await kubeRequest(kube, 'DELETE', `/api/v1/namespaces/${NS}/pods?gracePeriodSeconds=0`).catch(() => {});
     if (kube) await deleteNamespace(kube, NS).catch(() => {});
     await stopTestKubernetes();
     if (cluster) {

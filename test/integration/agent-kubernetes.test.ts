@@ -49,17 +49,19 @@ describe('pod informer against a real kube-apiserver', () => {
   });
   after(async () => {
     await Promise.all(informers.map((i) => i.close()));
+    // No controller manager runs here to empty a deleted namespace: delete its pods first.
+    if (kube) await kubeRequest(kube, 'DELETE', `/api/v1/namespaces/${NS}/pods?gracePeriodSeconds=0`).catch(() => {});
     if (kube) await deleteNamespace(kube, NS).catch(() => {});
     await stopTestKubernetes();
   });
 
   it('lists, then follows adds, relabels and deletes; a watch the server ends is resumed, not relisted', async (t) => {
     if (!kube) return skipOrFail(t, reason);
-    const web = await setPodStatus(kube, await createPod(kube, NS, { generateName: 'web-7c5d-', labels: { app: 'web' }, nodeName: NODE }), { podIP: '10.244.1.5' });
-    const remote = await setPodStatus(kube, await createPod(kube, NS, { name: 'db-0', labels: { app: 'db' }, nodeName: `${NODE}-b` }), { podIP: '10.244.2.8' });
+    const web = await setPodStatus(kube, await createPod(kube, NS, { generateName: 'web-7c5d-', labels: { app: 'web' }, nodeName: NODE }), { podIP: '10.250.1.5' });
+    const remote = await setPodStatus(kube, await createPod(kube, NS, { name: 'db-0', labels: { app: 'db' }, nodeName: `${NODE}-b` }), { podIP: '10.250.2.8' });
     const i = informer(api(), { watchSeconds: 1 });
     assert.equal(await i.waitForSync(20_000), true, `synced (last error: ${i.stats.lastError})`);
-    const w = i.index.byIp('10.244.1.5')!;
+    const w = i.index.byIp('10.250.1.5')!;
     assert.equal(w.name, web.metadata.name);
     assert.equal(w.nameAggr, 'web-7c5d-*');
     assert.deepEqual(w.endpoint, { type: 'wep', name: web.metadata.name, nameAggr: 'web-7c5d-*', namespace: NS, labels: ['app=web'] });
@@ -68,26 +70,26 @@ describe('pod informer against a real kube-apiserver', () => {
     // Let the 1 s watches end and resume a few times, then change things.
     await sleep(2500);
     const late = await createPod(kube, NS, { name: 'late', nodeName: NODE });
-    await setPodStatus(kube, late, { podIP: '10.244.1.77' });
-    assert.equal((await until('the late pod by IP', () => i.index.byIp('10.244.1.77'))).name, 'late');
+    await setPodStatus(kube, late, { podIP: '10.250.1.77' });
+    assert.equal((await until('the late pod by IP', () => i.index.byIp('10.250.1.77'))).name, 'late');
     const patched = await kubeRequest(kube, 'PATCH', `/api/v1/namespaces/${NS}/pods/db-0`, { metadata: { labels: { app: 'db', tier: 'data' } } }, 'application/merge-patch+json');
     assert.equal(patched.status, 200, patched.body);
-    await until('the new labels', () => (i.index.byIp('10.244.2.8')?.labels.length === 2 ? true : undefined));
-    assert.deepEqual(i.index.byIp('10.244.2.8')!.labels, ['app=db', 'tier=data']);
+    await until('the new labels', () => (i.index.byIp('10.250.2.8')?.labels.length === 2 ? true : undefined));
+    assert.deepEqual(i.index.byIp('10.250.2.8')!.labels, ['app=db', 'tier=data']);
     await deletePod(kube, NS, web.metadata.name);
-    await until('the deleted pod gone', () => (i.index.byIp('10.244.1.5') === undefined ? true : undefined));
+    await until('the deleted pod gone', () => (i.index.byIp('10.250.1.5') === undefined ? true : undefined));
     assert.equal(i.stats.lists, 1, 'resumed watches never needed a relist');
     assert.equal(i.stats.errors, 0, i.stats.lastError);
   });
 
   it('node scope lists only the pods scheduled on this node', async (t) => {
     if (!kube) return skipOrFail(t, reason);
-    const mine = await setPodStatus(kube, await createPod(kube, NS, { name: 'mine', nodeName: NODE }), { podIP: '10.244.1.40' });
-    await setPodStatus(kube, await createPod(kube, NS, { name: 'theirs', nodeName: `${NODE}-b` }), { podIP: '10.244.2.40' });
+    const mine = await setPodStatus(kube, await createPod(kube, NS, { name: 'mine', nodeName: NODE }), { podIP: '10.250.1.40' });
+    await setPodStatus(kube, await createPod(kube, NS, { name: 'theirs', nodeName: `${NODE}-b` }), { podIP: '10.250.2.40' });
     const i = informer(api(), { nodeName: NODE });
     assert.equal(await i.waitForSync(20_000), true, i.stats.lastError);
-    assert.equal(i.index.byIp('10.244.1.40')?.uid, mine.metadata.uid);
-    assert.equal(i.index.byIp('10.244.2.40'), undefined);
+    assert.equal(i.index.byIp('10.250.1.40')?.uid, mine.metadata.uid);
+    assert.equal(i.index.byIp('10.250.2.40'), undefined);
   });
 
   it('a refused token is retried with a hint, and a rotated token file recovers without a restart', async (t) => {
