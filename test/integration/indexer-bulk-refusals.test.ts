@@ -194,6 +194,35 @@ describe('indexer when Elasticsearch refuses a whole bulk request', () => {
     assert.equal(await countIds(docs), 0, 'nothing was written, and nothing was acknowledged');
   });
 
+  it('procflow indexer cuts off a bulk request Elasticsearch does not answer at --shutdown-timeout: 503, then exits', async (t) => {
+    if (!need(t)) return;
+    const proxy = await proxied();
+    const bin = fileURLToPath(new URL('../../../bin/procflow.js', import.meta.url));
+    const child = spawn(process.execPath, [bin, 'indexer', '--listen', '127.0.0.1:0', '--log-level', 'error'], {
+      env: { ...process.env, PROCFLOW_ES_URL: proxy.url, PROCFLOW_TOKEN: TOKEN, PROCFLOW_SHUTDOWN_TIMEOUT: '1s', PROCFLOW_ES_REQUEST_TIMEOUT: '10m' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    t.after(() => void child.kill('SIGKILL'));
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (err += d));
+    const exited = once(child, 'exit');
+    const url = await until('the listening line', async () => /listening on (http:\S+)/.exec(out)?.[1]);
+    await until('readiness', async () => (await get(url, '/readyz')).status === 200);
+    proxy.delayBulk(8000); // far past the shutdown timeout (the request timeout is longer still)
+    const docs = batch(5);
+    const inFlight = post(url, '/v1/flows', ndjson(docs), { gzip: true });
+    await until('the bulk request sent', async () => proxy.bulkCalls > 0);
+    child.kill('SIGTERM');
+    const res = await inFlight;
+    assert.equal(res.status, 503, res.text);
+    assert.equal(res.json.code, 'shutting_down');
+    const code = await Promise.race([exited.then(([c]) => c as number | null), new Promise<string>((r) => setTimeout(() => r('still running'), 20_000))]);
+    assert.equal(code, 0, `exit: ${String(code)}\n${err}`);
+    proxy.delayBulk(0);
+  });
+
   it('procflow indexer started against a closed port exits on SIGTERM', async (t) => {
     if (!need(t)) return;
     const proxy = await proxied();
