@@ -33,7 +33,7 @@ export const AGENT_SETTINGS = {
   export_deny_binary_regex: { doc: 'never ship process events of binaries whose path matches', format: String, default: '' },
   spool_dir: { doc: 'directory of the on-disk spool (batches wait here until the indexer acknowledges them)', format: String, default: '/var/lib/procflow/spool' },
   spool_max_size: { doc: 'spool size limit; beyond it the oldest batches are dropped and counted', format: 'size', min: 1, default: 256 * 1024 ** 2 },
-  dead_letter_max_size: { doc: 'size limit of the dead letter (batches the indexer rejected as invalid)', format: 'size', min: 1, default: 64 * 1024 ** 2 },
+  dead_letter_max_size: { doc: 'size limit of the dead letter (invalid documents, batches the indexer refused, unreadable spool files)', format: 'size', min: 1, default: 64 * 1024 ** 2 },
   batch_max_size: { doc: 'uncompressed bytes per batch sent to the indexer', format: 'size', min: 1, default: 4 * 1024 ** 2 },
   batch_max_docs: { doc: 'documents per batch sent to the indexer', format: 'nat', min: 1, default: 5000 },
   ship_concurrency: { doc: 'batches in flight to the indexer at once', format: 'nat', min: 1, default: 2 },

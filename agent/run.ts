@@ -110,11 +110,12 @@ export async function assemble(c: AgentConfig, collector: KernelCollector, log: 
     metrics.mirrorCounter('procflow_agent_spool_dropped_docs_total', 'documents dropped because the spool was full', () => s.stats.droppedDocs);
     metrics.mirrorCounter('procflow_agent_spool_write_failed_batches_total', 'batches lost because writing them to the spool failed (disk full, directory gone)', () => s.stats.writeFailedBatches);
     metrics.mirrorCounter('procflow_agent_spool_write_failed_docs_total', 'documents in batches lost because writing them to the spool failed', () => s.stats.writeFailedDocs);
-    metrics.mirrorCounter('procflow_agent_dead_letter_batches_total', 'batches the indexer rejected as invalid, kept in the dead letter', () => s.stats.deadLetterBatches);
+    metrics.mirrorCounter('procflow_agent_dead_letter_batches_total', 'batches set aside in the dead letter: invalid documents, batches the indexer refused as invalid, unreadable spool files', () => s.stats.deadLetterBatches);
     metrics.mirrorCounter('procflow_agent_dead_letter_docs_total', 'documents in batches moved to the dead letter', () => s.stats.deadLetterDocs);
+    metrics.mirrorSpoolRejects(s.stats);
     metrics.mirrorCounter('procflow_agent_dead_letter_dropped_batches_total', 'dead-letter batches removed because the dead letter was full', () => s.stats.deadLetterDroppedBatches);
     let writeFailures = 0;
-    sink = new SpoolSink(spool, { maxBytes: c.batch_max_size, maxDocs: c.batch_max_docs }, (spooled) => {
+    sink = new SpoolSink(spool, { maxBytes: c.batch_max_size, maxDocs: c.batch_max_docs, log }, (spooled) => {
       if (!spooled && s.stats.writeFailedBatches > writeFailures) {
         writeFailures = s.stats.writeFailedBatches;
         log.error({ spoolDir: c.spool_dir, error: s.stats.lastWriteError, lostBatches: writeFailures, lostDocs: s.stats.writeFailedDocs },

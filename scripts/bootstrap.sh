@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 say() { printf 'bootstrap: %s\n' "$*" >&2; }
 
 # Debian packages: the base tools plus whatever the kernel build lists.
-pkgs=(ca-certificates curl unzip maven python3 make g++ pkg-config openssl)
+pkgs=(ca-certificates curl unzip maven python3 make g++ pkg-config openssl strace)
 if [ -f native/apt-packages.txt ]; then
   while read -r p; do [ -n "$p" ] && [ "${p#\#}" = "$p" ] && pkgs+=("$p"); done < native/apt-packages.txt
 fi
