@@ -39,7 +39,7 @@ node dist/localstack/prefetch.js
 # The first build takes a long while on two cores and prints progress every 30 s; after that
 # this is instant. `npm start` does not need it, so it skips it.
 if [ "${npm_lifecycle_event:-}" != "start" ]; then
-  say "checking the local Kubernetes API server (tests; the first build takes ~25 minutes)"
+  say "checking the local Kubernetes API server (tests; the first build takes ~15 minutes on 2 cores)"
   node dist/localstack/kubernetes.js --ensure
 fi
 
