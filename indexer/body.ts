@@ -23,7 +23,7 @@ export class ClientGoneError extends Error {
 }
 
 const tooLarge = (max: number, what: string) =>
-  new HttpError(413, 'body_too_large', `request body ${what} exceeds the limit of ${max} bytes; send smaller batches`, { limit: max });
+  new HttpError(413, 'body_too_large', `request body ${what ? `${what} ` : ''}exceeds the limit of ${max} bytes (--max-body-size); send smaller batches`, { limit: max });
 
 /** Throws HttpError for what can be judged from the headers alone. */
 export function checkBodyHeaders(req: IncomingMessage, maxBytes: number): { gzip: boolean } {
@@ -84,7 +84,7 @@ export function readBody(req: IncomingMessage, gzip: boolean, limits: BodyLimits
     };
     const onWire = (chunk: Buffer) => {
       wireBytes += chunk.length;
-      if (wireBytes > maxBytes) return finish(tooLarge(maxBytes, ''));
+      if (wireBytes > maxBytes) return finish(tooLarge(maxBytes, 'as sent'));
       if (!gunzip) return onBody(chunk);
       // Backpressure: stop reading the socket while zlib catches up.
       if (!gunzip.write(chunk)) {

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@elastic/elasticsearch';
 import { createEsClient } from '../common/elasticsearch.js';
+import { ConfigError } from '../common/errors.js';
 import { createLogger, type Logger } from '../common/log.js';
 import { SlabPool } from './arena.js';
 import { bearerChecker } from './auth.js';
@@ -92,8 +93,14 @@ export async function startIndexer(opts: IndexerOptions, deps: IndexerDeps = {})
   });
   const { host, port } = parseListen(opts.listen);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => (server.off('error', reject), resolve()));
+    const refused = (err: NodeJS.ErrnoException) => reject(new ConfigError(
+      `indexer: cannot listen on ${opts.listen}: ${err.code ?? err.message}`,
+      err.code === 'EADDRINUSE' ? 'another process (another indexer?) holds the port: stop it or pick another --listen HOST:PORT (PROCFLOW_LISTEN)'
+        : err.code === 'EACCES' ? 'ports below 1024 need root or CAP_NET_BIND_SERVICE: pick another --listen HOST:PORT (PROCFLOW_LISTEN)'
+          : 'pick a local address for --listen HOST:PORT (PROCFLOW_LISTEN)',
+    ));
+    server.once('error', refused);
+    server.listen(port, host, () => (server.off('error', refused), resolve()));
   });
   const addr = server.address() as AddressInfo;
   const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;

@@ -47,9 +47,32 @@ export function findKubernetesBinaries(): KubernetesBinaries | null {
 
 const GO_HINT = `install Go 1.${MIN_GO_MINOR}+ (this machine kind has it at /usr/local/go/bin/go; Debian bookworm's golang-go is too old) or set PROCFLOW_GO to its path`;
 
+/** Go's own toolchain release, as the module proxy serves it when the machine has no Go. */
+const FALLBACK_GO = '1.26.8';
+const fallbackGoDir = () => join(kubernetesDir(), 'toolchain');
+const fallbackGo = () => join(fallbackGoDir(), `golang.org/toolchain@v0.0.1-go${FALLBACK_GO}.linux-${process.arch === 'arm64' ? 'arm64' : 'amd64'}`, 'bin', 'go');
+
+/**
+ * A Go toolchain fetched from the Go module proxy (golang.org/toolchain, the same zip
+ * GOTOOLCHAIN downloads), for machines without a new enough Go.
+ */
+function fetchGo(progress: Progress): string {
+  const arch = process.arch === 'arm64' ? 'arm64' : 'amd64';
+  const url = `https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-go${FALLBACK_GO}.linux-${arch}.zip`;
+  progress(`no Go ${`1.${MIN_GO_MINOR}`}+ here: fetching Go ${FALLBACK_GO} from ${url}`);
+  mkdirSync(fallbackGoDir(), { recursive: true });
+  const zip = join(fallbackGoDir(), 'go.zip');
+  for (const [cmd, args] of [['curl', ['-fsSL', '--retry', '3', '-o', zip, url]], ['unzip', ['-q', '-o', zip, '-d', fallbackGoDir()]]] as const) {
+    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+    if (r.error || r.status !== 0) throw new ProcflowError('LOCAL_KUBE', `kubernetes: fetching Go failed (${cmd}): ${r.error?.message ?? r.stderr.trim()}`, GO_HINT);
+  }
+  rmSync(zip, { force: true });
+  return findGo();
+}
+
 /** A Go toolchain new enough to build KUBERNETES_VERSION. */
 export function findGo(): string {
-  const candidates = [process.env.PROCFLOW_GO, 'go', '/usr/local/go/bin/go'].filter((c): c is string => Boolean(c));
+  const candidates = [process.env.PROCFLOW_GO, 'go', '/usr/local/go/bin/go', fallbackGo()].filter((c): c is string => Boolean(c));
   const seen: string[] = [];
   for (const go of candidates) {
     const r = spawnSync(go, ['env', 'GOVERSION'], { encoding: 'utf8' });
@@ -162,7 +185,12 @@ function writeBuildModule(go: string, dir: string): void {
 export async function ensureKubernetesBinaries(progress: Progress = () => {}): Promise<KubernetesBinaries> {
   const found = findKubernetesBinaries();
   if (found) return found;
-  const go = findGo();
+  let go: string;
+  try {
+    go = findGo();
+  } catch {
+    go = fetchGo(progress);
+  }
   const buildDir = join(kubernetesDir(), 'build');
   progress(`building kube-apiserver v${KUBERNETES_VERSION} and etcd from the Go module proxy into ${binDir()}, once (a cold build takes tens of minutes)`);
   writeBuildModule(go, buildDir);

@@ -3,5 +3,11 @@
 # Elasticsearch and, as root, the real kernel. `npm test -- unit` runs one suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh
+# The Kubernetes API server (a long first build) serves the integration and e2e suites only.
+needs_kube=1
+if [ $# -gt 0 ]; then
+  needs_kube=0
+  for suite in "$@"; do case "$suite" in integration|e2e) needs_kube=1 ;; esac; done
+fi
+PROCFLOW_BOOTSTRAP_KUBERNETES=$needs_kube bash scripts/bootstrap.sh
 exec node dist/test/run.js "$@"

@@ -71,3 +71,18 @@ test('settings that would wedge the indexer or delete fresh data are refused bef
   assert.equal(indexerRetention.status, 1, indexerRetention.stderr);
   assert.match(indexerRetention.stderr, /--retention-days/);
 });
+
+test('an indexer whose --listen port is taken says so and how to fix it', async () => {
+  const { createServer } = await import('node:net');
+  const holder = createServer();
+  await new Promise<void>((r) => holder.listen(0, '127.0.0.1', () => r()));
+  const port = (holder.address() as { port: number }).port;
+  try {
+    const r = procflow('indexer', '--es-url', 'http://127.0.0.1:1', '--token', 't', '--listen', `127.0.0.1:${port}`, '--install-templates=false');
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE`));
+    assert.match(r.stderr, /another process \(another indexer\?\) holds the port.*--listen HOST:PORT \(PROCFLOW_LISTEN\)/);
+  } finally {
+    holder.close();
+  }
+});
