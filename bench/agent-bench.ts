@@ -33,6 +33,9 @@ import { Spool } from '../agent/spool.js';
 import { Shipper } from '../agent/shipper.js';
 import { SyntheticCollector, execEvent, flowRecord } from '../agent/synthetic.js';
 import { FLOW_CONTRACT } from '../schema/index.js';
+import { EndpointNamer } from '../agent/endpoints.js';
+import { podInfoFrom } from '../agent/kubernetes/pod.js';
+import { PodIndex } from '../agent/kubernetes/pod-index.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const FLOWS = Number(process.env.BENCH_FLOWS ?? 100_000);
@@ -278,12 +281,59 @@ async function phaseKernel(sinkUrl: string): Promise<PhaseResult | string> {
   return r;
 }
 
+/**
+ * --kubernetes at cluster scope: the memory of a 100k-pod index (as a big cluster's pod list
+ * fills it), and flow endpoint naming with pods against naming without (the baseline).
+ */
+async function phasePods(): Promise<PhaseResult> {
+  const pods = Number(process.env.BENCH_PODS ?? 100_000);
+  const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
+  const ipOf = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+  gc();
+  const heap0 = process.memoryUsage().heapUsed;
+  const t0 = performance.now();
+  const c0 = cpuSeconds();
+  const index = new PodIndex();
+  for (let i = 0; i < pods; i++) {
+    index.upsert(podInfoFrom({
+      metadata: { uid: `0f3c2a8e-1b2c-4d5e-8f90-${String(i).padStart(12, '0')}`, name: `web-${i >> 4}-${i.toString(36)}`, namespace: `ns-${i % 50}`, generateName: `web-${i >> 4}-`,
+        labels: { app: `app-${i % 100}`, 'pod-template-hash': (i >> 4).toString(36), tier: 'backend' } },
+      spec: { nodeName: `node-${i % 500}` },
+      status: { phase: 'Running', podIP: ipOf(i) },
+    })!);
+  }
+  const loaded = finish('pods100k', pods, t0, c0);
+  gc();
+  const heapMiB = (process.memoryUsage().heapUsed - heap0) / 1024 ** 2;
+  const lookup = { byUid: (u: string) => index.byUid(u), byIp: (ip: string) => index.byIp(ip), close: () => {} };
+  const withPods = new EndpointNamer('n1', lookup);
+  const without = new EndpointNamer('n1');
+  // Half the peers are pods, half are not (public addresses), as on a node talking to both.
+  const peers = Array.from({ length: 10_000 }, (_, i) => (i % 2 ? ipOf((i * 7919) % pods) : `203.0.${(i >> 8) & 255}.${i & 255}`));
+  const time = (namer: EndpointNamer) => {
+    let n = 0;
+    const s0 = performance.now();
+    for (let r = 0; r < 100; r++) for (const ip of peers) if (namer.of(ip).type === 'wep') n++;
+    return { ns: ((performance.now() - s0) * 1e6) / (100 * peers.length), n };
+  };
+  time(without);
+  time(withPods);
+  const a = time(without);
+  const b = time(withPods);
+  loaded.extra = {
+    podIndexHeapMiB: heapMiB.toFixed(1), bytesPerPod: Math.round((heapMiB * 1024 ** 2) / pods),
+    nameNsWithoutPods: a.ns.toFixed(0), nameNsWithPods: b.ns.toFixed(0), ratioWithVsWithout: (b.ns / a.ns).toFixed(2), wepFound: b.n,
+  };
+  return loaded;
+}
+
 async function runPhase(phase: string, sinkUrl: string): Promise<PhaseResult | string> {
   if (phase === 'baseline') return phaseBaseline();
   if (phase === 'ingest') return phaseIngest(sinkUrl);
   if (phase.startsWith('rate=')) return phaseRate(sinkUrl, Number(phase.slice(5)));
   if (phase === 'flows100k') return phaseFlows100k(sinkUrl);
   if (phase === 'kernel') return phaseKernel(sinkUrl);
+  if (phase === 'pods100k') return phasePods();
   throw new Error(`bench: unknown phase ${phase}`);
 }
 
@@ -324,7 +374,7 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   const s = await sink();
-  const phases = ['baseline', 'ingest', ...RATES.map((r) => `rate=${r}`), 'flows100k', 'kernel'];
+  const phases = (process.env.BENCH_PHASES?.split(',') ?? ['baseline', 'ingest', ...RATES.map((r) => `rate=${r}`), 'flows100k', 'pods100k', 'kernel']);
   const results: PhaseResult[] = [];
   process.stderr.write(`bench: ${FLOWS} distinct flows over ${PROCESSES} processes, ${SECONDS} s per phase\n`);
   for (const ph of phases) {

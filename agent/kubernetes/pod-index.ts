@@ -10,7 +10,8 @@ function bareIp(ip: string): string {
 
 export class PodIndex {
   private readonly byUidMap = new Map<string, PodInfo>();
-  private readonly claims = new Map<string, string[]>();
+  /** IP -> the pods claiming it, oldest first (records, not uids: one map lookup per flow end). */
+  private readonly claims = new Map<string, PodInfo[]>();
 
   get size(): number {
     return this.byUidMap.size;
@@ -21,17 +22,17 @@ export class PodIndex {
   }
 
   byIp(ip: string): PodInfo | undefined {
-    const uids = this.claims.get(bareIp(ip));
-    return uids ? this.byUidMap.get(uids[uids.length - 1]!) : undefined;
+    const pods = this.claims.get(bareIp(ip));
+    return pods?.[pods.length - 1];
   }
 
   upsert(p: PodInfo): void {
     this.remove(p.uid);
     this.byUidMap.set(p.uid, p);
     for (const ip of p.ips) {
-      const uids = this.claims.get(ip);
-      if (uids) uids.push(p.uid);
-      else this.claims.set(ip, [p.uid]);
+      const pods = this.claims.get(ip);
+      if (pods) pods.push(p);
+      else this.claims.set(ip, [p]);
     }
   }
 
@@ -40,8 +41,8 @@ export class PodIndex {
     if (!old) return;
     this.byUidMap.delete(uid);
     for (const ip of old.ips) {
-      const uids = this.claims.get(ip)?.filter((u) => u !== uid);
-      if (uids?.length) this.claims.set(ip, uids);
+      const rest = this.claims.get(ip)?.filter((p) => p.uid !== uid);
+      if (rest?.length) this.claims.set(ip, rest);
       else this.claims.delete(ip);
     }
   }
