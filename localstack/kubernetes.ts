@@ -430,7 +430,8 @@ async function waitFor(ready: () => Promise<boolean>, timeoutMs: number, what: s
   }
 }
 
-function kubeconfigYaml(conn: KubeConnection): string {
+/** A kubeconfig for kubectl that reaches `conn` as its token's user. */
+export function kubeconfigYaml(conn: KubeConnection): string {
   return [
     'apiVersion: v1',
     'kind: Config',

@@ -10,14 +10,14 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { IncomingMessage } from 'node:http';
 import { request } from 'node:https';
-import { findKubernetesBinaries, kubeRequest, startLocalKubernetes, KUBERNETES_VERSION, type KubeConnection, type KubeResponse } from '../../localstack/kubernetes.js';
+import { findKubernetesBinaries, kubeconfigYaml, kubeRequest, startLocalKubernetes, KUBERNETES_VERSION, type KubeConnection, type KubeResponse } from '../../localstack/kubernetes.js';
 import { IN_CI } from './environment.js';
 
 export interface TestKubernetes extends KubeConnection {
   /** The token in a file, for the agent's --kubernetes-token-file. */
   tokenFile: string;
-  /** Only when this process started the server. */
-  kubeconfig?: string;
+  /** For kubectl, as the token's user. */
+  kubeconfig: string;
   stop(): Promise<void>;
 }
 
@@ -32,7 +32,9 @@ async function fromEnv(url: string): Promise<TestKubernetes> {
   const dir = mkdtempSync(join(tmpdir(), 'procflow-kube-token-'));
   const tokenFile = join(dir, 'token');
   writeFileSync(tokenFile, token, { mode: 0o600 });
-  const kube = { url, token, caFile, tokenFile, stop: async () => rmSync(dir, { recursive: true, force: true }) };
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(kubeconfig, kubeconfigYaml({ url, token, caFile }), { mode: 0o600 });
+  const kube = { url, token, caFile, tokenFile, kubeconfig, stop: async () => rmSync(dir, { recursive: true, force: true }) };
   const ready = await kubeRequest(kube, 'GET', '/readyz');
   if (ready.status !== 200) throw new Error(`${url}/readyz answered ${ready.status}: ${ready.body.slice(0, 200)}`);
   return kube;

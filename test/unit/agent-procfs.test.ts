@@ -94,16 +94,29 @@ test('a /proc that cannot be listed (a file in its place) is PROCFS_UNAVAILABLE'
   assert.throws(() => scanProcesses(4096, root), isProcfsError(root, /ENOTDIR/));
 });
 
-test('an unreadable /proc is PROCFS_UNAVAILABLE', (t) => {
-  if (process.getuid?.() === 0) return t.skip('root reads a directory whatever its mode');
+test('an unreadable /proc is PROCFS_UNAVAILABLE', async (t) => {
   const root = tempDir(t);
   fakeProcess(root, 7, { comm: 'x', ppid: 1, startTicks: 1, argv: ['/x'], exe: '/x', cwd: '/' });
   chmodSync(root, 0o000);
-  try {
-    assert.throws(() => scanProcesses(4096, root), isProcfsError(root, /permission denied/));
-  } finally {
-    chmodSync(root, 0o700); // before the removal registered by tempDir
+  if (process.getuid?.() !== 0) {
+    try {
+      assert.throws(() => scanProcesses(4096, root), isProcfsError(root, /permission denied/));
+    } finally {
+      chmodSync(root, 0o700); // before the removal registered by tempDir
+    }
+    return;
   }
+  // Root reads a directory whatever its mode: the scan runs as nobody, in a child process.
+  const { spawnSync } = await import('node:child_process');
+  const module = new URL('../../agent/procfs.js', import.meta.url).href;
+  const script = `import { scanProcesses } from ${JSON.stringify(module)};
+try { scanProcesses(4096, ${JSON.stringify(root)}); console.log('{}'); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, hint: e.hint })); }`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { uid: 65534, gid: 65534, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const err = JSON.parse(r.stdout) as { code?: string; message?: string; hint?: string };
+  assert.equal(err.code, 'PROCFS_UNAVAILABLE');
+  assert.match(err.message ?? '', /permission denied/);
+  assert.match(err.hint ?? '', /--procfs-scan=false/);
 });
 
 test('the agent: start fails with the hint when the scan cannot run, and starts with procfsScan false', async (t) => {
