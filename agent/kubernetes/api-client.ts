@@ -73,8 +73,8 @@ export class KubeApi {
   }
 
   /** GET a JSON document; error statuses become KubeApiError. */
-  async getJson<T>(path: string, timeoutMs = 30_000): Promise<T> {
-    const res = await this.open(path, timeoutMs);
+  async getJson<T>(path: string, timeoutMs = 30_000, signal?: AbortSignal): Promise<T> {
+    const res = await this.open(path, timeoutMs, signal);
     const body = await readAll(res);
     if (res.statusCode !== 200) throw statusError(res.statusCode ?? 0, body);
     try {

@@ -117,7 +117,7 @@ export class PodInformer {
       const page = `/api/v1/pods?limit=${this.o.pageSize ?? 500}${this.selector}${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`;
       let body: PodList;
       try {
-        body = await this.api.getJson<PodList>(page);
+        body = await this.api.getJson<PodList>(page, 30_000, this.abort.signal);
       } catch (err) {
         // A continue token expired between pages: start the list over.
         if (err instanceof KubeApiError && err.status === 410) throw new Relist();
@@ -151,7 +151,10 @@ export class PodInformer {
     const path = `/api/v1/pods?watch=1&allowWatchBookmarks=true&timeoutSeconds=${timeout}&resourceVersion=${encodeURIComponent(version)}${this.selector}`;
     let latest = version;
     let gone = false;
+    let events = 0;
+    const opened = Date.now();
     await this.api.watch(path, (raw) => {
+      events++;
       const ev = raw as WatchEvent;
       const obj = ev.object;
       if (ev.type === 'ERROR') {
@@ -171,6 +174,8 @@ export class PodInformer {
       if (p) this.index.upsert(p);
     }, (timeout + 60) * 1000, this.abort.signal);
     if (gone) throw new Relist();
+    // A server (or proxy) that ends every watch at once would have us spin: back off instead.
+    if (events === 0 && Date.now() - opened < 500 && !this.closed) throw new Error('kubernetes: the pod watch ended as soon as it opened');
     return latest;
   }
 }
