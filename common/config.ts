@@ -1,6 +1,7 @@
 // Settings for every command: convict schemas where each key `foo_bar` is also the flag
 // `--foo-bar` and the environment variable `PROCFLOW_FOO_BAR`; `--config FILE` loads JSON.
 // Precedence (lowest to highest): defaults, config file, environment, flags.
+import { readFileSync } from 'node:fs';
 import convict from 'convict';
 import { ConfigError } from './errors.js';
 
@@ -18,55 +19,115 @@ export interface Setting<T = unknown> {
 
 export type SettingsTable = Record<string, Setting>;
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, k: 1024, mb: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, g: 1024 ** 3 };
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const SIZE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1024, k: 1024, kib: 1024,
+  mb: 1024 ** 2, m: 1024 ** 2, mib: 1024 ** 2,
+  gb: 1024 ** 3, g: 1024 ** 3, gib: 1024 ** 3,
+};
+const TRUE_WORDS = new Set(['true', '1', 'yes', 'on']);
+const FALSE_WORDS = new Set(['false', '0', 'no', 'off']);
 
-function parseWithUnits(value: unknown, units: Record<string, number>, what: string): number {
-  if (typeof value === 'number') return value;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(String(value));
+/** true/false for a boolean literal (true/false, 1/0, yes/no, on/off, any case), else undefined. */
+export function parseBooleanLiteral(value: unknown): boolean | undefined {
+  if (typeof value === 'boolean') return value;
+  if (value === 1 || value === 0) return value === 1;
+  if (typeof value !== 'string') return undefined;
+  const word = value.trim().toLowerCase();
+  return TRUE_WORDS.has(word) ? true : FALSE_WORDS.has(word) ? false : undefined;
+}
+
+/**
+ * A value a setting cannot take. The message is what the value should look like
+ * ("a duration like 15s"); loadSettings names the flag and variable around it.
+ */
+class ValueRejected extends Error {}
+
+const EXPECT = {
+  boolean: 'true or false (or 1/0, yes/no, on/off)',
+  duration: 'a duration like 15s, 500ms, 2m, 1d',
+  size: 'a size like 512kb, 10mb, 16 MiB, 1gb',
+  hostPort: 'HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:8080',
+  url: 'an http(s) URL like http://127.0.0.1:9200',
+};
+
+function parseWithUnits(value: unknown, units: Record<string, number>, expectation: string): number {
+  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value;
+  const m = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value) : null;
   const unit = m?.[2]?.toLowerCase() || Object.keys(units)[0]!;
   const factor = units[unit];
-  if (!m || factor === undefined) {
-    throw new Error(`must be a ${what} like ${what === 'duration' ? '15s, 500ms, 2m' : '10mb, 512kb'}, got ${JSON.stringify(value)}`);
-  }
+  if (!m || factor === undefined) throw new ValueRejected(expectation);
   return Math.round(Number(m[1]) * factor);
 }
 
-convict.addFormat({
-  name: 'duration',
-  validate: (v: unknown) => {
-    if (typeof v !== 'number' || v < 0) throw new Error('must be a positive duration');
-  },
-  coerce: (v: unknown) => parseWithUnits(v, DURATION_UNITS, 'duration'),
-});
-convict.addFormat({
-  name: 'size',
-  validate: (v: unknown) => {
-    if (typeof v !== 'number' || v < 0) throw new Error('must be a positive size');
-  },
-  coerce: (v: unknown) => parseWithUnits(v, SIZE_UNITS, 'size'),
-});
-convict.addFormat({
-  name: 'host-port',
-  validate: (v: unknown) => {
-    if (typeof v !== 'string' || !/^(\[[0-9a-f:.]+\]|[^:\s]+):\d{1,5}$/i.test(v)) throw new Error('must be HOST:PORT, e.g. 127.0.0.1:8080');
-  },
-});
-convict.addFormat({
-  name: 'url-or-empty',
-  validate: (v: unknown) => {
-    if (v === '') return;
-    try {
-      const u = new URL(String(v));
-      if (!/^https?:$/.test(u.protocol)) throw new Error('bad scheme');
-    } catch {
-      throw new Error(`must be an http(s) URL, got ${JSON.stringify(v)}`);
-    }
-  },
-});
+function parseHostPort(value: unknown): string {
+  const m = typeof value === 'string' ? /^(\[[0-9a-f:.]+\]|[^:\s]+):(\d{1,5})$/i.exec(value) : null;
+  if (!m || Number(m[2]) > 65_535) throw new ValueRejected(EXPECT.hostPort);
+  return value as string;
+}
+
+function parseUrlOrEmpty(value: unknown): string {
+  if (value === '') return '';
+  try {
+    if (typeof value === 'string' && /^https?:$/.test(new URL(value).protocol)) return value;
+  } catch {
+    // falls through to the rejection below
+  }
+  throw new ValueRejected(EXPECT.url);
+}
+
+function parseNumber(value: unknown, kind: 'int' | 'nat' | 'port' | 'number', min: number | undefined): number {
+  const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
+  const ok = kind === 'number' ? Number.isFinite(n) : Number.isInteger(n) && (kind === 'int' || (n >= 0 && (kind === 'nat' || n <= 65_535)));
+  if (!ok) throw new ValueRejected({ int: 'a whole number', nat: `a whole number, ${min ?? 0} or more`, port: 'a port number from 0 to 65535', number: 'a number' }[kind]);
+  return n;
+}
+
+/** The value `raw` (a flag, variable or config file value) means for setting `s`. */
+function parseValue(s: Setting, raw: unknown): unknown {
+  const f = s.format;
+  if (f === Boolean) {
+    const b = parseBooleanLiteral(raw);
+    if (b === undefined) throw new ValueRejected(EXPECT.boolean);
+    return b;
+  }
+  if (f === 'duration') return parseWithUnits(raw, DURATION_UNITS, EXPECT.duration);
+  if (f === 'size') return parseWithUnits(raw, SIZE_UNITS, EXPECT.size);
+  if (f === 'host-port') return parseHostPort(raw);
+  if (f === 'url-or-empty') return parseUrlOrEmpty(raw);
+  if (f === 'int' || f === 'nat' || f === 'port') return parseNumber(raw, f as 'int' | 'nat' | 'port', s.min);
+  if (f === Number) return parseNumber(raw, 'number', s.min);
+  if (Array.isArray(f)) {
+    if (!f.includes(raw)) throw new ValueRejected(`one of ${f.join(', ')}`);
+    return raw;
+  }
+  if (f === Array || Array.isArray(s.default)) {
+    if (typeof raw === 'string') return raw.split(',').map((x) => x.trim()).filter(Boolean);
+    if (Array.isArray(raw) && raw.every((x) => typeof x === 'string')) return raw;
+    throw new ValueRejected('a comma separated list (or, in a config file, a JSON array of strings)');
+  }
+  if (f === String) {
+    if (typeof raw === 'string') return raw;
+    if (typeof raw === 'number') return String(raw);
+    throw new ValueRejected('a string');
+  }
+  return raw;
+}
+
+// convict checks the merged result against the same parsers (a safety net: every value has
+// already been through parseValue, which names the setting when it refuses one).
+const asConvictCheck = (parse: (v: unknown) => unknown) => (v: unknown) => {
+  parse(v);
+};
+convict.addFormat({ name: 'duration', validate: asConvictCheck((v) => parseWithUnits(v, DURATION_UNITS, EXPECT.duration)) });
+convict.addFormat({ name: 'size', validate: asConvictCheck((v) => parseWithUnits(v, SIZE_UNITS, EXPECT.size)) });
+convict.addFormat({ name: 'host-port', validate: asConvictCheck(parseHostPort) });
+convict.addFormat({ name: 'url-or-empty', validate: asConvictCheck(parseUrlOrEmpty) });
 
 export const flagOf = (key: string): string => `--${key.replaceAll('_', '-')}`;
 export const envOf = (key: string): string => `PROCFLOW_${key.toUpperCase()}`;
+const settingName = (key: string): string => `${flagOf(key)} (${envOf(key)})`;
 
 /** Turns argv into { key: value } for known settings; rejects unknown flags. */
 function parseFlags(table: SettingsTable, argv: string[]): { values: Record<string, string | boolean>; configFile?: string; help: boolean } {
@@ -97,7 +158,11 @@ function parseFlags(table: SettingsTable, argv: string[]): { values: Record<stri
       throw new ConfigError(`unknown option ${JSON.stringify(arg)}`, 'run the command with --help to list every setting');
     }
     if (table[key]!.format === Boolean) {
-      values[key] = inline === undefined ? true : inline !== 'false';
+      // A bare flag means true; `--flag false` takes the next word only when it is a boolean
+      // literal (no command has positional arguments, so nothing else could be meant).
+      if (inline !== undefined) values[key] = inline;
+      else if (parseBooleanLiteral(argv[i + 1]) !== undefined) values[key] = argv[++i]!;
+      else values[key] = true;
       continue;
     }
     const v = inline ?? argv[++i];
@@ -107,61 +172,124 @@ function parseFlags(table: SettingsTable, argv: string[]): { values: Record<stri
   return { values, ...(configFile ? { configFile } : {}), help };
 }
 
+/** The settings in a --config / PROCFLOW_CONFIG JSON file, with errors that name the file. */
+function readConfigFile(table: SettingsTable, path: string): Record<string, unknown> {
+  const what = `config file ${JSON.stringify(path)} (--config / PROCFLOW_CONFIG)`;
+  const shape = 'it holds one JSON object whose keys are setting names with underscores, e.g. {"flush_interval": "15s"}';
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ConfigError(`${what} does not exist`, 'pass the path of an existing JSON file, or leave --config and PROCFLOW_CONFIG unset');
+    throw new ConfigError(`${what} cannot be read (${code ?? (err as Error).message})`, 'check that the path is a file this user may read');
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`${what} is not valid JSON: ${(err as Error).message}`, shape);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`${what} does not hold a JSON object`, shape);
+  }
+  for (const key of Object.keys(parsed)) {
+    if (!Object.hasOwn(table, key)) throw new ConfigError(`${what} has an unknown setting ${JSON.stringify(key)}`, `${shape}; run the command with --help to list every setting`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
 export interface Loaded<T> {
   config: T;
   help: boolean;
 }
 
+/**
+ * Settings from defaults, then the config file, then the environment, then flags. Every value
+ * goes through one parser per format, and a value it refuses is a ConfigError naming the flag,
+ * the variable and what the value should look like.
+ */
 export function loadSettings<T>(table: SettingsTable, argv: string[], env: NodeJS.ProcessEnv = process.env): Loaded<T> {
   const { values, configFile, help } = parseFlags(table, argv);
   const schema: Record<string, convict.SchemaObj> = {};
   for (const [key, s] of Object.entries(table)) {
-    schema[key] = { doc: s.doc, format: s.format, default: s.default, env: envOf(key), sensitive: s.sensitive ?? false };
+    schema[key] = { doc: s.doc, format: s.format, default: s.default, sensitive: s.sensitive ?? false };
   }
+  // convict holds the defaults; the layers are parsed here so that env and file strings follow
+  // the same rules as flags (convict's own env coercion turns any string but "false" into true).
+  const conf: convict.Config<Record<string, unknown>> = convict<Record<string, unknown>>(schema, { env: {}, args: [] });
+  if (help) return { config: conf.getProperties() as T, help };
+  const set = (key: string, raw: unknown, source: string) => {
+    const s = table[key]!;
+    try {
+      (conf as { set(k: string, v: unknown): void }).set(key, parseValue(s, raw));
+    } catch (err) {
+      if (!(err instanceof ValueRejected)) throw err;
+      const got = s.sensitive ? '(hidden)' : JSON.stringify(raw);
+      throw new ConfigError(`${settingName(key)} must be ${err.message}; got ${got}`, `set ${source}; the default is ${formatDefault(s)}`);
+    }
+  };
+  const file = configFile ?? env.PROCFLOW_CONFIG;
+  if (file) for (const [k, v] of Object.entries(readConfigFile(table, file))) set(k, v, `in ${file}`);
+  for (const key of Object.keys(table)) {
+    const v = env[envOf(key)];
+    if (v !== undefined) set(key, v, `in the environment (${envOf(key)})`);
+  }
+  for (const [k, v] of Object.entries(values)) set(k, v, `by ${flagOf(k)}`);
   try {
-    const conf: convict.Config<Record<string, unknown>> = convict<Record<string, unknown>>(schema, { env: env as Record<string, string>, args: [] });
-    if (configFile ?? env.PROCFLOW_CONFIG) conf.loadFile(configFile ?? env.PROCFLOW_CONFIG!);
-    for (const [k, v] of Object.entries(values)) (conf as { set(k: string, v: unknown): void }).set(k, coerce(table[k]!, v));
-    if (!help) conf.validate({ allowed: 'strict' });
-    const config = conf.getProperties();
-    if (!help) checkMinimums(table, config);
-    return { config: config as T, help };
+    conf.validate({ allowed: 'strict' });
   } catch (err) {
-    if (err instanceof ConfigError) throw err;
     throw new ConfigError((err as Error).message, 'run the command with --help to list every setting');
   }
+  const config = conf.getProperties();
+  checkMinimums(table, config);
+  return { config: config as T, help };
 }
 
 function checkMinimums(table: SettingsTable, config: Record<string, unknown>): void {
   for (const [key, s] of Object.entries(table)) {
     const v = config[key];
     if (s.min !== undefined && typeof v === 'number' && v < s.min) {
-      throw new ConfigError(`${flagOf(key)} (${envOf(key)}) must be at least ${s.min}, got ${v}`, `${s.doc}; the default is ${JSON.stringify(s.default)}`);
+      throw new ConfigError(`${settingName(key)} must be at least ${s.min}, got ${v}`, `${s.doc}; the default is ${formatDefault(s)}`);
     }
   }
 }
 
-function coerce(s: Setting, v: string | boolean): unknown {
-  if (typeof v === 'boolean') return v;
-  if (s.format === 'int' || s.format === 'nat' || s.format === 'port' || s.format === Number) {
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new ConfigError(`expected a number, got ${JSON.stringify(v)}`);
-    return n;
-  }
-  if (s.format === 'duration') return parseWithUnits(v, DURATION_UNITS, 'duration');
-  if (s.format === 'size') return parseWithUnits(v, SIZE_UNITS, 'size');
-  if (Array.isArray(s.default) || s.format === Array) return v.split(',').map((x) => x.trim()).filter(Boolean);
-  return v;
+/** A duration in the largest unit that divides it: 60000 -> "1m", 1500 -> "1500ms". */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  for (const [unit, n] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms % n === 0) return `${ms / n}${unit}`;
+  return `${ms}ms`;
 }
+
+/** A size in the largest binary unit that divides it: 16777216 -> "16 MiB" (flags accept it back). */
+export function formatSize(bytes: number): string {
+  for (const [unit, n] of [['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]] as const) if (bytes >= n && bytes % n === 0) return `${bytes / n} ${unit}`;
+  return `${bytes} B`;
+}
+
+/** A setting's default as people read (and could type) it; secrets show only whether one is set. */
+export function formatDefault(s: Setting): string {
+  if (s.sensitive) return s.default ? '(set)' : '(none)';
+  const d = s.default;
+  if (d === '' || (Array.isArray(d) && d.length === 0)) return '(empty)';
+  if (typeof d === 'number' && s.format === 'duration') return formatDuration(d);
+  if (typeof d === 'number' && s.format === 'size') return formatSize(d);
+  return Array.isArray(d) ? d.join(',') : String(d);
+}
+
+/** What the units and booleans of the settings look like, for help and the README. */
+export const VALUE_SYNTAX =
+  `Durations take ${Object.keys(DURATION_UNITS).join(', ')} (15s, 1d); sizes take b, kb, mb, gb or KiB, MiB, GiB (all powers of 1024, any case); ` +
+  'booleans take true/false, 1/0, yes/no, on/off (any case) as --flag=false or --flag false, and a bare --flag means true.';
 
 /** `--help` text: usage, then every setting with its flag, env variable and default. */
 export function formatHelp(usage: string, summary: string, table: SettingsTable): string {
   const lines = [`usage: ${usage}`, '', summary, '', 'settings (flag, environment variable, default):'];
   for (const [key, s] of Object.entries(table)) {
     const flag = s.short ? `-${s.short}, ${flagOf(key)}` : flagOf(key);
-    const def = s.sensitive ? (s.default ? '(set)' : '(none)') : JSON.stringify(s.default);
-    lines.push(`  ${flag}  ${envOf(key)}`, `      ${s.doc} [default: ${def}]`);
+    lines.push(`  ${flag}  ${envOf(key)}`, `      ${s.doc} [default: ${formatDefault(s)}]`);
   }
-  lines.push('  --config FILE  PROCFLOW_CONFIG', '      JSON file with any of the settings above (flags and environment win)');
+  lines.push('  --config FILE  PROCFLOW_CONFIG', '      JSON file with any of the settings above (flags and environment win)', '', VALUE_SYNTAX);
   return lines.join('\n');
 }

@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { envOf, flagOf, type Setting } from '../common/config.js';
+import { envOf, flagOf, formatDefault, VALUE_SYNTAX, type Setting } from '../common/config.js';
 import { leafFields, FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS, FLOWS_PATTERN, PROCESS_PATTERN, type FieldTable } from '../schema/index.js';
 import { COMMAND_NAMES, loadCommand } from './invocation.js';
 
@@ -13,18 +13,9 @@ export const README_PATH = fileURLToPath(new URL('../../README.md', import.meta.
 
 const cell = (s: string) => s.replaceAll('|', '\\|').replaceAll('\n', ' ');
 
-function formatDefault(s: Setting): string {
-  if (s.sensitive) return s.default ? '(set)' : '(none)';
-  const d = s.default;
-  if (d === hostname()) return "this host's name";
-  if (d === '' || (Array.isArray(d) && d.length === 0)) return '(empty)';
-  if (typeof d === 'number' && s.format === 'duration') return d % 60_000 === 0 && d > 0 ? `${d / 60_000}m` : d % 1000 === 0 && d > 0 ? `${d / 1000}s` : `${d}ms`;
-  if (typeof d === 'number' && s.format === 'size') {
-    for (const [unit, n] of [['gb', 1024 ** 3], ['mb', 1024 ** 2], ['kb', 1024]] as const) if (d >= n && d % n === 0) return `${d / n}${unit}`;
-    return `${d}b`;
-  }
-  return Array.isArray(d) ? d.join(',') : String(d);
-}
+// The help text's formatter, except that a default taken from this machine (its hostname)
+// is described, so the README does not change from host to host.
+const readmeDefault = (s: Setting): string => (s.default === hostname() ? "this host's name" : formatDefault(s));
 
 export async function settingsReference(): Promise<string> {
   const out: string[] = [];
@@ -33,11 +24,12 @@ export async function settingsReference(): Promise<string> {
     out.push(`### procflow ${name}`, '', `${cmd.summary}. Usage: \`${cmd.usage}\``, '', '| flag | environment | default | meaning |', '| --- | --- | --- | --- |');
     for (const [key, s] of Object.entries(cmd.settings)) {
       const flag = s.short ? `\`-${s.short}\`, \`${flagOf(key)}\`` : `\`${flagOf(key)}\``;
-      out.push(`| ${flag} | \`${envOf(key)}\` | \`${cell(formatDefault(s))}\` | ${cell(s.doc)} |`);
+      out.push(`| ${flag} | \`${envOf(key)}\` | \`${cell(readmeDefault(s))}\` | ${cell(s.doc)} |`);
     }
     out.push('');
   }
   out.push('Every command also takes `--config FILE` (`PROCFLOW_CONFIG`): a JSON file with any of its settings; flags win over the environment, which wins over the file.');
+  out.push('', VALUE_SYNTAX);
   return out.join('\n');
 }
 
