@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { envOf, flagOf, formatDefault, VALUE_SYNTAX, type Setting } from '../common/config.js';
-import { leafFields, FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS, FLOWS_PATTERN, PROCESS_PATTERN, type FieldTable } from '../schema/index.js';
+import { leafFields, rangeText, FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS, FLOWS_PATTERN, PROCESS_PATTERN, type FieldTable } from '../schema/index.js';
 import { COMMAND_NAMES, loadCommand } from './invocation.js';
 
 export const README_PATH = fileURLToPath(new URL('../../README.md', import.meta.url));
@@ -36,7 +36,8 @@ export async function settingsReference(): Promise<string> {
 function fieldsTable(table: FieldTable): string {
   const rows = ['| field | type | ECS alias | required | meaning |', '| --- | --- | --- | --- | --- |'];
   for (const { path, spec } of leafFields(table)) {
-    const type = `${spec.type}${spec.array ? '[]' : ''}${spec.storedOnly ? ' (stored only)' : ''}`;
+    const range = rangeText(spec);
+    const type = `${spec.type}${spec.array ? '[]' : ''}${range ? `, ${range}` : ''}${spec.storedOnly ? ' (stored only)' : ''}`;
     rows.push(`| \`${path}\` | ${type} | ${spec.ecs ? `\`${spec.ecs}\`` : ''} | ${spec.required ? 'yes' : ''} | ${cell(spec.description)} |`);
   }
   return rows.join('\n');

@@ -19,9 +19,25 @@ export interface FieldSpec {
   readonly ignoreAbove?: number;
   /** Kept in _source only: neither indexed nor aggregatable. */
   readonly storedOnly?: boolean;
+  /** For 'long' and 'double': the smallest value accepted (0 for counters, ids and ports). */
+  readonly min?: number;
+  /** For 'long' and 'double': the largest value accepted (65535 for ports). */
+  readonly max?: number;
+  /** For 'keyword': values must match this, e.g. a pid or "*"; `patternText` says so in words. */
+  readonly pattern?: RegExp;
+  readonly patternText?: string;
 }
 
 export type FieldTable = { readonly [name: string]: FieldSpec };
+
+/** A numeric field's bounds in words ("0 or more", "0 to 65535"), or undefined when it has none. */
+export function rangeText(spec: FieldSpec): string | undefined {
+  if (spec.min !== undefined && spec.max !== undefined) return `${spec.min} to ${spec.max}`;
+  if (spec.min !== undefined) return `${spec.min} or more`;
+  if (spec.max !== undefined) return `${spec.max} or less`;
+  return undefined;
+}
+
 
 type ScalarOf<T> = T extends 'keyword' | 'ip' | 'date'
   ? string

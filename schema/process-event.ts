@@ -5,8 +5,8 @@ import type { DocOf, FieldTable } from './field-spec.js';
 
 export const PROCESS_FIELDS = {
   exec_id: { type: 'keyword', required: true, description: 'unique id of this process start on this node' },
-  pid: { type: 'long', required: true, description: 'process id' },
-  uid: { type: 'long', description: 'user id' },
+  pid: { type: 'long', required: true, min: 0, description: 'process id' },
+  uid: { type: 'long', min: 0, max: 4_294_967_295, description: 'user id' },
   cwd: { type: 'keyword', ignoreAbove: 4096, description: 'working directory at exec' },
   binary: { type: 'keyword', required: true, ignoreAbove: 4096, description: 'executable path (the task name when unknown)' },
   arguments: { type: 'keyword', ignoreAbove: 8191, description: 'arguments after argv[0], space separated, redacted' },
@@ -54,7 +54,7 @@ export const PROCESS_EVENT_FIELDS = {
       process: { type: 'object', required: true, description: 'the process that exited', fields: PROCESS_FIELDS },
       parent: { type: 'object', description: 'its parent', fields: PROCESS_FIELDS },
       signal: { type: 'keyword', description: 'terminating signal name, e.g. SIGKILL; absent on a normal exit' },
-      status: { type: 'long', description: 'exit status (0-255)' },
+      status: { type: 'long', min: 0, max: 255, description: 'exit status (0-255)' },
       time: { type: 'date', description: 'exit time' },
     },
   },

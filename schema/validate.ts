@@ -1,7 +1,8 @@
 // Validators compiled from a field table. They check what Elasticsearch would otherwise reject
-// later (unknown fields, wrong types, missing required fields) and say which field and why.
+// later (unknown fields, wrong types, missing required fields), and what it would accept but no
+// reader could trust (negative counters, ports above 65535), and say which field and why.
 import { isIP } from 'node:net';
-import type { FieldSpec, FieldTable } from './field-spec.js';
+import { rangeText, type FieldSpec, type FieldTable } from './field-spec.js';
 
 /** Returns null when the value is a valid document, else a sentence naming the field. */
 export type Validator = (doc: unknown) => string | null;
@@ -12,24 +13,44 @@ function describe(v: unknown): string {
   return typeof v === 'string' ? `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}` : `${typeof v} ${String(v)}`;
 }
 
-function scalarError(spec: FieldSpec, v: unknown): string | null {
+type ScalarCheck = (v: unknown) => string | null;
+
+const isDate = (v: unknown): boolean =>
+  (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}/.test(v) && !Number.isNaN(Date.parse(v))) || (Number.isSafeInteger(v) && (v as number) >= 0);
+
+/**
+ * The check for one value of a scalar field, specialised when the table is compiled: the type
+ * test, then (only for fields that declare them) bounds or a pattern. Returns the reason, without
+ * the field's name, or null.
+ */
+function compileScalar(spec: FieldSpec): ScalarCheck {
   switch (spec.type) {
-    case 'keyword':
-      return typeof v === 'string' ? null : `must be a string, got ${describe(v)}`;
+    case 'keyword': {
+      const { pattern, patternText } = spec;
+      if (!pattern) return (v) => (typeof v === 'string' ? null : `must be a string, got ${describe(v)}`);
+      return (v) => (typeof v !== 'string' ? `must be a string, got ${describe(v)}` : pattern.test(v) ? null : `must be ${patternText ?? `a string matching ${String(pattern)}`}, got ${describe(v)}`);
+    }
     case 'ip':
-      return typeof v === 'string' && isIP(v) !== 0 ? null : `must be an IPv4 or IPv6 address, got ${describe(v)}`;
-    case 'long':
-      return Number.isSafeInteger(v) ? null : `must be an integer, got ${describe(v)}`;
-    case 'double':
-      return typeof v === 'number' && Number.isFinite(v) ? null : `must be a number, got ${describe(v)}`;
+      return (v) => (typeof v === 'string' && isIP(v) !== 0 ? null : `must be an IPv4 or IPv6 address, got ${describe(v)}`);
+    case 'long': {
+      const range = rangeText(spec);
+      if (range === undefined) return (v) => (Number.isSafeInteger(v) ? null : `must be an integer, got ${describe(v)}`);
+      const min = spec.min ?? -Infinity;
+      const max = spec.max ?? Infinity;
+      return (v) => (!Number.isSafeInteger(v) ? `must be an integer, got ${describe(v)}` : (v as number) >= min && (v as number) <= max ? null : `must be ${range}, got ${v as number}`);
+    }
+    case 'double': {
+      const min = spec.min ?? -Infinity;
+      const max = spec.max ?? Infinity;
+      return (v) =>
+        typeof v !== 'number' || !Number.isFinite(v) ? `must be a number, got ${describe(v)}` : v >= min && v <= max ? null : `must be ${rangeText(spec)!}, got ${v}`;
+    }
     case 'boolean':
-      return typeof v === 'boolean' ? null : `must be true or false, got ${describe(v)}`;
+      return (v) => (typeof v === 'boolean' ? null : `must be true or false, got ${describe(v)}`);
     case 'date':
-      if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}/.test(v) && !Number.isNaN(Date.parse(v))) return null;
-      if (Number.isSafeInteger(v) && (v as number) >= 0) return null;
-      return `must be an ISO-8601 date or epoch milliseconds, got ${describe(v)}`;
+      return (v) => (isDate(v) ? null : `must be an ISO-8601 date or epoch milliseconds, got ${describe(v)}`);
     case 'object':
-      return null;
+      return () => null;
   }
 }
 
@@ -76,18 +97,19 @@ function compileField(spec: FieldSpec, path: string): FieldCheck {
     const inner = compileObject(spec.fields ?? {}, `${path}.`);
     return (v) => (isPlainObject(v) ? inner(v) : `field "${path}" must be an object, got ${describe(v)}`);
   }
+  const scalar = compileScalar(spec);
   if (spec.array) {
     return (v) => {
       if (!Array.isArray(v)) return `field "${path}" must be an array, got ${describe(v)}`;
       for (let i = 0; i < v.length; i++) {
-        const err = scalarError(spec, v[i]);
+        const err = scalar(v[i]);
         if (err) return `field "${path}[${i}]" ${err}`;
       }
       return null;
     };
   }
   return (v) => {
-    const err = scalarError(spec, v);
+    const err = scalar(v);
     return err ? `field "${path}" ${err}` : null;
   };
 }

@@ -11,6 +11,7 @@ import {
   PROCESS_EVENT_FIELDS,
   SCHEMA_VERSION,
   buildTemplates,
+  compileValidator,
   dailyIndex,
   ecsAliases,
   leafFields,
@@ -70,6 +71,53 @@ describe('flow log validator', () => {
     assert.match(v([flow()])!, /must be a JSON object, got an array/);
     assert.match(v('x')!, /must be a JSON object/);
     assert.match(v(null)!, /must be a JSON object, got null/);
+  });
+});
+
+describe('counters, ids and ports', () => {
+  const v = FLOW_CONTRACT.validate;
+
+  it('refuses a negative value in every numeric flow log field, naming the field', () => {
+    const longs = leafFields(FLOW_LOG_FIELDS).filter((l) => l.spec.type === 'long').map((l) => l.path);
+    for (const f of ['bytes_in', 'bytes_out', 'packets_in', 'packets_out', 'num_flows', 'num_flows_started', 'num_flows_completed', 'num_process_names', 'num_process_ids', 'num_process_args', 'source_port', 'dest_port', 'tcp_mean_smooth_rtt', 'tcp_total_retransmissions', 'process_user_id']) {
+      assert.ok(longs.includes(f), `${f} is a long`);
+    }
+    for (const f of longs) {
+      assert.match(v(flow({ [f]: -5 })) ?? 'accepted', new RegExp(`^field "${f}" must be 0 (or more|to \\d+), got -5$`), f);
+      assert.equal(v(flow({ [f]: 0 })), null, `${f}: 0 is valid`);
+    }
+  });
+
+  it('keeps ports within 0 to 65535 and process ids to digits, "*" or "-"', () => {
+    assert.equal(v(flow({ dest_port: 65_536 })), 'field "dest_port" must be 0 to 65535, got 65536');
+    assert.equal(v(flow({ source_port: 70_000 })), 'field "source_port" must be 0 to 65535, got 70000');
+    assert.equal(v(flow({ dest_port: 65_535, source_port: 0 })), null);
+    assert.equal(v(flow({ process_id: '-5' })), 'field "process_id" must be a process id (digits), "*" or "-", got the string "-5"');
+    assert.match(v(flow({ process_id: '12 ' }))!, /^field "process_id" must be a process id/);
+    for (const id of ['1', '4242', '*', '-']) assert.equal(v(flow({ process_id: id })), null, id);
+  });
+
+  it('refuses negative pids and uids and exit statuses outside 0-255 in process events', () => {
+    const p = PROCESS_CONTRACT.validate;
+    const proc = (over: Record<string, unknown>) => ({ exec_id: 'x', pid: 10, binary: '/b', ...over });
+    assert.equal(p(exec({ process_exec: { process: proc({ pid: -1 }) } })), 'field "process_exec.process.pid" must be 0 or more, got -1');
+    assert.equal(p(exec({ process_exec: { process: proc({}), parent: proc({ uid: -3 }) } })), 'field "process_exec.parent.uid" must be 0 to 4294967295, got -3');
+    const exit = (status: number) => ({ '@timestamp': '2026-03-04T05:06:08Z', event_type: 'process_exit', node_name: 'n', time: '2026-03-04T05:06:08Z', process_exit: { process: proc({}), status } });
+    assert.equal(p(exit(256)), 'field "process_exit.status" must be 0 to 255, got 256');
+    assert.equal(p(exit(-1)), 'field "process_exit.status" must be 0 to 255, got -1');
+    assert.equal(p(exit(255)), null);
+  });
+
+  it('compiles min and max on any numeric field, arrays included', () => {
+    const check = compileValidator({
+      ratio: { type: 'double', min: 0, max: 1, description: 'a share' },
+      sizes: { type: 'long', array: true, min: 1, description: 'sizes' },
+      offset: { type: 'long', max: 10, description: 'an offset' },
+    });
+    assert.equal(check({ ratio: 0.5, sizes: [1, 2], offset: -100 }), null);
+    assert.equal(check({ ratio: 1.5 }), 'field "ratio" must be 0 to 1, got 1.5');
+    assert.equal(check({ sizes: [3, 0] }), 'field "sizes[1]" must be 1 or more, got 0');
+    assert.equal(check({ offset: 11 }), 'field "offset" must be 10 or less, got 11');
   });
 });
 
