@@ -33,7 +33,7 @@ export const FLOW_LOG_FIELDS = {
   num_flows: { type: 'long', required: true, min: 0, description: 'flows aggregated into this log' },
   num_flows_started: { type: 'long', required: true, min: 0, description: 'flows started in the interval' },
   num_flows_completed: { type: 'long', required: true, min: 0, description: 'flows completed in the interval' },
-  process_name: { type: 'keyword', required: true, ignoreAbove: 4096, description: 'executable path; the task name when no path could be collected; "*" when over the per-flow limit', ecs: 'process.executable' },
+  process_name: { type: 'keyword', required: true, ignoreAbove: 4096, description: 'executable path; the task name when no path could be collected; "*" when over the per-flow limit; "-" when no process owned the socket', ecs: 'process.executable' },
   num_process_names: { type: 'long', required: true, min: 0, description: 'distinct process names in this flow' },
   process_id: { type: 'keyword', required: true, pattern: /^(?:\d+|\*|-)$/, patternText: 'a process id (digits), "*" or "-"', description: 'process id; "*" when several, "-" when unknown' },
   num_process_ids: { type: 'long', required: true, min: 0, description: 'distinct process ids in this flow' },
