@@ -8,14 +8,44 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 import { FLOW_CONTRACT, type FlowLog } from '../../schema/index.js';
 import { skipOrFail } from '../support/environment.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
+
+// The clone's bootstrap (as root) points /usr/local/bin/procflow at the clone, which is deleted
+// afterwards: the test puts back what it found, so `procflow` keeps working on this machine.
+const PROCFLOW_ON_PATH = '/usr/local/bin/procflow';
+
+type PathEntry = { kind: 'absent' } | { kind: 'link'; target: string } | { kind: 'file'; data: Buffer; mode: number };
+
+function pathEntry(path: string): PathEntry {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return { kind: 'absent' };
+  }
+  if (st.isSymbolicLink()) return { kind: 'link', target: readlinkSync(path) };
+  return { kind: 'file', data: readFileSync(path), mode: st.mode & 0o7777 };
+}
+
+function restorePathEntry(path: string, was: PathEntry): void {
+  if (isDeepStrictEqual(pathEntry(path), was)) return;
+  rmSync(path, { force: true });
+  if (was.kind === 'link') symlinkSync(was.target, path);
+  if (was.kind === 'file') {
+    writeFileSync(path, was.data);
+    chmodSync(path, was.mode);
+  }
+}
+
+const procflowOnPathBefore = pathEntry(PROCFLOW_ON_PATH);
 
 /** The commands of the first ```sh block under "## Quick start". */
 export function quickStartCommands(readme: string): string[] {
@@ -86,6 +116,7 @@ test('the README quick start works on a clean clone', { timeout: 15 * 60_000 }, 
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
   const commands = quickStartCommands(readme);
   assert.deepEqual([...commands].sort(), ['npm start', 'npm test'], 'the quick start is the two set-up commands; teach this test any new one');
+  t.after(() => restorePathEntry(PROCFLOW_ON_PATH, procflowOnPathBefore));
   const dir = cleanClone();
   t.after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -138,4 +169,8 @@ test('the README quick start works on a clean clone', { timeout: 15 * 60_000 }, 
       assert.match(run.out(), /(ℹ|#) fail 0/);
     }
   }
+});
+
+test('the quick start leaves /usr/local/bin/procflow as it found it, not pointing into the deleted clone', () => {
+  assert.deepEqual(pathEntry(PROCFLOW_ON_PATH), procflowOnPathBefore, `${PROCFLOW_ON_PATH} changed`);
 });
