@@ -151,7 +151,8 @@ export class ProcessCache {
       e.exitedAtMs = 0;
     }
     const argv = ev.args.length ? ev.args.slice(1) : [];
-    const red = this.opts.redactor.redact(argv);
+    // The program decides which flags carry a password (mysql -pX, not ssh -p 22).
+    const red = this.opts.redactor.redact(argv, ev.args[0] || ev.filename || undefined);
     e.ppid = ev.ppid;
     e.parentExecId = this.execIdOf(ev.ppid, ev.parentStartNs);
     e.parentStartNs = ev.parentStartNs;
@@ -224,7 +225,7 @@ export class ProcessCache {
     const existing = this.entries.get(key);
     if (existing && existing.source !== 'taskname') return existing;
     const e = existing ?? this.create(key, s.pid, s.startNs, s.comm);
-    const red = this.opts.redactor.redact(s.args.slice(1));
+    const red = this.opts.redactor.redact(s.args.slice(1), s.args[0] || s.exe || undefined);
     e.ppid = s.ppid;
     e.comm = s.comm;
     // Kernel threads and zombies have neither exe nor cmdline: Calico's rule, the task name.

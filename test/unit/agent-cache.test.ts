@@ -32,9 +32,10 @@ test('exec_id is stable per process start and matches between kernel ns and proc
 test('exec redacts arguments once and records parent exec_id; fork inherits; late fork does not overwrite', () => {
   const c = cache();
   const parent = c.onExec(execEv(10, 5n * S, '/bin/bash', []));
-  const e = c.onExec(execEv(11, 6n * S, '/usr/bin/mysql', ['-u', 'root', '-p', 'pw'], { ppid: 10, parentStartNs: 5n * S }));
-  assert.deepEqual(e.args, ['-u', 'root', '-p', MASK]);
-  assert.equal(e.argsText, `-u root -p ${MASK}`);
+  // mysql takes its password glued to -p (a separate word is the database name).
+  const e = c.onExec(execEv(11, 6n * S, '/usr/bin/mysql', ['-u', 'root', '-ppw', 'shop'], { ppid: 10, parentStartNs: 5n * S }));
+  assert.deepEqual(e.args, ['-u', 'root', `-p${MASK}`, 'shop']);
+  assert.equal(e.argsText, `-u root -p${MASK} shop`);
   assert.equal(e.parentExecId, parent.execId);
   assert.equal(c.parentOf(e), parent);
   const child = c.onFork(forkEv(12, 7n * S, 10, 5n * S));
@@ -116,4 +117,15 @@ test('attribution: cache, then /proc for a live process, then the task name', ()
   assert.equal(gone.comm, 'oldname');
   assert.equal(at.tasknameFallbacks, 1);
   assert.equal(at.resolve(process.pid, self.startNs + 10n * S, 'oldname'), gone, 'a second miss does not re-read /proc');
+});
+
+test('redaction knows the program: mysql -pSECRET is masked, ssh -p 22 and tsc -p . are not', async () => {
+  const { ProcessCache } = await import('../../agent/process-cache.js');
+  const { Redactor } = await import('../../agent/redact.js');
+  const { execEvent } = await import('../../agent/synthetic.js');
+  const cache = new ProcessCache({ node: 'n1', redactor: new Redactor() });
+  const argsOf = (pid: number, path: string, args: string[]) => cache.onExec(execEvent(pid, BigInt(pid) * 1000n, path, args)).argsText;
+  assert.equal(argsOf(1, '/usr/bin/mysql', ['-uroot', '-pS3cret', 'shop']), '-uroot -p***** shop');
+  assert.equal(argsOf(2, '/usr/bin/ssh', ['-p', '22', 'host']), '-p 22 host');
+  assert.equal(argsOf(3, '/usr/local/bin/tsc', ['-p', '.']), '-p .');
 });
