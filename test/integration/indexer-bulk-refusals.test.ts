@@ -16,6 +16,21 @@ import { getTestCluster, type TestCluster } from '../support/elasticsearch.js';
 import { skipOrFail } from '../support/environment.js';
 import { TOKEN, deleteDayIndices, get, metricLines, ndjson, post, privateDay, sampleFlow, startEsProxy, startTestIndexer, until, type EsProxy } from './indexer-harness.js';
 
+
+/** `procflow indexer` as a child process on a free port with `env`; resolves once it listens. */
+async function indexerProcess(t: { after(fn: () => void): void }, logLevel: string, env: Record<string, string>) {
+  const bin = fileURLToPath(new URL('../../../bin/procflow.js', import.meta.url));
+  const child = spawn(process.execPath, [bin, 'indexer', '--listen', '127.0.0.1:0', '--log-level', logLevel], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => void child.kill('SIGKILL'));
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d));
+  child.stderr.on('data', (d: Buffer) => (err += d));
+  const exited = once(child, 'exit');
+  const url = await until('the listening line', async () => /listening on (http:\S+)/.exec(out)?.[1]);
+  return { child, url, exited, stderr: () => err };
+}
+
 describe('indexer when Elasticsearch refuses a whole bulk request', () => {
   let cluster: TestCluster | undefined;
   let reason = '';
@@ -156,28 +171,16 @@ describe('indexer when Elasticsearch refuses a whole bulk request', () => {
   it('procflow indexer exits on SIGTERM within --shutdown-timeout while Elasticsearch is gone; the batch in flight is answered 503', async (t) => {
     if (!need(t)) return;
     const proxy = await proxied();
-    const bin = fileURLToPath(new URL('../../../bin/procflow.js', import.meta.url));
-    const child = spawn(process.execPath, [bin, 'indexer', '--listen', '127.0.0.1:0', '--log-level', 'warn'], {
-      env: {
-        ...process.env,
-        PROCFLOW_ES_URL: proxy.url,
-        PROCFLOW_TOKEN: TOKEN,
-        PROCFLOW_SHUTDOWN_TIMEOUT: '2s',
-        // Without a deadline, this batch would be retried for a very long time.
-        PROCFLOW_BULK_MAX_RETRIES: '100000',
-        PROCFLOW_RETRY_BACKOFF: '1s',
-        PROCFLOW_RETRY_MAX_BACKOFF: '5s',
-        PROCFLOW_HEALTH_INTERVAL: '1h',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { child, url, exited, stderr } = await indexerProcess(t, 'warn', {
+      PROCFLOW_ES_URL: proxy.url,
+      PROCFLOW_TOKEN: TOKEN,
+      PROCFLOW_SHUTDOWN_TIMEOUT: '2s',
+      // Without a deadline, this batch would be retried for a very long time.
+      PROCFLOW_BULK_MAX_RETRIES: '100000',
+      PROCFLOW_RETRY_BACKOFF: '1s',
+      PROCFLOW_RETRY_MAX_BACKOFF: '5s',
+      PROCFLOW_HEALTH_INTERVAL: '1h',
     });
-    t.after(() => void child.kill('SIGKILL'));
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d));
-    child.stderr.on('data', (d: Buffer) => (err += d));
-    const exited = once(child, 'exit');
-    const url = await until('the listening line', async () => /listening on (http:\S+)/.exec(out)?.[1]);
     await until('readiness', async () => (await get(url, '/readyz')).status === 200);
 
     await proxy.cut(); // Elasticsearch's port is closed from now on
@@ -189,7 +192,7 @@ describe('indexer when Elasticsearch refuses a whole bulk request', () => {
     assert.equal(res.status, 503, res.text);
     assert.ok(Number(res.headers['retry-after']) >= 1);
     const code = await Promise.race([exited.then(([c]) => c as number | null), new Promise<string>((r) => setTimeout(() => r('still running'), 20_000))]);
-    assert.equal(code, 0, `exit: ${String(code)}\n${err}`);
+    assert.equal(code, 0, `exit: ${String(code)}\n${stderr()}`);
     await proxy.restore();
     assert.equal(await countIds(docs), 0, 'nothing was written, and nothing was acknowledged');
   });
@@ -197,18 +200,7 @@ describe('indexer when Elasticsearch refuses a whole bulk request', () => {
   it('procflow indexer cuts off a bulk request Elasticsearch does not answer at --shutdown-timeout: 503, then exits', async (t) => {
     if (!need(t)) return;
     const proxy = await proxied();
-    const bin = fileURLToPath(new URL('../../../bin/procflow.js', import.meta.url));
-    const child = spawn(process.execPath, [bin, 'indexer', '--listen', '127.0.0.1:0', '--log-level', 'error'], {
-      env: { ...process.env, PROCFLOW_ES_URL: proxy.url, PROCFLOW_TOKEN: TOKEN, PROCFLOW_SHUTDOWN_TIMEOUT: '1s', PROCFLOW_ES_REQUEST_TIMEOUT: '10m' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    t.after(() => void child.kill('SIGKILL'));
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d));
-    child.stderr.on('data', (d: Buffer) => (err += d));
-    const exited = once(child, 'exit');
-    const url = await until('the listening line', async () => /listening on (http:\S+)/.exec(out)?.[1]);
+    const { child, url, exited, stderr } = await indexerProcess(t, 'error', { PROCFLOW_ES_URL: proxy.url, PROCFLOW_TOKEN: TOKEN, PROCFLOW_SHUTDOWN_TIMEOUT: '1s', PROCFLOW_ES_REQUEST_TIMEOUT: '10m' });
     await until('readiness', async () => (await get(url, '/readyz')).status === 200);
     proxy.delayBulk(8000); // far past the shutdown timeout (the request timeout is longer still)
     const docs = batch(5);
@@ -219,7 +211,7 @@ describe('indexer when Elasticsearch refuses a whole bulk request', () => {
     assert.equal(res.status, 503, res.text);
     assert.equal(res.json.code, 'shutting_down');
     const code = await Promise.race([exited.then(([c]) => c as number | null), new Promise<string>((r) => setTimeout(() => r('still running'), 20_000))]);
-    assert.equal(code, 0, `exit: ${String(code)}\n${err}`);
+    assert.equal(code, 0, `exit: ${String(code)}\n${stderr()}`);
     proxy.delayBulk(0);
   });
 
@@ -227,22 +219,11 @@ describe('indexer when Elasticsearch refuses a whole bulk request', () => {
     if (!need(t)) return;
     const proxy = await proxied();
     await proxy.cut();
-    const bin = fileURLToPath(new URL('../../../bin/procflow.js', import.meta.url));
-    const child = spawn(process.execPath, [bin, 'indexer', '--listen', '127.0.0.1:0', '--log-level', 'error'], {
-      env: { ...process.env, PROCFLOW_ES_URL: proxy.url, PROCFLOW_TOKEN: TOKEN, PROCFLOW_SHUTDOWN_TIMEOUT: '2s' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    t.after(() => void child.kill('SIGKILL'));
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d));
-    child.stderr.on('data', (d: Buffer) => (err += d));
-    const exited = once(child, 'exit');
-    const url = await until('the listening line', async () => /listening on (http:\S+)/.exec(out)?.[1]);
+    const { child, url, exited, stderr } = await indexerProcess(t, 'error', { PROCFLOW_ES_URL: proxy.url, PROCFLOW_TOKEN: TOKEN, PROCFLOW_SHUTDOWN_TIMEOUT: '2s' });
     const refused = await post(url, '/v1/flows', ndjson(batch(3)), { gzip: true });
     assert.equal(refused.status, 503, refused.text);
     child.kill('SIGTERM');
     const code = await Promise.race([exited.then(([c]) => c as number | null), new Promise<string>((r) => setTimeout(() => r('still running'), 20_000))]);
-    assert.equal(code, 0, `exit: ${String(code)}\n${err}`);
+    assert.equal(code, 0, `exit: ${String(code)}\n${stderr()}`);
   });
 });

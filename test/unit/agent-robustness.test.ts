@@ -41,6 +41,23 @@ class MemorySink implements DocSink {
   }
 }
 
+
+/** An HTTP server that answers every batch like an indexer accepting one document; `got` holds the batches, unzipped. */
+async function acceptingIndexer(t: { after(fn: () => Promise<void>): void }): Promise<{ got: string[]; server: ReturnType<typeof createServer> }> {
+  const got: string[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      got.push(gunzipSync(Buffer.concat(chunks)).toString().trim());
+      res.writeHead(200).end('{"accepted":1}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  return { got, server };
+}
+
 test('a source whose drain throws fails one interval (counted), not the agent or later intervals', async () => {
   const collector = new SyntheticCollector();
   let failNext = true;
@@ -93,17 +110,7 @@ test('a spool directory that cannot be created is a configuration error naming -
 });
 
 test('a spooled batch deleted behind the agent is dropped and counted; the batches after it still ship', async (t) => {
-  const got: string[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      got.push(gunzipSync(Buffer.concat(chunks)).toString().trim());
-      res.writeHead(200).end('{"accepted":1}');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const { got, server } = await acceptingIndexer(t);
   const dir = tempDir(t);
   const spool = new Spool({ dir, maxBytes: 1 << 20 });
   await spool.put('flows', gzipSync('{"n":1}\n'), 1);
@@ -264,17 +271,7 @@ test('a 200 that is not the indexer\'s answer (an HTML page from a proxy) does n
 });
 
 test('a spooled batch that cannot be read is moved to the dead letter as corrupt, counted and logged once; the batches after it ship', async (t) => {
-  const got: string[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      got.push(gunzipSync(Buffer.concat(chunks)).toString().trim());
-      res.writeHead(200).end('{"accepted":1}');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const { got, server } = await acceptingIndexer(t);
   const dir = tempDir(t);
   // Something that is not a readable file under a batch's name (EISDIR on read), older than a good batch.
   mkdirSync(join(dir, '0000000000000001-flows-4.ndjson.gz'));
