@@ -129,17 +129,19 @@ export async function assemble(c: AgentConfig, collector: KernelCollector, log: 
     : undefined;
   const pods = watcher ?? NO_PODS;
   const agent = new Agent({ collector, sink, log, metrics }, { ...agentOptions(c), pods, ...overrides });
-  const server = await startAgentServer(agent, c.listen, () => ({
-    ...(spool ? { spoolBatches: spool.size, spoolBytes: spool.stats.bytes } : {}),
-    // Informational: flows are still logged while the API server is away, so it does not fail health.
-    ...(watcher ? { kubernetes: { synced: watcher.informer.stats.synced, pods: watcher.informer.index.size, lastError: watcher.informer.stats.lastError || undefined } } : {}),
-  }));
+  let server: AgentServer | undefined;
   try {
+    server = await startAgentServer(agent, c.listen, () => ({
+      ...(spool ? { spoolBatches: spool.size, spoolBytes: spool.stats.bytes } : {}),
+      // Informational: flows are still logged while the API server is away, so it does not fail health.
+      ...(watcher ? { kubernetes: { synced: watcher.informer.stats.synced, pods: watcher.informer.index.size, lastError: watcher.informer.stats.lastError || undefined } } : {}),
+    }));
     agent.start();
   } catch (err) {
-    // Nothing may keep the process alive after a failed start: the caller prints and exits.
+    // Nothing may keep the process alive after a failed start (a taken port, no /proc): the
+    // caller prints the error and exits.
     pods.close();
-    await server.close();
+    await server?.close();
     throw err;
   }
   shipper?.start();
