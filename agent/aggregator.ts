@@ -20,7 +20,7 @@ import type { FlowRecord } from '../native/types.js';
 import { communityId } from './community-id.js';
 import type { Endpoint, EndpointNamer } from './endpoints.js';
 import { NO_PROCESS, processName, type ProcessEntry, type ProcessSource } from './process-cache.js';
-import { UdpFlowTracker, type TrackedUdpFlow, type UdpFlowIdentity } from './udp-flows.js';
+import { UdpFlowTracker, type UdpFlowIdentity } from './udp-flows.js';
 
 export const AGGREGATION_LEVELS = ['full', 'source-port', 'prefix'] as const;
 export type AggregationLevel = (typeof AGGREGATION_LEVELS)[number];
@@ -283,8 +283,9 @@ export class FlowAggregator {
     for (const head of table.values()) {
       for (let s: Slot | undefined = head; s !== undefined; s = s.next) {
         if (s.proto !== 17) continue;
-        s.udp = udp.seen(s, endMs, (f) => done.push(f));
-        if ((s.udp as TrackedUdpFlow).sightings === 1) s.started++;
+        const tracked = udp.seen(s, endMs, (f) => done.push(f));
+        s.udp = tracked;
+        if (tracked.sightings === 1) s.started++;
       }
     }
     udp.settle(endMs, (f) => done.push(f), final);
