@@ -5,19 +5,13 @@
 // least recently seen flow is completed early to make room (counted as an eviction), so the
 // started and completed counts stay balanced.
 import { startTickNs } from './clock.js';
-import type { FlowRole } from '../native/types.js';
+import type { FlowRecord } from '../native/types.js';
 import type { ProcessEntry } from './process-cache.js';
 
 /** What identifies one UDP socket flow, and is enough to report its completion later. */
-export interface UdpFlowIdentity {
-  localIp: string;
-  localPort: number;
-  remoteIp: string;
-  remotePort: number;
-  role: FlowRole;
-  pid: number;
+export interface UdpFlowIdentity extends Pick<FlowRecord, 'localIp' | 'localPort' | 'remoteIp' | 'remotePort' | 'role' | 'pid' | 'comm'> {
+  /** The process's start (the record's pidStartNs). */
   startNs: bigint;
-  comm: string;
   /**
    * The process the flow was last attributed to: its completion, an idle timeout later, may come
    * after the process left the cache, and must still carry the same name and arguments.

@@ -5,7 +5,8 @@
 import type { SettingsTable } from '../common/config.js';
 import type { Logger } from '../common/log.js';
 import { ProcflowError } from '../common/errors.js';
-import { isCertificateError, kibanaRequest, kibanaTlsError, readKibanaCa, type KibanaCa } from './http.js';
+import { isCertificateError, requestText } from '../common/http-client.js';
+import { kibanaTlsError, readKibanaCa, type KibanaCa } from './http.js';
 import { NDJSON_FILE, toNdjson } from './objects.js';
 
 export const KIBANA_SETTINGS = {
@@ -68,7 +69,7 @@ export async function waitForKibana(c: WithEsUser, o: ImportOptions, ca = readKi
   let state = 'no answer';
   for (;;) {
     try {
-      const res = await kibanaRequest(`${base}/api/status`, { headers: headers(c), timeoutMs: 10_000, ca: ca?.pem });
+      const res = await requestText(`${base}/api/status`, { headers: headers(c), timeoutMs: 10_000, ca: ca?.pem });
       if (res.status === 401 || res.status === 403) throw authError(base, res.status);
       const body = parseJson(res.text) as { status?: { overall?: { level?: string; summary?: string } } };
       const level = body.status?.overall?.level;
@@ -125,7 +126,7 @@ export async function importKibanaObjects(c: WithEsUser, o: ImportOptions): Prom
   const multipart = await multipartFile(o.ndjson ?? toNdjson());
   let res: { status: number; text: string };
   try {
-    res = await kibanaRequest(`${base}/api/saved_objects/_import?overwrite=true`, {
+    res = await requestText(`${base}/api/saved_objects/_import?overwrite=true`, {
       method: 'POST',
       headers: { ...headers(c), 'content-type': multipart.contentType },
       body: multipart.body,

@@ -8,11 +8,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describeError, ProcflowError } from '../common/errors.js';
+import { requestText } from '../common/http-client.js';
 import { freePort } from '../common/net.js';
 import { cacheDir, type Progress } from './elasticsearch.js';
 
@@ -231,21 +231,9 @@ export interface KubeResponse {
 /** One HTTPS request to the API server (bearer token, the connection's CA). */
 export async function kubeRequest(conn: KubeConnection, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<KubeResponse> {
   const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-  const ca = readFileSync(conn.caFile);
-  return new Promise((resolve, reject) => {
-    const req = request(new URL(path, conn.url), { method, ca, headers: { authorization: `Bearer ${conn.token}`, accept: 'application/json', ...(payload === undefined ? {} : { 'content-type': contentType }) }, timeout: 30_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, body: text, json: <T>() => JSON.parse(text) as T });
-      });
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`kubernetes: ${method} ${path} timed out`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
+  const headers: Record<string, string> = { authorization: `Bearer ${conn.token}`, accept: 'application/json', ...(payload === undefined ? {} : { 'content-type': contentType }) };
+  const { status, text } = await requestText(new URL(path, conn.url), { method, headers, body: payload, ca: readFileSync(conn.caFile), timeoutMs: 30_000 });
+  return { status, body: text, json: <T>() => JSON.parse(text) as T };
 }
 
 export interface LocalKubeUser {

@@ -2,9 +2,9 @@
 // over https with the cluster's CA and the service account token. The token file is read again
 // for every request because projected service account tokens rotate (about hourly).
 import { readFileSync } from 'node:fs';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import { ProcflowError } from '../../common/errors.js';
+import { isCertificateError, openRequest, readBody } from '../../common/http-client.js';
 
 export interface KubeApiSettings {
   /** API server URL; empty = in cluster, from KUBERNETES_SERVICE_HOST and _PORT. */
@@ -58,24 +58,21 @@ export class KubeApi {
   }
 
   /** Opens a GET; resolves with the response once its headers arrive. */
-  private open(path: string, timeoutMs: number, signal?: AbortSignal): Promise<IncomingMessage> {
-    const url = new URL(path, this.base);
+  private async open(path: string, timeoutMs: number, signal?: AbortSignal): Promise<IncomingMessage> {
     const token = this.token();
     const headers: Record<string, string> = { accept: 'application/json' };
     if (token) headers.authorization = `Bearer ${token}`;
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise((resolve, reject) => {
-      const req = send(url, { method: 'GET', headers, ca: this.ca, timeout: timeoutMs, signal }, resolve);
-      req.on('timeout', () => req.destroy(new ProcflowError('KUBERNETES_TIMEOUT', `kubernetes: no answer from ${this.base.origin} within ${timeoutMs} ms`)));
-      req.on('error', (err) => reject(wrapNetworkError(err, this.base.origin)));
-      req.end();
-    });
+    try {
+      return await openRequest(new URL(path, this.base), { headers, ca: this.ca, timeoutMs, signal });
+    } catch (err) {
+      throw wrapNetworkError(err as Error, this.base.origin);
+    }
   }
 
   /** GET a JSON document; error statuses become KubeApiError. */
   async getJson<T>(path: string, timeoutMs = 30_000, signal?: AbortSignal): Promise<T> {
     const res = await this.open(path, timeoutMs, signal);
-    const body = await readAll(res);
+    const body = await readBody(res);
     if (res.statusCode !== 200) throw statusError(res.statusCode ?? 0, body);
     try {
       return JSON.parse(body) as T;
@@ -90,7 +87,7 @@ export class KubeApi {
    */
   async watch(path: string, onEvent: (ev: unknown) => void, idleMs: number, signal?: AbortSignal): Promise<void> {
     const res = await this.open(path, idleMs, signal);
-    if (res.statusCode !== 200) throw statusError(res.statusCode ?? 0, await readAll(res));
+    if (res.statusCode !== 200) throw statusError(res.statusCode ?? 0, await readBody(res));
     res.setEncoding('utf8');
     let pending = '';
     await new Promise<void>((resolve, reject) => {
@@ -132,15 +129,6 @@ function readSetupFile(path: string, what: string, flag: string): Buffer {
   }
 }
 
-function readAll(res: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    res.on('data', (c: Buffer) => chunks.push(c));
-    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    res.on('error', reject);
-  });
-}
-
 function statusError(status: number, body: string): KubeApiError {
   let reason = '';
   let message = body.slice(0, 300);
@@ -156,8 +144,6 @@ function statusError(status: number, body: string): KubeApiError {
 
 function wrapNetworkError(err: Error, origin: string): Error {
   if (err instanceof ProcflowError || err.name === 'AbortError') return err;
-  const code = (err as NodeJS.ErrnoException).code ?? '';
-  const tls = /CERT|SELF_SIGNED|UNABLE_TO/.test(code);
   return new ProcflowError('KUBERNETES_UNREACHABLE', `kubernetes: ${origin} unreachable: ${err.message}`,
-    tls ? 'the API server certificate is not trusted: pass its CA with --kubernetes-ca-file' : undefined, { cause: err });
+    isCertificateError(err) ? 'the API server certificate is not trusted: pass its CA with --kubernetes-ca-file' : undefined, { cause: err });
 }
