@@ -6,8 +6,9 @@
  *
  *   exec/exit        tp_btf/sched_*            > tracepoint/sched/sched_*
  *   fork             tp_btf/sched_process_fork > raw_tp/...            > tracepoint/sched/...
- *   tcp/udp send     tp_btf/sock_send_length   > tracepoint/sock/...   > kprobe tcp_sendmsg, udp(v6)_sendmsg
- *   tcp/udp recv     tp_btf/sock_recv_length   > tracepoint/sock/...   > kprobe tcp_cleanup_rbuf, udp(v6)_recvmsg
+ *   tcp/udp send     tp_btf/sock_send_length   > tracepoint/sock/...   > fexit > kprobe: tcp_sendmsg, udp(v6)_sendmsg
+ *   tcp/udp recv     tp_btf/sock_recv_length   > tracepoint/sock/...   > fentry/fexit > kprobe:
+ *                    tcp_cleanup_rbuf, udp(v6)_recvmsg
  *   tcp state        tp_btf/inet_sock_set_state > tracepoint/sock/inet_sock_set_state
  *   udp peer         cgroup/{sendmsg,recvmsg}{4,6} on the cgroup v2 root
  *                    > tracepoint/syscalls/sys_{enter,exit}_{sendto,sendmsg,recvfrom,recvmsg}
@@ -319,42 +320,13 @@ int pf_sc_recvmsg_x(void *ctx)
 	return pf_recv_exit();
 }
 
-/* ---- kprobes: the seed design, for kernels before 6.3 ---------------------- */
+/* ---- kprobes: for kernels before 6.3 without BTF trampolines ----------------- */
 
-SEC("kprobe/tcp_sendmsg")
-int BPF_KPROBE(pf_kp_tcp_send, struct sock *sk, struct msghdr *msg, size_t size)
-{
-	return pf_account(sk, size, PF_DIR_OUT, NULL, PF_PEER_GIVEN, false);
-}
-
-SEC("kprobe/tcp_cleanup_rbuf")
-int BPF_KPROBE(pf_kp_tcp_rbuf, struct sock *sk, int copied)
-{
-	return pf_account(sk, copied, PF_DIR_IN, NULL, PF_PEER_GIVEN, false);
-}
-
-static __always_inline int pf_kp_udp_send_common(struct sock *sk, struct msghdr *msg, size_t len)
-{
-	struct pf_peer peer = {};
-
-	if (BPF_CORE_READ(sk, __sk_common.skc_dport) == 0)
-		pf_read_sockaddr(&peer, BPF_CORE_READ(msg, msg_name), false);
-	return pf_account(sk, len, PF_DIR_OUT, &peer, PF_PEER_GIVEN, false);
-}
-
-SEC("kprobe/udp_sendmsg")
-int BPF_KPROBE(pf_kp_udp_send, struct sock *sk, struct msghdr *msg, size_t len)
-{
-	return pf_kp_udp_send_common(sk, msg, len);
-}
-
-SEC("kprobe/udpv6_sendmsg")
-int BPF_KPROBE(pf_kp_udp6_send, struct sock *sk, struct msghdr *msg, size_t len)
-{
-	return pf_kp_udp_send_common(sk, msg, len);
-}
-
-static __always_inline int pf_kp_udp_recv_enter(struct sock *sk, struct msghdr *msg)
+/*
+ * A call's socket (and msghdr) from entry to return, per thread: the byte
+ * count of a TCP send or a UDP receive is only known when the call returns.
+ */
+static __always_inline int pf_call_enter(struct sock *sk, struct msghdr *msg)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct pf_stash s = {};
@@ -365,29 +337,108 @@ static __always_inline int pf_kp_udp_recv_enter(struct sock *sk, struct msghdr *
 	return 0;
 }
 
-static __always_inline int pf_kp_udp_recv_exit(int ret)
+/* The stash of pf_call_enter, or NULL; the caller deletes it with pf_call_done. */
+static __always_inline struct pf_stash *pf_call_exit(void)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pf_stash *s = bpf_map_lookup_elem(&pf_stash, &tid);
-	struct pf_peer peer = {};
-	struct msghdr *msg;
+
+	return bpf_map_lookup_elem(&pf_stash, &tid);
+}
+
+static __always_inline void pf_call_done(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	bpf_map_delete_elem(&pf_stash, &tid);
+}
+
+/* tcp_sendmsg's return value, not its size argument: a non-blocking send may take less. */
+SEC("kprobe/tcp_sendmsg")
+int BPF_KPROBE(pf_kp_tcp_send, struct sock *sk, struct msghdr *msg)
+{
+	return pf_call_enter(sk, msg);
+}
+
+SEC("kretprobe/tcp_sendmsg")
+int BPF_KRETPROBE(pf_kr_tcp_send, int ret)
+{
+	struct pf_stash *s = pf_call_exit();
 
 	if (!s)
 		return 0;
-	if (ret > 0 && s->sk) {
-		msg = (struct msghdr *)s->kmsg;
-		if (msg)
-			pf_read_sockaddr(&peer, BPF_CORE_READ(msg, msg_name), false);
-		pf_account((struct sock *)s->sk, ret, PF_DIR_IN, &peer, PF_PEER_GIVEN, false);
-	}
-	bpf_map_delete_elem(&pf_stash, &tid);
+	if (ret > 0 && s->sk)
+		pf_account((struct sock *)s->sk, ret, PF_DIR_OUT, NULL, PF_PEER_GIVEN, false);
+	pf_call_done();
+	return 0;
+}
+
+/* Receives: the advance of copied_seq, so running totals passed in a loop count once. */
+SEC("kprobe/tcp_cleanup_rbuf")
+int BPF_KPROBE(pf_kp_tcp_rbuf, struct sock *sk, int copied)
+{
+	return pf_account_len(sk, copied, PF_DIR_IN, NULL, PF_PEER_GIVEN, false, PF_LEN_COPIED_SEQ);
+}
+
+/* Unconnected UDP: the destination from the call's msghdr. */
+static __always_inline int pf_udp_send(struct sock *sk, struct msghdr *msg, long len)
+{
+	struct pf_peer peer = {};
+
+	if (BPF_CORE_READ(sk, __sk_common.skc_dport) == 0)
+		pf_read_sockaddr(&peer, BPF_CORE_READ(msg, msg_name), false);
+	return pf_account(sk, len, PF_DIR_OUT, &peer, PF_PEER_GIVEN, false);
+}
+
+/*
+ * udpv6_sendmsg hands datagrams to v4-mapped peers on to udp_sendmsg: an
+ * IPv6 socket seen in udp_sendmsg was already counted by its v6 hook.
+ */
+static __always_inline bool pf_udp4_of_v6(struct sock *sk)
+{
+	return BPF_CORE_READ(sk, __sk_common.skc_family) == PF_AF_INET6;
+}
+
+SEC("kprobe/udp_sendmsg")
+int BPF_KPROBE(pf_kp_udp_send, struct sock *sk, struct msghdr *msg, size_t len)
+{
+	if (pf_udp4_of_v6(sk))
+		return 0;
+	return pf_udp_send(sk, msg, len);
+}
+
+SEC("kprobe/udpv6_sendmsg")
+int BPF_KPROBE(pf_kp_udp6_send, struct sock *sk, struct msghdr *msg, size_t len)
+{
+	return pf_udp_send(sk, msg, len);
+}
+
+/* A UDP receive returned `ret` bytes: the source is in the msghdr now. */
+static __always_inline void pf_udp_recv(struct sock *sk, struct msghdr *msg, int ret)
+{
+	struct pf_peer peer = {};
+
+	if (ret <= 0 || !sk)
+		return;
+	if (msg)
+		pf_read_sockaddr(&peer, BPF_CORE_READ(msg, msg_name), false);
+	pf_account(sk, ret, PF_DIR_IN, &peer, PF_PEER_GIVEN, false);
+}
+
+static __always_inline int pf_kp_udp_recv_exit(int ret)
+{
+	struct pf_stash *s = pf_call_exit();
+
+	if (!s)
+		return 0;
+	pf_udp_recv((struct sock *)s->sk, (struct msghdr *)s->kmsg, ret);
+	pf_call_done();
 	return 0;
 }
 
 SEC("kprobe/udp_recvmsg")
 int BPF_KPROBE(pf_kp_udp_recv, struct sock *sk, struct msghdr *msg)
 {
-	return pf_kp_udp_recv_enter(sk, msg);
+	return pf_call_enter(sk, msg);
 }
 
 SEC("kretprobe/udp_recvmsg")
@@ -399,11 +450,75 @@ int BPF_KRETPROBE(pf_kr_udp_recv, int ret)
 SEC("kprobe/udpv6_recvmsg")
 int BPF_KPROBE(pf_kp_udp6_recv, struct sock *sk, struct msghdr *msg)
 {
-	return pf_kp_udp_recv_enter(sk, msg);
+	return pf_call_enter(sk, msg);
 }
 
 SEC("kretprobe/udpv6_recvmsg")
 int BPF_KRETPROBE(pf_kr_udp6_recv, int ret)
 {
 	return pf_kp_udp_recv_exit(ret);
+}
+
+/* ---- fentry/fexit: BTF trampolines (5.5+ on x86), cheaper than kprobes ------ */
+
+SEC("fexit/tcp_sendmsg")
+int BPF_PROG(pf_fx_tcp_send, struct sock *sk, struct msghdr *msg, size_t size, int ret)
+{
+	if (ret <= 0)
+		return 0;
+	return pf_account(sk, ret, PF_DIR_OUT, NULL, PF_PEER_GIVEN, false);
+}
+
+SEC("fentry/tcp_cleanup_rbuf")
+int BPF_PROG(pf_fe_tcp_rbuf, struct sock *sk, int copied)
+{
+	return pf_account_len(sk, copied, PF_DIR_IN, NULL, PF_PEER_GIVEN, false, PF_LEN_COPIED_SEQ);
+}
+
+SEC("fexit/udp_sendmsg")
+int BPF_PROG(pf_fx_udp_send, struct sock *sk, struct msghdr *msg, size_t len, int ret)
+{
+	if (ret <= 0 || pf_udp4_of_v6(sk))
+		return 0;
+	return pf_udp_send(sk, msg, ret);
+}
+
+SEC("fexit/udpv6_sendmsg")
+int BPF_PROG(pf_fx_udp6_send, struct sock *sk, struct msghdr *msg, size_t len, int ret)
+{
+	if (ret <= 0)
+		return 0;
+	return pf_udp_send(sk, msg, ret);
+}
+
+/*
+ * udp(v6)_recvmsg lost its `noblock` argument in 5.19, which moves the return
+ * value in the trampoline's context: the loader reads the parameter count
+ * from the kernel's BTF (cfg_udp_recv_args), and each branch below reads a
+ * constant slot (the verifier drops the branch this kernel does not take).
+ */
+static __always_inline int pf_fx_udp_recv_common(__u64 *ctx)
+{
+	struct sock *sk = (struct sock *)ctx[0];
+	struct msghdr *msg = (struct msghdr *)ctx[1];
+	int ret;
+
+	if (cfg_udp_recv_args == 6)
+		ret = (int)ctx[6];
+	else
+		ret = (int)ctx[5];
+	pf_udp_recv(sk, msg, ret);
+	return 0;
+}
+
+SEC("fexit/udp_recvmsg")
+int pf_fx_udp_recv(__u64 *ctx)
+{
+	return pf_fx_udp_recv_common(ctx);
+}
+
+SEC("fexit/udpv6_recvmsg")
+int pf_fx_udp6_recv(__u64 *ctx)
+{
+	return pf_fx_udp_recv_common(ctx);
 }

@@ -133,7 +133,7 @@ export interface KernelCollectorOptions {
    * kprobes; where the kernel cannot attach them they are still loaded, so the verifier checks
    * them, and the hooks report `via: 'none'`). Hooks without the forced flavour use the best.
    */
-  hookMode?: 'auto' | 'tp_btf' | 'raw_tp' | 'tracepoint' | 'kprobe';
+  hookMode?: 'auto' | 'tp_btf' | 'raw_tp' | 'tracepoint' | 'fentry' | 'kprobe';
   /** Do not account flows of this process (e.g. the agent's own shipping traffic). */
   ignorePid?: number;
   /**

@@ -197,7 +197,7 @@ static __always_inline struct pf_flow_value *pf_flow_get(struct pf_heap *heap, _
 	struct pf_flow_value *v;
 	long err;
 
-	v = bpf_map_lookup_elem(&pf_flows, &heap->key);
+	v = pf_flows_lookup(&heap->key);
 	if (v)
 		return v;
 	__builtin_memset(&heap->value, 0, sizeof(heap->value));
@@ -206,12 +206,12 @@ static __always_inline struct pf_flow_value *pf_flow_get(struct pf_heap *heap, _
 	heap->value.role = role;
 	if (comm)
 		bpf_probe_read_kernel(&heap->value.comm, PF_COMM_LEN, comm);
-	err = bpf_map_update_elem(&pf_flows, &heap->key, &heap->value, BPF_NOEXIST);
+	err = pf_flows_insert(&heap->key, &heap->value);
 	if (err && err != -17 /* EEXIST: another CPU won the race */) {
 		pf_count(PF_CTR_FLOW_MAP_FULL);
 		return NULL;
 	}
-	return bpf_map_lookup_elem(&pf_flows, &heap->key);
+	return pf_flows_lookup(&heap->key);
 }
 
 #define PF_TCP_STATS_EVERY_NS (100 * 1000 * 1000ULL)
@@ -325,18 +325,23 @@ static __always_inline struct pf_sock_state *pf_sock_get(struct sock *sk, __u8 r
 	return pf_sock_put(sk, &fresh, btf, !st);
 }
 
-/*
- * Account `len` bytes sent (dir OUT) or received (dir IN) on `sk` by the
- * current process. `peer` (may be NULL) names the remote end of an
- * unconnected UDP socket.
- */
 /* Where pf_account finds the peer of an unconnected UDP socket. */
 #define PF_PEER_GIVEN 0      /* the `peer` argument (kprobes read it from msghdr) */
 #define PF_PEER_SEND_STASH 1 /* the peer stashed for this thread's send (cgroup hook or syscall sockaddr) */
 #define PF_PEER_RECV_PARK 2  /* the stashed source (cgroup hook), else park until sys_exit_recv* */
 
-static __always_inline int pf_account(struct sock *sk, long len, int dir,
-				      const struct pf_peer *peer, int peer_mode, bool btf)
+/* How pf_account learns the byte count of a TCP receive. */
+#define PF_LEN_GIVEN 0       /* the `len` argument */
+#define PF_LEN_COPIED_SEQ 1  /* the advance of copied_seq since the last call; `len` on first sight */
+
+/*
+ * Account `len` bytes sent (dir OUT) or received (dir IN) on `sk` by the
+ * current process. `peer` (may be NULL) names the remote end of an
+ * unconnected UDP socket; `len_mode` says where the byte count comes from.
+ */
+static __always_inline int pf_account_len(struct sock *sk, long len, int dir,
+					  const struct pf_peer *peer, int peer_mode, bool btf,
+					  int len_mode)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct pf_sock_state *st = NULL;
@@ -387,8 +392,19 @@ static __always_inline int pf_account(struct sock *sk, long len, int dir,
 		st = pf_sock_get(sk, role, dir, btf);
 		if (st && st->role)
 			role = st->role;
+		if (len_mode == PF_LEN_COPIED_SEQ && st) {
+			__u32 seq = BPF_CORE_READ((struct tcp_sock *)sk, copied_seq);
+
+			/* Up to 5.15, tcp_recvmsg calls the hook with a running total inside its loop too. */
+			if (st->seq_valid)
+				len = (__s32)(seq - st->copied_seq);
+			st->copied_seq = seq;
+			st->seq_valid = 1;
+			if (len <= 0)
+				return 0;
+		}
 	}
-	v = bpf_map_lookup_elem(&pf_flows, &heap->key);
+	v = pf_flows_lookup(&heap->key);
 	if (!v || (st && st->owner_tgid != tgid)) {
 		/* Slow path: a new flow, or a socket seen in its owner's context first. */
 		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -426,6 +442,12 @@ static __always_inline int pf_account(struct sock *sk, long len, int dir,
 		__sync_fetch_and_add(&v->packets_in, 1);
 	}
 	return 0;
+}
+
+static __always_inline int pf_account(struct sock *sk, long len, int dir,
+				      const struct pf_peer *peer, int peer_mode, bool btf)
+{
+	return pf_account_len(sk, len, dir, peer, peer_mode, btf, PF_LEN_GIVEN);
 }
 
 /*

@@ -14,6 +14,8 @@ const volatile __u64 cfg_wakeup_bytes = 1 << 20;
  * flavours keep every program on pf_socks so they share one state.
  */
 const volatile __u8 cfg_sk_storage = 0;
+/* Parameters of udp_recvmsg/udpv6_recvmsg in this kernel: 6 before 5.19, 5 after. */
+const volatile __u32 cfg_udp_recv_args = 5;
 
 /* Process events to user space; size set by the loader. */
 struct {
@@ -21,13 +23,45 @@ struct {
 	__uint(max_entries, 16 * 1024 * 1024);
 } pf_events SEC(".maps");
 
-/* In-kernel flow aggregation, drained (lookup-and-delete) by user space. */
-struct {
+/*
+ * In-kernel flow aggregation, double-buffered: programs write to the map
+ * pf_flow_index names. User space drains by flipping the index, waiting for
+ * every program that may have read the old one (pf_flow_sync), then reading
+ * out the retired map, which nothing writes to any more. Deleting from a
+ * live map instead lets a program add to an element already copied out and
+ * freed, or recycled for another flow: bytes lost, or credited to a
+ * different connection.
+ */
+struct pf_flow_map {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct pf_flow_key);
 	__type(value, struct pf_flow_value);
-} pf_flows SEC(".maps");
+} pf_flows_a SEC(".maps"), pf_flows_b SEC(".maps");
+
+/* 0: pf_flows_a, 1: pf_flows_b. Written by user space (mmapped .bss). */
+__u32 pf_flow_index = 0;
+
+/*
+ * Never used by a program: updating a map-in-map makes the kernel wait for
+ * all running BPF programs (synchronize_rcu) before the syscall returns,
+ * which is the grace period the index flip needs.
+ */
+struct pf_sync_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} pf_sync_inner SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct pf_sync_inner);
+} pf_flow_sync SEC(".maps") = {
+	.values = { [0] = &pf_sync_inner },
+};
 
 /* Per-socket TCP state: owner, role, and segment baselines for packet deltas. */
 struct pf_sock_state {
@@ -37,7 +71,14 @@ struct pf_sock_state {
 	__u8 role;
 	__u8 start_pending;  /* established, not yet credited to a flow */
 	__u8 closed;         /* saw TCP_CLOSE; kept for late reads, LRU frees it */
-	__u8 pad;
+	__u8 seq_valid;      /* copied_seq holds a baseline */
+	/*
+	 * tcp_sock.copied_seq when receives were last credited (kprobe/fentry on
+	 * tcp_cleanup_rbuf): its advance is the bytes the application consumed,
+	 * however often the kernel calls the hook within one recvmsg.
+	 */
+	__u32 copied_seq;
+	__u32 pad;
 	__u64 owner_start_ns;
 	__u64 stats_ns;      /* when TCP stats were last copied */
 	char owner_comm[PF_COMM_LEN];
@@ -143,6 +184,24 @@ static __always_inline __u64 pf_rb_flags(void)
 	if (bpf_ringbuf_query(&pf_events, BPF_RB_AVAIL_DATA) >= cfg_wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
+}
+
+/*
+ * The live flow map (see pf_flow_index). One call site per map, so the
+ * verifier can still inline each hash lookup.
+ */
+static __always_inline struct pf_flow_value *pf_flows_lookup(const struct pf_flow_key *key)
+{
+	if (pf_flow_index)
+		return bpf_map_lookup_elem(&pf_flows_b, key);
+	return bpf_map_lookup_elem(&pf_flows_a, key);
+}
+
+static __always_inline long pf_flows_insert(const struct pf_flow_key *key, const struct pf_flow_value *value)
+{
+	if (pf_flow_index)
+		return bpf_map_update_elem(&pf_flows_b, key, value, BPF_NOEXIST);
+	return bpf_map_update_elem(&pf_flows_a, key, value, BPF_NOEXIST);
 }
 
 static __always_inline struct pf_heap *pf_get_heap(void)

@@ -28,7 +28,7 @@ static __always_inline void pf_fill_header(struct pf_event_header *h, __u32 kind
 	BPF_CORE_READ_STR_INTO(&h->comm, task, comm);
 }
 
-/* State of one dentry walk, carried between bpf_loop iterations. */
+/* State of one dentry walk, carried between iterations of a bounded loop. */
 struct pf_walk {
 	struct pf_heap *heap;
 	struct dentry *dentry;
@@ -42,8 +42,13 @@ struct pf_walk {
 	int done;
 };
 
-/* One step towards the root: prepend "/name", or hop to the parent mount. */
-static long pf_walk_step(__u32 i, struct pf_walk *w)
+/*
+ * One step towards the root: prepend "/name", or hop to the parent mount.
+ * Returns 1 when the walk is over. Inlined into a plain bounded loop, not
+ * a bpf_loop() callback: bpf_loop and callback subprograms need 5.17, and
+ * 5.10's loader refuses an object with a callback in it.
+ */
+static __always_inline int pf_walk_step(struct pf_walk *w)
 {
 	/* Locals, not w->x, inside BPF_CORE_READ: only kernel types get relocated. */
 	struct dentry *dentry = w->dentry;
@@ -116,7 +121,10 @@ static __always_inline int pf_path_walk(struct pf_heap *heap, struct path *path,
 	w.root_mnt = BPF_CORE_READ(root, mnt);
 	w.pos = PF_SCRATCH - 1;
 	heap->path[PF_SCRATCH - 1] = 0;
-	bpf_loop(PF_CWD_DEPTH, pf_walk_step, &w, 0);
+	for (int i = 0; i < PF_CWD_DEPTH; i++) {
+		if (pf_walk_step(&w))
+			break;
+	}
 	if (w.err)
 		return -1;
 	*flags |= w.flags;

@@ -67,8 +67,9 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
     else if (m == "tp_btf") mode = HookMode::TpBtf;
     else if (m == "raw_tp") mode = HookMode::RawTp;
     else if (m == "tracepoint") mode = HookMode::Tracepoint;
+    else if (m == "fentry") mode = HookMode::Fentry;
     else if (m == "kprobe") mode = HookMode::Kprobe;
-    else throw Napi::TypeError::New(env, "kernel collector: hookMode must be auto, tp_btf, raw_tp, tracepoint or kprobe");
+    else throw Napi::TypeError::New(env, "kernel collector: hookMode must be auto, tp_btf, raw_tp, tracepoint, fentry or kprobe");
   }
 
   bool udpPeers = true;
@@ -91,7 +92,10 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
     skel_->rodata->cfg_max_args = maxArgs > PF_ARGS_MAX ? PF_ARGS_MAX : maxArgs;
     skel_->rodata->cfg_ignore_tgid = ignorePid;
     bpf_map__set_max_entries(skel_->maps.pf_events, ringBytes);
-    bpf_map__set_max_entries(skel_->maps.pf_flows, flowEntries);
+    // Both halves of the double-buffered flow map.
+    bpf_map__set_max_entries(skel_->maps.pf_flows_a, flowEntries);
+    bpf_map__set_max_entries(skel_->maps.pf_flows_b, flowEntries);
+    skel_->rodata->cfg_udp_recv_args = planner_->Probe().FunctionParams("udp_recvmsg") == 6 ? 6 : 5;
     planner_->Plan(skel_->obj);
     {
       // Socket storage needs BTF socket pointers in every program that shares TCP socket state.
@@ -125,8 +129,10 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
     break;
   }
   if (!skel_) throw Napi::Error::New(env, "kernel collector: no combination of hooks could be loaded");
-  drainer_ = std::make_unique<FlowDrainer>(bpf_map__fd(skel_->maps.pf_flows), sizeof(pf_flow_key),
-                                           sizeof(pf_flow_value), flowEntries);
+  FlowDrainer::Halves halves{&skel_->bss->pf_flow_index, bpf_map__fd(skel_->maps.pf_flows_a),
+                             bpf_map__fd(skel_->maps.pf_flows_b), bpf_map__fd(skel_->maps.pf_flow_sync),
+                             bpf_map__fd(skel_->maps.pf_sync_inner)};
+  drainer_ = std::make_unique<FlowDrainer>(halves, sizeof(pf_flow_key), sizeof(pf_flow_value), flowEntries);
   env_ = env;
   napi_add_env_cleanup_hook(env, &Collector::EnvCleanup, this);
   cleanupHooked_ = true;

@@ -10,8 +10,8 @@ namespace {
 size_t Pad8(size_t n) { return (n + 7) & ~size_t(7); }
 }  // namespace
 
-FlowDrainer::FlowDrainer(int mapFd, size_t keySize, size_t valueSize, size_t maxEntries)
-    : fd_(mapFd), keySize_(keySize), valueSize_(valueSize) {
+FlowDrainer::FlowDrainer(const Halves& halves, size_t keySize, size_t valueSize, size_t maxEntries)
+    : halves_(halves), keySize_(keySize), valueSize_(valueSize) {
   chunk_ = maxEntries < 4096 ? (maxEntries < 256 ? 256 : maxEntries) : 4096;
   keys_.resize(chunk_ * keySize_);
   values_.resize(chunk_ * valueSize_);
@@ -24,7 +24,20 @@ void FlowDrainer::Append(std::vector<uint8_t>* out, const uint8_t* key, const ui
   std::memcpy(out->data() + at + Pad8(keySize_), value, valueSize_);
 }
 
+void FlowDrainer::Swap() {
+  uint32_t was = *halves_.index;
+  *halves_.index = was ? 0 : 1;
+  // Updating a map-in-map returns only after every BPF program running now
+  // has finished (synchronize_rcu in the kernel): none still uses the old half.
+  uint32_t zero = 0;
+  if (bpf_map_update_elem(halves_.syncFd, &zero, &halves_.syncInnerFd, BPF_ANY) != 0) {
+    throw std::runtime_error(std::string("flow drain: waiting for running programs: ") + std::strerror(errno));
+  }
+  fd_ = was ? halves_.bFd : halves_.aFd;
+}
+
 size_t FlowDrainer::Drain(std::vector<uint8_t>* out) {
+  Swap();
   if (batchSupported_) {
     bool unsupported = false;
     size_t n = DrainBatch(out, &unsupported);

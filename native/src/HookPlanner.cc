@@ -35,9 +35,13 @@ std::vector<Group> Catalogue() {
                  {"tracepoint/sock/sock_send_length", "tracepoint/sock/sock_send_length"},
                  {"pf_tp_send"},
                  {"tp:sock/sock_send_length"}},
+                {"fentry",
+                 {"fexit/tcp_sendmsg", "fexit/udp_sendmsg+udpv6_sendmsg"},
+                 {"pf_fx_tcp_send", "pf_fx_udp_send", "pf_fx_udp6_send"},
+                 {"btf:", "fn:tcp_sendmsg", "fn:udp_sendmsg", "fn:udpv6_sendmsg"}},
                 {"kprobe",
-                 {"kprobe/tcp_sendmsg", "kprobe/udp_sendmsg+udpv6_sendmsg"},
-                 {"pf_kp_tcp_send", "pf_kp_udp_send", "pf_kp_udp6_send"},
+                 {"kprobe+kretprobe/tcp_sendmsg", "kprobe/udp_sendmsg+udpv6_sendmsg"},
+                 {"pf_kp_tcp_send", "pf_kr_tcp_send", "pf_kp_udp_send", "pf_kp_udp6_send"},
                  {"fn:tcp_sendmsg", "fn:udp_sendmsg", "fn:udpv6_sendmsg"}}}});
   g.push_back({"recv",
                {"tcp_recv", "udp_recv"},
@@ -46,6 +50,10 @@ std::vector<Group> Catalogue() {
                  {"tracepoint/sock/sock_recv_length", "tracepoint/sock/sock_recv_length"},
                  {"pf_tp_recv"},
                  {"tp:sock/sock_recv_length"}},
+                {"fentry",
+                 {"fentry/tcp_cleanup_rbuf", "fexit/udp_recvmsg+udpv6_recvmsg"},
+                 {"pf_fe_tcp_rbuf", "pf_fx_udp_recv", "pf_fx_udp6_recv"},
+                 {"btf:", "fn:tcp_cleanup_rbuf", "fn:udp_recvmsg", "fn:udpv6_recvmsg"}},
                 {"kprobe",
                  {"kprobe/tcp_cleanup_rbuf", "kprobe+kretprobe/udp_recvmsg+udpv6_recvmsg"},
                  {"pf_kp_tcp_rbuf", "pf_kp_udp_recv", "pf_kr_udp_recv", "pf_kp_udp6_recv", "pf_kr_udp6_recv"},
@@ -74,6 +82,7 @@ const char* ModeVia(HookMode mode) {
     case HookMode::RawTp: return "raw_tp";
     case HookMode::Tracepoint: return "tracepoint";
     case HookMode::Kprobe: return "kprobe";
+    case HookMode::Fentry: return "fentry";
     default: return "";
   }
 }
@@ -94,7 +103,7 @@ bool HookPlanner::Available(const Flavour& f, std::string* why) {
         *why = "no kernel BTF (/sys/kernel/btf/vmlinux)";
         return false;
       }
-      if (!probe_.HasBtfTracepoint(what)) {
+      if (!what.empty() && !probe_.HasBtfTracepoint(what)) {
         *why = "kernel BTF has no btf_trace_" + what + " (tracepoint missing in this kernel)";
         return false;
       }
@@ -113,6 +122,10 @@ bool HookPlanner::Available(const Flavour& f, std::string* why) {
         return false;
       }
     } else if (kind == "fn") {
+      if (f.via == "fentry" && !probe_.HasFunction(what)) {
+        *why = "kernel function " + what + " not in BTF (a trampoline needs its BTF prototype)";
+        return false;
+      }
       if (probe_.HasBtf() && !probe_.HasFunction(what)) {
         *why = "kernel function " + what + " not found in BTF";
         return false;
@@ -161,7 +174,7 @@ void HookPlanner::Plan(bpf_object* obj) {
     }
     choice_[g.name] = chosen;
     if (chosen >= 0 && !loadOnly_[g.name] && (g.name == "send" || g.name == "recv") &&
-        g.flavours[chosen].via != "kprobe") {
+        g.flavours[chosen].via != "kprobe" && g.flavours[chosen].via != "fentry") {
       needPeer = true;
     }
   }
@@ -286,6 +299,8 @@ bool HookPlanner::Attach(bpf_object* obj) {
       reason = "BTF tracepoint in this kernel: typed arguments, no tracefs lookups";
     } else if (f.via == "raw_tp") {
       reason = "raw tracepoint: task pointers without BTF-typed arguments";
+    } else if (f.via == "fentry") {
+      reason = "BTF trampolines (fentry/fexit) on the kernel functions: return values without kretprobes";
     } else if (f.via == "cgroup") {
       reason = "peers of unconnected UDP sockets from cgroup sock_addr hooks linked to the cgroup v2 root " +
                probe_.Cgroup2Root() + " (multi-attach, other programs there keep running); they run only for "
@@ -297,7 +312,7 @@ bool HookPlanner::Attach(bpf_object* obj) {
       reason = "tracefs event present (stable tracepoint ABI)";
       if (g.name == "fork") reason += "; threads are reported as forks (no task pointers here)";
     } else {
-      reason = "kprobes on the kernel functions of the seed design";
+      reason = "kprobes on the kernel functions (no BTF trampolines or 6.3 socket tracepoints here)";
     }
     if (mode_ != HookMode::Auto && f.via == ModeVia(mode_)) reason = "forced by hookMode; " + reason;
     Report(g, &f, reason);

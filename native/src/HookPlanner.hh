@@ -12,7 +12,7 @@
 struct bpf_object;
 struct bpf_link;
 
-enum class HookMode { Auto, TpBtf, RawTp, Tracepoint, Kprobe };
+enum class HookMode { Auto, TpBtf, RawTp, Tracepoint, Fentry, Kprobe };
 
 struct HookReportEntry {
   std::string hook;
@@ -42,9 +42,11 @@ class HookPlanner {
   // Names of the programs planned for loading (attached or load-only).
   const std::set<std::string>& Loaded() const { return loaded_; }
   const std::set<std::string>& Attached() const { return attached_; }
+  // The kernel facts behind the plan (BTF function prototypes, tracefs, ...).
+  KernelProbe& Probe() { return probe_; }
 
   struct Flavour {
-    std::string via;                  // tp_btf, tracepoint, kprobe
+    std::string via;                  // tp_btf, raw_tp, tracepoint, fentry, kprobe
     std::vector<std::string> targets; // one display target per hook of the group
     std::vector<std::string> programs;
     std::vector<std::string> probes;  // what must exist: "btf:NAME", "tp:CAT/NAME", "fn:NAME"

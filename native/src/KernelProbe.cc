@@ -44,6 +44,16 @@ bool KernelProbe::HasFunction(const std::string& name) {
   return btf__find_by_name_kind(vmlinux_, name.c_str(), BTF_KIND_FUNC) > 0;
 }
 
+int KernelProbe::FunctionParams(const std::string& name) {
+  if (!HasBtf()) return -1;
+  int id = btf__find_by_name_kind(vmlinux_, name.c_str(), BTF_KIND_FUNC);
+  if (id <= 0) return -1;
+  const struct btf_type* fn = btf__type_by_id(vmlinux_, id);
+  const struct btf_type* proto = fn ? btf__type_by_id(vmlinux_, fn->type) : nullptr;
+  if (!proto || !btf_is_func_proto(proto)) return -1;
+  return btf_vlen(proto);
+}
+
 const std::string& KernelProbe::TracefsRoot() {
   if (tracefsTried_) return tracefs_;
   tracefsTried_ = true;

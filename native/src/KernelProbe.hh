@@ -18,6 +18,9 @@ class KernelProbe {
   bool HasBtfTracepoint(const std::string& name);
   // Main thread: does BTF know the kernel function (for kprobe targets)?
   bool HasFunction(const std::string& name);
+  // Main thread: how many parameters the kernel function takes (its BTF
+  // FUNC_PROTO), -1 when BTF does not describe it.
+  int FunctionParams(const std::string& name);
   // Main thread: is events/<category>/<name> in tracefs? Mounts tracefs when absent.
   bool HasTracepoint(const std::string& category, const std::string& name);
   // Main thread: the tracefs root in use, "" when none could be found or mounted.
