@@ -85,14 +85,16 @@ export class Agent {
     this.metrics = parts.metrics ?? new AgentMetrics();
     const cgroups = o.cgroupRoot === undefined ? new CgroupResolver() : new CgroupResolver(o.cgroupRoot);
     const retention = Math.max(o.exitRetentionMs ?? 0, 2 * o.flushIntervalMs + (o.attributionDelayMs ?? 250) + 5000);
+    const execSeen = parts.collector.hooks.find((h) => h.hook === 'exec')?.via !== 'none';
     this.cache = new ProcessCache({
+      execSeen,
       node: o.node,
       redactor: new Redactor(o.redaction),
       maxEntries: o.cacheMaxEntries,
       exitRetentionMs: retention,
       cgroupPath: (id) => cgroups.resolve(id),
     });
-    this.attributor = new Attributor(this.cache, { maxArgsBytes: o.maxArgsBytes, procRoot: o.procRoot, procfsFallback: o.procfsFallback });
+    this.attributor = new Attributor(this.cache, { maxArgsBytes: o.maxArgsBytes, procRoot: o.procRoot, procfsFallback: o.procfsFallback, execSeen });
     this.endpoints = new EndpointNamer(o.node, o.pods);
     this.aggregator = new FlowAggregator({
       host: o.node,
@@ -215,6 +217,7 @@ export class Agent {
   private registerMetrics(): void {
     const m = this.metrics;
     const k = () => this.parts.collector.counters();
+    m.kernelHooks(this.parts.collector.hooks);
     m.mirrorCounter('procflow_agent_kernel_events_lost_total', 'events the kernel could not put in the ring buffer', () => k().eventsLost);
     m.mirrorCounter('procflow_agent_kernel_events_dropped_user_total', 'events dropped in user space because JavaScript did not keep up', () => k().eventsDroppedUser);
     m.mirrorCounter('procflow_agent_kernel_flow_map_full_total', 'flow map insertions the kernel refused (map full)', () => k().flowMapFull);

@@ -1,7 +1,9 @@
 // Flow -> process attribution. The cache answers for processes the kernel or the scan reported;
 // on a miss the process may still be alive (its exec predates the agent's hooks, or the exec
 // event was lost), so /proc is asked once; when it is gone too, Calico's rule applies and the
-// flow carries the task name the kernel recorded with the flow, with empty arguments.
+// flow carries the task name the kernel recorded with the flow, with empty arguments. Where the
+// kernel's exec hook could not attach, a live process known only by its task name is read from
+// /proc when its flow is flushed, so it is never named with the image its parent had.
 import { startTickNs } from './clock.js';
 import type { ProcessCache, ProcessEntry } from './process-cache.js';
 import { readProcess, readStat } from './procfs.js';
@@ -11,6 +13,8 @@ export interface AttributorOptions {
   procRoot?: string;
   /** Turn off the /proc fallback (synthetic sources, benchmarks). */
   procfsFallback?: boolean;
+  /** False when exec events cannot be seen: task-name entries of live processes ask /proc. */
+  execSeen?: boolean;
 }
 
 export class Attributor {
@@ -21,7 +25,7 @@ export class Attributor {
 
   resolve(pid: number, startNs: bigint, comm: string): ProcessEntry {
     const hit = this.cache.lookup(pid, startNs);
-    if (hit) return hit;
+    if (hit && (hit.source !== 'taskname' || hit.exited || this.opts.execSeen !== false)) return hit;
     if (pid > 0 && this.opts.procfsFallback !== false) {
       const stat = readStat(pid, this.opts.procRoot);
       // Same pid but another start time: the pid was reused, the flow's process is gone.
@@ -34,6 +38,6 @@ export class Attributor {
       }
     }
     this.tasknameFallbacks++;
-    return this.cache.addGone(pid, startNs, comm);
+    return hit ?? this.cache.addGone(pid, startNs, comm);
   }
 }

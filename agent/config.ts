@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import type { SettingsTable } from '../common/config.js';
 import { LOG_LEVEL_SETTING } from '../cli/command.js';
 import { AGGREGATION_LEVELS, type AggregationLevel } from './aggregator.js';
+import { HOOK_MODES, type HookMode } from '../native/types.js';
 
 export const AGENT_SETTINGS = {
   indexer_url: { doc: 'indexer base URL the agent ships to, e.g. http://indexer:8080', format: 'url-or-empty', default: '' },
@@ -49,6 +50,7 @@ export const AGENT_SETTINGS = {
   flow_map_entries: { doc: 'kernel flow map size', format: 'nat', min: 1, default: 65_536 },
   ignore_own_traffic: { doc: 'leave the agent\'s own traffic (shipping to the indexer) out of the flow logs, so shipping does not feed itself', format: Boolean, default: true },
   ring_buffer_size: { doc: 'kernel ring buffer size (power of two)', format: 'size', min: 1, default: 8 * 1024 ** 2 },
+  hook_mode: { doc: `kernel hook flavour: ${HOOK_MODES.join(', ')} (auto: the best this kernel has, per hook; a forced flavour the kernel lacks leaves those hooks unattached, with the reason)`, format: [...HOOK_MODES], default: 'auto' },
   ...LOG_LEVEL_SETTING,
 } satisfies SettingsTable;
 
@@ -95,6 +97,7 @@ export interface AgentConfig {
   kubernetes_scope: 'cluster' | 'node';
   flow_map_entries: number;
   ring_buffer_size: number;
+  hook_mode: HookMode;
   ignore_own_traffic: boolean;
   log_level: string;
 }

@@ -63,6 +63,12 @@ export class AgentMetrics {
     this.mirrorCounter('procflow_agent_spool_corrupt_docs_total', 'documents in spooled batches that could not be read or decompressed', () => stats.corruptDocs);
   }
 
+  /** One series per kernel hook: 1 attached (label via = its flavour), 0 not attached (via none). */
+  kernelHooks(hooks: readonly { hook: string; via: string }[]): void {
+    const g = new Gauge({ name: 'procflow_agent_kernel_hook_attached', help: 'kernel hooks by flavour: 1 attached, 0 not attached (via="none"; the agent logged the kernel\'s reason at start)', labelNames: ['hook', 'via'], registers: [this.registry] });
+    for (const h of hooks) g.set({ hook: h.hook, via: h.via }, h.via === 'none' ? 0 : 1);
+  }
+
   gauge(name: string, help: string, read: Read): void {
     new Gauge({ name, help, registers: [this.registry], collect() { this.set(read()); } });
   }

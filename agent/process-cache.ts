@@ -74,6 +74,11 @@ export interface ProcessCacheOptions {
   /** Resolves a cgroup v2 id to its path (exec events carry only the id). */
   cgroupPath?: (id: bigint) => string | undefined;
   now?: () => number;
+  /**
+   * False when the kernel's exec hook is not attached: a forked child may have exec'd unseen,
+   * so it must not be named with its parent's image (it stays a task name until /proc says).
+   */
+  execSeen?: boolean;
 }
 
 /**
@@ -188,12 +193,14 @@ export class ProcessCache {
     e.parentStartNs = ev.parentStartNs;
     const parent = this.get(ev.ppid, ev.parentStartNs);
     if (parent) {
-      // A forked child runs its parent's image until it execs.
-      e.binary = parent.binary;
-      e.args = parent.args;
-      e.argsText = parent.argsText;
-      e.argsTruncated = parent.argsTruncated;
-      e.source = parent.source;
+      // A forked child runs its parent's image until it execs (when execs are seen at all).
+      if (this.opts.execSeen !== false) {
+        e.binary = parent.binary;
+        e.args = parent.args;
+        e.argsText = parent.argsText;
+        e.argsTruncated = parent.argsTruncated;
+        e.source = parent.source;
+      }
       e.uid = parent.uid;
       e.cwd = parent.cwd;
       e.cgroupId = parent.cgroupId;
@@ -209,6 +216,8 @@ export class ProcessCache {
     // entry so the exit document and any late flows still name it.
     const e = this.entries.get(key) ?? this.create(key, ev.pid, ev.startNs, ev.comm);
     if (!e.ppid) e.ppid = ev.ppid;
+    // The kernel's task name at exit is the final image's, better than one inherited at fork.
+    if (e.source === 'taskname' && ev.comm) e.comm = ev.comm;
     e.exited = true;
     e.exitNs = ev.timeNs;
     e.exitCode = ev.exitCode;

@@ -2,7 +2,7 @@
 // stdout), the HTTP port and signal handling. Resolves to the exit code on SIGTERM/SIGINT.
 import { ConfigError } from '../common/errors.js';
 import { createLogger, type Logger } from '../common/log.js';
-import type { KernelCollector } from '../native/types.js';
+import type { HookReport, KernelCollector } from '../native/types.js';
 import { Agent, type AgentOptions } from './agent.js';
 import type { AgentConfig } from './config.js';
 import { limitYoungGeneration } from './heap.js';
@@ -54,6 +54,33 @@ export function agentOptions(c: AgentConfig): AgentOptions {
   };
 }
 
+/**
+ * Hooks without which documents would be wrong or missing: exec (names processes) and the
+ * socket I/O hooks (bytes). A missing one is a warning naming the kernel's reason, and shows in
+ * /healthz and procflow_agent_kernel_hook_attached.
+ */
+export const REQUIRED_HOOKS = ['exec', 'tcp_send', 'tcp_recv', 'udp_send', 'udp_recv'];
+
+function reportHooks(hooks: HookReport[], log: Logger): void {
+  for (const h of hooks) {
+    const missing = h.via === 'none' && REQUIRED_HOOKS.includes(h.hook);
+    if (!missing) {
+      log.info({ hook: h.hook, via: h.via, target: h.target, reason: h.reason }, 'agent: kernel hook');
+      continue;
+    }
+    const effect = h.hook === 'exec'
+      ? 'processes that start from now on are named from /proc when their flows are flushed, or by task name once gone'
+      : 'those bytes are not counted';
+    log.warn({ hook: h.hook, via: h.via, reason: h.reason }, `agent: kernel hook ${h.hook} is not attached: ${effect}`);
+  }
+}
+
+/** /healthz's view of the hooks: degraded (still 200: flows flow) when a required one is missing. */
+function hookHealth(hooks: HookReport[]): { state: 'ok' | 'degraded'; missing?: { hook: string; reason: string }[] } {
+  const missing = hooks.filter((h) => h.via === 'none' && REQUIRED_HOOKS.includes(h.hook)).map((h) => ({ hook: h.hook, reason: h.reason }));
+  return missing.length ? { state: 'degraded', missing } : { state: 'ok' };
+}
+
 export interface RunningAgent {
   agent: Agent;
   server: AgentServer;
@@ -67,8 +94,8 @@ export interface RunningAgent {
 export async function startAgent(c: AgentConfig, opts: { collector?: KernelCollector; log?: Logger } = {}): Promise<RunningAgent> {
   validateAgentConfig(c);
   const log = opts.log ?? createLogger('agent', c.log_level as never);
-  const collector = opts.collector ?? openKernel({ flowMapEntries: c.flow_map_entries, maxArgsBytes: c.max_args_size, ringBufferBytes: c.ring_buffer_size, ignorePid: c.ignore_own_traffic ? process.pid : undefined });
-  for (const h of collector.hooks) log.info({ hook: h.hook, via: h.via, target: h.target, reason: h.reason }, 'agent: kernel hook');
+  const collector = opts.collector ?? openKernel({ flowMapEntries: c.flow_map_entries, maxArgsBytes: c.max_args_size, ringBufferBytes: c.ring_buffer_size, hookMode: c.hook_mode, ignorePid: c.ignore_own_traffic ? process.pid : undefined });
+  reportHooks(collector.hooks, log);
   try {
     return await assemble(c, collector, log);
   } catch (err) {
@@ -133,6 +160,7 @@ export async function assemble(c: AgentConfig, collector: KernelCollector, log: 
   try {
     server = await startAgentServer(agent, c.listen, () => ({
       ...(spool ? { spoolBatches: spool.size, spoolBytes: spool.stats.bytes } : {}),
+      kernelHooks: hookHealth(collector.hooks),
       // Informational: flows are still logged while the API server is away, so it does not fail health.
       ...(watcher ? { kubernetes: { synced: watcher.informer.stats.synced, pods: watcher.informer.index.size, lastError: watcher.informer.stats.lastError || undefined } } : {}),
     }));

@@ -5,6 +5,10 @@
 // Clock: every `*Ns` field is CLOCK_BOOTTIME nanoseconds (bpf_ktime_get_boot_ns, and
 // task->start_boottime for process start times), as a bigint. `bootTimeToEpochMs` converts.
 
+/** Hook flavours a collector can be forced to (auto: the best per hook); native/src/HookPlanner.cc plans them. */
+export const HOOK_MODES = ['auto', 'tp_btf', 'raw_tp', 'tracepoint', 'fentry', 'kprobe'] as const;
+export type HookMode = (typeof HOOK_MODES)[number];
+
 export type ProcessEventKind = 'exec' | 'fork' | 'exit';
 
 interface ProcessEventBase {
@@ -133,7 +137,7 @@ export interface KernelCollectorOptions {
    * kprobes; where the kernel cannot attach them they are still loaded, so the verifier checks
    * them, and the hooks report `via: 'none'`). Hooks without the forced flavour use the best.
    */
-  hookMode?: 'auto' | 'tp_btf' | 'raw_tp' | 'tracepoint' | 'fentry' | 'kprobe';
+  hookMode?: HookMode;
   /** Do not account flows of this process (e.g. the agent's own shipping traffic). */
   ignorePid?: number;
   /**

@@ -111,7 +111,7 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
       skel_ = nullptr;
       // A named program failed (verifier, or a program type this kernel refuses):
       // drop its flavour and retry with the next one.
-      if (!failed.empty() && planner_->ExcludeProgram(failed, Tail(log, 3))) continue;
+      if (!failed.empty() && planner_->ExcludeProgram(failed, LibbpfLog::Reason(log, failed))) continue;
       if (err == -EPERM || err == -EACCES) {
         throw Napi::Error::New(env, std::string("kernel collector: loading BPF programs was refused (") +
                                         std::strerror(-err) +

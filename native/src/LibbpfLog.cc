@@ -53,3 +53,50 @@ std::string LibbpfLog::FailedProgram(const std::string& text) {
   if (end == std::string::npos || end > at) return "";
   return text.substr(start, end - start);
 }
+
+namespace {
+
+std::string Trim(const std::string& s) {
+  size_t a = s.find_first_not_of(" \t\r\n");
+  size_t b = s.find_last_not_of(" \t\r\n");
+  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
+}
+
+// Verifier statistics printed after the verdict: not the reason.
+bool IsStatistics(const std::string& line) {
+  return line.rfind("processed ", 0) == 0 || line.rfind("verification time", 0) == 0 ||
+         line.rfind("stack depth", 0) == 0 || line.rfind("max_states_per_insn", 0) == 0 ||
+         line.rfind("-- END PROG LOAD LOG", 0) == 0;
+}
+
+}  // namespace
+
+std::string LibbpfLog::Reason(const std::string& text, const std::string& program) {
+  const std::string prefix = "libbpf: prog '" + program + "': ";
+  std::string loadError, verdict;
+  // The verifier's log sits between BEGIN and END markers; its verdict is the last line
+  // before the statistics.
+  size_t begin = text.rfind(prefix + "-- BEGIN PROG LOAD LOG --");
+  if (begin != std::string::npos) {
+    size_t end = text.find("-- END PROG LOAD LOG --", begin);
+    std::string body = text.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    size_t at = body.find('\n');
+    while (at != std::string::npos) {
+      size_t next = body.find('\n', at + 1);
+      std::string line = Trim(body.substr(at + 1, next == std::string::npos ? std::string::npos : next - at - 1));
+      if (!line.empty() && !IsStatistics(line)) verdict = line;
+      at = next;
+    }
+  }
+  size_t failed = text.rfind(prefix + "BPF program load failed: ");
+  if (failed != std::string::npos) {
+    size_t start = failed + prefix.size();
+    loadError = Trim(text.substr(start, text.find('\n', start) - start));
+  }
+  if (loadError.empty()) {
+    size_t f = text.rfind(prefix);
+    if (f != std::string::npos) loadError = Trim(text.substr(f + prefix.size(), text.find('\n', f) - f - prefix.size()));
+  }
+  if (loadError.empty()) loadError = "failed to load";
+  return verdict.empty() ? loadError : loadError + "; verifier: " + verdict;
+}

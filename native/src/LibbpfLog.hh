@@ -13,4 +13,8 @@ class LibbpfLog {
   static std::string Take();
   // Main thread: the name of the program libbpf said failed to load, or "".
   static std::string FailedProgram(const std::string& text);
+  // Main thread: one line saying why `program` failed: libbpf's load error
+  // plus the verifier's own last word (e.g. "invalid func unknown#181"),
+  // not the noise around them.
+  static std::string Reason(const std::string& text, const std::string& program);
 };

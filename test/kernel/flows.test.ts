@@ -6,6 +6,8 @@ import { createServer, type AddressInfo } from 'node:net';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { openHarness, requireKernel, runChild, totals, PYTHON, type Harness } from '../support/kernel.js';
+import { notApplicable } from '../support/environment.js';
+import type { KernelCollectorOptions } from '../../native/index.js';
 
 const TCP_CLIENT = `
 import socket, sys
@@ -145,7 +147,24 @@ async function udpExchange(h: Harness, host: string, sizes: number[], client_ = 
   const f = h.flows.find(isClient)!;
   assert.equal(f.remoteIp, host);
   assert.equal(f.family, host.includes(':') ? 6 : 4);
+  await h.waitFor('the UDP client\'s exec event', () => h.execOf(client.pid).length > 0);
   assert.equal(h.execOf(client.pid).at(-1)?.filename, PYTHON);
+}
+
+/**
+ * A harness whose socket hooks are all of flavour `mode`, or null (the test is marked not
+ * applicable, with the planner's reason) when this kernel cannot attach that flavour.
+ */
+function forcedHarness(t: Parameters<typeof requireKernel>[0], mode: NonNullable<KernelCollectorOptions['hookMode']>): Harness | null {
+  const h = openHarness(t, { hookMode: mode });
+  for (const hook of ['tcp_send', 'tcp_recv', 'udp_send', 'udp_recv']) {
+    const r = h.collector.hooks.find((x) => x.hook === hook)!;
+    if (r.via !== mode) {
+      notApplicable(t, `${hook} cannot attach as ${mode} here: ${r.reason}`);
+      return null;
+    }
+  }
+  return h;
 }
 
 test('TCP over IPv4: exact bytes both ways, right pid and executable', async (t) => {
@@ -183,7 +202,8 @@ test('UDP sendmsg/recvmsg on a dual-stack IPv6 socket to a v4-mapped peer: an IP
 test('syscall tracepoint peers (the fallback) count the same UDP bytes as the cgroup hooks', async (t) => {
   if (!requireKernel(t)) return;
   // Forcing classic tracepoints forces the syscall-tracepoint flavour of udp_peer too.
-  const h = openHarness(t, { hookMode: 'tracepoint' });
+  const h = forcedHarness(t, 'tracepoint');
+  if (!h) return;
   assert.equal(h.collector.hooks.find((r) => r.hook === 'udp_peer')!.via, 'tracepoint');
   await udpExchange(h, '::1', [9, 1300]);
   await udpExchange(h, '127.0.0.1', [3, 700, 5000], { script: UDP_CLIENT_MSG, host: '::ffff:127.0.0.1' });
@@ -191,10 +211,83 @@ test('syscall tracepoint peers (the fallback) count the same UDP bytes as the cg
 
 test('classic tracepoints (hookMode tracepoint) count the same bytes', async (t) => {
   if (!requireKernel(t)) return;
-  const h = openHarness(t, { hookMode: 'tracepoint' });
+  const h = forcedHarness(t, 'tracepoint');
+  if (!h) return;
   for (const r of h.collector.hooks) {
     assert.equal(r.via, 'tracepoint', `${r.hook}: ${r.via} ${r.reason}`);
   }
   await tcpExchange(h, '127.0.0.1', 300_001, 4_096);
   await udpExchange(h, '127.0.0.1', [10, 20, 30]);
+});
+
+// Every socket-hook flavour this kernel can attach gives the same exact counts: v4 and v6 TCP
+// with large transfers (receives loop over many chunks), UDP, and a v4-mapped dual-stack socket.
+for (const mode of ['tp_btf', 'fentry', 'kprobe'] as const) {
+  test(`hookMode ${mode}: exact TCP and UDP bytes, v4-mapped UDP counted once as IPv4`, async (t) => {
+    if (!requireKernel(t)) return;
+    const h = forcedHarness(t, mode);
+    if (!h) return;
+    await tcpExchange(h, '127.0.0.1', 1_000_003, 2_000_111);
+    await tcpExchange(h, '::1', 333_333, 65_537);
+    await udpExchange(h, '127.0.0.1', [1, 100, 1400, 8000]);
+    await udpExchange(h, '127.0.0.1', [3, 700, 5000], { script: UDP_CLIENT_MSG, host: '::ffff:127.0.0.1' });
+  });
+}
+
+// Many short connections while flows are drained all the time: every byte and every completion
+// lands exactly once (a drain racing the programs used to lose counts or move them to another
+// connection, and quickly reused loopback 4-tuples made it likely).
+const CHURN_CLIENT = `
+import socket, sys
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i in range(n):
+    s = socket.create_connection((host, port))
+    s.sendall(b"c" * 100)
+    s.shutdown(socket.SHUT_WR)
+    while s.recv(4096):
+        pass
+    s.close()
+`;
+
+test('600 short connections while draining every few ms: every byte and completion counted once', async (t) => {
+  if (!requireKernel(t)) return;
+  const h = openHarness(t);
+  const server = createServer((sock) => {
+    sock.on('data', () => {});
+    sock.on('end', () => sock.end());
+    sock.on('error', () => {});
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const port = (server.address() as AddressInfo).port;
+  const n = 600;
+  let draining = true;
+  const drainer = (async () => {
+    while (draining) {
+      h.drain();
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  })();
+  const child = await runChild(PYTHON, ['-c', CHURN_CLIENT, '127.0.0.1', String(port), String(n)]);
+  draining = false;
+  await drainer;
+  assert.equal(child.code, 0, child.stderr);
+  const isClient = (f: (typeof h.flows)[number]) => f.pid === child.pid && f.proto === 6 && f.remotePort === port;
+  await h.waitFor('every connection completed', () => totals(h.flows, isClient).tcpCompleted >= n).catch(() => {});
+  const c = totals(h.flows, isClient);
+  assert.deepEqual({ bytesOut: c.bytesOut, started: c.tcpStarted, completed: c.tcpCompleted }, { bytesOut: 100 * n, started: n, completed: n });
+  // No connection got another's counts: each local port's flows add up to one connection.
+  const byPort = new Map<number, { bytes: number; started: number; completed: number }>();
+  for (const f of h.flows.filter(isClient)) {
+    const e = byPort.get(f.localPort) ?? { bytes: 0, started: 0, completed: 0 };
+    e.bytes += f.bytesOut;
+    e.started += f.tcpStarted;
+    e.completed += f.tcpCompleted;
+    byPort.set(f.localPort, e);
+  }
+  for (const [p, e] of byPort) {
+    assert.equal(e.bytes, 100 * e.completed, `local port ${p}: ${JSON.stringify(e)}`);
+    assert.equal(e.started, e.completed, `local port ${p}: ${JSON.stringify(e)}`);
+  }
 });

@@ -10,3 +10,12 @@ export function skipOrFail(t: TestContext, reason: string): void {
   t.diagnostic(`skipped: ${reason}`);
   t.skip(reason);
 }
+
+/**
+ * Skip `t` because the kernel under test cannot have what it checks (e.g. a tracepoint added
+ * later). Allowed under CI: the matrix counts these as "n/a" per kernel, with the reason.
+ */
+export function notApplicable(t: TestContext, reason: string): void {
+  t.diagnostic(`not applicable on this kernel: ${reason}`);
+  t.skip(`not applicable on this kernel: ${reason}`);
+}
