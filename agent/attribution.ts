@@ -38,6 +38,9 @@ export class Attributor {
       }
     }
     this.tasknameFallbacks++;
-    return hit ?? this.cache.addGone(pid, startNs, comm);
+    if (!hit) return this.cache.addGone(pid, startNs, comm);
+    // The kernel's task name at the flow's first I/O names the image that did it.
+    if (comm) hit.comm = comm;
+    return hit;
   }
 }

@@ -6,7 +6,9 @@ import { ProcessCache } from '../../agent/process-cache.js';
 import { Redactor, MASK } from '../../agent/redact.js';
 import { execId } from '../../agent/exec-id.js';
 import { Attributor } from '../../agent/attribution.js';
-import { readProcess } from '../../agent/procfs.js';
+import { readProcess, readStat } from '../../agent/procfs.js';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 
 const S = 1_000_000_000n;
 const execEv = execEvent;
@@ -128,4 +130,41 @@ test('redaction knows the program: mysql -pSECRET is masked, ssh -p 22 and tsc -
   assert.equal(argsOf(1, '/usr/bin/mysql', ['-uroot', '-pS3cret', 'shop']), '-uroot -p***** shop');
   assert.equal(argsOf(2, '/usr/bin/ssh', ['-p', '22', 'host']), '-p 22 host');
   assert.equal(argsOf(3, '/usr/local/bin/tsc', ['-p', '.']), '-p .');
+});
+
+test('without exec events a forked child is never named with its parent\'s image: /proc while alive, the task name once gone', async () => {
+  const blind = new ProcessCache({ node: 'n1', redactor: new Redactor(), maxEntries: 100, exitRetentionMs: 1000, execSeen: false });
+  const attributor = new Attributor(blind, { execSeen: false });
+  const parent = blind.onProcfs(readProcess(process.pid)!);
+  // A real child that exec'd python3 (node spawns with fork+exec); the kernel only told of the fork.
+  const child = spawn('/usr/bin/python3', ['-c', 'import time; time.sleep(30)', 'blind-exec'], { stdio: 'ignore' });
+  await once(child, 'spawn');
+  try {
+    let stat = readStat(child.pid!);
+    for (let i = 0; i < 50 && !(stat && stat.comm === 'python3'); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      stat = readStat(child.pid!);
+    }
+    const start = stat!.startNs;
+    const forked = blind.onFork(forkEv(child.pid!, start, process.pid, parent.startNs));
+    assert.equal(forked.binary, '', 'the fork alone does not name the child with node');
+    assert.equal(forked.source, 'taskname');
+    const named = attributor.resolve(child.pid!, start, 'python3');
+    assert.match(named.binary, /python3/);
+    assert.deepEqual(named.args.slice(-1), ['blind-exec']);
+    assert.equal(named.source, 'procfs');
+    // Gone before its flow was flushed: the task name the kernel saw, never node's path.
+    const gonePid = 4_000_000 + (process.pid % 1000);
+    blind.onFork(forkEv(gonePid, 77n * S, process.pid, parent.startNs));
+    const gone = attributor.resolve(gonePid, 77n * S, 'curl');
+    assert.equal(gone.binary, '');
+    assert.equal(gone.comm, 'curl');
+    assert.equal(gone.source, 'taskname');
+  } finally {
+    child.kill('SIGKILL');
+  }
+  // With exec events seen, a fork without exec runs its parent's image (unchanged behaviour).
+  const seeing = cache();
+  const p2 = seeing.onProcfs(readProcess(process.pid)!);
+  assert.equal(seeing.onFork(forkEv(4_100_000, 5n * S, process.pid, p2.startNs)).binary, p2.binary);
 });
