@@ -14,7 +14,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../common/log.js';
-import { checkKernelSupport, openKernelCollector, type OpenKernelCollector, type ProcessEvent } from '../native/index.js';
+import { checkKernelSupport, openKernelCollector, type HookMode, type OpenKernelCollector, type ProcessEvent } from '../native/index.js';
 import { freePort } from '../common/net.js';
 
 const log = createLogger('kernel-bench');
@@ -226,7 +226,18 @@ function progStats(): Map<number, ProgStat> {
   );
 }
 
-async function kernelCost(workloads: Workload[]): Promise<ProgStat[]> {
+/** In-kernel cost of one hook flavour: its programs' runs and time over one pass of every workload. */
+interface FlavourCost {
+  mode: HookMode;
+  hooks: string;
+  programs: ProgStat[];
+  /** Why the flavour was not measured (this kernel cannot attach it). */
+  skipped?: string;
+}
+
+const SOCKET_HOOKS = ['tcp_send', 'tcp_recv', 'udp_send', 'udp_recv'];
+
+async function kernelCost(workloads: Workload[]): Promise<FlavourCost[]> {
   const path = '/proc/sys/kernel/bpf_stats_enabled';
   let previous: string;
   try {
@@ -236,22 +247,34 @@ async function kernelCost(workloads: Workload[]): Promise<ProgStat[]> {
     log.warn({ err }, 'kernel.bpf_stats_enabled not available: no in-kernel cost figures');
     return [];
   }
-  const others = progStats();
-  const c = new Collecting(openKernelCollector());
+  const out: FlavourCost[] = [];
   try {
-    // Only this collector's programs: another agent on the host may run its own.
-    const before = new Map([...progStats()].filter(([id]) => !others.has(id)));
-    for (const w of workloads.filter((x) => x.aim > 0)) await w.once(c);
-    const after = progStats();
-    const out: ProgStat[] = [];
-    for (const [id, a] of after) {
-      const b = before.get(id);
-      if (!b) continue;
-      if (a.runs - b.runs > 0) out.push({ name: a.name, runs: a.runs - b.runs, ns: a.ns - b.ns });
+    // Every socket-hook flavour this kernel can attach, each measured on its own.
+    for (const mode of ['auto', 'tp_btf', 'tracepoint', 'fentry', 'kprobe'] as const) {
+      const others = progStats();
+      const c = new Collecting(openKernelCollector({ hookMode: mode }));
+      try {
+        const hooks = c.collector.hooks.map((h) => `${h.hook}=${h.via}`).join(' ');
+        const off = c.collector.hooks.find((h) => SOCKET_HOOKS.includes(h.hook) && mode !== 'auto' && h.via !== mode);
+        if (off) {
+          out.push({ mode, hooks, programs: [], skipped: `${off.hook}: ${off.reason}` });
+          continue;
+        }
+        // Only this collector's programs: another agent on the host may run its own.
+        const before = new Map([...progStats()].filter(([id]) => !others.has(id)));
+        for (const w of workloads.filter((x) => x.aim > 0)) await w.once(c);
+        const programs: ProgStat[] = [];
+        for (const [id, a] of progStats()) {
+          const b = before.get(id);
+          if (b && a.runs - b.runs > 0) programs.push({ name: a.name, runs: a.runs - b.runs, ns: a.ns - b.ns });
+        }
+        out.push({ mode, hooks, programs: programs.sort((x, y) => y.runs - x.runs) });
+      } finally {
+        c.close();
+      }
     }
-    return out.sort((x, y) => y.runs - x.runs);
+    return out;
   } finally {
-    c.close();
     writeFileSync(path, previous);
   }
 }
@@ -326,10 +349,13 @@ async function main(): Promise<void> {
   lines.push(`ring buffer drops (kernel): ${lost}; dropped in user space: ${droppedUser}`);
   if (cost.length) {
     lines.push('');
-    lines.push('in-kernel cost per program run (kernel.bpf_stats_enabled, one extra pass of every workload):');
-    lines.push('| program | runs | ns/run |');
-    lines.push('| --- | ---: | ---: |');
-    for (const p of cost) lines.push(`| ${p.name} | ${p.runs} | ${(p.ns / p.runs).toFixed(0)} |`);
+    lines.push('in-kernel cost per program run, per hook flavour (kernel.bpf_stats_enabled, one extra pass of every workload each):');
+    lines.push('| flavour | program | runs | ns/run |');
+    lines.push('| --- | --- | ---: | ---: |');
+    for (const f of cost) {
+      if (f.skipped) lines.push(`| ${f.mode} | (not attachable here: ${f.skipped.replace(/\|/g, '/')}) | | |`);
+      for (const p of f.programs) lines.push(`| ${f.mode} | ${p.name} | ${p.runs} | ${(p.ns / p.runs).toFixed(0)} |`);
+    }
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
