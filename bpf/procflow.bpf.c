@@ -501,13 +501,18 @@ static __always_inline int pf_fx_udp_recv_common(__u64 *ctx)
 {
 	struct sock *sk = (struct sock *)ctx[0];
 	struct msghdr *msg = (struct msghdr *)ctx[1];
-	int ret;
+	__u64 ret;
 
+	/*
+	 * Loads at a constant offset from ctx, written out: the compiler would
+	 * otherwise pick the offset first and load through ctx + offset, which
+	 * the verifier refuses ("dereference of modified ctx ptr").
+	 */
 	if (cfg_udp_recv_args == 6)
-		ret = (int)ctx[6];
+		asm volatile("%0 = *(u64 *)(%1 + 48)" : "=r"(ret) : "r"(ctx));
 	else
-		ret = (int)ctx[5];
-	pf_udp_recv(sk, msg, ret);
+		asm volatile("%0 = *(u64 *)(%1 + 40)" : "=r"(ret) : "r"(ctx));
+	pf_udp_recv(sk, msg, (int)ret);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #define PF_TCP_LISTEN 10
 
 #define PF_MSG_PEEK 2
+#define PF_SOCK_DONE 1 /* enum sock_flags: a FIN was received */
 
 /* Read a struct sockaddr_in / sockaddr_in6 from user or kernel memory. */
 static __always_inline void pf_read_sockaddr(struct pf_peer *peer, const void *sa, bool user)
@@ -393,13 +394,26 @@ static __always_inline int pf_account_len(struct sock *sk, long len, int dir,
 		if (st && st->role)
 			role = st->role;
 		if (len_mode == PF_LEN_COPIED_SEQ && st) {
-			__u32 seq = BPF_CORE_READ((struct tcp_sock *)sk, copied_seq);
+			struct tcp_sock *tp = (struct tcp_sock *)sk;
+			__u32 seq = BPF_CORE_READ(tp, copied_seq);
+			bool counted = st->seq_valid;
 
 			/* Up to 5.15, tcp_recvmsg calls the hook with a running total inside its loop too. */
-			if (st->seq_valid)
+			if (counted)
 				len = (__s32)(seq - st->copied_seq);
 			st->copied_seq = seq;
 			st->seq_valid = 1;
+			/*
+			 * Reading the FIN moves copied_seq one past it, a sequence number
+			 * without data: a FIN arrived (SOCK_DONE) and everything up to
+			 * rcv_nxt, which includes it, was consumed.
+			 */
+			if (!st->fin_read && (BPF_CORE_READ(sk, __sk_common.skc_flags) & (1UL << PF_SOCK_DONE)) &&
+			    seq == BPF_CORE_READ(tp, rcv_nxt)) {
+				st->fin_read = 1;
+				if (counted)
+					len -= 1;
+			}
 			if (len <= 0)
 				return 0;
 		}

@@ -78,7 +78,8 @@ struct pf_sock_state {
 	 * however often the kernel calls the hook within one recvmsg.
 	 */
 	__u32 copied_seq;
-	__u32 pad;
+	__u8 fin_read;       /* the FIN's sequence number was taken out of the advance */
+	__u8 pad2[3];
 	__u64 owner_start_ns;
 	__u64 stats_ns;      /* when TCP stats were last copied */
 	char owner_comm[PF_COMM_LEN];

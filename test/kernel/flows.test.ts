@@ -276,7 +276,6 @@ test('600 short connections while draining every few ms: every byte and completi
   const isClient = (f: (typeof h.flows)[number]) => f.pid === child.pid && f.proto === 6 && f.remotePort === port;
   await h.waitFor('every connection completed', () => totals(h.flows, isClient).tcpCompleted >= n).catch(() => {});
   const c = totals(h.flows, isClient);
-  assert.deepEqual({ bytesOut: c.bytesOut, started: c.tcpStarted, completed: c.tcpCompleted }, { bytesOut: 100 * n, started: n, completed: n });
   // No connection got another's counts: each local port's flows add up to one connection.
   const byPort = new Map<number, { bytes: number; started: number; completed: number }>();
   for (const f of h.flows.filter(isClient)) {
@@ -286,8 +285,10 @@ test('600 short connections while draining every few ms: every byte and completi
     e.completed += f.tcpCompleted;
     byPort.set(f.localPort, e);
   }
-  for (const [p, e] of byPort) {
-    assert.equal(e.bytes, 100 * e.completed, `local port ${p}: ${JSON.stringify(e)}`);
-    assert.equal(e.started, e.completed, `local port ${p}: ${JSON.stringify(e)}`);
-  }
+  const odd = [...byPort].filter(([, e]) => e.bytes !== 100 * e.completed || e.started !== e.completed);
+  const k = h.collector.counters();
+  assert.deepEqual(
+    { bytesOut: c.bytesOut, started: c.tcpStarted, completed: c.tcpCompleted, odd: odd.slice(0, 5), flowMapFull: k.flowMapFull, sockMapFull: k.sockMapFull },
+    { bytesOut: 100 * n, started: n, completed: n, odd: [], flowMapFull: 0, sockMapFull: 0 },
+  );
 });
