@@ -1,6 +1,6 @@
 // Generates the README's reference sections from the code, so they cannot drift:
 // every command's settings (flag, environment variable, default, meaning) and every document
-// field (from schema/). `node dist/localstack/readme.js` rewrites the sections in README.md
+// field (from schema/), and the table of supported kernels (from the kernel matrix's results). `node dist/localstack/readme.js` rewrites the sections in README.md
 // between their markers; `--check` exits 1 when README.md differs.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { envOf, flagOf, formatDefault, VALUE_SYNTAX, type Setting } from '../common/config.js';
 import { leafFields, rangeText, FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS, FLOWS_PATTERN, PROCESS_PATTERN, type FieldTable } from '../schema/index.js';
 import { COMMAND_NAMES, loadCommand } from './invocation.js';
+import { kernelsReference } from './kernels-table.js';
 
 export const README_PATH = fileURLToPath(new URL('../../README.md', import.meta.url));
 
@@ -63,7 +64,7 @@ export function fieldsReference(): string {
 
 /** README text with each generated section replaced between `<!-- name:begin -->` and `<!-- name:end -->`. */
 export async function renderReadme(current: string): Promise<string> {
-  const sections: Record<string, string> = { settings: await settingsReference(), fields: fieldsReference() };
+  const sections: Record<string, string> = { settings: await settingsReference(), fields: fieldsReference(), kernels: kernelsReference() };
   let text = current;
   for (const [name, body] of Object.entries(sections)) {
     const re = new RegExp(`(<!-- ${name}:begin[^>]*-->\\n)[\\s\\S]*?(<!-- ${name}:end -->)`);

@@ -7,6 +7,9 @@ say() { printf 'bootstrap: %s\n' "$*" >&2; }
 
 # Debian packages: the base tools plus whatever the kernel build lists.
 pkgs=(ca-certificates curl unzip maven python3 make g++ pkg-config openssl strace)
+# The kernel matrix (test/matrix): qemu boots Debian kernels with a static busybox as init;
+# xz-utils unpacks trixie's compressed modules.
+pkgs+=(qemu-system-x86 busybox-static xz-utils)
 if [ -f native/apt-packages.txt ]; then
   while read -r p; do [ -n "$p" ] && [ "${p#\#}" = "$p" ] && pkgs+=("$p"); done < native/apt-packages.txt
 fi
@@ -41,6 +44,16 @@ node dist/localstack/prefetch.js
 if [ "${npm_lifecycle_event:-}" != "start" ] && [ "${PROCFLOW_BOOTSTRAP_KUBERNETES:-1}" = "1" ]; then
   say "checking the local Kubernetes API server (tests; the first build takes ~15 minutes on 2 cores)"
   node dist/localstack/kubernetes.js --ensure
+fi
+
+# The kernel matrix's Debian kernels (bullseye, bookworm, trixie; about 230 MB, once), for the
+# `kernels` test suite. `npm start` and test runs of other suites skip it.
+if [ "${npm_lifecycle_event:-}" != "start" ] && [ "${PROCFLOW_BOOTSTRAP_KERNELS:-1}" = "1" ]; then
+  say "checking the kernel matrix's Debian kernels (tests; the first fetch downloads about 230 MB)"
+  if ! node dist/test/matrix/kernels.js --ensure; then
+    [ "${CI:-}" = "true" ] && exit 1
+    say "the kernel matrix's kernels are not available; the kernels suite will skip them"
+  fi
 fi
 
 # Put `procflow` on PATH, as the README and the Interfaces table use it.

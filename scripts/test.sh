@@ -3,11 +3,19 @@
 # Elasticsearch and, as root, the real kernel. `npm test -- unit` runs one suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The Kubernetes API server (a long first build) serves the integration and e2e suites only.
+# The Kubernetes API server (a long first build) serves the integration and e2e suites only;
+# the kernel matrix's Debian kernels, the kernels suite only.
 needs_kube=1
+needs_kernels=1
 if [ $# -gt 0 ]; then
   needs_kube=0
-  for suite in "$@"; do case "$suite" in integration|e2e) needs_kube=1 ;; esac; done
+  needs_kernels=0
+  for suite in "$@"; do
+    case "$suite" in
+      integration|e2e) needs_kube=1 ;;
+      kernels) needs_kernels=1 ;;
+    esac
+  done
 fi
-PROCFLOW_BOOTSTRAP_KUBERNETES=$needs_kube bash scripts/bootstrap.sh
+PROCFLOW_BOOTSTRAP_KUBERNETES=$needs_kube PROCFLOW_BOOTSTRAP_KERNELS=$needs_kernels bash scripts/bootstrap.sh
 exec node dist/test/run.js "$@"

@@ -72,7 +72,7 @@ static __always_inline void pf_unmap(__u8 *a)
 }
 
 /*
- * Fill heap->key from the socket (and the peer for unconnected UDP).
+ * Fill `key` from the socket (and the peer for unconnected UDP).
  * Returns false for sockets that are not IPv4/IPv6 TCP/UDP.
  */
 static __always_inline void pf_apply_peer(struct pf_flow_key *key, const struct pf_peer *peer);
@@ -188,31 +188,31 @@ static __always_inline __u8 pf_role_guess(const struct pf_flow_key *key)
 }
 
 /*
- * Find or create the flow of heap->key. New entries take the owner's start
+ * Find or create the flow of `key`. New entries take the owner's start
  * time, comm and role from the arguments. Returns NULL when the map is full
  * (counted).
  */
-static __always_inline struct pf_flow_value *pf_flow_get(struct pf_heap *heap, __u64 start_ns,
-							 const char *comm, __u8 role)
+static __always_inline struct pf_flow_value *pf_flow_get(__u32 live, const struct pf_flow_key *key,
+							 __u64 start_ns, const char *comm, __u8 role)
 {
 	struct pf_flow_value *v;
+	struct pf_flow_value fresh = {};
 	long err;
 
-	v = pf_flows_lookup(&heap->key);
+	v = pf_flows_lookup(live, key);
 	if (v)
 		return v;
-	__builtin_memset(&heap->value, 0, sizeof(heap->value));
-	heap->value.first_seen_ns = bpf_ktime_get_boot_ns();
-	heap->value.pid_start_ns = start_ns;
-	heap->value.role = role;
+	fresh.first_seen_ns = bpf_ktime_get_boot_ns();
+	fresh.pid_start_ns = start_ns;
+	fresh.role = role;
 	if (comm)
-		bpf_probe_read_kernel(&heap->value.comm, PF_COMM_LEN, comm);
-	err = pf_flows_insert(&heap->key, &heap->value);
+		bpf_probe_read_kernel(&fresh.comm, PF_COMM_LEN, comm);
+	err = pf_flows_insert(live, key, &fresh);
 	if (err && err != -17 /* EEXIST: another CPU won the race */) {
 		pf_count(PF_CTR_FLOW_MAP_FULL);
 		return NULL;
 	}
-	return pf_flows_lookup(&heap->key);
+	return pf_flows_lookup(live, key);
 }
 
 #define PF_TCP_STATS_EVERY_NS (100 * 1000 * 1000ULL)
@@ -347,8 +347,15 @@ static __always_inline int pf_account_len(struct sock *sk, long len, int dir,
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct pf_sock_state *st = NULL;
 	struct pf_flow_value *v;
-	struct pf_heap *heap;
+	/*
+	 * The key lives on the stack, not in the per-CPU scratch map: a program
+	 * in process context can be interrupted by one in softirq (TCP state
+	 * changes, receives) on the same CPU, which would overwrite a shared
+	 * per-CPU key half-way and credit the bytes to another flow.
+	 */
+	struct pf_flow_key key;
 	bool fresh = false;
+	__u32 live;
 	__u64 now;
 	__u8 role;
 
@@ -356,12 +363,9 @@ static __always_inline int pf_account_len(struct sock *sk, long len, int dir,
 		return 0;
 	if (cfg_ignore_tgid && tgid == cfg_ignore_tgid)
 		return 0;
-	heap = pf_get_heap();
-	if (!heap)
+	if (btf ? !pf_fill_key_btf(&key, sk) : !pf_fill_key(&key, sk, peer))
 		return 0;
-	if (btf ? !pf_fill_key_btf(&heap->key, sk) : !pf_fill_key(&heap->key, sk, peer))
-		return 0;
-	if (peer_mode != PF_PEER_GIVEN && heap->key.proto == PF_PROTO_UDP && heap->key.remote_port == 0) {
+	if (peer_mode != PF_PEER_GIVEN && key.proto == PF_PROTO_UDP && key.remote_port == 0) {
 		__u32 tid = (__u32)bpf_get_current_pid_tgid();
 		struct pf_stash *s = bpf_map_lookup_elem(&pf_stash, &tid);
 
@@ -369,27 +373,27 @@ static __always_inline int pf_account_len(struct sock *sk, long len, int dir,
 			/* no peer known: account with remote 0 */
 		} else if (peer_mode == PF_PEER_SEND_STASH && s->send_peer.valid) {
 			/* cgroup/sendmsg4|6 saw this send's destination */
-			pf_apply_peer(&heap->key, &s->send_peer);
+			pf_apply_peer(&key, &s->send_peer);
 			s->send_peer.valid = 0;
 		} else if (peer_mode == PF_PEER_RECV_PARK && s->recv_peer.valid) {
 			/* cgroup/recvmsg4|6 saw this datagram's source */
-			pf_apply_peer(&heap->key, &s->recv_peer);
+			pf_apply_peer(&key, &s->recv_peer);
 			s->recv_peer.valid = 0;
 		} else if (peer_mode == PF_PEER_SEND_STASH && s->send_addr) {
 			struct pf_peer p = {};
 
 			pf_read_sockaddr(&p, (const void *)s->send_addr, true);
-			pf_apply_peer(&heap->key, &p);
+			pf_apply_peer(&key, &p);
 		} else if (peer_mode == PF_PEER_RECV_PARK && (s->recv_addr || s->recv_msghdr)) {
 			s->sk = (__u64)sk;
 			s->len = len;
 			return 0;
 		}
 	}
-	heap->key.tgid = tgid;
+	key.tgid = tgid;
 	pf_count(PF_CTR_FLOW_UPDATES);
-	role = pf_role_guess(&heap->key);
-	if (heap->key.proto == PF_PROTO_TCP) {
+	role = pf_role_guess(&key);
+	if (key.proto == PF_PROTO_TCP) {
 		st = pf_sock_get(sk, role, dir, btf);
 		if (st && st->role)
 			role = st->role;
@@ -418,7 +422,8 @@ static __always_inline int pf_account_len(struct sock *sk, long len, int dir,
 				return 0;
 		}
 	}
-	v = pf_flows_lookup(&heap->key);
+	live = pf_flows_live();
+	v = pf_flows_lookup(live, &key);
 	if (!v || (st && st->owner_tgid != tgid)) {
 		/* Slow path: a new flow, or a socket seen in its owner's context first. */
 		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -432,7 +437,7 @@ static __always_inline int pf_account_len(struct sock *sk, long len, int dir,
 			__builtin_memcpy(st->owner_comm, comm, PF_COMM_LEN);
 		}
 		if (!v) {
-			v = pf_flow_get(heap, start_ns, comm, role);
+			v = pf_flow_get(live, &key, start_ns, comm, role);
 			if (!v)
 				return 0;
 			fresh = true;
@@ -444,7 +449,7 @@ static __always_inline int pf_account_len(struct sock *sk, long len, int dir,
 		__sync_fetch_and_add(&v->bytes_in, len);
 	now = bpf_ktime_get_boot_ns();
 	v->last_seen_ns = now;
-	if (heap->key.proto == PF_PROTO_TCP) {
+	if (key.proto == PF_PROTO_TCP) {
 		pf_tcp_update(v, sk, st, now, fresh);
 		if (st && st->start_pending) {
 			st->start_pending = 0;
@@ -472,7 +477,7 @@ static __always_inline int pf_tcp_state(struct sock *sk, int oldstate, int newst
 {
 	struct pf_sock_state *st;
 	struct pf_flow_value *v;
-	struct pf_heap *heap;
+	struct pf_flow_key key;
 
 	if (newstate == PF_TCP_SYN_SENT) {
 		/* connect(): process context, the caller owns the socket. */
@@ -515,13 +520,12 @@ static __always_inline int pf_tcp_state(struct sock *sk, int oldstate, int newst
 		pf_sock_forget(sk, btf);
 		return 0;
 	}
-	heap = pf_get_heap();
-	if (!heap || !(btf ? pf_fill_key_btf(&heap->key, sk) : pf_fill_key(&heap->key, sk, NULL))) {
+	if (!(btf ? pf_fill_key_btf(&key, sk) : pf_fill_key(&key, sk, NULL))) {
 		pf_sock_forget(sk, btf);
 		return 0;
 	}
-	heap->key.tgid = st->owner_tgid;
-	v = pf_flow_get(heap, st->owner_start_ns, st->owner_comm, st->role);
+	key.tgid = st->owner_tgid;
+	v = pf_flow_get(pf_flows_live(), &key, st->owner_start_ns, st->owner_comm, st->role);
 	if (v) {
 		__u64 now = bpf_ktime_get_boot_ns();
 

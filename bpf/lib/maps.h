@@ -155,10 +155,9 @@ struct {
 
 /* Scratch space too big for the 512-byte stack. */
 #define PF_SCRATCH 1024
+/* Only exec uses it (process context, never nested): flow accounting keeps its key on the stack. */
 struct pf_heap {
 	char path[PF_SCRATCH * 2];
-	struct pf_flow_key key;
-	struct pf_flow_value value;
 };
 
 struct {
@@ -188,19 +187,27 @@ static __always_inline __u64 pf_rb_flags(void)
 }
 
 /*
- * The live flow map (see pf_flow_index). One call site per map, so the
+ * The live flow map (see pf_flow_index), read once per program run: a flip
+ * between a program's insert and its lookup would otherwise send them to
+ * different halves, and the bytes to neither. One call site per map, so the
  * verifier can still inline each hash lookup.
  */
-static __always_inline struct pf_flow_value *pf_flows_lookup(const struct pf_flow_key *key)
+static __always_inline __u32 pf_flows_live(void)
 {
-	if (pf_flow_index)
+	return *(volatile __u32 *)&pf_flow_index;
+}
+
+static __always_inline struct pf_flow_value *pf_flows_lookup(__u32 live, const struct pf_flow_key *key)
+{
+	if (live)
 		return bpf_map_lookup_elem(&pf_flows_b, key);
 	return bpf_map_lookup_elem(&pf_flows_a, key);
 }
 
-static __always_inline long pf_flows_insert(const struct pf_flow_key *key, const struct pf_flow_value *value)
+static __always_inline long pf_flows_insert(__u32 live, const struct pf_flow_key *key,
+					    const struct pf_flow_value *value)
 {
-	if (pf_flow_index)
+	if (live)
 		return bpf_map_update_elem(&pf_flows_b, key, value, BPF_NOEXIST);
 	return bpf_map_update_elem(&pf_flows_a, key, value, BPF_NOEXIST);
 }
