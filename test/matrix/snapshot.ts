@@ -1,8 +1,11 @@
 // A copy of the built checkout for one matrix run: dist/, bin/, package.json and the native addon
-// (the BPF programs are inside it), with node_modules linked, not copied. Every kernel of a run
+// (the BPF programs are inside it), and node_modules (hard links where the filesystem allows,
+// else a copy: a symlink would point into the checkout, which guests may not see when it lies
+// under a directory they mount a tmpfs on, such as a CI clone in /tmp). Every kernel of a run
 // then tests the same build, and a rebuild in the checkout while guests run (tsc rewrites files
 // in place) cannot hand a guest a half-written file, which its 9p cache would keep seeing.
-import { cpSync, existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MatrixError } from './errors.js';
 import { GUEST_TMPFS_DIRS } from './guest-init.js';
@@ -24,6 +27,11 @@ export function snapshotCheckout(): string {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, 'native', 'build', 'Release'), { recursive: true });
   for (const p of COPIED) cpSync(join(CHECKOUT, p), join(dir, p), { recursive: true });
-  symlinkSync(join(CHECKOUT, 'node_modules'), join(dir, 'node_modules'));
+  try {
+    execFileSync('cp', ['-al', join(CHECKOUT, 'node_modules'), join(dir, 'node_modules')], { stdio: 'ignore' });
+  } catch {
+    rmSync(join(dir, 'node_modules'), { recursive: true, force: true });
+    cpSync(join(CHECKOUT, 'node_modules'), join(dir, 'node_modules'), { recursive: true });
+  }
   return dir;
 }
