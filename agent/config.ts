@@ -23,7 +23,7 @@ export const AGENT_SETTINGS = {
   attribution_delay: { doc: 'wait after draining flows before attributing them (lets exec events land)', format: 'duration', default: 250 },
   max_args_size: { doc: 'argument bytes captured per process', format: 'size', min: 1, default: 4096 },
   procfs_scan: { doc: 'read /proc at start for processes older than the agent', format: Boolean, default: true },
-  redact_defaults: { doc: 'apply the default argument redaction rules (passwords, tokens, URL credentials, KEY= pairs, Authorization)', format: Boolean, default: true },
+  redact_defaults: { doc: 'apply the default argument redaction rules (secret flags and NAME= pairs, program passwords, URL credentials, credential headers, AWS keys, JWTs, private keys, also inside sh -c)', format: Boolean, default: true },
   redact_flags: { doc: 'extra flags whose value is masked, comma separated (e.g. --db-pass)', format: Array, default: [] as string[] },
   redact_patterns: { doc: 'extra regular expressions to mask (group 1, or the whole match); use --config for patterns with commas', format: Array, default: [] as string[] },
   process_events: { doc: 'ship process_exec / process_exit documents', format: Boolean, default: true },
