@@ -6,6 +6,7 @@ import type { PodLookup } from './kubernetes/index.js';
 import type { ProcessCache, ProcessEntry } from './process-cache.js';
 import { signalName } from './signals.js';
 import { ConfigError } from '../common/errors.js';
+import { RE2JS } from 're2js';
 
 export class ProcessEventBuilder {
   constructor(
@@ -87,21 +88,33 @@ export interface EventFilterOptions {
   denyBinaryRegex?: string;
 }
 
-function compile(what: string, src: string | undefined): RegExp | undefined {
+/** A substring matcher over one pattern. */
+interface Matcher {
+  test(s: string): boolean;
+}
+
+/*
+ * Filters come from settings and from anyone who can reach the agent's port (/v1/events?binary=),
+ * so they are compiled with RE2's linear-time engine (re2js): a pattern like (a+)+$ cannot freeze
+ * the agent the way a backtracking RegExp can. RE2 syntax: no backreferences or lookaround.
+ */
+function compile(what: string, src: string | undefined): Matcher | undefined {
   if (!src) return undefined;
+  let pattern: RE2JS;
   try {
-    return new RegExp(src);
+    pattern = RE2JS.compile(src);
   } catch (err) {
-    throw new ConfigError(`${what}: invalid regular expression ${JSON.stringify(src)}: ${(err as Error).message}`);
+    throw new ConfigError(`${what}: invalid regular expression ${JSON.stringify(src)}: ${(err as Error).message} (filters use RE2 syntax, which runs in linear time: no backreferences or lookaround)`);
   }
+  return { test: (s) => pattern.matcher(s).find() };
 }
 
 /** Which events leave the host (and which `procflow events` shows: it uses the same rules). */
 export class EventFilter {
   private readonly namespaces: Set<string> | undefined;
-  private readonly pod: RegExp | undefined;
-  private readonly binary: RegExp | undefined;
-  private readonly deny: RegExp | undefined;
+  private readonly pod: Matcher | undefined;
+  private readonly binary: Matcher | undefined;
+  private readonly deny: Matcher | undefined;
 
   constructor(o: EventFilterOptions) {
     this.namespaces = o.namespaces?.length ? new Set(o.namespaces) : undefined;

@@ -138,3 +138,28 @@ test('agent --output ndjson: the same documents, one per line, on a stream', asy
   const exec = docs.find((d) => d.event_type === 'process_exec') as ProcessEventDoc;
   assert.equal(PROCESS_CONTRACT.validate(exec), null);
 });
+
+test('agent: a catastrophic /v1/events filter (a+)+$ cannot freeze the agent; RE2-only syntax is a 400 naming it', async (t) => {
+  const collector = new SyntheticCollector();
+  const running = await startAgent(
+    agentDefaults({ output: 'ndjson', node_name: 'test-node', flush_interval: 3_600_000, attribution_delay: 0, procfs_scan: false, listen: '127.0.0.1:0', process_events_rate: 0 }),
+    { collector, log: pino({ level: 'silent' }) },
+  );
+  t.after(() => running.shutdown());
+  const bad = await fetch(new URL('/v1/events?binary=(?<=x)y', running.server.url));
+  assert.equal(bad.status, 400);
+  assert.match(await bad.text(), /binary filter: invalid regular expression.*RE2/s);
+
+  const stream = await fetch(new URL(`/v1/events?binary=${encodeURIComponent('^(a+)+$')}`, running.server.url));
+  assert.equal(stream.status, 200);
+  const reader = stream.body!.getReader();
+  // A backtracking engine needs about 2^40 steps for this path; RE2 answers at once, so the
+  // next event (which matches) arrives and the port still answers.
+  const start = 100n * S;
+  collector.emit([execEvent(4243, start, `${'a'.repeat(40)}!`, [], { timeNs: start })]);
+  collector.emit([execEvent(4244, start + S, `${'a'.repeat(12)}`, [], { timeNs: start + S })]);
+  const text = new TextDecoder().decode((await reader.read()).value);
+  assert.match(text, /"binary":"a{12}"/);
+  await reader.cancel();
+  assert.equal((await fetch(new URL('/healthz', running.server.url))).status, 200);
+});
