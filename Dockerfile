@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
 # procflow image: one build stage compiles TypeScript, the BPF object and the addon (with its
 # vendored static libbpf); the runtime stage is node slim plus the two shared libraries the
-# addon links dynamically (libelf, zlib). Commands: docker run procflow:local <command> ...
+# addon links dynamically (libelf, zlib) and the openssl CLI that deploy/tls/make-certs.sh (the
+# compose certs step, the Kubernetes procflow-certs Job) uses. Commands:
+# docker run procflow:local <command> ...
 
 FROM node:20-bookworm AS build
 ENV DEBIAN_FRONTEND=noninteractive
@@ -24,8 +26,9 @@ RUN npm run build \
  && rm -rf dist/test dist/bench
 
 FROM node:20-bookworm-slim
+# openssl: ca-certificates already depends on it; named so that the certs step never loses it.
 RUN apt-get update -q \
- && apt-get install -y -q --no-install-recommends libelf1 zlib1g ca-certificates \
+ && apt-get install -y -q --no-install-recommends libelf1 zlib1g ca-certificates openssl \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/procflow
 COPY --from=build /src/package.json ./
@@ -34,6 +37,7 @@ COPY --from=build /src/bin ./bin
 COPY --from=build /src/dist ./dist
 COPY --from=build /src/native/build/Release/procflow.node ./native/build/Release/procflow.node
 COPY --from=build /src/kibana/procflow.ndjson ./kibana/procflow.ndjson
+COPY --from=build /src/deploy/tls/make-certs.sh ./deploy/tls/make-certs.sh
 ENV NODE_ENV=production
 # The indexer and setup run as the unprivileged node user; the agent overrides it with root.
 USER node

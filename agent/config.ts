@@ -8,7 +8,11 @@ import { HOOK_MODES, type HookMode } from '../native/types.js';
 
 export const AGENT_SETTINGS = {
   indexer_url: { doc: 'indexer base URL the agent ships to, e.g. http://indexer:8080', format: 'url-or-empty', default: '' },
-  token: { doc: 'bearer token the indexer expects', format: String, default: '', sensitive: true },
+  token: { doc: 'bearer token the indexer expects (visible in the process list as a flag: prefer PROCFLOW_TOKEN or --token-file)', format: String, default: '', sensitive: true },
+  token_file: { doc: 'file holding the indexer token (the first line that is not blank or a # comment), re-read when it changes; wins over --token', format: String, default: '' },
+  indexer_ca_file: { doc: 'PEM CA bundle that signed the indexer\'s certificate (https:// --indexer-url), re-read when it changes; empty = the system CAs', format: String, default: '' },
+  indexer_cert_file: { doc: 'PEM client certificate the agent presents to the indexer (mTLS), with --indexer-key-file; re-read when it changes', format: String, default: '' },
+  indexer_key_file: { doc: 'PEM private key of --indexer-cert-file', format: String, default: '' },
   output: { doc: 'where documents go: indexer, or ndjson (stdout, for jq)', format: ['indexer', 'ndjson'], default: 'indexer', short: 'o' },
   flush_interval: { doc: 'aggregation interval, 1s to 1h', format: 'duration', default: 15_000 },
   node_name: { doc: 'node name in documents and exec_ids', format: String, default: hostname() },
@@ -40,8 +44,10 @@ export const AGENT_SETTINGS = {
   ship_concurrency: { doc: 'batches in flight to the indexer at once', format: 'nat', min: 1, default: 2 },
   request_timeout: { doc: 'timeout of one request to the indexer', format: 'duration', min: 1, default: 30_000 },
   retry_max_delay: { doc: 'longest backoff between attempts (Retry-After from the indexer can be longer)', format: 'duration', default: 30_000 },
+  max_server_error_retries: { doc: 'retries of a batch the indexer keeps answering with a server error (5xx other than 503) before it moves to the dead letter; 503 and network errors are retried for ever', format: 'nat', min: 0, default: 10 },
   shutdown_timeout: { doc: 'on SIGTERM, how long to keep sending spooled batches before exiting (the rest stays spooled)', format: 'duration', default: 10_000 },
-  listen: { doc: 'HOST:PORT of /metrics, /healthz and the /v1/events stream', format: 'host-port', default: '127.0.0.1:9464' },
+  listen: { doc: 'HOST:PORT or unix:/path/to.sock of /metrics, /healthz and the /v1/events stream; an address other than loopback needs --api-token-file', format: 'listen-address', default: '127.0.0.1:9464' },
+  api_token_file: { doc: 'tokens (one a line, re-read when it changes) that /metrics and /v1/events require as Authorization: Bearer; /healthz stays open', format: String, default: '' },
   kubernetes: { doc: 'name pods in flow logs and process events (namespace, pod, labels) from the Kubernetes API server', format: Boolean, default: false },
   kubernetes_api_url: { doc: 'Kubernetes API server URL; empty = in cluster (KUBERNETES_SERVICE_HOST and _PORT)', format: 'url-or-empty', default: '' },
   kubernetes_token_file: { doc: 'bearer token file for the API server (re-read when it rotates)', format: String, default: '/var/run/secrets/kubernetes.io/serviceaccount/token' },
@@ -57,6 +63,10 @@ export const AGENT_SETTINGS = {
 export interface AgentConfig {
   indexer_url: string;
   token: string;
+  token_file: string;
+  indexer_ca_file: string;
+  indexer_cert_file: string;
+  indexer_key_file: string;
   output: 'indexer' | 'ndjson';
   flush_interval: number;
   node_name: string;
@@ -88,8 +98,10 @@ export interface AgentConfig {
   ship_concurrency: number;
   request_timeout: number;
   retry_max_delay: number;
+  max_server_error_retries: number;
   shutdown_timeout: number;
   listen: string;
+  api_token_file: string;
   kubernetes: boolean;
   kubernetes_api_url: string;
   kubernetes_token_file: string;

@@ -1,7 +1,9 @@
 // `procflow agent`: wires the kernel (or a given source), the agent, the spool and shipper (or
 // stdout), the HTTP port and signal handling. Resolves to the exit code on SIGTERM/SIGINT.
+import { unixSocketPath } from '../common/config.js';
 import { ConfigError } from '../common/errors.js';
 import { createLogger, type Logger } from '../common/log.js';
+import { isLoopbackHost } from '../common/net.js';
 import type { HookReport, KernelCollector } from '../native/types.js';
 import { Agent, type AgentOptions } from './agent.js';
 import type { AgentConfig } from './config.js';
@@ -10,6 +12,7 @@ import { openKernel } from './kernel.js';
 import { NO_PODS, startPodWatcher } from './kubernetes/index.js';
 import { AgentMetrics } from './metrics.js';
 import { startAgentServer, type AgentServer } from './server.js';
+import { checkTlsSettings } from './indexer-client.js';
 import { Shipper } from './shipper.js';
 import { SpoolSink, StreamSink, type DocSink } from './sink.js';
 import { Spool } from './spool.js';
@@ -21,10 +24,36 @@ export function validateAgentConfig(c: AgentConfig): void {
   if (c.output === 'indexer' && !c.indexer_url) {
     throw new ConfigError('--indexer-url is required (or --output ndjson to print documents instead)', 'e.g. procflow agent --indexer-url http://127.0.0.1:8080 --token T');
   }
-  if (c.output === 'indexer' && !c.token) {
-    throw new ConfigError('--token is required: the indexer refuses batches without its token (401)', 'pass the token the indexer was started with: --token T or PROCFLOW_TOKEN');
+  if (c.output === 'indexer' && !c.token && !c.token_file) {
+    throw new ConfigError('--token-file or --token is required: the indexer refuses batches without its token (401)', 'pass the token the indexer was started with: --token-file FILE (PROCFLOW_TOKEN_FILE) or PROCFLOW_TOKEN');
   }
+  if (c.output === 'indexer') checkTlsSettings({ indexerUrl: c.indexer_url, caFile: c.indexer_ca_file, certFile: c.indexer_cert_file, keyFile: c.indexer_key_file });
   if (c.process_limit < 1) throw new ConfigError('--process-limit must be at least 1');
+  const host = c.listen.slice(0, c.listen.lastIndexOf(':'));
+  if (!unixSocketPath(c.listen) && !c.api_token_file && !isLoopbackHost(host)) {
+    throw new ConfigError(`--listen ${c.listen} is not a loopback address, and without --api-token-file anyone who reaches it could read /metrics and /v1/events (process arguments)`,
+      'bind to loopback (--listen 127.0.0.1:9464, or unix:/path/to.sock), or set --api-token-file FILE (PROCFLOW_API_TOKEN_FILE) with the tokens callers must send');
+  }
+}
+
+/** Settings that work but expose something: each is logged once at start. */
+export function startupWarnings(c: AgentConfig, argv: string[]): { msg: string; fields?: Record<string, unknown> }[] {
+  const out: { msg: string; fields?: Record<string, unknown> }[] = [];
+  if (c.output !== 'indexer') return out;
+  if (c.token_file && c.token) out.push({ msg: 'agent: both --token-file and --token (PROCFLOW_TOKEN) are set; the token file is used', fields: { tokenFile: c.token_file } });
+  // Settings do not record where a value came from, so look for the flag itself.
+  if (argv.some((a) => a === '--token' || a.startsWith('--token='))) {
+    out.push({ msg: 'agent: the token was passed with --token, which every user of this host can read in the process list; pass it in PROCFLOW_TOKEN or --token-file FILE instead' });
+  }
+  const url = c.indexer_url ? new URL(c.indexer_url) : undefined;
+  if (url?.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+    out.push({
+      msg: 'agent: --indexer-url is http:// to another host: process arguments in the documents and the token travel in cleartext; '
+        + 'start the indexer with --tls-cert-file and --tls-key-file, ship to its https:// URL and pass its CA with --indexer-ca-file',
+      fields: { indexerUrl: c.indexer_url },
+    });
+  }
+  return out;
 }
 
 export function agentOptions(c: AgentConfig): AgentOptions {
@@ -94,6 +123,7 @@ export interface RunningAgent {
 export async function startAgent(c: AgentConfig, opts: { collector?: KernelCollector; log?: Logger } = {}): Promise<RunningAgent> {
   validateAgentConfig(c);
   const log = opts.log ?? createLogger('agent', c.log_level as never);
+  for (const w of startupWarnings(c, process.argv)) log.warn(w.fields ?? {}, w.msg);
   const collector = opts.collector ?? openKernel({ flowMapEntries: c.flow_map_entries, maxArgsBytes: c.max_args_size, ringBufferBytes: c.ring_buffer_size, hookMode: c.hook_mode, ignorePid: c.ignore_own_traffic ? process.pid : undefined });
   reportHooks(collector.hooks, log);
   try {
@@ -118,6 +148,11 @@ export async function assemble(c: AgentConfig, collector: KernelCollector, log: 
     shipper = new Shipper({
       indexerUrl: c.indexer_url,
       token: c.token,
+      tokenFile: c.token_file || undefined,
+      caFile: c.indexer_ca_file || undefined,
+      certFile: c.indexer_cert_file || undefined,
+      keyFile: c.indexer_key_file || undefined,
+      maxServerErrorRetries: c.max_server_error_retries,
       spool,
       log,
       concurrency: Math.max(1, c.ship_concurrency),
@@ -137,7 +172,7 @@ export async function assemble(c: AgentConfig, collector: KernelCollector, log: 
     metrics.mirrorCounter('procflow_agent_spool_dropped_docs_total', 'documents dropped because the spool was full', () => s.stats.droppedDocs);
     metrics.mirrorCounter('procflow_agent_spool_write_failed_batches_total', 'batches lost because writing them to the spool failed (disk full, directory gone)', () => s.stats.writeFailedBatches);
     metrics.mirrorCounter('procflow_agent_spool_write_failed_docs_total', 'documents in batches lost because writing them to the spool failed', () => s.stats.writeFailedDocs);
-    metrics.mirrorCounter('procflow_agent_dead_letter_batches_total', 'batches set aside in the dead letter: invalid documents, batches the indexer refused as invalid, unreadable spool files', () => s.stats.deadLetterBatches);
+    metrics.mirrorCounter('procflow_agent_dead_letter_batches_total', 'batches set aside in the dead letter: invalid documents, batches the indexer refused as invalid or kept failing with server errors (--max-server-error-retries), unreadable spool files', () => s.stats.deadLetterBatches);
     metrics.mirrorCounter('procflow_agent_dead_letter_docs_total', 'documents in batches moved to the dead letter', () => s.stats.deadLetterDocs);
     metrics.mirrorSpoolRejects(s.stats);
     metrics.mirrorCounter('procflow_agent_dead_letter_dropped_batches_total', 'dead-letter batches removed because the dead letter was full', () => s.stats.deadLetterDroppedBatches);
@@ -158,18 +193,19 @@ export async function assemble(c: AgentConfig, collector: KernelCollector, log: 
   const agent = new Agent({ collector, sink, log, metrics }, { ...agentOptions(c), pods, ...overrides });
   let server: AgentServer | undefined;
   try {
-    server = await startAgentServer(agent, c.listen, () => ({
+    server = await startAgentServer(agent, { listen: c.listen, apiTokenFile: c.api_token_file || undefined, log, extraHealth: () => ({
       ...(spool ? { spoolBatches: spool.size, spoolBytes: spool.stats.bytes } : {}),
       kernelHooks: hookHealth(collector.hooks),
       // Informational: flows are still logged while the API server is away, so it does not fail health.
       ...(watcher ? { kubernetes: { synced: watcher.informer.stats.synced, pods: watcher.informer.index.size, lastError: watcher.informer.stats.lastError || undefined } } : {}),
-    }));
+    }) });
     agent.start();
   } catch (err) {
     // Nothing may keep the process alive after a failed start (a taken port, no /proc): the
     // caller prints the error and exits.
     pods.close();
     await server?.close();
+    await shipper?.stop();
     throw err;
   }
   shipper?.start();

@@ -1,7 +1,10 @@
-// Sends spooled batches to the indexer: gzip NDJSON POSTs with a bearer token, at most
-// `concurrency` at a time (p-queue), oldest first. Failures leave the batch on disk and pause
-// sending for a backoff (exponential, jittered, never shorter than the server's Retry-After, up to
-// an hour).
+// Sends spooled batches to the indexer: gzip NDJSON POSTs with a bearer token, over http or
+// https (agent/indexer-client.ts), at most `concurrency` at a time (p-queue), oldest first.
+// Failures leave the batch on disk and pause sending for a backoff (exponential, jittered, never
+// shorter than the server's Retry-After, up to an hour). 503 (the indexer's backpressure,
+// Elasticsearch away) and network errors are retried for ever: an outage must lose nothing.
+// Other server errors (500, 502, ...) may be the batch itself (a poison batch), so they are
+// retried a bounded number of times on a backoff of that batch alone, then dead-lettered.
 // Answers that retrying cannot change are never retried: 400 names a bad line, which moves to
 // the dead letter while the rest of the batch is spooled again (without a line number, the batch
 // is halved until the bad documents stand alone); 413 halves the batch (a single document that
@@ -13,6 +16,8 @@ import { gunzip, gzip } from 'node:zlib';
 import PQueue from 'p-queue';
 import type { Logger } from '../common/log.js';
 import { backoffDelay, parseRetryAfter, type BackoffOptions } from '../common/backoff.js';
+import { isCertificateError } from '../common/http-client.js';
+import { IndexerClient, type IndexerClientOptions } from './indexer-client.js';
 import type { BatchKind, Spool, SpooledBatch } from './spool.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -27,14 +32,14 @@ const gzipAsync = promisify(gzip);
 
 export const ENDPOINTS: Record<BatchKind, string> = { flows: '/v1/flows', process: '/v1/process-events' };
 
-export interface ShipperOptions {
-  indexerUrl: string;
-  token: string;
+export interface ShipperOptions extends Omit<IndexerClientOptions, 'log'> {
   spool: Spool;
   log: Logger;
   concurrency?: number;
   requestTimeoutMs?: number;
   backoff?: BackoffOptions;
+  /** Retries of a batch answered 5xx (not 503) before it is dead-lettered; 10 when absent. */
+  maxServerErrorRetries?: number;
   /** Called after every attempt, for metrics. */
   onAttempt?: (a: AttemptResult) => void;
 }
@@ -84,6 +89,19 @@ function rejectedLine(body: string): { line: number; reason: string } | undefine
   }
 }
 
+/** What to change when the TLS handshake with the indexer failed on a certificate. */
+function certificateHint(code: string): string {
+  // An alert comes from the indexer: it wanted a client certificate, or refused ours.
+  if (/ALERT/.test(code)) {
+    return 'the indexer refused the agent\'s client certificate or wants one: pass --indexer-cert-file and --indexer-key-file (PROCFLOW_INDEXER_CERT_FILE, PROCFLOW_INDEXER_KEY_FILE) with a certificate signed by the CA the indexer trusts for clients';
+  }
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return 'the indexer\'s certificate does not name the host of --indexer-url: use a host name the certificate lists';
+  return 'the indexer\'s certificate is not signed by a CA the agent trusts: pass the PEM CA bundle that signed it with --indexer-ca-file (PROCFLOW_INDEXER_CA_FILE)';
+}
+
+/** 5xx answers other than 503: these count against the batch (--max-server-error-retries). */
+const isServerError = (status: number): boolean => status >= 500 && status <= 599 && status !== 503;
+
 const halves = <T>(xs: T[]): T[][] => {
   const half = Math.ceil(xs.length / 2);
   return [xs.slice(0, half), xs.slice(half)];
@@ -92,8 +110,24 @@ const halves = <T>(xs: T[]): T[][] => {
 export class Shipper {
   private readonly queue: PQueue;
   private readonly concurrency: number;
+  private readonly client: IndexerClient;
+  private readonly maxServerErrorRetries: number;
   private pausedUntil = 0;
-  private resumeTimer: NodeJS.Timeout | undefined;
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private wakeAt = 0;
+  /**
+   * Batches answered with a server error, by spool seq: how often, and when the next attempt is
+   * due. Only that batch waits out its backoff; the batches behind it keep going, so one poison
+   * batch costs the others nothing but its own attempts. Kept in memory: after a restart a batch
+   * starts counting again (at worst it gets its retries once more per restart).
+   */
+  private readonly serverErrors = new Map<number, { attempts: number; notBefore: number }>();
+  /**
+   * Distinct batches answered with a server error since the last success. More of them than can
+   * be in flight at once means the indexer fails everything, not one batch: then shipping pauses
+   * as a whole, like for a 503, instead of cycling every spooled batch towards the dead letter.
+   */
+  private readonly failingBatches = new Set<number>();
   private running = false;
   /** Sends between their start and their bookkeeping. */
   private active = 0;
@@ -102,6 +136,8 @@ export class Shipper {
 
   constructor(private readonly o: ShipperOptions) {
     this.concurrency = o.concurrency ?? 2;
+    this.maxServerErrorRetries = o.maxServerErrorRetries ?? 10;
+    this.client = new IndexerClient(o);
     this.queue = new PQueue({ concurrency: this.concurrency });
     // A finished send frees a slot: look for the next batch then (not from inside the task,
     // where the slot is still taken).
@@ -116,8 +152,10 @@ export class Shipper {
   /** Stops taking new batches; in-flight sends finish. Spooled batches stay for the next run. */
   async stop(): Promise<void> {
     this.running = false;
-    if (this.resumeTimer) clearTimeout(this.resumeTimer);
+    clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
     await this.queue.onIdle();
+    this.client.close();
   }
 
   /** New batches were spooled: send them if nothing holds us back. */
@@ -143,23 +181,34 @@ export class Shipper {
 
   private pump(): void {
     if (!this.running) return;
-    const wait = this.pausedUntil - Date.now();
-    if (wait > 0) {
-      if (!this.resumeTimer) {
-        // setTimeout fires at once beyond 2^31-1 ms (with a warning): cap it, pump re-arms it.
-        this.resumeTimer = setTimeout(() => {
-          this.resumeTimer = undefined;
-          this.pump();
-        }, Math.min(wait, MAX_TIMER_MS));
-      }
-      return;
-    }
+    const now = Date.now();
+    if (this.pausedUntil > now) return this.wakeUpAt(this.pausedUntil);
     // Only as many tasks as can run: the backlog waits on disk, not in memory.
+    const due = (b: SpooledBatch) => (this.serverErrors.get(b.seq)?.notBefore ?? 0) <= now;
     while (this.queue.size + this.queue.pending < this.concurrency) {
-      const batch = this.o.spool.claim();
+      const batch = this.o.spool.claim(due);
       if (!batch) break;
       void this.queue.add(() => this.send(batch));
     }
+    // Batches waiting out their own backoff: come back when the first one is due.
+    let next = Infinity;
+    for (const [seq, e] of this.serverErrors) {
+      if (!this.o.spool.has(seq)) this.serverErrors.delete(seq); // dropped by the spool meanwhile
+      else if (e.notBefore > now) next = Math.min(next, e.notBefore);
+    }
+    if (next < Infinity) this.wakeUpAt(next);
+  }
+
+  /** Pumps again at `at` (or earlier, when an earlier wake-up is already set). */
+  private wakeUpAt(at: number): void {
+    if (this.wakeTimer && this.wakeAt <= at) return;
+    clearTimeout(this.wakeTimer);
+    this.wakeAt = at;
+    // setTimeout fires at once beyond 2^31-1 ms (with a warning): cap it, pump re-arms it.
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      this.pump();
+    }, Math.min(Math.max(0, at - Date.now()), MAX_TIMER_MS));
   }
 
   private wakeIdle(): void {
@@ -180,6 +229,7 @@ export class Shipper {
     let outcome: Outcome = 'ok';
     let retryAfterMs: number | undefined;
     let body = '';
+    let serverError = false;
     try {
       const payload = await this.readBatch(b);
       if (payload === 'lost' || payload === 'corrupt') {
@@ -189,26 +239,20 @@ export class Shipper {
         this.wakeIdle();
         return;
       }
-      const res = await fetch(endpointUrl(this.o.indexerUrl, b.kind), {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/x-ndjson',
-          'content-encoding': 'gzip',
-          authorization: `Bearer ${this.o.token}`,
-        },
-        body: payload,
-        signal: AbortSignal.timeout(this.o.requestTimeoutMs ?? 60_000),
-      });
-      status = res.status;
-      body = await res.text().catch(() => '');
+      const url = endpointUrl(this.o.indexerUrl, b.kind);
+      const answer = await this.client.post(url, payload, this.o.requestTimeoutMs ?? 60_000);
+      status = answer.status;
+      body = answer.body;
       if (status >= 200 && status < 300 && !isIndexerAck(body)) {
         // Something else answered (a proxy's page, a catch-all server): deleting the batch
         // on its word would lose it.
         outcome = 'retry';
         reason = 'not_indexer';
-        this.o.log.error({ status, url: endpointUrl(this.o.indexerUrl, b.kind).href, response: body.slice(0, 200) }, 'shipper: the answer is not from a procflow indexer (no {"accepted":n}); the batch stays spooled; check --indexer-url (PROCFLOW_INDEXER_URL)');
+        this.o.log.error({ status, url: url.href, response: body.slice(0, 200) }, 'shipper: the answer is not from a procflow indexer (no {"accepted":n}); the batch stays spooled; check --indexer-url (PROCFLOW_INDEXER_URL)');
       } else if (status >= 200 && status < 300) {
         await this.o.spool.remove(b);
+        this.serverErrors.delete(b.seq);
+        this.failingBatches.clear();
         this.stats.sentBatches++;
         this.stats.sentDocs += b.docs;
         this.stats.consecutiveFailures = 0;
@@ -221,31 +265,70 @@ export class Shipper {
       } else {
         outcome = 'retry';
         reason = `http_${status}`;
-        const asked = parseRetryAfter(res.headers.get('retry-after'));
+        const asked = parseRetryAfter(answer.retryAfter);
         // Honoured up to an hour: a proxy's absurd value must not stall shipping while the spool fills.
         retryAfterMs = asked === undefined ? undefined : Math.min(asked, MAX_RETRY_AFTER_MS);
         if (status === 401 || status === 403) {
-          this.o.log.error({ status }, 'shipper: the indexer refused the token; check --token (PROCFLOW_TOKEN) on the agent and the indexer');
+          this.o.log.error({ status }, 'shipper: the indexer refused the token; check --token-file (PROCFLOW_TOKEN_FILE) or --token (PROCFLOW_TOKEN) on the agent against the indexer\'s tokens');
         } else if (status === 404 || status === 405) {
-          this.o.log.error({ status, url: endpointUrl(this.o.indexerUrl, b.kind).href }, 'shipper: no indexer answers at this URL; check --indexer-url (PROCFLOW_INDEXER_URL): it must be the base URL of `procflow indexer`, not Elasticsearch');
+          this.o.log.error({ status, url: url.href }, 'shipper: no indexer answers at this URL; check --indexer-url (PROCFLOW_INDEXER_URL): it must be the base URL of `procflow indexer`, not Elasticsearch');
+        } else if (isServerError(status)) {
+          serverError = true;
+          if (await this.givenUp(b, status, body)) outcome = 'dead-letter';
         }
       }
     } catch (err) {
       outcome = 'retry';
-      const e = err as Error & { cause?: { code?: string } };
-      reason = e.name === 'TimeoutError' ? 'timeout' : (e.cause?.code ?? e.name ?? 'error');
-      body = e.cause?.code ?? e.message;
+      const e = err as NodeJS.ErrnoException;
+      reason = e.name === 'TimeoutError' || e.code === 'ETIMEDOUT' ? 'timeout' : (e.code ?? e.name ?? 'error');
+      body = e.message;
+      if (isCertificateError(err)) {
+        // Not retried faster or slower than any network error: the batch stays spooled until the CA is fixed.
+        this.o.log.error({ batch: b.seq, url: this.o.indexerUrl, code: e.code, err: e.message }, `shipper: TLS with the indexer failed: ${certificateHint(e.code ?? '')}; the batch stays spooled`);
+      }
     }
-    if (outcome === 'retry') {
-      this.o.spool.release(b);
-      this.stats.failures++;
-      const delay = Math.max(retryAfterMs ?? 0, backoffDelay(this.stats.consecutiveFailures++, this.o.backoff));
-      this.pausedUntil = Math.max(this.pausedUntil, Date.now() + delay);
-      this.o.log.warn({ batch: b.seq, kind: b.kind, status, reason, retryInMs: delay, detail: body.slice(0, 200) }, 'shipper: send failed; the batch stays spooled');
-    }
+    if (outcome === 'retry') this.retryLater(b, { status, reason, retryAfterMs, detail: body, serverError });
     this.o.onAttempt?.({ kind: b.kind, docs: b.docs, outcome, status, reason, latencyMs: performance.now() - started });
     this.active--;
     this.wakeIdle();
+  }
+
+  /** Gives the batch back to the spool for a later attempt: its own backoff for a server error, else a pause of all shipping. */
+  private retryLater(b: SpooledBatch, f: { status: number; reason: string; retryAfterMs: number | undefined; detail: string; serverError: boolean }): void {
+    this.o.spool.release(b);
+    this.stats.failures++;
+    const pause = Math.max(f.retryAfterMs ?? 0, backoffDelay(this.stats.consecutiveFailures++, this.o.backoff));
+    let delay = pause;
+    let attempt: string | undefined;
+    if (f.serverError) {
+      const e = this.serverErrors.get(b.seq)!;
+      delay = Math.max(f.retryAfterMs ?? 0, backoffDelay(e.attempts - 1, this.o.backoff));
+      e.notBefore = Date.now() + delay;
+      attempt = `${e.attempts} of ${this.maxServerErrorRetries + 1}`;
+      this.failingBatches.add(b.seq);
+    }
+    if (!f.serverError || this.failingBatches.size > this.concurrency) this.pausedUntil = Math.max(this.pausedUntil, Date.now() + pause);
+    this.o.log.warn({ batch: b.seq, kind: b.kind, status: f.status, reason: f.reason, attempt, retryInMs: delay, detail: f.detail.slice(0, 200) }, 'shipper: send failed; the batch stays spooled');
+  }
+
+  /**
+   * Counts a server error against the batch; once it has had its retries it moves to the dead
+   * letter (true), so a batch the indexer can never take does not stay at the head for ever.
+   */
+  private async givenUp(b: SpooledBatch, status: number, body: string): Promise<boolean> {
+    const e = this.serverErrors.get(b.seq) ?? { attempts: 0, notBefore: 0 };
+    e.attempts++;
+    this.serverErrors.set(b.seq, e);
+    if (e.attempts <= this.maxServerErrorRetries) return false;
+    this.serverErrors.delete(b.seq);
+    this.failingBatches.delete(b.seq);
+    const kept = await this.o.spool.moveToDeadLetter(b, { status, body: `the indexer answered ${status} ${e.attempts} times: ${body.slice(0, 4000)}` });
+    this.stats.deadLettered++;
+    this.o.log.error(
+      { batch: b.seq, kind: b.kind, docs: b.docs, status, attempts: e.attempts, response: body.slice(0, 500), movedTo: kept ? 'dead-letter' : 'deleted (the dead letter could not take it)' },
+      'shipper: the indexer kept failing this batch with a server error; it moved to the dead letter (procflow_agent_dead_letter_batches_total). The indexer\'s log has the cause; raise --max-server-error-retries to keep trying longer',
+    );
+    return true;
   }
 
   /**

@@ -8,7 +8,8 @@
 // crash nor a power cut leaves a half batch (or a name without its data) under a real name.
 // What can never be sent goes to <dir>/dead-letter/ with a .reason.json next to it: documents
 // that failed validation before spooling, lines the indexer rejected (HTTP 400), a single
-// document too large for it (413), and spool files that cannot be read or decompressed
+// document too large for it (413), batches it kept failing with a server error (5xx other than
+// 503, after --max-server-error-retries), and spool files that cannot be read or decompressed
 // (corrupt). That directory is bounded too.
 import { mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { open, rename, readFile, unlink } from 'node:fs/promises';
@@ -185,14 +186,19 @@ export class Spool {
     return true;
   }
 
-  /** The oldest batch nobody is sending, marked in flight; undefined when there is none. */
-  claim(): SpooledBatch | undefined {
+  /** The oldest batch nobody is sending (and `eligible` takes), marked in flight; undefined when there is none. */
+  claim(eligible: (b: SpooledBatch) => boolean = () => true): SpooledBatch | undefined {
     for (const b of this.pending.values()) {
-      if (this.inFlight.has(b.seq)) continue;
+      if (this.inFlight.has(b.seq) || !eligible(b)) continue;
       this.inFlight.add(b.seq);
       return b;
     }
     return undefined;
+  }
+
+  /** Whether batch `seq` is still spooled (not sent, dropped or moved aside). */
+  has(seq: number): boolean {
+    return this.pending.has(seq);
   }
 
   /** Gives a batch back after a failed attempt (it stays on disk for the next one). */

@@ -50,6 +50,9 @@ const EXPECT = {
   size: 'a size like 512kb, 10mb, 16 MiB, 1gb',
   hostPort: 'HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:8080',
   url: 'an http(s) URL like http://127.0.0.1:9200',
+  listen: 'HOST:PORT with a port from 0 to 65535 (e.g. 127.0.0.1:9464), or unix:/path/to.sock',
+  urlOrSocket: 'an http(s) URL like http://127.0.0.1:9464, or unix:/path/to.sock',
+  urlList: 'one or more http(s) URLs, comma separated, like https://es-1:9200,https://es-2:9200',
 };
 
 function parseWithUnits(value: unknown, units: Record<string, number>, expectation: string): number {
@@ -77,6 +80,37 @@ function parseUrlOrEmpty(value: unknown): string {
   throw new ValueRejected(EXPECT.url);
 }
 
+/** Comma separated URLs (the nodes of one cluster); kept as the string, split where used. */
+function parseUrlList(value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '') throw new ValueRejected(EXPECT.urlList);
+  for (const part of splitUrlList(value)) {
+    try {
+      if (/^https?:$/.test(new URL(part).protocol)) continue;
+    } catch {
+      // falls through to the rejection below
+    }
+    throw new ValueRejected(EXPECT.urlList);
+  }
+  return value;
+}
+
+export const splitUrlList = (value: string): string[] => value.split(',').map((u) => u.trim()).filter(Boolean);
+
+/** `unix:PATH`: a Unix socket instead of a TCP address. */
+export const unixSocketPath = (value: string): string | undefined => (/^unix:./.test(value) ? value.slice('unix:'.length) : undefined);
+
+/** A parser that also takes unix:PATH, and says `expectation` when the value is neither. */
+const orUnixSocket = (parse: (v: unknown) => string, expectation: string) => (value: unknown): string => {
+  if (typeof value === 'string' && unixSocketPath(value)) return value;
+  try {
+    return parse(value);
+  } catch {
+    throw new ValueRejected(expectation);
+  }
+};
+const parseListenAddress = orUnixSocket(parseHostPort, EXPECT.listen);
+const parseUrlOrSocket = orUnixSocket(parseUrlOrEmpty, EXPECT.urlOrSocket);
+
 function parseNumber(value: unknown, kind: 'int' | 'nat' | 'port' | 'number', min: number | undefined): number {
   const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
   const ok = kind === 'number' ? Number.isFinite(n) : Number.isInteger(n) && (kind === 'int' || (n >= 0 && (kind === 'nat' || n <= 65_535)));
@@ -96,6 +130,9 @@ function parseValue(s: Setting, raw: unknown): unknown {
   if (f === 'size') return parseWithUnits(raw, SIZE_UNITS, EXPECT.size);
   if (f === 'host-port') return parseHostPort(raw);
   if (f === 'url-or-empty') return parseUrlOrEmpty(raw);
+  if (f === 'listen-address') return parseListenAddress(raw);
+  if (f === 'url-or-unix') return parseUrlOrSocket(raw);
+  if (f === 'url-list') return parseUrlList(raw);
   if (f === 'int' || f === 'nat' || f === 'port') return parseNumber(raw, f as 'int' | 'nat' | 'port', s.min);
   if (f === Number) return parseNumber(raw, 'number', s.min);
   if (Array.isArray(f)) {
@@ -124,6 +161,9 @@ convict.addFormat({ name: 'duration', validate: asConvictCheck((v) => parseWithU
 convict.addFormat({ name: 'size', validate: asConvictCheck((v) => parseWithUnits(v, SIZE_UNITS, EXPECT.size)) });
 convict.addFormat({ name: 'host-port', validate: asConvictCheck(parseHostPort) });
 convict.addFormat({ name: 'url-or-empty', validate: asConvictCheck(parseUrlOrEmpty) });
+convict.addFormat({ name: 'listen-address', validate: asConvictCheck(parseListenAddress) });
+convict.addFormat({ name: 'url-or-unix', validate: asConvictCheck(parseUrlOrSocket) });
+convict.addFormat({ name: 'url-list', validate: asConvictCheck(parseUrlList) });
 
 export const flagOf = (key: string): string => `--${key.replaceAll('_', '-')}`;
 export const envOf = (key: string): string => `PROCFLOW_${key.toUpperCase()}`;

@@ -2,15 +2,17 @@
 // the client built from them.
 import { readFileSync } from 'node:fs';
 import { Client, errors } from '@elastic/elasticsearch';
-import type { SettingsTable } from './config.js';
+import { splitUrlList, type SettingsTable } from './config.js';
 import { ConfigError, ProcflowError } from './errors.js';
 
 export const ES_SETTINGS = {
-  es_url: { doc: 'Elasticsearch URL', format: 'url-or-empty', default: 'http://127.0.0.1:9200' },
+  es_url: { doc: 'Elasticsearch URL; several nodes of one cluster comma separated (requests fail over between them)', format: 'url-list', default: 'http://127.0.0.1:9200' },
   es_username: { doc: 'Elasticsearch user (basic auth)', format: String, default: '' },
   es_password: { doc: 'Elasticsearch password (basic auth)', format: String, default: '', sensitive: true },
   es_api_key: { doc: 'Elasticsearch API key (base64), instead of user and password', format: String, default: '', sensitive: true },
   es_ca_file: { doc: 'PEM file of the CA that signed the cluster certificate', format: String, default: '' },
+  es_cert_file: { doc: 'PEM client certificate presented to Elasticsearch (with --es-key-file)', format: String, default: '' },
+  es_key_file: { doc: 'PEM private key of --es-cert-file', format: String, default: '' },
   es_request_timeout: { doc: 'timeout of one Elasticsearch request', format: 'duration', default: 30_000 },
 } satisfies SettingsTable;
 
@@ -20,19 +22,31 @@ export interface EsConnection {
   es_password: string;
   es_api_key: string;
   es_ca_file: string;
+  es_cert_file: string;
+  es_key_file: string;
   es_request_timeout: number;
 }
 
 export function createEsClient(c: EsConnection, opts: { maxRetries?: number } = {}): Client {
+  if (Boolean(c.es_cert_file) !== Boolean(c.es_key_file)) {
+    throw new ConfigError('--es-cert-file and --es-key-file go together', 'give both (a client certificate and its key) or neither');
+  }
+  const tls = {
+    ...(c.es_ca_file ? { ca: readPemFile(c.es_ca_file, '--es-ca-file', 'the PEM file of the CA that signed the Elasticsearch certificate') } : {}),
+    ...(c.es_cert_file ? { cert: readPemFile(c.es_cert_file, '--es-cert-file', 'the PEM client certificate Elasticsearch trusts') } : {}),
+    ...(c.es_key_file ? { key: readPemFile(c.es_key_file, '--es-key-file', 'the PEM private key of the client certificate') } : {}),
+  };
+  const nodes = splitUrlList(c.es_url);
   const auth = c.es_api_key
     ? { apiKey: c.es_api_key }
     : c.es_username
       ? { username: c.es_username, password: c.es_password }
       : undefined;
   return new Client({
-    node: c.es_url,
+    // Several URLs: the client spreads requests over them and moves off a node that fails.
+    nodes,
     ...(auth ? { auth } : {}),
-    ...(c.es_ca_file ? { tls: { ca: readCaFile(c.es_ca_file) } } : {}),
+    ...(Object.keys(tls).length ? { tls } : {}),
     // Plain JSON instead of the client's "compatible-with=9" media types, which an 8.x cluster
     // refuses (400 media_type_header_exception); every major reads plain JSON as its own API.
     headers: { accept: 'application/json', 'content-type': 'application/json' },
@@ -42,14 +56,11 @@ export function createEsClient(c: EsConnection, opts: { maxRetries?: number } = 
   });
 }
 
-function readCaFile(path: string): Buffer {
+function readPemFile(path: string, flag: string, what: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new ConfigError(
-      `cannot read --es-ca-file ${path}: ${(err as Error).message}`,
-      'give the PEM file of the CA that signed the Elasticsearch certificate (--es-ca-file / PROCFLOW_ES_CA_FILE)',
-    );
+    throw new ConfigError(`cannot read ${flag} ${path}: ${(err as Error).message}`, `give ${what} (${flag} / PROCFLOW_${flag.slice(2).toUpperCase().replaceAll('-', '_')})`);
   }
 }
 

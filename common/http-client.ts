@@ -1,7 +1,8 @@
-// Outgoing HTTP(S) requests that need a private CA (Kibana, the Kubernetes API server). Node's
-// global fetch cannot be given a CA without undici's dispatcher (not a dependency), so this is
-// node:http(s), which takes `ca` directly.
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+// Outgoing HTTP(S) requests that need a private CA or a client certificate (Kibana, the
+// Kubernetes API server, the agent's shipper), or a Unix socket (`procflow events`). Node's
+// global fetch can do none of that without undici's dispatcher (not a dependency), so this is
+// node:http(s), which takes them directly.
+import { request as httpRequest, type Agent, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 
 export interface HttpRequestOptions {
@@ -12,6 +13,13 @@ export interface HttpRequestOptions {
   timeoutMs: number;
   /** PEM CA bundle for https; the system's CAs when absent. */
   ca?: Buffer;
+  /** PEM client certificate and its key, for servers that ask for one (mTLS). */
+  cert?: Buffer;
+  key?: Buffer;
+  /** Connection pool to use (keep-alive); an https.Agent brings its own TLS material. */
+  agent?: Agent;
+  /** Connect to this Unix socket instead of the URL's host (the URL still gives the path). */
+  socketPath?: string;
   signal?: AbortSignal;
 }
 
@@ -21,8 +29,10 @@ export function openRequest(url: string | URL, o: HttpRequestOptions): Promise<I
   const https = target.protocol === 'https:';
   const body = typeof o.body === 'string' ? Buffer.from(o.body) : o.body;
   const headers = body ? { ...o.headers, 'content-length': String(body.length) } : o.headers;
+  const tls = https ? { ...(o.ca ? { ca: o.ca } : {}), ...(o.cert ? { cert: o.cert, key: o.key } : {}) } : {};
+  const via = { ...(o.agent ? { agent: o.agent } : {}), ...(o.socketPath ? { socketPath: o.socketPath } : {}) };
   return new Promise((resolve, reject) => {
-    const req = (https ? httpsRequest : httpRequest)(target, { method: o.method ?? 'GET', headers, timeout: o.timeoutMs, signal: o.signal, ...(https && o.ca ? { ca: o.ca } : {}) }, resolve);
+    const req = (https ? httpsRequest : httpRequest)(target, { method: o.method ?? 'GET', headers, timeout: o.timeoutMs, signal: o.signal, ...tls, ...via }, resolve);
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer from ${target.origin} within ${o.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
     req.on('error', reject);
     req.end(body);
@@ -36,6 +46,10 @@ export function readBody(res: IncomingMessage): Promise<string> {
     res.on('data', (c: Buffer) => chunks.push(c));
     res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     res.on('error', reject);
+    // A connection cut mid-body does not always emit 'error'; without this the caller would wait for ever.
+    res.on('close', () => {
+      if (!res.complete) reject(Object.assign(new Error('the connection closed before the whole answer arrived'), { code: 'ECONNRESET' }));
+    });
   });
 }
 

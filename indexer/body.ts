@@ -1,17 +1,31 @@
 // Reads one request body, bounded: Content-Length is checked before reading, and both the bytes
 // on the wire and the bytes after gzip decompression are counted while reading, so neither a
 // large upload nor a gzip bomb can exceed the limit. Lines go to `onLine` as they arrive (views
-// of the chunks, not copies); an error thrown there stops the read at once.
+// of the chunks, not copies); an error thrown there stops the read at once. A line longer than
+// the document limit fails while it arrives. A sender too slow (under the minimum rate after a
+// grace period, or past the deadline for the whole body) is cut off with 408, which frees what
+// it held.
 import type { IncomingMessage } from 'node:http';
 import { createGunzip, type Gunzip } from 'node:zlib';
 import { HttpError, unavailable } from './http-error.js';
 import type { Ticket } from './in-flight.js';
 import { LineSplitter, type LineHandler } from './lines.js';
 
+/** Slow senders are judged on their average rate only after this long. */
+export const RATE_GRACE_MS = 5000;
+
 export interface BodyLimits {
   maxBytes: number;
+  /** Largest line (one document). */
+  maxLineBytes: number;
   /** Accounts decompressed bytes against the indexer-wide in-flight budget. */
   ticket: Ticket;
+  /** Bytes already reserved on the ticket for this body (its Content-Length). */
+  prepaid: number;
+  /** The whole body must arrive within this long. */
+  deadlineMs: number;
+  /** Bytes per second the body must average (as sent) once RATE_GRACE_MS passed; 0 = any. */
+  minRate: number;
 }
 
 /** The client went away before sending the whole body; there is nobody to answer. */
@@ -35,19 +49,34 @@ export function checkBodyHeaders(req: IncomingMessage, maxBytes: number): { gzip
   throw new HttpError(415, 'unsupported_encoding', `Content-Encoding ${JSON.stringify(encoding)} is not supported; send gzip or no encoding`);
 }
 
+const lineTooLong = (lineNo: number, max: number) =>
+  new HttpError(413, 'document_too_large', `line ${lineNo}: a document is larger than the limit of ${max} bytes (--max-document-size)`, { line: lineNo, limit: max });
+
 export function readBody(req: IncomingMessage, gzip: boolean, limits: BodyLimits, onLine: LineHandler): Promise<void> {
   const { maxBytes, ticket } = limits;
   return new Promise((resolve, reject) => {
-    const lines = new LineSplitter(onLine);
+    const lines = new LineSplitter(onLine, { maxBytes: limits.maxLineBytes, tooLong: lineTooLong });
     let wireBytes = 0;
     let bodyBytes = 0;
+    let prepaid = limits.prepaid;
     let settled = false;
+    const started = Date.now();
+    const pace = setInterval(() => {
+      const elapsed = Date.now() - started;
+      if (elapsed > limits.deadlineMs) {
+        finish(new HttpError(408, 'body_timeout', `the request body did not arrive within ${limits.deadlineMs} ms (--body-timeout); send smaller batches or check the network`));
+      } else if (limits.minRate > 0 && elapsed >= RATE_GRACE_MS && (wireBytes * 1000) / elapsed < limits.minRate) {
+        finish(new HttpError(408, 'body_too_slow', `the request body arrived slower than ${limits.minRate} bytes/s (--min-body-rate); the connection is closed`));
+      }
+    }, 1000);
+    pace.unref();
     // 64 KiB output chunks (zlib's default is 16): a quarter of the callbacks per batch.
     const gunzip: Gunzip | null = gzip ? createGunzip({ chunkSize: 64 * 1024 }) : null;
 
     const finish = (err: Error | null) => {
       if (settled) return;
       settled = true;
+      clearInterval(pace);
       req.off('data', onWire);
       if (err) {
         // Stop reading; the handler answers with Connection: close, which ends the socket.
@@ -73,7 +102,9 @@ export function readBody(req: IncomingMessage, gzip: boolean, limits: BodyLimits
       if (settled) return;
       bodyBytes += chunk.length;
       if (bodyBytes > maxBytes) return finish(tooLarge(maxBytes, gzip ? 'after gzip decompression' : ''));
-      if (!ticket.reserve(chunk.length)) {
+      const covered = Math.min(prepaid, chunk.length);
+      prepaid -= covered;
+      if (chunk.length > covered && !ticket.reserve(chunk.length - covered)) {
         return finish(unavailable('the indexer holds as many batch bytes as it may; retry later', 1000, 'in_flight_bytes'));
       }
       try {

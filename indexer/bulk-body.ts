@@ -1,7 +1,9 @@
-// Builds _bulk request bodies: an `index` action with the deterministic _id and daily index,
-// then the document's own bytes. Indexing (not creating) with a fixed id makes a retried batch
-// overwrite what an earlier attempt wrote instead of duplicating it. The body is streamed in
-// small pieces, so a bulk request never holds a second full copy of its documents.
+// Builds _bulk request bodies: an action with the deterministic _id and daily index, then the
+// document's own bytes. Documents are created, never overwritten: a retried batch meets 409 for
+// what an earlier attempt wrote (the writer checks the stored copy is the same), and a different
+// document with a taken id cannot replace the stored one. Dead letters are indexed (their ids
+// are per refused document, a repeat is the same refusal). The body is streamed in small
+// pieces, so a bulk request never holds a second full copy of its documents.
 import { Readable } from 'node:stream';
 import type { PreparedDoc } from './ndjson.js';
 
@@ -9,10 +11,11 @@ const PIECE_BYTES = 64 * 1024;
 
 // Index names (dailyIndex) and ids (base64url digests) are plain ASCII without quotes or
 // backslashes, so they go into the action line as they are.
-const actionLine = (doc: PreparedDoc): string => `{"index":{"_index":"${doc.index}","_id":"${doc.id}"}}\n`;
+export type BulkOp = 'create' | 'index';
+const actionLine = (op: BulkOp, doc: PreparedDoc): string => `{"${op}":{"_index":"${doc.index}","_id":"${doc.id}"}}\n`;
 
-/** Bytes an action line and the document's newline add around the index name and id. */
-const OVERHEAD = actionLine({ index: '', id: '', source: Buffer.alloc(0) }).length + 1;
+/** Bytes an action line and the document's newline add around the index name and id (at most). */
+const OVERHEAD = actionLine('create', { index: '', id: '', source: Buffer.alloc(0) }).length + 1;
 
 /** Encoded size of a document in a bulk body (action line included). */
 export function bulkSize(doc: PreparedDoc): number {
@@ -39,7 +42,7 @@ export function splitByBytes(docs: PreparedDoc[], flushBytes: number): PreparedD
 }
 
 /** The next piece of the body, from docs[from] on: about PIECE_BYTES, at least one document. */
-function piece(docs: PreparedDoc[], from: number): { buf: Buffer; next: number } {
+function piece(op: BulkOp, docs: PreparedDoc[], from: number): { buf: Buffer; next: number } {
   let to = from;
   let size = 0;
   while (to < docs.length && (to === from || size + bulkSize(docs[to]!) <= PIECE_BYTES)) size += bulkSize(docs[to++]!);
@@ -47,21 +50,21 @@ function piece(docs: PreparedDoc[], from: number): { buf: Buffer; next: number }
   let at = 0;
   for (let i = from; i < to; i++) {
     const doc = docs[i]!;
-    at += buf.write(actionLine(doc), at, 'latin1');
+    at += buf.write(actionLine(op, doc), at, 'latin1');
     at += doc.source.copy(buf, at);
     buf[at++] = 0x0a;
   }
-  if (at !== size) throw new Error(`bulk body: piece is ${at} bytes, expected ${size}`);
-  return { buf, next: to };
+  if (at > size) throw new Error(`bulk body: piece is ${at} bytes, more than the ${size} counted`);
+  return { buf: buf.subarray(0, at), next: to };
 }
 
 /** The bulk body as a stream of pieces, built as the connection asks for them. */
-export function bulkBody(docs: PreparedDoc[]): Readable {
+export function bulkBody(op: BulkOp, docs: PreparedDoc[]): Readable {
   let next = 0;
   return new Readable({
     read() {
       if (next >= docs.length) return void this.push(null);
-      const p = piece(docs, next);
+      const p = piece(op, docs, next);
       next = p.next;
       this.push(p.buf);
     },

@@ -2,7 +2,10 @@
 // every ingest request (the queue itself is bounded by the admission limits in front of it).
 // Whole-request failures and 429/5xx items are retried with backoff; items Elasticsearch
 // refuses for good (mapping or parse errors) are handed to the dead-letter writer. A batch is
-// reported written only when every document is indexed or dead-lettered.
+// reported written only when every document is indexed or dead-lettered. Documents are created
+// (never overwritten): a 409 means the id is taken, and the stored copy decides: the same
+// content is a retry that already got in (counted as written), different content is refused
+// for good (dead-lettered as a conflict), so the count acknowledged is what the cluster holds.
 //
 // Whole-request answers that retrying cannot change: 413 (larger than http.max_content_length)
 // halves the request until it fits; 404 (the index does not exist and may not be created) and
@@ -11,10 +14,11 @@
 // with Elasticsearch's error. In no case is anything acknowledged that was not written.
 import { errors, type Client } from '@elastic/elasticsearch';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isDeepStrictEqual } from 'node:util';
 import PQueue from 'p-queue';
 import type { Logger } from '../common/log.js';
 import { backoffDelay } from '../common/backoff.js';
-import { bulkBody, bulkSize, splitByBytes } from './bulk-body.js';
+import { bulkBody, bulkSize, splitByBytes, type BulkOp } from './bulk-body.js';
 import { authRefusal, classifyRequestError, isAuthStatus, isRetryableItemStatus } from './es-errors.js';
 import { HttpError, unavailable } from './http-error.js';
 import type { IndexerMetrics } from './metrics.js';
@@ -39,9 +43,12 @@ export interface RefusedDoc {
 }
 
 export interface ChunkResult {
+  /** Documents the cluster now holds as sent (created now, or found already stored). */
   indexed: number;
   refused: RefusedDoc[];
 }
+
+const isVersionConflict = (item: BulkItem | undefined): boolean => item?.status === 409 && item.error?.type === 'version_conflict_engine_exception';
 
 interface BulkItem {
   status: number;
@@ -96,9 +103,10 @@ export class BulkWriter {
   /**
    * Indexes every document; resolves with the count indexed and those refused for good.
    * Throws HttpError 503 when Elasticsearch stays unavailable (the agent retries the batch:
-   * ids are deterministic, so the documents that did get in are overwritten, not duplicated).
+   * ids are deterministic, so the documents that did get in are found stored, not duplicated).
    */
   async write(kind: string, docs: PreparedDoc[]): Promise<ChunkResult> {
+    if (docs.length === 0) return { indexed: 0, refused: [] };
     const groups = splitByBytes(docs, this.opts.flushBytes);
     const settled = await Promise.allSettled(groups.map((g) => this.writeGroup(kind, g)));
     const result: ChunkResult = { indexed: 0, refused: [] };
@@ -147,7 +155,7 @@ export class BulkWriter {
     for (let attempt = 0; ; attempt++) {
       let res: BulkResponse;
       try {
-        res = await this.send(pending);
+        res = await this.send(kind === 'deadletter' ? 'index' : 'create', pending);
       } catch (err) {
         if (this.requestsAborted) throw this.shuttingDown();
         const failure = classifyRequestError(err);
@@ -185,11 +193,13 @@ export class BulkWriter {
         break;
       }
       const again: PreparedDoc[] = [];
+      const taken: PreparedDoc[] = [];
       const items = res.items ?? [];
       for (let i = 0; i < pending.length; i++) {
         const item = items[i] ? Object.values(items[i]!)[0] : undefined;
         const status = item?.status ?? 0;
         if (status >= 200 && status < 300) indexed++;
+        else if (isVersionConflict(item)) taken.push(pending[i]!);
         else if (isIndexMissing(item)) {
           throw this.indexMissing(pending[i]!.index, `${item!.error?.type}: ${item!.error?.reason ?? 'no such index'}`);
         } else if (isAuthStatus(status)) {
@@ -206,6 +216,13 @@ export class BulkWriter {
             reason: [item.error?.reason, cause ? `caused by ${cause.type}: ${cause.reason}` : ''].filter(Boolean).join('; ') || `status ${status}`,
           });
         }
+      }
+      if (taken.length) {
+        const stored = await this.compareStored(taken);
+        indexed += stored.same;
+        refused.push(...stored.different);
+        // Deleted between the 409 and the look (retention, an operator): create it again.
+        again.push(...stored.gone);
       }
       if (again.length === 0) break;
       if (attempt >= this.opts.maxRetries) {
@@ -250,15 +267,47 @@ export class BulkWriter {
     return unavailable(reason, this.opts.retryAfterMs, 'elasticsearch_index_missing');
   }
 
+  /**
+   * Documents whose ids are taken: fetch the stored copies and compare content (as parsed JSON,
+   * so formatting cannot matter). Rare (retries after a lost answer, forged or broken ids), so
+   * the cost of parsing both sides is paid only here.
+   */
+  private async compareStored(docs: PreparedDoc[]): Promise<{ same: number; different: RefusedDoc[]; gone: PreparedDoc[] }> {
+    let res: { docs: Array<{ found?: boolean; _source?: unknown }> };
+    try {
+      res = await this.queue.add(() =>
+        this.client.mget<unknown>({ docs: docs.map((d) => ({ _index: d.index, _id: d.id })), realtime: true }, { maxRetries: 0, signal: this.requests.signal }),
+      ) as typeof res;
+    } catch (err) {
+      if (this.requestsAborted) throw this.shuttingDown();
+      const failure = classifyRequestError(err);
+      throw unavailable(`Elasticsearch could not be asked for stored documents (${failure.message}); retry later`, this.opts.retryAfterMs, 'elasticsearch');
+    }
+    const out = { same: 0, different: [] as RefusedDoc[], gone: [] as PreparedDoc[] };
+    docs.forEach((doc, i) => {
+      const got = res.docs[i];
+      if (!got?.found) return void out.gone.push(doc);
+      if (isDeepStrictEqual(JSON.parse(doc.source.toString('utf8')), got._source)) return void out.same++;
+      this.metrics.conflicts.inc();
+      out.different.push({
+        doc,
+        status: 409,
+        errorType: 'conflicting_document',
+        reason: `a different document with the id ${doc.id} is already stored in ${doc.index}; the stored one was kept`,
+      });
+    });
+    return out;
+  }
+
   /** One _bulk request through the shared queue; the body is built while it is sent. */
-  private send(docs: PreparedDoc[]): Promise<BulkResponse> {
+  private send(op: BulkOp, docs: PreparedDoc[]): Promise<BulkResponse> {
     return this.queue.add(
       async () => {
         if (this.requestsAborted) throw this.shuttingDown();
         const stop = this.metrics.bulkLatency.startTimer();
         try {
           const res = await this.client.transport.request<BulkResponse>(
-            { method: 'POST', path: '/_bulk', querystring: { filter_path: FILTER_PATH }, bulkBody: bulkBody(docs) },
+            { method: 'POST', path: '/_bulk', querystring: { filter_path: FILTER_PATH }, bulkBody: bulkBody(op, docs) },
             { maxRetries: 0, signal: this.requests.signal },
           );
           stop({ outcome: res.errors ? 'item_errors' : 'ok' });

@@ -1,40 +1,67 @@
 // Splits a byte stream into lines without copying: a line inside one chunk is a view of that
 // chunk; only a line that spans chunks is joined. Line numbers count every line, blank or not.
+// A line longer than the limit fails as soon as its bytes pass it, before any of it is joined,
+// so one endless line cannot grow memory.
 
 export type LineHandler = (line: Buffer, lineNo: number) => void;
+
+export interface LineLimit {
+  maxBytes: number;
+  /** The error thrown (from push) when line `lineNo` passes maxBytes. */
+  tooLong(lineNo: number, maxBytes: number): Error;
+}
 
 const NEWLINE = 0x0a;
 const CR = 0x0d;
 
 export class LineSplitter {
   private pending: Buffer[] = [];
+  private pendingBytes = 0;
   private lineNo = 0;
 
-  constructor(private readonly onLine: LineHandler) {}
+  constructor(
+    private readonly onLine: LineHandler,
+    private readonly limit: LineLimit | null = null,
+  ) {}
 
   push(chunk: Buffer): void {
     let start = 0;
     for (let nl = chunk.indexOf(NEWLINE); nl !== -1; nl = chunk.indexOf(NEWLINE, start)) {
       let line = chunk.subarray(start, nl);
+      this.check(this.pendingBytes + line.length);
       if (this.pending.length) {
         this.pending.push(line);
         line = Buffer.concat(this.pending);
         this.pending = [];
+        this.pendingBytes = 0;
       }
       this.emit(line);
       start = nl + 1;
     }
-    if (start < chunk.length) this.pending.push(chunk.subarray(start));
+    if (start < chunk.length) {
+      const rest = chunk.subarray(start);
+      this.check(this.pendingBytes + rest.length);
+      this.pending.push(rest);
+      this.pendingBytes += rest.length;
+    }
   }
 
   /** The last line when the body does not end with a newline. */
   end(): void {
     if (this.pending.length) this.emit(Buffer.concat(this.pending));
     this.pending = [];
+    this.pendingBytes = 0;
   }
 
-  private emit(line: Buffer): void {
+  /** Early bound while a line is still arriving (its CR may still be stripped: one byte of slack). */
+  private check(bytes: number): void {
+    if (this.limit && bytes > this.limit.maxBytes + 1) throw this.limit.tooLong(this.lineNo + 1, this.limit.maxBytes);
+  }
+
+  private emit(raw: Buffer): void {
+    const line = raw.length && raw[raw.length - 1] === CR ? raw.subarray(0, raw.length - 1) : raw;
+    if (this.limit && line.length > this.limit.maxBytes) throw this.limit.tooLong(this.lineNo + 1, this.limit.maxBytes);
     this.lineNo++;
-    this.onLine(line.length && line[line.length - 1] === CR ? line.subarray(0, line.length - 1) : line, this.lineNo);
+    this.onLine(line, this.lineNo);
   }
 }

@@ -21,6 +21,13 @@ export function createIndexerMetrics() {
     }),
     retried: new Counter({ name: `${p}documents_retried_total`, help: 'documents sent to Elasticsearch again after a 429/5xx or a failed bulk request', labelNames: ['kind'] as const, registers }),
     bulkSplits: new Counter({ name: `${p}bulk_splits_total`, help: 'bulk requests written in halves because Elasticsearch answered 413 (larger than its http.max_content_length)', registers }),
+    conflicts: new Counter({ name: `${p}documents_conflicting_total`, help: 'documents whose id was taken by a stored document with different content (dead-lettered, the stored one kept)', registers }),
+    duplicates: new Counter({ name: `${p}documents_duplicate_total`, help: 'identical repeats of a document within one batch, dropped', labelNames: ['kind'] as const, registers }),
+    outOfRange: new Counter({ name: `${p}documents_out_of_range_total`, help: 'documents older than the retention or ahead of the clock, dead-lettered without making an index for their day', labelNames: ['kind'] as const, registers }),
+    authFailures: new Counter({ name: `${p}auth_failures_total`, help: 'ingest requests with a missing or wrong token, and those refused because their address failed too often (throttled)', labelNames: ['outcome'] as const, registers }),
+    connectionsRefused: new Counter({ name: `${p}connections_refused_total`, help: 'connections closed on arrival: over --max-connections or --max-connections-per-client', labelNames: ['reason'] as const, registers }),
+    slowClients: new Counter({ name: `${p}slow_clients_total`, help: 'requests cut off for sending their headers or body too slowly', labelNames: ['reason'] as const, registers }),
+    tlsClients: new Counter({ name: `${p}tls_client_requests_total`, help: 'ingest requests by the verified client certificate\'s subject (mTLS)', labelNames: ['client'] as const, registers }),
     deadLettered: new Counter({ name: `${p}documents_dead_lettered_total`, help: 'documents Elasticsearch refused, written to the dead-letter index', labelNames: ['kind'] as const, registers }),
     unavailable: new Counter({
       name: `${p}unavailable_total`,

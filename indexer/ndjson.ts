@@ -1,12 +1,20 @@
 // Turns NDJSON lines into documents ready for _bulk, as the body streams in. Every line is
-// parsed and validated against the contract before anything is written, so a bad line rejects
-// the whole batch (and stops reading at once). The document's own bytes are passed through to
-// Elasticsearch unchanged (no re-serialising): only its id and daily index are computed from
-// the parsed value.
+// checked (nesting depth before parsing; its size already while it arrived) and validated
+// against the contract before anything is written, so a bad line rejects the whole batch (and
+// stops reading at once). The document's own bytes are passed through to Elasticsearch
+// unchanged (no re-serialising): only its id and daily index are computed from the parsed value.
+//
+// Two outcomes are not errors of the batch but of one document, which goes to the dead letters
+// with the reason: a time outside the window the cluster keeps (older than the retention, or
+// ahead of the clock by more than the allowed skew: no index is ever made for such a day), and
+// a second, different document with an id already taken in this batch. An identical repeat
+// within the batch is dropped and counted.
 import { isUtf8 } from 'node:buffer';
 import type { DocTypeContract } from '../schema/index.js';
 import type { Arena } from './arena.js';
+import type { RefusedDoc } from './bulk-writer.js';
 import { HttpError } from './http-error.js';
+import { nestsDeeperThan } from './nesting.js';
 
 export interface PreparedDoc {
   index: string;
@@ -15,18 +23,32 @@ export interface PreparedDoc {
   source: Buffer;
 }
 
+export interface BatchLimits {
+  maxDocs: number;
+  maxDepth: number;
+  /** Oldest document time accepted (ms since the epoch). */
+  notBeforeMs: number;
+  /** Newest document time accepted (ms since the epoch). */
+  notAfterMs: number;
+}
+
 function badLine(code: string, line: number, reason: string): HttpError {
   return new HttpError(400, code, `line ${line}: ${reason}`, { line, reason });
 }
 
 export class BatchBuilder {
   readonly docs: PreparedDoc[] = [];
+  /** Documents refused before writing (out of the time window, conflicting ids). */
+  readonly refused: RefusedDoc[] = [];
+  /** Identical repeats of a document earlier in the batch, dropped. */
+  duplicates = 0;
   /** A batch's documents nearly all share one daily index: keep one copy of its name. */
   private lastIndex = '';
+  private readonly byId = new Map<string, Buffer>();
 
   constructor(
     private readonly contract: DocTypeContract<never>,
-    private readonly maxDocs: number,
+    private readonly limits: BatchLimits,
     private readonly arena: Arena,
   ) {}
 
@@ -34,6 +56,9 @@ export class BatchBuilder {
   add(line: Buffer, lineNo: number): void {
     if (line.length === 0) return;
     if (!isUtf8(line)) throw badLine('invalid_utf8', lineNo, 'not valid UTF-8');
+    if (nestsDeeperThan(line, this.limits.maxDepth)) {
+      throw badLine('too_deep', lineNo, `objects and arrays nest deeper than ${this.limits.maxDepth} levels (--max-nesting-depth)`);
+    }
     const text = line.toString('utf8');
     let doc: unknown;
     try {
@@ -44,8 +69,8 @@ export class BatchBuilder {
     }
     const problem = this.contract.validate(doc);
     if (problem) throw badLine('schema', lineNo, problem);
-    if (this.docs.length >= this.maxDocs) {
-      throw new HttpError(413, 'too_many_documents', `the batch has more than ${this.maxDocs} documents; send smaller batches`, { limit: this.maxDocs, line: lineNo });
+    if (this.docs.length + this.refused.length + this.duplicates >= this.limits.maxDocs) {
+      throw new HttpError(413, 'too_many_documents', `the batch has more than ${this.limits.maxDocs} documents; send smaller batches`, { limit: this.limits.maxDocs, line: lineNo });
     }
     let index: string;
     let id: string;
@@ -57,12 +82,30 @@ export class BatchBuilder {
     }
     if (index === this.lastIndex) index = this.lastIndex;
     else this.lastIndex = index;
-    this.docs.push({ index, id, source: this.arena.keep(line) });
+
+    const time = Date.parse(this.contract.timestamp(doc as never));
+    if (time < this.limits.notBeforeMs || time > this.limits.notAfterMs) {
+      const why = time < this.limits.notBeforeMs ? 'older than the retention (--retention-days)' : 'ahead of the indexer\'s clock by more than --max-future-skew';
+      this.refused.push({ doc: { index, id, source: this.arena.keep(line) }, status: 422, errorType: 'timestamp_out_of_range', reason: `@timestamp ${this.contract.timestamp(doc as never)} is ${why}; no index is made for that day` });
+      return;
+    }
+    const seen = this.byId.get(id);
+    if (seen) {
+      if (seen.equals(line)) {
+        this.duplicates++;
+        return;
+      }
+      this.refused.push({ doc: { index, id, source: this.arena.keep(line) }, status: 409, errorType: 'conflicting_document', reason: `another document of this batch has the same id ${id} and different content; the first was kept` });
+      return;
+    }
+    const source = this.arena.keep(line);
+    this.byId.set(id, source);
+    this.docs.push({ index, id, source });
   }
 
   /** The documents, once the body has ended; a body without any is an error. */
   finish(): PreparedDoc[] {
-    if (this.docs.length === 0) throw new HttpError(400, 'empty_body', 'the body holds no documents: send one JSON document per line');
+    if (this.docs.length + this.refused.length + this.duplicates === 0) throw new HttpError(400, 'empty_body', 'the body holds no documents: send one JSON document per line');
     return this.docs;
   }
 }

@@ -1,19 +1,22 @@
-// The HTTP server: routes, and the lifecycle (start tolerating a down Elasticsearch, graceful
-// drain on close). Node's http module is enough: four routes, all bodies read by body.ts.
+// The HTTP(S) server: routes, connection limits, and the lifecycle (start tolerating a down
+// Elasticsearch, graceful drain on close). Node's http module is enough: four routes, all
+// bodies read by body.ts.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@elastic/elasticsearch';
 import { createEsClient } from '../common/elasticsearch.js';
 import { ConfigError } from '../common/errors.js';
 import { createLogger, type Logger } from '../common/log.js';
 import { SlabPool } from './arena.js';
-import { bearerChecker } from './auth.js';
+import { AuthThrottle, TokenSet } from './auth.js';
+import { isLoopbackHost } from '../common/net.js';
+import { createTlsServer, type TlsListener } from './tls.js';
 import { BulkWriter } from './bulk-writer.js';
 import { ElasticsearchMonitor } from './es-monitor.js';
 import { HttpError } from './http-error.js';
 import { InFlight } from './in-flight.js';
-import { INGEST_ROUTES, answerIngestError, handleIngest, type IngestContext } from './ingest.js';
+import { INGEST_ROUTES, answerIngestError, clientIdentity, handleIngest, type IngestContext } from './ingest.js';
 import { createIndexerMetrics, type IndexerMetrics } from './metrics.js';
 import { checkIndexerOptions, parseListen, type IndexerOptions } from './options.js';
 import { sendError, sendJson, sendText } from './respond.js';
@@ -22,7 +25,7 @@ import { sendError, sendJson, sendText } from './respond.js';
 const ANSWER_GRACE_MS = 1000;
 
 export interface Indexer {
-  /** http://host:port the server listens on (the real port when 0 was asked for). */
+  /** http(s)://host:port the server listens on (the real port when 0 was asked for). */
   url: string;
   metrics: IndexerMetrics;
   monitor: ElasticsearchMonitor;
@@ -68,8 +71,11 @@ export async function startIndexer(opts: IndexerOptions, deps: IndexerDeps = {})
   );
   const inFlight = new InFlight(opts.max_in_flight_requests, opts.max_in_flight_bytes);
   let draining = false;
+  const tokens = new TokenSet({ token: opts.token, tokenFile: opts.token_file }, log);
   const ctx: IngestContext = {
-    authorized: bearerChecker(opts.token),
+    tokens,
+    throttle: new AuthThrottle(opts.auth_failures_per_minute),
+    clientCertificates: Boolean(opts.tls_client_ca_file),
     monitor,
     writer,
     inFlight,
@@ -77,14 +83,35 @@ export async function startIndexer(opts: IndexerOptions, deps: IndexerDeps = {})
     metrics,
     log,
     draining: () => draining,
-    maxBodyBytes: opts.max_body_size,
-    maxBatchDocs: opts.max_batch_docs,
+    limits: {
+      maxBodyBytes: opts.max_body_size,
+      maxDocumentBytes: Math.min(opts.max_document_size, opts.max_body_size),
+      maxNestingDepth: opts.max_nesting_depth,
+      maxBatchDocs: opts.max_batch_docs,
+      bodyTimeoutMs: opts.body_timeout,
+      minBodyRate: opts.min_body_rate,
+      retentionMs: opts.retention_days * 86_400_000,
+      maxFutureSkewMs: opts.max_future_skew,
+    },
     retryAfterMs: opts.retry_after,
   };
 
-  const server = createServer((req, res) => void route(req, res, ctx, () => draining));
-  // A client trickling its body holds an in-flight slot; give it two minutes at most.
-  server.requestTimeout = 120_000;
+  const handler = (req: IncomingMessage, res: ServerResponse) => void route(req, res, ctx, () => draining);
+  // Slow clients are judged every second (Node's default is every 30 s).
+  const httpOptions = { connectionsCheckingInterval: 1000, headersTimeout: opts.headers_timeout, requestTimeout: opts.headers_timeout + opts.body_timeout };
+  let tls: TlsListener | null = null;
+  if (opts.tls_cert_file) tls = createTlsServer(opts, httpOptions, handler, log);
+  else if (!isLoopbackHost(parseListen(opts.listen).host)) {
+    log.warn({ listen: opts.listen }, 'indexer: listening on plain http beyond loopback: process arguments and tokens cross the network in cleartext; give --tls-cert-file and --tls-key-file');
+  }
+  const server = tls?.server ?? createServer(httpOptions, handler);
+  limitConnections(server, opts.max_connections, opts.max_connections_per_client, metrics);
+  boundFirstRequest(server, tls !== null, opts.headers_timeout, metrics);
+  server.on('tlsClientError', (err: Error & { code?: string }, socket: Socket) => {
+    // Handshakes that fail (no or wrong client certificate, plain http to https) are counted.
+    metrics.connectionsRefused.inc({ reason: 'tls_handshake' });
+    log.debug({ err: err.message, code: err.code, client: socket.remoteAddress }, 'indexer: TLS handshake failed');
+  });
   server.on('clientError', (err, socket) => {
     // Malformed HTTP: answer 400 if the socket still can, never throw.
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -103,8 +130,8 @@ export async function startIndexer(opts: IndexerOptions, deps: IndexerDeps = {})
     server.listen(port, host, () => (server.off('error', refused), resolve()));
   });
   const addr = server.address() as AddressInfo;
-  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
-  log.info({ url, es: opts.es_url }, 'indexer: listening');
+  const url = `${tls ? 'https' : 'http'}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  log.info({ url, es: opts.es_url, mtls: Boolean(opts.tls_client_ca_file) }, 'indexer: listening');
 
   // Elasticsearch may be down: the first check only decides what /readyz and ingest say.
   await monitor.start();
@@ -131,6 +158,8 @@ export async function startIndexer(opts: IndexerOptions, deps: IndexerDeps = {})
       server.closeIdleConnections();
       if (!drained) server.closeAllConnections();
       monitor.stop();
+      tokens.stop();
+      tls?.stop();
       await closed;
       if (!deps.client) await client.close();
       log.info('indexer: stopped');
@@ -155,9 +184,13 @@ async function route(req: IncomingMessage, res: ServerResponse, ctx: IngestConte
       case '/healthz':
         return sendJson(res, 200, { status: 'ok' });
       case '/readyz': {
+        // Anyone may ask whether it is ready; only an agent's token (or an mTLS client) learns
+        // why not, since the reasons name the cluster and its settings.
         const r = ctx.monitor.readiness;
-        if (draining()) return sendJson(res, 503, { ready: false, reason: 'the indexer is shutting down' });
-        return sendJson(res, r.ready ? 200 : 503, r.ready ? { ready: true } : { ready: false, reason: r.reason });
+        const insider = (!ctx.tokens.empty && ctx.tokens.check(req.headers.authorization)) || (ctx.clientCertificates && clientIdentity(req) !== undefined);
+        if (draining()) return sendJson(res, 503, { ready: false, reason: 'shutting_down' });
+        if (r.ready) return sendJson(res, 200, { ready: true });
+        return sendJson(res, 503, { ready: false, reason: r.reachable ? 'elasticsearch_not_ready' : 'elasticsearch_unreachable', ...(insider ? { detail: r.reason } : {}) });
       }
       case '/metrics':
         return sendText(res, 200, await ctx.metrics.registry.metrics(), ctx.metrics.registry.contentType);
@@ -172,4 +205,61 @@ async function route(req: IncomingMessage, res: ServerResponse, ctx: IngestConte
       sendError(res, new HttpError(500, 'internal', `indexer: ${(err as Error)?.message ?? String(err)}`));
     }
   }
+}
+
+/**
+ * Caps open connections, in all and per client address: one client cannot take every socket
+ * the process may hold. Node closes connections over maxConnections itself ('drop').
+ */
+function limitConnections(server: import('node:net').Server, max: number, perClient: number, metrics: IndexerMetrics): void {
+  server.maxConnections = max;
+  server.on('drop', () => metrics.connectionsRefused.inc({ reason: 'max_connections' }));
+  const open = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const address = socket.remoteAddress ?? 'unknown';
+    const n = (open.get(address) ?? 0) + 1;
+    if (n > perClient) {
+      metrics.connectionsRefused.inc({ reason: 'max_connections_per_client' });
+      socket.destroy();
+      return;
+    }
+    open.set(address, n);
+    socket.once('close', () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left <= 0) open.delete(address);
+      else open.set(address, left);
+    });
+  });
+}
+
+/**
+ * A connection must deliver each request's headers within `ms` of opening (or of the previous
+ * answer, when kept alive), or it is closed. Node's own headersTimeout misses connections that
+ * never send a byte, and stopped judging new connections after requests on others were cut off
+ * mid-body (seen on Node 20), so this guard does not rely on it. Under TLS the clock starts
+ * after the handshake (which has its own timeout).
+ */
+function boundFirstRequest(server: import('node:net').Server, tls: boolean, ms: number, metrics: IndexerMetrics): void {
+  const waiting = new WeakMap<Socket, NodeJS.Timeout>();
+  const arm = (socket: Socket) => {
+    if (socket.destroyed) return;
+    const timer = setTimeout(() => {
+      metrics.slowClients.inc({ reason: 'headers_timeout' });
+      socket.destroy();
+    }, ms);
+    timer.unref();
+    waiting.set(socket, timer);
+  };
+  const disarm = (socket: Socket) => {
+    clearTimeout(waiting.get(socket));
+    waiting.delete(socket);
+  };
+  server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
+    arm(socket);
+    socket.once('close', () => disarm(socket));
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    disarm(req.socket);
+    res.once('finish', () => arm(req.socket));
+  });
 }

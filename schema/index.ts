@@ -21,6 +21,8 @@ export interface DocTypeContract<D> {
   validate: Validator;
   id: (doc: D) => string;
   index: (doc: D) => string;
+  /** The document's time (what its daily index is named after), as an ISO string. */
+  timestamp: (doc: D) => string;
 }
 
 const validateFlow = compileValidator(FLOW_LOG_FIELDS);
@@ -45,6 +47,7 @@ export const FLOW_CONTRACT: DocTypeContract<FlowLog> = {
   validate: validateFlow,
   id: flowLogId,
   index: (d) => dailyIndex('flows', d['@timestamp']),
+  timestamp: (d) => d['@timestamp'],
 };
 
 export const PROCESS_CONTRACT: DocTypeContract<ProcessEventDoc> = {
@@ -53,4 +56,5 @@ export const PROCESS_CONTRACT: DocTypeContract<ProcessEventDoc> = {
   validate: validateProcess,
   id: processEventId,
   index: (d) => dailyIndex('process', d['@timestamp']),
+  timestamp: (d) => d['@timestamp'],
 };

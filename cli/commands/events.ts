@@ -1,6 +1,13 @@
 // `procflow events`: live process events from a running agent (its /v1/events stream), one
 // line each (-o compact, like `tetra getevents -o compact`) or as JSON documents (-o json).
+// The agent is reached over TCP or its Unix socket (--agent-url unix:PATH), with a bearer token
+// when it requires one (its --api-token-file).
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import { unixSocketPath } from '../../common/config.js';
 import { ConfigError, ProcflowError } from '../../common/errors.js';
+import { openRequest, readBody } from '../../common/http-client.js';
+import { parseTokens } from '../../common/watched-file.js';
 import { compactLine } from '../../agent/compact.js';
 import { EventFilter } from '../../agent/process-events.js';
 import type { ProcessEventDoc } from '../../schema/index.js';
@@ -8,6 +15,7 @@ import { defineCommand, LOG_LEVEL_SETTING } from '../command.js';
 
 interface EventsConfig {
   agent_url: string;
+  agent_token_file: string;
   output: 'compact' | 'json';
   namespace: string[];
   pod: string;
@@ -16,12 +24,24 @@ interface EventsConfig {
   log_level: string;
 }
 
+/** The first token of --agent-token-file. */
+function readToken(path: string): string {
+  let contents: Buffer;
+  try {
+    contents = readFileSync(path);
+  } catch (err) {
+    throw new ConfigError(`cannot read --agent-token-file ${path}: ${(err as Error).message}`, 'give a readable file holding a token of the agent\'s --api-token-file');
+  }
+  return parseTokens(contents, `${path} (--agent-token-file)`)[0]!;
+}
+
 export default defineCommand<EventsConfig>({
   name: 'events',
-  usage: 'procflow events [-o compact|json] [--agent-url URL] [--namespace NS] [--pod REGEX] [--binary REGEX]',
+  usage: 'procflow events [-o compact|json] [--agent-url URL|unix:PATH] [--agent-token-file FILE] [--namespace NS] [--pod REGEX] [--binary REGEX]',
   summary: 'live process exec/exit events from a running agent, one line each or JSON',
   settings: {
-    agent_url: { doc: 'the agent\'s HTTP port (its --listen)', format: 'url-or-empty', default: 'http://127.0.0.1:9464' },
+    agent_url: { doc: 'the agent\'s HTTP port (its --listen): http://HOST:PORT, or unix:/path/to.sock', format: 'url-or-unix', default: 'http://127.0.0.1:9464' },
+    agent_token_file: { doc: 'file holding a token of the agent\'s --api-token-file (its first token line is sent)', format: String, default: '' },
     output: { doc: 'compact (one line per event) or json (the documents)', format: ['compact', 'json'], default: 'compact', short: 'o' },
     namespace: { doc: 'only these pod namespaces ("-" = processes outside pods), comma separated', format: Array, default: [] as string[] },
     pod: { doc: 'only pods whose name matches this regular expression', format: String, default: '' },
@@ -35,7 +55,9 @@ export default defineCommand<EventsConfig>({
     if (!c.agent_url) throw new ConfigError('--agent-url is empty', 'give the agent\'s --listen address, e.g. --agent-url http://127.0.0.1:9464');
     const types = new Set(c.event_types);
     for (const t of types) if (t !== 'process_exec' && t !== 'process_exit') throw new ConfigError(`--event-types: unknown event type ${JSON.stringify(t)}`, 'give process_exec, process_exit or both, comma separated (PROCFLOW_EVENT_TYPES)');
-    const url = new URL('/v1/events', c.agent_url);
+    const socketPath = unixSocketPath(c.agent_url);
+    const url = new URL('/v1/events', socketPath ? 'http://agent' : c.agent_url);
+    const headers: Record<string, string> = c.agent_token_file ? { authorization: `Bearer ${readToken(c.agent_token_file)}` } : {};
     for (const ns of c.namespace) url.searchParams.append('namespace', ns);
     if (c.pod) url.searchParams.set('pod', c.pod);
     if (c.binary) url.searchParams.set('binary', c.binary);
@@ -44,28 +66,36 @@ export default defineCommand<EventsConfig>({
     const stop = new AbortController();
     const onSigint = () => stop.abort();
     process.once('SIGINT', onSigint);
-    let res: Response;
+    let res: IncomingMessage;
     try {
-      res = await fetch(url, { signal: stop.signal });
+      res = await openRequest(url, { headers, timeoutMs: 10_000, signal: stop.signal, ...(socketPath ? { socketPath } : {}) });
     } catch (err) {
       process.off('SIGINT', onSigint);
       if (stop.signal.aborted) return 0;
-      throw new ProcflowError('AGENT_UNREACHABLE', `events: cannot reach the agent at ${c.agent_url}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`,
+      throw new ProcflowError('AGENT_UNREACHABLE', `events: cannot reach the agent at ${c.agent_url}: ${(err as Error).message}`,
         'is `procflow agent` running here? point --agent-url at its --listen address', { cause: err });
     }
+    // The stream may stay quiet for minutes: only connecting has a deadline.
+    res.socket?.setTimeout(0);
     const notAgent = (what: string) => {
       process.off('SIGINT', onSigint);
       stop.abort();
       return new ProcflowError('AGENT_STREAM', `events: ${c.agent_url} is not a procflow agent's event stream (${what})`,
         'point --agent-url (PROCFLOW_AGENT_URL) at the --listen address of a running `procflow agent`');
     };
-    if (!res.ok || !res.body) throw notAgent(`HTTP ${res.status}: ${(await res.text().catch(() => '')).slice(0, 200)}`);
-    const type = res.headers.get('content-type') ?? '';
+    if (res.statusCode === 401) {
+      process.off('SIGINT', onSigint);
+      stop.abort();
+      throw new ProcflowError('AGENT_UNAUTHORIZED', `events: the agent at ${c.agent_url} refused the request without a valid token (HTTP 401)`,
+        'pass --agent-token-file FILE (PROCFLOW_AGENT_TOKEN_FILE) holding one of the tokens of the agent\'s --api-token-file');
+    }
+    if (res.statusCode !== 200) throw notAgent(`HTTP ${res.statusCode}: ${(await readBody(res).catch(() => '')).slice(0, 200)}`);
+    const type = res.headers['content-type'] ?? '';
     if (!type.startsWith('application/x-ndjson')) throw notAgent(`it answered ${type || 'without a content type'}`);
     let rest = '';
     const decoder = new TextDecoder();
     try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      for await (const chunk of res as AsyncIterable<Buffer>) {
         if (stop.signal.aborted) break;
         rest += decoder.decode(chunk, { stream: true });
         let nl: number;

@@ -1,6 +1,5 @@
 // `procflow indexer`: the ingest service agents ship to. Runs until SIGTERM/SIGINT, then stops
 // accepting, drains in-flight batches and exits 0 (a second signal exits at once).
-import { ConfigError } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
 import { limitHeapGrowth } from '../../indexer/heap.js';
 import { INDEXER_SETTINGS, startIndexer, type IndexerOptions } from '../../indexer/index.js';
@@ -16,8 +15,10 @@ export default defineCommand<IndexerConfig>({
   summary: 'the ingest service: agents POST NDJSON batches, it bulk-writes them into Elasticsearch',
   settings: { ...INDEXER_SETTINGS, ...LOG_LEVEL_SETTING },
   async run(c) {
-    if (!c.token) throw new ConfigError('the indexer needs a token', 'pass --token T or set PROCFLOW_TOKEN; agents send it as Authorization: Bearer T');
     const log = createLogger('indexer', c.log_level as never);
+    if (process.argv.some((a) => a === '--token' || a.startsWith('--token='))) {
+      log.warn('indexer: --token on the command line is visible in the process list; use --token-file or PROCFLOW_TOKEN');
+    }
     limitHeapGrowth();
     const indexer = await startIndexer(c, { log });
     process.stdout.write(`procflow indexer: listening on ${indexer.url}\n`);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -21,6 +21,7 @@ import { Spool } from '../../agent/spool.js';
 import { SyntheticCollector, execEvent, flowRecord } from '../../agent/synthetic.js';
 import { getTestCluster, type TestCluster } from '../support/elasticsearch.js';
 import { skipOrFail } from '../support/environment.js';
+import { createTestCa } from '../support/tls.js';
 import { sampleFlow } from './indexer-harness.js';
 
 const TOKEN = 'agent-it-token';
@@ -39,7 +40,7 @@ describe('agent -> indexer -> Elasticsearch', () => {
   const agents: RunningAgent[] = [];
 
   const startIdx = async () => {
-    indexer = await startIndexer(withDefaults({ es_url: cluster!.url, token: TOKEN, listen: `127.0.0.1:${port}`, retry_after: 1000, shutdown_timeout: 2000 }), { log: silent });
+    indexer = await startIndexer(withDefaults({ es_url: cluster!.url, token: TOKEN, retention_days: 36_500, listen: `127.0.0.1:${port}`, retry_after: 1000, shutdown_timeout: 2000 }), { log: silent });
     port = Number(new URL(indexer.url).port);
   };
   const stopIdx = async () => {
@@ -220,7 +221,7 @@ describe('agent -> indexer -> Elasticsearch', () => {
 
   it('413: a batch is halved until it fits, one document too large is dead-lettered, a spool file that cannot be decompressed is set aside as corrupt', async (t) => {
     if (!need(t)) return;
-    const small = await startIndexer(withDefaults({ es_url: cluster!.url, token: TOKEN, listen: '127.0.0.1:0', max_body_size: 64 * 1024, retry_after: 1000 }), { log: silent });
+    const small = await startIndexer(withDefaults({ es_url: cluster!.url, token: TOKEN, retention_days: 36_500, listen: '127.0.0.1:0', max_body_size: 64 * 1024, retry_after: 1000 }), { log: silent });
     t.after(() => small.close());
     const { spool, shipper, outcomes, deadLetter } = shipping(t, small.url);
     const many = flows(300); // ~200 KiB of NDJSON
@@ -246,5 +247,35 @@ describe('agent -> indexer -> Elasticsearch', () => {
     assert.equal(large.length, 1);
     assert.equal(JSON.parse(large[0]!.docs[0]!).source_port, tooBig[0]!.source_port);
     assert.match(large[0]!.reason.body, /single document of \d+ bytes is larger than the indexer accepts/);
+  });
+
+  it('ships over https with a client certificate and a token file to an indexer that requires both', { timeout: 60_000 }, async (t) => {
+    if (!need(t)) return;
+    const ca = createTestCa();
+    t.after(() => ca.remove());
+    const serverCert = ca.server();
+    const clientCert = ca.client('agent-it-tls');
+    writeFileSync(join(ca.dir, 'agent-token'), `# the indexer token\n${TOKEN}\n`);
+    const secure = await startIndexer(withDefaults({
+      es_url: cluster!.url, token: TOKEN, retention_days: 36_500, listen: '127.0.0.1:0', retry_after: 1000,
+      tls_cert_file: serverCert.certFile, tls_key_file: serverCert.keyFile, tls_client_ca_file: ca.caFile,
+    }), { log: silent });
+    t.after(() => secure.close());
+    assert.match(secure.url, /^https:/);
+    const dir = mkdtempSync(join(tmpdir(), 'procflow-agent-it-tls-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const collector = new SyntheticCollector();
+    const agent = await startAgent({
+      ...agentConfig(), node_name: 'agent-it-tls', spool_dir: dir, indexer_url: secure.url, token: '', token_file: join(ca.dir, 'agent-token'),
+      indexer_ca_file: ca.caFile, indexer_cert_file: clientCert.certFile, indexer_key_file: clientCert.keyFile,
+    }, { collector, log: silent });
+    t.after(() => agent.shutdown());
+    await interval(agent, collector, 201, 45, 3);
+    assert.equal(await agent.shipper!.drained(20_000), true, 'delivered over mTLS');
+    assert.equal(agent.shipper!.stats.failures, 0);
+    const flowsIndex = dailyIndex('flows', day.getTime());
+    await cluster!.client.indices.refresh({ index: flowsIndex });
+    const found = await cluster!.client.search<FlowLog>({ index: flowsIndex, size: 10, query: { term: { host: 'agent-it-tls' } } });
+    assert.deepEqual(found.hits.hits.map((h) => h._source!.process_name), Array(3).fill('/usr/bin/tool-201'));
   });
 });

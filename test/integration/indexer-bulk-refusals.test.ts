@@ -8,13 +8,11 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { startIndexer, withDefaults } from '../../indexer/index.js';
 import { FLOW_CONTRACT, dailyIndex, type FlowLog } from '../../schema/index.js';
-import { getTestCluster, type TestCluster } from '../support/elasticsearch.js';
-import { skipOrFail } from '../support/environment.js';
-import { TOKEN, deleteDayIndices, get, metricLines, ndjson, post, privateDay, sampleFlow, startEsProxy, startTestIndexer, until, type EsProxy } from './indexer-harness.js';
+import { TOKEN, clusterSuite, deleteDayIndices, get, metricLines, ndjson, post, privateDay, sampleFlow, startEsProxy, startTestIndexer, until, type EsProxy } from './indexer-harness.js';
 
 
 /** `procflow indexer` as a child process on a free port with `env`; resolves once it listens. */
@@ -32,37 +30,20 @@ async function indexerProcess(t: { after(fn: () => void): void }, logLevel: stri
 }
 
 describe('indexer when Elasticsearch refuses a whole bulk request', () => {
-  let cluster: TestCluster | undefined;
-  let reason = '';
   const day = privateDay();
   const flowIndex = dailyIndex('flows', day.getTime());
   /** A day of its own for the auto-create test: its index must not exist yet. */
   let otherDay = privateDay();
   while (dailyIndex('flows', otherDay.getTime()) === flowIndex) otherDay = privateDay();
-  const cleanup: Array<() => Promise<void>> = [];
   let serial = 0;
 
-  before(async () => {
-    const res = await getTestCluster();
-    if (res.cluster) cluster = res.cluster;
-    else reason = res.reason;
-  });
-  after(async () => {
-    for (const c of cleanup.reverse()) await c();
-    if (cluster) {
-      await deleteDayIndices(cluster.client, day);
-      await deleteDayIndices(cluster.client, otherDay);
-      await cluster.stop();
-    }
-  });
-
-  const need = (t: TestContext): boolean => {
-    if (!cluster) skipOrFail(t, reason);
-    return cluster !== undefined;
-  };
+  const suite = clusterSuite(day);
+  const { need } = suite;
+  const cleanup = suite.cleanup;
+  cleanup.push(async () => deleteDayIndices(suite.cluster().client, otherDay));
 
   async function proxied(): Promise<EsProxy> {
-    const proxy = await startEsProxy(cluster!.url);
+    const proxy = await startEsProxy(suite.cluster().url);
     cleanup.push(() => proxy.close());
     return proxy;
   }
@@ -73,14 +54,14 @@ describe('indexer when Elasticsearch refuses a whole bulk request', () => {
   };
 
   const countIds = async (docs: FlowLog[], index = flowIndex) => {
-    await cluster!.client.indices.refresh({ index, ignore_unavailable: true });
-    const res = await cluster!.client.count({ index, ignore_unavailable: true, query: { ids: { values: docs.map((d) => FLOW_CONTRACT.id(d)) } } });
+    await suite.cluster().client.indices.refresh({ index, ignore_unavailable: true });
+    const res = await suite.cluster().client.count({ index, ignore_unavailable: true, query: { ids: { values: docs.map((d) => FLOW_CONTRACT.id(d)) } } });
     return res.count;
   };
 
   const deadLettered = async (docs: FlowLog[]) => {
-    await cluster!.client.indices.refresh({ index: 'procflow-deadletter-*', ignore_unavailable: true, allow_no_indices: true });
-    const res = await cluster!.client.count({ index: 'procflow-deadletter-*', ignore_unavailable: true, allow_no_indices: true, query: { terms: { document_id: docs.map((d) => FLOW_CONTRACT.id(d)) } } });
+    await suite.cluster().client.indices.refresh({ index: 'procflow-deadletter-*', ignore_unavailable: true, allow_no_indices: true });
+    const res = await suite.cluster().client.count({ index: 'procflow-deadletter-*', ignore_unavailable: true, allow_no_indices: true, query: { terms: { document_id: docs.map((d) => FLOW_CONTRACT.id(d)) } } });
     return res.count;
   };
 
@@ -111,13 +92,13 @@ describe('indexer when Elasticsearch refuses a whole bulk request', () => {
 
   it('404 (auto-create forbidden for the index): 503 with Retry-After naming procflow setup, not ready until the index may be created, nothing dead-lettered', async (t) => {
     if (!need(t)) return;
-    const indexer = await startTestIndexer(cluster!.url);
+    const indexer = await startTestIndexer(suite.cluster().url);
     cleanup.push(() => indexer.close());
     const index = dailyIndex('flows', otherDay.getTime());
     const docs = batch(10, () => ({}), otherDay);
     // Forbid creating exactly this test's index, so other users of the cluster are unaffected.
-    const put = (value: string | null) => cluster!.client.cluster.putSettings({ persistent: { 'action.auto_create_index': value } });
-    const before = await cluster!.client.cluster.getSettings({ flat_settings: true });
+    const put = (value: string | null) => suite.cluster().client.cluster.putSettings({ persistent: { 'action.auto_create_index': value } });
+    const before = await suite.cluster().client.cluster.getSettings({ flat_settings: true });
     const previous = (before.persistent as Record<string, string | undefined>)['action.auto_create_index'] ?? null;
     try {
       await put(`-${index},+*`);
@@ -128,7 +109,7 @@ describe('indexer when Elasticsearch refuses a whole bulk request', () => {
       assert.match(String(res.json.error), new RegExp(`${index.replace(/\./g, '\\.')}.*procflow setup.*action\\.auto_create_index`));
       // A full check (cluster up, templates installed) keeps it unready: the index still may not be created.
       await indexer.monitor.check();
-      const ready = await get(indexer.url, '/readyz');
+      const ready = await get(indexer.url, '/readyz', { token: TOKEN });
       assert.equal(ready.status, 503, ready.text);
       assert.match(ready.text, /procflow setup/);
       assert.equal(await countIds(docs, index), 0);
@@ -148,7 +129,7 @@ describe('indexer when Elasticsearch refuses a whole bulk request', () => {
     const lines: string[] = [];
     const sink = new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(...chunk.toString().split('\n').filter(Boolean)), done()) });
     const indexer = await startIndexer(
-      withDefaults({ es_url: proxy.url, token: TOKEN, listen: '127.0.0.1:0', health_interval: 1000, unavailable_probe_interval: 200, retry_backoff: 20, retry_max_backoff: 200, retry_after: 2000 }),
+      withDefaults({ es_url: proxy.url, token: TOKEN, retention_days: 36_500, listen: '127.0.0.1:0', health_interval: 1000, unavailable_probe_interval: 200, retry_backoff: 20, retry_max_backoff: 200, retry_after: 2000 }),
       { log: pino({ level: 'warn' }, sink) },
     );
     cleanup.push(() => indexer.close());

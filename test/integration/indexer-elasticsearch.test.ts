@@ -5,41 +5,22 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import { FLOW_CONTRACT, SCHEMA_VERSION, dailyIndex, type DeadLetterDoc } from '../../schema/index.js';
 import type { Indexer } from '../../indexer/index.js';
-import { getTestCluster, type TestCluster } from '../support/elasticsearch.js';
-import { skipOrFail } from '../support/environment.js';
-import { TOKEN, deleteDayIndices, get, metricLines, ndjson, post, privateDay, sampleFlow, startEsProxy, startTestIndexer, until, type EsProxy } from './indexer-harness.js';
+import { TOKEN, clusterSuite, get, metricLines, ndjson, post, privateDay, sampleFlow, startEsProxy, startTestIndexer, until, type EsProxy } from './indexer-harness.js';
 
 describe('indexer with Elasticsearch failing', () => {
-  let cluster: TestCluster | undefined;
-  let reason = '';
   const day = privateDay();
   const flowIndex = dailyIndex('flows', day.getTime());
-  const cleanup: Array<() => Promise<void>> = [];
   let serial = 0;
 
-  before(async () => {
-    const res = await getTestCluster();
-    if (res.cluster) cluster = res.cluster;
-    else reason = res.reason;
-  });
-  after(async () => {
-    for (const c of cleanup.reverse()) await c();
-    if (cluster) {
-      await deleteDayIndices(cluster.client, day);
-      await cluster.stop();
-    }
-  });
-
-  const need = (t: TestContext): boolean => {
-    if (!cluster) skipOrFail(t, reason);
-    return cluster !== undefined;
-  };
+  const suite = clusterSuite(day);
+  const { need } = suite;
+  const cleanup = suite.cleanup;
 
   async function rig(overrides: Parameters<typeof startTestIndexer>[1] = {}, proxyUp = true): Promise<{ proxy: EsProxy; indexer: Indexer }> {
-    const proxy = await startEsProxy(cluster!.url);
+    const proxy = await startEsProxy(suite.cluster().url);
     if (!proxyUp) await proxy.cut();
     const indexer = await startTestIndexer(proxy.url, overrides);
     cleanup.push(async () => {
@@ -56,8 +37,8 @@ describe('indexer with Elasticsearch failing', () => {
   };
 
   const countIds = async (docs: ReturnType<typeof batch>) => {
-    await cluster!.client.indices.refresh({ index: flowIndex });
-    const res = await cluster!.client.count({ index: flowIndex, query: { ids: { values: docs.map((d) => FLOW_CONTRACT.id(d)) } } });
+    await suite.cluster().client.indices.refresh({ index: flowIndex });
+    const res = await suite.cluster().client.count({ index: flowIndex, query: { ids: { values: docs.map((d) => FLOW_CONTRACT.id(d)) } } });
     return res.count;
   };
 
@@ -67,7 +48,8 @@ describe('indexer with Elasticsearch failing', () => {
     assert.equal((await get(indexer.url, '/healthz')).status, 200, 'alive without Elasticsearch');
     const ready = await get(indexer.url, '/readyz');
     assert.equal(ready.status, 503);
-    assert.match(ready.text, /does not answer/);
+    assert.deepEqual(JSON.parse(ready.text), { ready: false, reason: 'elasticsearch_unreachable' }, 'no cluster address or error text for anyone who asks');
+    assert.match((await get(indexer.url, '/readyz', { token: TOKEN })).text, /does not answer/, 'an agent\'s token learns why');
 
     const docs = batch(30);
     const refused = await post(indexer.url, '/v1/flows', ndjson(docs), { gzip: true });
@@ -150,8 +132,8 @@ describe('indexer with Elasticsearch failing', () => {
     assert.equal(await countIds(docs), 4);
 
     const id = FLOW_CONTRACT.id(docs[2]!);
-    await cluster!.client.indices.refresh({ index: 'procflow-deadletter-*' });
-    const found = await cluster!.client.search<DeadLetterDoc>({ index: 'procflow-deadletter-*', query: { term: { document_id: id } } });
+    await suite.cluster().client.indices.refresh({ index: 'procflow-deadletter-*' });
+    const found = await suite.cluster().client.search<DeadLetterDoc>({ index: 'procflow-deadletter-*', query: { term: { document_id: id } } });
     assert.equal(found.hits.hits.length, 1);
     const dead = found.hits.hits[0]!._source!;
     assert.equal(dead.target_index, flowIndex);
@@ -162,20 +144,20 @@ describe('indexer with Elasticsearch failing', () => {
 
     const again = await post(indexer.url, '/v1/flows', ndjson(docs));
     assert.deepEqual(again.json, { accepted: 4, dead_lettered: 1 });
-    await cluster!.client.indices.refresh({ index: 'procflow-deadletter-*' });
-    const twice = await cluster!.client.count({ index: 'procflow-deadletter-*', query: { term: { document_id: id } } });
+    await suite.cluster().client.indices.refresh({ index: 'procflow-deadletter-*' });
+    const twice = await suite.cluster().client.count({ index: 'procflow-deadletter-*', query: { term: { document_id: id } } });
     assert.equal(twice.count, 1, 'a retried batch does not dead-letter the same document twice');
     assert.match(metricLines((await get(indexer.url, '/metrics')).text, /dead_lettered/), /dead_lettered_total\{kind="flows"\} 2/);
-    for (const hit of found.hits.hits) await cluster!.client.delete({ index: hit._index, id: hit._id! });
+    for (const hit of found.hits.hits) await suite.cluster().client.delete({ index: hit._index, id: hit._id! });
   });
 
   it('answers 503 naming the credentials when Elasticsearch refuses the indexer (401/403), and dead-letters nothing', async (t) => {
     if (!need(t)) return;
     const { proxy, indexer } = await rig({ bulk_max_retries: 1 });
     const deadLetters = async (docs: ReturnType<typeof batch>) => {
-      await cluster!.client.indices.refresh({ index: 'procflow-deadletter-*', ignore_unavailable: true, allow_no_indices: true });
+      await suite.cluster().client.indices.refresh({ index: 'procflow-deadletter-*', ignore_unavailable: true, allow_no_indices: true });
       const ids = docs.map((d) => FLOW_CONTRACT.id(d));
-      const res = await cluster!.client.count({ index: 'procflow-deadletter-*', ignore_unavailable: true, allow_no_indices: true, query: { terms: { document_id: ids } } });
+      const res = await suite.cluster().client.count({ index: 'procflow-deadletter-*', ignore_unavailable: true, allow_no_indices: true, query: { terms: { document_id: ids } } });
       return res.count;
     };
 
@@ -205,7 +187,7 @@ describe('indexer with Elasticsearch failing', () => {
     // Wrong credentials everywhere: /readyz says so instead of "does not answer".
     proxy.denyAll(401);
     await until('readyz to name the credentials', async () => {
-      const r = await get(indexer.url, '/readyz');
+      const r = await get(indexer.url, '/readyz', { token: TOKEN });
       return r.status === 503 && /credentials/.test(r.text) && r;
     });
     proxy.denyAll(0);
@@ -229,7 +211,7 @@ describe('indexer with Elasticsearch failing', () => {
 
   it('is not ready while the installed templates are of another schema version, and says why', async (t) => {
     if (!need(t)) return;
-    const proxy = await startEsProxy(cluster!.url);
+    const proxy = await startEsProxy(suite.cluster().url);
     // The cluster appears to hold templates from an older procflow.
     proxy.rewrite(/^\/_index_template\//, (body) => {
       for (const t of (body.index_templates ?? []) as Array<{ index_template: { _meta?: Record<string, unknown> } }>) {
@@ -242,7 +224,7 @@ describe('indexer with Elasticsearch failing', () => {
       await indexer.close();
       await proxy.close();
     });
-    const ready = await get(indexer.url, '/readyz');
+    const ready = await get(indexer.url, '/readyz', { token: TOKEN });
     assert.equal(ready.status, 503);
     assert.match(ready.text, new RegExp(`schema version ${SCHEMA_VERSION - 1}, expected ${SCHEMA_VERSION}; run procflow setup`));
     const refused = await post(indexer.url, '/v1/flows', ndjson(batch(3)));
@@ -304,11 +286,11 @@ describe('indexer with Elasticsearch failing', () => {
 
   it('procflow indexer exits 0 on SIGTERM after draining the batch in flight', async (t) => {
     if (!need(t)) return;
-    const proxy = await startEsProxy(cluster!.url);
+    const proxy = await startEsProxy(suite.cluster().url);
     cleanup.push(() => proxy.close());
     const bin = fileURLToPath(new URL('../../../bin/procflow.js', import.meta.url));
     const child = spawn(process.execPath, [bin, 'indexer', '--listen', '127.0.0.1:0', '--log-level', 'warn'], {
-      env: { ...process.env, PROCFLOW_ES_URL: proxy.url, PROCFLOW_TOKEN: TOKEN, PROCFLOW_RETRY_AFTER: '1s' },
+      env: { ...process.env, PROCFLOW_ES_URL: proxy.url, PROCFLOW_TOKEN: TOKEN, PROCFLOW_RETRY_AFTER: '1s', PROCFLOW_RETENTION_DAYS: '36500' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

@@ -2,6 +2,7 @@
 // the answer even when the server closes early, and a small real HTTP proxy in front of the
 // real Elasticsearch that a test can cut, restore, slow down or make answer 429.
 import { request, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { createLogger } from '../../common/log.js';
@@ -9,6 +10,9 @@ import { startIndexer, withDefaults, type Indexer, type IndexerOptions } from '.
 import type { Client } from '@elastic/elasticsearch';
 import { dailyIndex, type FlowLog, type ProcessEventDoc } from '../../schema/index.js';
 import { sampleFlowLog } from '../support/documents.js';
+import { after, before, type TestContext } from 'node:test';
+import { getTestCluster, type TestCluster } from '../support/elasticsearch.js';
+import { skipOrFail } from '../support/environment.js';
 
 /** A day no one else writes to, so suites sharing a cluster never see each other's indices. */
 export function privateDay(): Date {
@@ -60,6 +64,8 @@ export interface PostOptions {
   headers?: Record<string, string>;
   /** Send the body in chunks without Content-Length. */
   chunked?: boolean;
+  /** For https: the CA to trust and an optional client certificate. */
+  tls?: { ca: Buffer; cert?: Buffer; key?: Buffer };
 }
 
 /** POST with node:http; resolves with the answer even if the server stops reading the body. */
@@ -71,7 +77,8 @@ export function post(baseUrl: string, path: string, body: Buffer | string, opts:
   if (opts.gzip) headers['content-encoding'] = 'gzip';
   if (!opts.chunked) headers['content-length'] = String(payload.length);
   return new Promise((resolve, reject) => {
-    const req = request(`${baseUrl}${path}`, { method: 'POST', headers, agent: false }, (res) => {
+    const send = baseUrl.startsWith('https:') ? httpsRequest : request;
+    const req = send(`${baseUrl}${path}`, { method: 'POST', headers, agent: false, ...opts.tls }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
@@ -106,8 +113,9 @@ export function post(baseUrl: string, path: string, body: Buffer | string, opts:
   });
 }
 
-export async function get(baseUrl: string, path: string): Promise<{ status: number; text: string; headers: Headers }> {
-  const res = await fetch(`${baseUrl}${path}`);
+/** GET; with `token`, as an agent would (readyz then says why it is not ready). */
+export async function get(baseUrl: string, path: string, opts: { token?: string } = {}): Promise<{ status: number; text: string; headers: Headers }> {
+  const res = await fetch(`${baseUrl}${path}`, opts.token ? { headers: { authorization: `Bearer ${opts.token}` } } : {});
   return { status: res.status, text: await res.text(), headers: res.headers };
 }
 
@@ -320,6 +328,8 @@ export async function startTestIndexer(esUrl: string, overrides: Partial<Indexer
     retry_max_backoff: 200,
     retry_after: 2000,
     es_request_timeout: 20_000,
+    // Tests write to private days between 2001 and 2026, which a real retention would refuse.
+    retention_days: 36_500,
     ...overrides,
   });
   return startIndexer(opts, { log: createLogger('indexer-test', (process.env.PROCFLOW_TEST_LOG as never) ?? 'silent') });
@@ -335,3 +345,39 @@ export async function deleteDayIndices(client: Client, day: Date): Promise<void>
 
 /** Only the metric lines matching `pick`: keeps assertion messages readable. */
 export const metricLines = (text: string, pick: RegExp): string => text.split('\n').filter((l) => pick.test(l)).join('\n');
+
+export interface ClusterSuite {
+  /** The cluster, once `before` ran (undefined when it could not start). */
+  cluster(): TestCluster;
+  /** False (after skipping, or failing under CI) when there is no cluster. */
+  need(t: TestContext): boolean;
+  /** Run after the suite, last added first, before the day's indices are deleted. */
+  cleanup: Array<() => Promise<void>>;
+}
+
+/** Registers before/after hooks that share the test cluster and delete `day`'s indices. */
+export function clusterSuite(day: Date): ClusterSuite {
+  let cluster: TestCluster | undefined;
+  let reason = '';
+  const cleanup: Array<() => Promise<void>> = [];
+  before(async () => {
+    const res = await getTestCluster();
+    if (res.cluster) cluster = res.cluster;
+    else reason = res.reason;
+  });
+  after(async () => {
+    for (const c of cleanup.reverse()) await c();
+    if (cluster) {
+      await deleteDayIndices(cluster.client, day);
+      await cluster.stop();
+    }
+  });
+  return {
+    cluster: () => cluster!,
+    need: (t) => {
+      if (!cluster) skipOrFail(t, reason);
+      return cluster !== undefined;
+    },
+    cleanup,
+  };
+}

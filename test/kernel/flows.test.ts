@@ -110,7 +110,9 @@ async function tcpExchange(h: Harness, host: string, sent: number, reply: number
     const withStats = h.flows.filter(isClient).find((f) => f.tcpMss > 0);
     assert.ok(withStats, 'TCP stats read from tcp_sock');
     assert.ok(withStats.tcpSrttUs > 0 && withStats.tcpCwnd > 0, `srtt ${withStats.tcpSrttUs} cwnd ${withStats.tcpCwnd}`);
-    // The executable comes from the exec event of the same pid.
+    // The executable comes from the exec event of the same pid. Events reach JS on the ring
+    // poller's thread (up to its poll timeout later than the flows drained here), so wait for it.
+    await h.waitFor("the TCP client's exec event", () => h.execOf(child.pid).length > 0);
     const exec = h.execOf(child.pid).at(-1);
     assert.ok(exec, 'exec event of the client');
     assert.equal(exec.filename, PYTHON);

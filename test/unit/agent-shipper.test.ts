@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +9,10 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { Spool } from '../../agent/spool.js';
 import { Shipper } from '../../agent/shipper.js';
+import { agentDefaults } from '../../agent/config.js';
+import { startAgent } from '../../agent/run.js';
+import { SyntheticCollector } from '../../agent/synthetic.js';
+import { captureLog, LEVEL } from '../support/log.js';
 
 interface Seen {
   at: number;
@@ -40,7 +44,7 @@ async function indexerStub(t: { after(fn: () => Promise<void> | void): void }, s
 
 const ok = (s: Seen, res: ServerResponse) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ accepted: s.lines.length }));
 
-function setup(t: { after(fn: () => void): void }, url: string, extra: { concurrency?: number } = {}) {
+function setup(t: { after(fn: () => void): void }, url: string, extra: { concurrency?: number; maxServerErrorRetries?: number; backoff?: { baseMs: number; maxMs: number } } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'procflow-ship-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const spool = new Spool({ dir, maxBytes: 1 << 20 });
@@ -126,4 +130,79 @@ test('indexer down: batches wait on disk and go out when it comes back; 413 halv
   assert.equal(await shipper.drained(10_000), true);
   const delivered = seen.filter((l) => l.length <= 2).flat().map((l) => JSON.parse(l).a).sort();
   assert.deepEqual(delivered, [1, 2, 3], 'every document delivered once the batch was split');
+});
+
+test('500: a batch the indexer keeps failing is retried --max-server-error-retries times, then dead-lettered, counted and logged; the batch behind it ships meanwhile', async (t) => {
+  const order: string[] = [];
+  const stub = await indexerStub(t, [(s, res) => {
+    const poison = s.lines.some((l) => l.includes('poison'));
+    order.push(poison ? 'poison' : 'healthy');
+    if (poison) res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"elasticsearch refused the bulk request","code":"elasticsearch_bad_request"}');
+    else ok(s, res);
+  }]);
+  const dir = mkdtempSync(join(tmpdir(), 'procflow-ship-5xx-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const { log, lines } = captureLog();
+  const running = await startAgent(agentDefaults({
+    indexer_url: stub.url, token: 'sekret', spool_dir: dir, listen: '127.0.0.1:0', ship_concurrency: 1, max_server_error_retries: 2, retry_max_delay: 400,
+    procfs_scan: false, flush_interval: 3_600_000, shutdown_timeout: 500,
+  }), { collector: new SyntheticCollector(), log });
+  t.after(() => running.shutdown());
+  await running.spool!.put('flows', ndjson({ poison: true }), 1);
+  await running.spool!.put('flows', ndjson({ healthy: 1 }), 1);
+  running.shipper!.notify();
+  assert.equal(await running.shipper!.drained(10_000), true, 'nothing is retried for ever');
+  assert.deepEqual(order, ['poison', 'healthy', 'poison', 'poison'], 'the healthy batch went out while the poison batch waited; 1 attempt + 2 retries');
+  const dead = readdirSync(join(dir, 'dead-letter'));
+  const reason = JSON.parse(readFileSync(join(dir, 'dead-letter', dead.find((n) => n.endsWith('.reason.json'))!), 'utf8')) as { status: number; body: string };
+  assert.equal(reason.status, 500);
+  assert.match(reason.body, /answered 500 3 times: .*elasticsearch_bad_request/);
+  const metrics = await (await fetch(`${running.server.url}/metrics`)).text();
+  assert.match(metrics, /^procflow_agent_dead_letter_batches_total 1$/m);
+  assert.match(metrics, /^procflow_agent_ship_failures_total\{reason="http_500"\} 3$/m);
+  assert.match(metrics, /^procflow_agent_ship_latency_seconds_count\{kind="flows",outcome="dead-letter"\} 1$/m);
+  assert.match(metrics, /^procflow_agent_docs_shipped_total\{kind="flows"\} 1$/m);
+  const error = lines.find((l) => l.level === LEVEL.error && /kept failing this batch/.test(l.msg));
+  assert.ok(error, 'logged at error');
+  assert.equal(error.status, 500);
+  assert.match(error.msg, /--max-server-error-retries/);
+});
+
+test('503 and network errors stay unbounded: a batch answered 503 more often than --max-server-error-retries still ships', async (t) => {
+  const busy = (_s: Seen, res: ServerResponse) => res.writeHead(503).end('{"error":"elasticsearch unavailable"}');
+  const stub = await indexerStub(t, [busy, busy, busy, ok]);
+  const { spool, shipper } = setup(t, stub.url, { concurrency: 1, maxServerErrorRetries: 1 });
+  await spool.put('flows', ndjson({ a: 1 }), 1);
+  shipper.start();
+  assert.equal(await shipper.drained(10_000), true);
+  assert.equal(stub.seen.length, 4);
+  assert.equal(shipper.stats.deadLettered, 0);
+  assert.equal(shipper.stats.sentDocs, 1);
+});
+
+test('502 from a proxy counts against the batch too; with --max-server-error-retries 0 the first one dead-letters it', async (t) => {
+  const stub = await indexerStub(t, [(_s, res) => res.writeHead(502).end('bad gateway'), ok]);
+  const { dir, spool, shipper } = setup(t, stub.url, { concurrency: 1, maxServerErrorRetries: 0 });
+  await spool.put('flows', ndjson({ a: 1 }), 1);
+  shipper.start();
+  assert.equal(await shipper.drained(5000), true);
+  assert.equal(stub.seen.length, 1, 'not retried');
+  assert.equal(shipper.stats.deadLettered, 1);
+  assert.equal(readdirSync(join(dir, 'dead-letter')).length, 2, 'the batch and its reason');
+});
+
+test('one batch failing with 500 does not pause shipping: a batch spooled during its backoff goes out at once', async (t) => {
+  const stub = await indexerStub(t, [(s, res) => (s.lines.some((l) => l.includes('poison')) ? res.writeHead(500).end('boom') : ok(s, res))]);
+  // A backoff of 1 to 2 s: a shipping-wide pause would hold the second batch at least that long.
+  const { spool, shipper } = setup(t, stub.url, { concurrency: 1, maxServerErrorRetries: 5, backoff: { baseMs: 2000, maxMs: 4000 } });
+  await spool.put('flows', ndjson({ poison: true }), 1);
+  shipper.start();
+  while (shipper.stats.failures === 0) await new Promise((r) => setTimeout(r, 10));
+  await spool.put('flows', ndjson({ healthy: true }), 1);
+  shipper.notify();
+  while (shipper.stats.sentBatches === 0) await new Promise((r) => setTimeout(r, 10));
+  const [poison, healthy] = stub.seen;
+  assert.match(healthy!.lines[0]!, /healthy/);
+  assert.ok(healthy!.at - poison!.at < 500, `the healthy batch waited ${healthy!.at - poison!.at} ms behind the failing one`);
+  assert.equal(stub.seen.length, 2, 'the failing batch waits out its own backoff');
 });

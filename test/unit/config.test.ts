@@ -119,7 +119,7 @@ test('every refused value names the flag and the environment variable, says what
   assert.equal(message(setup, ['--wait-timeout', 'forever']), 'config: --wait-timeout (PROCFLOW_WAIT_TIMEOUT) must be a duration like 15s, 500ms, 2m, 1d; got "forever"');
   assert.match(message(INDEXER_SETTINGS, ['--max-batch-docs', 'many']), /^config: --max-batch-docs \(PROCFLOW_MAX_BATCH_DOCS\) must be a whole number, 1 or more; got "many"$/);
   const url = message(INDEXER_SETTINGS, ['--es-url', 'not-a-url']);
-  assert.match(url, /^config: --es-url \(PROCFLOW_ES_URL\) must be an http\(s\) URL/);
+  assert.match(url, /^config: --es-url \(PROCFLOW_ES_URL\) must be one or more http\(s\) URLs/);
   assert.doesNotMatch(url, /es_url/);
   assert.equal(url.split('not-a-url').length, 2, url);
   assert.match(message(INDEXER_SETTINGS, ['--listen=127.0.0.1:99999']), /^config: --listen \(PROCFLOW_LISTEN\) must be HOST:PORT with a port from 0 to 65535/);
