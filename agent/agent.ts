@@ -4,20 +4,20 @@
 import type { Logger } from '../common/log.js';
 import type { KernelCollector, ProcessEvent } from '../native/types.js';
 import type { ProcessEventDoc } from '../schema/index.js';
-import { FlowAggregator, type AggregationLevel } from './aggregator.js';
-import { Attributor } from './attribution.js';
-import { CgroupResolver } from './cgroup.js';
-import { BootClock } from './clock.js';
-import { EndpointNamer } from './endpoints.js';
-import { EventHub } from './event-hub.js';
-import { handleEvent, type HandlerContext } from './handlers.js';
-import { NO_PODS, type PodLookup } from './kubernetes/index.js';
+import { FlowAggregator, type AggregationLevel } from './flows/aggregator.js';
+import { Attributor } from './flows/attribution.js';
+import { CgroupResolver } from './process/cgroup.js';
+import { BootClock } from './process/clock.js';
+import { EndpointNamer } from './flows/endpoints.js';
+import { EventHub } from './process/event-hub.js';
+import { handleEvent, type HandlerContext } from './process/handlers.js';
+import { NO_PODS, type PodLookup } from './identity/pod-lookup.js';
 import { AgentMetrics } from './metrics.js';
-import { ProcessCache } from './process-cache.js';
-import { EventFilter, ProcessEventBuilder, RateLimiter, type EventFilterOptions } from './process-events.js';
-import { readStat, scanProcesses } from './procfs.js';
-import { Redactor, type RedactionOptions } from './redact.js';
-import type { DocSink } from './sink.js';
+import { ProcessCache } from './process/process-cache.js';
+import { EventFilter, ProcessEventBuilder, RateLimiter, type EventFilterOptions } from './process/process-events.js';
+import { readStat, scanProcesses } from './process/procfs.js';
+import { Redactor, type RedactionOptions } from './process/redact.js';
+import type { DocSink } from './delivery/sink.js';
 
 export interface AgentOptions {
   node: string;

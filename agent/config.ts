@@ -1,10 +1,11 @@
 // `procflow agent` settings: every key is a flag (--flush-interval), an environment variable
 // (PROCFLOW_FLUSH_INTERVAL) and a --config JSON key.
 import { hostname } from 'node:os';
-import type { SettingsTable } from '../common/config.js';
-import { LOG_LEVEL_SETTING } from '../cli/command.js';
-import { AGGREGATION_LEVELS, type AggregationLevel } from './aggregator.js';
-import { HOOK_MODES, type HookMode } from '../native/types.js';
+import { defaultsOf, type SettingsOf, type SettingsTable } from '../common/config.js';
+import { LOG_LEVEL_SETTING } from '../common/log.js';
+import { AGGREGATION_LEVELS } from './flows/aggregator.js';
+import { HOOK_MODES } from '../native/types.js';
+import type { ShipperOptions } from './delivery/shipper.js';
 
 export const AGENT_SETTINGS = {
   indexer_url: { doc: 'indexer base URL the agent ships to, e.g. http://indexer:8080', format: 'url-or-empty', default: '' },
@@ -13,10 +14,10 @@ export const AGENT_SETTINGS = {
   indexer_ca_file: { doc: 'PEM CA bundle that signed the indexer\'s certificate (https:// --indexer-url), re-read when it changes; empty = the system CAs', format: String, default: '' },
   indexer_cert_file: { doc: 'PEM client certificate the agent presents to the indexer (mTLS), with --indexer-key-file; re-read when it changes', format: String, default: '' },
   indexer_key_file: { doc: 'PEM private key of --indexer-cert-file', format: String, default: '' },
-  output: { doc: 'where documents go: indexer, or ndjson (stdout, for jq)', format: ['indexer', 'ndjson'], default: 'indexer', short: 'o' },
+  output: { doc: 'where documents go: indexer, or ndjson (stdout, for jq)', format: ['indexer', 'ndjson'] as const, default: 'indexer', short: 'o' },
   flush_interval: { doc: 'aggregation interval, 1s to 1h', format: 'duration', default: 15_000 },
   node_name: { doc: 'node name in documents and exec_ids', format: String, default: hostname() },
-  aggregation: { doc: `flow aggregation level: ${AGGREGATION_LEVELS.join(', ')}`, format: [...AGGREGATION_LEVELS], default: 'full' },
+  aggregation: { doc: `flow aggregation level: ${AGGREGATION_LEVELS.join(', ')}`, format: AGGREGATION_LEVELS, default: 'full' },
   process_limit: { doc: 'flow logs per flow with their own process name (the rest fold into "*")', format: 'nat', default: 2 },
   args_limit: { doc: 'distinct argument lists listed per flow log (num_process_args has the true count)', format: 'nat', default: 5 },
   max_flows: { doc: 'flows held per interval at most; records beyond are dropped and counted', format: 'nat', min: 1, default: 500_000 },
@@ -52,70 +53,23 @@ export const AGENT_SETTINGS = {
   kubernetes_api_url: { doc: 'Kubernetes API server URL; empty = in cluster (KUBERNETES_SERVICE_HOST and _PORT)', format: 'url-or-empty', default: '' },
   kubernetes_token_file: { doc: 'bearer token file for the API server (re-read when it rotates)', format: String, default: '/var/run/secrets/kubernetes.io/serviceaccount/token' },
   kubernetes_ca_file: { doc: 'CA bundle that signs the API server certificate; empty = system CAs', format: String, default: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt' },
-  kubernetes_scope: { doc: 'pods watched: cluster (names remote pods as flow peers too) or node (this node only, less memory)', format: ['cluster', 'node'], default: 'cluster' },
+  kubernetes_scope: { doc: 'pods watched: cluster (names remote pods as flow peers too) or node (this node only, less memory)', format: ['cluster', 'node'] as const, default: 'cluster' },
   flow_map_entries: { doc: 'kernel flow map size', format: 'nat', min: 1, default: 65_536 },
   ignore_own_traffic: { doc: 'leave the agent\'s own traffic (shipping to the indexer) out of the flow logs, so shipping does not feed itself', format: Boolean, default: true },
   ring_buffer_size: { doc: 'kernel ring buffer size (power of two)', format: 'size', min: 1, default: 8 * 1024 ** 2 },
-  hook_mode: { doc: `kernel hook flavour: ${HOOK_MODES.join(', ')} (auto: the best this kernel has, per hook; a forced flavour the kernel lacks leaves those hooks unattached, with the reason)`, format: [...HOOK_MODES], default: 'auto' },
+  hook_mode: { doc: `kernel hook flavour: ${HOOK_MODES.join(', ')} (auto: the best this kernel has, per hook; a forced flavour the kernel lacks leaves those hooks unattached, with the reason)`, format: HOOK_MODES, default: 'auto' },
   ...LOG_LEVEL_SETTING,
 } satisfies SettingsTable;
 
-export interface AgentConfig {
-  indexer_url: string;
-  token: string;
-  token_file: string;
-  indexer_ca_file: string;
-  indexer_cert_file: string;
-  indexer_key_file: string;
-  output: 'indexer' | 'ndjson';
-  flush_interval: number;
-  node_name: string;
-  aggregation: AggregationLevel;
-  process_limit: number;
-  args_limit: number;
-  max_flows: number;
-  udp_flow_timeout: number;
-  udp_max_flows: number;
-  cache_max_entries: number;
-  exit_retention: number;
-  attribution_delay: number;
-  max_args_size: number;
-  procfs_scan: boolean;
-  redact_defaults: boolean;
-  redact_flags: string[];
-  redact_patterns: string[];
-  process_events: boolean;
-  process_events_rate: number;
-  export_namespaces: string[];
-  export_pod_regex: string;
-  export_binary_regex: string;
-  export_deny_binary_regex: string;
-  spool_dir: string;
-  spool_max_size: number;
-  dead_letter_max_size: number;
-  batch_max_size: number;
-  batch_max_docs: number;
-  ship_concurrency: number;
-  request_timeout: number;
-  retry_max_delay: number;
-  max_server_error_retries: number;
-  shutdown_timeout: number;
-  listen: string;
-  api_token_file: string;
-  kubernetes: boolean;
-  kubernetes_api_url: string;
-  kubernetes_token_file: string;
-  kubernetes_ca_file: string;
-  kubernetes_scope: 'cluster' | 'node';
-  flow_map_entries: number;
-  ring_buffer_size: number;
-  hook_mode: HookMode;
-  ignore_own_traffic: boolean;
-  log_level: string;
+/** The agent's configuration: derived from the table, one property per setting. */
+export type AgentConfig = SettingsOf<typeof AGENT_SETTINGS>;
+
+/** The shipper's tunables from the settings (the CLI, tests and benchmarks all go through here). */
+export function shippingOptions(c: AgentConfig): Pick<ShipperOptions, 'concurrency' | 'requestTimeoutMs' | 'maxServerErrorRetries' | 'backoff'> {
+  return { concurrency: c.ship_concurrency, requestTimeoutMs: c.request_timeout, maxServerErrorRetries: c.max_server_error_retries, backoff: { maxMs: c.retry_max_delay } };
 }
 
 /** Every setting at its default, overridden by `partial` (tests, benchmarks, embedding). */
 export function agentDefaults(partial: Partial<AgentConfig> = {}): AgentConfig {
-  const defaults = Object.fromEntries(Object.entries(AGENT_SETTINGS).map(([k, s]) => [k, s.default])) as unknown as AgentConfig;
-  return { ...defaults, ...partial };
+  return { ...defaultsOf(AGENT_SETTINGS), ...partial };
 }

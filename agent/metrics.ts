@@ -2,7 +2,7 @@
 // cache, the spool, the kernel) are brought up to date when scraped, so hot paths only bump
 // plain numbers.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { SpoolStats } from './spool.js';
+import type { SpoolStats } from './delivery/spool.js';
 
 type Read = () => number;
 type ReadLabelled = () => Record<string, number>;

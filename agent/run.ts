@@ -6,16 +6,17 @@ import { createLogger, type Logger } from '../common/log.js';
 import { isLoopbackHost } from '../common/net.js';
 import type { HookReport, KernelCollector } from '../native/types.js';
 import { Agent, type AgentOptions } from './agent.js';
-import type { AgentConfig } from './config.js';
+import { shippingOptions, type AgentConfig } from './config.js';
 import { limitYoungGeneration } from './heap.js';
 import { openKernel } from './kernel.js';
-import { NO_PODS, startPodWatcher } from './kubernetes/index.js';
+import { NO_PODS } from './identity/pod-lookup.js';
+import { startPodWatcher } from './kubernetes/index.js';
 import { AgentMetrics } from './metrics.js';
 import { startAgentServer, type AgentServer } from './server.js';
-import { checkTlsSettings } from './indexer-client.js';
-import { Shipper } from './shipper.js';
-import { SpoolSink, StreamSink, type DocSink } from './sink.js';
-import { Spool } from './spool.js';
+import { checkTlsSettings } from './delivery/indexer-client.js';
+import { Shipper } from './delivery/shipper.js';
+import { SpoolSink, StreamSink, type DocSink } from './delivery/sink.js';
+import { Spool } from './delivery/spool.js';
 
 export function validateAgentConfig(c: AgentConfig): void {
   if (c.flush_interval < 1000 || c.flush_interval > 3_600_000) {
@@ -152,12 +153,9 @@ export async function assemble(c: AgentConfig, collector: KernelCollector, log: 
       caFile: c.indexer_ca_file || undefined,
       certFile: c.indexer_cert_file || undefined,
       keyFile: c.indexer_key_file || undefined,
-      maxServerErrorRetries: c.max_server_error_retries,
       spool,
       log,
-      concurrency: Math.max(1, c.ship_concurrency),
-      requestTimeoutMs: c.request_timeout,
-      backoff: { maxMs: c.retry_max_delay },
+      ...shippingOptions(c),
       onAttempt: (a) => {
         metrics.shipLatency.observe({ kind: a.kind, outcome: a.outcome }, a.latencyMs / 1000);
         if (a.outcome === 'ok') metrics.docsShipped.inc({ kind: a.kind }, a.docs);
@@ -187,8 +185,15 @@ export async function assemble(c: AgentConfig, collector: KernelCollector, log: 
     });
   }
   const watcher = c.kubernetes
-    ? startPodWatcher({ apiUrl: c.kubernetes_api_url, tokenFile: c.kubernetes_token_file, caFile: c.kubernetes_ca_file, scope: c.kubernetes_scope, nodeName: c.node_name }, log, metrics)
+    ? startPodWatcher({ apiUrl: c.kubernetes_api_url, tokenFile: c.kubernetes_token_file, caFile: c.kubernetes_ca_file, scope: c.kubernetes_scope, nodeName: c.node_name }, log)
     : undefined;
+  if (watcher) {
+    metrics.gauge('procflow_agent_kubernetes_pods', 'pods known from the Kubernetes API server', () => watcher.informer.index.size);
+    metrics.gauge('procflow_agent_kubernetes_synced', '1 once the first pod list is complete', () => (watcher.informer.stats.synced ? 1 : 0));
+    metrics.mirrorCounter('procflow_agent_kubernetes_lists_total', 'full pod lists (the first, then after the watch fell too far behind)', () => watcher.informer.stats.lists);
+    metrics.mirrorCounter('procflow_agent_kubernetes_watch_events_total', 'pod changes received from the watch', () => watcher.informer.stats.watchEvents);
+    metrics.mirrorCounter('procflow_agent_kubernetes_errors_total', 'failed pod lists and watches (retried with backoff)', () => watcher.informer.stats.errors);
+  }
   const pods = watcher ?? NO_PODS;
   const agent = new Agent({ collector, sink, log, metrics }, { ...agentOptions(c), pods, ...overrides });
   let server: AgentServer | undefined;

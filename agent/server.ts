@@ -13,7 +13,7 @@ import { TokenFile } from '../common/bearer-tokens.js';
 import { unixSocketPath } from '../common/config.js';
 import { ConfigError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import { EventFilter } from './process-events.js';
+import { EventFilter } from './process/process-events.js';
 
 export interface AgentServer {
   server: Server;

@@ -28,14 +28,15 @@ import { pino } from 'pino';
 import type { FlowRecord } from '../native/types.js';
 import { Agent } from '../agent/agent.js';
 import { limitYoungGeneration } from '../agent/heap.js';
-import { SpoolSink, type DocSink } from '../agent/sink.js';
-import { Spool } from '../agent/spool.js';
-import { Shipper } from '../agent/shipper.js';
+import { SpoolSink, type DocSink } from '../agent/delivery/sink.js';
+import { Spool } from '../agent/delivery/spool.js';
+import { Shipper } from '../agent/delivery/shipper.js';
 import { SyntheticCollector, execEvent, flowRecord } from '../agent/synthetic.js';
 import { FLOW_CONTRACT } from '../schema/index.js';
-import { EndpointNamer } from '../agent/endpoints.js';
+import { EndpointNamer } from '../agent/flows/endpoints.js';
 import { podInfoFrom } from '../agent/kubernetes/pod.js';
 import { PodIndex } from '../agent/kubernetes/pod-index.js';
+import { agentDefaults, shippingOptions } from '../agent/config.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const FLOWS = Number(process.env.BENCH_FLOWS ?? 100_000);
@@ -108,7 +109,7 @@ function validateMicros(sample: object[]): number {
 function newAgent(sinkUrl: string, opts: { sample?: boolean } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'procflow-bench-'));
   const spool = new Spool({ dir, maxBytes: 512 * 1024 ** 2 });
-  const shipper = new Shipper({ indexerUrl: sinkUrl, token: 'bench', spool, log: silent, concurrency: 2 });
+  const shipper = new Shipper({ ...shippingOptions(agentDefaults()), indexerUrl: sinkUrl, token: 'bench', spool, log: silent, concurrency: 2 });
   const collector = new SyntheticCollector();
   const spoolSink = new SpoolSink(spool, {}, () => shipper.notify());
   const sink = new SamplingSink(spoolSink, opts.sample ? 2000 : 0);

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@elastic/elasticsearch';
-import { startLocalElasticsearch } from '../localstack/elasticsearch.js';
+import { startLocalElasticsearch } from '../local-services/elasticsearch.js';
 import { FLOW_CONTRACT, dailyIndex, type FlowLog } from '../schema/index.js';
 import { installTemplates } from '../schema/install.js';
 

@@ -1,23 +1,16 @@
-// What a CLI command looks like: a settings table (flags, env, --help) and a run function.
-import type { SettingsTable } from '../common/config.js';
+// What a CLI command looks like: a settings table (flags, env, --help) and a run function whose
+// configuration type is derived from that table.
+import type { SettingsOf, SettingsTable } from '../common/config.js';
 
-export interface Command<C = Record<string, unknown>> {
+export interface Command<S extends SettingsTable = SettingsTable> {
   name: string;
   usage: string;
   summary: string;
-  settings: SettingsTable;
+  settings: S;
   /** Resolves to the process exit code. Long-running commands resolve on shutdown. */
-  run(config: C): Promise<number>;
+  run(config: SettingsOf<S>): Promise<number>;
 }
 
-export const LOG_LEVEL_SETTING = {
-  log_level: {
-    doc: 'log level: trace, debug, info, warn, error, silent',
-    format: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
-    default: 'info',
-  },
-} satisfies SettingsTable;
-
-export function defineCommand<C>(c: Command<C>): Command<C> {
+export function defineCommand<S extends SettingsTable>(c: Command<S>): Command<S> {
   return c;
 }

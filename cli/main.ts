@@ -2,15 +2,7 @@
 import { formatHelp, loadSettings } from '../common/config.js';
 import { describeError } from '../common/errors.js';
 import type { Command } from './command.js';
-
-const COMMANDS: Record<string, () => Promise<{ default: Command<never> }>> = {
-  setup: () => import('./commands/setup.js'),
-  indexer: () => import('./commands/indexer.js'),
-  agent: () => import('./commands/agent.js'),
-  events: () => import('./commands/events.js'),
-  flows: () => import('./commands/flows.js'),
-  local: () => import('./commands/local.js'),
-};
+import { COMMAND_NAMES, loadCommand } from './invocation.js';
 
 function topHelp(summaries: string[]): string {
   return ['usage: procflow <command> [settings]', '', 'commands:', ...summaries, '', 'procflow <command> --help lists every setting of a command.'].join('\n');
@@ -20,18 +12,17 @@ export async function run(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     const lines: string[] = [];
-    for (const [n, load] of Object.entries(COMMANDS)) lines.push(`  ${n.padEnd(9)} ${(await load()).default.summary}`);
+    for (const n of COMMAND_NAMES) lines.push(`  ${n.padEnd(9)} ${(await loadCommand(n))!.summary}`);
     process.stdout.write(`${topHelp(lines)}\n`);
     return name ? 0 : 2;
   }
-  const load = COMMANDS[name];
-  if (!load) {
-    process.stderr.write(`procflow: unknown command ${JSON.stringify(name)}; commands: ${Object.keys(COMMANDS).join(', ')}\n`);
+  const cmd: Command | undefined = await loadCommand(name);
+  if (!cmd) {
+    process.stderr.write(`procflow: unknown command ${JSON.stringify(name)}; commands: ${COMMAND_NAMES.join(', ')}\n`);
     return 2;
   }
-  const cmd = (await load()).default as Command<unknown>;
   try {
-    const { config, help } = loadSettings<unknown>(cmd.settings, rest);
+    const { config, help } = loadSettings(cmd.settings, rest);
     if (help) {
       process.stdout.write(`${formatHelp(cmd.usage, cmd.summary, cmd.settings)}\n`);
       return 0;

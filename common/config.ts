@@ -1,13 +1,32 @@
-// Settings for every command: convict schemas where each key `foo_bar` is also the flag
-// `--foo-bar` and the environment variable `PROCFLOW_FOO_BAR`; `--config FILE` loads JSON.
+// Settings for every command, declared once per command in a table: each key `foo_bar` is the
+// flag `--foo-bar`, the environment variable `PROCFLOW_FOO_BAR` and a `--config FILE` JSON key,
+// and the TypeScript type of a command's configuration is derived from its table (SettingsOf),
+// so no interface repeats the keys. One parser per format reads flags, variables and files alike.
 // Precedence (lowest to highest): defaults, config file, environment, flags.
 import { readFileSync } from 'node:fs';
-import convict from 'convict';
 import { ConfigError } from './errors.js';
+
+/** How a setting's value is written and what type it has once parsed. */
+export type SettingFormat =
+  | BooleanConstructor
+  | StringConstructor
+  | NumberConstructor
+  | ArrayConstructor
+  | readonly string[]
+  | 'duration'
+  | 'size'
+  | 'int'
+  | 'nat'
+  | 'port'
+  | 'host-port'
+  | 'listen-address'
+  | 'url-or-empty'
+  | 'url-list'
+  | 'url-or-unix';
 
 export interface Setting<T = unknown> {
   doc: string;
-  format: convict.SchemaObj['format'];
+  format: SettingFormat;
   default: T;
   /** Masked in help output and logs. */
   sensitive?: boolean;
@@ -18,6 +37,25 @@ export interface Setting<T = unknown> {
 }
 
 export type SettingsTable = Record<string, Setting>;
+
+/** The parsed type of one setting, from its format. */
+type ValueOf<S> = S extends { format: BooleanConstructor }
+  ? boolean
+  : S extends { format: ArrayConstructor }
+    ? string[]
+    : S extends { format: readonly (infer U extends string)[] }
+      ? U
+      : S extends { format: StringConstructor | 'host-port' | 'listen-address' | 'url-or-empty' | 'url-list' | 'url-or-unix' }
+        ? string
+        : number;
+
+/** A command's configuration: one typed property per row of its settings table. */
+export type SettingsOf<T extends SettingsTable> = { -readonly [K in keyof T]: ValueOf<T[K]> };
+
+/** Every setting of `table` at its default. */
+export function defaultsOf<T extends SettingsTable>(table: T): SettingsOf<T> {
+  return Object.fromEntries(Object.entries(table).map(([k, s]) => [k, Array.isArray(s.default) ? [...s.default] : s.default])) as SettingsOf<T>;
+}
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const SIZE_UNITS: Record<string, number> = {
@@ -152,19 +190,6 @@ function parseValue(s: Setting, raw: unknown): unknown {
   return raw;
 }
 
-// convict checks the merged result against the same parsers (a safety net: every value has
-// already been through parseValue, which names the setting when it refuses one).
-const asConvictCheck = (parse: (v: unknown) => unknown) => (v: unknown) => {
-  parse(v);
-};
-convict.addFormat({ name: 'duration', validate: asConvictCheck((v) => parseWithUnits(v, DURATION_UNITS, EXPECT.duration)) });
-convict.addFormat({ name: 'size', validate: asConvictCheck((v) => parseWithUnits(v, SIZE_UNITS, EXPECT.size)) });
-convict.addFormat({ name: 'host-port', validate: asConvictCheck(parseHostPort) });
-convict.addFormat({ name: 'url-or-empty', validate: asConvictCheck(parseUrlOrEmpty) });
-convict.addFormat({ name: 'listen-address', validate: asConvictCheck(parseListenAddress) });
-convict.addFormat({ name: 'url-or-unix', validate: asConvictCheck(parseUrlOrSocket) });
-convict.addFormat({ name: 'url-list', validate: asConvictCheck(parseUrlList) });
-
 export const flagOf = (key: string): string => `--${key.replaceAll('_', '-')}`;
 export const envOf = (key: string): string => `PROCFLOW_${key.toUpperCase()}`;
 const settingName = (key: string): string => `${flagOf(key)} (${envOf(key)})`;
@@ -249,20 +274,14 @@ export interface Loaded<T> {
  * goes through one parser per format, and a value it refuses is a ConfigError naming the flag,
  * the variable and what the value should look like.
  */
-export function loadSettings<T>(table: SettingsTable, argv: string[], env: NodeJS.ProcessEnv = process.env): Loaded<T> {
+export function loadSettings<T extends SettingsTable>(table: T, argv: string[], env: NodeJS.ProcessEnv = process.env): Loaded<SettingsOf<T>> {
   const { values, configFile, help } = parseFlags(table, argv);
-  const schema: Record<string, convict.SchemaObj> = {};
-  for (const [key, s] of Object.entries(table)) {
-    schema[key] = { doc: s.doc, format: s.format, default: s.default, sensitive: s.sensitive ?? false };
-  }
-  // convict holds the defaults; the layers are parsed here so that env and file strings follow
-  // the same rules as flags (convict's own env coercion turns any string but "false" into true).
-  const conf: convict.Config<Record<string, unknown>> = convict<Record<string, unknown>>(schema, { env: {}, args: [] });
-  if (help) return { config: conf.getProperties() as T, help };
+  const config: Record<string, unknown> = defaultsOf(table);
+  if (help) return { config: config as SettingsOf<T>, help };
   const set = (key: string, raw: unknown, source: string) => {
     const s = table[key]!;
     try {
-      (conf as { set(k: string, v: unknown): void }).set(key, parseValue(s, raw));
+      config[key] = parseValue(s, raw);
     } catch (err) {
       if (!(err instanceof ValueRejected)) throw err;
       const got = s.sensitive ? '(hidden)' : JSON.stringify(raw);
@@ -276,14 +295,8 @@ export function loadSettings<T>(table: SettingsTable, argv: string[], env: NodeJ
     if (v !== undefined) set(key, v, `in the environment (${envOf(key)})`);
   }
   for (const [k, v] of Object.entries(values)) set(k, v, `by ${flagOf(k)}`);
-  try {
-    conf.validate({ allowed: 'strict' });
-  } catch (err) {
-    throw new ConfigError((err as Error).message, 'run the command with --help to list every setting');
-  }
-  const config = conf.getProperties();
   checkMinimums(table, config);
-  return { config: config as T, help };
+  return { config: config as SettingsOf<T>, help };
 }
 
 function checkMinimums(table: SettingsTable, config: Record<string, unknown>): void {

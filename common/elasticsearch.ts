@@ -2,7 +2,7 @@
 // the client built from them.
 import { readFileSync } from 'node:fs';
 import { Client, errors } from '@elastic/elasticsearch';
-import { splitUrlList, type SettingsTable } from './config.js';
+import { splitUrlList, type SettingsOf, type SettingsTable } from './config.js';
 import { ConfigError, ProcflowError } from './errors.js';
 
 export const ES_SETTINGS = {
@@ -16,16 +16,7 @@ export const ES_SETTINGS = {
   es_request_timeout: { doc: 'timeout of one Elasticsearch request', format: 'duration', default: 30_000 },
 } satisfies SettingsTable;
 
-export interface EsConnection {
-  es_url: string;
-  es_username: string;
-  es_password: string;
-  es_api_key: string;
-  es_ca_file: string;
-  es_cert_file: string;
-  es_key_file: string;
-  es_request_timeout: number;
-}
+export type EsConnection = SettingsOf<typeof ES_SETTINGS>;
 
 export function createEsClient(c: EsConnection, opts: { maxRetries?: number } = {}): Client {
   if (Boolean(c.es_cert_file) !== Boolean(c.es_key_file)) {

@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import { createGunzip, type Gunzip } from 'node:zlib';
 import { HttpError, unavailable } from './http-error.js';
 import type { Ticket } from './in-flight.js';
-import { LineSplitter, type LineHandler } from './lines.js';
+import { LineSplitter, type LineHandler } from '../common/lines.js';
 
 /** Slow senders are judged on their average rate only after this long. */
 export const RATE_GRACE_MS = 5000;

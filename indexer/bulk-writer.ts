@@ -22,7 +22,7 @@ import { bulkBody, bulkSize, splitByBytes, type BulkOp } from './bulk-body.js';
 import { authRefusal, classifyRequestError, isAuthStatus, isRetryableItemStatus } from './es-errors.js';
 import { HttpError, unavailable } from './http-error.js';
 import type { IndexerMetrics } from './metrics.js';
-import type { PreparedDoc } from './ndjson.js';
+import type { PreparedDoc, RefusedDoc } from './ndjson.js';
 
 export interface BulkWriterOptions {
   concurrency: number;
@@ -32,14 +32,6 @@ export interface BulkWriterOptions {
   maxBackoffMs: number;
   /** Retry-After for agents when Elasticsearch stays unavailable. */
   retryAfterMs: number;
-}
-
-/** A document Elasticsearch refused for good, with what it said. */
-export interface RefusedDoc {
-  doc: PreparedDoc;
-  status: number;
-  errorType: string;
-  reason: string;
 }
 
 export interface ChunkResult {

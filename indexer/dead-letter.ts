@@ -4,9 +4,9 @@
 // index and document id, so a retried batch does not dead-letter the same document twice.
 import { createHash } from 'node:crypto';
 import { dailyIndex, type DeadLetterDoc } from '../schema/index.js';
-import type { BulkWriter, RefusedDoc } from './bulk-writer.js';
+import type { BulkWriter } from './bulk-writer.js';
 import { HttpError } from './http-error.js';
-import type { PreparedDoc } from './ndjson.js';
+import type { PreparedDoc, RefusedDoc } from './ndjson.js';
 
 export function deadLetterDoc(r: RefusedDoc, now: Date): DeadLetterDoc {
   return {

@@ -12,7 +12,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { DocTypeContract } from '../schema/index.js';
 import type { Arena } from './arena.js';
-import type { RefusedDoc } from './bulk-writer.js';
 import { HttpError } from './http-error.js';
 import { nestsDeeperThan } from './nesting.js';
 
@@ -21,6 +20,14 @@ export interface PreparedDoc {
   id: string;
   /** The document's JSON exactly as the agent sent it (one line, no newline). */
   source: Buffer;
+}
+
+/** A document refused for good, with the reason: by Elasticsearch, or before writing (out of the time window, a conflicting id). */
+export interface RefusedDoc {
+  doc: PreparedDoc;
+  status: number;
+  errorType: string;
+  reason: string;
 }
 
 export interface BatchLimits {

@@ -1,8 +1,8 @@
 // The indexer's settings: one table that is at once the CLI flags, the PROCFLOW_* environment
 // variables and the options `startIndexer` takes (with defaults applied in one place).
-import { flagOf, type SettingsTable } from '../common/config.js';
+import { defaultsOf, flagOf, type SettingsOf, type SettingsTable } from '../common/config.js';
 import { ConfigError } from '../common/errors.js';
-import { ES_SETTINGS, type EsConnection } from '../common/elasticsearch.js';
+import { ES_SETTINGS } from '../common/elasticsearch.js';
 
 export const INDEXER_SETTINGS = {
   ...ES_SETTINGS,
@@ -37,48 +37,19 @@ export const INDEXER_SETTINGS = {
   shutdown_timeout: { doc: 'longest wait for in-flight batches on SIGTERM/SIGINT', format: 'duration', default: 30_000 },
 } satisfies SettingsTable;
 
-export interface IndexerOptions extends EsConnection {
-  listen: string;
-  token: string;
-  token_file: string;
-  tls_cert_file: string;
-  tls_key_file: string;
-  tls_client_ca_file: string;
-  auth_failures_per_minute: number;
-  max_connections: number;
-  max_connections_per_client: number;
-  headers_timeout: number;
-  body_timeout: number;
-  min_body_rate: number;
-  max_document_size: number;
-  max_nesting_depth: number;
-  max_future_skew: number;
-  install_templates: boolean;
-  retention_days: number;
-  max_body_size: number;
-  max_batch_docs: number;
-  max_in_flight_requests: number;
-  max_in_flight_bytes: number;
-  bulk_concurrency: number;
-  bulk_flush_bytes: number;
-  bulk_max_retries: number;
-  retry_backoff: number;
-  retry_max_backoff: number;
-  retry_after: number;
-  health_interval: number;
-  /** Probe interval while Elasticsearch is unavailable or templates are missing. */
+/** The indexer's options: derived from the table, one property per setting. */
+export type IndexerOptions = SettingsOf<typeof INDEXER_SETTINGS> & {
+  /** Probe interval while Elasticsearch is unavailable or templates are missing (tests shorten it). */
   unavailable_probe_interval?: number;
-  shutdown_timeout: number;
-}
+};
 
 /** Defaults for every option, so callers (tests, the benchmark) pass only what they change. */
 export function withDefaults(partial: Partial<IndexerOptions> & Pick<IndexerOptions, 'es_url'>): IndexerOptions {
-  const defaults = Object.fromEntries(Object.entries(INDEXER_SETTINGS).map(([k, s]) => [k, s.default])) as unknown as IndexerOptions;
-  return { ...defaults, ...partial };
+  return { ...defaultsOf(INDEXER_SETTINGS), ...partial };
 }
 
 /**
- * Cross-setting checks convict cannot express: settings under which every batch (or every
+ * Cross-setting checks a single setting's format cannot express: settings under which every batch (or every
  * batch above some size) would be answered 503 or 413 forever, or ILM would delete new indices.
  */
 export function checkIndexerOptions(o: IndexerOptions): void {

@@ -2,7 +2,7 @@
 // (POST /api/saved_objects/_import?overwrite=true, multipart), after waiting for Kibana's
 // /api/status to report "available". Overwriting makes it idempotent: run it on every start.
 // An https Kibana is verified against --kibana-ca-file, else --es-ca-file, else the system CAs.
-import type { SettingsTable } from '../common/config.js';
+import type { SettingsOf, SettingsTable } from '../common/config.js';
 import type { Logger } from '../common/log.js';
 import { ProcflowError } from '../common/errors.js';
 import { isCertificateError, requestText } from '../common/http-client.js';
@@ -16,15 +16,10 @@ export const KIBANA_SETTINGS = {
   kibana_ca_file: { doc: 'PEM file of the CA that signed the Kibana certificate; defaults to --es-ca-file', format: String, default: '' },
 } satisfies SettingsTable;
 
-export interface KibanaConnection {
-  kibana_url: string;
-  kibana_username: string;
-  kibana_password: string;
-  kibana_ca_file?: string;
-}
+export type KibanaConnection = SettingsOf<typeof KIBANA_SETTINGS>;
 
 /** The Elasticsearch user stands in when no Kibana user is given (setup passes its whole config). */
-type WithEsUser = KibanaConnection & { es_username?: string; es_password?: string; es_api_key?: string; es_ca_file?: string };
+type WithEsUser = Omit<KibanaConnection, 'kibana_ca_file'> & { kibana_ca_file?: string; es_username?: string; es_password?: string; es_api_key?: string; es_ca_file?: string };
 
 export interface ImportOptions {
   timeoutMs: number;

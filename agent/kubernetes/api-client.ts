@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { ProcflowError } from '../../common/errors.js';
 import { isCertificateError, openRequest, readBody } from '../../common/http-client.js';
+import { LineSplitter } from '../../common/lines.js';
 
 export interface KubeApiSettings {
   /** API server URL; empty = in cluster, from KUBERNETES_SERVICE_HOST and _PORT. */
@@ -88,29 +89,24 @@ export class KubeApi {
   async watch(path: string, onEvent: (ev: unknown) => void, idleMs: number, signal?: AbortSignal): Promise<void> {
     const res = await this.open(path, idleMs, signal);
     if (res.statusCode !== 200) throw statusError(res.statusCode ?? 0, await readBody(res));
-    res.setEncoding('utf8');
-    let pending = '';
+    const lines = new LineSplitter((raw) => {
+      const line = raw.toString('utf8').trim();
+      if (!line) return;
+      let ev: unknown;
+      try {
+        ev = JSON.parse(line);
+      } catch {
+        throw new ProcflowError('KUBERNETES_API', 'kubernetes: the watch stream carried a line that is not JSON');
+      }
+      onEvent(ev);
+    });
     await new Promise<void>((resolve, reject) => {
-      res.on('data', (chunk: string) => {
-        pending += chunk;
-        let nl: number;
-        while ((nl = pending.indexOf('\n')) >= 0) {
-          const line = pending.slice(0, nl).trim();
-          pending = pending.slice(nl + 1);
-          if (!line) continue;
-          let ev: unknown;
-          try {
-            ev = JSON.parse(line);
-          } catch {
-            res.destroy();
-            return reject(new ProcflowError('KUBERNETES_API', 'kubernetes: the watch stream carried a line that is not JSON'));
-          }
-          try {
-            onEvent(ev);
-          } catch (err) {
-            res.destroy();
-            return reject(err);
-          }
+      res.on('data', (chunk: Buffer) => {
+        try {
+          lines.push(chunk);
+        } catch (err) {
+          res.destroy();
+          reject(err);
         }
       });
       res.on('end', resolve);

@@ -1,7 +1,7 @@
 // Pods by uid and by IP. An IP can be claimed by two pods for a moment (a pod being deleted and
 // its successor that got the address); the newest claim wins and the older one takes over again
 // only if the newest goes away first.
-import type { PodInfo } from './pod.js';
+import type { PodInfo } from '../identity/pod-lookup.js';
 
 /** "::ffff:10.0.0.1" (a v4 peer of a dual-stack socket) is the pod at 10.0.0.1. */
 function bareIp(ip: string): string {

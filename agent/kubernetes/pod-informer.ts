@@ -5,7 +5,8 @@
 import { backoffDelay } from '../../common/backoff.js';
 import type { Logger } from '../../common/log.js';
 import { KubeApi, KubeApiError } from './api-client.js';
-import { podInfoFrom, type ApiPod, type PodInfo } from './pod.js';
+import type { PodInfo } from '../identity/pod-lookup.js';
+import { podInfoFrom, type ApiPod } from './pod.js';
 import { PodIndex } from './pod-index.js';
 
 export interface PodInformerOptions {

@@ -1,30 +1,7 @@
-// What the agent keeps of a Kubernetes pod: enough to name flow endpoints (Calico's "wep") and
-// to tag process events (Tetragon's pod block), nothing more, so a cluster-wide watch stays small.
-import type { Endpoint } from '../endpoints.js';
-
-export interface PodInfo {
-  uid: string;
-  namespace: string;
-  name: string;
-  /** Calico's aggregated name: the generateName prefix plus "*" (nginx-7c5ddbdf54-*), else the name. */
-  nameAggr: string;
-  /** key=value, sorted. */
-  labels: string[];
-  /** Pod IPs (v4 and v6); empty for host-network pods, whose traffic is the node's. */
-  ips: string[];
-  nodeName: string;
-  /** The flow-log endpoint this pod stands for, built once. */
-  endpoint: Endpoint;
-}
-
-/** Pod lookups the agent needs: by the uid in a cgroup path, and by an address in a flow. */
-export interface PodLookup {
-  byUid(uid: string): PodInfo | undefined;
-  byIp(ip: string): PodInfo | undefined;
-  close(): void;
-}
-
-export const NO_PODS: PodLookup = { byUid: () => undefined, byIp: () => undefined, close: () => {} };
+// What the agent keeps of a Kubernetes pod (PodInfo, declared by the agent's port in
+// identity/pod-lookup.ts): enough to name flow endpoints (Calico's "wep") and to tag process
+// events (Tetragon's pod block), nothing more, so a cluster-wide watch stays small.
+import type { PodInfo } from '../identity/pod-lookup.js';
 
 /** The fields of the API's Pod object that are read (everything else is ignored). */
 export interface ApiPod {

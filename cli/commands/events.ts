@@ -7,22 +7,14 @@ import type { IncomingMessage } from 'node:http';
 import { unixSocketPath } from '../../common/config.js';
 import { ConfigError, ProcflowError } from '../../common/errors.js';
 import { openRequest, readBody } from '../../common/http-client.js';
+import { streamLines } from '../../common/lines.js';
 import { parseTokens } from '../../common/watched-file.js';
-import { compactLine } from '../../agent/compact.js';
-import { EventFilter } from '../../agent/process-events.js';
+import { compactLine } from '../../agent/process/compact.js';
+import { EventFilter } from '../../agent/process/process-events.js';
 import type { ProcessEventDoc } from '../../schema/index.js';
-import { defineCommand, LOG_LEVEL_SETTING } from '../command.js';
+import { LOG_LEVEL_SETTING } from '../../common/log.js';
+import { defineCommand } from '../command.js';
 
-interface EventsConfig {
-  agent_url: string;
-  agent_token_file: string;
-  output: 'compact' | 'json';
-  namespace: string[];
-  pod: string;
-  binary: string;
-  event_types: string[];
-  log_level: string;
-}
 
 /** The first token of --agent-token-file. */
 function readToken(path: string): string {
@@ -35,14 +27,14 @@ function readToken(path: string): string {
   return parseTokens(contents, `${path} (--agent-token-file)`)[0]!;
 }
 
-export default defineCommand<EventsConfig>({
+export default defineCommand({
   name: 'events',
   usage: 'procflow events [-o compact|json] [--agent-url URL|unix:PATH] [--agent-token-file FILE] [--namespace NS] [--pod REGEX] [--binary REGEX]',
   summary: 'live process exec/exit events from a running agent, one line each or JSON',
   settings: {
     agent_url: { doc: 'the agent\'s HTTP port (its --listen): http://HOST:PORT, or unix:/path/to.sock', format: 'url-or-unix', default: 'http://127.0.0.1:9464' },
     agent_token_file: { doc: 'file holding a token of the agent\'s --api-token-file (its first token line is sent)', format: String, default: '' },
-    output: { doc: 'compact (one line per event) or json (the documents)', format: ['compact', 'json'], default: 'compact', short: 'o' },
+    output: { doc: 'compact (one line per event) or json (the documents)', format: ['compact', 'json'] as const, default: 'compact', short: 'o' },
     namespace: { doc: 'only these pod namespaces ("-" = processes outside pods), comma separated', format: Array, default: [] as string[] },
     pod: { doc: 'only pods whose name matches this regular expression', format: String, default: '' },
     binary: { doc: 'only binaries whose path matches this regular expression', format: String, default: '' },
@@ -92,29 +84,22 @@ export default defineCommand<EventsConfig>({
     if (res.statusCode !== 200) throw notAgent(`HTTP ${res.statusCode}: ${(await readBody(res).catch(() => '')).slice(0, 200)}`);
     const type = res.headers['content-type'] ?? '';
     if (!type.startsWith('application/x-ndjson')) throw notAgent(`it answered ${type || 'without a content type'}`);
-    let rest = '';
-    const decoder = new TextDecoder();
     try {
-      for await (const chunk of res as AsyncIterable<Buffer>) {
+      for await (const raw of streamLines(res)) {
         if (stop.signal.aborted) break;
-        rest += decoder.decode(chunk, { stream: true });
-        let nl: number;
-        while ((nl = rest.indexOf('\n')) >= 0) {
-          const line = rest.slice(0, nl);
-          rest = rest.slice(nl + 1);
-          if (!line) continue;
-          let doc: ProcessEventDoc;
-          try {
-            doc = JSON.parse(line) as ProcessEventDoc;
-          } catch {
-            throw notAgent(`a line that is not JSON: ${JSON.stringify(line.slice(0, 80))}`);
-          }
-          if (types.size && !types.has(doc.event_type)) continue;
-          if (!filter.matches(doc)) continue;
-          // Control characters in arguments (a newline, a terminal escape) would break the one-line view or drive the terminal: print them escaped.
-          const out = c.output === 'json' ? line : compactLine(doc).replace(/[\u0000-\u001f\u007f-\u009f]/g, (ch) => ({ '\n': '\\n', '\r': '\\r', '\t': '\\t' })[ch] ?? `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
-          if (!process.stdout.write(`${out}\n`)) await new Promise((r) => process.stdout.once('drain', r));
+        if (!raw.length) continue;
+        const line = raw.toString('utf8');
+        let doc: ProcessEventDoc;
+        try {
+          doc = JSON.parse(line) as ProcessEventDoc;
+        } catch {
+          throw notAgent(`a line that is not JSON: ${JSON.stringify(line.slice(0, 80))}`);
         }
+        if (types.size && !types.has(doc.event_type)) continue;
+        if (!filter.matches(doc)) continue;
+        // Control characters in arguments (a newline, a terminal escape) would break the one-line view or drive the terminal: print them escaped.
+        const out = c.output === 'json' ? line : compactLine(doc).replace(/[\u0000-\u001f\u007f-\u009f]/g, (ch) => ({ '\n': '\\n', '\r': '\\r', '\t': '\\t' })[ch] ?? `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
+        if (!process.stdout.write(`${out}\n`)) await new Promise((r) => process.stdout.once('drain', r));
       }
     } catch (err) {
       if (err instanceof ProcflowError) throw err;

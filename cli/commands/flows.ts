@@ -1,17 +1,10 @@
 // `procflow flows`: the latest flows from Elasticsearch for people who live in the terminal:
 // top talkers by process over a recent window, and optionally the newest flow logs.
-import { ES_SETTINGS, createEsClient, esUnreachable, type EsConnection } from '../../common/elasticsearch.js';
+import { ES_SETTINGS, createEsClient, esUnreachable } from '../../common/elasticsearch.js';
 import { FLOWS_PATTERN, type FlowLog } from '../../schema/index.js';
-import { defineCommand, LOG_LEVEL_SETTING } from '../command.js';
+import { LOG_LEVEL_SETTING } from '../../common/log.js';
+import { defineCommand } from '../command.js';
 
-interface FlowsConfig extends EsConnection {
-  since: number;
-  top: number;
-  latest: number;
-  host: string;
-  output: 'table' | 'json';
-  log_level: string;
-}
 
 interface Talker {
   process: string;
@@ -47,7 +40,7 @@ function table(cells: string[][]): string {
   return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')).join('\n');
 }
 
-export default defineCommand<FlowsConfig>({
+export default defineCommand({
   name: 'flows',
   usage: 'procflow flows [--es-url URL] [--since 15m] [--top 10] [--latest 0] [--host NODE] [-o table|json]',
   summary: 'top talkers by process (and the latest flow logs) from Elasticsearch',
@@ -57,7 +50,7 @@ export default defineCommand<FlowsConfig>({
     top: { doc: 'processes to list, busiest first', format: 'nat', min: 1, default: 10 },
     latest: { doc: 'also print this many of the newest flow logs', format: 'nat', default: 0 },
     host: { doc: 'only flows reported by this node', format: String, default: '' },
-    output: { doc: 'table or json', format: ['table', 'json'], default: 'table', short: 'o' },
+    output: { doc: 'table or json', format: ['table', 'json'] as const, default: 'table', short: 'o' },
     ...LOG_LEVEL_SETTING,
   },
   async run(c) {

@@ -1,15 +1,12 @@
 // `procflow indexer`: the ingest service agents ship to. Runs until SIGTERM/SIGINT, then stops
 // accepting, drains in-flight batches and exits 0 (a second signal exits at once).
-import { createLogger } from '../../common/log.js';
+import { createLogger, LOG_LEVEL_SETTING } from '../../common/log.js';
 import { limitHeapGrowth } from '../../indexer/heap.js';
-import { INDEXER_SETTINGS, startIndexer, type IndexerOptions } from '../../indexer/index.js';
-import { defineCommand, LOG_LEVEL_SETTING } from '../command.js';
+import { INDEXER_SETTINGS, startIndexer } from '../../indexer/index.js';
+import { defineCommand } from '../command.js';
 
-interface IndexerConfig extends IndexerOptions {
-  log_level: string;
-}
 
-export default defineCommand<IndexerConfig>({
+export default defineCommand({
   name: 'indexer',
   usage: 'procflow indexer --es-url URL --listen HOST:PORT --token T',
   summary: 'the ingest service: agents POST NDJSON batches, it bulk-writes them into Elasticsearch',

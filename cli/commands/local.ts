@@ -9,27 +9,15 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createEsClient, ES_SETTINGS } from '../../common/elasticsearch.js';
 import { ProcflowError } from '../../common/errors.js';
-import { createLogger } from '../../common/log.js';
+import { createLogger, LOG_LEVEL_SETTING } from '../../common/log.js';
 import { installTemplates } from '../../schema/install.js';
-import { cacheDir, ES_USER, startLocalElasticsearch, type LocalEs } from '../../localstack/elasticsearch.js';
-import { startChild, type Child } from '../../localstack/child.js';
-import { invocationProblems, isPlaceholder, loadCommand } from '../../localstack/invocation.js';
-import { startLiveView, type ViewKind } from '../../localstack/live-view.js';
-import { defineCommand, LOG_LEVEL_SETTING } from '../command.js';
+import { cacheDir, ES_USER, startLocalElasticsearch, type LocalEs } from '../../local-services/elasticsearch.js';
+import { startChild, type Child } from '../local/child.js';
+import { invocationProblems, isPlaceholder, loadCommand } from '../invocation.js';
+import { startLiveView, type ViewKind } from '../local/live-view.js';
+import { defineCommand } from '../command.js';
 import { freePort } from '../../common/net.js';
 
-interface LocalConfig {
-  es_port: number;
-  es_heap: string;
-  data_dir: string;
-  listen: string;
-  token: string;
-  agent: boolean;
-  flush_interval: number;
-  view: 'both' | 'events' | 'flows' | 'none';
-  wait_timeout: number;
-  log_level: string;
-}
 
 /** Fails early, with the setting to change, when a port is taken. */
 async function ensurePortFree(host: string, port: number, flag: string): Promise<void> {
@@ -66,7 +54,7 @@ function ensureReachableByEsUser(dir: string): void {
 
 const say = (m: string) => process.stderr.write(`procflow local: ${m}\n`);
 
-export default defineCommand<LocalConfig>({
+export default defineCommand({
   name: 'local',
   usage: 'procflow local [--es-port 9200] [--listen 127.0.0.1:8080] [--view both|events|flows|none]',
   summary: 'run the whole stack here without Docker: Elasticsearch, indexer, agent, and a live view',
@@ -78,7 +66,7 @@ export default defineCommand<LocalConfig>({
     token: { doc: 'token between agent and indexer (a random one when empty)', format: String, default: '', sensitive: true },
     agent: { doc: 'start the agent (needs root or CAP_BPF+CAP_PERFMON); --agent=false runs Elasticsearch and the indexer only', format: Boolean, default: true },
     flush_interval: { doc: 'agent flush interval', format: 'duration', default: 5_000 },
-    view: { doc: 'what the live view shows: both, events, flows, none', format: ['both', 'events', 'flows', 'none'], default: 'both' },
+    view: { doc: 'what the live view shows: both, events, flows, none', format: ['both', 'events', 'flows', 'none'] as const, default: 'both' },
     wait_timeout: { doc: 'how long to wait for each part to start', format: 'duration', default: 180_000 },
     ...LOG_LEVEL_SETTING,
   },

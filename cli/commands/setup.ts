@@ -1,18 +1,13 @@
 // `procflow setup`: install templates (and Kibana saved objects when --kibana-url is given).
-import { ES_SETTINGS, createEsClient, waitForCluster, type EsConnection } from '../../common/elasticsearch.js';
+import { ES_SETTINGS, createEsClient, waitForCluster } from '../../common/elasticsearch.js';
 import { ConfigError } from '../../common/errors.js';
-import { createLogger } from '../../common/log.js';
+import { createLogger, LOG_LEVEL_SETTING } from '../../common/log.js';
 import { installTemplates } from '../../schema/install.js';
-import { defineCommand, LOG_LEVEL_SETTING } from '../command.js';
-import { KIBANA_SETTINGS, importKibanaObjects, type KibanaConnection } from '../../kibana/importer.js';
+import { defineCommand } from '../command.js';
+import { KIBANA_SETTINGS, importKibanaObjects } from '../../kibana/importer.js';
 
-interface SetupConfig extends EsConnection, KibanaConnection {
-  retention_days: number;
-  wait_timeout: number;
-  log_level: string;
-}
 
-export default defineCommand<SetupConfig>({
+export default defineCommand({
   name: 'setup',
   usage: 'procflow setup --es-url URL [--kibana-url URL]',
   summary: 'install index templates (and Kibana dashboards); idempotent, safe on every start',

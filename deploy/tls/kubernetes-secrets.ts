@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KubeApi } from '../../agent/kubernetes/api-client.js';
 import { ProcflowError } from '../../common/errors.js';
-import { kubeRequest, type KubeConnection } from '../../localstack/kubernetes.js';
+import { kubeRequest, type KubeConnection } from '../../local-services/kubernetes.js';
 
 /** The Secrets, each with the subdirectory of make-certs.sh's DIR that holds its keys. */
 export const CERT_SECRETS = [

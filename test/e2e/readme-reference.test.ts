@@ -5,15 +5,15 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { README_PATH, renderReadme } from '../../localstack/readme.js';
-import { COMMAND_NAMES, loadCommand } from '../../localstack/invocation.js';
+import { README_PATH, renderReadme } from '../../docs-gen/readme.js';
+import { COMMAND_NAMES, loadCommand } from '../../cli/invocation.js';
 import { flagOf } from '../../common/config.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const readme = readFileSync(README_PATH, 'utf8');
 
 test('the configuration and field reference sections are what the code generates', async () => {
-  assert.equal(readme, await renderReadme(readme), 'README.md is stale: run `node dist/localstack/readme.js` and commit it');
+  assert.equal(readme, await renderReadme(readme), 'README.md is stale: run `node dist/docs-gen/readme.js` and commit it');
   for (const name of COMMAND_NAMES) assert.match(readme, new RegExp(`### procflow ${name}\\n`));
   for (const field of ['process_name', 'process_args', 'bytes_out', 'process_exec.process.binary', 'process_exit.status']) assert.ok(readme.includes(`| \`${field}\` |`), field);
 });

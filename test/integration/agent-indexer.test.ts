@@ -13,11 +13,11 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { startIndexer, withDefaults, type Indexer } from '../../indexer/index.js';
 import { FLOW_CONTRACT, dailyIndex, type FlowLog, type ProcessEventDoc } from '../../schema/index.js';
-import { agentDefaults, type AgentConfig } from '../../agent/config.js';
+import { agentDefaults, type AgentConfig, shippingOptions } from '../../agent/config.js';
 import { startAgent, type RunningAgent } from '../../agent/run.js';
-import { Shipper } from '../../agent/shipper.js';
-import { SpoolSink } from '../../agent/sink.js';
-import { Spool } from '../../agent/spool.js';
+import { Shipper } from '../../agent/delivery/shipper.js';
+import { SpoolSink } from '../../agent/delivery/sink.js';
+import { Spool } from '../../agent/delivery/spool.js';
 import { SyntheticCollector, execEvent, flowRecord } from '../../agent/synthetic.js';
 import { getTestCluster, type TestCluster } from '../support/elasticsearch.js';
 import { skipOrFail } from '../support/environment.js';
@@ -136,7 +136,7 @@ describe('agent -> indexer -> Elasticsearch', () => {
     const dir = mkdtempSync(join(tmpdir(), 'procflow-agent-it-ship-'));
     const spool = new Spool({ dir, maxBytes: 64 * 1024 ** 2 });
     const outcomes: { docs: number; outcome: string }[] = [];
-    const shipper = new Shipper({
+    const shipper = new Shipper({ ...shippingOptions(agentDefaults()),
       indexerUrl: url, token: TOKEN, spool, log: silent, backoff: { baseMs: 50, maxMs: 500 }, concurrency: 2,
       onAttempt: (a) => outcomes.push({ docs: a.docs, outcome: a.outcome }),
     });

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { KubeApi } from '../../agent/kubernetes/api-client.js';
 import { PodInformer } from '../../agent/kubernetes/pod-informer.js';
-import { kubeRequest } from '../../localstack/kubernetes.js';
+import { kubeRequest } from '../../local-services/kubernetes.js';
 import { skipOrFail } from '../support/environment.js';
 import { createNamespace, createPod, deleteNamespace, deletePod, getTestKubernetes, setPodStatus, stopTestKubernetes, type TestKubernetes } from '../support/kubernetes.js';
 

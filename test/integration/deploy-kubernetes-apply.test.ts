@@ -16,7 +16,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { CERT_SECRETS, syncCertSecrets } from '../../deploy/tls/kubernetes-secrets.js';
-import { kubeRequest } from '../../localstack/kubernetes.js';
+import { kubeRequest } from '../../local-services/kubernetes.js';
 import { skipOrFail } from '../support/environment.js';
 import { getTestKubernetes, stopTestKubernetes, type TestKubernetes } from '../support/kubernetes.js';
 

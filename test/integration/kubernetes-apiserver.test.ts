@@ -4,7 +4,7 @@
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { kubeRequest } from '../../localstack/kubernetes.js';
+import { kubeRequest } from '../../local-services/kubernetes.js';
 import {
   containerId, createNamespace, createNode, createPod, deleteNamespace, deletePod, getTestKubernetes, listPods, setPodStatus, stopTestKubernetes, watch, watchUntil,
   type Pod, type TestKubernetes,

@@ -1,8 +1,8 @@
 // Gives a test suite a real Elasticsearch: PROCFLOW_ES_URL when set (the test runner sets it to
 // the cluster it started for the whole run), else testcontainers with the official image when a
-// Docker engine answers, else the integ-test-zip distribution (localstack/elasticsearch.ts).
+// Docker engine answers, else the integ-test-zip distribution (local-services/elasticsearch.ts).
 import { Client } from '@elastic/elasticsearch';
-import { ES_VERSION, startLocalElasticsearch } from '../../localstack/elasticsearch.js';
+import { ES_VERSION, startLocalElasticsearch } from '../../local-services/elasticsearch.js';
 import { IN_CI } from './environment.js';
 
 export interface TestCluster {

@@ -1,6 +1,6 @@
 // Gives a test file a real Kubernetes API server: PROCFLOW_KUBE_URL (+ PROCFLOW_KUBE_TOKEN and
 // PROCFLOW_KUBE_CA_FILE) when set, else one kube-apiserver + etcd started lazily for this
-// process (localstack/kubernetes.ts) and stopped when it exits. Nothing runs pods here (no
+// process (local-services/kubernetes.ts) and stopped when it exits. Nothing runs pods here (no
 // kubelet, no scheduler): tests create pods through the API and write their status themselves,
 // as a kubelet would, so the agent sees the same objects and events it sees in a cluster.
 import { randomBytes } from 'node:crypto';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { IncomingMessage } from 'node:http';
 import { request } from 'node:https';
-import { findKubernetesBinaries, kubeconfigYaml, kubeRequest, startLocalKubernetes, KUBERNETES_VERSION, type KubeConnection, type KubeResponse } from '../../localstack/kubernetes.js';
+import { findKubernetesBinaries, kubeconfigYaml, kubeRequest, startLocalKubernetes, KUBERNETES_VERSION, type KubeConnection, type KubeResponse } from '../../local-services/kubernetes.js';
 import { IN_CI } from './environment.js';
 
 export interface TestKubernetes extends KubeConnection {
@@ -45,7 +45,7 @@ async function start(): Promise<KubernetesResult> {
   try {
     if (url) return { kube: await fromEnv(url) };
     if (!findKubernetesBinaries()) {
-      throw new Error(`kube-apiserver v${KUBERNETES_VERSION} and etcd are not built; run \`bash scripts/bootstrap.sh\` (or \`node dist/localstack/kubernetes.js --ensure\`)`);
+      throw new Error(`kube-apiserver v${KUBERNETES_VERSION} and etcd are not built; run \`bash scripts/bootstrap.sh\` (or \`node dist/local-services/kubernetes.js --ensure\`)`);
     }
     const local = await startLocalKubernetes();
     const { url: u, token, caFile, tokenFile, kubeconfig, stop } = local;

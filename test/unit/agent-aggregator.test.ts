@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FLOW_CONTRACT, type FlowLog } from '../../schema/index.js';
-import { FlowAggregator, localIsClient, type AggregationLevel } from '../../agent/aggregator.js';
-import { Attributor } from '../../agent/attribution.js';
-import { EndpointNamer } from '../../agent/endpoints.js';
-import { ProcessCache } from '../../agent/process-cache.js';
-import { Redactor } from '../../agent/redact.js';
+import { FlowAggregator, localIsClient, type AggregationLevel } from '../../agent/flows/aggregator.js';
+import { Attributor } from '../../agent/flows/attribution.js';
+import { EndpointNamer } from '../../agent/flows/endpoints.js';
+import { ProcessCache } from '../../agent/process/process-cache.js';
+import { Redactor } from '../../agent/process/redact.js';
 import { execEvent as execEv, flowRecord } from '../../agent/synthetic.js';
-import { communityId } from '../../agent/community-id.js';
+import { communityId } from '../../agent/flows/community-id.js';
 
 const S = 1_000_000_000n;
 

@@ -180,9 +180,9 @@ test('start-up warnings: --token in the process list, both token sources, cleart
 });
 
 test('--listen and procflow events --agent-url take unix:PATH as well as their usual form, and say so when refused', () => {
-  assert.equal(loadSettings<AgentConfig>(AGENT_SETTINGS, ['--listen', 'unix:/run/procflow/agent.sock'], {}).config.listen, 'unix:/run/procflow/agent.sock');
-  assert.equal(loadSettings<AgentConfig>(AGENT_SETTINGS, [], { PROCFLOW_LISTEN: '[::1]:9464' }).config.listen, '[::1]:9464');
+  assert.equal(loadSettings(AGENT_SETTINGS, ['--listen', 'unix:/run/procflow/agent.sock'], {}).config.listen, 'unix:/run/procflow/agent.sock');
+  assert.equal(loadSettings(AGENT_SETTINGS, [], { PROCFLOW_LISTEN: '[::1]:9464' }).config.listen, '[::1]:9464');
   assert.throws(() => loadSettings(AGENT_SETTINGS, ['--listen', 'unix:'], {}), /--listen \(PROCFLOW_LISTEN\) must be HOST:PORT .*or unix:\/path\/to\.sock; got "unix:"/);
-  assert.equal(loadSettings<{ agent_url: string }>(events.settings, ['--agent-url', 'unix:/tmp/a.sock'], {}).config.agent_url, 'unix:/tmp/a.sock');
+  assert.equal(loadSettings(events.settings, ['--agent-url', 'unix:/tmp/a.sock'], {}).config.agent_url, 'unix:/tmp/a.sock');
   assert.throws(() => loadSettings(events.settings, ['--agent-url', 'ftp://x'], {}), /--agent-url \(PROCFLOW_AGENT_URL\) must be an http\(s\) URL .*or unix:\/path\/to\.sock/);
 });

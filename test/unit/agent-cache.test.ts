@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ExitEvent, ForkEvent } from '../../native/types.js';
 import { execEvent, exitEvent } from '../../agent/synthetic.js';
-import { ProcessCache } from '../../agent/process-cache.js';
-import { Redactor, MASK } from '../../agent/redact.js';
-import { execId } from '../../agent/exec-id.js';
-import { Attributor } from '../../agent/attribution.js';
-import { readProcess, readStat } from '../../agent/procfs.js';
+import { ProcessCache } from '../../agent/process/process-cache.js';
+import { Redactor, MASK } from '../../agent/process/redact.js';
+import { execId } from '../../agent/process/exec-id.js';
+import { Attributor } from '../../agent/flows/attribution.js';
+import { readProcess, readStat } from '../../agent/process/procfs.js';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 
@@ -122,8 +122,8 @@ test('attribution: cache, then /proc for a live process, then the task name', ()
 });
 
 test('redaction knows the program: mysql -pSECRET is masked, ssh -p 22 and tsc -p . are not', async () => {
-  const { ProcessCache } = await import('../../agent/process-cache.js');
-  const { Redactor } = await import('../../agent/redact.js');
+  const { ProcessCache } = await import('../../agent/process/process-cache.js');
+  const { Redactor } = await import('../../agent/process/redact.js');
   const { execEvent } = await import('../../agent/synthetic.js');
   const cache = new ProcessCache({ node: 'n1', redactor: new Redactor() });
   const argsOf = (pid: number, path: string, args: string[]) => cache.onExec(execEvent(pid, BigInt(pid) * 1000n, path, args)).argsText;

@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CgroupResolver, cgroup2Mount, cgroupPathFromProcFile, containerIdFromCgroupPath, podUidFromCgroupPath } from '../../agent/cgroup.js';
-import { ProcessCache } from '../../agent/process-cache.js';
-import { Redactor } from '../../agent/redact.js';
+import { CgroupResolver, cgroup2Mount, cgroupPathFromProcFile, containerIdFromCgroupPath, podUidFromCgroupPath } from '../../agent/process/cgroup.js';
+import { ProcessCache } from '../../agent/process/process-cache.js';
+import { Redactor } from '../../agent/process/redact.js';
 import { execEvent } from '../../agent/synthetic.js';
 
 const ID = 'a'.repeat(64);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { communityId } from '../../agent/community-id.js';
+import { communityId } from '../../agent/flows/community-id.js';
 
 // Known vectors of the Community ID spec (as in Zeek's community-id plugin tests).
 test('community_id v1 matches the spec test vectors', () => {

@@ -14,7 +14,7 @@ import { FLOW_CONTRACT, PROCESS_CONTRACT, type FlowLog, type ProcessEventDoc } f
 import { agentDefaults } from '../../agent/config.js';
 import { startAgent } from '../../agent/run.js';
 import { SyntheticCollector, execEvent, exitEvent, flowRecord } from '../../agent/synthetic.js';
-import { compactLine } from '../../agent/compact.js';
+import { compactLine } from '../../agent/process/compact.js';
 
 const S = 1_000_000_000n;
 
@@ -120,7 +120,7 @@ test('agent: a start that fails after the HTTP port opened closes it again, so t
 test('agent --output ndjson: the same documents, one per line, on a stream', async () => {
   const { PassThrough } = await import('node:stream');
   const { Agent } = await import('../../agent/agent.js');
-  const { StreamSink } = await import('../../agent/sink.js');
+  const { StreamSink } = await import('../../agent/delivery/sink.js');
   const out = new PassThrough();
   let text = '';
   out.on('data', (d: Buffer) => (text += d.toString()));

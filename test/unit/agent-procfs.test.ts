@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Agent } from '../../agent/agent.js';
-import { scanProcesses } from '../../agent/procfs.js';
-import type { DocSink } from '../../agent/sink.js';
+import { scanProcesses } from '../../agent/process/procfs.js';
+import type { DocSink } from '../../agent/delivery/sink.js';
 import { SyntheticCollector } from '../../agent/synthetic.js';
 import { ProcflowError, describeError } from '../../common/errors.js';
 import type { ProcessEventDoc } from '../../schema/index.js';
@@ -108,7 +108,7 @@ test('an unreadable /proc is PROCFS_UNAVAILABLE', async (t) => {
   }
   // Root reads a directory whatever its mode: the scan runs as nobody, in a child process.
   const { spawnSync } = await import('node:child_process');
-  const module = new URL('../../agent/procfs.js', import.meta.url).href;
+  const module = new URL('../../agent/process/procfs.js', import.meta.url).href;
   const script = `import { scanProcesses } from ${JSON.stringify(module)};
 try { scanProcesses(4096, ${JSON.stringify(root)}); console.log('{}'); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, hint: e.hint })); }`;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { uid: 65534, gid: 65534, encoding: 'utf8' });
@@ -157,7 +157,7 @@ test('the agent with a fake proc root: each process already running gets a proce
 
 test('a process started through a symlink is named by the path it was started as, like exec events name it', async (t) => {
   const { spawn } = await import('node:child_process');
-  const { readProcess } = await import('../../agent/procfs.js');
+  const { readProcess } = await import('../../agent/process/procfs.js');
   const dir = tempDir(t);
   const link = join(dir, 'node-link');
   symlinkSync(process.execPath, link);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MASK, Redactor } from '../../agent/redact.js';
+import { MASK, Redactor } from '../../agent/process/redact.js';
 
 const r = new Redactor();
 const red = (...args: string[]) => r.redact(args).args;

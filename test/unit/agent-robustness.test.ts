@@ -11,14 +11,15 @@ import type { AddressInfo } from 'node:net';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { Agent } from '../../agent/agent.js';
-import { ProcessCache } from '../../agent/process-cache.js';
-import { Redactor } from '../../agent/redact.js';
-import { Shipper } from '../../agent/shipper.js';
-import { SpoolSink, type DocSink } from '../../agent/sink.js';
-import { Spool } from '../../agent/spool.js';
+import { ProcessCache } from '../../agent/process/process-cache.js';
+import { Redactor } from '../../agent/process/redact.js';
+import { Shipper } from '../../agent/delivery/shipper.js';
+import { SpoolSink, type DocSink } from '../../agent/delivery/sink.js';
+import { Spool } from '../../agent/delivery/spool.js';
 import { SyntheticCollector, execEvent, flowRecord } from '../../agent/synthetic.js';
 import { describeError } from '../../common/errors.js';
 import { sampleFlowLog } from '../support/documents.js';
+import { agentDefaults, shippingOptions } from '../../agent/config.js';
 
 const S = 1_000_000_000n;
 const silent = pino({ level: 'silent' });
@@ -116,7 +117,7 @@ test('a spooled batch deleted behind the agent is dropped and counted; the batch
   await spool.put('flows', gzipSync('{"n":1}\n'), 1);
   await spool.put('flows', gzipSync('{"n":2}\n'), 1);
   unlinkSync(join(dir, readdirSync(dir).filter((n) => n.endsWith('.gz')).sort()[0]!));
-  const shipper = new Shipper({ indexerUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't', spool, log: silent, backoff: { baseMs: 20, maxMs: 50 }, concurrency: 1 });
+  const shipper = new Shipper({ ...shippingOptions(agentDefaults()), indexerUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't', spool, log: silent, backoff: { baseMs: 20, maxMs: 50 }, concurrency: 1 });
   t.after(() => shipper.stop());
   shipper.start();
   assert.equal(await shipper.drained(10_000), true, 'the spool empties');
@@ -149,7 +150,7 @@ test('an indexer URL with a path (behind a reverse proxy) keeps its path', async
   const dir = tempDir(t);
   const spool = new Spool({ dir, maxBytes: 1 << 20 });
   await spool.put('flows', gzipSync('{"n":1}\n'), 1);
-  const shipper = new Shipper({ indexerUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/procflow`, token: 't', spool, log: silent, backoff: { baseMs: 20, maxMs: 50 } });
+  const shipper = new Shipper({ ...shippingOptions(agentDefaults()), indexerUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/procflow`, token: 't', spool, log: silent, backoff: { baseMs: 20, maxMs: 50 } });
   t.after(() => shipper.stop());
   shipper.start();
   assert.equal(await shipper.drained(5000), true);
@@ -200,7 +201,7 @@ test('a Retry-After far in the future (an HTTP date years ahead) pauses sending 
   t.after(() => new Promise<void>((r) => server.close(() => r())));
   const spool = new Spool({ dir: tempDir(t), maxBytes: 1 << 20 });
   await spool.put('flows', gzipSync('{"n":1}\n'), 1);
-  const shipper = new Shipper({ indexerUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't', spool, log: silent });
+  const shipper = new Shipper({ ...shippingOptions(agentDefaults()), indexerUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't', spool, log: silent });
   shipper.start();
   while (answered === 0) await new Promise((r) => setTimeout(r, 20));
   await new Promise((r) => setTimeout(r, 300));
@@ -258,7 +259,7 @@ test('a 200 that is not the indexer\'s answer (an HTML page from a proxy) does n
   const spool = new Spool({ dir: tempDir(t), maxBytes: 1 << 20 });
   await spool.put('flows', gzipSync('{"n":1}\n'), 1);
   const reasons: string[] = [];
-  const shipper = new Shipper({
+  const shipper = new Shipper({ ...shippingOptions(agentDefaults()),
     indexerUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't', spool, log: silent, backoff: { baseMs: 20, maxMs: 50 },
     onAttempt: (a) => reasons.push(a.reason),
   });
@@ -280,7 +281,7 @@ test('a spooled batch that cannot be read is moved to the dead letter as corrupt
   const errors: { msg: string; error: string }[] = [];
   const log = pino({ level: 'error' }, { write: (line: string) => void errors.push(JSON.parse(line)) });
   const outcomes: string[] = [];
-  const shipper = new Shipper({
+  const shipper = new Shipper({ ...shippingOptions(agentDefaults()),
     indexerUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't', spool, log, backoff: { baseMs: 20, maxMs: 50 }, concurrency: 1,
     onAttempt: (a) => outcomes.push(a.outcome),
   });

@@ -13,11 +13,11 @@ import type { TLSSocket } from 'node:tls';
 import { gzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { ConfigError } from '../../common/errors.js';
-import { IndexerClient } from '../../agent/indexer-client.js';
-import { agentDefaults } from '../../agent/config.js';
+import { IndexerClient } from '../../agent/delivery/indexer-client.js';
+import { agentDefaults, shippingOptions } from '../../agent/config.js';
 import { validateAgentConfig } from '../../agent/run.js';
-import { Shipper, type ShipperOptions } from '../../agent/shipper.js';
-import { Spool } from '../../agent/spool.js';
+import { Shipper, type ShipperOptions } from '../../agent/delivery/shipper.js';
+import { Spool } from '../../agent/delivery/spool.js';
 import { captureLog, LEVEL } from '../support/log.js';
 import { createTestCa, type TestCa } from '../support/tls.js';
 
@@ -57,7 +57,7 @@ function shipperFor(t: TestContext, o: Partial<ShipperOptions> & Pick<ShipperOpt
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const spool = new Spool({ dir, maxBytes: 1 << 20 });
   const { log, lines } = captureLog();
-  const shipper = new Shipper({ token: 'sekret', spool, log, backoff: { baseMs: 50, maxMs: 200 }, requestTimeoutMs: 5000, watchIntervalMs: 50, ...o });
+  const shipper = new Shipper({ ...shippingOptions(agentDefaults()), token: 'sekret', spool, log, backoff: { baseMs: 50, maxMs: 200 }, requestTimeoutMs: 5000, watchIntervalMs: 50, ...o });
   t.after(() => shipper.stop());
   return { dir, spool, shipper, lines };
 }

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { pino } from 'pino';
-import { Spool } from '../../agent/spool.js';
-import { Shipper } from '../../agent/shipper.js';
-import { agentDefaults } from '../../agent/config.js';
+import { Spool } from '../../agent/delivery/spool.js';
+import { Shipper } from '../../agent/delivery/shipper.js';
+import { agentDefaults, shippingOptions } from '../../agent/config.js';
 import { startAgent } from '../../agent/run.js';
 import { SyntheticCollector } from '../../agent/synthetic.js';
 import { captureLog, LEVEL } from '../support/log.js';
@@ -48,7 +48,7 @@ function setup(t: { after(fn: () => void): void }, url: string, extra: { concurr
   const dir = mkdtempSync(join(tmpdir(), 'procflow-ship-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const spool = new Spool({ dir, maxBytes: 1 << 20 });
-  const shipper = new Shipper({ indexerUrl: url, token: 'sekret', spool, log: pino({ level: process.env.TEST_LOG ?? 'silent' }), backoff: { baseMs: 50, maxMs: 200 }, requestTimeoutMs: 5000, ...extra });
+  const shipper = new Shipper({ ...shippingOptions(agentDefaults()), indexerUrl: url, token: 'sekret', spool, log: pino({ level: process.env.TEST_LOG ?? 'silent' }), backoff: { baseMs: 50, maxMs: 200 }, requestTimeoutMs: 5000, ...extra });
   t.after(() => shipper.stop());
   return { dir, spool, shipper };
 }

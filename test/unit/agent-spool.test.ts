@@ -8,8 +8,8 @@ import { Writable } from 'node:stream';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { AgentMetrics } from '../../agent/metrics.js';
-import { Spool } from '../../agent/spool.js';
-import { SpoolSink, StreamSink } from '../../agent/sink.js';
+import { Spool } from '../../agent/delivery/spool.js';
+import { SpoolSink, StreamSink } from '../../agent/delivery/sink.js';
 import { sampleFlowLog } from '../support/documents.js';
 import { skipOrFail } from '../support/environment.js';
 
@@ -210,7 +210,7 @@ test('spool and dead-letter files are fsynced before the rename that publishes t
   const probe = spawnSync('strace', ['-f', '-o', '/dev/null', 'true']);
   if (probe.error || probe.status !== 0) return void skipOrFail(t, `strace is needed to watch the system calls: ${probe.error?.message ?? probe.stderr.toString().trim()}`);
   const dir = tempDir(t);
-  const spoolUrl = new URL('../../agent/spool.js', import.meta.url).href;
+  const spoolUrl = new URL('../../agent/delivery/spool.js', import.meta.url).href;
   const script = `
     import { Spool } from ${JSON.stringify(spoolUrl)};
     const spool = new Spool({ dir: ${JSON.stringify(dir)}, maxBytes: 1 << 20 });

@@ -7,12 +7,12 @@ import { PassThrough } from 'node:stream';
 import { pino } from 'pino';
 import { FLOW_CONTRACT, type FlowLog } from '../../schema/index.js';
 import { Agent } from '../../agent/agent.js';
-import { FlowAggregator } from '../../agent/aggregator.js';
-import { Attributor } from '../../agent/attribution.js';
-import { EndpointNamer } from '../../agent/endpoints.js';
-import { ProcessCache } from '../../agent/process-cache.js';
-import { Redactor } from '../../agent/redact.js';
-import { StreamSink } from '../../agent/sink.js';
+import { FlowAggregator } from '../../agent/flows/aggregator.js';
+import { Attributor } from '../../agent/flows/attribution.js';
+import { EndpointNamer } from '../../agent/flows/endpoints.js';
+import { ProcessCache } from '../../agent/process/process-cache.js';
+import { Redactor } from '../../agent/process/redact.js';
+import { StreamSink } from '../../agent/delivery/sink.js';
 import { SyntheticCollector, execEvent, exitEvent, flowRecord } from '../../agent/synthetic.js';
 
 const S = 1_000_000_000n;

@@ -15,24 +15,23 @@ const table = {
   output: { doc: 'output format', format: ['compact', 'json'], default: 'compact', short: 'o' },
 } satisfies SettingsTable;
 
-interface Cfg { es_url: string; flush_interval: number; max_body: number; token: string; verbose: boolean; output: string }
 
 test('defaults, then environment, then flags win', () => {
   const env = { PROCFLOW_ES_URL: 'http://env:9200', PROCFLOW_FLUSH_INTERVAL: '2m' };
-  const { config } = loadSettings<Cfg>(table, ['--flush-interval', '500ms', '--max-body=10mb', '--verbose', '-o', 'json'], env);
+  const { config } = loadSettings(table, ['--flush-interval', '500ms', '--max-body=10mb', '--verbose', '-o', 'json'], env);
   assert.equal(config.es_url, 'http://env:9200');
   assert.equal(config.flush_interval, 500);
   assert.equal(config.max_body, 10 * 1024 * 1024);
   assert.equal(config.verbose, true);
   assert.equal(config.output, 'json');
-  assert.equal(loadSettings<Cfg>(table, [], env).config.flush_interval, 120_000);
+  assert.equal(loadSettings(table, [], env).config.flush_interval, 120_000);
 });
 
 test('a config file sits between defaults and the environment', () => {
   const dir = mkdtempSync(join(tmpdir(), 'procflow-config-'));
   const file = join(dir, 'c.json');
   writeFileSync(file, JSON.stringify({ token: 'from-file', es_url: 'http://file:9200' }));
-  const { config } = loadSettings<Cfg>(table, ['--config', file], { PROCFLOW_ES_URL: 'http://env:9200' });
+  const { config } = loadSettings(table, ['--config', file], { PROCFLOW_ES_URL: 'http://env:9200' });
   assert.equal(config.token, 'from-file');
   assert.equal(config.es_url, 'http://env:9200');
 });
@@ -75,7 +74,7 @@ test('booleans take true/false, 1/0, yes/no, on/off from flags, the environment 
     writeFileSync(path, JSON.stringify({ verbose: value }));
     return path;
   };
-  const verbose = (argv: string[], env: Record<string, string> = {}) => loadSettings<Cfg>(table, argv, env).config.verbose;
+  const verbose = (argv: string[], env: Record<string, string> = {}) => loadSettings(table, argv, env).config.verbose;
   for (const [word, value] of [['0', false], ['no', false], ['OFF', false], ['False', false], ['1', true], ['yes', true], ['On', true], ['TRUE', true]] as const) {
     assert.equal(verbose([`--verbose=${word}`]), value, `--verbose=${word}`);
     assert.equal(verbose(['--verbose', word]), value, `--verbose ${word}`);
@@ -85,7 +84,7 @@ test('booleans take true/false, 1/0, yes/no, on/off from flags, the environment 
   assert.equal(verbose(['--config', file(0)]), false);
   assert.equal(verbose(['--config', file(true)]), true);
   // A bare flag is true, and does not swallow the next flag.
-  const bare = loadSettings<Cfg>(table, ['--verbose', '-o', 'json'], { PROCFLOW_VERBOSE: 'no' }).config;
+  const bare = loadSettings(table, ['--verbose', '-o', 'json'], { PROCFLOW_VERBOSE: 'no' }).config;
   assert.equal(bare.verbose, true);
   assert.equal(bare.output, 'json');
   for (const [argv, env] of [[['--verbose=maybe'], {}], [[], { PROCFLOW_VERBOSE: 'nope' }], [[], { PROCFLOW_VERBOSE: '' }], [['--config', file('enabled')], {}], [['--config', file(2)], {}]] as const) {
@@ -95,12 +94,12 @@ test('booleans take true/false, 1/0, yes/no, on/off from flags, the environment 
 
 test('the agent reads PROCFLOW_KUBERNETES=0 and PROCFLOW_PROCFS_SCAN=0 as off', async () => {
   const { AGENT_SETTINGS } = await import('../../agent/config.js');
-  const { config } = loadSettings<{ kubernetes: boolean; procfs_scan: boolean; output: string }>(AGENT_SETTINGS, ['--output', 'ndjson'], { PROCFLOW_KUBERNETES: '0', PROCFLOW_PROCFS_SCAN: '0' });
+  const { config } = loadSettings(AGENT_SETTINGS, ['--output', 'ndjson'], { PROCFLOW_KUBERNETES: '0', PROCFLOW_PROCFS_SCAN: '0' });
   assert.equal(config.kubernetes, false);
   assert.equal(config.procfs_scan, false);
-  assert.equal(loadSettings<{ procfs_scan: boolean }>(AGENT_SETTINGS, ['--procfs-scan=no'], {}).config.procfs_scan, false);
+  assert.equal(loadSettings(AGENT_SETTINGS, ['--procfs-scan=no'], {}).config.procfs_scan, false);
   const { INDEXER_SETTINGS } = await import('../../indexer/options.js');
-  assert.equal(loadSettings<{ install_templates: boolean }>(INDEXER_SETTINGS, ['--install-templates', 'false'], {}).config.install_templates, false);
+  assert.equal(loadSettings(INDEXER_SETTINGS, ['--install-templates', 'false'], {}).config.install_templates, false);
 });
 
 test('every refused value names the flag and the environment variable, says what it should look like, and shows the value once', async () => {
@@ -127,8 +126,8 @@ test('every refused value names the flag and the environment variable, says what
   assert.match(message(table, ['-o', 'yaml']), /^config: --output \(PROCFLOW_OUTPUT\) must be one of compact, json; got "yaml"$/);
   // Secrets are not echoed back.
   assert.doesNotMatch(message({ pin: { doc: 'a secret number', format: 'nat', default: 0, sensitive: true } }, ['--pin', 'hunter2']), /hunter2/);
-  assert.equal(loadSettings<{ listen: string }>(INDEXER_SETTINGS, ['--listen=127.0.0.1:65535'], {}).config.listen, '127.0.0.1:65535');
-  assert.equal(loadSettings<{ since: number }>(flows, ['--since', '2d'], {}).config.since, 2 * 86_400_000);
+  assert.equal(loadSettings(INDEXER_SETTINGS, ['--listen=127.0.0.1:65535'], {}).config.listen, '127.0.0.1:65535');
+  assert.equal(loadSettings(flows, ['--since', '2d'], {}).config.since, 2 * 86_400_000);
 });
 
 test('a missing, unreadable or malformed --config file is named with what to do, not a raw ENOENT or SyntaxError', () => {
@@ -162,13 +161,13 @@ test('help prints durations and sizes as people write them, and every printed de
   assert.equal(formatDuration(1500), '1500ms');
   assert.equal(formatSize(4096), '4 KiB');
   assert.equal(formatSize(1000), '1000 B');
-  const { COMMAND_NAMES, loadCommand } = await import('../../localstack/invocation.js');
+  const { COMMAND_NAMES, loadCommand } = await import('../../cli/invocation.js');
   for (const name of COMMAND_NAMES) {
     const settings = (await loadCommand(name))!.settings;
     for (const [key, s] of Object.entries(settings)) {
       if (s.format !== 'duration' && s.format !== 'size') continue;
       const shown = formatDefault(s);
-      const { config } = loadSettings<Record<string, unknown>>(settings, [flagOf(key), shown], {});
+      const { config } = loadSettings(settings as SettingsTable, [flagOf(key), shown], {});
       assert.equal(config[key], s.default, `procflow ${name} ${flagOf(key)} ${shown}`);
     }
   }

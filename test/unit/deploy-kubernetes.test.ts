@@ -14,15 +14,15 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { pino } from 'pino';
-import { invocationProblems, isPlaceholder, loadCommand } from '../../localstack/invocation.js';
-import { INDEXER_SETTINGS, startIndexer, type IndexerOptions } from '../../indexer/index.js';
+import { invocationProblems, isPlaceholder, loadCommand } from '../../cli/invocation.js';
+import { INDEXER_SETTINGS, startIndexer } from '../../indexer/index.js';
 import { CERT_SECRETS } from '../../deploy/tls/kubernetes-secrets.js';
 import { probe } from '../../deploy/probe.js';
 import { makeCerts } from '../support/make-certs.js';
 import { withDefaults } from '../../indexer/options.js';
 import { skipOrFail } from '../support/environment.js';
 import { loadSettings } from '../../common/config.js';
-import { AGENT_SETTINGS, type AgentConfig } from '../../agent/config.js';
+import { AGENT_SETTINGS } from '../../agent/config.js';
 import { validateAgentConfig } from '../../agent/run.js';
 
 const dir = fileURLToPath(new URL('../../../deploy/kubernetes/', import.meta.url));
@@ -221,7 +221,7 @@ test('the agent\'s settings pass its start-up checks; an --api-token-file is mou
   const pod = find('DaemonSet', 'procflow-agent')!.spec!.template!.spec;
   const c = pod.containers[0]!;
   const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? 'node-1']));
-  const { config } = loadSettings<AgentConfig>(AGENT_SETTINGS, c.args.slice(1), env);
+  const { config } = loadSettings(AGENT_SETTINGS, c.args.slice(1), env);
   // What the agent refuses at start (a --listen off loopback without a token file, a token, ...).
   assert.doesNotThrow(() => validateAgentConfig({ ...config, token: config.token || 'from-the-secret' }));
   for (const file of [config.api_token_file].filter(Boolean)) {
@@ -305,7 +305,7 @@ test('the indexer probes present its own certificate and pass against the real i
     rmSync(scratch, { recursive: true, force: true });
   });
   const local = (a: string) => (a.startsWith('/etc/') ? localFile(pod, c, a, made, scratch) : a);
-  const opts = loadSettings<IndexerOptions>(INDEXER_SETTINGS, c.args.slice(1).map(local), {}).config;
+  const opts = loadSettings(INDEXER_SETTINGS, c.args.slice(1).map(local), {}).config;
   const indexer = await startIndexer(withDefaults({ ...opts, es_url: 'http://127.0.0.1:1', listen: '127.0.0.1:0', install_templates: false }), { log: pino({ level: 'silent' }) });
   t.after(() => indexer.close());
   const asRun = (p: Probe) => {

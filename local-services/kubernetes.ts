@@ -4,7 +4,7 @@
 // CA, static bearer tokens and RBAC. There is no kubelet, scheduler or controller manager:
 // callers write pod status themselves. Used by the tests of the agent's pod metadata.
 //
-// `node dist/localstack/kubernetes.js --ensure` builds the binaries (bootstrap runs it).
+// `node dist/local-services/kubernetes.js --ensure` builds the binaries (bootstrap runs it).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -313,7 +313,7 @@ export async function startLocalKubernetes(opts: LocalKubernetesOptions = {}): P
   const progress = opts.progress ?? (() => {});
   const bins = findKubernetesBinaries();
   if (!bins) {
-    throw new ProcflowError('LOCAL_KUBE', `kubernetes: kube-apiserver v${KUBERNETES_VERSION} is not built in ${binDir()}`, 'run `bash scripts/bootstrap.sh` (or `node dist/localstack/kubernetes.js --ensure`) once');
+    throw new ProcflowError('LOCAL_KUBE', `kubernetes: kube-apiserver v${KUBERNETES_VERSION} is not built in ${binDir()}`, 'run `bash scripts/bootstrap.sh` (or `node dist/local-services/kubernetes.js --ensure`) once');
   }
   const work = mkdtempSync(join(tmpdir(), 'procflow-kube-'));
   const pki = join(work, 'pki');
@@ -440,7 +440,7 @@ export function kubeconfigYaml(conn: KubeConnection): string {
   ].join('\n');
 }
 
-// `node dist/localstack/kubernetes.js --ensure`: build the binaries ahead of the tests.
+// `node dist/local-services/kubernetes.js --ensure`: build the binaries ahead of the tests.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv.includes('--ensure')) {
   const say = (m: string) => process.stderr.write(`procflow: ${m}\n`);
   try {

@@ -1,7 +1,9 @@
+// The one line splitter of every NDJSON stream: the indexer's request bodies, the Kubernetes
+// watch and the agent's /v1/events stream read by `procflow events`.
 // Splits a byte stream into lines without copying: a line inside one chunk is a view of that
-// chunk; only a line that spans chunks is joined. Line numbers count every line, blank or not.
-// A line longer than the limit fails as soon as its bytes pass it, before any of it is joined,
-// so one endless line cannot grow memory.
+// chunk; only a line that spans chunks is joined. A trailing CR is dropped (CRLF lines). Line
+// numbers count every line, blank or not. A line longer than the limit fails as soon as its
+// bytes pass it, before any of it is joined, so one endless line cannot grow memory.
 
 export type LineHandler = (line: Buffer, lineNo: number) => void;
 
@@ -63,5 +65,22 @@ export class LineSplitter {
     if (this.limit && line.length > this.limit.maxBytes) throw this.limit.tooLong(this.lineNo + 1, this.limit.maxBytes);
     this.lineNo++;
     this.onLine(line, this.lineNo);
+  }
+}
+
+/**
+ * The lines of a live stream (an HTTP response), for `for await`: the splitter above, pulling
+ * the next chunk only once the lines before were taken, so a slow consumer holds the stream
+ * back. Every record of such a stream ends with a newline; a last piece without one is what a
+ * cut connection left of a record, and is dropped.
+ */
+export async function* streamLines(source: AsyncIterable<Buffer>, limit: LineLimit | null = null): AsyncGenerator<Buffer> {
+  let ready: Buffer[] = [];
+  const splitter = new LineSplitter((line) => void ready.push(line), limit);
+  for await (const chunk of source) {
+    splitter.push(chunk);
+    const lines = ready;
+    ready = [];
+    yield* lines;
   }
 }

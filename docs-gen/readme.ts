@@ -1,13 +1,13 @@
 // Generates the README's reference sections from the code, so they cannot drift:
 // every command's settings (flag, environment variable, default, meaning) and every document
-// field (from schema/), and the table of supported kernels (from the kernel matrix's results). `node dist/localstack/readme.js` rewrites the sections in README.md
+// field (from schema/), and the table of supported kernels (from the kernel matrix's results). `node dist/docs-gen/readme.js` rewrites the sections in README.md
 // between their markers; `--check` exits 1 when README.md differs.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { envOf, flagOf, formatDefault, VALUE_SYNTAX, type Setting } from '../common/config.js';
 import { leafFields, rangeText, FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS, FLOWS_PATTERN, PROCESS_PATTERN, type FieldTable } from '../schema/index.js';
-import { COMMAND_NAMES, loadCommand } from './invocation.js';
+import { COMMAND_NAMES, loadCommand } from '../cli/invocation.js';
 import { kernelsReference } from './kernels-table.js';
 
 export const README_PATH = fileURLToPath(new URL('../../README.md', import.meta.url));
@@ -79,7 +79,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const wanted = await renderReadme(current);
   if (process.argv.includes('--check')) {
     if (wanted !== current) {
-      process.stderr.write('readme: README.md reference sections are out of date; run node dist/localstack/readme.js\n');
+      process.stderr.write('readme: README.md reference sections are out of date; run node dist/docs-gen/readme.js\n');
       process.exitCode = 1;
     }
   } else if (wanted !== current) {

@@ -4,9 +4,9 @@
 // flow carries the task name the kernel recorded with the flow, with empty arguments. Where the
 // kernel's exec hook could not attach, a live process known only by its task name is read from
 // /proc when its flow is flushed, so it is never named with the image its parent had.
-import { startTickNs } from './clock.js';
-import type { ProcessCache, ProcessEntry } from './process-cache.js';
-import { readProcess, readStat } from './procfs.js';
+import { startTickNs } from '../process/clock.js';
+import type { ProcessCache, ProcessEntry } from '../process/process-cache.js';
+import { readProcess, readStat } from '../process/procfs.js';
 
 export interface AttributorOptions {
   maxArgsBytes?: number;

@@ -4,9 +4,9 @@
 // agent stops. Between those it is remembered here, bounded: when `maxFlows` are remembered the
 // least recently seen flow is completed early to make room (counted as an eviction), so the
 // started and completed counts stay balanced.
-import { startTickNs } from './clock.js';
-import type { FlowRecord } from '../native/types.js';
-import type { ProcessEntry } from './process-cache.js';
+import { startTickNs } from '../process/clock.js';
+import type { FlowRecord } from '../../native/types.js';
+import type { ProcessEntry } from '../process/process-cache.js';
 
 /** What identifies one UDP socket flow, and is enough to report its completion later. */
 export interface UdpFlowIdentity extends Pick<FlowRecord, 'localIp' | 'localPort' | 'remoteIp' | 'remotePort' | 'role' | 'pid' | 'comm'> {

@@ -1,6 +1,6 @@
 // Process event handlers, one per event kind: adding an event kind touches this file only.
-import type { ExecEvent, ExitEvent, ForkEvent, ProcessEvent, ProcessEventKind } from '../native/types.js';
-import type { ProcessEventDoc } from '../schema/index.js';
+import type { ExecEvent, ExitEvent, ForkEvent, ProcessEvent, ProcessEventKind } from '../../native/types.js';
+import type { ProcessEventDoc } from '../../schema/index.js';
 import type { ProcessCache } from './process-cache.js';
 import type { ProcessEventBuilder } from './process-events.js';
 

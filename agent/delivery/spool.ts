@@ -14,7 +14,7 @@
 import { mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { open, rename, readFile, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ConfigError } from '../common/errors.js';
+import { ConfigError } from '../../common/errors.js';
 
 export type BatchKind = 'flows' | 'process';
 

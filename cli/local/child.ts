@@ -6,7 +6,7 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const PROCFLOW_BIN = fileURLToPath(new URL('../../bin/procflow.js', import.meta.url));
+export const PROCFLOW_BIN = fileURLToPath(new URL('../../../bin/procflow.js', import.meta.url));
 
 export interface Child {
   name: string;

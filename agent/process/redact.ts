@@ -20,7 +20,7 @@
 // - pattern rules: a regular expression over each argument; capture group 1 (or the whole match
 //   when the pattern has no group) is masked. Private keys in PEM form are masked between their
 //   BEGIN and END lines (to the end of the argument when it was cut before END).
-import { ConfigError } from '../common/errors.js';
+import { ConfigError } from '../../common/errors.js';
 import { quoteWord, rewriteShell, splitShell, type ShellWord } from './redact-shell.js';
 
 export const MASK = '*****';

@@ -2,7 +2,7 @@
 // gets each event unless it is not keeping up, in which case that event is dropped for it and
 // counted, so a slow terminal never grows the agent's memory.
 import type { ServerResponse } from 'node:http';
-import type { ProcessEventDoc } from '../schema/index.js';
+import type { ProcessEventDoc } from '../../schema/index.js';
 import type { EventFilter } from './process-events.js';
 
 interface Subscriber {

@@ -2,7 +2,7 @@
 // on-demand lookups when a flow names a process the cache has not seen. Every read may race
 // with the process exiting; a vanished file just leaves that field empty.
 import { readFileSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
-import { ProcflowError } from '../common/errors.js';
+import { ProcflowError } from '../../common/errors.js';
 import { cgroupPathFromProcFile } from './cgroup.js';
 import { ticksToNs } from './clock.js';
 

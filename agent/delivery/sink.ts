@@ -10,8 +10,8 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { createGzip, type Gzip } from 'node:zlib';
-import type { Logger } from '../common/log.js';
-import { FLOW_CONTRACT, PROCESS_CONTRACT, type Validator } from '../schema/index.js';
+import type { Logger } from '../../common/log.js';
+import { FLOW_CONTRACT, PROCESS_CONTRACT, type Validator } from '../../schema/index.js';
 import type { BatchKind, Spool } from './spool.js';
 
 const VALIDATORS: Record<BatchKind, Validator> = { flows: FLOW_CONTRACT.validate, process: PROCESS_CONTRACT.validate };

@@ -15,11 +15,12 @@
 // num_flows_started/completed: TCP's come from the kernel's state changes; UDP's from
 // UdpFlowTracker (first seen, then idle, process exit or agent stop), as Calico counts them.
 import { readFileSync } from 'node:fs';
-import type { FlowLog } from '../schema/index.js';
-import type { FlowRecord } from '../native/types.js';
+import type { FlowLog } from '../../schema/index.js';
+import type { FlowRecord } from '../../native/types.js';
 import { communityId } from './community-id.js';
-import type { Endpoint, EndpointNamer } from './endpoints.js';
-import { NO_PROCESS, processName, type ProcessEntry, type ProcessSource } from './process-cache.js';
+import type { EndpointNamer } from './endpoints.js';
+import type { Endpoint } from '../identity/pod-lookup.js';
+import { NO_PROCESS, processName, type ProcessEntry, type ProcessSource } from '../process/process-cache.js';
 import { UdpFlowTracker, type UdpFlowIdentity } from './udp-flows.js';
 
 export const AGGREGATION_LEVELS = ['full', 'source-port', 'prefix'] as const;

@@ -1,4 +1,4 @@
-// `node dist/localstack/prefetch.js`: fetch and unpack the Elasticsearch distribution ahead of
+// `node dist/local-services/prefetch.js`: fetch and unpack the Elasticsearch distribution ahead of
 // time (bootstrap does this so the first test run or `npm start` does not wait for it).
 import { ensureDistribution, findJavaHome } from './elasticsearch.js';
 import { describeError } from '../common/errors.js';

@@ -7,11 +7,11 @@ import { X509Certificate } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { createSecureContext } from 'node:tls';
-import { TokenFile } from '../common/bearer-tokens.js';
-import { ConfigError } from '../common/errors.js';
-import { openRequest, readBody } from '../common/http-client.js';
-import type { Logger } from '../common/log.js';
-import { watchFile, type WatchedFile } from '../common/watched-file.js';
+import { TokenFile } from '../../common/bearer-tokens.js';
+import { ConfigError } from '../../common/errors.js';
+import { openRequest, readBody } from '../../common/http-client.js';
+import type { Logger } from '../../common/log.js';
+import { watchFile, type WatchedFile } from '../../common/watched-file.js';
 
 export interface IndexerClientOptions {
   indexerUrl: string;

@@ -1,5 +1,5 @@
 // Sends spooled batches to the indexer: gzip NDJSON POSTs with a bearer token, over http or
-// https (agent/indexer-client.ts), at most `concurrency` at a time (p-queue), oldest first.
+// https (agent/delivery/indexer-client.ts), at most `concurrency` at a time (p-queue), oldest first.
 // Failures leave the batch on disk and pause sending for a backoff (exponential, jittered, never
 // shorter than the server's Retry-After, up to an hour). 503 (the indexer's backpressure,
 // Elasticsearch away) and network errors are retried for ever: an outage must lose nothing.
@@ -14,9 +14,9 @@ import { access } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import PQueue from 'p-queue';
-import type { Logger } from '../common/log.js';
-import { backoffDelay, parseRetryAfter, type BackoffOptions } from '../common/backoff.js';
-import { isCertificateError } from '../common/http-client.js';
+import type { Logger } from '../../common/log.js';
+import { backoffDelay, parseRetryAfter, type BackoffOptions } from '../../common/backoff.js';
+import { isCertificateError } from '../../common/http-client.js';
 import { IndexerClient, type IndexerClientOptions } from './indexer-client.js';
 import type { BatchKind, Spool, SpooledBatch } from './spool.js';
 
@@ -35,11 +35,12 @@ export const ENDPOINTS: Record<BatchKind, string> = { flows: '/v1/flows', proces
 export interface ShipperOptions extends Omit<IndexerClientOptions, 'log'> {
   spool: Spool;
   log: Logger;
-  concurrency?: number;
-  requestTimeoutMs?: number;
+  // Tunables come from the agent's settings (shippingOptions in agent/config.ts): no defaults here.
+  concurrency: number;
+  requestTimeoutMs: number;
   backoff?: BackoffOptions;
-  /** Retries of a batch answered 5xx (not 503) before it is dead-lettered; 10 when absent. */
-  maxServerErrorRetries?: number;
+  /** Retries of a batch answered 5xx (not 503) before it is dead-lettered. */
+  maxServerErrorRetries: number;
   /** Called after every attempt, for metrics. */
   onAttempt?: (a: AttemptResult) => void;
 }
@@ -135,8 +136,8 @@ export class Shipper {
   readonly stats: ShipperStats = { sentBatches: 0, sentDocs: 0, failures: 0, deadLettered: 0, consecutiveFailures: 0 };
 
   constructor(private readonly o: ShipperOptions) {
-    this.concurrency = o.concurrency ?? 2;
-    this.maxServerErrorRetries = o.maxServerErrorRetries ?? 10;
+    this.concurrency = Math.max(1, o.concurrency);
+    this.maxServerErrorRetries = o.maxServerErrorRetries;
     this.client = new IndexerClient(o);
     this.queue = new PQueue({ concurrency: this.concurrency });
     // A finished send frees a slot: look for the next batch then (not from inside the task,
@@ -240,7 +241,7 @@ export class Shipper {
         return;
       }
       const url = endpointUrl(this.o.indexerUrl, b.kind);
-      const answer = await this.client.post(url, payload, this.o.requestTimeoutMs ?? 60_000);
+      const answer = await this.client.post(url, payload, this.o.requestTimeoutMs);
       status = answer.status;
       body = answer.body;
       if (status >= 200 && status < 300 && !isIndexerAck(body)) {

@@ -14,8 +14,8 @@
 // - the /proc scan reading a process the kernel already reported: kernel data is newer, the scan
 //   never overwrites it.
 // - the scanned process exec()s later: the exec replaces its binary and arguments, same exec_id.
-import type { ExecEvent, ExitEvent, ForkEvent } from '../native/types.js';
-import { FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS } from '../schema/index.js';
+import type { ExecEvent, ExitEvent, ForkEvent } from '../../native/types.js';
+import { FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS } from '../../schema/index.js';
 import { execId, processKey } from './exec-id.js';
 import type { ProcSnapshot } from './procfs.js';
 import type { Redactor } from './redact.js';

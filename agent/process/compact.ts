@@ -2,7 +2,7 @@
 //   🚀 process default/xwing /usr/bin/curl -s https://example.com
 //   💥 exit    default/xwing /usr/bin/curl -s https://example.com 0
 // Processes outside pods show the node name where Tetragon shows namespace/pod.
-import type { ProcessEventDoc, ProcessInfo } from '../schema/index.js';
+import type { ProcessEventDoc, ProcessInfo } from '../../schema/index.js';
 
 function where(doc: ProcessEventDoc, p: ProcessInfo): string {
   return p.pod?.name ? `${p.pod.namespace ?? ''}/${p.pod.name}` : doc.node_name;

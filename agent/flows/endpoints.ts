@@ -4,16 +4,7 @@
 // aggregated name says whether the address is private ("pvt") or public ("pub").
 import { networkInterfaces } from 'node:os';
 import { BlockList, isIPv4 } from 'node:net';
-import { NO_PODS, type PodLookup } from './kubernetes/index.js';
-
-export interface Endpoint {
-  type: 'hep' | 'net' | 'wep';
-  name: string;
-  nameAggr: string;
-  namespace: string;
-  /** A pod's labels as key=value. */
-  labels?: string[];
-}
+import { NO_PODS, type Endpoint, type PodLookup } from '../identity/pod-lookup.js';
 
 const PRIVATE = new BlockList();
 for (const [net, bits] of [['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16]] as const) {

@@ -6,7 +6,7 @@
 // It shows what was indexed (so it proves the whole path), reading at most `batch` new
 // documents per kind per poll, and remembers only the ids at the newest timestamp.
 import type { Client } from '@elastic/elasticsearch';
-import { FLOWS_PATTERN, PROCESS_PATTERN, type FlowLog, type ProcessEventDoc } from '../schema/index.js';
+import { FLOWS_PATTERN, PROCESS_PATTERN, type FlowLog, type ProcessEventDoc } from '../../schema/index.js';
 
 export type ViewKind = 'events' | 'flows';
 

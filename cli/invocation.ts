@@ -1,20 +1,21 @@
-// Checks a procflow invocation (the argv after `procflow`, and its PROCFLOW_* environment)
-// against the command's real settings table: the compose file, the Kubernetes manifests and
-// `procflow local` use it so they never pass a flag the CLI does not know.
+// The CLI's commands by name (main.ts, the README generator and the tests load them through
+// here), and a check of a procflow invocation (the argv after `procflow`, and its PROCFLOW_*
+// environment) against the command's real settings table: the compose file, the Kubernetes
+// manifests and `procflow local` use it so they never pass a flag the CLI does not know.
 import { envOf, flagOf, loadSettings } from '../common/config.js';
-import type { Command } from '../cli/command.js';
+import type { Command } from './command.js';
 
 export const COMMAND_NAMES = ['setup', 'indexer', 'agent', 'events', 'flows', 'local'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
-export async function loadCommand(name: string): Promise<Command<unknown> | undefined> {
+export async function loadCommand(name: string): Promise<Command | undefined> {
   if (!(COMMAND_NAMES as readonly string[]).includes(name)) return undefined;
-  const mod = (await import(`../cli/commands/${name}.js`)) as { default: Command<unknown> };
+  const mod = (await import(`./commands/${name}.js`)) as { default: Command };
   return mod.default;
 }
 
 /** A command still shipped as a placeholder (its implementation has not landed). */
-export const isPlaceholder = (cmd: Command<unknown>): boolean => /not built yet/.test(cmd.summary);
+export const isPlaceholder = (cmd: Command): boolean => /not built yet/.test(cmd.summary);
 
 /**
  * Problems with running `procflow <argv>` with `env`: unknown command, unknown flags,

@@ -1,11 +1,11 @@
 // process_exec / process_exit documents in Tetragon's shape, and the export policy for them:
 // filters (namespace, pod, binary) and a rate limit whose drops are counted.
-import type { ProcessEventDoc, ProcessInfo } from '../schema/index.js';
+import type { ProcessEventDoc, ProcessInfo } from '../../schema/index.js';
 import type { BootClock } from './clock.js';
-import type { PodLookup } from './kubernetes/index.js';
+import type { PodLookup } from '../identity/pod-lookup.js';
 import type { ProcessCache, ProcessEntry } from './process-cache.js';
 import { signalName } from './signals.js';
-import { ConfigError } from '../common/errors.js';
+import { ConfigError } from '../../common/errors.js';
 import { RE2JS } from 're2js';
 
 export class ProcessEventBuilder {
