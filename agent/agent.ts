@@ -4,8 +4,9 @@
 import type { Logger } from '../common/log.js';
 import type { KernelCollector, ProcessEvent } from '../native/types.js';
 import type { ProcessEventDoc } from '../schema/index.js';
-import { FlowAggregator, type AggregationLevel } from './flows/aggregator.js';
-import { Attributor } from './flows/attribution.js';
+import { exportFilterOptions, type AgentConfig } from './config.js';
+import { FlowAggregator, type AggregatorOptions } from './flows/aggregator.js';
+import { Attributor, type AttributorOptions } from './flows/attribution.js';
 import { CgroupResolver } from './process/cgroup.js';
 import { BootClock } from './process/clock.js';
 import { EndpointNamer } from './flows/endpoints.js';
@@ -13,42 +14,33 @@ import { EventHub } from './process/event-hub.js';
 import { handleEvent, type HandlerContext } from './process/handlers.js';
 import { NO_PODS, type PodLookup } from './identity/pod-lookup.js';
 import { AgentMetrics } from './metrics.js';
-import { ProcessCache } from './process/process-cache.js';
-import { EventFilter, ProcessEventBuilder, RateLimiter, type EventFilterOptions } from './process/process-events.js';
+import { ProcessCache, type ProcessCacheOptions } from './process/process-cache.js';
+import { EventFilter, ProcessEventBuilder, RateLimiter } from './process/process-events.js';
 import { readStat, scanProcesses } from './process/procfs.js';
 import { Redactor, type RedactionOptions } from './process/redact.js';
 import type { DocSink } from './delivery/sink.js';
 
-export interface AgentOptions {
-  node: string;
-  flushIntervalMs: number;
-  /** Pause between draining the flow map and attributing it, so exec events already in the
-   * ring buffer are delivered first (flows before exec). */
-  attributionDelayMs?: number;
-  aggregation?: AggregationLevel;
-  processLimit?: number;
-  argsLimit?: number;
-  maxFlows?: number;
-  /** A UDP flow idle this long is completed (0: UDP flows are never started or completed). */
-  udpFlowTimeoutMs?: number;
-  /** UDP flows remembered between intervals at most (beyond: the least recently seen completes early, counted). */
-  udpMaxFlows?: number;
-  cacheMaxEntries?: number;
-  /** How long exited processes stay in the cache; at least two intervals plus the delay. */
-  exitRetentionMs?: number;
-  maxArgsBytes?: number;
-  /** Read /proc at start for processes older than the agent. */
-  procfsScan?: boolean;
-  /** Ask /proc on a cache miss. */
+/** The keys of a component's options that are settings (it takes them under the settings' names). */
+type SettingKeys<T> = Extract<keyof T, keyof AgentConfig>;
+
+/**
+ * The settings the agent core reads: its own, and those of the components it builds, which
+ * take them under the same names (so the options pass through, and a setting a component adds
+ * to its options reaches it from the table without another line here).
+ */
+export type AgentSettings = Pick<
+  AgentConfig,
+  | 'flush_interval' | 'attribution_delay' | 'procfs_scan' | 'process_events' | 'process_events_rate'
+  | keyof Parameters<typeof exportFilterOptions>[0]
+  | SettingKeys<ProcessCacheOptions> | SettingKeys<RedactionOptions> | SettingKeys<AttributorOptions> | SettingKeys<AggregatorOptions>
+>;
+
+/** The settings, plus what only tests and embedding change. */
+export interface AgentOptions extends AgentSettings {
+  /** Ask /proc on a cache miss (default true). */
   procfsFallback?: boolean;
   procRoot?: string;
   cgroupRoot?: string;
-  redaction?: RedactionOptions;
-  filter?: EventFilterOptions;
-  /** Process events shipped per second at most (0 = unlimited); the rest are dropped, counted. */
-  processEventsRate?: number;
-  /** Ship process_exec / process_exit documents at all. */
-  processEvents?: boolean;
   /** Process documents buffered between flushes at most (beyond: dropped, counted). */
   maxPendingProcessEvents?: number;
   pods?: PodLookup;
@@ -84,32 +76,16 @@ export class Agent {
     this.clock = o.clock ?? new BootClock();
     this.metrics = parts.metrics ?? new AgentMetrics();
     const cgroups = o.cgroupRoot === undefined ? new CgroupResolver() : new CgroupResolver(o.cgroupRoot);
-    const retention = Math.max(o.exitRetentionMs ?? 0, 2 * o.flushIntervalMs + (o.attributionDelayMs ?? 250) + 5000);
+    // Exited processes stay at least two intervals plus the delay (the setting's floor).
+    const retention = Math.max(o.exit_retention, 2 * o.flush_interval + o.attribution_delay + 5000);
     const execSeen = parts.collector.hooks.find((h) => h.hook === 'exec')?.via !== 'none';
-    this.cache = new ProcessCache({
-      execSeen,
-      node: o.node,
-      redactor: new Redactor(o.redaction),
-      maxEntries: o.cacheMaxEntries,
-      exitRetentionMs: retention,
-      cgroupPath: (id) => cgroups.resolve(id),
-    });
-    this.attributor = new Attributor(this.cache, { maxArgsBytes: o.maxArgsBytes, procRoot: o.procRoot, procfsFallback: o.procfsFallback, execSeen });
-    this.endpoints = new EndpointNamer(o.node, o.pods);
-    this.aggregator = new FlowAggregator({
-      host: o.node,
-      level: o.aggregation,
-      processLimit: o.processLimit,
-      argsLimit: o.argsLimit,
-      maxSlots: o.maxFlows,
-      udpIdleMs: o.udpFlowTimeoutMs,
-      udpMaxFlows: o.udpMaxFlows,
-      endpoints: this.endpoints,
-      resolve: (pid, start, comm) => this.attributor.resolve(pid, start, comm),
-    });
-    this.builder = new ProcessEventBuilder(o.node, this.cache, this.clock, o.pods ?? NO_PODS);
-    this.filter = new EventFilter(o.filter ?? {});
-    this.limiter = new RateLimiter(o.processEventsRate ?? 0);
+    this.cache = new ProcessCache({ ...o, redactor: new Redactor(o), exit_retention: retention, execSeen, cgroupPath: (id) => cgroups.resolve(id) });
+    this.attributor = new Attributor(this.cache, { ...o, execSeen });
+    this.endpoints = new EndpointNamer(o.node_name, o.pods);
+    this.aggregator = new FlowAggregator({ ...o, endpoints: this.endpoints, resolve: (pid, start, comm) => this.attributor.resolve(pid, start, comm) });
+    this.builder = new ProcessEventBuilder(o.node_name, this.cache, this.clock, o.pods ?? NO_PODS);
+    this.filter = new EventFilter(exportFilterOptions(o));
+    this.limiter = new RateLimiter(o.process_events_rate);
     this.ctx = {
       cache: this.cache,
       events: this.builder,
@@ -122,10 +98,10 @@ export class Agent {
   /** Starts the kernel source first, then scans /proc, so no process falls between the two. */
   start(): void {
     this.parts.collector.start((batch) => this.onEvents(batch));
-    if (this.o.procfsScan !== false) this.scanProc();
+    if (this.o.procfs_scan) this.scanProc();
     const every = (ms: number, fn: () => void) => this.timers.push(setInterval(fn, ms));
-    every(this.o.flushIntervalMs, () => void this.flush());
-    every(Math.max(1000, Math.min(this.o.flushIntervalMs, 10_000)), () => this.cache.gc());
+    every(this.o.flush_interval, () => void this.flush());
+    every(Math.max(1000, Math.min(this.o.flush_interval, 10_000)), () => this.cache.gc());
     every(60_000, () => this.endpoints.refresh());
     this.stats.lastFlushMs = Date.now();
   }
@@ -145,7 +121,7 @@ export class Agent {
       try {
         const records = this.parts.collector.drainFlows();
         for (const r of records) this.aggregator.add(r);
-        if (this.o.attributionDelayMs) await new Promise((r) => setTimeout(r, this.o.attributionDelayMs));
+        if (this.o.attribution_delay) await new Promise((r) => setTimeout(r, this.o.attribution_delay));
         await this.parts.sink.write('flows', this.aggregator.flushDocs(endMs, { final }));
         await this.writeProcessEvents();
         this.stats.flushes++;
@@ -172,11 +148,11 @@ export class Agent {
 
   /** Healthy while intervals keep being written. */
   healthy(): boolean {
-    return Date.now() - this.stats.lastFlushMs < 3 * this.o.flushIntervalMs + 10_000;
+    return Date.now() - this.stats.lastFlushMs < 3 * this.o.flush_interval + 10_000;
   }
 
   private scanProc(): void {
-    const snaps = scanProcesses(this.o.maxArgsBytes, this.o.procRoot);
+    const snaps = scanProcesses(this.o.max_args_size, this.o.procRoot);
     const self = process.pid;
     for (const s of snaps) {
       const e = this.cache.onProcfs(s);
@@ -192,7 +168,7 @@ export class Agent {
 
   private onProcessDoc(doc: ProcessEventDoc): void {
     this.hub.publish(doc);
-    if (this.o.processEvents === false) return;
+    if (!this.o.process_events) return;
     if (!this.filter.matches(doc)) {
       this.stats.processEventsFiltered++;
       return;

@@ -1,11 +1,20 @@
 // `procflow agent` settings: every key is a flag (--flush-interval), an environment variable
 // (PROCFLOW_FLUSH_INTERVAL) and a --config JSON key.
+//
+// A setting has this one name all the way down: the components it configures (the aggregator,
+// process cache, attributor, redactor, sink, spool, shipper, indexer client, HTTP server) declare
+// it in their options under the same name, required, with no default of their own, and are given
+// the configuration itself (or the agent's slice of it). A component built directly (tests,
+// benchmarks) is given agentDefaults() and so behaves like the CLI's. Only a component that
+// other callers configure too keeps names of its own, and the settings are mapped to it once:
+// the event filter (exportFilterOptions below; also /v1/events queries and `procflow events`),
+// the kernel collector (native/) and the Kubernetes API client, each opened in run.ts alone.
 import { hostname } from 'node:os';
 import { defaultsOf, type SettingsOf, type SettingsTable } from '../common/config.js';
 import { LOG_LEVEL_SETTING } from '../common/log.js';
 import { AGGREGATION_LEVELS } from './flows/aggregator.js';
-import { HOOK_MODES } from '../native/types.js';
-import type { ShipperOptions } from './delivery/shipper.js';
+import { KERNEL_SETTINGS } from '../native/settings.js';
+import type { EventFilterOptions } from './process/process-events.js';
 
 export const AGENT_SETTINGS = {
   indexer_url: { doc: 'indexer base URL the agent ships to, e.g. http://indexer:8080', format: 'url-or-empty', default: '' },
@@ -54,19 +63,22 @@ export const AGENT_SETTINGS = {
   kubernetes_token_file: { doc: 'bearer token file for the API server (re-read when it rotates)', format: String, default: '/var/run/secrets/kubernetes.io/serviceaccount/token' },
   kubernetes_ca_file: { doc: 'CA bundle that signs the API server certificate; empty = system CAs', format: String, default: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt' },
   kubernetes_scope: { doc: 'pods watched: cluster (names remote pods as flow peers too) or node (this node only, less memory)', format: ['cluster', 'node'] as const, default: 'cluster' },
-  flow_map_entries: { doc: 'kernel flow map size', format: 'nat', min: 1, default: 65_536 },
   ignore_own_traffic: { doc: 'leave the agent\'s own traffic (shipping to the indexer) out of the flow logs, so shipping does not feed itself', format: Boolean, default: true },
-  ring_buffer_size: { doc: 'kernel ring buffer size (power of two)', format: 'size', min: 1, default: 8 * 1024 ** 2 },
-  hook_mode: { doc: `kernel hook flavour: ${HOOK_MODES.join(', ')} (auto: the best this kernel has, per hook; a forced flavour the kernel lacks leaves those hooks unattached, with the reason)`, format: HOOK_MODES, default: 'auto' },
+  ...KERNEL_SETTINGS,
   ...LOG_LEVEL_SETTING,
 } satisfies SettingsTable;
 
 /** The agent's configuration: derived from the table, one property per setting. */
 export type AgentConfig = SettingsOf<typeof AGENT_SETTINGS>;
 
-/** The shipper's tunables from the settings (the CLI, tests and benchmarks all go through here). */
-export function shippingOptions(c: AgentConfig): Pick<ShipperOptions, 'concurrency' | 'requestTimeoutMs' | 'maxServerErrorRetries' | 'backoff'> {
-  return { concurrency: c.ship_concurrency, requestTimeoutMs: c.request_timeout, maxServerErrorRetries: c.max_server_error_retries, backoff: { maxMs: c.retry_max_delay } };
+/** The --export-* settings as the event filter's options. */
+export function exportFilterOptions(c: Pick<AgentConfig, 'export_namespaces' | 'export_pod_regex' | 'export_binary_regex' | 'export_deny_binary_regex'>): EventFilterOptions {
+  return {
+    namespaces: c.export_namespaces,
+    podRegex: c.export_pod_regex || undefined,
+    binaryRegex: c.export_binary_regex || undefined,
+    denyBinaryRegex: c.export_deny_binary_regex || undefined,
+  };
 }
 
 /** Every setting at its default, overridden by `partial` (tests, benchmarks, embedding). */

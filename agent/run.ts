@@ -6,7 +6,7 @@ import { createLogger, type Logger } from '../common/log.js';
 import { isLoopbackHost } from '../common/net.js';
 import type { HookReport, KernelCollector } from '../native/types.js';
 import { Agent, type AgentOptions } from './agent.js';
-import { shippingOptions, type AgentConfig } from './config.js';
+import type { AgentConfig } from './config.js';
 import { limitYoungGeneration } from './heap.js';
 import { openKernel } from './kernel.js';
 import { NO_PODS } from './identity/pod-lookup.js';
@@ -28,7 +28,7 @@ export function validateAgentConfig(c: AgentConfig): void {
   if (c.output === 'indexer' && !c.token && !c.token_file) {
     throw new ConfigError('--token-file or --token is required: the indexer refuses batches without its token (401)', 'pass the token the indexer was started with: --token-file FILE (PROCFLOW_TOKEN_FILE) or PROCFLOW_TOKEN');
   }
-  if (c.output === 'indexer') checkTlsSettings({ indexerUrl: c.indexer_url, caFile: c.indexer_ca_file, certFile: c.indexer_cert_file, keyFile: c.indexer_key_file });
+  if (c.output === 'indexer') checkTlsSettings(c);
   if (c.process_limit < 1) throw new ConfigError('--process-limit must be at least 1');
   const host = c.listen.slice(0, c.listen.lastIndexOf(':'));
   if (!unixSocketPath(c.listen) && !c.api_token_file && !isLoopbackHost(host)) {
@@ -55,33 +55,6 @@ export function startupWarnings(c: AgentConfig, argv: string[]): { msg: string; 
     });
   }
   return out;
-}
-
-export function agentOptions(c: AgentConfig): AgentOptions {
-  return {
-    node: c.node_name,
-    flushIntervalMs: c.flush_interval,
-    attributionDelayMs: c.attribution_delay,
-    aggregation: c.aggregation,
-    processLimit: c.process_limit,
-    argsLimit: c.args_limit,
-    maxFlows: c.max_flows,
-    udpFlowTimeoutMs: c.udp_flow_timeout,
-    udpMaxFlows: c.udp_max_flows,
-    cacheMaxEntries: c.cache_max_entries,
-    exitRetentionMs: c.exit_retention,
-    maxArgsBytes: c.max_args_size,
-    procfsScan: c.procfs_scan,
-    redaction: { defaults: c.redact_defaults, flags: c.redact_flags, patterns: c.redact_patterns },
-    filter: {
-      namespaces: c.export_namespaces,
-      podRegex: c.export_pod_regex || undefined,
-      binaryRegex: c.export_binary_regex || undefined,
-      denyBinaryRegex: c.export_deny_binary_regex || undefined,
-    },
-    processEvents: c.process_events,
-    processEventsRate: c.process_events_rate,
-  };
 }
 
 /**
@@ -144,18 +117,12 @@ export async function assemble(c: AgentConfig, collector: KernelCollector, log: 
   if (c.output === 'ndjson') {
     sink = new StreamSink(process.stdout);
   } else {
-    spool = new Spool({ dir: c.spool_dir, maxBytes: c.spool_max_size, deadLetterMaxBytes: c.dead_letter_max_size });
+    spool = new Spool(c);
     if (spool.resumed) log.info({ batches: spool.resumed, bytes: spool.stats.bytes }, 'agent: resuming the spool left by the previous run');
     shipper = new Shipper({
-      indexerUrl: c.indexer_url,
-      token: c.token,
-      tokenFile: c.token_file || undefined,
-      caFile: c.indexer_ca_file || undefined,
-      certFile: c.indexer_cert_file || undefined,
-      keyFile: c.indexer_key_file || undefined,
+      ...c,
       spool,
       log,
-      ...shippingOptions(c),
       onAttempt: (a) => {
         metrics.shipLatency.observe({ kind: a.kind, outcome: a.outcome }, a.latencyMs / 1000);
         if (a.outcome === 'ok') metrics.docsShipped.inc({ kind: a.kind }, a.docs);
@@ -175,7 +142,7 @@ export async function assemble(c: AgentConfig, collector: KernelCollector, log: 
     metrics.mirrorSpoolRejects(s.stats);
     metrics.mirrorCounter('procflow_agent_dead_letter_dropped_batches_total', 'dead-letter batches removed because the dead letter was full', () => s.stats.deadLetterDroppedBatches);
     let writeFailures = 0;
-    sink = new SpoolSink(spool, { maxBytes: c.batch_max_size, maxDocs: c.batch_max_docs, log }, (spooled) => {
+    sink = new SpoolSink(spool, { ...c, log }, (spooled) => {
       if (!spooled && s.stats.writeFailedBatches > writeFailures) {
         writeFailures = s.stats.writeFailedBatches;
         log.error({ spoolDir: c.spool_dir, error: s.stats.lastWriteError, lostBatches: writeFailures, lostDocs: s.stats.writeFailedDocs },
@@ -195,10 +162,10 @@ export async function assemble(c: AgentConfig, collector: KernelCollector, log: 
     metrics.mirrorCounter('procflow_agent_kubernetes_errors_total', 'failed pod lists and watches (retried with backoff)', () => watcher.informer.stats.errors);
   }
   const pods = watcher ?? NO_PODS;
-  const agent = new Agent({ collector, sink, log, metrics }, { ...agentOptions(c), pods, ...overrides });
+  const agent = new Agent({ collector, sink, log, metrics }, { ...c, pods, ...overrides });
   let server: AgentServer | undefined;
   try {
-    server = await startAgentServer(agent, { listen: c.listen, apiTokenFile: c.api_token_file || undefined, log, extraHealth: () => ({
+    server = await startAgentServer(agent, { ...c, log, extraHealth: () => ({
       ...(spool ? { spoolBatches: spool.size, spoolBytes: spool.stats.bytes } : {}),
       kernelHooks: hookHealth(collector.hooks),
       // Informational: flows are still logged while the API server is away, so it does not fail health.

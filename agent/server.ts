@@ -22,11 +22,12 @@ export interface AgentServer {
   close(): Promise<void>;
 }
 
+/** `listen` and `api_token_file` are the settings of those names (agent/config.ts). */
 export interface AgentServerOptions {
   /** HOST:PORT or unix:PATH. */
   listen: string;
   /** Tokens /metrics and /v1/events require; empty = none required. */
-  apiTokenFile?: string;
+  api_token_file: string;
   log: Logger;
   /** More /healthz fields, shown to authorized callers. */
   extraHealth?: () => Record<string, unknown>;
@@ -54,7 +55,7 @@ async function clearStaleSocket(path: string, listen: string): Promise<void> {
 }
 
 export async function startAgentServer(agent: Agent, o: AgentServerOptions): Promise<AgentServer> {
-  const tokens = o.apiTokenFile ? new TokenFile(o.apiTokenFile, { what: 'API token file', flag: '--api-token-file', log: o.log }) : undefined;
+  const tokens = o.api_token_file ? new TokenFile(o.api_token_file, { what: 'API token file', flag: '--api-token-file', log: o.log }) : undefined;
   const authorized = (req: IncomingMessage) => !tokens || tokens.accepts(req.headers.authorization);
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://agent');

@@ -36,7 +36,7 @@ import { FLOW_CONTRACT } from '../schema/index.js';
 import { EndpointNamer } from '../agent/flows/endpoints.js';
 import { podInfoFrom } from '../agent/kubernetes/pod.js';
 import { PodIndex } from '../agent/kubernetes/pod-index.js';
-import { agentDefaults, shippingOptions } from '../agent/config.js';
+import { agentDefaults } from '../agent/config.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const FLOWS = Number(process.env.BENCH_FLOWS ?? 100_000);
@@ -108,15 +108,17 @@ function validateMicros(sample: object[]): number {
 
 function newAgent(sinkUrl: string, opts: { sample?: boolean } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'procflow-bench-'));
-  const spool = new Spool({ dir, maxBytes: 512 * 1024 ** 2 });
-  const shipper = new Shipper({ ...shippingOptions(agentDefaults()), indexerUrl: sinkUrl, token: 'bench', spool, log: silent, concurrency: 2 });
+  // Built as the CLI builds them: the settings at their defaults but these.
+  const c = agentDefaults({
+    node_name: 'bench', flush_interval: 3_600_000, attribution_delay: 0, procfs_scan: false, process_events_rate: 0,
+    spool_dir: dir, spool_max_size: 512 * 1024 ** 2, indexer_url: sinkUrl, token: 'bench', ship_concurrency: 2,
+  });
+  const spool = new Spool(c);
+  const shipper = new Shipper({ ...c, spool, log: silent });
   const collector = new SyntheticCollector();
-  const spoolSink = new SpoolSink(spool, {}, () => shipper.notify());
+  const spoolSink = new SpoolSink(spool, c, () => shipper.notify());
   const sink = new SamplingSink(spoolSink, opts.sample ? 2000 : 0);
-  const agent = new Agent(
-    { collector, sink, log: silent },
-    { node: 'bench', flushIntervalMs: 3_600_000, attributionDelayMs: 0, procfsScan: false, procfsFallback: false, processEventsRate: 0 },
-  );
+  const agent = new Agent({ collector, sink, log: silent }, { ...c, procfsFallback: false });
   agent.start();
   shipper.start();
   collector.emit(Array.from({ length: PROCESSES }, (_, k) => execEvent(1000 + k, BigInt(1000 + k) * S, `/usr/bin/app-${k % 50}`, ['--worker', String(k)])));

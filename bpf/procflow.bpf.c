@@ -28,6 +28,13 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/*
+ * Puts every record type user space decodes into this object's BTF, where
+ * npm run gen:layout reads them (see struct pf_records). No program reads it:
+ * 8 bytes of .rodata.
+ */
+struct pf_records *const pf_records_btf = 0;
+
 /* ---- process lifecycle ---------------------------------------------------- */
 
 SEC("tp_btf/sched_process_exec")

@@ -4,9 +4,13 @@
  *
  * Included by the BPF programs (bpf/procflow.bpf.c, with vmlinux.h already included)
  * and by the native addon (native/src, with <linux/types.h>). Nothing here
- * may depend on kernel-internal types. The TypeScript decoder in
- * native/decode.ts mirrors these layouts; test/kernel/layout.test.ts checks
- * its offsets against the ones the addon reports with sizeof/offsetof.
+ * may depend on kernel-internal types. This header is the only declaration of
+ * the layout: `npm run gen:layout` (run by native/build.sh) reads the compiled
+ * object's BTF and writes the TypeScript decoder's sizes, offsets and constants
+ * (native/layout.generated.ts) and the addon's compile-time checks of them.
+ *
+ * Constants user space needs are enums, not #defines: BTF carries enums, not
+ * macros. struct pf_records (at the end) names what the generator emits.
  *
  * Conventions: times are CLOCK_BOOTTIME ns; addresses are 16 bytes in network
  * order (IPv4 in the first 4 bytes); ports are in host order.
@@ -14,12 +18,18 @@
 #ifndef PROCFLOW_H
 #define PROCFLOW_H
 
-#define PF_COMM_LEN 16
-#define PF_PATH_MAX 256      /* filename and cwd, NUL included */
-#define PF_ARGS_MAX 4096     /* argument bytes per exec (power of two) */
+enum pf_limit {
+	PF_COMM_LEN = 16,
+	PF_PATH_MAX = 256,   /* filename and cwd, NUL included */
+	PF_ARGS_MAX = 4096,  /* argument bytes per exec (power of two) */
+};
 
-#define PF_AF_INET 2
-#define PF_AF_INET6 10
+/* Address families of pf_flow_key.family (the kernel's AF_* values). */
+enum pf_family {
+	PF_AF_INET = 2,
+	PF_AF_INET6 = 10,
+};
+
 #define PF_PROTO_TCP 6
 #define PF_PROTO_UDP 17
 
@@ -31,13 +41,15 @@ enum pf_event_kind {
 };
 
 /* Partial failures while building an exec event: the event is still sent. */
-#define EVENT_ERROR_FILENAME   (1u << 0) /* binprm filename unreadable */
-#define EVENT_ERROR_ARGS       (1u << 1) /* argument area unreadable */
-#define EVENT_ERROR_CWD        (1u << 2) /* cwd unreadable */
-#define EVENT_ERROR_CWD_DEPTH  (1u << 3) /* cwd deeper than the walk limit (prefix lost) */
-#define EVENT_ERROR_CWD_LONG   (1u << 4) /* cwd longer than PF_PATH_MAX (prefix lost) */
-#define EVENT_ERROR_PARENT     (1u << 5) /* parent task unreadable */
-#define EVENT_ERROR_CGROUP     (1u << 6) /* cgroup id unreadable */
+enum pf_event_error {
+	EVENT_ERROR_FILENAME = 1 << 0,  /* binprm filename unreadable */
+	EVENT_ERROR_ARGS = 1 << 1,      /* argument area unreadable */
+	EVENT_ERROR_CWD = 1 << 2,       /* cwd unreadable */
+	EVENT_ERROR_CWD_DEPTH = 1 << 3, /* cwd deeper than the walk limit (prefix lost) */
+	EVENT_ERROR_CWD_LONG = 1 << 4,  /* cwd longer than PF_PATH_MAX (prefix lost) */
+	EVENT_ERROR_PARENT = 1 << 5,    /* parent task unreadable */
+	EVENT_ERROR_CGROUP = 1 << 6,    /* cgroup id unreadable */
+};
 
 /* Common head of every ring buffer record. */
 struct pf_event_header {
@@ -56,7 +68,7 @@ struct pf_exec_event {
 	__u64 cgroup_id;
 	__u32 uid;
 	__u32 gid;
-	__u32 error_flags;   /* EVENT_ERROR_* */
+	__u32 error_flags;   /* enum pf_event_error bits */
 	__u32 args_len;      /* valid bytes in args: NUL-separated argv */
 	__u16 filename_len;  /* without the NUL */
 	__u16 cwd_len;       /* without the NUL */
@@ -92,7 +104,7 @@ struct pf_flow_key {
 	__u16 local_port;
 	__u16 remote_port;
 	__u32 tgid;
-	__u8 family;         /* PF_AF_INET or PF_AF_INET6 */
+	__u8 family;         /* enum pf_family */
 	__u8 proto;          /* PF_PROTO_TCP or PF_PROTO_UDP */
 	__u8 pad[6];
 };
@@ -128,6 +140,30 @@ enum pf_counter {
 	PF_CTR_EXEC_SEEN = 3,     /* exec events produced (sent or lost) */
 	PF_CTR_FLOW_UPDATES = 4,  /* flow accounting calls */
 	PF_CTR_MAX = 8,
+};
+
+/*
+ * What user space decodes: each record type and each enum whose constants it
+ * needs. BTF only carries the types a global or a program signature names, so
+ * the BPF object holds a (never read) pointer to this struct, pf_records_btf
+ * in bpf/procflow.bpf.c; nothing ever allocates one. Members are values, not
+ * pointers: clang emits a struct behind a member pointer as a bare forward
+ * declaration. npm run gen:layout (native/btf/gen-layout.ts) emits the struct
+ * or enum each member names, under its C name. A new record type is one member
+ * here; a new field of a record needs nothing here.
+ */
+struct pf_records {
+	struct pf_event_header event_header;
+	struct pf_exec_event exec_event;
+	struct pf_fork_event fork_event;
+	struct pf_exit_event exit_event;
+	struct pf_flow_key flow_key;
+	struct pf_flow_value flow_value;
+	enum pf_limit limit;
+	enum pf_family family;
+	enum pf_event_kind event_kind;
+	enum pf_event_error event_error;
+	enum pf_role role;
 };
 
 #endif /* PROCFLOW_H */

@@ -3,7 +3,6 @@
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { RecordLayout } from './layout.js';
 
 /** The raw shapes the C++ side exposes; native/index.ts wraps them. */
 export interface RawHook {
@@ -61,7 +60,8 @@ export interface RawProbe {
 
 export interface Addon {
   Collector: new (opts: RawCollectorOptions) => RawCollector;
-  layout(): Record<string, RecordLayout> & { constants: Record<string, number> };
+  /** A copy of the BPF object (ELF) the collector loads, for tests that read its BTF. */
+  bpfObject(): Buffer;
   probe(): RawProbe;
   libbpfVersion: string;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the kernel side: vendored libbpf (static, -fPIC), vmlinux.h, the BPF
-# object and its skeleton, and the node addon. Idempotent: each step is
-# skipped when its output is newer than its inputs.
+# object and its skeleton, the record layout generated from the object's BTF,
+# and the node addon. Idempotent: each step is skipped when its output is
+# newer than its inputs.
 #
 #   npm run build:kernel            (bash native/build.sh)
 #   PROCFLOW_LIBBPF=system ...      skip the vendored libbpf, link libbpf.so.1
@@ -61,6 +62,7 @@ fi
 [[ -r /usr/include/node/node_api.h ]] || missing+=("node headers at /usr/include/node (nodejs package with headers, and nodedir=/usr in ~/.npmrc)")
 [[ -d "$root/node_modules/node-addon-api" ]] || missing+=("node-addon-api in node_modules (npm ci)")
 [[ -d "$root/node_modules/node-gyp" ]] || missing+=("node-gyp in node_modules (npm ci)")
+[[ -d "$root/node_modules/typescript" ]] || missing+=("typescript in node_modules (npm ci): compiles the layout generator")
 if ((${#missing[@]})); then
   say "cannot build the kernel side; missing:"
   for m in "${missing[@]}"; do printf '  - %s\n' "$m" >&2; done
@@ -158,6 +160,29 @@ fi
 if stale "$skel" "$obj"; then
   bpftool gen skeleton "$obj" name procflow >"$skel.tmp" || die "bpftool gen skeleton failed"
   mv "$skel.tmp" "$skel"
+fi
+
+# ---- the record layout, from the object's BTF --------------------------------------
+# native/btf/gen-layout.ts writes native/layout.generated.ts (the decoder's layout, committed)
+# and bpf/build/procflow.layout.h (static_asserts the addon compiles). Under CI it only checks
+# the committed file, so a header change whose regenerated layout was not committed fails here.
+tsc=(node "$root/node_modules/typescript/bin/tsc" -p "$root/tsconfig.json")
+gen_js="$root/dist/native/btf/gen-layout.js"
+layout_ts="$here/layout.generated.ts"
+mapfile -t gen_inputs < <(find "$here/btf" -name '*.ts')
+if stale "$gen_js" "${gen_inputs[@]}"; then
+  say "compiling TypeScript (npm run build:ts): the layout generator is part of it"
+  quiet "${tsc[@]}" || die "tsc failed; npm run build:ts shows why"
+fi
+if [[ "${CI:-}" == true || "${CI:-}" == 1 ]]; then
+  node "$gen_js" --check || die "the committed layout does not match bpf/procflow.h (see above)"
+else
+  before_layout="$(cat "$layout_ts" 2>/dev/null || true)"
+  node "$gen_js" || die "could not generate the layout from $obj (see above)"
+  if [[ "$(cat "$layout_ts")" != "$before_layout" ]]; then
+    say "the layout changed: recompiling TypeScript so dist/ decodes with it"
+    quiet "${tsc[@]}" || die "tsc failed; npm run build:ts shows why"
+  fi
 fi
 
 # ---- the addon ----------------------------------------------------------------------

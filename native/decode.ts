@@ -3,10 +3,14 @@ import { posix } from 'node:path';
 import {
   LAYOUT,
   FLOW_RECORD_SIZE,
+  PF_AF_INET6,
   PF_COMM_LEN,
   PF_EVENT_EXEC,
   PF_EVENT_EXIT,
   PF_EVENT_FORK,
+  PF_ROLE_CLIENT,
+  PF_ROLE_SERVER,
+  PF_ROLE_UNKNOWN,
   pad8,
 } from './layout.js';
 import type { ExecEvent, ExitEvent, FlowRecord, FlowRole, ForkEvent, ProcessEvent } from './types.js';
@@ -18,7 +22,11 @@ const E = LAYOUT.pf_exit_event.offsets;
 const K = LAYOUT.pf_flow_key.offsets;
 const V = LAYOUT.pf_flow_value.offsets;
 
-const ROLES: readonly FlowRole[] = ['unknown', 'client', 'server'];
+const ROLES: Readonly<Record<number, FlowRole>> = {
+  [PF_ROLE_UNKNOWN]: 'unknown',
+  [PF_ROLE_CLIENT]: 'client',
+  [PF_ROLE_SERVER]: 'server',
+};
 
 /** A NUL-terminated string of at most `max` bytes at `off`. */
 function cString(buf: Buffer, off: number, max: number): string {
@@ -131,7 +139,7 @@ export function decodeFlows(buf: Buffer): FlowRecord[] {
   const out: FlowRecord[] = [];
   const vBase = pad8(LAYOUT.pf_flow_key.size);
   for (let off = 0; off + FLOW_RECORD_SIZE <= buf.length; off += FLOW_RECORD_SIZE) {
-    const family: 4 | 6 = buf.readUInt8(off + K.family) === 10 ? 6 : 4;
+    const family: 4 | 6 = buf.readUInt8(off + K.family) === PF_AF_INET6 ? 6 : 4;
     const v = off + vBase;
     out.push({
       family,

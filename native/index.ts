@@ -5,6 +5,8 @@ import { decodeEvents, decodeFlows } from './decode.js';
 import { KernelLoadError, KernelSupportError } from './errors.js';
 import { checkKernelSupport } from './support.js';
 import type { FlowRecord, HookReport, KernelCollector, KernelCollectorOptions, KernelCounters, ProcessEvent } from './types.js';
+import { PF_ARGS_MAX } from './layout.js';
+import { KERNEL_DEFAULTS } from './settings.js';
 
 export * from './types.js';
 export { checkKernelSupport, type KernelSupport } from './support.js';
@@ -39,7 +41,14 @@ function closeAllOnExit(): void {
  * KernelLoadError when the kernel rejects every flavour of a hook.
  */
 export function openKernelCollector(opts: KernelCollectorOptions = {}): OpenKernelCollector {
-  const { flowMapEntries = 65536, maxArgsBytes = 4096, ringBufferBytes = 16 * 1024 * 1024, hookMode = 'auto', ignorePid, udpPeers = true } = opts;
+  const {
+    flowMapEntries = KERNEL_DEFAULTS.flow_map_entries,
+    maxArgsBytes = PF_ARGS_MAX,
+    ringBufferBytes = KERNEL_DEFAULTS.ring_buffer_size,
+    hookMode = KERNEL_DEFAULTS.hook_mode,
+    ignorePid,
+    udpPeers = true,
+  } = opts;
   const support = checkKernelSupport();
   if (!support.ok) {
     throw new KernelSupportError(`cannot collect: missing ${support.missing.join(', ')}`, support.hint, support.missing);

@@ -13,16 +13,17 @@ import { openRequest, readBody } from '../../common/http-client.js';
 import type { Logger } from '../../common/log.js';
 import { watchFile, type WatchedFile } from '../../common/watched-file.js';
 
+/** The settings among these carry their names in agent/config.ts, and no defaults here ('' = not set). */
 export interface IndexerClientOptions {
-  indexerUrl: string;
+  indexer_url: string;
   /** Used when there is no token file. */
   token: string;
-  tokenFile?: string;
+  token_file: string;
   /** PEM CA bundle of the indexer's certificate; empty = the system CAs. */
-  caFile?: string;
+  indexer_ca_file: string;
   /** PEM client certificate and key (mTLS); both or neither. */
-  certFile?: string;
-  keyFile?: string;
+  indexer_cert_file: string;
+  indexer_key_file: string;
   log: Logger;
   /** How often the files are checked for changes (ms). */
   watchIntervalMs?: number;
@@ -37,19 +38,19 @@ export interface IndexerAnswer {
 type Material = { ca?: Buffer; cert?: Buffer; key?: Buffer };
 
 const TLS_FILES = [
-  ['ca', 'caFile', 'indexer CA bundle', '--indexer-ca-file'],
-  ['cert', 'certFile', 'indexer client certificate', '--indexer-cert-file'],
-  ['key', 'keyFile', 'indexer client key', '--indexer-key-file'],
+  ['ca', 'indexer_ca_file', 'indexer CA bundle', '--indexer-ca-file'],
+  ['cert', 'indexer_cert_file', 'indexer client certificate', '--indexer-cert-file'],
+  ['key', 'indexer_key_file', 'indexer client key', '--indexer-key-file'],
 ] as const;
 
 /** The TLS files that cannot work with this URL (checked before anything starts); throws ConfigError. */
-export function checkTlsSettings(o: Pick<IndexerClientOptions, 'indexerUrl' | 'caFile' | 'certFile' | 'keyFile'>): void {
+export function checkTlsSettings(o: Pick<IndexerClientOptions, 'indexer_url' | 'indexer_ca_file' | 'indexer_cert_file' | 'indexer_key_file'>): void {
   const given = TLS_FILES.filter(([, opt]) => o[opt]).map(([, , , flag]) => flag);
-  if (given.length && new URL(o.indexerUrl).protocol !== 'https:') {
-    throw new ConfigError(`${given.join(', ')} set, but --indexer-url ${o.indexerUrl} is not https://`,
+  if (given.length && new URL(o.indexer_url).protocol !== 'https:') {
+    throw new ConfigError(`${given.join(', ')} set, but --indexer-url ${o.indexer_url} is not https://`,
       'use the https:// URL of an indexer started with --tls-cert-file and --tls-key-file, or drop the TLS files');
   }
-  if (!o.certFile !== !o.keyFile) {
+  if (!o.indexer_cert_file !== !o.indexer_key_file) {
     throw new ConfigError('--indexer-cert-file and --indexer-key-file go together: one is set without the other',
       'pass both (PROCFLOW_INDEXER_CERT_FILE, PROCFLOW_INDEXER_KEY_FILE), or neither when the indexer asks for no client certificate');
   }
@@ -77,7 +78,7 @@ export class IndexerClient {
 
   constructor(private readonly o: IndexerClientOptions) {
     checkTlsSettings(o);
-    this.https = new URL(o.indexerUrl).protocol === 'https:';
+    this.https = new URL(o.indexer_url).protocol === 'https:';
     const given = TLS_FILES.filter(([, opt]) => o[opt]);
     let started = false;
     try {
@@ -97,7 +98,7 @@ export class IndexerClient {
         throw new ConfigError(`shipper: the indexer TLS files cannot be used: ${(err as Error).message}`,
           'give PEM files: --indexer-ca-file the CA bundle, --indexer-cert-file a certificate and --indexer-key-file its own private key');
       }
-      this.tokenFile = o.tokenFile ? new TokenFile(o.tokenFile, { what: 'token file', flag: '--token-file', log: o.log, intervalMs: o.watchIntervalMs }) : undefined;
+      this.tokenFile = o.token_file ? new TokenFile(o.token_file, { what: 'token file', flag: '--token-file', log: o.log, intervalMs: o.watchIntervalMs }) : undefined;
     } catch (err) {
       this.close();
       throw err;

@@ -1,5 +1,6 @@
 // Sends spooled batches to the indexer: gzip NDJSON POSTs with a bearer token, over http or
-// https (agent/delivery/indexer-client.ts), at most `concurrency` at a time (p-queue), oldest first.
+// https (agent/delivery/indexer-client.ts), at most `ship_concurrency` at a time (p-queue),
+// oldest first.
 // Failures leave the batch on disk and pause sending for a backoff (exponential, jittered, never
 // shorter than the server's Retry-After, up to an hour). 503 (the indexer's backpressure,
 // Elasticsearch away) and network errors are retried for ever: an outage must lose nothing.
@@ -35,12 +36,17 @@ export const ENDPOINTS: Record<BatchKind, string> = { flows: '/v1/flows', proces
 export interface ShipperOptions extends Omit<IndexerClientOptions, 'log'> {
   spool: Spool;
   log: Logger;
-  // Tunables come from the agent's settings (shippingOptions in agent/config.ts): no defaults here.
-  concurrency: number;
-  requestTimeoutMs: number;
-  backoff?: BackoffOptions;
+  // Settings, under their names in agent/config.ts, with no defaults here:
+  /** Batches in flight at once (at least 1). */
+  ship_concurrency: number;
+  /** Timeout of one request (ms). */
+  request_timeout: number;
+  /** Longest backoff between attempts (ms). */
+  retry_max_delay: number;
   /** Retries of a batch answered 5xx (not 503) before it is dead-lettered. */
-  maxServerErrorRetries: number;
+  max_server_error_retries: number;
+  /** The backoff's first delay and jitter (tests); its ceiling is retry_max_delay. */
+  backoff?: Omit<BackoffOptions, 'maxMs'>;
   /** Called after every attempt, for metrics. */
   onAttempt?: (a: AttemptResult) => void;
 }
@@ -112,7 +118,7 @@ export class Shipper {
   private readonly queue: PQueue;
   private readonly concurrency: number;
   private readonly client: IndexerClient;
-  private readonly maxServerErrorRetries: number;
+  private readonly backoff: BackoffOptions;
   private pausedUntil = 0;
   private wakeTimer: NodeJS.Timeout | undefined;
   private wakeAt = 0;
@@ -136,8 +142,8 @@ export class Shipper {
   readonly stats: ShipperStats = { sentBatches: 0, sentDocs: 0, failures: 0, deadLettered: 0, consecutiveFailures: 0 };
 
   constructor(private readonly o: ShipperOptions) {
-    this.concurrency = Math.max(1, o.concurrency);
-    this.maxServerErrorRetries = o.maxServerErrorRetries;
+    this.concurrency = Math.max(1, o.ship_concurrency);
+    this.backoff = { ...o.backoff, maxMs: o.retry_max_delay };
     this.client = new IndexerClient(o);
     this.queue = new PQueue({ concurrency: this.concurrency });
     // A finished send frees a slot: look for the next batch then (not from inside the task,
@@ -240,8 +246,8 @@ export class Shipper {
         this.wakeIdle();
         return;
       }
-      const url = endpointUrl(this.o.indexerUrl, b.kind);
-      const answer = await this.client.post(url, payload, this.o.requestTimeoutMs);
+      const url = endpointUrl(this.o.indexer_url, b.kind);
+      const answer = await this.client.post(url, payload, this.o.request_timeout);
       status = answer.status;
       body = answer.body;
       if (status >= 200 && status < 300 && !isIndexerAck(body)) {
@@ -285,7 +291,7 @@ export class Shipper {
       body = e.message;
       if (isCertificateError(err)) {
         // Not retried faster or slower than any network error: the batch stays spooled until the CA is fixed.
-        this.o.log.error({ batch: b.seq, url: this.o.indexerUrl, code: e.code, err: e.message }, `shipper: TLS with the indexer failed: ${certificateHint(e.code ?? '')}; the batch stays spooled`);
+        this.o.log.error({ batch: b.seq, url: this.o.indexer_url, code: e.code, err: e.message }, `shipper: TLS with the indexer failed: ${certificateHint(e.code ?? '')}; the batch stays spooled`);
       }
     }
     if (outcome === 'retry') this.retryLater(b, { status, reason, retryAfterMs, detail: body, serverError });
@@ -298,14 +304,14 @@ export class Shipper {
   private retryLater(b: SpooledBatch, f: { status: number; reason: string; retryAfterMs: number | undefined; detail: string; serverError: boolean }): void {
     this.o.spool.release(b);
     this.stats.failures++;
-    const pause = Math.max(f.retryAfterMs ?? 0, backoffDelay(this.stats.consecutiveFailures++, this.o.backoff));
+    const pause = Math.max(f.retryAfterMs ?? 0, backoffDelay(this.stats.consecutiveFailures++, this.backoff));
     let delay = pause;
     let attempt: string | undefined;
     if (f.serverError) {
       const e = this.serverErrors.get(b.seq)!;
-      delay = Math.max(f.retryAfterMs ?? 0, backoffDelay(e.attempts - 1, this.o.backoff));
+      delay = Math.max(f.retryAfterMs ?? 0, backoffDelay(e.attempts - 1, this.backoff));
       e.notBefore = Date.now() + delay;
-      attempt = `${e.attempts} of ${this.maxServerErrorRetries + 1}`;
+      attempt = `${e.attempts} of ${this.o.max_server_error_retries + 1}`;
       this.failingBatches.add(b.seq);
     }
     if (!f.serverError || this.failingBatches.size > this.concurrency) this.pausedUntil = Math.max(this.pausedUntil, Date.now() + pause);
@@ -320,7 +326,7 @@ export class Shipper {
     const e = this.serverErrors.get(b.seq) ?? { attempts: 0, notBefore: 0 };
     e.attempts++;
     this.serverErrors.set(b.seq, e);
-    if (e.attempts <= this.maxServerErrorRetries) return false;
+    if (e.attempts <= this.o.max_server_error_retries) return false;
     this.serverErrors.delete(b.seq);
     this.failingBatches.delete(b.seq);
     const kept = await this.o.spool.moveToDeadLetter(b, { status, body: `the indexer answered ${status} ${e.attempts} times: ${body.slice(0, 4000)}` });

@@ -27,16 +27,18 @@ const CHUNK_BYTES_INITIAL = CHUNK_BYTES + 32 * 1024;
 /** Documents serialised between two turns of the event loop (timers, HTTP, the shipper). */
 const DOCS_PER_TURN = 500;
 
+/** gzip level of spooled batches (1 fastest .. 9 smallest): zlib's default balance. */
+const GZIP_LEVEL = 6;
+
 export interface DocSink {
   write(kind: BatchKind, docs: Iterable<object>): Promise<number>;
 }
 
+/** The settings among these carry their names in agent/config.ts, and no defaults here. */
 export interface BatchLimits {
   /** Uncompressed NDJSON bytes per batch (the indexer's request limit applies to the body). */
-  maxBytes?: number;
-  maxDocs?: number;
-  /** gzip level of spooled batches (1 fastest .. 9 smallest). */
-  gzipLevel?: number;
+  batch_max_size: number;
+  batch_max_docs: number;
   /** Where invalid documents are reported (rate-limited); unset: counted only. */
   log?: Logger;
 }
@@ -79,7 +81,7 @@ class LineBuffer {
 /**
  * One batch, compressed as it is written: NDJSON gathers in a small LineBuffer that is handed to
  * gzip (on the thread pool) whenever it holds CHUNK_BYTES, so a batch never exists uncompressed
- * in full (4 MiB by default), only its compressed parts do.
+ * in full (up to --batch-max-size), only its compressed parts do.
  */
 class GzipBatch {
   private readonly z: Gzip;
@@ -88,8 +90,8 @@ class GzipBatch {
   bytes = 0;
   docs = 0;
 
-  constructor(level: number) {
-    this.z = createGzip({ level });
+  constructor() {
+    this.z = createGzip({ level: GZIP_LEVEL });
     this.z.on('data', (c: Buffer) => this.parts.push(c));
   }
 
@@ -124,8 +126,8 @@ class InvalidBatch {
   readonly lines: { line: number; reason: string }[] = [];
   bytes = 0;
 
-  constructor(level: number) {
-    this.batch = new GzipBatch(level);
+  constructor() {
+    this.batch = new GzipBatch();
   }
 
   async add(json: string, reason: string): Promise<void> {
@@ -145,12 +147,10 @@ export class SpoolSink implements DocSink {
   private lastInvalidLogMs = -Infinity;
   private invalidSinceLog = 0;
 
-  constructor(private readonly spool: Spool, private readonly limits: BatchLimits = {}, private readonly onBatch: (spooled: boolean) => void = () => {}) {}
+  constructor(private readonly spool: Spool, private readonly limits: BatchLimits, private readonly onBatch: (spooled: boolean) => void = () => {}) {}
 
   async write(kind: BatchKind, docs: Iterable<object>): Promise<number> {
-    const maxBytes = this.limits.maxBytes ?? 4 * 1024 * 1024;
-    const maxDocs = this.limits.maxDocs ?? 5000;
-    const level = this.limits.gzipLevel ?? 6;
+    const { batch_max_size: maxBytes, batch_max_docs: maxDocs } = this.limits;
     const validate = VALIDATORS[kind];
     // One chunk buffer per concurrent write (normally one at a time: flows, then process events).
     const chunk = this.spare ?? new LineBuffer();
@@ -186,7 +186,7 @@ export class SpoolSink implements DocSink {
         const problem = validate(doc);
         if (problem) {
           if (invalid && (invalid.lines.length >= maxDocs || invalid.bytes >= maxBytes)) await endInvalid();
-          invalid ??= new InvalidBatch(level);
+          invalid ??= new InvalidBatch();
           await invalid.add(stringifyForDeadLetter(doc), problem);
           if (++total % DOCS_PER_TURN === 0) await yieldToLoop();
           continue;
@@ -194,7 +194,7 @@ export class SpoolSink implements DocSink {
         const line = JSON.stringify(doc);
         const size = lineBytes(line);
         if (batch && (batch.docs >= maxDocs || batch.bytes + size > maxBytes)) await endBatch();
-        batch ??= new GzipBatch(level);
+        batch ??= new GzipBatch();
         chunk.append(line, size);
         batch.bytes += size;
         batch.docs++;

@@ -56,10 +56,13 @@ export interface DeadLetterReason {
   lines?: { line: number; reason: string }[];
 }
 
+/** The settings among these carry their names in agent/config.ts, and no defaults here. */
 export interface SpoolOptions {
-  dir: string;
-  maxBytes: number;
-  deadLetterMaxBytes?: number;
+  spool_dir: string;
+  /** Bytes of pending batches at most. */
+  spool_max_size: number;
+  /** Bytes of the dead letter at most. */
+  dead_letter_max_size: number;
 }
 
 const NAME = /^(\d{16})-(flows|process)-(\d+)\.ndjson\.gz$/;
@@ -129,13 +132,13 @@ export class Spool {
   };
 
   constructor(private readonly opts: SpoolOptions) {
-    this.deadDir = join(opts.dir, 'dead-letter');
+    this.deadDir = join(opts.spool_dir, 'dead-letter');
     let found: SpooledBatch[];
     try {
       mkdirSync(this.deadDir, { recursive: true });
-      found = scan(opts.dir);
+      found = scan(opts.spool_dir);
     } catch (err) {
-      throw new ConfigError(`spool: cannot use ${opts.dir} as the spool directory: ${(err as Error).message}`,
+      throw new ConfigError(`spool: cannot use ${opts.spool_dir} as the spool directory: ${(err as Error).message}`,
         'point --spool-dir (PROCFLOW_SPOOL_DIR) at a writable directory on a local disk');
     }
     for (const b of found) this.pending.set(b.seq, b);
@@ -156,23 +159,23 @@ export class Spool {
 
   /** Writes a batch; makes room by dropping the oldest idle batches. False when it was dropped itself. */
   async put(kind: BatchKind, body: Buffer, docs: number): Promise<boolean> {
-    if (body.length > this.opts.maxBytes) {
+    if (body.length > this.opts.spool_max_size) {
       this.countDrop(docs);
       return false;
     }
     for (const b of this.pending.values()) {
-      if (this.stats.bytes + body.length <= this.opts.maxBytes) break;
+      if (this.stats.bytes + body.length <= this.opts.spool_max_size) break;
       if (this.inFlight.has(b.seq)) continue;
       await this.remove(b);
       this.countDrop(b.docs);
     }
-    if (this.stats.bytes + body.length > this.opts.maxBytes) {
+    if (this.stats.bytes + body.length > this.opts.spool_max_size) {
       // Everything left is being sent right now: the new batch is the one that cannot be kept.
       this.countDrop(docs);
       return false;
     }
     const seq = this.nextSeq++;
-    const file = join(this.opts.dir, this.fileName(seq, kind, docs));
+    const file = join(this.opts.spool_dir, this.fileName(seq, kind, docs));
     try {
       await writeDurable(file, body);
     } catch (err) {
@@ -307,7 +310,7 @@ export class Spool {
   }
 
   private async trimDeadLetter(): Promise<void> {
-    const max = this.opts.deadLetterMaxBytes ?? this.opts.maxBytes;
+    const max = this.opts.dead_letter_max_size;
     let total = this.deadLetter.reduce((n, b) => n + b.bytes, 0);
     while (total > max && this.deadLetter.length > 1) {
       const old = this.deadLetter.shift()!;

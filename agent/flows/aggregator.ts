@@ -8,10 +8,10 @@
 //   full         the whole 5-tuple (default; community_id needs it)
 //   source-port  the source (client) port aggregated away
 //   prefix       addresses aggregated to endpoint names (host, pvt, pub), dest port kept
-// Per flow, at most `processLimit` logs: with more process names than that, the busiest
-// `processLimit - 1` names keep their own log and the rest fold into one log with process_name
+// Per flow, at most `process_limit` logs: with more process names than that, the busiest
+// `process_limit - 1` names keep their own log and the rest fold into one log with process_name
 // "*" (num_process_names says how many); within a name, several pids make process_id "*", and at most
-// `argsLimit` distinct argument lists are listed; num_process_* always hold the true counts.
+// `args_limit` distinct argument lists are listed; num_process_* always hold the true counts.
 // num_flows_started/completed: TCP's come from the kernel's state changes; UDP's from
 // UdpFlowTracker (first seen, then idle, process exit or agent stop), as Calico counts them.
 import { readFileSync } from 'node:fs';
@@ -26,20 +26,24 @@ import { UdpFlowTracker, type UdpFlowIdentity } from './udp-flows.js';
 export const AGGREGATION_LEVELS = ['full', 'source-port', 'prefix'] as const;
 export type AggregationLevel = (typeof AGGREGATION_LEVELS)[number];
 
+/** The settings among these carry their names in agent/config.ts, and no defaults here. */
 export interface AggregatorOptions {
-  host: string;
-  level?: AggregationLevel;
-  processLimit?: number;
-  argsLimit?: number;
+  /** Node name in the documents (`host`). */
+  node_name: string;
+  aggregation: AggregationLevel;
+  /** Flow logs per flow with their own process name (at least 1). */
+  process_limit: number;
+  /** Distinct argument lists listed per flow log (at least 1). */
+  args_limit: number;
   /** Most (flow, process) slots held in one interval; records beyond are dropped and counted. */
-  maxSlots?: number;
+  max_flows: number;
+  /** A UDP flow idle this long is completed (0: no UDP start/complete tracking). */
+  udp_flow_timeout: number;
+  /** UDP flows remembered between intervals at most; beyond, the least recently seen is completed early. */
+  udp_max_flows: number;
   endpoints: EndpointNamer;
   /** Resolves a record's process at flush. */
   resolve: (pid: number, startNs: bigint, comm: string) => ProcessEntry;
-  /** A UDP flow idle this long is completed (0: no UDP start/complete tracking). Default 60 s. */
-  udpIdleMs?: number;
-  /** UDP flows remembered between intervals at most; beyond, the least recently seen is completed early. */
-  udpMaxFlows?: number;
 }
 
 export interface FlushOptions {
@@ -163,19 +167,16 @@ export class FlowAggregator {
   readonly level: AggregationLevel;
   private readonly processLimit: number;
   private readonly argsLimit: number;
-  private readonly maxSlots: number;
   /** UDP start/complete bookkeeping across intervals; undefined when turned off. */
   readonly udp: UdpFlowTracker | undefined;
   readonly stats: AggregatorStats = { recordsIn: 0, recordsDropped: 0, flowsEmitted: 0 };
 
   constructor(private readonly opts: AggregatorOptions, startMs = Date.now()) {
-    this.level = opts.level ?? 'full';
-    this.processLimit = Math.max(1, opts.processLimit ?? 2);
-    this.argsLimit = Math.max(1, opts.argsLimit ?? 5);
-    this.maxSlots = opts.maxSlots ?? 500_000;
+    this.level = opts.aggregation;
+    this.processLimit = Math.max(1, opts.process_limit);
+    this.argsLimit = Math.max(1, opts.args_limit);
     this.intervalStartMs = startMs;
-    const udpIdleMs = opts.udpIdleMs ?? 60_000;
-    this.udp = udpIdleMs > 0 ? new UdpFlowTracker({ idleMs: udpIdleMs, maxFlows: Math.max(1, opts.udpMaxFlows ?? 100_000) }) : undefined;
+    this.udp = opts.udp_flow_timeout > 0 ? new UdpFlowTracker(opts) : undefined;
   }
 
   get activeSlots(): number {
@@ -218,7 +219,7 @@ export class FlowAggregator {
 
   /**
    * The slot of one socket flow of one process, made when missing (unless `bounded` and the
-   * table holds maxSlots). The hash leaves the process out, so a chain holds every slot of one
+   * table holds max_flows). The hash leaves the process out, so a chain holds every slot of one
    * 5-tuple and the full level groups chain by chain at flush.
    */
   private slotIn(
@@ -239,7 +240,7 @@ export class FlowAggregator {
       s = s.next;
     }
     if (s !== undefined) return s;
-    if (bounded && this.slotCount >= this.maxSlots) return undefined;
+    if (bounded && this.slotCount >= this.opts.max_flows) return undefined;
     s = {
       next: head, proto, role, localIp, localPort, remoteIp, remotePort, pid, startNs, comm,
       bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, started: 0, completed: 0,
@@ -481,7 +482,7 @@ export class FlowAggregator {
       '@timestamp': end,
       start_time: start,
       end_time: end,
-      host: this.opts.host,
+      host: this.opts.node_name,
       source_name: srcEp.name,
       source_name_aggr: srcEp.nameAggr,
       source_namespace: srcEp.namespace,

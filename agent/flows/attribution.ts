@@ -9,7 +9,8 @@ import type { ProcessCache, ProcessEntry } from '../process/process-cache.js';
 import { readProcess, readStat } from '../process/procfs.js';
 
 export interface AttributorOptions {
-  maxArgsBytes?: number;
+  /** Argument bytes read from /proc per process (the setting of that name, agent/config.ts). */
+  max_args_size: number;
   procRoot?: string;
   /** Turn off the /proc fallback (synthetic sources, benchmarks). */
   procfsFallback?: boolean;
@@ -21,7 +22,7 @@ export class Attributor {
   procfsHits = 0;
   tasknameFallbacks = 0;
 
-  constructor(private readonly cache: ProcessCache, private readonly opts: AttributorOptions = {}) {}
+  constructor(private readonly cache: ProcessCache, private readonly opts: AttributorOptions) {}
 
   resolve(pid: number, startNs: bigint, comm: string): ProcessEntry {
     const hit = this.cache.lookup(pid, startNs);
@@ -30,7 +31,7 @@ export class Attributor {
       const stat = readStat(pid, this.opts.procRoot);
       // Same pid but another start time: the pid was reused, the flow's process is gone.
       if (stat && startTickNs(stat.startNs) === startTickNs(startNs)) {
-        const snap = readProcess(pid, this.opts.maxArgsBytes, this.opts.procRoot);
+        const snap = readProcess(pid, this.opts.max_args_size, this.opts.procRoot);
         if (snap && startTickNs(snap.startNs) === startTickNs(startNs)) {
           this.procfsHits++;
           return this.cache.onProcfs(snap);

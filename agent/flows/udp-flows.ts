@@ -1,9 +1,9 @@
 // UDP has no handshake, so the kernel cannot say when a UDP flow starts or ends. Like Calico, the
 // agent decides: a UDP flow is started in the interval in which it is first seen, and completed
-// once it has been idle for `idleMs` (checked at each flush), when its process exits, or when the
-// agent stops. Between those it is remembered here, bounded: when `maxFlows` are remembered the
-// least recently seen flow is completed early to make room (counted as an eviction), so the
-// started and completed counts stay balanced.
+// once it has been idle for `udp_flow_timeout` (checked at each flush), when its process exits,
+// or when the agent stops. Between those it is remembered here, bounded: when `udp_max_flows`
+// are remembered the least recently seen flow is completed early to make room (counted as an
+// eviction), so the started and completed counts stay balanced.
 import { startTickNs } from '../process/clock.js';
 import type { FlowRecord } from '../../native/types.js';
 import type { ProcessEntry } from '../process/process-cache.js';
@@ -28,11 +28,12 @@ export interface TrackedUdpFlow extends UdpFlowIdentity {
 
 export type UdpCompletionReason = 'idle' | 'process_exit' | 'evicted' | 'shutdown';
 
+/** The settings of the same names (agent/config.ts), as the aggregator passes them on. */
 export interface UdpTrackerOptions {
-  /** Idle time after which a flow is completed. */
-  idleMs: number;
-  /** Flows remembered at most. */
-  maxFlows: number;
+  /** Idle time after which a flow is completed (ms). */
+  udp_flow_timeout: number;
+  /** Flows remembered at most (at least 1). */
+  udp_max_flows: number;
 }
 
 export interface UdpTrackerStats {
@@ -56,7 +57,11 @@ export class UdpFlowTracker {
   private readonly exited = new Set<string>();
   readonly stats: UdpTrackerStats = { started: 0, completed: { idle: 0, process_exit: 0, evicted: 0, shutdown: 0 } };
 
-  constructor(private readonly opts: UdpTrackerOptions) {}
+  private readonly maxFlows: number;
+
+  constructor(private readonly opts: UdpTrackerOptions) {
+    this.maxFlows = Math.max(1, opts.udp_max_flows);
+  }
 
   get size(): number {
     return this.flows.size;
@@ -76,7 +81,7 @@ export class UdpFlowTracker {
       this.flows.set(key, known);
       return known;
     }
-    if (this.flows.size >= this.opts.maxFlows) {
+    if (this.flows.size >= this.maxFlows) {
       const [oldKey, old] = this.flows.entries().next().value as [string, TrackedUdpFlow];
       this.forget(oldKey, old);
       this.stats.completed.evicted++;
@@ -99,12 +104,12 @@ export class UdpFlowTracker {
    * is kept until then). Bounded: past the limit an exit is ignored and its flows complete idle.
    */
   processExited(pid: number, startNs: bigint): void {
-    if (this.exited.size < this.opts.maxFlows) this.exited.add(procKey(pid, startNs));
+    if (this.exited.size < this.maxFlows) this.exited.add(procKey(pid, startNs));
   }
 
   /**
-   * Completes, through `complete`, the flows idle since `nowMs - idleMs` or longer and those of
-   * exited processes; with `all` (the agent stops) every remembered flow.
+   * Completes, through `complete`, the flows idle since `nowMs - udp_flow_timeout` or longer and
+   * those of exited processes; with `all` (the agent stops) every remembered flow.
    */
   settle(nowMs: number, complete: (f: UdpFlowIdentity) => void, all = false): void {
     if (all) {
@@ -128,7 +133,7 @@ export class UdpFlowTracker {
     }
     this.exited.clear();
     // Oldest sightings first: stop at the first flow that is still fresh.
-    const cutoff = nowMs - this.opts.idleMs;
+    const cutoff = nowMs - this.opts.udp_flow_timeout;
     for (const [key, f] of this.flows) {
       if (f.lastSeenMs > cutoff) break;
       this.forget(key, f);

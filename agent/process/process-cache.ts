@@ -7,7 +7,7 @@
 //   the exec creates the entry.
 // - fork delivered after the child's exec: the fork never overwrites an existing entry.
 // - exit before the process's last flows are drained: entries outlive their exit by
-//   `exitRetentionMs` (longer than a flush interval plus the attribution delay), then the GC
+//   `exit_retention` (longer than a flush interval plus the attribution delay), then the GC
 //   ticker evicts them.
 // - exit of a process the cache never saw: a minimal task-name entry is made from the exit event
 //   so the exit document and late flows still have something to say.
@@ -64,13 +64,15 @@ export interface CacheStats {
   misses: number;
 }
 
+/** The settings among these carry their names in agent/config.ts, and no defaults here. */
 export interface ProcessCacheOptions {
-  node: string;
+  /** Node name in exec_ids. */
+  node_name: string;
   redactor: Redactor;
   /** Most entries kept; beyond it the oldest exited (then the oldest) entries are evicted. */
-  maxEntries?: number;
-  /** How long an exited process stays to attribute its last flows. */
-  exitRetentionMs?: number;
+  cache_max_entries: number;
+  /** How long an exited process stays to attribute its last flows (ms). */
+  exit_retention: number;
   /** Resolves a cgroup v2 id to its path (exec events carry only the id). */
   cgroupPath?: (id: bigint) => string | undefined;
   now?: () => number;
@@ -116,14 +118,10 @@ export class ProcessCache {
   private readonly entries = new Map<string, ProcessEntry>();
   /** Exited entries in exit order, for retention GC and for capacity eviction. */
   private readonly exitedOrder = new Map<string, number>();
-  private readonly maxEntries: number;
-  private readonly exitRetentionMs: number;
   private readonly now: () => number;
   readonly stats: CacheStats = { size: 0, evictions: { exited: 0, capacity: 0 }, misses: 0 };
 
   constructor(private readonly opts: ProcessCacheOptions) {
-    this.maxEntries = opts.maxEntries ?? 65_536;
-    this.exitRetentionMs = opts.exitRetentionMs ?? 60_000;
     this.now = opts.now ?? Date.now;
   }
 
@@ -143,7 +141,7 @@ export class ProcessCache {
   }
 
   execIdOf(pid: number, startNs: bigint): string {
-    return execId(this.opts.node, pid, startNs);
+    return execId(this.opts.node_name, pid, startNs);
   }
 
   onExec(ev: ExecEvent): ProcessEntry {
@@ -264,7 +262,7 @@ export class ProcessCache {
 
   /** Evicts exited entries older than the retention. Runs on the agent's GC ticker. */
   gc(): number {
-    const cutoff = this.now() - this.exitRetentionMs;
+    const cutoff = this.now() - this.opts.exit_retention;
     let n = 0;
     for (const [key, at] of this.exitedOrder) {
       if (at > cutoff) break; // insertion order is exit order
@@ -302,9 +300,9 @@ export class ProcessCache {
   }
 
   private create(key: string, pid: number, startNs: bigint, comm: string): ProcessEntry {
-    if (this.entries.size >= this.maxEntries) this.evictForCapacity();
+    if (this.entries.size >= this.opts.cache_max_entries) this.evictForCapacity();
     const e: ProcessEntry = {
-      key, pid, ppid: 0, startNs, execId: execId(this.opts.node, pid, startNs), parentExecId: '', parentStartNs: 0n,
+      key, pid, ppid: 0, startNs, execId: execId(this.opts.node_name, pid, startNs), parentExecId: '', parentStartNs: 0n,
       comm, binary: '', args: [], argsText: '', argsTruncated: false, source: 'taskname',
       uid: -1, cwd: '', cgroupId: 0n, cgroupPath: '', containerId: '', podUid: '', flags: ['taskname'],
       exited: false, exitNs: 0n, exitCode: 0, signal: 0, exitedAtMs: 0,

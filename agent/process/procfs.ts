@@ -87,7 +87,7 @@ function startedAs(dir: string, exe: string, argv0: string | undefined): string 
   }
 }
 
-export function readProcess(pid: number, maxArgsBytes = 4096, procRoot = '/proc'): ProcSnapshot | undefined {
+export function readProcess(pid: number, maxArgsBytes: number, procRoot = '/proc'): ProcSnapshot | undefined {
   const stat = readStat(pid, procRoot);
   if (!stat) return undefined;
   const dir = `${procRoot}/${pid}`;
@@ -129,7 +129,7 @@ function procfsUnavailable(procRoot: string, reason: string, cause?: unknown): P
  * A missing or unreadable root, or one that lists no process at all (an empty mount point:
  * a mounted procfs always lists at least this process), throws PROCFS_UNAVAILABLE.
  */
-export function scanProcesses(maxArgsBytes = 4096, procRoot = '/proc'): ProcSnapshot[] {
+export function scanProcesses(maxArgsBytes: number, procRoot = '/proc'): ProcSnapshot[] {
   let names: string[];
   try {
     names = readdirSync(procRoot);

@@ -147,13 +147,14 @@ const PEM_BEGIN = /-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----/y;
 // A JWT (or a 5-part JWE) from its first `eyJ` (a base64url JSON object): base64url segments.
 const JWT_AT = /eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)?/y;
 
+/** The settings among these carry their names in agent/config.ts, and no defaults here. */
 export interface RedactionOptions {
-  /** Apply the default rules above (default true). */
-  defaults?: boolean;
+  /** Apply the default rules above. */
+  redact_defaults: boolean;
   /** Extra flags whose value is masked, e.g. ['--db-pass']. */
-  flags?: string[];
+  redact_flags: readonly string[];
   /** Extra regular expressions; group 1 (or the whole match) is masked. */
-  patterns?: string[];
+  redact_patterns: readonly string[];
 }
 
 export interface Redacted {
@@ -180,10 +181,10 @@ export class Redactor {
   private readonly scans: Scan[];
   private readonly programs: ReadonlyMap<string, ProgramSecrets>;
 
-  constructor(opts: RedactionOptions = {}) {
-    const useDefaults = opts.defaults ?? true;
+  constructor(opts: RedactionOptions) {
+    const useDefaults = opts.redact_defaults;
     this.defaults = useDefaults;
-    this.flags = new Set([...(useDefaults ? DEFAULT_SECRET_FLAGS : []), ...(opts.flags ?? [])]);
+    this.flags = new Set([...(useDefaults ? DEFAULT_SECRET_FLAGS : []), ...opts.redact_flags]);
     this.longFlags = new Set([...this.flags].filter(isLongFlag).map(longFlagKey));
     this.programs = useDefaults ? PROGRAM_SECRETS : new Map();
     const compile = (src: string): RegExp => {
@@ -196,7 +197,7 @@ export class Redactor {
     this.scans = [
       ...(useDefaults ? DEFAULT_SECRET_PATTERNS.map((src, k): Scan => ({ re: compile(src), hint: PATTERN_HINTS[k] })) : []),
       ...(useDefaults ? SHAPE_SCANS : []),
-      ...(opts.patterns ?? []).map((src): Scan => ({ re: compile(src) })),
+      ...opts.redact_patterns.map((src): Scan => ({ re: compile(src) })),
     ];
   }
 

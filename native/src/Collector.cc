@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <set>
@@ -10,6 +11,7 @@
 
 #include "LibbpfLog.hh"
 #include "procflow.h"
+#include "procflow.layout.h"  // generated from the object's BTF: g++'s layout of procflow.h must equal clang's
 #include "procflow.skel.h"
 
 namespace {
@@ -45,15 +47,22 @@ Napi::Function Collector::Define(Napi::Env env) {
                       InstanceMethod("counters", &Collector::Counters), InstanceMethod("close", &Collector::Close)});
 }
 
+Napi::Value Collector::BpfObject(const Napi::CallbackInfo& info) {
+  size_t size = 0;
+  const void* bytes = procflow__elf_bytes(&size);
+  return Napi::Buffer<uint8_t>::Copy(info.Env(), static_cast<const uint8_t*>(bytes), size);
+}
+
 Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collector>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
     throw Napi::TypeError::New(env, "kernel collector: expected an options object");
   }
   Napi::Object o = info[0].As<Napi::Object>();
-  uint32_t flowEntries = OptU32(o, "flowMapEntries", 65536);
+  // Sizes come from JS (native/settings.ts holds their defaults); 0 here means "not given".
+  uint32_t flowEntries = OptU32(o, "flowMapEntries", 0);
   uint32_t maxArgs = OptU32(o, "maxArgsBytes", PF_ARGS_MAX);
-  uint32_t ringBytes = OptU32(o, "ringBufferBytes", 16u << 20);
+  uint32_t ringBytes = OptU32(o, "ringBufferBytes", 0);
   uint32_t ignorePid = OptU32(o, "ignorePid", 0);
   if (flowEntries < 1) throw Napi::TypeError::New(env, "kernel collector: flowMapEntries must be at least 1");
   if (!IsPowerOfTwo(ringBytes) || ringBytes < 4096) {
@@ -89,7 +98,7 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
       throw Napi::Error::New(env, std::string("kernel collector: opening the BPF object failed: ") + std::strerror(e) +
                                       "\n" + Tail(LibbpfLog::Take(), 8));
     }
-    skel_->rodata->cfg_max_args = maxArgs > PF_ARGS_MAX ? PF_ARGS_MAX : maxArgs;
+    skel_->rodata->cfg_max_args = std::min<uint32_t>(maxArgs, PF_ARGS_MAX);
     skel_->rodata->cfg_ignore_tgid = ignorePid;
     bpf_map__set_max_entries(skel_->maps.pf_events, ringBytes);
     // Both halves of the double-buffered flow map.

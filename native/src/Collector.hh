@@ -17,6 +17,9 @@ struct procflow;
 class Collector : public Napi::ObjectWrap<Collector> {
  public:
   static Napi::Function Define(Napi::Env env);
+  // JS thread: a Buffer copy of the BPF object every collector loads (the skeleton's embedded
+  // bpf/build/procflow.bpf.o), so tests can compare its BTF with the decoder's layout.
+  static Napi::Value BpfObject(const Napi::CallbackInfo& info);
 
   // JS thread: new Collector({ flowMapEntries, maxArgsBytes, ringBufferBytes, hookMode, ignorePid }).
   explicit Collector(const Napi::CallbackInfo& info);

@@ -13,7 +13,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { startIndexer, withDefaults, type Indexer } from '../../indexer/index.js';
 import { FLOW_CONTRACT, dailyIndex, type FlowLog, type ProcessEventDoc } from '../../schema/index.js';
-import { agentDefaults, type AgentConfig, shippingOptions } from '../../agent/config.js';
+import { agentDefaults, type AgentConfig } from '../../agent/config.js';
 import { startAgent, type RunningAgent } from '../../agent/run.js';
 import { Shipper } from '../../agent/delivery/shipper.js';
 import { SpoolSink } from '../../agent/delivery/sink.js';
@@ -134,12 +134,10 @@ describe('agent -> indexer -> Elasticsearch', () => {
   /** A spool and shipper of their own, sending to `url` (the suite's indexer by default). */
   function shipping(t: TestContext, url = `http://127.0.0.1:${port}`) {
     const dir = mkdtempSync(join(tmpdir(), 'procflow-agent-it-ship-'));
-    const spool = new Spool({ dir, maxBytes: 64 * 1024 ** 2 });
+    const c = agentDefaults({ spool_dir: dir, spool_max_size: 64 * 1024 ** 2, indexer_url: url, token: TOKEN, retry_max_delay: 500, ship_concurrency: 2 });
+    const spool = new Spool(c);
     const outcomes: { docs: number; outcome: string }[] = [];
-    const shipper = new Shipper({ ...shippingOptions(agentDefaults()),
-      indexerUrl: url, token: TOKEN, spool, log: silent, backoff: { baseMs: 50, maxMs: 500 }, concurrency: 2,
-      onAttempt: (a) => outcomes.push({ docs: a.docs, outcome: a.outcome }),
-    });
+    const shipper = new Shipper({ ...c, spool, log: silent, backoff: { baseMs: 50 }, onAttempt: (a) => outcomes.push({ docs: a.docs, outcome: a.outcome }) });
     t.after(async () => {
       await shipper.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -177,7 +175,7 @@ describe('agent -> indexer -> Elasticsearch', () => {
     if (!need(t)) return;
     if (!indexer) await startIdx();
     const { spool, shipper, deadLetter } = shipping(t);
-    const sink = new SpoolSink(spool, {}, () => shipper.notify());
+    const sink = new SpoolSink(spool, agentDefaults(), () => shipper.notify());
     shipper.start();
     const good = flows(30);
     const bad = [{ ...flows(1)[0]!, colour: 'blue' }, ...flows(1, () => ({ bytes_in: 'lots' }))];

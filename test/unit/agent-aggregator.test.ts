@@ -8,14 +8,16 @@ import { ProcessCache } from '../../agent/process/process-cache.js';
 import { Redactor } from '../../agent/process/redact.js';
 import { execEvent as execEv, flowRecord } from '../../agent/synthetic.js';
 import { communityId } from '../../agent/flows/community-id.js';
+import { agentDefaults, type AgentConfig } from '../../agent/config.js';
 
 const S = 1_000_000_000n;
 
-function setup(level: AggregationLevel = 'full', limits: { processLimit?: number; argsLimit?: number } = {}) {
+function setup(level: AggregationLevel = 'full', limits: Partial<Pick<AgentConfig, 'process_limit' | 'args_limit'>> = {}) {
   const now = { t: 0 };
-  const cache = new ProcessCache({ node: 'n1', redactor: new Redactor(), exitRetentionMs: 1000, now: () => now.t });
-  const at = new Attributor(cache, { procfsFallback: false });
-  const agg = new FlowAggregator({ host: 'n1', level, endpoints: new EndpointNamer('n1'), resolve: (p, s, c) => at.resolve(p, s, c), ...limits }, 0);
+  const c = agentDefaults({ node_name: 'n1', aggregation: level, exit_retention: 1000, ...limits });
+  const cache = new ProcessCache({ ...c, redactor: new Redactor(c), now: () => now.t });
+  const at = new Attributor(cache, { ...c, procfsFallback: false });
+  const agg = new FlowAggregator({ ...c, endpoints: new EndpointNamer('n1'), resolve: (p, s, c) => at.resolve(p, s, c) }, 0);
   return { now, cache, agg };
 }
 
@@ -82,7 +84,7 @@ test('the server side reports dst with source = the remote client', () => {
 });
 
 test('process limits: busiest names keep their own log, the rest fold into "*" with true counts', () => {
-  const { cache, agg } = setup('source-port', { processLimit: 2, argsLimit: 2 });
+  const { cache, agg } = setup('source-port', { process_limit: 2, args_limit: 2 });
   const names = ['/bin/a', '/bin/b', '/bin/c'];
   let pid = 400;
   for (const [i, name] of names.entries()) {
@@ -146,7 +148,7 @@ test('records in one interval add up; the next interval starts empty; a full agg
   assert.equal(d!.bytes_out, 70);
   assert.equal(d!.packets_out, 10);
   assert.deepEqual(agg.flush(20), []);
-  const small = new FlowAggregator({ host: 'n1', endpoints: new EndpointNamer('n1'), maxSlots: 2, resolve: (p, s, c) => cache.addGone(p, s, c) });
+  const small = new FlowAggregator({ ...agentDefaults({ node_name: 'n1', max_flows: 2 }), endpoints: new EndpointNamer('n1'), resolve: (p, s, c) => cache.addGone(p, s, c) });
   for (let port = 1; port <= 5; port++) small.add(flowRecord({ pid: 1, pidStartNs: 1n, localPort: port }));
   assert.equal(small.stats.recordsDropped, 3);
   assert.equal(small.flush().length, 2);

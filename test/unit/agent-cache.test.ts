@@ -9,14 +9,19 @@ import { Attributor } from '../../agent/flows/attribution.js';
 import { readProcess, readStat } from '../../agent/process/procfs.js';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { agentDefaults } from '../../agent/config.js';
 
 const S = 1_000_000_000n;
 const execEv = execEvent;
 const exitEv = (pid: number, startNs: bigint, code = 0): ExitEvent => exitEvent(pid, startNs, code);
 const forkEv = (pid: number, startNs: bigint, ppid: number, parentStartNs: bigint): ForkEvent => ({ kind: 'fork', pid, ppid, startNs, timeNs: startNs, comm: 'x', parentStartNs });
 
+const defaults = agentDefaults({ node_name: 'n1' });
+const redactor = new Redactor(defaults);
+const readSelf = () => readProcess(process.pid, defaults.max_args_size)!;
+
 function cache(now = { t: 0 }, maxEntries = 100) {
-  return new ProcessCache({ node: 'n1', redactor: new Redactor(), maxEntries, exitRetentionMs: 1000, now: () => now.t });
+  return new ProcessCache({ ...defaults, redactor, cache_max_entries: maxEntries, exit_retention: 1000, now: () => now.t });
 }
 
 test('exec_id is stable per process start and matches between kernel ns and procfs ticks', () => {
@@ -93,7 +98,7 @@ test('the cache is bounded: exited entries go first, then the oldest; evictions 
 
 test('the /proc scan never overwrites kernel data, and a scanned process that execs is replaced', () => {
   const c = cache();
-  const self = readProcess(process.pid)!;
+  const self = readSelf();
   const scanned = c.onProcfs(self);
   assert.equal(scanned.source, 'procfs');
   assert.equal(scanned.binary, process.execPath);
@@ -106,8 +111,8 @@ test('the /proc scan never overwrites kernel data, and a scanned process that ex
 
 test('attribution: cache, then /proc for a live process, then the task name', () => {
   const c = cache();
-  const at = new Attributor(c);
-  const self = readProcess(process.pid)!;
+  const at = new Attributor(c, defaults);
+  const self = readSelf();
   const live = at.resolve(process.pid, self.startNs + 7_000_000n, 'node');
   assert.equal(live.source, 'procfs');
   assert.equal(live.binary, process.execPath);
@@ -125,7 +130,7 @@ test('redaction knows the program: mysql -pSECRET is masked, ssh -p 22 and tsc -
   const { ProcessCache } = await import('../../agent/process/process-cache.js');
   const { Redactor } = await import('../../agent/process/redact.js');
   const { execEvent } = await import('../../agent/synthetic.js');
-  const cache = new ProcessCache({ node: 'n1', redactor: new Redactor() });
+  const cache = new ProcessCache({ ...defaults, redactor: new Redactor(defaults) });
   const argsOf = (pid: number, path: string, args: string[]) => cache.onExec(execEvent(pid, BigInt(pid) * 1000n, path, args)).argsText;
   assert.equal(argsOf(1, '/usr/bin/mysql', ['-uroot', '-pS3cret', 'shop']), '-uroot -p***** shop');
   assert.equal(argsOf(2, '/usr/bin/ssh', ['-p', '22', 'host']), '-p 22 host');
@@ -133,9 +138,9 @@ test('redaction knows the program: mysql -pSECRET is masked, ssh -p 22 and tsc -
 });
 
 test('without exec events a forked child is never named with its parent\'s image: /proc while alive, the task name once gone', async () => {
-  const blind = new ProcessCache({ node: 'n1', redactor: new Redactor(), maxEntries: 100, exitRetentionMs: 1000, execSeen: false });
-  const attributor = new Attributor(blind, { execSeen: false });
-  const parent = blind.onProcfs(readProcess(process.pid)!);
+  const blind = new ProcessCache({ ...defaults, redactor, cache_max_entries: 100, exit_retention: 1000, execSeen: false });
+  const attributor = new Attributor(blind, { ...defaults, execSeen: false });
+  const parent = blind.onProcfs(readSelf());
   // A real child that exec'd python3 (node spawns with fork+exec); the kernel only told of the fork.
   const child = spawn('/usr/bin/python3', ['-c', 'import time; time.sleep(30)', 'blind-exec'], { stdio: 'ignore' });
   await once(child, 'spawn');
@@ -165,6 +170,6 @@ test('without exec events a forked child is never named with its parent\'s image
   }
   // With exec events seen, a fork without exec runs its parent's image (unchanged behaviour).
   const seeing = cache();
-  const p2 = seeing.onProcfs(readProcess(process.pid)!);
+  const p2 = seeing.onProcfs(readSelf());
   assert.equal(seeing.onFork(forkEv(4_100_000, 5n * S, process.pid, p2.startNs)).binary, p2.binary);
 });

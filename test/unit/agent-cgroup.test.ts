@@ -8,6 +8,7 @@ import { CgroupResolver, cgroup2Mount, cgroupPathFromProcFile, containerIdFromCg
 import { ProcessCache } from '../../agent/process/process-cache.js';
 import { Redactor } from '../../agent/process/redact.js';
 import { execEvent } from '../../agent/synthetic.js';
+import { agentDefaults } from '../../agent/config.js';
 
 const ID = 'a'.repeat(64);
 const UID = '0f3c2a8e-1b2c-4d5e-8f90-123456789abc';
@@ -54,7 +55,8 @@ test('cgroup ids resolve to paths under the v2 root only', () => {
 
 test('exec keeps the container inherited at fork when the v2 path names none (hybrid hosts)', () => {
   const paths = new Map<bigint, string>([[1n, '/'], [2n, `/system.slice/docker-${ID}.scope`], [3n, '/user.slice']]);
-  const cache = new ProcessCache({ node: 'n1', redactor: new Redactor(), cgroupPath: (id) => paths.get(id) });
+  const c = agentDefaults({ node_name: 'n1' });
+  const cache = new ProcessCache({ ...c, redactor: new Redactor(c), cgroupPath: (id) => paths.get(id) });
   cache.onExec(execEvent(10, 100n, '/usr/bin/containerd-shim', [], { cgroupId: 2n }));
   assert.equal(cache.get(10, 100n)!.containerId, ID);
   cache.onFork({ kind: 'fork', pid: 11, ppid: 10, startNs: 200n, parentStartNs: 100n, timeNs: 200n, comm: 'sh' });

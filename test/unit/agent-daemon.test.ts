@@ -125,7 +125,7 @@ test('agent --output ndjson: the same documents, one per line, on a stream', asy
   let text = '';
   out.on('data', (d: Buffer) => (text += d.toString()));
   const collector = new SyntheticCollector();
-  const agent = new Agent({ collector, sink: new StreamSink(out), log: pino({ level: 'silent' }) }, { node: 'nd', flushIntervalMs: 3_600_000, attributionDelayMs: 0, procfsScan: false, procfsFallback: false });
+  const agent = new Agent({ collector, sink: new StreamSink(out), log: pino({ level: 'silent' }) }, { ...agentDefaults(), node_name: 'nd', flush_interval: 3_600_000, attribution_delay: 0, procfs_scan: false, procfsFallback: false });
   agent.start();
   collector.emit([execEvent(9, 3n * S, '/usr/bin/dig', ['example.com'])]);
   collector.addFlows([flowRecord({ pid: 9, pidStartNs: 3n * S, proto: 17, remotePort: 53, bytesOut: 40, bytesIn: 120 })]);

@@ -14,6 +14,7 @@ import { podInfoFrom, type ApiPod } from '../../agent/kubernetes/pod.js';
 import { PodIndex } from '../../agent/kubernetes/pod-index.js';
 import { KubeApi } from '../../agent/kubernetes/api-client.js';
 import { ProcflowError } from '../../common/errors.js';
+import { agentDefaults } from '../../agent/config.js';
 
 function apiPod(name: string, ip: string | string[], extra: { ns?: string; generateName?: string; labels?: Record<string, string>; hostNetwork?: boolean; phase?: string; uid?: string } = {}): ApiPod {
   const ips = Array.isArray(ip) ? ip : [ip];
@@ -60,9 +61,10 @@ function lookupOf(idx: PodIndex): PodLookup {
 }
 
 function aggregator(level: AggregationLevel, idx: PodIndex) {
-  const cache = new ProcessCache({ node: 'n1', redactor: new Redactor(), exitRetentionMs: 1000 });
-  const at = new Attributor(cache, { procfsFallback: false });
-  return new FlowAggregator({ host: 'n1', level, endpoints: new EndpointNamer('n1', lookupOf(idx)), resolve: (p, s, c) => at.resolve(p, s, c) }, 0);
+  const c = agentDefaults({ node_name: 'n1', aggregation: level, exit_retention: 1000 });
+  const cache = new ProcessCache({ ...c, redactor: new Redactor(c) });
+  const at = new Attributor(cache, { ...c, procfsFallback: false });
+  return new FlowAggregator({ ...c, endpoints: new EndpointNamer('n1', lookupOf(idx)), resolve: (p, s, c) => at.resolve(p, s, c) }, 0);
 }
 
 test('flows between pods name both ends as workload endpoints with namespace and labels', () => {

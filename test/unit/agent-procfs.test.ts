@@ -13,6 +13,7 @@ import type { DocSink } from '../../agent/delivery/sink.js';
 import { SyntheticCollector } from '../../agent/synthetic.js';
 import { ProcflowError, describeError } from '../../common/errors.js';
 import type { ProcessEventDoc } from '../../schema/index.js';
+import { agentDefaults } from '../../agent/config.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -121,12 +122,12 @@ try { scanProcesses(4096, ${JSON.stringify(root)}); console.log('{}'); } catch (
 
 test('the agent: start fails with the hint when the scan cannot run, and starts with procfsScan false', async (t) => {
   const missing = join(tempDir(t), 'proc');
-  const failing = new Agent({ collector: new SyntheticCollector(), sink: new MemorySink(), log: silent }, { node: 'n', flushIntervalMs: 3_600_000, attributionDelayMs: 0, procRoot: missing });
+  const failing = new Agent({ collector: new SyntheticCollector(), sink: new MemorySink(), log: silent }, { ...agentDefaults(), node_name: 'n', flush_interval: 3_600_000, attribution_delay: 0, procRoot: missing });
   assert.throws(() => failing.start(), isProcfsError(missing, /does not exist/));
   await failing.stop();
 
   const sink = new MemorySink();
-  const agent = new Agent({ collector: new SyntheticCollector(), sink, log: silent }, { node: 'n', flushIntervalMs: 3_600_000, attributionDelayMs: 0, procRoot: missing, procfsScan: false });
+  const agent = new Agent({ collector: new SyntheticCollector(), sink, log: silent }, { ...agentDefaults(), node_name: 'n', flush_interval: 3_600_000, attribution_delay: 0, procRoot: missing, procfs_scan: false });
   agent.start();
   try {
     assert.equal(agent.stats.scanned, 0);
@@ -142,7 +143,7 @@ test('the agent with a fake proc root: each process already running gets a proce
   const root = tempDir(t);
   fakeProcess(root, 31337, { comm: 'sleeper', ppid: 1, startTicks: 900, argv: ['/usr/bin/sleep', '1000'], exe: '/usr/bin/sleep', cwd: '/' });
   const sink = new MemorySink();
-  const agent = new Agent({ collector: new SyntheticCollector(), sink, log: silent }, { node: 'n', flushIntervalMs: 3_600_000, attributionDelayMs: 0, procRoot: root, procfsFallback: false });
+  const agent = new Agent({ collector: new SyntheticCollector(), sink, log: silent }, { ...agentDefaults(), node_name: 'n', flush_interval: 3_600_000, attribution_delay: 0, procRoot: root, procfsFallback: false });
   agent.start();
   try {
     assert.equal(agent.stats.scanned, 1);
@@ -173,6 +174,6 @@ test('a process started through a symlink is named by the path it was started as
   for (const pid of [viaLink, renamed]) {
     while (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('setTimeout')) await new Promise((r) => setTimeout(r, 20));
   }
-  assert.equal(readProcess(viaLink)!.exe, link, 'argv[0] resolves to the same file: the started-as path');
-  assert.equal(readProcess(renamed)!.exe, process.execPath, 'an argv[0] that names no file: the resolved executable');
+  assert.equal(readProcess(viaLink, agentDefaults().max_args_size)!.exe, link, 'argv[0] resolves to the same file: the started-as path');
+  assert.equal(readProcess(renamed, agentDefaults().max_args_size)!.exe, process.execPath, 'an argv[0] that names no file: the resolved executable');
 });

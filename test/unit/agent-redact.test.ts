@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MASK, Redactor } from '../../agent/process/redact.js';
+import { agentDefaults } from '../../agent/config.js';
 
-const r = new Redactor();
+const r = new Redactor(agentDefaults());
 const red = (...args: string[]) => r.redact(args).args;
 
 test('default rules mask flag values in both forms', () => {
@@ -23,11 +24,11 @@ test('default rules mask URL credentials, secret KEY= pairs and Authorization he
 });
 
 test('users add rules and can turn the defaults off', () => {
-  const custom = new Redactor({ flags: ['--db-pass'], patterns: ['session=([a-f0-9]+)'] });
+  const custom = new Redactor(agentDefaults({ redact_flags: ['--db-pass'], redact_patterns: ['session=([a-f0-9]+)'] }));
   assert.deepEqual(custom.redact(['--db-pass', 'x', 'session=deadbeef;path=/', '--password=y']).args, ['--db-pass', MASK, `session=${MASK};path=/`, `--password=${MASK}`]);
-  const none = new Redactor({ defaults: false, patterns: ['secret'] });
+  const none = new Redactor(agentDefaults({ redact_defaults: false, redact_patterns: ['secret'] }));
   assert.deepEqual(none.redact(['--password=y', 'my-secret-value']).args, ['--password=y', `my-${MASK}-value`]);
-  assert.throws(() => new Redactor({ patterns: ['(unclosed'] }), /redaction: invalid pattern/);
+  assert.throws(() => new Redactor(agentDefaults({ redact_patterns: ['(unclosed'] })), /redaction: invalid pattern/);
 });
 
 test('secret query and fragment parameters in URLs are masked, their names kept', () => {
@@ -69,7 +70,7 @@ test('-p is masked for programs that take a password with it, and left alone for
   // The generic secret flags hold for every program.
   assert.deepEqual(args('tsc', '--token', 't'), ['--token', MASK]);
   // Without the defaults, no program rules either.
-  assert.deepEqual(new Redactor({ defaults: false }).redact(['-pS3cret', '-a', 'x'], 'mysql').args, ['-pS3cret', '-a', 'x']);
+  assert.deepEqual(new Redactor(agentDefaults({ redact_defaults: false })).redact(['-pS3cret', '-a', 'x'], 'mysql').args, ['-pS3cret', '-a', 'x']);
 });
 
 test('without a program, -p is masked whatever it means (the safe side)', () => {
@@ -197,7 +198,7 @@ test('long secret flags match whatever their case and - / _ spelling; look-alike
   assert.deepEqual(red('--Password', 'a', '--PASSWORD=b', '--pass-word', 'c', '--pass_word=d', '--API_KEY', 'e', '--Client-Secret=f'),
     ['--Password', MASK, `--PASSWORD=${MASK}`, '--pass-word', MASK, `--pass_word=${MASK}`, '--API_KEY', MASK, `--Client-Secret=${MASK}`]);
   // Flags users add get the same treatment.
-  assert.deepEqual(new Redactor({ flags: ['--db-pass'] }).redact(['--DB_PASS', 'x']).args, ['--DB_PASS', MASK]);
+  assert.deepEqual(new Redactor(agentDefaults({ redact_flags: ['--db-pass'] })).redact(['--DB_PASS', 'x']).args, ['--DB_PASS', MASK]);
   // A file that holds the secret is not the secret; other words that contain key or pass are not secrets.
   const plain = ['--keyboard-layout', 'us', '--max-keys', '5', '--token-file', '/run/secrets/t', '--token-file=/run/t', '--password-file=/p', '--passphrase-fd', '3', '--monkey=1', '--no-password'];
   assert.deepEqual(args('tool', ...plain), plain);

@@ -19,7 +19,7 @@ import { Spool } from '../../agent/delivery/spool.js';
 import { SyntheticCollector, execEvent, flowRecord } from '../../agent/synthetic.js';
 import { describeError } from '../../common/errors.js';
 import { sampleFlowLog } from '../support/documents.js';
-import { agentDefaults, shippingOptions } from '../../agent/config.js';
+import { agentDefaults } from '../../agent/config.js';
 
 const S = 1_000_000_000n;
 const silent = pino({ level: 'silent' });
@@ -71,7 +71,7 @@ test('a source whose drain throws fails one interval (counted), not the agent or
     return drain();
   };
   const sink = new MemorySink();
-  const agent = new Agent({ collector, sink, log: silent }, { node: 'n', flushIntervalMs: 3_600_000, procfsScan: false, procfsFallback: false, attributionDelayMs: 0 });
+  const agent = new Agent({ collector, sink, log: silent }, { ...agentDefaults(), node_name: 'n', flush_interval: 3_600_000, procfs_scan: false, procfsFallback: false, attribution_delay: 0 });
   agent.start();
   try {
     await agent.flush(); // must resolve, not reject
@@ -88,14 +88,14 @@ test('a source whose drain throws fails one interval (counted), not the agent or
 
 test('a spool directory that disappeared: the batch is dropped and counted, nothing throws, no temp file is left', async (t) => {
   const dir = tempDir(t);
-  const spool = new Spool({ dir, maxBytes: 1 << 20 });
+  const spool = new Spool(agentDefaults({ spool_dir: dir, spool_max_size: 1 << 20 }));
   assert.equal(await spool.put('flows', gzipSync('{"a":1}\n'), 1), true);
   rmSync(dir, { recursive: true, force: true });
   assert.equal(await spool.put('flows', gzipSync('{"a":2}\n'), 1), false);
   assert.equal(spool.stats.writeFailedBatches, 1);
   assert.equal(spool.stats.writeFailedDocs, 1);
   // And the sink keeps going after a failed batch (the rest of the interval is still tried).
-  const sink = new SpoolSink(spool, { maxDocs: 1 });
+  const sink = new SpoolSink(spool, agentDefaults({ batch_max_docs: 1 }));
   assert.equal(await sink.write('flows', [sampleFlowLog({ source_port: 3 }), sampleFlowLog({ source_port: 4 })]), 2);
   assert.equal(spool.stats.writeFailedBatches, 3);
 });
@@ -104,7 +104,7 @@ test('a spool directory that cannot be created is a configuration error naming -
   const dir = tempDir(t);
   const file = join(dir, 'not-a-dir');
   writeFileSync(file, 'x');
-  assert.throws(() => new Spool({ dir: join(file, 'spool'), maxBytes: 1 << 20 }), (err: Error) => {
+  assert.throws(() => new Spool(agentDefaults({ spool_dir: join(file, 'spool'), spool_max_size: 1 << 20 })), (err: Error) => {
     assert.match(describeError(err), /--spool-dir/);
     return true;
   });
@@ -113,11 +113,11 @@ test('a spool directory that cannot be created is a configuration error naming -
 test('a spooled batch deleted behind the agent is dropped and counted; the batches after it still ship', async (t) => {
   const { got, server } = await acceptingIndexer(t);
   const dir = tempDir(t);
-  const spool = new Spool({ dir, maxBytes: 1 << 20 });
+  const spool = new Spool(agentDefaults({ spool_dir: dir, spool_max_size: 1 << 20 }));
   await spool.put('flows', gzipSync('{"n":1}\n'), 1);
   await spool.put('flows', gzipSync('{"n":2}\n'), 1);
   unlinkSync(join(dir, readdirSync(dir).filter((n) => n.endsWith('.gz')).sort()[0]!));
-  const shipper = new Shipper({ ...shippingOptions(agentDefaults()), indexerUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't', spool, log: silent, backoff: { baseMs: 20, maxMs: 50 }, concurrency: 1 });
+  const shipper = new Shipper({ ...agentDefaults(), indexer_url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't', spool, log: silent, backoff: { baseMs: 20 }, retry_max_delay: 50, ship_concurrency: 1 });
   t.after(() => shipper.stop());
   shipper.start();
   assert.equal(await shipper.drained(10_000), true, 'the spool empties');
@@ -128,7 +128,8 @@ test('a spooled batch deleted behind the agent is dropped and counted; the batch
 
 test('an exec arriving after its flows were attributed to the task name keeps the live process cached', () => {
   let now = 0;
-  const cache = new ProcessCache({ node: 'n', redactor: new Redactor(), exitRetentionMs: 1000, now: () => now });
+  const c = agentDefaults({ node_name: 'n', exit_retention: 1000 });
+  const cache = new ProcessCache({ ...c, redactor: new Redactor(c), now: () => now });
   cache.addGone(42, 7n * S, 'curl'); // a flush found neither cache entry nor /proc entry
   cache.onExec(execEvent(42, 7n * S, '/usr/bin/curl', ['-s', 'x']));
   now = 10_000;
@@ -148,9 +149,9 @@ test('an indexer URL with a path (behind a reverse proxy) keeps its path', async
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => new Promise<void>((r) => server.close(() => r())));
   const dir = tempDir(t);
-  const spool = new Spool({ dir, maxBytes: 1 << 20 });
+  const spool = new Spool(agentDefaults({ spool_dir: dir, spool_max_size: 1 << 20 }));
   await spool.put('flows', gzipSync('{"n":1}\n'), 1);
-  const shipper = new Shipper({ ...shippingOptions(agentDefaults()), indexerUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/procflow`, token: 't', spool, log: silent, backoff: { baseMs: 20, maxMs: 50 } });
+  const shipper = new Shipper({ ...agentDefaults(), indexer_url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/procflow`, token: 't', spool, log: silent, backoff: { baseMs: 20 }, retry_max_delay: 50 });
   t.after(() => shipper.stop());
   shipper.start();
   assert.equal(await shipper.drained(5000), true);
@@ -199,9 +200,9 @@ test('a Retry-After far in the future (an HTTP date years ahead) pauses sending 
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => new Promise<void>((r) => server.close(() => r())));
-  const spool = new Spool({ dir: tempDir(t), maxBytes: 1 << 20 });
+  const spool = new Spool(agentDefaults({ spool_dir: tempDir(t), spool_max_size: 1 << 20 }));
   await spool.put('flows', gzipSync('{"n":1}\n'), 1);
-  const shipper = new Shipper({ ...shippingOptions(agentDefaults()), indexerUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't', spool, log: silent });
+  const shipper = new Shipper({ ...agentDefaults(), indexer_url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't', spool, log: silent });
   shipper.start();
   while (answered === 0) await new Promise((r) => setTimeout(r, 20));
   await new Promise((r) => setTimeout(r, 300));
@@ -231,7 +232,8 @@ test('a --listen port already taken is a clear error naming --listen, and the so
 test('arguments longer than the keyword ignore_above are cut to it and marked truncated, so they stay searchable', async () => {
   const { FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS } = await import('../../schema/index.js');
   const limit = Math.min(FLOW_LOG_FIELDS.process_args.ignoreAbove, PROCESS_EVENT_FIELDS.process_exec.fields.process.fields.arguments.ignoreAbove);
-  const cache = new ProcessCache({ node: 'n', redactor: new Redactor() });
+  const c = agentDefaults({ node_name: 'n' });
+  const cache = new ProcessCache({ ...c, redactor: new Redactor(c) });
   const long = ['x'.repeat(6000), 'é'.repeat(6000)];
   const e = cache.onExec(execEvent(50, 3n * S, '/usr/bin/long', long));
   assert.ok(e.argsText.length <= limit, `${e.argsText.length} > ${limit}`);
@@ -256,11 +258,11 @@ test('a 200 that is not the indexer\'s answer (an HTML page from a proxy) does n
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => new Promise<void>((r) => server.close(() => r())));
-  const spool = new Spool({ dir: tempDir(t), maxBytes: 1 << 20 });
+  const spool = new Spool(agentDefaults({ spool_dir: tempDir(t), spool_max_size: 1 << 20 }));
   await spool.put('flows', gzipSync('{"n":1}\n'), 1);
   const reasons: string[] = [];
-  const shipper = new Shipper({ ...shippingOptions(agentDefaults()),
-    indexerUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't', spool, log: silent, backoff: { baseMs: 20, maxMs: 50 },
+  const shipper = new Shipper({ ...agentDefaults(),
+    indexer_url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't', spool, log: silent, backoff: { baseMs: 20 }, retry_max_delay: 50,
     onAttempt: (a) => reasons.push(a.reason),
   });
   shipper.start();
@@ -277,12 +279,12 @@ test('a spooled batch that cannot be read is moved to the dead letter as corrupt
   // Something that is not a readable file under a batch's name (EISDIR on read), older than a good batch.
   mkdirSync(join(dir, '0000000000000001-flows-4.ndjson.gz'));
   writeFileSync(join(dir, '0000000000000002-flows-1.ndjson.gz'), gzipSync('{"n":2}\n'));
-  const spool = new Spool({ dir, maxBytes: 1 << 20 });
+  const spool = new Spool(agentDefaults({ spool_dir: dir, spool_max_size: 1 << 20 }));
   const errors: { msg: string; error: string }[] = [];
   const log = pino({ level: 'error' }, { write: (line: string) => void errors.push(JSON.parse(line)) });
   const outcomes: string[] = [];
-  const shipper = new Shipper({ ...shippingOptions(agentDefaults()),
-    indexerUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't', spool, log, backoff: { baseMs: 20, maxMs: 50 }, concurrency: 1,
+  const shipper = new Shipper({ ...agentDefaults(),
+    indexer_url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't', spool, log, backoff: { baseMs: 20 }, retry_max_delay: 50, ship_concurrency: 1,
     onAttempt: (a) => outcomes.push(a.outcome),
   });
   t.after(() => shipper.stop());

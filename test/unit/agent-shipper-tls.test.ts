@@ -14,7 +14,7 @@ import { gzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { ConfigError } from '../../common/errors.js';
 import { IndexerClient } from '../../agent/delivery/indexer-client.js';
-import { agentDefaults, shippingOptions } from '../../agent/config.js';
+import { agentDefaults, type AgentConfig } from '../../agent/config.js';
 import { validateAgentConfig } from '../../agent/run.js';
 import { Shipper, type ShipperOptions } from '../../agent/delivery/shipper.js';
 import { Spool } from '../../agent/delivery/spool.js';
@@ -52,12 +52,12 @@ async function httpsIndexer(t: TestContext, ca: TestCa, o: { requireClientCert?:
   return { url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
 }
 
-function shipperFor(t: TestContext, o: Partial<ShipperOptions> & Pick<ShipperOptions, 'indexerUrl'>) {
+function shipperFor(t: TestContext, o: Partial<ShipperOptions> & Pick<ShipperOptions, 'indexer_url'>) {
   const dir = mkdtempSync(join(tmpdir(), 'procflow-ship-tls-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const spool = new Spool({ dir, maxBytes: 1 << 20 });
+  const spool = new Spool(agentDefaults({ spool_dir: dir, spool_max_size: 1 << 20 }));
   const { log, lines } = captureLog();
-  const shipper = new Shipper({ ...shippingOptions(agentDefaults()), token: 'sekret', spool, log, backoff: { baseMs: 50, maxMs: 200 }, requestTimeoutMs: 5000, watchIntervalMs: 50, ...o });
+  const shipper = new Shipper({ ...agentDefaults(), token: 'sekret', spool, log, backoff: { baseMs: 50 }, retry_max_delay: 200, request_timeout: 5000, watchIntervalMs: 50, ...o });
   t.after(() => shipper.stop());
   return { dir, spool, shipper, lines };
 }
@@ -74,7 +74,7 @@ const until = async (what: string, ok: () => boolean, ms = 5000) => {
 test('ships over https to a server whose certificate the --indexer-ca-file CA signed', async (t) => {
   const ca = testCa(t);
   const idx = await httpsIndexer(t, ca);
-  const { spool, shipper } = shipperFor(t, { indexerUrl: idx.url, caFile: ca.caFile });
+  const { spool, shipper } = shipperFor(t, { indexer_url: idx.url, indexer_ca_file: ca.caFile });
   await spool.put('flows', batch(1), 1);
   shipper.start();
   assert.equal(await shipper.drained(5000), true);
@@ -86,7 +86,7 @@ test('a server that requires a client certificate: shipped with --indexer-cert-f
   const idx = await httpsIndexer(t, ca, { requireClientCert: true });
   const client = ca.client('agent-node-1');
 
-  const without = shipperFor(t, { indexerUrl: idx.url, caFile: ca.caFile });
+  const without = shipperFor(t, { indexer_url: idx.url, indexer_ca_file: ca.caFile });
   await without.spool.put('flows', batch(1), 1);
   without.shipper.start();
   await until('a failed attempt', () => without.shipper.stats.failures >= 1);
@@ -97,7 +97,7 @@ test('a server that requires a client certificate: shipped with --indexer-cert-f
   assert.ok(error, 'an error is logged');
   assert.match(error.msg, /--indexer-cert-file and --indexer-key-file/);
 
-  const withCert = shipperFor(t, { indexerUrl: idx.url, caFile: ca.caFile, certFile: client.certFile, keyFile: client.keyFile });
+  const withCert = shipperFor(t, { indexer_url: idx.url, indexer_ca_file: ca.caFile, indexer_cert_file: client.certFile, indexer_key_file: client.keyFile });
   await withCert.spool.put('flows', batch(2), 1);
   withCert.shipper.start();
   assert.equal(await withCert.shipper.drained(5000), true);
@@ -112,7 +112,7 @@ test('a wrong CA (or none: the system CAs) keeps the batch spooled and says to p
   t.after(() => rmSync(caCopy, { force: true }));
   writeFileSync(caCopy, other.ca);
 
-  const system = shipperFor(t, { indexerUrl: idx.url });
+  const system = shipperFor(t, { indexer_url: idx.url });
   await system.spool.put('flows', batch(0), 1);
   system.shipper.start();
   await until('a failed attempt with the system CAs', () => system.shipper.stats.failures >= 1);
@@ -120,7 +120,7 @@ test('a wrong CA (or none: the system CAs) keeps the batch spooled and says to p
   assert.equal(system.spool.size, 1);
   assert.ok(system.lines.some((l) => l.level === LEVEL.error && /--indexer-ca-file \(PROCFLOW_INDEXER_CA_FILE\)/.test(l.msg)), 'the system CAs do not know the test CA');
 
-  const { spool, shipper, lines } = shipperFor(t, { indexerUrl: idx.url, caFile: caCopy });
+  const { spool, shipper, lines } = shipperFor(t, { indexer_url: idx.url, indexer_ca_file: caCopy });
   await spool.put('flows', batch(1), 1);
   shipper.start();
   await until('two failed attempts', () => shipper.stats.failures >= 2);
@@ -144,7 +144,7 @@ test('a rotated token file: the next request carries the new token, without a re
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const tokenFile = join(dir, 'token');
   writeFileSync(tokenFile, '# the indexer token\n\nfirst-token\n');
-  const { spool, shipper } = shipperFor(t, { indexerUrl: idx.url, caFile: ca.caFile, token: 'from-the-flag', tokenFile });
+  const { spool, shipper } = shipperFor(t, { indexer_url: idx.url, indexer_ca_file: ca.caFile, token: 'from-the-flag', token_file: tokenFile });
   shipper.start();
   await spool.put('flows', batch(1), 1);
   shipper.notify();
@@ -165,17 +165,17 @@ test('TLS settings that cannot work are ConfigErrors at start, naming the flags'
   const log = pino({ level: 'silent' });
   const garbage = join(ca.dir, 'not-a-ca.pem');
   writeFileSync(garbage, 'hello\n');
-  const cases: [string, ConstructorParameters<typeof IndexerClient>[0], RegExp][] = [
-    ['cert without key', { indexerUrl: 'https://127.0.0.1:1', token: 't', certFile: client.certFile, log }, /--indexer-cert-file and --indexer-key-file go together/],
-    ['a CA for an http:// URL', { indexerUrl: 'http://127.0.0.1:1', token: 't', caFile: ca.caFile, log }, /--indexer-ca-file set, but --indexer-url http:\/\/127\.0\.0\.1:1 is not https/],
-    ['a CA file without a certificate', { indexerUrl: 'https://127.0.0.1:1', token: 't', caFile: garbage, log }, /holds no PEM certificate/],
-    ['a key that is not the certificate\'s', { indexerUrl: 'https://127.0.0.1:1', token: 't', certFile: client.certFile, keyFile: ca.server().keyFile, log }, /key values mismatch/],
-    ['a missing CA file', { indexerUrl: 'https://127.0.0.1:1', token: 't', caFile: join(ca.dir, 'missing.pem'), log }, /cannot read the indexer CA bundle .*--indexer-ca-file/],
-    ['an empty token file', { indexerUrl: 'https://127.0.0.1:1', token: '', tokenFile: garbage.replace('not-a-ca.pem', 'empty'), log }, /holds no token/],
+  const cases: [string, Partial<AgentConfig>, RegExp][] = [
+    ['cert without key', { indexer_url: 'https://127.0.0.1:1', token: 't', indexer_cert_file: client.certFile }, /--indexer-cert-file and --indexer-key-file go together/],
+    ['a CA for an http:// URL', { indexer_url: 'http://127.0.0.1:1', token: 't', indexer_ca_file: ca.caFile }, /--indexer-ca-file set, but --indexer-url http:\/\/127\.0\.0\.1:1 is not https/],
+    ['a CA file without a certificate', { indexer_url: 'https://127.0.0.1:1', token: 't', indexer_ca_file: garbage }, /holds no PEM certificate/],
+    ['a key that is not the certificate\'s', { indexer_url: 'https://127.0.0.1:1', token: 't', indexer_cert_file: client.certFile, indexer_key_file: ca.server().keyFile }, /key values mismatch/],
+    ['a missing CA file', { indexer_url: 'https://127.0.0.1:1', token: 't', indexer_ca_file: join(ca.dir, 'missing.pem') }, /cannot read the indexer CA bundle .*--indexer-ca-file/],
+    ['an empty token file', { indexer_url: 'https://127.0.0.1:1', token: '', token_file: garbage.replace('not-a-ca.pem', 'empty') }, /holds no token/],
   ];
   writeFileSync(garbage.replace('not-a-ca.pem', 'empty'), '# nothing yet\n\n');
-  for (const [what, o, message] of cases) {
-    assert.throws(() => new IndexerClient(o), (err: Error) => err instanceof ConfigError && message.test(err.message), what);
+  for (const [what, c, message] of cases) {
+    assert.throws(() => new IndexerClient({ ...agentDefaults(c), log }), (err: Error) => err instanceof ConfigError && message.test(err.message), what);
   }
   // The combinations that cannot work are refused before the kernel is even opened.
   assert.throws(() => validateAgentConfig(agentDefaults({ indexer_url: 'https://127.0.0.1:1', token: 't', indexer_key_file: client.keyFile })), /go together/);

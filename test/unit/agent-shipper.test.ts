@@ -8,8 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { Spool } from '../../agent/delivery/spool.js';
-import { Shipper } from '../../agent/delivery/shipper.js';
-import { agentDefaults, shippingOptions } from '../../agent/config.js';
+import { Shipper, type ShipperOptions } from '../../agent/delivery/shipper.js';
+import { agentDefaults } from '../../agent/config.js';
 import { startAgent } from '../../agent/run.js';
 import { SyntheticCollector } from '../../agent/synthetic.js';
 import { captureLog, LEVEL } from '../support/log.js';
@@ -44,11 +44,11 @@ async function indexerStub(t: { after(fn: () => Promise<void> | void): void }, s
 
 const ok = (s: Seen, res: ServerResponse) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ accepted: s.lines.length }));
 
-function setup(t: { after(fn: () => void): void }, url: string, extra: { concurrency?: number; maxServerErrorRetries?: number; backoff?: { baseMs: number; maxMs: number } } = {}) {
+function setup(t: { after(fn: () => void): void }, url: string, extra: Partial<Pick<ShipperOptions, 'ship_concurrency' | 'max_server_error_retries' | 'retry_max_delay' | 'backoff'>> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'procflow-ship-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const spool = new Spool({ dir, maxBytes: 1 << 20 });
-  const shipper = new Shipper({ ...shippingOptions(agentDefaults()), indexerUrl: url, token: 'sekret', spool, log: pino({ level: process.env.TEST_LOG ?? 'silent' }), backoff: { baseMs: 50, maxMs: 200 }, requestTimeoutMs: 5000, ...extra });
+  const spool = new Spool(agentDefaults({ spool_dir: dir, spool_max_size: 1 << 20 }));
+  const shipper = new Shipper({ ...agentDefaults(), indexer_url: url, token: 'sekret', spool, log: pino({ level: process.env.TEST_LOG ?? 'silent' }), backoff: { baseMs: 50 }, retry_max_delay: 200, request_timeout: 5000, ...extra });
   t.after(() => shipper.stop());
   return { dir, spool, shipper };
 }
@@ -77,7 +77,7 @@ test('503 with Retry-After: the batch waits at least that long, stays spooled, t
     (_s, res) => res.writeHead(503, { 'retry-after': '1' }).end('{"error":"elasticsearch unavailable"}'),
     ok,
   ]);
-  const { spool, shipper } = setup(t, stub.url, { concurrency: 1 });
+  const { spool, shipper } = setup(t, stub.url, { ship_concurrency: 1 });
   await spool.put('flows', ndjson({ a: 1 }), 1);
   shipper.start();
   assert.equal(await shipper.drained(10_000), true);
@@ -108,7 +108,7 @@ test('indexer down: batches wait on disk and go out when it comes back; 413 halv
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
   const port = (probe.address() as AddressInfo).port;
   await new Promise<void>((r) => probe.close(() => r()));
-  const { spool, shipper } = setup(t, `http://127.0.0.1:${port}`, { concurrency: 1 });
+  const { spool, shipper } = setup(t, `http://127.0.0.1:${port}`, { ship_concurrency: 1 });
   await spool.put('flows', ndjson({ a: 1 }, { a: 2 }, { a: 3 }), 3);
   shipper.start();
   await new Promise((r) => setTimeout(r, 400));
@@ -171,7 +171,7 @@ test('500: a batch the indexer keeps failing is retried --max-server-error-retri
 test('503 and network errors stay unbounded: a batch answered 503 more often than --max-server-error-retries still ships', async (t) => {
   const busy = (_s: Seen, res: ServerResponse) => res.writeHead(503).end('{"error":"elasticsearch unavailable"}');
   const stub = await indexerStub(t, [busy, busy, busy, ok]);
-  const { spool, shipper } = setup(t, stub.url, { concurrency: 1, maxServerErrorRetries: 1 });
+  const { spool, shipper } = setup(t, stub.url, { ship_concurrency: 1, max_server_error_retries: 1 });
   await spool.put('flows', ndjson({ a: 1 }), 1);
   shipper.start();
   assert.equal(await shipper.drained(10_000), true);
@@ -182,7 +182,7 @@ test('503 and network errors stay unbounded: a batch answered 503 more often tha
 
 test('502 from a proxy counts against the batch too; with --max-server-error-retries 0 the first one dead-letters it', async (t) => {
   const stub = await indexerStub(t, [(_s, res) => res.writeHead(502).end('bad gateway'), ok]);
-  const { dir, spool, shipper } = setup(t, stub.url, { concurrency: 1, maxServerErrorRetries: 0 });
+  const { dir, spool, shipper } = setup(t, stub.url, { ship_concurrency: 1, max_server_error_retries: 0 });
   await spool.put('flows', ndjson({ a: 1 }), 1);
   shipper.start();
   assert.equal(await shipper.drained(5000), true);
@@ -194,7 +194,7 @@ test('502 from a proxy counts against the batch too; with --max-server-error-ret
 test('one batch failing with 500 does not pause shipping: a batch spooled during its backoff goes out at once', async (t) => {
   const stub = await indexerStub(t, [(s, res) => (s.lines.some((l) => l.includes('poison')) ? res.writeHead(500).end('boom') : ok(s, res))]);
   // A backoff of 1 to 2 s: a shipping-wide pause would hold the second batch at least that long.
-  const { spool, shipper } = setup(t, stub.url, { concurrency: 1, maxServerErrorRetries: 5, backoff: { baseMs: 2000, maxMs: 4000 } });
+  const { spool, shipper } = setup(t, stub.url, { ship_concurrency: 1, max_server_error_retries: 5, backoff: { baseMs: 2000 }, retry_max_delay: 4000 });
   await spool.put('flows', ndjson({ poison: true }), 1);
   shipper.start();
   while (shipper.stats.failures === 0) await new Promise((r) => setTimeout(r, 10));

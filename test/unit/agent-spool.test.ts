@@ -12,6 +12,7 @@ import { Spool } from '../../agent/delivery/spool.js';
 import { SpoolSink, StreamSink } from '../../agent/delivery/sink.js';
 import { sampleFlowLog } from '../support/documents.js';
 import { skipOrFail } from '../support/environment.js';
+import { agentDefaults, type AgentConfig } from '../../agent/config.js';
 
 function tempDir(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'procflow-spool-'));
@@ -21,12 +22,15 @@ function tempDir(t: { after(fn: () => void): void }): string {
 
 const body = (n: number) => Buffer.alloc(n, 1);
 
+/** A spool in `dir` as the CLI makes it: the settings at their defaults but those given. */
+const spoolIn = (dir: string, c: Partial<AgentConfig> = {}) => new Spool(agentDefaults({ spool_dir: dir, ...c }));
+
 /** A valid flow log told apart by its source port. */
 const flow = (i: number, over: Record<string, unknown> = {}) => sampleFlowLog({ source_port: 1000 + i, ...over });
 
 test('a full spool drops the oldest batches and counts batches and documents', async (t) => {
   const dir = tempDir(t);
-  const spool = new Spool({ dir, maxBytes: 1000 });
+  const spool = spoolIn(dir, { spool_max_size: 1000 });
   for (let i = 0; i < 4; i++) assert.equal(await spool.put('flows', body(300), 10 + i), true);
   // 4 x 300 > 1000: the first batch had to go
   assert.equal(spool.size, 3);
@@ -47,11 +51,11 @@ test('a full spool drops the oldest batches and counts batches and documents', a
 
 test('a restarted spool resumes the batches left on disk, oldest first, and removes torn writes', async (t) => {
   const dir = tempDir(t);
-  const first = new Spool({ dir, maxBytes: 1 << 20 });
+  const first = spoolIn(dir, { spool_max_size: 1 << 20 });
   await first.put('flows', gzipSync('{"a":1}\n'), 1);
   await first.put('process', gzipSync('{"b":2}\n{"b":3}\n'), 2);
   writeFileSync(join(dir, '0000000000000099-flows-1.ndjson.gz.tmp'), 'torn');
-  const second = new Spool({ dir, maxBytes: 1 << 20 });
+  const second = spoolIn(dir, { spool_max_size: 1 << 20 });
   assert.equal(second.resumed, 2);
   assert.ok(!readdirSync(dir).some((n) => n.endsWith('.tmp')));
   const b1 = second.claim()!;
@@ -67,7 +71,7 @@ test('a restarted spool resumes the batches left on disk, oldest first, and remo
 
 test('dead-lettered batches keep their reason and are bounded', async (t) => {
   const dir = tempDir(t);
-  const spool = new Spool({ dir, maxBytes: 1 << 20, deadLetterMaxBytes: 500 });
+  const spool = spoolIn(dir, { spool_max_size: 1 << 20, dead_letter_max_size: 500 });
   for (let i = 0; i < 3; i++) await spool.put('flows', body(300), 3);
   for (let i = 0; i < 3; i++) await spool.moveToDeadLetter(spool.claim()!, { status: 400, body: `line ${i + 1}: bad` });
   assert.equal(spool.size, 0);
@@ -83,9 +87,9 @@ test('dead-lettered batches keep their reason and are bounded', async (t) => {
 
 test('the spool sink cuts batches by documents and bytes', async (t) => {
   const dir = tempDir(t);
-  const spool = new Spool({ dir, maxBytes: 1 << 20 });
+  const spool = spoolIn(dir, { spool_max_size: 1 << 20 });
   let notified = 0;
-  const sink = new SpoolSink(spool, { maxDocs: 3, maxBytes: 1 << 20 }, () => notified++);
+  const sink = new SpoolSink(spool, agentDefaults({ batch_max_docs: 3, batch_max_size: 1 << 20 }), () => notified++);
   const docs = Array.from({ length: 7 }, (_, i) => flow(i));
   assert.equal(await sink.write('flows', docs), 7);
   assert.equal(spool.size, 3);
@@ -97,7 +101,7 @@ test('the spool sink cuts batches by documents and bytes', async (t) => {
 
 test('the spool sink pulls documents lazily: each batch is spooled before the next is produced', async (t) => {
   const dir = tempDir(t);
-  const spool = new Spool({ dir, maxBytes: 1 << 20 });
+  const spool = spoolIn(dir, { spool_max_size: 1 << 20 });
   let produced = 0;
   const producedAtPut: number[] = [];
   const put = spool.put.bind(spool);
@@ -111,20 +115,20 @@ test('the spool sink pulls documents lazily: each batch is spooled before the ne
       yield flow(i);
     }
   }
-  assert.equal(await new SpoolSink(spool, { maxDocs: 4, maxBytes: 1 << 20 }).write('flows', docs()), 10);
+  assert.equal(await new SpoolSink(spool, agentDefaults({ batch_max_docs: 4, batch_max_size: 1 << 20 })).write('flows', docs()), 10);
   // A batch is cut when the document that does not fit is produced: 5 made for the first 4.
   assert.deepEqual(producedAtPut, [5, 9, 10]);
 });
 
 test('the spool sink cuts batches by UTF-8 bytes and keeps every character', async (t) => {
   const dir = tempDir(t);
-  const spool = new Spool({ dir, maxBytes: 1 << 20 });
+  const spool = spoolIn(dir, { spool_max_size: 1 << 20 });
   // Lines with 100 two-byte characters: by bytes six fit in the batch; counting characters would put seven.
   const docs = Array.from({ length: 20 }, (_, i) => flow(i, { process_name: `/usr/bin/${'é'.repeat(100)}` }));
   const lineBytes = Buffer.byteLength(JSON.stringify(docs[0])) + 1;
   const maxBytes = Math.max(6 * lineBytes, 7 * (lineBytes - 100));
   assert.ok(maxBytes < 7 * lineBytes);
-  const sink = new SpoolSink(spool, { maxBytes, maxDocs: 1000 });
+  const sink = new SpoolSink(spool, agentDefaults({ batch_max_size: maxBytes, batch_max_docs: 1000 }));
   const big = flow(99, { process_name: `/usr/bin/${'x'.repeat(maxBytes)}` }); // larger than a batch: a batch of its own
   assert.equal(await sink.write('flows', [...docs.slice(0, 10), big, ...docs.slice(10)]), 21);
   const lines: string[] = [];
@@ -154,10 +158,10 @@ test('sinks give the event loop turns during a long write', async () => {
 
 test('invalid documents go to the dead letter with the reason, counted and logged once; the rest of the batch is spooled', async (t) => {
   const dir = tempDir(t);
-  const spool = new Spool({ dir, maxBytes: 1 << 20 });
+  const spool = spoolIn(dir, { spool_max_size: 1 << 20 });
   const logged: { msg: string; invalidDocs: number; first: string }[] = [];
   const log = pino({ level: 'info' }, new Writable({ write: (c: Buffer, _e, done) => (logged.push(JSON.parse(c.toString())), done()) }));
-  const sink = new SpoolSink(spool, { maxDocs: 5000, log });
+  const sink = new SpoolSink(spool, { ...agentDefaults({ batch_max_docs: 5000 }), log });
   const docs: object[] = Array.from({ length: 10 }, (_, i) => flow(i));
   docs.splice(3, 0, { ...flow(100), color: 'blue' });
   docs.splice(8, 0, flow(101, { bytes_in: 'lots' }));
@@ -197,8 +201,8 @@ test('invalid documents go to the dead letter with the reason, counted and logge
 
 test('a document JSON cannot hold (a bigint) is dead-lettered instead of failing the interval', async (t) => {
   const dir = tempDir(t);
-  const spool = new Spool({ dir, maxBytes: 1 << 20 });
-  const sink = new SpoolSink(spool);
+  const spool = spoolIn(dir, { spool_max_size: 1 << 20 });
+  const sink = new SpoolSink(spool, agentDefaults());
   assert.equal(await sink.write('flows', [flow(1), flow(2, { bytes_out: 5n })]), 2);
   assert.equal(spool.size, 1);
   assert.equal(spool.stats.invalidDocs.flows, 1);
@@ -213,7 +217,7 @@ test('spool and dead-letter files are fsynced before the rename that publishes t
   const spoolUrl = new URL('../../agent/delivery/spool.js', import.meta.url).href;
   const script = `
     import { Spool } from ${JSON.stringify(spoolUrl)};
-    const spool = new Spool({ dir: ${JSON.stringify(dir)}, maxBytes: 1 << 20 });
+    const spool = new Spool({ spool_dir: ${JSON.stringify(dir)}, spool_max_size: 1 << 20, dead_letter_max_size: 1 << 20 });
     await spool.put('flows', Buffer.from('batch'), 1);
     await spool.deadLetterDocuments('process', Buffer.from('bad'), 1, { status: 0, body: 'invalid' });
     await spool.put('flows', Buffer.from('batch two'), 1);

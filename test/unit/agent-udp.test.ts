@@ -14,13 +14,21 @@ import { ProcessCache } from '../../agent/process/process-cache.js';
 import { Redactor } from '../../agent/process/redact.js';
 import { StreamSink } from '../../agent/delivery/sink.js';
 import { SyntheticCollector, execEvent, exitEvent, flowRecord } from '../../agent/synthetic.js';
+import { agentDefaults, type AgentConfig } from '../../agent/config.js';
 
 const S = 1_000_000_000n;
 
-function setup(udp: { udpIdleMs?: number; udpMaxFlows?: number } = { udpIdleMs: 60_000 }) {
-  const cache = new ProcessCache({ node: 'n1', redactor: new Redactor(), exitRetentionMs: 600_000 });
-  const at = new Attributor(cache, { procfsFallback: false });
-  const agg = new FlowAggregator({ host: 'n1', endpoints: new EndpointNamer('n1'), resolve: (p, s, c) => at.resolve(p, s, c), ...udp }, 0);
+/** A cache and an aggregator as the agent builds them, from the settings at their defaults but `c`. */
+function parts(c: Partial<AgentConfig>, now = () => 0) {
+  const settings = agentDefaults({ node_name: 'n1', udp_flow_timeout: 60_000, ...c });
+  const cache = new ProcessCache({ ...settings, redactor: new Redactor(settings), now });
+  const at = new Attributor(cache, { ...settings, procfsFallback: false });
+  const agg = new FlowAggregator({ ...settings, endpoints: new EndpointNamer('n1'), resolve: (p, s, c) => at.resolve(p, s, c) }, 0);
+  return { cache, agg };
+}
+
+function setup(udp: Partial<Pick<AgentConfig, 'udp_flow_timeout' | 'udp_max_flows'>> = {}) {
+  const { cache, agg } = parts({ exit_retention: 600_000, ...udp });
   cache.onExec(execEvent(700, 7n * S, '/usr/sbin/unbound', []));
   return { cache, agg };
 }
@@ -76,7 +84,7 @@ test('a process that exits completes its UDP flows in the interval its last traf
 });
 
 test('too many remembered UDP flows: the least recently seen completes early and is counted', () => {
-  const { agg } = setup({ udpIdleMs: 60_000, udpMaxFlows: 2 });
+  const { agg } = setup({ udp_flow_timeout: 60_000, udp_max_flows: 2 });
   agg.add(dns(50010));
   agg.add(dns(50011));
   agg.flush(15_000);
@@ -100,7 +108,7 @@ test('the final flush completes every remembered UDP flow; TCP keeps the kernel 
   assert.equal(agg.udp!.size, 0);
   assert.equal(agg.udp!.stats.completed.shutdown, 2);
 
-  const off = setup({ udpIdleMs: 0 }).agg;
+  const off = setup({ udp_flow_timeout: 0 }).agg;
   off.add(dns(50030));
   assert.deepEqual(counts(off.flush(15_000, { final: true })), [[50030, 40, 0, 0]]);
   assert.equal(off.udp, undefined);
@@ -113,7 +121,7 @@ test('agent: exit events complete UDP flows, and stopping completes the rest (nd
   const collector = new SyntheticCollector();
   const agent = new Agent(
     { collector, sink: new StreamSink(out), log: pino({ level: 'silent' }) },
-    { node: 'u1', flushIntervalMs: 3_600_000, attributionDelayMs: 0, procfsScan: false, procfsFallback: false, processEvents: false, udpFlowTimeoutMs: 60_000 },
+    { ...agentDefaults(), node_name: 'u1', flush_interval: 3_600_000, attribution_delay: 0, procfs_scan: false, procfsFallback: false, process_events: false, udp_flow_timeout: 60_000 },
   );
   agent.start();
   collector.emit([execEvent(800, 10n * S, '/usr/bin/dig', []), execEvent(801, 11n * S, '/usr/sbin/ntpd', [])]);
@@ -134,9 +142,7 @@ test('agent: exit events complete UDP flows, and stopping completes the rest (nd
 
 test('the idle completion of a UDP flow keeps its binary and args after the process left the cache', () => {
   const now = { t: 0 };
-  const cache = new ProcessCache({ node: 'n1', redactor: new Redactor(), exitRetentionMs: 1000, now: () => now.t });
-  const at = new Attributor(cache, { procfsFallback: false });
-  const agg = new FlowAggregator({ host: 'n1', endpoints: new EndpointNamer('n1'), resolve: (p, s, c) => at.resolve(p, s, c), udpIdleMs: 60_000 }, 0);
+  const { cache, agg } = parts({ exit_retention: 1000, udp_flow_timeout: 60_000 }, () => now.t);
   cache.onExec(execEvent(800, 8n * S, '/usr/bin/python3.11', ['client.py']));
   agg.add(dns(50100, 40, 800, 8n * S));
   const [first] = valid(agg.flush(15_000));
