@@ -9,7 +9,7 @@ import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import type { Agent } from './agent.js';
-import { TokenFile } from '../common/bearer-tokens.js';
+import { AuthThrottle, TokenFile } from '../common/bearer-tokens.js';
 import { unixSocketPath } from '../common/config.js';
 import { ConfigError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
@@ -54,9 +54,21 @@ async function clearStaleSocket(path: string, listen: string): Promise<void> {
   unlinkSync(path);
 }
 
+/** Wrong API tokens one address may send per minute before it is refused without a check. */
+const API_AUTH_FAILURES_PER_MINUTE = 10;
+
 export async function startAgentServer(agent: Agent, o: AgentServerOptions): Promise<AgentServer> {
   const tokens = o.api_token_file ? new TokenFile(o.api_token_file, { what: 'API token file', flag: '--api-token-file', log: o.log }) : undefined;
-  const authorized = (req: IncomingMessage) => !tokens || tokens.accepts(req.headers.authorization);
+  const throttle = new AuthThrottle(API_AUTH_FAILURES_PER_MINUTE);
+  // A wrong token counts against its address; an address out of tries is refused unchecked.
+  const authorized = (req: IncomingMessage): boolean => {
+    if (!tokens) return true;
+    const address = req.socket.remoteAddress ?? 'unix';
+    if (throttle.retryAfterMs(address) > 0) return false;
+    if (tokens.accepts(req.headers.authorization)) return true;
+    if (req.headers.authorization !== undefined) throttle.failed(address);
+    return false;
+  };
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://agent');
     if (req.method !== 'GET') {

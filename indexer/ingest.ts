@@ -76,6 +76,25 @@ function authenticate(req: IncomingMessage, ctx: IngestContext): void {
   throw new HttpError(401, 'unauthorized', 'missing or wrong bearer token (Authorization: Bearer TOKEN)', {}, { 'www-authenticate': 'Bearer realm="procflow"' });
 }
 
+/**
+ * Whether a caller may learn internals (readyz's detail): an mTLS client, or a valid token. A
+ * wrong token counts as a failed authentication, and a throttled address is never told, so
+ * the answer cannot serve to guess tokens faster than ingest allows.
+ */
+export function isInsider(req: IncomingMessage, ctx: IngestContext): boolean {
+  if (ctx.clientCertificates && clientIdentity(req) !== undefined) return true;
+  if (ctx.tokens.empty || req.headers.authorization === undefined) return false;
+  const address = req.socket.remoteAddress ?? 'unknown';
+  if (ctx.throttle.retryAfterMs(address) > 0) {
+    ctx.metrics.authFailures.inc({ outcome: 'throttled' });
+    return false;
+  }
+  if (ctx.tokens.check(req.headers.authorization)) return true;
+  ctx.throttle.failed(address);
+  ctx.metrics.authFailures.inc({ outcome: 'refused' });
+  return false;
+}
+
 export async function handleIngest(req: IncomingMessage, res: ServerResponse, route: (typeof INGEST_ROUTES)[string], ctx: IngestContext): Promise<void> {
   if (ctx.draining()) {
     const err = unavailable('the indexer is shutting down; retry against another instance', 1000, 'shutting_down');

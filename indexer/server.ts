@@ -16,7 +16,7 @@ import { BulkWriter } from './bulk-writer.js';
 import { ElasticsearchMonitor } from './es-monitor.js';
 import { HttpError } from './http-error.js';
 import { InFlight } from './in-flight.js';
-import { INGEST_ROUTES, answerIngestError, clientIdentity, handleIngest, type IngestContext } from './ingest.js';
+import { INGEST_ROUTES, answerIngestError, handleIngest, isInsider, type IngestContext } from './ingest.js';
 import { createIndexerMetrics, type IndexerMetrics } from './metrics.js';
 import { checkIndexerOptions, parseListen, type IndexerOptions } from './options.js';
 import { sendError, sendJson, sendText } from './respond.js';
@@ -187,9 +187,9 @@ async function route(req: IncomingMessage, res: ServerResponse, ctx: IngestConte
         // Anyone may ask whether it is ready; only an agent's token (or an mTLS client) learns
         // why not, since the reasons name the cluster and its settings.
         const r = ctx.monitor.readiness;
-        const insider = (!ctx.tokens.empty && ctx.tokens.check(req.headers.authorization)) || (ctx.clientCertificates && clientIdentity(req) !== undefined);
         if (draining()) return sendJson(res, 503, { ready: false, reason: 'shutting_down' });
         if (r.ready) return sendJson(res, 200, { ready: true });
+        const insider = isInsider(req, ctx);
         return sendJson(res, 503, { ready: false, reason: r.reachable ? 'elasticsearch_not_ready' : 'elasticsearch_unreachable', ...(insider ? { detail: r.reason } : {}) });
       }
       case '/metrics':

@@ -139,6 +139,18 @@ describe('indexer under hostile input', () => {
     assert.match(m, /outcome="throttled"\} 4/);
   });
 
+  it('counts wrong tokens sent to /readyz as failed authentications, so readiness is no token oracle', async (t) => {
+    if (!need(t)) return;
+    const ix = await start({ auth_failures_per_minute: 3, es_url: 'http://127.0.0.1:9' });
+    for (let i = 0; i < 3; i++) {
+      const r = await get(ix.url, '/readyz', { token: `guess-${i}` });
+      assert.deepEqual(JSON.parse(r.text), { ready: false, reason: 'elasticsearch_unreachable' }, 'a wrong token learns nothing');
+    }
+    const throttled = await get(ix.url, '/readyz', { token: TOKEN });
+    assert.equal(JSON.parse(throttled.text).detail, undefined, 'a throttled address is not told, even with the right token');
+    assert.equal((await post(ix.url, '/v1/flows', ndjson(flows(1)))).status, 429, 'the guesses at /readyz count for ingest too');
+  });
+
   it('refuses deep nesting and oversized documents while reading, and stays responsive', async (t) => {
     if (!need(t)) return;
     const ix = await start({ max_nesting_depth: 16, max_document_size: 64 * 1024, max_body_size: 16 * 1024 * 1024 });

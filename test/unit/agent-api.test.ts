@@ -64,12 +64,17 @@ function eventsCli(args: string[], count: number, produce: () => void): Promise<
   });
 }
 
-test('with --api-token-file, /metrics and /v1/events need a listed token; /healthz stays open and shows only the status', async (t) => {
+/** An agent whose --api-token-file holds `tokens`; its base URL, the file and its directory. */
+async function agentWithApiTokens(t: TestContext, tokens: string): Promise<{ base: string; tokenFile: string; dir: string }> {
   const dir = tempDir(t);
   const tokenFile = join(dir, 'api-tokens');
-  writeFileSync(tokenFile, '# scrapers\nprom-token\n\nevents-token\n');
+  writeFileSync(tokenFile, tokens);
   const { running } = await agentOn(t, { api_token_file: tokenFile });
-  const base = running.server.url;
+  return { base: running.server.url, tokenFile, dir };
+}
+
+test('with --api-token-file, /metrics and /v1/events need a listed token; /healthz stays open and shows only the status', async (t) => {
+  const { base, tokenFile, dir } = await agentWithApiTokens(t, '# scrapers\nprom-token\n\nevents-token\n');
 
   for (const path of ['/metrics', '/v1/events']) {
     const res = await get(`${base}${path}`);
@@ -99,6 +104,14 @@ test('with --api-token-file, /metrics and /v1/events need a listed token; /healt
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.equal((await get(`${base}/metrics`, 'prom-token')).status, 401);
+});
+
+test('an address that keeps sending wrong API tokens is refused without a check, even with the right one', async (t) => {
+  const { base } = await agentWithApiTokens(t, 'prom-token\n');
+  assert.equal((await get(`${base}/metrics`, 'prom-token')).status, 200);
+  for (let i = 0; i < 10; i++) assert.equal((await get(`${base}/metrics`, `guess-${i}`)).status, 401);
+  assert.equal((await get(`${base}/metrics`, 'prom-token')).status, 401, 'out of tries: the right token is not even compared');
+  assert.equal((await get(`${base}/healthz`)).status, 200, 'probes still answer');
 });
 
 test('the default loopback listen without a token file needs no token', async (t) => {
