@@ -14,9 +14,10 @@ import { EventHub } from './process/event-hub.js';
 import { handleEvent, type HandlerContext } from './process/handlers.js';
 import { NO_PODS, type PodLookup } from './identity/pod-lookup.js';
 import { AgentMetrics } from './metrics.js';
-import { ProcessCache, type ProcessCacheOptions } from './process/process-cache.js';
-import { EventFilter, ProcessEventBuilder, RateLimiter } from './process/process-events.js';
-import { readStat, scanProcesses } from './process/procfs.js';
+import { ProcessCache, processName, type ProcessCacheOptions } from './process/process-cache.js';
+import { EventFilter, ProcessEventBuilder, RateLimiter, type ProcessEventOptions } from './process/process-events.js';
+import { UserNames } from './process/user-names.js';
+import { hostNamespaces, readStat, scanProcesses } from './process/procfs.js';
 import { Redactor, type RedactionOptions } from './process/redact.js';
 import type { DocSink } from './delivery/sink.js';
 
@@ -31,6 +32,7 @@ type SettingKeys<T> = Extract<keyof T, keyof AgentConfig>;
 export type AgentSettings = Pick<
   AgentConfig,
   | 'flush_interval' | 'attribution_delay' | 'procfs_scan' | 'process_events' | 'process_events_rate'
+  | SettingKeys<ProcessEventOptions>
   | keyof Parameters<typeof exportFilterOptions>[0]
   | SettingKeys<ProcessCacheOptions> | SettingKeys<RedactionOptions> | SettingKeys<AttributorOptions> | SettingKeys<AggregatorOptions>
 >;
@@ -65,6 +67,7 @@ export class Agent {
   private readonly filter: EventFilter;
   private readonly limiter: RateLimiter;
   private readonly endpoints: EndpointNamer;
+  readonly userNames: UserNames;
   private readonly ctx: HandlerContext;
   private pendingProcess: ProcessEventDoc[] = [];
   private timers: NodeJS.Timeout[] = [];
@@ -82,8 +85,22 @@ export class Agent {
     this.cache = new ProcessCache({ ...o, redactor: new Redactor(o), exit_retention: retention, execSeen, cgroupPath: (id) => cgroups.resolve(id) });
     this.attributor = new Attributor(this.cache, { ...o, execSeen });
     this.endpoints = new EndpointNamer(o.node_name, o.pods);
-    this.aggregator = new FlowAggregator({ ...o, endpoints: this.endpoints, resolve: (pid, start, comm) => this.attributor.resolve(pid, start, comm) });
-    this.builder = new ProcessEventBuilder(o.node_name, this.cache, this.clock, o.pods ?? NO_PODS);
+    this.userNames = new UserNames({ procRoot: o.procRoot });
+    this.aggregator = new FlowAggregator({
+      ...o,
+      endpoints: this.endpoints,
+      resolve: (pid, start, comm) => this.attributor.resolve(pid, start, comm),
+      parentName: (e) => {
+        const parent = this.cache.parentImage(e);
+        return parent ? processName(parent) : undefined;
+      },
+      userName: (e) => this.userNames.nameOf(e.uid, e.exited ? 0 : e.pid, e.containerId) || undefined,
+    });
+    this.builder = new ProcessEventBuilder(o.node_name, this.cache, this.clock, o.pods ?? NO_PODS, {
+      ...o,
+      userNames: this.userNames,
+      hostNamespaces: o.process_namespaces ? hostNamespaces(o.procRoot) : undefined,
+    });
     this.filter = new EventFilter(exportFilterOptions(o));
     this.limiter = new RateLimiter(o.process_events_rate);
     this.ctx = {

@@ -98,7 +98,7 @@ export async function startAgent(c: AgentConfig, opts: { collector?: KernelColle
   validateAgentConfig(c);
   const log = opts.log ?? createLogger('agent', c.log_level as never);
   for (const w of startupWarnings(c, process.argv)) log.warn(w.fields ?? {}, w.msg);
-  const collector = opts.collector ?? openKernel({ flowMapEntries: c.flow_map_entries, maxArgsBytes: c.max_args_size, ringBufferBytes: c.ring_buffer_size, hookMode: c.hook_mode, ignorePid: c.ignore_own_traffic ? process.pid : undefined });
+  const collector = opts.collector ?? openKernel({ flowMapEntries: c.flow_map_entries, maxArgsBytes: c.max_args_size, ringBufferBytes: c.ring_buffer_size, hookMode: c.hook_mode, ignorePid: c.ignore_own_traffic ? process.pid : undefined, namespaces: c.process_namespaces });
   reportHooks(collector.hooks, log);
   try {
     return await assemble(c, collector, log);
@@ -152,7 +152,7 @@ export async function assemble(c: AgentConfig, collector: KernelCollector, log: 
     });
   }
   const watcher = c.kubernetes
-    ? startPodWatcher({ apiUrl: c.kubernetes_api_url, tokenFile: c.kubernetes_token_file, caFile: c.kubernetes_ca_file, scope: c.kubernetes_scope, nodeName: c.node_name }, log)
+    ? startPodWatcher({ apiUrl: c.kubernetes_api_url, tokenFile: c.kubernetes_token_file, caFile: c.kubernetes_ca_file, scope: c.kubernetes_scope, nodeName: c.node_name, maxObjects: c.kubernetes_max_objects, services: c.kubernetes_services }, log)
     : undefined;
   if (watcher) {
     metrics.gauge('procflow_agent_kubernetes_pods', 'pods known from the Kubernetes API server', () => watcher.informer.index.size);
@@ -160,6 +160,15 @@ export async function assemble(c: AgentConfig, collector: KernelCollector, log: 
     metrics.mirrorCounter('procflow_agent_kubernetes_lists_total', 'full pod lists (the first, then after the watch fell too far behind)', () => watcher.informer.stats.lists);
     metrics.mirrorCounter('procflow_agent_kubernetes_watch_events_total', 'pod changes received from the watch', () => watcher.informer.stats.watchEvents);
     metrics.mirrorCounter('procflow_agent_kubernetes_errors_total', 'failed pod lists and watches (retried with backoff)', () => watcher.informer.stats.errors);
+    metrics.gauge('procflow_agent_kubernetes_services', 'Services known from the Kubernetes API server', () => watcher.stats().services?.entries ?? 0);
+    metrics.gauge('procflow_agent_kubernetes_endpointslices', 'EndpointSlices known from the Kubernetes API server', () => watcher.stats().endpointSlices?.entries ?? 0);
+    const byKind = (f: 'dropped' | 'errors' | 'lists') => () => {
+      const s = watcher.stats();
+      return { pods: s.pods[f], services: s.services?.[f] ?? 0, endpointslices: s.endpointSlices?.[f] ?? 0 };
+    };
+    metrics.mirrorLabelledCounter('procflow_agent_kubernetes_dropped_total', 'objects not kept because --kubernetes-max-objects was reached, by kind', 'kind', byKind('dropped'));
+    metrics.mirrorLabelledCounter('procflow_agent_kubernetes_informer_errors_total', 'failed lists and watches by kind (retried with backoff)', 'kind', byKind('errors'));
+    metrics.mirrorLabelledCounter('procflow_agent_kubernetes_informer_lists_total', 'full lists by kind', 'kind', byKind('lists'));
   }
   const pods = watcher ?? NO_PODS;
   const agent = new Agent({ collector, sink, log, metrics }, { ...c, pods, ...overrides });
@@ -169,7 +178,7 @@ export async function assemble(c: AgentConfig, collector: KernelCollector, log: 
       ...(spool ? { spoolBatches: spool.size, spoolBytes: spool.stats.bytes } : {}),
       kernelHooks: hookHealth(collector.hooks),
       // Informational: flows are still logged while the API server is away, so it does not fail health.
-      ...(watcher ? { kubernetes: { synced: watcher.informer.stats.synced, pods: watcher.informer.index.size, lastError: watcher.informer.stats.lastError || undefined } } : {}),
+      ...(watcher ? { kubernetes: { synced: watcher.informer.stats.synced, pods: watcher.informer.index.size, services: watcher.stats().services?.entries, lastError: watcher.informer.stats.lastError || undefined } } : {}),
     }) });
     agent.start();
   } catch (err) {

@@ -55,7 +55,9 @@ export function execEvent(pid: number, startNs: bigint, filename: string, args: 
   return {
     kind: 'exec', pid, ppid: 1, startNs, timeNs: startNs + 1000n, comm: filename.split('/').pop()!.slice(0, 15),
     uid: 1000, gid: 1000, parentStartNs: 1_000_000_000n, cgroupId: 0n, filename, args: [filename, ...args],
-    argsTruncated: false, cwd: '/tmp', errorFlags: 0, ...extra,
+    argsTruncated: false, cwd: '/tmp', errorFlags: 0,
+    creds: { uid: 1000, gid: 1000, euid: 1000, egid: 1000, suid: 1000, sgid: 1000, fsuid: 1000, fsgid: 1000 },
+    auid: 1000, caps: { permitted: 0n, effective: 0n, inheritable: 0n }, ...extra,
   };
 }
 

@@ -308,7 +308,7 @@ async function phasePods(): Promise<PhaseResult> {
   const loaded = finish('pods100k', pods, t0, c0);
   gc();
   const heapMiB = (process.memoryUsage().heapUsed - heap0) / 1024 ** 2;
-  const lookup = { byUid: (u: string) => index.byUid(u), byIp: (ip: string) => index.byIp(ip), close: () => {} };
+  const lookup = { byUid: (u: string) => index.byUid(u), byIp: (ip: string) => index.byIp(ip), serviceFor: () => undefined, close: () => {} };
   const withPods = new EndpointNamer('n1', lookup);
   const without = new EndpointNamer('n1');
   // Half the peers are pods, half are not (public addresses), as on a node talking to both.

@@ -49,6 +49,28 @@ enum pf_event_error {
 	EVENT_ERROR_CWD_LONG = 1 << 4,  /* cwd longer than PF_PATH_MAX (prefix lost) */
 	EVENT_ERROR_PARENT = 1 << 5,    /* parent task unreadable */
 	EVENT_ERROR_CGROUP = 1 << 6,    /* cgroup id unreadable */
+	EVENT_ERROR_CREDS = 1 << 7,     /* credentials unreadable */
+	EVENT_ERROR_NS = 1 << 8,        /* namespaces unreadable (only when they are asked for) */
+};
+
+/* Slots of pf_exec_event.ns: inode numbers of the task's namespaces, 0 when not read. */
+enum pf_ns_slot {
+	PF_NS_UTS = 0,
+	PF_NS_IPC = 1,
+	PF_NS_MNT = 2,
+	PF_NS_PID = 3,
+	PF_NS_PID_FOR_CHILDREN = 4,
+	PF_NS_NET = 5,
+	PF_NS_TIME = 6,               /* 5.6 on */
+	PF_NS_TIME_FOR_CHILDREN = 7,  /* 5.6 on */
+	PF_NS_CGROUP = 8,
+	PF_NS_USER = 9,
+	PF_NS_COUNT = 10,
+};
+
+/* The "no audit login" value of loginuid (AUDIT_UID_UNSET). */
+enum pf_audit {
+	PF_AUID_UNSET = 0xffffffff,
 };
 
 /* Common head of every ring buffer record. */
@@ -66,9 +88,20 @@ struct pf_exec_event {
 	struct pf_event_header hdr;
 	__u64 parent_start_ns;
 	__u64 cgroup_id;
-	__u32 uid;
+	__u32 uid;           /* real ids */
 	__u32 gid;
+	__u32 euid;          /* effective, saved and filesystem ids */
+	__u32 egid;
+	__u32 suid;
+	__u32 sgid;
+	__u32 fsuid;
+	__u32 fsgid;
+	__u32 auid;          /* audit login uid; PF_AUID_UNSET when none */
 	__u32 error_flags;   /* enum pf_event_error bits */
+	__u64 cap_permitted; /* capability sets, bit n = capability n */
+	__u64 cap_effective;
+	__u64 cap_inheritable;
+	__u32 ns[PF_NS_COUNT]; /* enum pf_ns_slot; filled when cfg_exec_namespaces is set */
 	__u32 args_len;      /* valid bytes in args: NUL-separated argv */
 	__u16 filename_len;  /* without the NUL */
 	__u16 cwd_len;       /* without the NUL */
@@ -164,6 +197,8 @@ struct pf_records {
 	enum pf_event_kind event_kind;
 	enum pf_event_error event_error;
 	enum pf_role role;
+	enum pf_ns_slot ns_slot;
+	enum pf_audit audit;
 };
 
 #endif /* PROCFLOW_H */

@@ -34,6 +34,8 @@ export interface Setting<T = unknown> {
   short?: string;
   /** Smallest value a numeric setting accepts (0 would wedge a limit or a queue). */
   min?: number;
+  /** Largest value a numeric setting accepts. */
+  max?: number;
 }
 
 export type SettingsTable = Record<string, Setting>;
@@ -304,6 +306,9 @@ function checkMinimums(table: SettingsTable, config: Record<string, unknown>): v
     const v = config[key];
     if (s.min !== undefined && typeof v === 'number' && v < s.min) {
       throw new ConfigError(`${settingName(key)} must be at least ${s.min}, got ${v}`, `${s.doc}; the default is ${formatDefault(s)}`);
+    }
+    if (s.max !== undefined && typeof v === 'number' && v > s.max) {
+      throw new ConfigError(`${settingName(key)} must be at most ${s.max}, got ${v}`, `${s.doc}; the default is ${formatDefault(s)}`);
     }
   }
 }

@@ -52,12 +52,12 @@ export function fieldsReference(): string {
     '',
     `### Process events (\`${PROCESS_PATTERN}\`)`,
     '',
-    '`process_exec.parent.*`, `process_exit.process.*` and `process_exit.parent.*` have the same fields as `process_exec.process.*`.',
+    '`process_exec.parent.*`, `process_exec.ancestors[].*` (a list, nearest first), `process_exit.process.*`, `process_exit.parent.*` and `process_exit.ancestors[].*` have the same fields as `process_exec.process.*`; the ECS names belong to the event\'s own process (where the cluster has the painless module, a runtime field reads `process_exec` or `process_exit`, whichever the document has).',
     '',
     fieldsTable({
       ...PROCESS_EVENT_FIELDS,
       process_exec: { ...PROCESS_EVENT_FIELDS.process_exec, fields: { process: PROCESS_EVENT_FIELDS.process_exec.fields.process } },
-      process_exit: { ...PROCESS_EVENT_FIELDS.process_exit, fields: { ...PROCESS_EVENT_FIELDS.process_exit.fields, process: { type: 'object', description: '', fields: {} }, parent: { type: 'object', description: '', fields: {} } } },
+      process_exit: { ...PROCESS_EVENT_FIELDS.process_exit, fields: { ...PROCESS_EVENT_FIELDS.process_exit.fields, process: { type: 'object', description: '', fields: {} }, parent: { type: 'object', description: '', fields: {} }, ancestors: { type: 'object', description: '', fields: {} } } },
     } as FieldTable),
   ].join('\n');
 }

@@ -36,6 +36,7 @@ export interface RawCollectorOptions {
   hookMode?: string;
   ignorePid?: number;
   udpPeers?: boolean;
+  namespaces?: boolean;
 }
 
 export interface RawCollector {

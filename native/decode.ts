@@ -11,9 +11,10 @@ import {
   PF_ROLE_CLIENT,
   PF_ROLE_SERVER,
   PF_ROLE_UNKNOWN,
+  NS_SLOTS,
   pad8,
 } from './layout.js';
-import type { ExecEvent, ExitEvent, FlowRecord, FlowRole, ForkEvent, ProcessEvent } from './types.js';
+import { NAMESPACE_NAMES, type ExecEvent, type ExitEvent, type FlowRecord, type FlowRole, type ForkEvent, type NamespaceInodes, type ProcessEvent } from './types.js';
 
 const H = LAYOUT.pf_event_header.offsets;
 const X = LAYOUT.pf_exec_event.offsets;
@@ -98,7 +99,36 @@ function decodeExec(buf: Buffer, off: number): ExecEvent {
     argsTruncated: buf.readUInt8(off + X.args_truncated) !== 0,
     cwd,
     errorFlags: buf.readUInt32LE(off + X.error_flags),
+    creds: {
+      uid: buf.readUInt32LE(off + X.uid),
+      gid: buf.readUInt32LE(off + X.gid),
+      euid: buf.readUInt32LE(off + X.euid),
+      egid: buf.readUInt32LE(off + X.egid),
+      suid: buf.readUInt32LE(off + X.suid),
+      sgid: buf.readUInt32LE(off + X.sgid),
+      fsuid: buf.readUInt32LE(off + X.fsuid),
+      fsgid: buf.readUInt32LE(off + X.fsgid),
+    },
+    auid: buf.readUInt32LE(off + X.auid),
+    caps: {
+      permitted: buf.readBigUInt64LE(off + X.cap_permitted),
+      effective: buf.readBigUInt64LE(off + X.cap_effective),
+      inheritable: buf.readBigUInt64LE(off + X.cap_inheritable),
+    },
+    ...decodeNamespaces(buf, off + X.ns),
   };
+}
+
+/** The namespace slots, or nothing when none was read (the collector did not ask for them). */
+function decodeNamespaces(buf: Buffer, off: number): { ns?: NamespaceInodes } {
+  let any = 0;
+  const ns = {} as NamespaceInodes;
+  for (const name of NAMESPACE_NAMES) {
+    const v = buf.readUInt32LE(off + 4 * NS_SLOTS[name]);
+    ns[name] = v;
+    any |= v;
+  }
+  return any ? { ns } : {};
 }
 
 function decodeFork(buf: Buffer, off: number): ForkEvent {

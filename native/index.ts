@@ -48,6 +48,7 @@ export function openKernelCollector(opts: KernelCollectorOptions = {}): OpenKern
     hookMode = KERNEL_DEFAULTS.hook_mode,
     ignorePid,
     udpPeers = true,
+    namespaces = false,
   } = opts;
   const support = checkKernelSupport();
   if (!support.ok) {
@@ -57,7 +58,7 @@ export function openKernelCollector(opts: KernelCollectorOptions = {}): OpenKern
   if ('error' in loaded) throw new KernelSupportError(loaded.error, 'run npm run build:kernel', ['the native addon']);
   let raw: RawCollector;
   try {
-    raw = new loaded.addon.Collector({ flowMapEntries, maxArgsBytes, ringBufferBytes, hookMode, ignorePid, udpPeers });
+    raw = new loaded.addon.Collector({ flowMapEntries, maxArgsBytes, ringBufferBytes, hookMode, ignorePid, udpPeers, namespaces });
   } catch (err) {
     const message = (err as Error).message ?? String(err);
     if (err instanceof TypeError) throw err;

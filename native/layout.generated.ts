@@ -24,11 +24,29 @@ export const EVENT_ERROR_CWD_DEPTH = 8;
 export const EVENT_ERROR_CWD_LONG = 16;
 export const EVENT_ERROR_PARENT = 32;
 export const EVENT_ERROR_CGROUP = 64;
+export const EVENT_ERROR_CREDS = 128;
+export const EVENT_ERROR_NS = 256;
 
 // enum pf_role
 export const PF_ROLE_UNKNOWN = 0;
 export const PF_ROLE_CLIENT = 1;
 export const PF_ROLE_SERVER = 2;
+
+// enum pf_ns_slot
+export const PF_NS_UTS = 0;
+export const PF_NS_IPC = 1;
+export const PF_NS_MNT = 2;
+export const PF_NS_PID = 3;
+export const PF_NS_PID_FOR_CHILDREN = 4;
+export const PF_NS_NET = 5;
+export const PF_NS_TIME = 6;
+export const PF_NS_TIME_FOR_CHILDREN = 7;
+export const PF_NS_CGROUP = 8;
+export const PF_NS_USER = 9;
+export const PF_NS_COUNT = 10;
+
+// enum pf_audit
+export const PF_AUID_UNSET = 4294967295;
 
 /** Size and member offsets (bytes) of each record. */
 export const LAYOUT = {
@@ -45,22 +63,33 @@ export const LAYOUT = {
     },
   },
   pf_exec_event: {
-    size: 4696,
+    size: 4792,
     offsets: {
       hdr: 0,
       parent_start_ns: 48,
       cgroup_id: 56,
       uid: 64,
       gid: 68,
-      error_flags: 72,
-      args_len: 76,
-      filename_len: 80,
-      cwd_len: 82,
-      args_truncated: 84,
-      pad: 85,
-      filename: 88,
-      cwd: 344,
-      args: 600,
+      euid: 72,
+      egid: 76,
+      suid: 80,
+      sgid: 84,
+      fsuid: 88,
+      fsgid: 92,
+      auid: 96,
+      error_flags: 100,
+      cap_permitted: 104,
+      cap_effective: 112,
+      cap_inheritable: 120,
+      ns: 128,
+      args_len: 168,
+      filename_len: 172,
+      cwd_len: 174,
+      args_truncated: 176,
+      pad: 177,
+      filename: 180,
+      cwd: 436,
+      args: 692,
     },
   },
   pf_fork_event: {

@@ -25,10 +25,41 @@ interface ProcessEventBase {
   comm: string;
 }
 
+/** The ids a task runs with (Tetragon's process_credentials). */
+export interface Credentials {
+  uid: number;
+  gid: number;
+  euid: number;
+  egid: number;
+  suid: number;
+  sgid: number;
+  fsuid: number;
+  fsgid: number;
+}
+
+/** Capability sets as bit masks (bit n is capability n). */
+export interface CapabilitySets {
+  permitted: bigint;
+  effective: bigint;
+  inheritable: bigint;
+}
+
+/** Namespace inode numbers by Tetragon's names; 0 where the kernel has none or it was not read. */
+export type NamespaceInodes = Record<(typeof NAMESPACE_NAMES)[number], number>;
+
+/** Tetragon's namespace names; native/layout.ts finds each one's slot (PF_NS_<NAME>) in the generated layout. */
+export const NAMESPACE_NAMES = ['uts', 'ipc', 'mnt', 'pid', 'pid_for_children', 'net', 'time', 'time_for_children', 'cgroup', 'user'] as const;
+
 export interface ExecEvent extends ProcessEventBase {
   kind: 'exec';
   uid: number;
   gid: number;
+  creds: Credentials;
+  /** Audit login uid; 4294967295 when no login set it. */
+  auid: number;
+  caps: CapabilitySets;
+  /** Present when the collector was opened with `namespaces: true`. */
+  ns?: NamespaceInodes;
   /** Parent's start time, boottime ns, so the parent's exec_id can be derived. */
   parentStartNs: bigint;
   /** cgroup v2 id of the task (0 when unknown). */
@@ -148,6 +179,8 @@ export interface KernelCollectorOptions {
    * neither, and such flows then report remote 0.0.0.0:0.
    */
   udpPeers?: boolean;
+  /** Read each exec'ing task's namespace inode numbers (about 20 kernel reads more per exec). */
+  namespaces?: boolean;
 }
 
 export interface KernelCollector {

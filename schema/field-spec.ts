@@ -2,18 +2,26 @@
 // the TypeScript document types, the Elasticsearch mapping, the validator and the field lists
 // used by the Kibana checks are all derived from that one table.
 
-export type FieldType = 'keyword' | 'ip' | 'long' | 'double' | 'date' | 'boolean' | 'object';
+/**
+ * 'flattened' is a map of string keys to string values (pod labels): one mapped field however
+ * many keys arrive, so no document can grow the mapping, yet `pod_labels.app: web` is a query.
+ */
+export type FieldType = 'keyword' | 'ip' | 'long' | 'double' | 'date' | 'boolean' | 'object' | 'flattened';
 
 export interface FieldSpec {
   readonly type: FieldType;
   readonly description: string;
   /** The document is invalid without it. */
   readonly required?: boolean;
-  /** The value is a list of `type` (Elasticsearch maps arrays by their element type). */
+  /** The value is a list of `type` (Elasticsearch maps arrays by their element type); for 'object', a list of objects. */
   readonly array?: boolean;
   /** For type 'object': the nested fields. */
   readonly fields?: FieldTable;
-  /** ECS field name that is mapped as an alias of this field, e.g. 'source.ip'. */
+  /**
+   * ECS field name that is mapped as an alias of this field, e.g. 'source.ip'. A name several
+   * fields give (one per event type, e.g. process_exec.process.x and process_exit.process.x)
+   * becomes a runtime field that reads whichever of them the document has.
+   */
   readonly ecs?: string;
   /** Keyword values longer than this are kept in _source but not indexed. */
   readonly ignoreAbove?: number;
@@ -47,8 +55,12 @@ type ScalarOf<T> = T extends 'keyword' | 'ip' | 'date'
       ? boolean
       : never;
 
-type ValueOf<S> = S extends { type: 'object'; fields: infer F }
+type ValueOf<S> = S extends { type: 'object'; fields: infer F; array: true }
+  ? DocOf<F>[]
+  : S extends { type: 'object'; fields: infer F }
   ? DocOf<F>
+  : S extends { type: 'flattened' }
+  ? Record<string, string>
   : S extends { type: infer T; array: true }
     ? ScalarOf<T>[]
     : S extends { type: infer T }
@@ -91,6 +103,8 @@ function leafMapping(spec: FieldSpec): MappingProperty {
       return { type: 'keyword', ignore_above: spec.ignoreAbove ?? 1024 };
     case 'date':
       return { type: 'date', format: 'strict_date_optional_time||epoch_millis' };
+    case 'flattened':
+      return { type: 'flattened', ignore_above: spec.ignoreAbove ?? 1024 };
     default:
       return { type: spec.type };
   }
@@ -111,10 +125,45 @@ export function mappingProperties(table: FieldTable): Record<string, MappingProp
     }
   };
   build(table, props);
-  for (const { path, spec } of leafFields(table)) {
-    if (spec.ecs) addAlias(props, spec.ecs, path);
-  }
+  for (const [ecs, targets] of ecsTargets(table)) if (targets.length === 1) addAlias(props, ecs, targets[0]!);
   return props;
+}
+
+/** ECS name -> the fields that give it, in table order. */
+function ecsTargets(table: FieldTable): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const { path, spec } of leafFields(table)) {
+    if (!spec.ecs) continue;
+    const list = out.get(spec.ecs);
+    if (list) list.push(path);
+    else out.set(spec.ecs, [path]);
+  }
+  return out;
+}
+
+/** What a runtime field emits for its type ('long' values come back as Long, keywords as String). */
+const RUNTIME_TYPES: Partial<Record<FieldType, string>> = { keyword: 'keyword', long: 'long', ip: 'ip', date: 'date', boolean: 'boolean', double: 'double' };
+
+/**
+ * Runtime fields for ECS names with several targets: the first target the document has. They
+ * cost a doc-values read at query time, and only when a query or a Kibana panel names them.
+ */
+export function runtimeMappings(table: FieldTable): Record<string, MappingProperty> {
+  const specs = new Map(leafFields(table).map((l) => [l.path, l.spec]));
+  const out: Record<string, MappingProperty> = {};
+  for (const [ecs, targets] of ecsTargets(table)) {
+    if (targets.length < 2) continue;
+    const type = RUNTIME_TYPES[specs.get(targets[0]!)!.type];
+    if (!type) throw new Error(`schema: ECS name ${ecs} needs a runtime field of a type that cannot have one`);
+    out[ecs] = {
+      type,
+      script: {
+        source: "for (String f : params.fields) { if (doc.containsKey(f) && doc[f].size() > 0) { emit(doc[f].value); return; } }",
+        params: { fields: targets },
+      },
+    };
+  }
+  return out;
 }
 
 function addAlias(props: Record<string, MappingProperty>, aliasPath: string, target: string): void {
@@ -132,9 +181,19 @@ function addAlias(props: Record<string, MappingProperty>, aliasPath: string, tar
   level[parts[parts.length - 1]!] = { type: 'alias', path: target };
 }
 
-/** ECS alias name -> field it points to. */
+/** ECS alias name -> field it points to (the first, for a runtime field over several). */
 export function ecsAliases(table: FieldTable): Map<string, string> {
   const out = new Map<string, string>();
-  for (const { path, spec } of leafFields(table)) if (spec.ecs) out.set(spec.ecs, path);
+  for (const [ecs, targets] of ecsTargets(table)) out.set(ecs, targets[0]!);
   return out;
+}
+
+/** The same table with no ECS names, for a second use of it (a parent's fields are not the process's). */
+export function withoutEcs<T extends FieldTable>(table: T): T {
+  const out: Record<string, FieldSpec> = {};
+  for (const [name, spec] of Object.entries(table)) {
+    const { ecs: _ecs, ...rest } = spec;
+    out[name] = rest.type === 'object' && rest.fields ? { ...rest, fields: withoutEcs(rest.fields) } : rest;
+  }
+  return out as T;
 }

@@ -2,6 +2,16 @@
 // @timestamp, process attribution, container and community id, with ECS aliases.
 import type { DocOf, FieldSpec, FieldTable } from './field-spec.js';
 
+/** The workload and container fields of one side of a flow (Calico's source_/dest_ prefixes). */
+const sideIdentity = <P extends 'source' | 'dest'>(side: P) =>
+  ({
+    [`${side}_workload`]: { type: 'keyword', description: `${side} pod's workload: its controller, a ReplicaSet resolved to its Deployment; the pod's name when bare` },
+    [`${side}_workload_kind`]: { type: 'keyword', description: `kind of the ${side} workload: Deployment, DaemonSet, StatefulSet, Job, ReplicaSet, Pod, ...` },
+    [`${side}_container_name`]: { type: 'keyword', description: `${side} container name: the process's container on this host's side, the container that declares the port (or the only one) on a peer pod` },
+    [`${side}_container_image`]: { type: 'keyword', description: `${side} container image as the pod spec names it` },
+    [`${side}_container_image_id`]: { type: 'keyword', description: `${side} container image id with its digest` },
+  }) as { [K in `${P}_workload` | `${P}_workload_kind` | `${P}_container_name` | `${P}_container_image` | `${P}_container_image_id`]: { type: 'keyword'; description: string } };
+
 // TCP statistics are counts, times and sizes: never negative.
 const tcpStat = (description: string): FieldSpec => ({ type: 'long', min: 0, description });
 
@@ -24,6 +34,12 @@ export const FLOW_LOG_FIELDS = {
   dest_namespace: { type: 'keyword', required: true, description: 'dest namespace, "-" outside Kubernetes' },
   dest_type: { type: 'keyword', required: true, description: 'dest endpoint type: wep, hep, net (Calico)' },
   dest_labels: { type: 'keyword', array: true, description: 'dest endpoint labels as key=value' },
+  ...sideIdentity('source'),
+  ...sideIdentity('dest'),
+  dest_service_name: { type: 'keyword', description: 'Kubernetes Service the destination stands for (its ClusterIP before DNAT, or one of its backends after)', ecs: 'service.target.name' },
+  dest_service_namespace: { type: 'keyword', description: 'namespace of that Service' },
+  dest_service_port: { type: 'keyword', description: 'name of the Service port ("-" when the port is unnamed)' },
+  dest_service_port_num: { type: 'long', min: 0, max: 65_535, description: 'the Service port number (the port clients connect to); absent when aggregated away' },
   proto: { type: 'keyword', required: true, description: 'transport protocol: tcp, udp', ecs: 'network.transport' },
   reporter: { type: 'keyword', required: true, description: 'src when the reporting host is the source, dst when it is the destination' },
   bytes_in: { type: 'long', required: true, min: 0, description: 'bytes received by the reporter' },
@@ -43,6 +59,8 @@ export const FLOW_LOG_FIELDS = {
   process_source: { type: 'keyword', description: 'where the attribution came from: kernel, procfs, taskname' },
   process_args_truncated: { type: 'boolean', description: 'the argument list was cut at the capture limit' },
   process_user_id: { type: 'long', min: 0, max: 4_294_967_295, description: 'uid of the process', ecs: 'user.id' },
+  process_user_name: { type: 'keyword', description: "user the process runs as, from the passwd file of its own root, else the numeric uid; \"*\" when the processes of this log differ", ecs: 'user.name' },
+  process_parent_name: { type: 'keyword', ignoreAbove: 4096, description: 'executable of the parent image (the previous image after an exec without fork); "*" when the processes of this log differ', ecs: 'process.parent.executable' },
   container_id: { type: 'keyword', description: 'container id from the cgroup path', ecs: 'container.id' },
   community_id: { type: 'keyword', description: 'Community ID flow hash (v1)', ecs: 'network.community_id' },
   tcp_mean_send_congestion_window: tcpStat('mean send congestion window (segments)'),

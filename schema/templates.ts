@@ -2,18 +2,20 @@
 // generated from the field tables. Bump SCHEMA_VERSION whenever a mapping changes: setup
 // compares it with what the cluster holds and `/readyz` refuses an out-of-date cluster.
 import { DEAD_LETTER_FIELDS } from './dead-letter.js';
-import { mappingProperties, type FieldTable } from './field-spec.js';
+import { mappingProperties, runtimeMappings, type FieldTable } from './field-spec.js';
 import { FLOW_LOG_FIELDS } from './flow-log.js';
 import { INDEX_PATTERNS, INDEX_PREFIX } from './indices.js';
 import { PROCESS_EVENT_FIELDS } from './process-event.js';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 export const ILM_POLICY_NAME = `${INDEX_PREFIX}-retention`;
 export const SETTINGS_COMPONENT = `${INDEX_PREFIX}-settings`;
 
 export interface ClusterCapabilities {
   /** Index lifecycle management (absent from the integ-test distribution). */
   ilm: boolean;
+  /** The painless scripting module, which runtime fields need (absent from the integ-test distribution too). */
+  painless?: boolean;
 }
 
 export interface TemplateOptions {
@@ -53,7 +55,14 @@ export function buildTemplates(opts: TemplateOptions): TemplateSet {
     ...TEMPLATED.map(({ name, fields }) => ({
       name: `${INDEX_PREFIX}-${name}-mappings`,
       body: {
-        template: { mappings: { dynamic: 'strict', _meta: meta, properties: mappingProperties(fields) } },
+        template: {
+          mappings: {
+            dynamic: 'strict',
+            _meta: meta,
+            properties: mappingProperties(fields),
+            ...(opts.capabilities.painless ? { runtime: runtimeMappings(fields) } : {}),
+          },
+        },
         _meta: meta,
       },
     })),

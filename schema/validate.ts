@@ -50,6 +50,7 @@ function compileScalar(spec: FieldSpec): ScalarCheck {
     case 'date':
       return (v) => (isDate(v) ? null : `must be an ISO-8601 date or epoch milliseconds, got ${describe(v)}`);
     case 'object':
+    case 'flattened':
       return () => null;
   }
 }
@@ -92,10 +93,38 @@ function compileObject(table: FieldTable, prefix: string): Check {
   };
 }
 
+/** Most keys a flattened map may carry (Kubernetes allows many labels; none needs this many). */
+export const FLATTENED_MAX_KEYS = 256;
+
+function compileFlattened(spec: FieldSpec, path: string): FieldCheck {
+  const max = spec.ignoreAbove ?? 1024;
+  return (v) => {
+    if (!isPlainObject(v)) return `field "${path}" must be an object of strings, got ${describe(v)}`;
+    let n = 0;
+    for (const key in v) {
+      if (++n > FLATTENED_MAX_KEYS) return `field "${path}" has more than ${FLATTENED_MAX_KEYS} keys`;
+      const s = v[key];
+      if (typeof s !== 'string') return `field "${path}.${key}" must be a string, got ${describe(s)}`;
+      if (key.length > max) return `field "${path}" has a key longer than ${max} characters`;
+    }
+    return null;
+  };
+}
+
 function compileField(spec: FieldSpec, path: string): FieldCheck {
+  if (spec.type === 'flattened') return compileFlattened(spec, path);
   if (spec.type === 'object') {
     const inner = compileObject(spec.fields ?? {}, `${path}.`);
-    return (v) => (isPlainObject(v) ? inner(v) : `field "${path}" must be an object, got ${describe(v)}`);
+    const one: FieldCheck = (v) => (isPlainObject(v) ? inner(v) : `field "${path}" must be an object, got ${describe(v)}`);
+    if (!spec.array) return one;
+    return (v) => {
+      if (!Array.isArray(v)) return `field "${path}" must be an array of objects, got ${describe(v)}`;
+      for (let i = 0; i < v.length; i++) {
+        const err = one(v[i]);
+        if (err) return err.replace(`field "${path}"`, `field "${path}[${i}]"`);
+      }
+      return null;
+    };
   }
   const scalar = compileScalar(spec);
   if (spec.array) {

@@ -19,8 +19,8 @@ import type { FlowLog } from '../../schema/index.js';
 import type { FlowRecord } from '../../native/types.js';
 import { communityId } from './community-id.js';
 import type { EndpointNamer } from './endpoints.js';
-import type { Endpoint } from '../identity/pod-lookup.js';
-import { NO_PROCESS, processName, type ProcessEntry, type ProcessSource } from '../process/process-cache.js';
+import { containerById, containerByPort, type ContainerInfo, type Endpoint, type PodInfo } from '../identity/pod-lookup.js';
+import { NO_PROCESS, imageAt, processName, type ProcessEntry, type ProcessSource } from '../process/process-cache.js';
 import { UdpFlowTracker, type UdpFlowIdentity } from './udp-flows.js';
 
 export const AGGREGATION_LEVELS = ['full', 'source-port', 'prefix'] as const;
@@ -44,7 +44,14 @@ export interface AggregatorOptions {
   endpoints: EndpointNamer;
   /** Resolves a record's process at flush. */
   resolve: (pid: number, startNs: bigint, comm: string) => ProcessEntry;
+  /** The executable of a process's parent image, when known. */
+  parentName?: (e: ProcessEntry) => string | undefined;
+  /** The user name a process runs as, when known. */
+  userName?: (e: ProcessEntry) => string | undefined;
 }
+
+/** The value a flow log gives for something its processes may differ in: theirs, or "*". */
+const MANY = '*';
 
 export interface FlushOptions {
   /** The agent stops: every UDP flow still remembered is completed in this interval. */
@@ -84,6 +91,8 @@ interface Slot {
   mssMin: number;
   retrans: number;
   lost: number;
+  /** The latest I/O of the interval (boottime ns), to tell which image of the process did it. */
+  lastSeenNs: bigint;
   /** A UDP flow's record across intervals, where its attribution is remembered. */
   udp: UdpFlowIdentity | undefined;
 }
@@ -97,6 +106,9 @@ interface ProcessSummary {
   source: ProcessSource;
   argsTruncated: boolean;
   oneContainer: boolean;
+  /** The parent image's executable and the user name, or "*" when the entries differ; '' unknown. */
+  parentName: string;
+  userName: string;
 }
 
 /** A slot seen from the reporter's side, with the level applied. */
@@ -198,6 +210,7 @@ export class FlowAggregator {
     s.completed += r.tcpCompleted;
     s.retrans += r.tcpRetransmits;
     s.lost += r.tcpLost;
+    if (r.lastSeenNs > s.lastSeenNs) s.lastSeenNs = r.lastSeenNs;
     if (r.proto === 6 && r.tcpMss > 0) {
       // TCP stats are samples of the socket's latest state; one sample per record.
       s.srttSum += r.tcpSrttUs;
@@ -245,7 +258,7 @@ export class FlowAggregator {
       next: head, proto, role, localIp, localPort, remoteIp, remotePort, pid, startNs, comm,
       bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, started: 0, completed: 0,
       tcpSamples: 0, srttSum: 0, srttMax: 0, minRttSum: 0, minRttMax: 0, cwndSum: 0, cwndMin: 0, mssSum: 0, mssMin: 0, retrans: 0, lost: 0,
-      udp: undefined,
+      lastSeenNs: 0n, udp: undefined,
     };
     table.set(h, s);
     if (table === this.slots) this.slotCount++;
@@ -369,7 +382,8 @@ export class FlowAggregator {
    * the process may have left the cache, and would otherwise fall back to the task name.
    */
   private attribute(s: Slot): ProcessEntry {
-    const e = this.opts.resolve(s.pid, s.startNs, s.comm);
+    // I/O before the process's last exec (without fork) was the previous image's.
+    const e = imageAt(this.opts.resolve(s.pid, s.startNs, s.comm), s.lastSeenNs);
     const u = s.udp;
     if (u === undefined) return e;
     if (e.source === 'taskname' && u.attribution !== undefined && u.attribution.source !== 'taskname') return u.attribution;
@@ -417,15 +431,25 @@ export class FlowAggregator {
     for (let i = 1; i < entries.length && same; i++) same = entries[i] === e0;
     if (same) {
       // One process (possibly over several sockets): nothing to count.
-      return { pids: 1, execIds: 1, args: e0.argsText ? [e0.argsText] : [], numArgs: e0.argsText ? 1 : 0, source: e0.source, argsTruncated: e0.argsTruncated, oneContainer: true };
+      return {
+        pids: 1, execIds: 1, args: e0.argsText ? [e0.argsText] : [], numArgs: e0.argsText ? 1 : 0, source: e0.source, argsTruncated: e0.argsTruncated, oneContainer: true,
+        parentName: this.opts.parentName?.(e0) ?? '', userName: this.opts.userName?.(e0) ?? '',
+      };
     }
     const pids = new Set<number>();
     const execIds = new Set<string>();
     const argLists = new Set<string>();
     const sources = new Set<ProcessSource>();
     const containers = new Set<string>();
+    const parents = new Set<string>();
+    const users = new Set<string>();
     let argsTruncated = false;
+    const seen = new Set<ProcessEntry>();
     for (const e of entries) {
+      if (seen.has(e)) continue;
+      seen.add(e);
+      parents.add(this.opts.parentName?.(e) ?? '');
+      users.add(this.opts.userName?.(e) ?? '');
       pids.add(e.pid);
       execIds.add(e.execId);
       if (e.argsText) argLists.add(e.argsText);
@@ -441,7 +465,20 @@ export class FlowAggregator {
       source: sources.has('kernel') ? 'kernel' : sources.has('procfs') ? 'procfs' : 'taskname',
       argsTruncated,
       oneContainer: containers.size === 1,
+      parentName: parents.size === 1 ? [...parents][0]! : MANY,
+      userName: users.size === 1 ? [...users][0]! : MANY,
     };
+  }
+
+  /**
+   * The container a flow's side names: on this host's side the processes' own (when they share
+   * one), on a peer pod the one that declares the port it was reached at, or its only one.
+   */
+  private containerOf(ep: Endpoint, isLocal: boolean, port: number | undefined, entries: ProcessEntry[], one: boolean): ContainerInfo | undefined {
+    const pod: PodInfo | undefined = ep.pod;
+    if (!pod) return undefined;
+    if (isLocal) return one && entries[0]!.containerId ? containerById(pod, entries[0]!.containerId) : undefined;
+    return port === undefined ? (pod.containers.length === 1 ? pod.containers[0] : undefined) : containerByPort(pod, port);
   }
 
   private buildLog(slots: Oriented[], entries: ProcessEntry[], name: string, numNames: number, start: string, end: string): FlowLog {
@@ -509,6 +546,34 @@ export class FlowAggregator {
     };
     if (srcEp.labels?.length) doc.source_labels = srcEp.labels;
     if (dstEp.labels?.length) doc.dest_labels = dstEp.labels;
+    const realDstIp = local ? f.slot.remoteIp : f.slot.localIp;
+    if (srcEp.pod) {
+      doc.source_workload = srcEp.pod.workload.name;
+      doc.source_workload_kind = srcEp.pod.workload.kind;
+      const c = this.containerOf(srcEp, local, undefined, entries, p.oneContainer);
+      if (c) {
+        doc.source_container_name = c.name;
+        doc.source_container_image = c.image;
+        doc.source_container_image_id = c.imageId;
+      }
+    }
+    if (dstEp.pod) {
+      doc.dest_workload = dstEp.pod.workload.name;
+      doc.dest_workload_kind = dstEp.pod.workload.kind;
+      const c = this.containerOf(dstEp, !local, f.dstPort, entries, p.oneContainer);
+      if (c) {
+        doc.dest_container_name = c.name;
+        doc.dest_container_image = c.image;
+        doc.dest_container_image_id = c.imageId;
+      }
+    }
+    const svc = this.opts.endpoints.service(realDstIp, f.dstPort, f.slot.proto);
+    if (svc) {
+      doc.dest_service_name = svc.name;
+      doc.dest_service_namespace = svc.namespace;
+      doc.dest_service_port = svc.portName || '-';
+      doc.dest_service_port_num = svc.port;
+    }
     if (this.level !== 'prefix') {
       doc.source_ip = f.srcIp;
       doc.dest_ip = f.dstIp;
@@ -522,6 +587,13 @@ export class FlowAggregator {
       doc.process_args_truncated = p.argsTruncated;
     }
     if (single && single.uid >= 0) doc.process_user_id = single.uid;
+    if (name === '*') {
+      doc.process_parent_name = MANY;
+      doc.process_user_name = MANY;
+    } else {
+      if (p.parentName) doc.process_parent_name = p.parentName;
+      if (p.userName) doc.process_user_name = p.userName;
+    }
     if (p.oneContainer && entries[0]!.containerId) doc.container_id = entries[0]!.containerId;
     if (samples > 0) {
       doc.tcp_mean_send_congestion_window = Math.round(cwndSum / samples);

@@ -4,7 +4,7 @@
 // aggregated name says whether the address is private ("pvt") or public ("pub").
 import { networkInterfaces } from 'node:os';
 import { BlockList, isIPv4 } from 'node:net';
-import { NO_PODS, type Endpoint, type PodLookup } from '../identity/pod-lookup.js';
+import { NO_PODS, type Endpoint, type PodLookup, type ServiceRef } from '../identity/pod-lookup.js';
 
 const PRIVATE = new BlockList();
 for (const [net, bits] of [['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16]] as const) {
@@ -53,6 +53,12 @@ export class EndpointNamer {
    */
   local(ip: string): Endpoint {
     return this.pods.byIp(ip)?.endpoint ?? this.host;
+  }
+
+  /** The Kubernetes Service ip:port stands for (a ClusterIP, or a Service's backend), if any. */
+  service(ip: string, port: number, proto: number): ServiceRef | undefined {
+    if (proto !== 6 && proto !== 17) return undefined;
+    return this.pods.serviceFor(ip, port, proto === 6 ? 'tcp' : 'udp');
   }
 
   /** The endpoint a peer address belongs to: a pod, this node for its own and loopback addresses, else pvt/pub. */

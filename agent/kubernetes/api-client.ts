@@ -26,7 +26,7 @@ export class KubeApiError extends ProcflowError {
 
 function hintFor(status: number): string | undefined {
   if (status === 401) return 'the token was refused: check --kubernetes-token-file (PROCFLOW_KUBERNETES_TOKEN_FILE) or the service account';
-  if (status === 403) return 'the agent\'s service account may not list and watch pods: bind it to a ClusterRole with get, list, watch on pods (deploy/kubernetes/agent-rbac.yaml)';
+  if (status === 403) return 'the agent\'s service account may not list and watch what it reads: bind it to a ClusterRole with list and watch on pods, services and discovery.k8s.io endpointslices (deploy/kubernetes/agent-rbac.yaml)';
   return undefined;
 }
 

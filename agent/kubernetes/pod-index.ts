@@ -2,19 +2,24 @@
 // its successor that got the address); the newest claim wins and the older one takes over again
 // only if the newest goes away first.
 import type { PodInfo } from '../identity/pod-lookup.js';
+import type { InformerIndex } from './informer.js';
 
-/** "::ffff:10.0.0.1" (a v4 peer of a dual-stack socket) is the pod at 10.0.0.1. */
-function bareIp(ip: string): string {
+/** "::ffff:10.0.0.1" (a v4 peer of a dual-stack socket) is the address 10.0.0.1. */
+export function bareIp(ip: string): string {
   return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }
 
-export class PodIndex {
+export class PodIndex implements InformerIndex<PodInfo> {
   private readonly byUidMap = new Map<string, PodInfo>();
   /** IP -> the pods claiming it, oldest first (records, not uids: one map lookup per flow end). */
   private readonly claims = new Map<string, PodInfo[]>();
 
   get size(): number {
     return this.byUidMap.size;
+  }
+
+  has(uid: string): boolean {
+    return this.byUidMap.has(uid);
   }
 
   byUid(uid: string): PodInfo | undefined {

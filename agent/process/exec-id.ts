@@ -8,6 +8,14 @@ export function execId(node: string, pid: number, startNs: bigint): string {
   return Buffer.from(`${node}:${startTickNs(startNs)}:${pid}`).toString('base64');
 }
 
+/**
+ * The id of an image an exec without fork started: the exec's time at full precision (two execs
+ * of one process can fall into one clock tick), so it never equals a start's id.
+ */
+export function imageExecId(node: string, pid: number, execNs: bigint): string {
+  return Buffer.from(`${node}:${execNs}:${pid}`).toString('base64');
+}
+
 /** The cache key of a process start: pid and start time at clock-tick precision. */
 export function processKey(pid: number, startNs: bigint): string {
   return `${pid}:${startTickNs(startNs)}`;

@@ -13,10 +13,19 @@
 //   so the exit document and late flows still have something to say.
 // - the /proc scan reading a process the kernel already reported: kernel data is newer, the scan
 //   never overwrites it.
-// - the scanned process exec()s later: the exec replaces its binary and arguments, same exec_id.
-import type { ExecEvent, ExitEvent, ForkEvent } from '../../native/types.js';
+// - the scanned process exec()s later: a new image, as any exec without a fork (below).
+// - the scan read a process just after its exec and the exec event arrives after: the same
+//   binary and arguments are the same image, not a second exec.
+//
+// Images, as Tetragon counts them: an entry is one process (pid + start time) and holds its
+// current image. The first exec after a fork keeps the id the fork gave (Tetragon's "execve
+// clone"); an exec without a fork (sh -c 'exec curl ...') starts a new image with its own
+// exec_id, whose parent is the previous image, kept in `prior` so flows the old image made
+// before the exec are still credited to it and the exec event can name it.
+import type { CapabilitySets, Credentials, ExecEvent, ExitEvent, ForkEvent, NamespaceInodes } from '../../native/types.js';
+import { EVENT_ERROR_ARGS, EVENT_ERROR_CGROUP, EVENT_ERROR_CREDS, EVENT_ERROR_CWD, EVENT_ERROR_CWD_DEPTH, EVENT_ERROR_CWD_LONG, EVENT_ERROR_FILENAME, EVENT_ERROR_NS } from '../../native/layout.js';
 import { FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS } from '../../schema/index.js';
-import { execId, processKey } from './exec-id.js';
+import { execId, imageExecId, processKey } from './exec-id.js';
 import type { ProcSnapshot } from './procfs.js';
 import type { Redactor } from './redact.js';
 import { containerIdFromCgroupPath, podUidFromCgroupPath } from './cgroup.js';
@@ -29,7 +38,13 @@ export interface ProcessEntry {
   ppid: number;
   /** Start time, boottime ns (kernel precision when the kernel reported it). */
   readonly startNs: bigint;
-  readonly execId: string;
+  /** The current image's id: the start's until an exec without fork gives it a new one. */
+  execId: string;
+  /** When the current image began (boottime ns): the start, or the exec that made it. */
+  imageNs: bigint;
+  /** The image before an exec without fork (one level: its own `prior` is dropped). */
+  prior?: ProcessEntry;
+  /** The image's parent: `prior`'s id after an exec without fork, else the forking process's image. */
   parentExecId: string;
   /** Parent's start time (0 when unknown), to find the parent's entry. */
   parentStartNs: bigint;
@@ -43,6 +58,11 @@ export interface ProcessEntry {
   argsTruncated: boolean;
   source: ProcessSource;
   uid: number;
+  /** Audit login uid (4294967295: none); -1 when unknown (not seen at an exec). */
+  auid: number;
+  creds?: Credentials;
+  caps?: CapabilitySets;
+  ns?: NamespaceInodes;
   cwd: string;
   cgroupId: bigint;
   cgroupPath: string;
@@ -109,9 +129,40 @@ function argsTextOf(args: readonly string[]): { text: string; cut: boolean } {
  */
 export const NO_PROCESS = '-';
 
+/** The image that was running at `ns` (boottime): the prior one for I/O before the last exec. */
+export function imageAt(e: ProcessEntry, ns: bigint): ProcessEntry {
+  return e.prior && ns > 0n && ns < e.imageNs ? e.prior : e;
+}
+
 /** The process name users see: the executable path, else the task name, else "-". */
 export function processName(e: ProcessEntry): string {
   return e.binary || e.comm || NO_PROCESS;
+}
+
+/** An image is known: the kernel reported an exec, or the scan read one. */
+function hasImage(e: ProcessEntry): boolean {
+  return e.flags.includes('execve') || e.flags.includes('procFS');
+}
+
+/** Kernel error bits -> Tetragon's flag names (procflow's own where Tetragon has none). */
+const ERROR_FLAGS: ReadonlyArray<readonly [number, string]> = [
+  [EVENT_ERROR_FILENAME, 'errorFilename'],
+  [EVENT_ERROR_ARGS, 'errorArgs'],
+  [EVENT_ERROR_CWD | EVENT_ERROR_CWD_DEPTH | EVENT_ERROR_CWD_LONG, 'errorCWD'],
+  [EVENT_ERROR_CGROUP, 'errorCgroupID'],
+  [EVENT_ERROR_CREDS, 'errorCreds'],
+  [EVENT_ERROR_NS, 'errorNamespaces'],
+];
+
+/** Tetragon's flags of an exec, in its order: execve, truncArgs, errors, rootcwd, clone; taskname is procflow's. */
+function execFlags(ev: ExecEvent, argsTruncated: boolean, cloned: boolean): string[] {
+  const flags = ['execve'];
+  if (argsTruncated) flags.push('truncArgs');
+  for (const [bits, name] of ERROR_FLAGS) if (ev.errorFlags & bits) flags.push(name);
+  if (!ev.filename) flags.push('taskname');
+  if (ev.cwd === '/') flags.push('rootcwd');
+  if (cloned) flags.push('clone');
+  return flags;
 }
 
 export class ProcessCache {
@@ -146,38 +197,64 @@ export class ProcessCache {
 
   onExec(ev: ExecEvent): ProcessEntry {
     const key = processKey(ev.pid, ev.startNs);
-    // A second exec of the same process start keeps its entry (and exec_id) and replaces the image.
-    const e = this.entries.get(key) ?? this.create(key, ev.pid, ev.startNs, ev.comm);
+    const argv = ev.args.length ? ev.args.slice(1) : [];
+    // The program decides which flags carry a password (mysql -pX, not ssh -p 22).
+    const red = this.opts.redactor.redact(argv, ev.args[0] || ev.filename || undefined);
+    const text = argsTextOf(red.args);
+    let e = this.entries.get(key);
+    // A fork seen and no exec yet: this is the exec after clone, which keeps the fork's id.
+    const cloned = e !== undefined && e.flags.length === 1 && e.flags[0] === 'clone';
+    if (e && !cloned && hasImage(e) && !(e.source === 'procfs' && e.binary === ev.filename && e.argsText === text.text)) {
+      // An exec without fork: the running image gives way to a new one (new exec_id, parent the old image).
+      const prior: ProcessEntry = { ...e, flags: [...e.flags], prior: undefined };
+      e.prior = prior;
+      e.execId = imageExecId(this.opts.node_name, ev.pid, ev.timeNs);
+      e.imageNs = ev.timeNs;
+      e.parentExecId = prior.execId;
+    } else {
+      e ??= this.create(key, ev.pid, ev.startNs, ev.comm);
+      e.parentExecId = this.currentExecId(ev.ppid, ev.parentStartNs);
+    }
     if (!e.exited && this.exitedOrder.delete(key)) {
       // An exec late enough that a flush already gave up on the process (addGone): it is alive,
       // so it must not be evicted on the exited schedule.
       e.exitedAtMs = 0;
     }
-    const argv = ev.args.length ? ev.args.slice(1) : [];
-    // The program decides which flags carry a password (mysql -pX, not ssh -p 22).
-    const red = this.opts.redactor.redact(argv, ev.args[0] || ev.filename || undefined);
     e.ppid = ev.ppid;
-    e.parentExecId = this.execIdOf(ev.ppid, ev.parentStartNs);
     e.parentStartNs = ev.parentStartNs;
     e.comm = ev.comm;
     e.binary = ev.filename;
-    const text = argsTextOf(red.args);
     e.args = red.args;
     e.argsText = text.text;
     e.argsTruncated = ev.argsTruncated || text.cut;
     e.source = ev.filename ? 'kernel' : 'taskname';
     e.uid = ev.uid;
+    e.auid = ev.auid;
+    e.creds = ev.creds;
+    e.caps = ev.caps;
+    e.ns = ev.ns;
     if (ev.cwd) e.cwd = ev.cwd;
     e.cgroupId = ev.cgroupId;
     const resolved = this.opts.cgroupPath?.(ev.cgroupId);
     // exec does not move a process out of its container: a v2 path that names no container (a
     // hybrid host whose runtime uses the v1 hierarchies) keeps the container inherited at fork.
     if (resolved !== undefined && ((!e.containerId && !e.podUid) || containerIdFromCgroupPath(resolved) || podUidFromCgroupPath(resolved))) this.setCgroup(e, resolved);
-    e.flags = ['execve'];
-    if (e.argsTruncated) e.flags.push('truncArgs');
-    if (!ev.filename) e.flags.push('taskname');
-    if (ev.errorFlags) e.flags.push('errors');
+    e.flags = execFlags(ev, e.argsTruncated, cloned);
     return e;
+  }
+
+  /** The id of a process's current image: its entry's when known, else the one its start gives. */
+  currentExecId(pid: number, startNs: bigint): string {
+    return this.get(pid, startNs)?.execId ?? this.execIdOf(pid, startNs);
+  }
+
+  /**
+   * The image an event or flow names as the parent: the previous image after an exec without
+   * fork, else the forking process as the cache knows it now.
+   */
+  parentImage(e: ProcessEntry): ProcessEntry | undefined {
+    if (e.prior && e.parentExecId === e.prior.execId) return e.prior;
+    return this.parentOf(e);
   }
 
   onFork(ev: ForkEvent): ProcessEntry {
@@ -187,7 +264,7 @@ export class ProcessCache {
     if (existing) return existing;
     const e = this.create(key, ev.pid, ev.startNs, ev.comm);
     e.ppid = ev.ppid;
-    e.parentExecId = this.execIdOf(ev.ppid, ev.parentStartNs);
+    e.parentExecId = this.currentExecId(ev.ppid, ev.parentStartNs);
     e.parentStartNs = ev.parentStartNs;
     const parent = this.get(ev.ppid, ev.parentStartNs);
     if (parent) {
@@ -200,6 +277,10 @@ export class ProcessCache {
         e.source = parent.source;
       }
       e.uid = parent.uid;
+      e.auid = parent.auid;
+      if (parent.creds) e.creds = parent.creds;
+      if (parent.caps) e.caps = parent.caps;
+      if (parent.ns) e.ns = parent.ns;
       e.cwd = parent.cwd;
       e.cgroupId = parent.cgroupId;
       this.setCgroup(e, parent.cgroupPath);
@@ -243,16 +324,20 @@ export class ProcessCache {
     e.argsTruncated = s.argsTruncated || text.cut;
     e.source = e.binary ? 'procfs' : 'taskname';
     e.uid = s.uid;
+    e.auid = s.auid !== undefined && Number.isInteger(s.auid) ? s.auid : -1;
+    if (s.creds) e.creds = s.creds;
+    if (s.caps) e.caps = s.caps;
     e.cwd = s.cwd;
     this.setCgroup(e, s.cgroupPath);
     e.flags = e.binary ? ['procFS'] : ['procFS', 'taskname'];
     if (e.argsTruncated) e.flags.push('truncArgs');
+    if (e.cwd === '/') e.flags.push('rootcwd');
     return e;
   }
 
   /** Parent exec_id for a scanned process, once its parent's start time is known. */
   setParentStart(e: ProcessEntry, parentStartNs: bigint): void {
-    e.parentExecId = this.execIdOf(e.ppid, parentStartNs);
+    e.parentExecId = this.currentExecId(e.ppid, parentStartNs);
     e.parentStartNs = parentStartNs;
   }
 
@@ -302,9 +387,9 @@ export class ProcessCache {
   private create(key: string, pid: number, startNs: bigint, comm: string): ProcessEntry {
     if (this.entries.size >= this.opts.cache_max_entries) this.evictForCapacity();
     const e: ProcessEntry = {
-      key, pid, ppid: 0, startNs, execId: execId(this.opts.node_name, pid, startNs), parentExecId: '', parentStartNs: 0n,
+      key, pid, ppid: 0, startNs, execId: execId(this.opts.node_name, pid, startNs), imageNs: startNs, parentExecId: '', parentStartNs: 0n,
       comm, binary: '', args: [], argsText: '', argsTruncated: false, source: 'taskname',
-      uid: -1, cwd: '', cgroupId: 0n, cgroupPath: '', containerId: '', podUid: '', flags: ['taskname'],
+      uid: -1, auid: -1, cwd: '', cgroupId: 0n, cgroupPath: '', containerId: '', podUid: '', flags: ['taskname'],
       exited: false, exitNs: 0n, exitCode: 0, signal: 0, exitedAtMs: 0,
     };
     this.entries.set(key, e);

@@ -2,11 +2,27 @@
 // filters (namespace, pod, binary) and a rate limit whose drops are counted.
 import type { ProcessEventDoc, ProcessInfo } from '../../schema/index.js';
 import type { BootClock } from './clock.js';
-import type { PodLookup } from '../identity/pod-lookup.js';
+import { containerById, type PodLookup } from '../identity/pod-lookup.js';
+import { NAMESPACE_NAMES, type NamespaceInodes } from '../../native/types.js';
+import { capabilityNames } from './capabilities.js';
+import type { UserNames } from './user-names.js';
 import type { ProcessCache, ProcessEntry } from './process-cache.js';
 import { signalName } from './signals.js';
 import { ConfigError } from '../../common/errors.js';
 import { RE2JS } from 're2js';
+
+/** What process events carry beyond Tetragon's defaults, and where user names come from. */
+export interface ProcessEventOptions {
+  /** Ancestors beyond the parent listed per event (Tetragon's --enable-ancestors); 0: none. */
+  process_ancestors: number;
+  /** The namespaces block (the collector must read them: its `namespaces` option). */
+  process_namespaces: boolean;
+  /** The capability sets block. */
+  process_capabilities: boolean;
+  userNames?: UserNames;
+  /** The host's namespaces (those of pid 1), to say is_host. */
+  hostNamespaces?: NamespaceInodes;
+}
 
 export class ProcessEventBuilder {
   constructor(
@@ -14,6 +30,7 @@ export class ProcessEventBuilder {
     private readonly cache: ProcessCache,
     private readonly clock: BootClock,
     private readonly pods: PodLookup,
+    private readonly opts: ProcessEventOptions = { process_ancestors: 0, process_namespaces: false, process_capabilities: false },
   ) {}
 
   info(e: ProcessEntry): ProcessInfo {
@@ -23,44 +40,83 @@ export class ProcessEventBuilder {
       binary: e.binary || e.comm,
       arguments: e.argsText,
       flags: e.flags.join(' '),
-      start_time: this.clock.toIso(e.startNs),
+      start_time: this.clock.toIso(e.imageNs),
     };
-    if (e.uid >= 0) p.uid = e.uid;
+    if (e.uid >= 0) {
+      p.uid = e.uid;
+      const name = this.opts.userNames?.nameOf(e.uid, e.exited ? 0 : e.pid, e.containerId);
+      if (name) p.user = { name };
+    }
+    if (e.auid >= 0) p.auid = e.auid;
     if (e.cwd) p.cwd = e.cwd;
     if (e.parentExecId) p.parent_exec_id = e.parentExecId;
     if (e.containerId) p.docker = e.containerId;
     if (e.cgroupId) p.cgroup_id = String(e.cgroupId);
+    if (e.creds) p.process_credentials = { ...e.creds };
+    if (this.opts.process_capabilities && e.caps) {
+      p.cap = { permitted: capabilityNames(e.caps.permitted), effective: capabilityNames(e.caps.effective), inheritable: capabilityNames(e.caps.inheritable) };
+    }
+    if (this.opts.process_namespaces && e.ns) p.ns = this.namespaces(e.ns);
     const pod = e.podUid ? this.pods.byUid(e.podUid) : undefined;
     if (pod) {
-      p.pod = { namespace: pod.namespace, name: pod.name, pod_labels: pod.labels };
-      if (e.containerId) p.pod.container = { id: e.containerId };
+      p.pod = { namespace: pod.namespace, name: pod.name, pod_labels: { ...pod.labelMap }, workload: pod.workload.name, workload_kind: pod.workload.kind };
+      if (e.containerId) {
+        const c = containerById(pod, e.containerId);
+        p.pod.container = c ? { id: e.containerId, name: c.name, image: { id: c.imageId, name: c.image } } : { id: e.containerId };
+      }
     }
     return p;
   }
 
+  private namespaces(ns: NamespaceInodes): NonNullable<ProcessInfo['ns']> {
+    const out: NonNullable<ProcessInfo['ns']> = {};
+    const host = this.opts.hostNamespaces;
+    for (const name of NAMESPACE_NAMES) {
+      if (!ns[name]) continue;
+      out[name] = host?.[name] ? { inum: ns[name], is_host: host[name] === ns[name] } : { inum: ns[name] };
+    }
+    return out;
+  }
+
   /** The parent's record: from the cache when known, else the bare ids. */
   private parent(e: ProcessEntry): ProcessInfo | undefined {
-    const p = this.cache.parentOf(e);
+    const p = this.cache.parentImage(e);
     if (p) return this.info(p);
     if (!e.parentExecId) return undefined;
     return { exec_id: e.parentExecId, pid: e.ppid, binary: '' };
   }
 
+  /** Ancestors beyond the parent, nearest first, as far as the cache knows them (opt-in). */
+  private ancestors(e: ProcessEntry): ProcessInfo[] | undefined {
+    if (this.opts.process_ancestors <= 0) return undefined;
+    const out: ProcessInfo[] = [];
+    const seen = new Set<ProcessEntry>([e]);
+    let p = this.cache.parentImage(e);
+    if (p) seen.add(p);
+    for (p = p && this.cache.parentImage(p); p && !seen.has(p) && out.length < this.opts.process_ancestors; p = this.cache.parentImage(p)) {
+      seen.add(p);
+      out.push(this.info(p));
+    }
+    return out.length ? out : undefined;
+  }
+
   exec(e: ProcessEntry, timeNs: bigint): ProcessEventDoc {
     const time = this.clock.toIso(timeNs);
     const parent = this.parent(e);
+    const ancestors = this.ancestors(e);
     return {
       '@timestamp': time,
       event_type: 'process_exec',
       node_name: this.node,
       time,
-      process_exec: { process: this.info(e), ...(parent ? { parent } : {}) },
+      process_exec: { process: this.info(e), ...(parent ? { parent } : {}), ...(ancestors ? { ancestors } : {}) },
     };
   }
 
   exit(e: ProcessEntry, timeNs: bigint): ProcessEventDoc {
     const time = this.clock.toIso(timeNs);
     const parent = this.parent(e);
+    const ancestors = this.ancestors(e);
     return {
       '@timestamp': time,
       event_type: 'process_exit',
@@ -69,6 +125,7 @@ export class ProcessEventBuilder {
       process_exit: {
         process: this.info(e),
         ...(parent ? { parent } : {}),
+        ...(ancestors ? { ancestors } : {}),
         ...(e.signal ? { signal: signalName(e.signal) } : {}),
         status: e.exitCode,
         time,

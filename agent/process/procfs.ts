@@ -5,6 +5,7 @@ import { readFileSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { ProcflowError } from '../../common/errors.js';
 import { cgroupPathFromProcFile } from './cgroup.js';
 import { ticksToNs } from './clock.js';
+import { NAMESPACE_NAMES, type CapabilitySets, type Credentials, type NamespaceInodes } from '../../native/types.js';
 
 export interface ProcSnapshot {
   pid: number;
@@ -21,6 +22,11 @@ export interface ProcSnapshot {
   argsTruncated: boolean;
   cwd: string;
   cgroupPath: string;
+  /** From status (Uid/Gid: real, effective, saved, filesystem); undefined when unreadable. */
+  creds?: Credentials;
+  caps?: CapabilitySets;
+  /** /proc/<pid>/loginuid; absent when unreadable. */
+  auid?: number;
 }
 
 export interface StatLine {
@@ -58,6 +64,27 @@ export function readStat(pid: number, procRoot = '/proc'): StatLine | undefined 
 function statusIds(text: string | undefined, field: 'Uid' | 'Gid'): number {
   const m = text ? new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(text) : null;
   return m ? Number(m[1]) : -1;
+}
+
+/** The four ids of a status line ("Uid:\t0\t0\t0\t0"). */
+function statusQuad(text: string, field: 'Uid' | 'Gid'): number[] | undefined {
+  const m = new RegExp(`^${field}:\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)`, 'm').exec(text);
+  return m ? m.slice(1, 5).map(Number) : undefined;
+}
+
+function statusCreds(text: string | undefined): Credentials | undefined {
+  if (!text) return undefined;
+  const u = statusQuad(text, 'Uid');
+  const g = statusQuad(text, 'Gid');
+  if (!u || !g) return undefined;
+  return { uid: u[0]!, euid: u[1]!, suid: u[2]!, fsuid: u[3]!, gid: g[0]!, egid: g[1]!, sgid: g[2]!, fsgid: g[3]! };
+}
+
+function statusCaps(text: string | undefined): CapabilitySets | undefined {
+  const hex = (name: string) => (text ? new RegExp(`^${name}:\\s+([0-9a-f]+)`, 'm').exec(text)?.[1] : undefined);
+  const p = hex('CapPrm'), e = hex('CapEff'), i = hex('CapInh');
+  if (p === undefined || e === undefined || i === undefined) return undefined;
+  return { permitted: BigInt(`0x${p}`), effective: BigInt(`0x${e}`), inheritable: BigInt(`0x${i}`) };
 }
 
 function readLink(path: string): string {
@@ -110,7 +137,23 @@ export function readProcess(pid: number, maxArgsBytes: number, procRoot = '/proc
     argsTruncated,
     cwd: readLink(`${dir}/cwd`),
     cgroupPath: cgroupPathFromProcFile(read(`${dir}/cgroup`) ?? ''),
+    creds: statusCreds(status),
+    caps: statusCaps(status),
+    auid: Number(read(`${dir}/loginuid`)?.trim() ?? Number.NaN),
   };
+}
+
+/** The namespaces of pid 1 (the host's, when the agent shares the host's PID namespace). */
+export function hostNamespaces(procRoot = '/proc'): NamespaceInodes | undefined {
+  const out = {} as NamespaceInodes;
+  let any = false;
+  for (const name of NAMESPACE_NAMES) {
+    // "net:[4026531840]"
+    const m = /\[(\d+)\]$/.exec(readLink(`${procRoot}/1/ns/${name}`));
+    out[name] = m ? Number(m[1]) : 0;
+    any ||= out[name] > 0;
+  }
+  return any ? out : undefined;
 }
 
 /** The start-of-day scan cannot run: say what to mount, or how to start without it. */

@@ -210,6 +210,76 @@ static __always_inline __u32 pf_read_args(struct task_struct *task, char *out, _
 	return len;
 }
 
+/* A kernel_cap_t as 64 bits: u32 cap[2] before 6.3 and u64 val after have the same bytes. */
+static __always_inline __u64 pf_caps(const kernel_cap_t *caps)
+{
+	__u64 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v), caps);
+	return v;
+}
+
+/*
+ * The credentials the new image runs with (after setuid bits applied) and
+ * the audit login uid, which a login sets once and every descendant keeps.
+ */
+static __always_inline void pf_read_creds(struct task_struct *task, struct pf_exec_event *ev)
+{
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	__u64 uid_gid = bpf_get_current_uid_gid();
+
+	ev->uid = (__u32)uid_gid;
+	ev->gid = uid_gid >> 32;
+	ev->auid = PF_AUID_UNSET;
+	if (bpf_core_field_exists(task->loginuid))
+		ev->auid = BPF_CORE_READ(task, loginuid.val);
+	if (!cred) {
+		ev->error_flags |= EVENT_ERROR_CREDS;
+		ev->euid = ev->suid = ev->fsuid = ev->uid;
+		ev->egid = ev->sgid = ev->fsgid = ev->gid;
+		ev->cap_permitted = ev->cap_effective = ev->cap_inheritable = 0;
+		return;
+	}
+	ev->euid = BPF_CORE_READ(cred, euid.val);
+	ev->egid = BPF_CORE_READ(cred, egid.val);
+	ev->suid = BPF_CORE_READ(cred, suid.val);
+	ev->sgid = BPF_CORE_READ(cred, sgid.val);
+	ev->fsuid = BPF_CORE_READ(cred, fsuid.val);
+	ev->fsgid = BPF_CORE_READ(cred, fsgid.val);
+	ev->cap_permitted = pf_caps(&cred->cap_permitted);
+	ev->cap_effective = pf_caps(&cred->cap_effective);
+	ev->cap_inheritable = pf_caps(&cred->cap_inheritable);
+}
+
+/* Inode numbers of the task's namespaces (what /proc/PID/ns/* links name). */
+static __always_inline void pf_read_namespaces(struct task_struct *task, struct pf_exec_event *ev)
+{
+	struct nsproxy *nsp = BPF_CORE_READ(task, nsproxy);
+	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+	unsigned int level;
+
+	if (!nsp) {
+		ev->error_flags |= EVENT_ERROR_NS;
+		return;
+	}
+	ev->ns[PF_NS_UTS] = BPF_CORE_READ(nsp, uts_ns, ns.inum);
+	ev->ns[PF_NS_IPC] = BPF_CORE_READ(nsp, ipc_ns, ns.inum);
+	ev->ns[PF_NS_MNT] = BPF_CORE_READ(nsp, mnt_ns, ns.inum);
+	ev->ns[PF_NS_PID_FOR_CHILDREN] = BPF_CORE_READ(nsp, pid_ns_for_children, ns.inum);
+	ev->ns[PF_NS_NET] = BPF_CORE_READ(nsp, net_ns, ns.inum);
+	if (bpf_core_field_exists(nsp->time_ns)) {
+		ev->ns[PF_NS_TIME] = BPF_CORE_READ(nsp, time_ns, ns.inum);
+		ev->ns[PF_NS_TIME_FOR_CHILDREN] = BPF_CORE_READ(nsp, time_ns_for_children, ns.inum);
+	}
+	ev->ns[PF_NS_CGROUP] = BPF_CORE_READ(nsp, cgroup_ns, ns.inum);
+	ev->ns[PF_NS_USER] = BPF_CORE_READ(task, cred, user_ns, ns.inum);
+	/* The task's own pid namespace is the one at its pid's deepest level. */
+	if (pid) {
+		level = BPF_CORE_READ(pid, level);
+		ev->ns[PF_NS_PID] = BPF_CORE_READ(pid, numbers[level & 31].ns, ns.inum);
+	}
+}
+
 /*
  * Build and submit an exec event for the current task. `filename` is a
  * kernel string (binprm->filename, or the tracepoint's copy of it).
@@ -235,8 +305,11 @@ static __always_inline int pf_emit_exec(const char *filename)
 	ev->args_truncated = 0;
 	ev->parent_start_ns = BPF_CORE_READ(task, real_parent, group_leader, start_boottime);
 	ev->cgroup_id = bpf_get_current_cgroup_id();
-	ev->uid = (__u32)bpf_get_current_uid_gid();
-	ev->gid = bpf_get_current_uid_gid() >> 32;
+	pf_read_creds(task, ev);
+	/* Ring buffer memory is not zeroed: every slot is written either way. */
+	__builtin_memset(ev->ns, 0, sizeof(ev->ns));
+	if (cfg_exec_namespaces)
+		pf_read_namespaces(task, ev);
 
 	n = bpf_probe_read_kernel_str(ev->filename, sizeof(ev->filename), filename);
 	if (n <= 0) {

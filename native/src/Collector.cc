@@ -64,6 +64,11 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
   uint32_t maxArgs = OptU32(o, "maxArgsBytes", PF_ARGS_MAX);
   uint32_t ringBytes = OptU32(o, "ringBufferBytes", 0);
   uint32_t ignorePid = OptU32(o, "ignorePid", 0);
+  bool namespaces = false;
+  if (o.Has("namespaces") && !o.Get("namespaces").IsUndefined()) {
+    if (!o.Get("namespaces").IsBoolean()) throw Napi::TypeError::New(env, "kernel collector: namespaces must be a boolean");
+    namespaces = o.Get("namespaces").As<Napi::Boolean>().Value();
+  }
   if (flowEntries < 1) throw Napi::TypeError::New(env, "kernel collector: flowMapEntries must be at least 1");
   if (!IsPowerOfTwo(ringBytes) || ringBytes < 4096) {
     throw Napi::TypeError::New(env, "kernel collector: ringBufferBytes must be a power of two of at least 4096");
@@ -100,6 +105,7 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
     }
     skel_->rodata->cfg_max_args = std::min<uint32_t>(maxArgs, PF_ARGS_MAX);
     skel_->rodata->cfg_ignore_tgid = ignorePid;
+    skel_->rodata->cfg_exec_namespaces = namespaces ? 1 : 0;
     bpf_map__set_max_entries(skel_->maps.pf_events, ringBytes);
     // Both halves of the double-buffered flow map.
     bpf_map__set_max_entries(skel_->maps.pf_flows_a, flowEntries);

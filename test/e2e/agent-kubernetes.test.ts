@@ -139,6 +139,9 @@ describe('agent --kubernetes end to end (kernel + kube-apiserver + indexer + Ela
         ['wep', NS, 'server-0', 'server-0', ['app=server', 'tier=backend']]);
       assert.equal(d.process_name, process.execPath);
       assert.equal(d.container_id, container.split('://')[1], 'the container id from the cgroup path');
+      assert.deepEqual([d.source_workload, d.source_workload_kind, d.source_container_name, d.source_container_image],
+        [clientPod.metadata.name, 'Pod', 'main', 'registry.invalid/procflow-test:1'], 'a bare pod is its own workload; the container from the process\'s cgroup');
+      assert.deepEqual([d.dest_workload, d.dest_workload_kind, d.dest_container_name], ['server-0', 'Pod', 'main'], 'the peer pod\'s only container');
       assert.equal(d.process_id, String(client.pid));
     }
     // The server's side of the same connection is reported too, from the server pod's view.
@@ -155,8 +158,10 @@ describe('agent --kubernetes end to end (kernel + kube-apiserver + indexer + Ela
     const pod = exec.process_exec!.process.pod!;
     assert.equal(pod.namespace, NS);
     assert.equal(pod.name, clientPod.metadata.name);
-    assert.deepEqual(pod.pod_labels, ['app=client']);
+    assert.deepEqual(pod.pod_labels, { app: 'client' });
     assert.equal(pod.container?.id, container.split('://')[1]);
+    assert.deepEqual([pod.workload, pod.workload_kind, pod.container?.name, pod.container?.image?.name, pod.container?.image?.id],
+      [clientPod.metadata.name, 'Pod', 'main', 'registry.invalid/procflow-test:1', `registry.invalid/procflow-test:1@sha256:${'0'.repeat(64)}`]);
     assert.equal(serverPod.metadata.name, 'server-0');
   });
 });

@@ -1,11 +1,12 @@
 // `kubectl apply -k deploy/kubernetes`, as the README has users run it, against a real
 // kube-apiserver: every manifest must pass the server's schema and admission, then the agent's
-// service account must really be allowed to list and watch pods cluster-wide and nothing more,
-// and the certs Job's only to get, update and create its three Secrets (asked of the server's
-// own authorizer with SubjectAccessReviews). The certs Job's program then runs here with a token
-// of its service account and makes the Secrets. Nothing runs the workloads (no scheduler,
-// kubelet or controllers); the objects are checked, then deleted. The cert-manager component is
-// built with kustomize only (the server has no cert-manager CRDs).
+// service account must really be allowed to list and watch pods, Services and EndpointSlices
+// cluster-wide and nothing more, and the certs Job's only to get, update and create its three
+// Secrets (asked of the server's own authorizer with SubjectAccessReviews). The certs Job's
+// program then runs here with a token of its service account and makes the Secrets. Nothing
+// runs the workloads (no scheduler, kubelet or controllers); the objects are checked, then
+// deleted. The cert-manager component is built with kustomize only (the server has no
+// cert-manager CRDs).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -43,7 +44,7 @@ describe('deploy/kubernetes applied to a real kube-apiserver', () => {
     await stopTestKubernetes();
   });
 
-  it('kubectl apply -k accepts every object, and the agent may read pods and nothing else', async (t) => {
+  it('kubectl apply -k accepts every object, and the agent may read pods, Services and EndpointSlices and nothing else', async (t) => {
     if (!kube) return skipOrFail(t, reason);
     const applied = kubectl('apply', '-k', DIR);
     assert.equal(applied.status, 0, `kubectl apply -k failed:\n${applied.stderr}`);
@@ -63,15 +64,28 @@ describe('deploy/kubernetes applied to a real kube-apiserver', () => {
     assert.ok(pod.containers[0]!.args.includes('--kubernetes'));
     assert.equal(pod.containers[0]!.env.find((e) => e.name === 'PROCFLOW_NODE_NAME')?.valueFrom?.fieldRef?.fieldPath, 'spec.nodeName');
 
-    const mayAs = (account: string) => async (verb: string, resource: string, name = '', namespace = '') => {
-      const review = { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user: `system:serviceaccount:procflow:${account}`, groups: ['system:serviceaccounts', 'system:serviceaccounts:procflow', 'system:authenticated'], resourceAttributes: { verb, resource, name, namespace } } };
+    const mayAs = (account: string) => async (verb: string, resource: string, name = '', namespace = '', group = '') => {
+      const review = { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user: `system:serviceaccount:procflow:${account}`, groups: ['system:serviceaccounts', 'system:serviceaccounts:procflow', 'system:authenticated'], resourceAttributes: { verb, resource, name, namespace, group } } };
       const res = await kubeRequest(kube!, 'POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', review);
       assert.equal(res.status, 201, res.body);
       return res.json<{ status: { allowed: boolean } }>().status.allowed;
     };
     const may = mayAs('procflow-agent');
     for (const verb of ['get', 'list', 'watch']) assert.equal(await may(verb, 'pods'), true, `${verb} pods`);
+    // Services and EndpointSlices, cluster-wide, to name the Service a flow went to.
+    for (const verb of ['list', 'watch']) {
+      assert.equal(await may(verb, 'services'), true, `${verb} services`);
+      assert.equal(await may(verb, 'endpointslices', '', '', 'discovery.k8s.io'), true, `${verb} endpointslices`);
+      assert.equal(await may(verb, 'endpointslices', '', 'kube-system', 'discovery.k8s.io'), true, `${verb} endpointslices of one namespace`);
+    }
+    assert.equal(await may('list', 'endpointslices'), false, 'endpointslices only in discovery.k8s.io, not the core group');
+    assert.equal(await may('list', 'endpoints'), false, 'not the old Endpoints');
+    for (const verb of ['get', 'create', 'update', 'patch', 'delete']) {
+      assert.equal(await may(verb, 'services', 'kubernetes', 'default'), false, `no ${verb} services`);
+      assert.equal(await may(verb, 'endpointslices', 'kubernetes', 'default', 'discovery.k8s.io'), false, `no ${verb} endpointslices`);
+    }
     assert.equal(await may('list', 'secrets'), false, 'no secrets');
+    assert.equal(await may('get', 'secrets', 'procflow', 'procflow'), false, 'not even one Secret');
     assert.equal(await may('delete', 'pods'), false, 'read-only');
     assert.equal(await may('list', 'nodes'), false, 'no nodes');
 

@@ -30,7 +30,9 @@ test('pod records: aggregated name from generateName, sorted labels, no IPs for 
   assert.equal(web.nameAggr, 'web-7c5d-*');
   assert.deepEqual(web.labels, ['app=web', 'tier=front']);
   assert.deepEqual(web.ips, ['10.244.1.5', 'fd00::5']);
-  assert.deepEqual(web.endpoint, { type: 'wep', name: 'web-7c5d-x2x9z', nameAggr: 'web-7c5d-*', namespace: 'shop', labels: ['app=web', 'tier=front'] });
+  const { pod, ...endpoint } = web.endpoint;
+  assert.equal(pod, web, 'the endpoint leads back to its pod');
+  assert.deepEqual(endpoint, { type: 'wep', name: 'web-7c5d-x2x9z', nameAggr: 'web-7c5d-*', namespace: 'shop', labels: ['app=web', 'tier=front'] });
   assert.equal(podInfoFrom(apiPod('db-0', '10.244.1.6'))!.nameAggr, 'db-0', 'a StatefulSet pod keeps its own name');
   assert.deepEqual(podInfoFrom(apiPod('cni', '192.168.1.10', { hostNetwork: true }))!.ips, []);
   assert.deepEqual(podInfoFrom(apiPod('job', '10.244.1.7', { phase: 'Succeeded' }))!.ips, []);
@@ -57,7 +59,7 @@ test('pod index: the newest claim on a reused IP wins, the older takes over when
 });
 
 function lookupOf(idx: PodIndex): PodLookup {
-  return { byUid: (u) => idx.byUid(u), byIp: (ip) => idx.byIp(ip), close: () => {} };
+  return { byUid: (u) => idx.byUid(u), byIp: (ip) => idx.byIp(ip), serviceFor: () => undefined, close: () => {} };
 }
 
 function aggregator(level: AggregationLevel, idx: PodIndex) {

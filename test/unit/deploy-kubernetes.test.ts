@@ -349,7 +349,7 @@ test('the certs Job runs unprivileged in memory and may get, update and create o
   assert.ok(find('CronJob', 'procflow-certs'));
 });
 
-test('the agent runs under a service account that may list and watch pods, as --kubernetes needs', () => {
+test('the agent runs under a service account that may list and watch pods, Services and EndpointSlices, as --kubernetes needs', () => {
   const ds = find('DaemonSet', 'procflow-agent')!;
   const pod = ds.spec!.template!.spec as PodSpec & { serviceAccountName?: string };
   assert.ok(pod.containers[0]!.args.includes('--kubernetes'));
@@ -359,7 +359,11 @@ test('the agent runs under a service account that may list and watch pods, as --
     .some((s) => s.kind === 'ServiceAccount' && s.name === sa.metadata.name && s.namespace === sa.metadata.namespace)) as unknown as { roleRef: { kind: string; name: string } } | undefined;
   assert.ok(binding, 'a ClusterRoleBinding grants the service account a role');
   const role = find(binding.roleRef.kind, binding.roleRef.name) as unknown as { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] };
-  assert.ok(role.rules.some((r) => r.apiGroups.includes('') && r.resources.includes('pods') && ['list', 'watch'].every((v) => r.verbs.includes(v))));
+  assert.deepEqual(role.rules, [
+    { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: [''], resources: ['services'], verbs: ['list', 'watch'] },
+    { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
+  ], 'pods, Services and EndpointSlices, read only, and nothing else');
 });
 
 test('the cert-manager component makes the same Secrets for the same names, and takes the certs Job, CronJob and RBAC away', () => {
