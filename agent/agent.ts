@@ -17,6 +17,8 @@ import { AgentMetrics } from './metrics.js';
 import { ProcessCache, processName, type ProcessCacheOptions } from './process/process-cache.js';
 import { EventFilter, ProcessEventBuilder, RateLimiter, type ProcessEventOptions } from './process/process-events.js';
 import { UserNames } from './process/user-names.js';
+import { DnsCapture } from './dns/capture.js';
+import { DnsNameCache, type NameCacheOptions } from './dns/name-cache.js';
 import { hostNamespaces, readStat, scanProcesses } from './process/procfs.js';
 import { Redactor, type RedactionOptions } from './process/redact.js';
 import type { DocSink } from './delivery/sink.js';
@@ -32,7 +34,7 @@ type SettingKeys<T> = Extract<keyof T, keyof AgentConfig>;
 export type AgentSettings = Pick<
   AgentConfig,
   | 'flush_interval' | 'attribution_delay' | 'procfs_scan' | 'process_events' | 'process_events_rate'
-  | SettingKeys<ProcessEventOptions>
+  | SettingKeys<ProcessEventOptions> | SettingKeys<NameCacheOptions>
   | keyof Parameters<typeof exportFilterOptions>[0]
   | SettingKeys<ProcessCacheOptions> | SettingKeys<RedactionOptions> | SettingKeys<AttributorOptions> | SettingKeys<AggregatorOptions>
 >;
@@ -68,6 +70,8 @@ export class Agent {
   private readonly limiter: RateLimiter;
   private readonly endpoints: EndpointNamer;
   readonly userNames: UserNames;
+  readonly dnsCapture = new DnsCapture();
+  readonly dnsNames: DnsNameCache;
   private readonly ctx: HandlerContext;
   private pendingProcess: ProcessEventDoc[] = [];
   private timers: NodeJS.Timeout[] = [];
@@ -86,6 +90,7 @@ export class Agent {
     this.attributor = new Attributor(this.cache, { ...o, execSeen });
     this.endpoints = new EndpointNamer(o.node_name, o.pods);
     this.userNames = new UserNames({ procRoot: o.procRoot });
+    this.dnsNames = new DnsNameCache({ ...o, now: Date.now });
     this.aggregator = new FlowAggregator({
       ...o,
       endpoints: this.endpoints,
@@ -95,6 +100,7 @@ export class Agent {
         return parent ? processName(parent) : undefined;
       },
       userName: (e) => this.userNames.nameOf(e.uid, e.exited ? 0 : e.pid, e.containerId) || undefined,
+      domains: (ip, limit) => this.dnsNames.domainsFor(ip, limit),
     });
     this.builder = new ProcessEventBuilder(o.node_name, this.cache, this.clock, o.pods ?? NO_PODS, {
       ...o,
@@ -108,6 +114,10 @@ export class Agent {
       events: this.builder,
       emit: (doc) => this.onProcessDoc(doc),
       exited: (pid, startNs) => this.aggregator.processExited(pid, startNs),
+      // Answers name the addresses flows go to; the DNS logs come from the same messages later.
+      dns: (ev) => {
+        for (const m of this.dnsCapture.take(ev)) if (m.event.direction === 'response') this.dnsNames.learn(m.message);
+      },
     };
     this.registerMetrics();
   }
@@ -118,7 +128,10 @@ export class Agent {
     if (this.o.procfs_scan) this.scanProc();
     const every = (ms: number, fn: () => void) => this.timers.push(setInterval(fn, ms));
     every(this.o.flush_interval, () => void this.flush());
-    every(Math.max(1000, Math.min(this.o.flush_interval, 10_000)), () => this.cache.gc());
+    every(Math.max(1000, Math.min(this.o.flush_interval, 10_000)), () => {
+      this.cache.gc();
+      this.dnsNames.sweep();
+    });
     every(60_000, () => this.endpoints.refresh());
     this.stats.lastFlushMs = Date.now();
   }
@@ -238,6 +251,13 @@ export class Agent {
       stream_slow_reader: this.hub.dropped,
     }));
     m.mirrorCounter('procflow_agent_process_events_exported_total', 'process documents written to the sink', () => this.stats.processEventsExported);
+    m.mirrorCounter('procflow_agent_dns_packets_captured_total', 'DNS packets the kernel captured (queries and responses)', () => k().dnsSeen ?? 0);
+    m.mirrorCounter('procflow_agent_dns_packets_cut_total', 'DNS packets longer than the kernel copies (2 KiB): their tail is lost', () => k().dnsCut ?? 0);
+    m.mirrorCounter('procflow_agent_dns_messages_total', 'DNS messages parsed', () => this.dnsCapture.stats.messages);
+    m.mirrorLabelledCounter('procflow_agent_dns_malformed_total', 'DNS messages that could not be parsed, by reason', 'reason', () => this.dnsCapture.stats.malformed as Record<string, number>);
+    m.mirrorCounter('procflow_agent_dns_tcp_streams_dropped_total', 'TCP DNS streams given up (over 64 KiB, a cut segment, or too many at once)', () => this.dnsCapture.stats.streamsDropped);
+    m.gauge('procflow_agent_dns_cache_entries', 'addresses the DNS name cache remembers', () => this.dnsNames.size);
+    m.mirrorLabelledCounter('procflow_agent_dns_cache_evictions_total', 'addresses the DNS name cache forgot, by reason (expired, capacity: --dns-cache-max-entries)', 'reason', () => this.dnsNames.stats.evictions);
     m.mirrorCounter('procflow_agent_flush_errors_total', 'intervals that could not be written (see the agent log)', () => this.stats.flushErrors);
     m.gauge('procflow_agent_last_flush_timestamp_seconds', 'when an interval was last written', () => this.stats.lastFlushMs / 1000);
   }

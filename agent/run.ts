@@ -98,7 +98,7 @@ export async function startAgent(c: AgentConfig, opts: { collector?: KernelColle
   validateAgentConfig(c);
   const log = opts.log ?? createLogger('agent', c.log_level as never);
   for (const w of startupWarnings(c, process.argv)) log.warn(w.fields ?? {}, w.msg);
-  const collector = opts.collector ?? openKernel({ flowMapEntries: c.flow_map_entries, maxArgsBytes: c.max_args_size, ringBufferBytes: c.ring_buffer_size, hookMode: c.hook_mode, ignorePid: c.ignore_own_traffic ? process.pid : undefined, namespaces: c.process_namespaces });
+  const collector = opts.collector ?? openKernel({ flowMapEntries: c.flow_map_entries, maxArgsBytes: c.max_args_size, ringBufferBytes: c.ring_buffer_size, hookMode: c.hook_mode, ignorePid: c.ignore_own_traffic ? process.pid : undefined, namespaces: c.process_namespaces, dns: c.dns, dnsPort: c.dns_port });
   reportHooks(collector.hooks, log);
   try {
     return await assemble(c, collector, log);

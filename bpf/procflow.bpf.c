@@ -12,6 +12,7 @@
  *   tcp state        tp_btf/inet_sock_set_state > tracepoint/sock/inet_sock_set_state
  *   udp peer         cgroup/{sendmsg,recvmsg}{4,6} on the cgroup v2 root
  *                    > tracepoint/syscalls/sys_{enter,exit}_{sendto,sendmsg,recvfrom,recvmsg}
+ *   dns              cgroup_skb/{egress,ingress} + cgroup/{connect,sendmsg}{4,6} on the cgroup v2 root
  *
  * Program names start with "pf_" (at most 15 characters) so a detach check
  * can look for leftovers by prefix.
@@ -25,6 +26,7 @@
 #include "lib/maps.h"
 #include "lib/task.h"
 #include "lib/flow.h"
+#include "lib/dns.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -533,4 +535,46 @@ SEC("fexit/udpv6_recvmsg")
 int pf_fx_udp6_recv(__u64 *ctx)
 {
 	return pf_fx_udp_recv_common(ctx);
+}
+
+/* ---- DNS: cgroup skb capture, owners from sock_addr hooks (lib/dns.h) ------- */
+
+SEC("cgroup/connect4")
+int pf_dns_conn4(struct bpf_sock_addr *ctx)
+{
+	pf_dns_note_owner(ctx);
+	return 1;
+}
+
+SEC("cgroup/connect6")
+int pf_dns_conn6(struct bpf_sock_addr *ctx)
+{
+	pf_dns_note_owner(ctx);
+	return 1;
+}
+
+SEC("cgroup/sendmsg4")
+int pf_dns_send4(struct bpf_sock_addr *ctx)
+{
+	pf_dns_note_owner(ctx);
+	return 1;
+}
+
+SEC("cgroup/sendmsg6")
+int pf_dns_send6(struct bpf_sock_addr *ctx)
+{
+	pf_dns_note_owner(ctx);
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int pf_dns_egress(struct __sk_buff *skb)
+{
+	return pf_dns_capture(skb, true);
+}
+
+SEC("cgroup_skb/ingress")
+int pf_dns_ingress(struct __sk_buff *skb)
+{
+	return pf_dns_capture(skb, false);
 }

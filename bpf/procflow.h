@@ -22,6 +22,7 @@ enum pf_limit {
 	PF_COMM_LEN = 16,
 	PF_PATH_MAX = 256,   /* filename and cwd, NUL included */
 	PF_ARGS_MAX = 4096,  /* argument bytes per exec (power of two) */
+	PF_DNS_MAX = 2048,   /* DNS message bytes copied per packet (power of two) */
 };
 
 /* Address families of pf_flow_key.family (the kernel's AF_* values). */
@@ -38,6 +39,7 @@ enum pf_event_kind {
 	PF_EVENT_EXEC = 1,
 	PF_EVENT_FORK = 2,
 	PF_EVENT_EXIT = 3,
+	PF_EVENT_DNS = 4,
 };
 
 /* Partial failures while building an exec event: the event is still sent. */
@@ -123,6 +125,35 @@ struct pf_exit_event {
 	__u32 signal;        /* terminating signal, 0 when exited normally */
 };
 
+/* Which way a captured DNS packet went, seen from the socket of the process that asked. */
+enum pf_dns_direction {
+	PF_DNS_QUERY = 1,    /* egress to the server port: a query (or a TCP segment of one) */
+	PF_DNS_RESPONSE = 2, /* ingress from the server port: a response */
+};
+
+/*
+ * One DNS packet's payload (UDP: the message; TCP: a segment, length prefixes
+ * included), captured by the cgroup skb programs on the cgroup v2 root. The
+ * header names the process that owns the socket (from pf_dns_socks, filled
+ * when it connected or sent to the server port); pid 0 when unknown.
+ */
+struct pf_dns_event {
+	struct pf_event_header hdr;
+	__u64 cookie;          /* socket cookie: one client socket's packets share it */
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
+	__u16 local_port;
+	__u16 remote_port;
+	__u8 family;           /* enum pf_family */
+	__u8 proto;            /* PF_PROTO_UDP or PF_PROTO_TCP */
+	__u8 direction;        /* enum pf_dns_direction */
+	__u8 pad;
+	__u32 payload_len;     /* bytes of the payload on the wire */
+	__u32 captured_len;    /* bytes in payload (at most PF_DNS_MAX) */
+	__u32 pad2;
+	char payload[PF_DNS_MAX];
+};
+
 /* Which side of the connection the local socket is on. */
 enum pf_role {
 	PF_ROLE_UNKNOWN = 0,
@@ -172,6 +203,8 @@ enum pf_counter {
 	PF_CTR_SOCK_MAP_FULL = 2, /* socket-state insertions refused */
 	PF_CTR_EXEC_SEEN = 3,     /* exec events produced (sent or lost) */
 	PF_CTR_FLOW_UPDATES = 4,  /* flow accounting calls */
+	PF_CTR_DNS_SEEN = 5,      /* DNS packets captured (sent or lost) */
+	PF_CTR_DNS_CUT = 6,       /* DNS packets longer than PF_DNS_MAX (tail not copied) */
 	PF_CTR_MAX = 8,
 };
 
@@ -190,6 +223,7 @@ struct pf_records {
 	struct pf_exec_event exec_event;
 	struct pf_fork_event fork_event;
 	struct pf_exit_event exit_event;
+	struct pf_dns_event dns_event;
 	struct pf_flow_key flow_key;
 	struct pf_flow_value flow_value;
 	enum pf_limit limit;
@@ -197,6 +231,7 @@ struct pf_records {
 	enum pf_event_kind event_kind;
 	enum pf_event_error event_error;
 	enum pf_role role;
+	enum pf_dns_direction dns_direction;
 	enum pf_ns_slot ns_slot;
 	enum pf_audit audit;
 };

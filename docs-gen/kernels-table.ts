@@ -13,6 +13,7 @@ const COLUMNS: Array<[string, string[]]> = [
   ['TCP/UDP receive', ['tcp_recv', 'udp_recv']],
   ['TCP state', ['tcp_state']],
   ['UDP peers', ['udp_peer']],
+  ['DNS capture', ['dns']],
 ];
 
 function flavours(row: MatrixRow, hooks: string[]): string {

@@ -52,7 +52,7 @@ export function fieldsReference(): string {
     '',
     `### Process events (\`${PROCESS_PATTERN}\`)`,
     '',
-    '`process_exec.parent.*`, `process_exec.ancestors[].*` (a list, nearest first), `process_exit.process.*`, `process_exit.parent.*` and `process_exit.ancestors[].*` have the same fields as `process_exec.process.*`; the ECS names belong to the event\'s own process (where the cluster has the painless module, a runtime field reads `process_exec` or `process_exit`, whichever the document has).',
+    '`process_exec.parent.*`, `process_exec.ancestors[].*` (a list, nearest first), `process_exit.process.*`, `process_exit.parent.*` and `process_exit.ancestors[].*` have the same fields as `process_exec.process.*`; the ECS names belong to the event\'s own process (each is a field of its own that `process_exec` and `process_exit` copy their value to).',
     '',
     fieldsTable({
       ...PROCESS_EVENT_FIELDS,

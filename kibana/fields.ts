@@ -6,8 +6,13 @@ type LeafPaths<T, P extends string = ''> = {
   [K in keyof T & string]: T[K] extends { type: 'object'; fields: infer F } ? LeafPaths<F, `${P}${K}.`> : `${P}${K}`;
 }[keyof T & string];
 
-export type FlowField = LeafPaths<typeof FLOW_LOG_FIELDS>;
-export type ProcessField = LeafPaths<typeof PROCESS_EVENT_FIELDS>;
+/** The ECS names a table gives its fields (aliases, or copies where several fields give one). */
+type EcsNames<T> = {
+  [K in keyof T & string]: T[K] extends { ecs: infer E extends string } ? E : T[K] extends { type: 'object'; fields: infer F } ? EcsNames<F> : never;
+}[keyof T & string];
+
+export type FlowField = LeafPaths<typeof FLOW_LOG_FIELDS> | EcsNames<typeof FLOW_LOG_FIELDS>;
+export type ProcessField = LeafPaths<typeof PROCESS_EVENT_FIELDS> | EcsNames<typeof PROCESS_EVENT_FIELDS>;
 
 export type DataViewKind = 'flows' | 'process';
 

@@ -5,7 +5,7 @@
 //   or      := and ("or" and)*
 //   and     := not ("and" not)*
 //   not     := "not" not | primary
-//   primary := "(" expr ")" | FIELD ":" ("*" | "quoted" | bare) | FIELD (">"|">="|"<"|"<=") NUMBER
+//   primary := "(" expr ")" | FIELD ":" ("*" | "quoted" | bare | bare with *) | FIELD (">"|">="|"<"|"<=") NUMBER
 
 export type QueryDsl = Record<string, unknown>;
 
@@ -54,6 +54,8 @@ export function kqlToDsl(src: string): KqlResult {
     if (op === ':') {
       if (value === '*') return { exists: { field } };
       if (value.startsWith('"')) return { match_phrase: { [field]: JSON.parse(value) as string } };
+      // A bare value with * is a wildcard, as KQL reads it (on keyword fields).
+      if (value.includes('*')) return { wildcard: { [field]: { value } } };
       return { match: { [field]: value } };
     }
     const range = { '>': 'gt', '>=': 'gte', '<': 'lt', '<=': 'lte' }[op];

@@ -5,15 +5,16 @@ import { dataViewObject } from './data-views.js';
 import { FLOW_OVERVIEW, FLOW_OVERVIEW_LENS } from './dashboards/flow-overview.js';
 import { PROCESS_LIFECYCLE, PROCESS_LIFECYCLE_LENS, PROCESS_LIFECYCLE_SEARCHES } from './dashboards/process-lifecycle.js';
 import { PROCESS_NETWORK, PROCESS_NETWORK_LENS, PROCESS_NETWORK_SEARCHES } from './dashboards/process-network.js';
+import { WORKLOADS, WORKLOADS_LENS } from './dashboards/workloads.js';
 import type { SavedObject } from './format.js';
 import { lensObject, type LensSpec } from './lens.js';
 import { searchObject, type SearchSpec } from './search.js';
 
 export const NDJSON_FILE = 'procflow.ndjson';
 
-export const LENS_SPECS: LensSpec[] = [...FLOW_OVERVIEW_LENS, ...PROCESS_NETWORK_LENS, ...PROCESS_LIFECYCLE_LENS];
+export const LENS_SPECS: LensSpec[] = [...FLOW_OVERVIEW_LENS, ...PROCESS_NETWORK_LENS, ...WORKLOADS_LENS, ...PROCESS_LIFECYCLE_LENS];
 export const SEARCH_SPECS: SearchSpec[] = [...PROCESS_NETWORK_SEARCHES, ...PROCESS_LIFECYCLE_SEARCHES];
-export const DASHBOARD_SPECS: DashboardSpec[] = [FLOW_OVERVIEW, PROCESS_NETWORK, PROCESS_LIFECYCLE];
+export const DASHBOARD_SPECS: DashboardSpec[] = [FLOW_OVERVIEW, PROCESS_NETWORK, WORKLOADS, PROCESS_LIFECYCLE];
 
 export function buildSavedObjects(): SavedObject[] {
   return [

@@ -24,6 +24,8 @@ export interface RawCounters {
   sockMapFull: number;
   execSeen: number;
   flowUpdates: number;
+  dnsSeen: number;
+  dnsCut: number;
   eventsDroppedUser: number;
   eventsDelivered: number;
   drainMethod: string;
@@ -37,6 +39,8 @@ export interface RawCollectorOptions {
   ignorePid?: number;
   udpPeers?: boolean;
   namespaces?: boolean;
+  dns?: boolean;
+  dnsPort?: number;
 }
 
 export interface RawCollector {

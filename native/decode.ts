@@ -8,18 +8,24 @@ import {
   PF_EVENT_EXEC,
   PF_EVENT_EXIT,
   PF_EVENT_FORK,
+  PF_EVENT_DNS,
+  PF_DNS_MAX,
+  PF_DNS_RESPONSE,
   PF_ROLE_CLIENT,
   PF_ROLE_SERVER,
   PF_ROLE_UNKNOWN,
   NS_SLOTS,
   pad8,
 } from './layout.js';
-import { NAMESPACE_NAMES, type ExecEvent, type ExitEvent, type FlowRecord, type FlowRole, type ForkEvent, type NamespaceInodes, type ProcessEvent } from './types.js';
+import { NAMESPACE_NAMES, type DnsEvent, type ExecEvent, type ExitEvent, type FlowRecord, type FlowRole, type ForkEvent, type NamespaceInodes, type ProcessEvent } from './types.js';
 
 const H = LAYOUT.pf_event_header.offsets;
 const X = LAYOUT.pf_exec_event.offsets;
 const F = LAYOUT.pf_fork_event.offsets;
 const E = LAYOUT.pf_exit_event.offsets;
+const D = LAYOUT.pf_dns_event.offsets;
+/** IANA protocol number of TCP (PF_PROTO_TCP is a macro in procflow.h, not in the BTF). */
+const PF_PROTO_TCP_NUMBER = 6;
 const K = LAYOUT.pf_flow_key.offsets;
 const V = LAYOUT.pf_flow_value.offsets;
 
@@ -131,6 +137,26 @@ function decodeNamespaces(buf: Buffer, off: number): { ns?: NamespaceInodes } {
   return any ? { ns } : {};
 }
 
+function decodeDns(buf: Buffer, off: number, size: number): DnsEvent {
+  const family: 4 | 6 = buf.readUInt8(off + D.family) === PF_AF_INET6 ? 6 : 4;
+  const captured = Math.min(buf.readUInt32LE(off + D.captured_len), size - D.payload, PF_DNS_MAX);
+  return {
+    kind: 'dns',
+    ...decodeHeader(buf, off),
+    direction: buf.readUInt8(off + D.direction) === PF_DNS_RESPONSE ? 'response' : 'query',
+    proto: buf.readUInt8(off + D.proto) === PF_PROTO_TCP_NUMBER ? 'tcp' : 'udp',
+    family,
+    localIp: formatAddress(buf, off + D.local_addr, family),
+    localPort: buf.readUInt16LE(off + D.local_port),
+    remoteIp: formatAddress(buf, off + D.remote_addr, family),
+    remotePort: buf.readUInt16LE(off + D.remote_port),
+    cookie: buf.readBigUInt64LE(off + D.cookie),
+    // A copy: the batch buffer is reused by the poller.
+    payload: Buffer.from(buf.subarray(off + D.payload, off + D.payload + Math.max(0, captured))),
+    wireLength: buf.readUInt32LE(off + D.payload_len),
+  };
+}
+
 function decodeFork(buf: Buffer, off: number): ForkEvent {
   return { kind: 'fork', ...decodeHeader(buf, off), parentStartNs: buf.readBigUInt64LE(off + F.parent_start_ns) };
 }
@@ -159,6 +185,7 @@ export function decodeEvents(buf: Buffer): ProcessEvent[] {
     if (kind === PF_EVENT_EXEC && size >= X.args) out.push(decodeExec(buf, off));
     else if (kind === PF_EVENT_FORK) out.push(decodeFork(buf, off));
     else if (kind === PF_EVENT_EXIT) out.push(decodeExit(buf, off));
+    else if (kind === PF_EVENT_DNS && size >= D.payload) out.push(decodeDns(buf, off, size));
     off += pad8(size);
   }
   return out;

@@ -49,6 +49,8 @@ export function openKernelCollector(opts: KernelCollectorOptions = {}): OpenKern
     ignorePid,
     udpPeers = true,
     namespaces = false,
+    dns = true,
+    dnsPort = 53,
   } = opts;
   const support = checkKernelSupport();
   if (!support.ok) {
@@ -58,7 +60,7 @@ export function openKernelCollector(opts: KernelCollectorOptions = {}): OpenKern
   if ('error' in loaded) throw new KernelSupportError(loaded.error, 'run npm run build:kernel', ['the native addon']);
   let raw: RawCollector;
   try {
-    raw = new loaded.addon.Collector({ flowMapEntries, maxArgsBytes, ringBufferBytes, hookMode, ignorePid, udpPeers, namespaces });
+    raw = new loaded.addon.Collector({ flowMapEntries, maxArgsBytes, ringBufferBytes, hookMode, ignorePid, udpPeers, namespaces, dns, dnsPort });
   } catch (err) {
     const message = (err as Error).message ?? String(err);
     if (err instanceof TypeError) throw err;
@@ -100,6 +102,8 @@ export function openKernelCollector(opts: KernelCollectorOptions = {}): OpenKern
         sockMapFull: c.sockMapFull,
         execSeen: c.execSeen,
         flowUpdates: c.flowUpdates,
+        dnsSeen: c.dnsSeen,
+        dnsCut: c.dnsCut,
         drainMethod: c.drainMethod,
       };
     },

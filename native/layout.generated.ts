@@ -6,6 +6,7 @@
 export const PF_COMM_LEN = 16;
 export const PF_PATH_MAX = 256;
 export const PF_ARGS_MAX = 4096;
+export const PF_DNS_MAX = 2048;
 
 // enum pf_family
 export const PF_AF_INET = 2;
@@ -15,6 +16,7 @@ export const PF_AF_INET6 = 10;
 export const PF_EVENT_EXEC = 1;
 export const PF_EVENT_FORK = 2;
 export const PF_EVENT_EXIT = 3;
+export const PF_EVENT_DNS = 4;
 
 // enum pf_event_error
 export const EVENT_ERROR_FILENAME = 1;
@@ -31,6 +33,10 @@ export const EVENT_ERROR_NS = 256;
 export const PF_ROLE_UNKNOWN = 0;
 export const PF_ROLE_CLIENT = 1;
 export const PF_ROLE_SERVER = 2;
+
+// enum pf_dns_direction
+export const PF_DNS_QUERY = 1;
+export const PF_DNS_RESPONSE = 2;
 
 // enum pf_ns_slot
 export const PF_NS_UTS = 0;
@@ -105,6 +111,25 @@ export const LAYOUT = {
       hdr: 0,
       exit_code: 48,
       signal: 52,
+    },
+  },
+  pf_dns_event: {
+    size: 2160,
+    offsets: {
+      hdr: 0,
+      cookie: 48,
+      local_addr: 56,
+      remote_addr: 72,
+      local_port: 88,
+      remote_port: 90,
+      family: 92,
+      proto: 93,
+      direction: 94,
+      pad: 95,
+      payload_len: 96,
+      captured_len: 100,
+      pad2: 104,
+      payload: 108,
     },
   },
   pf_flow_key: {

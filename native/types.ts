@@ -9,7 +9,7 @@
 export const HOOK_MODES = ['auto', 'tp_btf', 'raw_tp', 'tracepoint', 'fentry', 'kprobe'] as const;
 export type HookMode = (typeof HOOK_MODES)[number];
 
-export type ProcessEventKind = 'exec' | 'fork' | 'exit';
+export type ProcessEventKind = 'exec' | 'fork' | 'exit' | 'dns';
 
 interface ProcessEventBase {
   kind: ProcessEventKind;
@@ -88,7 +88,29 @@ export interface ExitEvent extends ProcessEventBase {
   signal: number;
 }
 
-export type ProcessEvent = ExecEvent | ForkEvent | ExitEvent;
+/**
+ * One DNS packet the kernel captured on the socket of the process that asked: a query it sent to
+ * the server port, or a response from it. `pid` (and `startNs`, `comm`) are the socket's owner as
+ * recorded when it addressed the server port; 0 when that was not seen. `ppid` is 0.
+ */
+export interface DnsEvent extends ProcessEventBase {
+  kind: 'dns';
+  direction: 'query' | 'response';
+  proto: 'udp' | 'tcp';
+  family: 4 | 6;
+  localIp: string;
+  localPort: number;
+  remoteIp: string;
+  remotePort: number;
+  /** Socket cookie: the packets of one socket share it (TCP messages are reassembled by it). */
+  cookie: bigint;
+  /** The payload as captured (a UDP message, or a TCP segment with its length prefixes). */
+  payload: Buffer;
+  /** Bytes of the payload on the wire; more than payload.length when the capture cut it. */
+  wireLength: number;
+}
+
+export type ProcessEvent = ExecEvent | ForkEvent | ExitEvent | DnsEvent;
 
 /** Which side of the connection this host's socket is on. */
 export type FlowRole = 'client' | 'server' | 'unknown';
@@ -153,6 +175,10 @@ export interface KernelCounters {
   execSeen?: number;
   /** Flow accounting calls in the kernel (send/receive events). */
   flowUpdates?: number;
+  /** DNS packets the kernel captured (delivered or lost). */
+  dnsSeen?: number;
+  /** DNS packets longer than the capture size: their tail was not copied. */
+  dnsCut?: number;
 }
 
 export interface KernelCollectorOptions {
@@ -181,6 +207,10 @@ export interface KernelCollectorOptions {
   udpPeers?: boolean;
   /** Read each exec'ing task's namespace inode numbers (about 20 kernel reads more per exec). */
   namespaces?: boolean;
+  /** Capture DNS packets (cgroup skb programs on the cgroup v2 root; default true). */
+  dns?: boolean;
+  /** The DNS server port whose packets are captured (default 53). */
+  dnsPort?: number;
 }
 
 export interface KernelCollector {

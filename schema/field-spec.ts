@@ -20,7 +20,7 @@ export interface FieldSpec {
   /**
    * ECS field name that is mapped as an alias of this field, e.g. 'source.ip'. A name several
    * fields give (one per event type, e.g. process_exec.process.x and process_exit.process.x)
-   * becomes a runtime field that reads whichever of them the document has.
+   * becomes a field of its own that each of them copies its value to (copy_to).
    */
   readonly ecs?: string;
   /** Keyword values longer than this are kept in _source but not indexed. */
@@ -112,20 +112,30 @@ function leafMapping(spec: FieldSpec): MappingProperty {
 
 /** Elasticsearch mapping `properties` for a table, ECS aliases included. */
 export function mappingProperties(table: FieldTable): Record<string, MappingProperty> {
+  const targets = ecsTargets(table);
+  // ECS names given by several fields (one per event type) are fields of their own, filled by
+  // copy_to from each: an alias has one target, and a runtime field needs painless, which not
+  // every cluster has. The copy is indexed and aggregatable, not part of _source.
+  const copyTo = new Map<string, string>();
+  for (const [ecs, paths] of targets) if (paths.length > 1) for (const path of paths) copyTo.set(path, ecs);
   const props: Record<string, MappingProperty> = {};
-  const build = (t: FieldTable, into: Record<string, MappingProperty>) => {
+  const build = (t: FieldTable, into: Record<string, MappingProperty>, prefix: string) => {
     for (const [name, spec] of Object.entries(t)) {
       if (spec.type === 'object') {
         const inner: Record<string, MappingProperty> = {};
-        build(spec.fields ?? {}, inner);
+        build(spec.fields ?? {}, inner, `${prefix}${name}.`);
         into[name] = { type: 'object', properties: inner };
       } else {
-        into[name] = leafMapping(spec);
+        const ecs = copyTo.get(prefix + name);
+        into[name] = ecs ? { ...leafMapping(spec), copy_to: ecs } : leafMapping(spec);
       }
     }
   };
-  build(table, props);
-  for (const [ecs, targets] of ecsTargets(table)) if (targets.length === 1) addAlias(props, ecs, targets[0]!);
+  build(table, props, '');
+  const specs = new Map(leafFields(table).map((l) => [l.path, l.spec]));
+  for (const [ecs, paths] of targets) {
+    addAt(props, ecs, paths.length === 1 ? { type: 'alias', path: paths[0]! } : leafMapping(specs.get(paths[0]!)!));
+  }
   return props;
 }
 
@@ -141,32 +151,12 @@ function ecsTargets(table: FieldTable): Map<string, string[]> {
   return out;
 }
 
-/** What a runtime field emits for its type ('long' values come back as Long, keywords as String). */
-const RUNTIME_TYPES: Partial<Record<FieldType, string>> = { keyword: 'keyword', long: 'long', ip: 'ip', date: 'date', boolean: 'boolean', double: 'double' };
-
-/**
- * Runtime fields for ECS names with several targets: the first target the document has. They
- * cost a doc-values read at query time, and only when a query or a Kibana panel names them.
- */
-export function runtimeMappings(table: FieldTable): Record<string, MappingProperty> {
-  const specs = new Map(leafFields(table).map((l) => [l.path, l.spec]));
-  const out: Record<string, MappingProperty> = {};
-  for (const [ecs, targets] of ecsTargets(table)) {
-    if (targets.length < 2) continue;
-    const type = RUNTIME_TYPES[specs.get(targets[0]!)!.type];
-    if (!type) throw new Error(`schema: ECS name ${ecs} needs a runtime field of a type that cannot have one`);
-    out[ecs] = {
-      type,
-      script: {
-        source: "for (String f : params.fields) { if (doc.containsKey(f) && doc[f].size() > 0) { emit(doc[f].value); return; } }",
-        params: { fields: targets },
-      },
-    };
-  }
-  return out;
+/** The ECS names filled by copy_to (given by several fields), each with the fields it copies. */
+export function ecsCopies(table: FieldTable): Map<string, string[]> {
+  return new Map([...ecsTargets(table)].filter(([, paths]) => paths.length > 1));
 }
 
-function addAlias(props: Record<string, MappingProperty>, aliasPath: string, target: string): void {
+function addAt(props: Record<string, MappingProperty>, aliasPath: string, mapping: MappingProperty): void {
   const parts = aliasPath.split('.');
   let level = props;
   for (const part of parts.slice(0, -1)) {
@@ -178,10 +168,10 @@ function addAlias(props: Record<string, MappingProperty>, aliasPath: string, tar
     level[part] = obj;
     level = obj.properties as Record<string, MappingProperty>;
   }
-  level[parts[parts.length - 1]!] = { type: 'alias', path: target };
+  level[parts[parts.length - 1]!] = mapping;
 }
 
-/** ECS alias name -> field it points to (the first, for a runtime field over several). */
+/** ECS name -> the field it aliases (the first it copies, for one filled by copy_to). */
 export function ecsAliases(table: FieldTable): Map<string, string> {
   const out = new Map<string, string>();
   for (const [ecs, targets] of ecsTargets(table)) out.set(ecs, targets[0]!);

@@ -36,6 +36,7 @@ export const FLOW_LOG_FIELDS = {
   dest_labels: { type: 'keyword', array: true, description: 'dest endpoint labels as key=value' },
   ...sideIdentity('source'),
   ...sideIdentity('dest'),
+  dest_domains: { type: 'keyword', array: true, description: 'domain names the destination address was resolved from on this host (DNS answers seen by the agent, the queried name first, then its CNAMEs), at most --flow-domains-limit', ecs: 'destination.domain' },
   dest_service_name: { type: 'keyword', description: 'Kubernetes Service the destination stands for (its ClusterIP before DNAT, or one of its backends after)', ecs: 'service.target.name' },
   dest_service_namespace: { type: 'keyword', description: 'namespace of that Service' },
   dest_service_port: { type: 'keyword', description: 'name of the Service port ("-" when the port is unnamed)' },

@@ -18,19 +18,7 @@ export async function detectCapabilities(client: Client): Promise<ClusterCapabil
         return false;
       },
     );
-  // Runtime fields (ECS names over exec and exit events) need the painless module, which the
-  // integ-test distribution lacks. Without it, or without the privilege to look, they are left
-  // out: only those ECS names are missing then, no data.
-  const painless = await client.transport
-    .request<{ nodes?: Record<string, { modules?: { name?: string }[] }> }>({ method: 'GET', path: '/_nodes/plugins', querystring: { filter_path: 'nodes.*.modules.name' } })
-    .then(
-      (r) => {
-        const nodes = Object.values(r.nodes ?? {});
-        return nodes.length > 0 && nodes.every((n) => (n.modules ?? []).some((m) => m.name === 'lang-painless'));
-      },
-      () => false,
-    );
-  return { ilm, painless };
+  return { ilm };
 }
 
 const isAuthError = (err: unknown): boolean => err instanceof errors.ResponseError && (err.statusCode === 401 || err.statusCode === 403);

@@ -2,7 +2,7 @@
 // generated from the field tables. Bump SCHEMA_VERSION whenever a mapping changes: setup
 // compares it with what the cluster holds and `/readyz` refuses an out-of-date cluster.
 import { DEAD_LETTER_FIELDS } from './dead-letter.js';
-import { mappingProperties, runtimeMappings, type FieldTable } from './field-spec.js';
+import { mappingProperties, type FieldTable } from './field-spec.js';
 import { FLOW_LOG_FIELDS } from './flow-log.js';
 import { INDEX_PATTERNS, INDEX_PREFIX } from './indices.js';
 import { PROCESS_EVENT_FIELDS } from './process-event.js';
@@ -14,8 +14,6 @@ export const SETTINGS_COMPONENT = `${INDEX_PREFIX}-settings`;
 export interface ClusterCapabilities {
   /** Index lifecycle management (absent from the integ-test distribution). */
   ilm: boolean;
-  /** The painless scripting module, which runtime fields need (absent from the integ-test distribution too). */
-  painless?: boolean;
 }
 
 export interface TemplateOptions {
@@ -60,7 +58,6 @@ export function buildTemplates(opts: TemplateOptions): TemplateSet {
             dynamic: 'strict',
             _meta: meta,
             properties: mappingProperties(fields),
-            ...(opts.capabilities.painless ? { runtime: runtimeMappings(fields) } : {}),
           },
         },
         _meta: meta,

@@ -48,6 +48,10 @@ export interface AggregatorOptions {
   parentName?: (e: ProcessEntry) => string | undefined;
   /** The user name a process runs as, when known. */
   userName?: (e: ProcessEntry) => string | undefined;
+  /** Domain names an address was resolved from (DNS answers seen on this host), at most `limit`. */
+  domains?: (ip: string, limit: number) => string[];
+  /** Domain names per flow log at most. */
+  flow_domains_limit: number;
 }
 
 /** The value a flow log gives for something its processes may differ in: theirs, or "*". */
@@ -566,6 +570,10 @@ export class FlowAggregator {
         doc.dest_container_image = c.image;
         doc.dest_container_image_id = c.imageId;
       }
+    }
+    if (this.opts.domains && this.opts.flow_domains_limit > 0) {
+      const names = this.opts.domains(realDstIp, this.opts.flow_domains_limit);
+      if (names.length) doc.dest_domains = names;
     }
     const svc = this.opts.endpoints.service(realDstIp, f.dstPort, f.slot.proto);
     if (svc) {

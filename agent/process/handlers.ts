@@ -1,5 +1,5 @@
 // Process event handlers, one per event kind: adding an event kind touches this file only.
-import type { ExecEvent, ExitEvent, ForkEvent, ProcessEvent, ProcessEventKind } from '../../native/types.js';
+import type { DnsEvent, ExecEvent, ExitEvent, ForkEvent, ProcessEvent, ProcessEventKind } from '../../native/types.js';
 import type { ProcessEventDoc } from '../../schema/index.js';
 import type { ProcessCache } from './process-cache.js';
 import type { ProcessEventBuilder } from './process-events.js';
@@ -11,6 +11,8 @@ export interface HandlerContext {
   emit(doc: ProcessEventDoc): void;
   /** A process exited (its UDP flows complete at the next flush). */
   exited?(pid: number, startNs: bigint): void;
+  /** A DNS packet the kernel captured (it travels the process event ring; the DNS code takes it). */
+  dns?(ev: DnsEvent): void;
 }
 
 type Handler<E extends ProcessEvent> = (ev: E, ctx: HandlerContext) => void;
@@ -24,6 +26,7 @@ const HANDLERS: { [K in ProcessEventKind]: Handler<Extract<ProcessEvent, { kind:
     // Forks are not exported (Tetragon neither); they give the child its parent's image until exec.
     ctx.cache.onFork(ev);
   },
+  dns: (ev: DnsEvent, ctx) => ctx.dns?.(ev),
   exit: (ev: ExitEvent, ctx) => {
     const e = ctx.cache.onExit(ev);
     ctx.exited?.(ev.pid, ev.startNs);

@@ -67,6 +67,46 @@ export const PROCESS_LIFECYCLE_LENS: LensSpec<'process'>[] = [
     },
     chart: { type: 'table' },
   },
+  {
+    id: 'procflow-lifecycle-ancestry',
+    title: 'Process tree',
+    description: 'Ancestors (with --process-ancestors), parent and binary of each exec: the branches of the process tree that ran',
+    dataView: 'process',
+    query: 'event_type : "process_exec"',
+    columns: {
+      ancestor: { op: 'terms', field: 'process_exec.ancestors.binary', size: 10, orderBy: 'execs', label: 'Ancestor binary' },
+      parent: { op: 'terms', field: 'process_exec.parent.binary', size: 10, orderBy: 'execs', label: 'Parent binary' },
+      child: { op: 'terms', field: 'process_exec.process.binary', size: 10, orderBy: 'execs', label: 'Binary' },
+      execs: { op: 'count', label: 'Execs' },
+    },
+    chart: { type: 'table' },
+  },
+  {
+    id: 'procflow-lifecycle-exec-without-fork',
+    title: 'Execs without fork',
+    description: 'Images that replaced another in the same process (sh -c "exec ..."): previous image and the new one',
+    dataView: 'process',
+    query: 'event_type : "process_exec" and process_exec.process.flags : execve and not process_exec.process.flags : *clone* and not process_exec.process.flags : *procFS*',
+    columns: {
+      parent: { op: 'terms', field: 'process_exec.parent.binary', size: 10, orderBy: 'execs', label: 'Previous image' },
+      child: { op: 'terms', field: 'process_exec.process.binary', size: 10, orderBy: 'execs', label: 'New image' },
+      execs: { op: 'count', label: 'Execs' },
+    },
+    chart: { type: 'table' },
+  },
+  {
+    id: 'procflow-lifecycle-users',
+    title: 'Execs by user',
+    description: 'Exec events by the user the image runs as, and by audit login uid',
+    dataView: 'process',
+    query: 'event_type : "process_exec"',
+    columns: {
+      user: { op: 'terms', field: 'user.name', size: 10, orderBy: 'execs', label: 'User' },
+      auid: { op: 'terms', field: 'process_exec.process.auid', size: 5, orderBy: 'execs', label: 'Login uid', dataType: 'number' },
+      execs: { op: 'count', label: 'Execs' },
+    },
+    chart: { type: 'table' },
+  },
 ];
 
 export const PROCESS_LIFECYCLE_SEARCHES: SearchSpec<'process'>[] = [
@@ -81,6 +121,10 @@ export const PROCESS_LIFECYCLE_SEARCHES: SearchSpec<'process'>[] = [
       'process_exec.process.binary',
       'process_exec.process.arguments',
       'process_exec.parent.binary',
+      'process_exec.process.exec_id',
+      'process_exec.process.parent_exec_id',
+      'process_exec.process.flags',
+      'user.name',
       'process_exit.process.binary',
       'process_exit.status',
       'process_exit.signal',
@@ -94,7 +138,8 @@ export const PROCESS_LIFECYCLE: DashboardSpec = {
   description: 'Exec and exit events, top binaries, non-zero exits, parent/child (procflow-process-*)',
   controls: [
     { id: 'procflow-process-lifecycle-node', title: 'Node', dataView: 'process', field: 'node_name' },
-    { id: 'procflow-process-lifecycle-binary', title: 'Binary', dataView: 'process', field: 'process_exec.process.binary' },
+    // process.executable is filled from exec and exit events alike, so picking a binary keeps both.
+    { id: 'procflow-process-lifecycle-binary', title: 'Binary', dataView: 'process', field: 'process.executable' },
   ],
   panels: [
     { ref: { type: 'lens', id: 'procflow-lifecycle-events-over-time' }, w: 48, h: 12 },
@@ -102,6 +147,9 @@ export const PROCESS_LIFECYCLE: DashboardSpec = {
     { ref: { type: 'lens', id: 'procflow-lifecycle-parent-child' }, w: 24, h: 14 },
     { ref: { type: 'lens', id: 'procflow-lifecycle-nonzero-exits' }, w: 24, h: 14 },
     { ref: { type: 'lens', id: 'procflow-lifecycle-signals' }, w: 24, h: 14 },
+    { ref: { type: 'lens', id: 'procflow-lifecycle-ancestry' }, w: 24, h: 14 },
+    { ref: { type: 'lens', id: 'procflow-lifecycle-exec-without-fork' }, w: 24, h: 14 },
+    { ref: { type: 'lens', id: 'procflow-lifecycle-users' }, w: 24, h: 14 },
     { ref: { type: 'search', id: 'procflow-lifecycle-events-search' }, w: 48, h: 18 },
   ],
 };

@@ -93,7 +93,14 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
   }
 
   LibbpfLog::Install();
-  planner_ = std::make_unique<HookPlanner>(mode, udpPeers);
+  bool dns = true;
+  if (o.Has("dns") && !o.Get("dns").IsUndefined()) {
+    if (!o.Get("dns").IsBoolean()) throw Napi::TypeError::New(env, "kernel collector: dns must be a boolean");
+    dns = o.Get("dns").As<Napi::Boolean>().Value();
+  }
+  uint32_t dnsPort = OptU32(o, "dnsPort", 53);
+  if (dnsPort == 0 || dnsPort > 65535) throw Napi::RangeError::New(env, "kernel collector: dnsPort must be 1 to 65535");
+  planner_ = std::make_unique<HookPlanner>(mode, udpPeers, dns);
   // Each attempt reopens the object; a failed flavour falls back to the next.
   for (int attempt = 0; attempt < 8; ++attempt) {
     LibbpfLog::Begin();
@@ -106,6 +113,7 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
     skel_->rodata->cfg_max_args = std::min<uint32_t>(maxArgs, PF_ARGS_MAX);
     skel_->rodata->cfg_ignore_tgid = ignorePid;
     skel_->rodata->cfg_exec_namespaces = namespaces ? 1 : 0;
+    skel_->rodata->cfg_dns_port = static_cast<uint16_t>(dnsPort);
     bpf_map__set_max_entries(skel_->maps.pf_events, ringBytes);
     // Both halves of the double-buffered flow map.
     bpf_map__set_max_entries(skel_->maps.pf_flows_a, flowEntries);
@@ -272,6 +280,8 @@ Napi::Value Collector::Counters(const Napi::CallbackInfo& info) {
   o.Set("sockMapFull", Napi::Number::New(env, static_cast<double>(slots[PF_CTR_SOCK_MAP_FULL])));
   o.Set("execSeen", Napi::Number::New(env, static_cast<double>(slots[PF_CTR_EXEC_SEEN])));
   o.Set("flowUpdates", Napi::Number::New(env, static_cast<double>(slots[PF_CTR_FLOW_UPDATES])));
+  o.Set("dnsSeen", Napi::Number::New(env, static_cast<double>(slots[PF_CTR_DNS_SEEN])));
+  o.Set("dnsCut", Napi::Number::New(env, static_cast<double>(slots[PF_CTR_DNS_CUT])));
   o.Set("eventsDroppedUser", Napi::Number::New(env, static_cast<double>(poller_ ? poller_->Dropped() : finalDropped_)));
   o.Set("eventsDelivered", Napi::Number::New(env, static_cast<double>(poller_ ? poller_->Delivered() : finalDelivered_)));
   o.Set("drainMethod", Napi::String::New(env, drainer_ ? drainer_->Method() : ""));

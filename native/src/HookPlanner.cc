@@ -73,6 +73,12 @@ std::vector<Group> Catalogue() {
                  {"pf_sc_sendto", "pf_sc_sendmsg", "pf_sc_recvfrom", "pf_sc_recvmsg", "pf_sc_recvfrom_x", "pf_sc_recvmsg_x"},
                  {"tp:syscalls/sys_enter_sendto", "tp:syscalls/sys_enter_sendmsg", "tp:syscalls/sys_enter_recvfrom",
                   "tp:syscalls/sys_enter_recvmsg", "tp:syscalls/sys_exit_recvfrom", "tp:syscalls/sys_exit_recvmsg"}}}});
+  g.push_back({"dns",
+               {"dns"},
+               {{"cgroup",
+                 {"cgroup_skb/egress+ingress, cgroup/connect4+connect6+sendmsg4+sendmsg6"},
+                 {"pf_dns_conn4", "pf_dns_conn6", "pf_dns_send4", "pf_dns_send6", "pf_dns_egress", "pf_dns_ingress"},
+                 {"cgroup2:"}}}});
   return g;
 }
 
@@ -89,7 +95,8 @@ const char* ModeVia(HookMode mode) {
 
 }  // namespace
 
-HookPlanner::HookPlanner(HookMode mode, bool udpPeers) : mode_(mode), udpPeers_(udpPeers), groups_(Catalogue()) {}
+HookPlanner::HookPlanner(HookMode mode, bool udpPeers, bool dns)
+    : mode_(mode), udpPeers_(udpPeers), dns_(dns), groups_(Catalogue()) {}
 
 HookPlanner::~HookPlanner() { Detach(); }
 
@@ -161,6 +168,10 @@ void HookPlanner::Plan(bpf_object* obj) {
   bool needPeer = false;
   for (const Group& g : groups_) {
     if (g.name == "udp_peer") continue;  // decided below, depends on send/recv
+    if (g.name == "dns" && !dns_) {
+      choice_[g.name] = -1;
+      continue;
+    }
     bool hasForced = false;
     for (const Flavour& f : g.flavours) hasForced |= (!forced.empty() && f.via == forced);
     int chosen = PickFlavour(g, forced);
@@ -240,7 +251,9 @@ bool HookPlanner::Attach(bpf_object* obj) {
     int c = choice_[g.name];
     if (c < 0) {
       std::string reason = "no usable flavour";
-      if (g.name == "udp_peer" && !udpPeers_) {
+      if (g.name == "dns" && !dns_) {
+        reason = "disabled (dns: false): flows carry no dest_domains and no DNS logs are made";
+      } else if (g.name == "udp_peer" && !udpPeers_) {
         reason = "disabled (udpPeers: false): unconnected UDP sockets report remote 0.0.0.0:0";
       } else if (g.name == "udp_peer" && !whyNot_.count("udp_peer/tracepoint") && !whyNot_.count("udp_peer/cgroup")) {
         reason = "not needed: the send/receive hooks read peers from the kernel msghdr (or are not attached)";
@@ -301,6 +314,10 @@ bool HookPlanner::Attach(bpf_object* obj) {
       reason = "raw tracepoint: task pointers without BTF-typed arguments";
     } else if (f.via == "fentry") {
       reason = "BTF trampolines (fentry/fexit) on the kernel functions: return values without kretprobes";
+    } else if (g.name == "dns") {
+      reason = "DNS packets to and from the server port from cgroup skb programs linked to the cgroup v2 root " +
+               probe_.Cgroup2Root() + ", their processes from cgroup connect/sendmsg hooks; other packets are "
+               "looked at (two bounded reads) and passed";
     } else if (f.via == "cgroup") {
       reason = "peers of unconnected UDP sockets from cgroup sock_addr hooks linked to the cgroup v2 root " +
                probe_.Cgroup2Root() + " (multi-attach, other programs there keep running); they run only for "

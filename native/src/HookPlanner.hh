@@ -23,7 +23,7 @@ struct HookReportEntry {
 
 class HookPlanner {
  public:
-  HookPlanner(HookMode mode, bool udpPeers);
+  HookPlanner(HookMode mode, bool udpPeers, bool dns);
   ~HookPlanner();
 
   // Main thread: decide flavours (probing the kernel) and set autoload on the
@@ -66,6 +66,7 @@ class HookPlanner {
 
   HookMode mode_;
   bool udpPeers_;
+  bool dns_;
   KernelProbe probe_;
   std::vector<Group> groups_;
   std::map<std::string, int> choice_;          // group -> flavour index, -1 none

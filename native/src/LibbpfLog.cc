@@ -15,7 +15,15 @@ constexpr size_t kMaxLog = 16 * 1024;
 
 // Any thread libbpf runs on: append the message, keep the tail.
 int Print(enum libbpf_print_level level, const char* fmt, va_list args) {
-  if (level == LIBBPF_DEBUG && !std::getenv("PROCFLOW_LIBBPF_DEBUG")) return 0;
+  bool debug = std::getenv("PROCFLOW_LIBBPF_DEBUG") != nullptr;
+  if (level == LIBBPF_DEBUG && !debug) return 0;
+  if (debug) {
+    // PROCFLOW_LIBBPF_DEBUG also shows the whole log (verifier logs included) on stderr.
+    va_list copy;
+    va_copy(copy, args);
+    vfprintf(stderr, fmt, copy);
+    va_end(copy);
+  }
   char buf[2048];
   int n = vsnprintf(buf, sizeof(buf), fmt, args);
   if (n <= 0) return 0;

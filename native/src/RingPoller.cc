@@ -72,10 +72,17 @@ int RingPoller::OnRecord(void* ctx, void* data, size_t size) {
   Batch* b = self->current_;
   const auto* p = static_cast<const uint8_t*>(data);
   size_t at = b->bytes.size();
-  // Exec records are fixed-size in the kernel; only the used part of args travels on.
-  if (size >= sizeof(pf_exec_event) && reinterpret_cast<const pf_event_header*>(p)->kind == PF_EVENT_EXEC) {
+  // Exec and DNS records are fixed-size in the kernel; only the used part of their last field travels on.
+  uint32_t kind = size >= sizeof(pf_event_header) ? reinterpret_cast<const pf_event_header*>(p)->kind : 0;
+  size_t used = 0;
+  if (size >= sizeof(pf_exec_event) && kind == PF_EVENT_EXEC) {
     uint32_t argsLen = reinterpret_cast<const pf_exec_event*>(p)->args_len;
-    size_t used = offsetof(pf_exec_event, args) + std::min<size_t>(argsLen, PF_ARGS_MAX);
+    used = offsetof(pf_exec_event, args) + std::min<size_t>(argsLen, PF_ARGS_MAX);
+  } else if (size >= sizeof(pf_dns_event) && kind == PF_EVENT_DNS) {
+    uint32_t captured = reinterpret_cast<const pf_dns_event*>(p)->captured_len;
+    used = offsetof(pf_dns_event, payload) + std::min<size_t>(captured, PF_DNS_MAX);
+  }
+  if (used) {
     b->bytes.insert(b->bytes.end(), p, p + used);
     uint32_t trimmed = static_cast<uint32_t>(used);
     std::memcpy(b->bytes.data() + at + offsetof(pf_event_header, size), &trimmed, sizeof(trimmed));

@@ -103,6 +103,8 @@ describe('agent --kubernetes end to end (kernel + kube-apiserver + indexer + Ela
     rmSync(spoolDir, { recursive: true, force: true });
     // No controller manager runs here to empty a deleted namespace: delete its pods first.
     if (kube) await kubeRequest(kube, 'DELETE', `/api/v1/namespaces/${NS}/pods?gracePeriodSeconds=0`).catch(() => {});
+    if (kube) await kubeRequest(kube, 'DELETE', `/api/v1/namespaces/${NS}/services/server-svc`).catch(() => {});
+    if (kube) await kubeRequest(kube, 'DELETE', `/apis/discovery.k8s.io/v1/namespaces/${NS}/endpointslices/server-svc-1`).catch(() => {});
     if (kube) await deleteNamespace(kube, NS).catch(() => {});
     await stopTestKubernetes();
     if (cluster) {
@@ -117,6 +119,19 @@ describe('agent --kubernetes end to end (kernel + kube-apiserver + indexer + Ela
     if (!cluster || !kube) return skipOrFail(t, reason);
     server = start(['-e', SERVER]);
     const { port } = await waitFor('the server', async () => (server!.output().includes('port') ? JSON.parse(server!.output().trim().split('\n')[0]!) as { port: number } : undefined));
+    // The server pod is the backend of a Service, as the EndpointSlice controller would record it
+    // (no kube-proxy here, so the client dials the backend, and both sides see it after "DNAT").
+    const created = async (path: string, body: unknown) => {
+      const res = await kubeRequest(kube!, 'POST', path, body);
+      assert.ok(res.status < 300, `POST ${path}: ${res.status} ${res.body}`);
+    };
+    await created(`/api/v1/namespaces/${NS}/services`, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'server-svc' }, spec: { ports: [{ name: 'app', port: 80, targetPort: port }] } });
+    await created(`/apis/discovery.k8s.io/v1/namespaces/${NS}/endpointslices`, {
+      apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'server-svc-1', labels: { 'kubernetes.io/service-name': 'server-svc' } },
+      addressType: 'IPv4', endpoints: [{ addresses: [SERVER_IP], conditions: { ready: true } }], ports: [{ name: 'app', port, protocol: 'TCP' }],
+    });
+    // The watch delivers them within milliseconds; leave it a moment on a slow guest.
+    await new Promise((r) => setTimeout(r, 2000));
     // The client joins its container's cgroup, then execs: the exec event carries that cgroup.
     const client = await run('/bin/sh', ['-c', `echo $$ > ${cgroupDirs[0]}/cgroup.procs && exec ${process.execPath} -e "${CLIENT.replaceAll('"', '\\"').replaceAll('\n', ' ')}" e2e-client-${RUN} ${port} 4321`]);
     assert.equal(client.code, 0, 'the client ran');
@@ -142,12 +157,14 @@ describe('agent --kubernetes end to end (kernel + kube-apiserver + indexer + Ela
       assert.deepEqual([d.source_workload, d.source_workload_kind, d.source_container_name, d.source_container_image],
         [clientPod.metadata.name, 'Pod', 'main', 'registry.invalid/procflow-test:1'], 'a bare pod is its own workload; the container from the process\'s cgroup');
       assert.deepEqual([d.dest_workload, d.dest_workload_kind, d.dest_container_name], ['server-0', 'Pod', 'main'], 'the peer pod\'s only container');
+      assert.deepEqual([d.dest_service_name, d.dest_service_namespace, d.dest_service_port, d.dest_service_port_num], ['server-svc', NS, 'app', 80], 'the Service the backend stands for');
       assert.equal(d.process_id, String(client.pid));
     }
     // The server's side of the same connection is reported too, from the server pod's view.
     const dst = docs.filter((d) => d.reporter === 'dst');
     assert.equal(dst.reduce((n, d) => n + d.bytes_in, 0), 4321, 'the server side is reported, with what it received');
     assert.ok(dst.every((d) => d.source_name === clientPod.metadata.name && d.dest_name === 'server-0' && d.dest_type === 'wep'));
+    assert.ok(dst.every((d) => d.dest_service_name === 'server-svc' && d.dest_service_port_num === 80), 'the server side names the Service too');
 
     // The pid execs twice: /bin/sh (outside the pod, before it joins the cgroup), then node.
     const exec = await waitFor('the client\'s process_exec', async () => {

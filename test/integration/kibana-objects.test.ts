@@ -48,9 +48,12 @@ test('the data views cover the flow and process indices by @timestamp', () => {
   assert.deepEqual(views.map((v) => [v.attributes.title, v.attributes.timeFieldName]).sort(), [[FLOWS_PATTERN, '@timestamp'], [PROCESS_PATTERN, '@timestamp']]);
 });
 
-test('the three dashboards exist with panels and controls', () => {
+test('the four dashboards exist with panels and controls', () => {
   const titles = objects.filter((o) => o.type === 'dashboard').map((o) => o.attributes.title);
-  assert.deepEqual(titles, ['procflow: Flow overview', 'procflow: Process network activity', 'procflow: Process lifecycle']);
+  assert.deepEqual(titles, ['procflow: Flow overview', 'procflow: Process network activity', 'procflow: Workloads and Services', 'procflow: Process lifecycle']);
+  const lifecycle = byKey.get('dashboard/procflow-process-lifecycle')!;
+  assert.deepEqual(dashboardControls(lifecycle).map((c) => c.field), ['node_name', 'process.executable'], 'the Binary control filters exec and exit events alike');
+  assert.deepEqual(dashboardControls(byKey.get('dashboard/procflow-workloads')!).map((c) => c.field), ['source_namespace', 'source_workload', 'dest_service_name']);
   const network = byKey.get('dashboard/procflow-process-network')!;
   assert.deepEqual(dashboardControls(network).map((c) => c.field), ['host', 'container_id', 'process_name']);
   const search = byKey.get('search/procflow-procnet-flows-search')!;

@@ -59,8 +59,10 @@ const proc = (pid: number, binary: string, args: string, parent?: ProcessInfo): 
   cwd: '/',
   binary,
   arguments: args,
-  flags: 'execve',
+  flags: pid === 103 ? 'execve' : 'execve clone',
   start_time: iso(30),
+  auid: 1000,
+  user: { name: 'root' },
   ...(parent ? { parent_exec_id: parent.exec_id } : {}),
 });
 
@@ -69,7 +71,8 @@ function processEvents(): ProcessEventDoc[] {
   const curl = proc(101, '/usr/bin/curl', '-s https://example.com/', shell);
   const grep = proc(102, '/usr/bin/grep', 'needle haystack', shell);
   const sleeper = proc(103, '/usr/bin/sleep', '600', shell);
-  const exec = (m: number, p: ProcessInfo, parent: ProcessInfo): ProcessEventDoc => ({ '@timestamp': iso(m), time: iso(m), node_name: 'node-a', event_type: 'process_exec', process_exec: { process: p, parent } });
+  const init = proc(1, '/sbin/init', '');
+  const exec = (m: number, p: ProcessInfo, parent: ProcessInfo): ProcessEventDoc => ({ '@timestamp': iso(m), time: iso(m), node_name: 'node-a', event_type: 'process_exec', process_exec: { process: p, parent, ancestors: [init] } });
   const exit = (m: number, p: ProcessInfo, parent: ProcessInfo, status: number, signal?: string): ProcessEventDoc => ({
     '@timestamp': iso(m),
     time: iso(m),
@@ -82,7 +85,12 @@ function processEvents(): ProcessEventDoc[] {
 
 function flows(): FlowLog[] {
   return [
-    flow(5, {}),
+    flow(5, {
+      source_workload: 'web', source_workload_kind: 'Deployment', dest_workload: 'api', dest_workload_kind: 'StatefulSet',
+      source_container_name: 'web', source_container_image: 'nginx:1.27', source_container_image_id: 'docker.io/library/nginx@sha256:1',
+      dest_service_name: 'api', dest_service_namespace: 'shop', dest_service_port: 'http', dest_service_port_num: 80,
+      process_parent_name: '/usr/bin/bash', process_user_name: 'root',
+    }),
     flow(65, { host: 'node-b', bytes_out: 90_000, bytes_in: 300, process_name: '/usr/bin/ssh', process_args: ['-p', '22', 'backup@10.0.0.9'], dest_ip: '10.0.0.9', dest_port: 22, process_id: '777', process_exec_id: 'node-b:777:1' }),
     flow(125, { proto: 'udp', dest_ip: '10.0.0.2', dest_port: 53, process_name: '/usr/lib/systemd/systemd-resolved', process_args: [], bytes_out: 80, bytes_in: 160, num_flows_completed: 0, tcp_total_retransmissions: undefined, tcp_lost_packets: undefined, tcp_mean_smooth_rtt: undefined, tcp_max_smooth_rtt: undefined }),
     flow(185, { reporter: 'dst', source_ip: '10.0.0.7', dest_ip: '10.0.0.5', dest_port: 8080, process_name: '/usr/sbin/nginx', process_args: ['-g', 'daemon off;'], bytes_out: 40_000, bytes_in: 900, num_flows_completed: 0 }),

@@ -10,7 +10,7 @@ import { openHarness, requireKernel } from '../support/kernel.js';
 import { notApplicable, skipOrFail } from '../support/environment.js';
 import { openKernelCollector } from '../../native/index.js';
 
-const HOOKS = ['exec', 'fork', 'exit', 'tcp_send', 'udp_send', 'tcp_recv', 'udp_recv', 'tcp_state', 'udp_peer'];
+const HOOKS = ['exec', 'fork', 'exit', 'tcp_send', 'udp_send', 'tcp_recv', 'udp_recv', 'tcp_state', 'udp_peer', 'dns'];
 
 /** BPF objects in the kernel whose names start with pf_ (or procflow.), by id. */
 function ours(kind: 'prog' | 'map'): Map<number, string> {

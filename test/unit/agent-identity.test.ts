@@ -17,7 +17,7 @@ import { FlowAggregator } from '../../agent/flows/aggregator.js';
 import { EndpointNamer } from '../../agent/flows/endpoints.js';
 import { agentDefaults } from '../../agent/config.js';
 import { NO_PODS, type PodInfo, type PodLookup } from '../../agent/identity/pod-lookup.js';
-import { FLOW_CONTRACT, PROCESS_CONTRACT, PROCESS_EVENT_FIELDS, runtimeMappings } from '../../schema/index.js';
+import { FLOW_CONTRACT, PROCESS_CONTRACT, PROCESS_EVENT_FIELDS, ecsCopies, mappingProperties } from '../../schema/index.js';
 import { ProcessEventBuilder } from '../../agent/process/process-events.js';
 import { BootClock } from '../../agent/process/clock.js';
 
@@ -156,7 +156,7 @@ test('flow logs: parent image and user, "*" when the processes differ; workload,
   assert.equal(dns[0]!.dest_service_name, undefined);
 });
 
-test('process events: pod labels as a map, workload, container name and image; ECS names over exec and exit are runtime fields', () => {
+test('process events: pod labels as a map, workload, container name and image; ECS names over exec and exit are copies of both', () => {
   const c = newCache();
   const pod = podWith();
   const e = c.onExec(execEvent(5, 1n * S, '/usr/sbin/nginx', []));
@@ -171,8 +171,11 @@ test('process events: pod labels as a map, workload, container name and image; E
   });
   assert.equal(doc.process_exec!.process.process_credentials?.euid, 1000);
   assert.match(PROCESS_CONTRACT.validate({ ...doc, process_exec: { process: { ...doc.process_exec!.process, pod: { pod_labels: { a: 1 } } } } })!, /pod_labels\.a" must be a string/);
-  const runtime = runtimeMappings(PROCESS_EVENT_FIELDS) as Record<string, { type: string; script: { params: { fields: string[] } } }>;
-  assert.deepEqual(runtime['container.name']!.script.params.fields, ['process_exec.process.pod.container.name', 'process_exit.process.pod.container.name']);
-  assert.equal(runtime['process.pid']!.type, 'long');
-  assert.ok(!Object.values(runtime).some((r) => r.script.params.fields.some((f) => f.includes('.parent.') || f.includes('.ancestors.'))), 'the parent and ancestors give no ECS names');
+  const copies = ecsCopies(PROCESS_EVENT_FIELDS);
+  assert.deepEqual(copies.get('container.name'), ['process_exec.process.pod.container.name', 'process_exit.process.pod.container.name']);
+  assert.ok(![...copies.values()].some((paths) => paths.some((f) => f.includes('.parent.') || f.includes('.ancestors.'))), 'the parent and ancestors give no ECS names');
+  const props = mappingProperties(PROCESS_EVENT_FIELDS) as Record<string, any>;
+  assert.deepEqual(props.process.properties.pid, { type: 'long' }, 'process.pid is a field of its own');
+  assert.equal(props.process_exit.properties.process.properties.pid.copy_to, 'process.pid');
+  assert.equal(props.event.properties.action.type, 'alias', 'a name one field gives stays an alias');
 });

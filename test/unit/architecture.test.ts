@@ -26,6 +26,7 @@ const AGENT_ALLOWED: Record<string, string[]> = {
   flows: ['process', 'identity'],
   process: ['identity'],
   delivery: [],
+  dns: [],
   identity: [],
   kubernetes: ['identity'],
 };

@@ -1,0 +1,188 @@
+// DNS capture on the real kernel: a local DNS server (this test, on loopback) answers a client
+// process over UDP (connected and unconnected, IPv4 and IPv6) and TCP; the collector hands over
+// the query and the response with the client's pid, the right addresses and the message bytes,
+// and nothing from the server's own side of the conversation.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket, type Socket } from 'node:dgram';
+import { createServer, type AddressInfo } from 'node:net';
+import type { DnsEvent } from '../../native/index.js';
+import { openHarness, requireKernel, runChild } from '../support/kernel.js';
+
+/** A query for `name` (type A, id `id`), as a resolver sends it. */
+function query(id: number, name: string): Buffer {
+  const labels = name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]));
+  const head = Buffer.alloc(12);
+  head.writeUInt16BE(id, 0);
+  head.writeUInt16BE(0x0100, 2); // RD
+  head.writeUInt16BE(1, 4); // one question
+  return Buffer.concat([head, ...labels, Buffer.from([0, 0, 1, 0, 1])]);
+}
+
+/** The answer to a query: the question back, and one A record 127.0.0.1 with a pointer to the name. */
+function answer(q: Buffer): Buffer {
+  const r = Buffer.from(q);
+  r.writeUInt16BE(0x8180, 2);
+  r.writeUInt16BE(1, 6);
+  return Buffer.concat([r, Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1])]);
+}
+
+async function udpServer(family: 'udp4' | 'udp6', host: string): Promise<{ sock: Socket; port: number }> {
+  const sock = createSocket(family);
+  sock.on('message', (msg, rinfo) => sock.send(answer(msg), rinfo.port, rinfo.address));
+  await new Promise<void>((r) => sock.bind(0, host, r));
+  return { sock, port: sock.address().port };
+}
+
+/** A client process: sends `q` to host:port (connected or not) and waits for the answer. */
+const UDP_CLIENT = `
+const dgram = require('node:dgram');
+const [fam, host, port, hex, connect] = process.argv.slice(1);
+const s = dgram.createSocket(fam);
+s.on('message', () => { s.close(); });
+const q = Buffer.from(hex, 'hex');
+if (connect === '1') s.connect(Number(port), host, () => s.send(q));
+else s.send(q, Number(port), host);
+setTimeout(() => process.exit(2), 5000).unref();
+`;
+
+const dnsOf = (events: unknown[], pid: number): DnsEvent[] => (events as DnsEvent[]).filter((e) => e.kind === 'dns' && e.pid === pid);
+
+for (const [family, host, connect] of [['udp4', '127.0.0.1', '1'], ['udp4', '127.0.0.1', '0'], ['udp6', '::1', '1']] as const) {
+  test(`DNS over ${family} (${connect === '1' ? 'connected' : 'sendto'}): the query and the response, with the client's pid and bytes`, async (t) => {
+    if (!requireKernel(t)) return;
+    const server = await udpServer(family, host);
+    t.after(() => server.sock.close());
+    const h = openHarness(t, { dnsPort: server.port });
+    const dnsHook = h.collector.hooks.find((x) => x.hook === 'dns');
+    if (dnsHook?.via === 'none') return t.skip(`not applicable on this kernel: ${dnsHook.reason}`);
+    const q = query(0x1234, 'svc.procflow.test');
+    const child = await runChild(process.execPath, ['-e', UDP_CLIENT, family, host, String(server.port), q.toString('hex'), connect]);
+    assert.equal(child.code, 0, child.stderr);
+    await h.waitFor('the query and the response', () => dnsOf(h.events, child.pid).length >= 2);
+    const [sent, got] = [dnsOf(h.events, child.pid).find((e) => e.direction === 'query')!, dnsOf(h.events, child.pid).find((e) => e.direction === 'response')!];
+    assert.deepEqual(sent.payload, q, 'the query as sent');
+    assert.deepEqual(got.payload, answer(q), 'the response as received');
+    for (const e of [sent, got]) {
+      assert.equal(e.proto, 'udp');
+      assert.equal(e.family, family === 'udp4' ? 4 : 6);
+      assert.equal(e.remotePort, server.port);
+      assert.equal(e.remoteIp, host);
+      assert.equal(e.wireLength, e.payload.length);
+      assert.ok(e.startNs > 0n && e.comm.length > 0, 'the owner was recorded when the socket addressed the server');
+    }
+    assert.equal(sent.localPort, got.localPort, 'one client socket');
+    assert.equal(sent.cookie, got.cookie);
+    assert.equal(h.events.filter((e) => e.kind === 'dns' && e.pid !== child.pid).length, 0, "the server's own side is not captured");
+  });
+}
+
+test('DNS over TCP: the length-prefixed query and response segments, with the client\'s pid', async (t) => {
+  if (!requireKernel(t)) return;
+  const server = createServer((s) => {
+    let buf = Buffer.alloc(0);
+    s.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length < 2 || buf.length < 2 + buf.readUInt16BE(0)) return;
+      const a = answer(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(a.length);
+      s.end(Buffer.concat([len, a]));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const port = (server.address() as AddressInfo).port;
+  const h = openHarness(t, { dnsPort: port });
+  if (h.collector.hooks.find((x) => x.hook === 'dns')?.via === 'none') return t.skip('not applicable: the dns hook is not attached here');
+  const q = query(7, 'big.procflow.test');
+  const client = `
+    const net = require('node:net');
+    const q = Buffer.from(process.argv[1], 'hex');
+    const len = Buffer.alloc(2); len.writeUInt16BE(q.length);
+    const c = net.connect(${port}, '127.0.0.1', () => c.write(Buffer.concat([len, q])));
+    c.on('data', () => {}); c.on('end', () => c.end());
+  `;
+  const child = await runChild(process.execPath, ['-e', client, q.toString('hex')]);
+  assert.equal(child.code, 0, child.stderr);
+  await h.waitFor('the TCP query and response', () => dnsOf(h.events, child.pid).some((e) => e.direction === 'response'));
+  const segs = dnsOf(h.events, child.pid);
+  const out = Buffer.concat(segs.filter((e) => e.direction === 'query').map((e) => e.payload));
+  const back = Buffer.concat(segs.filter((e) => e.direction === 'response').map((e) => e.payload));
+  assert.equal(out.readUInt16BE(0), q.length);
+  assert.deepEqual(out.subarray(2), q);
+  assert.deepEqual(back.subarray(2), answer(q));
+  assert.ok(segs.every((e) => e.proto === 'tcp' && e.remotePort === port && e.payload.length > 0), 'only segments with data');
+});
+
+test('a packet longer than the capture size is cut and counted', async (t) => {
+  if (!requireKernel(t)) return;
+  const sock = createSocket('udp4');
+  // A 3000-byte "answer": more than PF_DNS_MAX (2048).
+  sock.on('message', (msg, rinfo) => sock.send(Buffer.concat([answer(msg), Buffer.alloc(3000)]), rinfo.port, rinfo.address));
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+  t.after(() => sock.close());
+  const h = openHarness(t, { dnsPort: sock.address().port });
+  if (h.collector.hooks.find((x) => x.hook === 'dns')?.via === 'none') return t.skip('not applicable: the dns hook is not attached here');
+  const before = h.collector.counters().dnsCut ?? 0;
+  const child = await runChild(process.execPath, ['-e', UDP_CLIENT, 'udp4', '127.0.0.1', String(sock.address().port), query(9, 'a.test').toString('hex'), '1']);
+  assert.equal(child.code, 0, child.stderr);
+  await h.waitFor('the long response', () => dnsOf(h.events, child.pid).some((e) => e.direction === 'response'));
+  const got = dnsOf(h.events, child.pid).find((e) => e.direction === 'response')!;
+  assert.equal(got.payload.length, 2048);
+  assert.ok(got.wireLength > 3000);
+  assert.equal((h.collector.counters().dnsCut ?? 0) - before, 1);
+});
+
+test('through the agent: a flow to an address a DNS answer gave carries the names (the CNAME chain, queried name first)', async (t) => {
+  if (!requireKernel(t)) return;
+  // The DNS server: svc.procflow.test CNAME edge.procflow.test, edge A 127.0.0.77.
+  const dns = createSocket('udp4');
+  dns.on('message', (msg, rinfo) => {
+    const q = Buffer.from(msg);
+    const head = Buffer.from(q.subarray(0, 12));
+    head.writeUInt16BE(0x8180, 2);
+    head.writeUInt16BE(2, 6);
+    const edge = Buffer.from([4, ...Buffer.from('edge'), 0xc0, 12 + 4]); // edge + pointer to "procflow.test" in the question
+    const cname = Buffer.concat([Buffer.from([0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 30, 0, edge.length]), edge]);
+    const a = Buffer.from([0xc0, 12 + q.length - 12 + 12, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 127, 0, 0, 77]);
+    dns.send(Buffer.concat([head, q.subarray(12), cname, a]), rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((r) => dns.bind(0, '127.0.0.1', r));
+  t.after(() => dns.close());
+  const sink = createServer((s) => s.on('data', () => s.end()).on('error', () => {}));
+  await new Promise<void>((r) => sink.listen(0, '127.0.0.77', r));
+  t.after(() => sink.close());
+  const port = (sink.address() as AddressInfo).port;
+  const { CLI, start, stop, waitFor } = await import('../support/processes.js');
+  const { freePort } = await import('../../common/net.js');
+  const agent = start([CLI, 'agent', '--output', 'ndjson', '--flush-interval', '1s', '--listen', `127.0.0.1:${await freePort()}`, '--dns-port', String(dns.address().port), '--log-level', 'info']);
+  t.after(() => stop(agent));
+  await waitFor('the agent', async () => {
+    if (agent.child.exitCode !== null) throw new Error(`the agent exited: ${agent.output()}`);
+    return agent.output().includes('agent: running') ? true : undefined;
+  }, 90_000);
+  const client = `
+    const { Resolver } = require('node:dns');
+    const net = require('node:net');
+    const r = new Resolver();
+    r.setServers(['127.0.0.1:${dns.address().port}']);
+    r.resolve4('svc.procflow.test', (err, addrs) => {
+      if (err) { console.error(err); process.exit(3); }
+      const c = net.connect(${port}, addrs[0], () => c.end('hello'));
+      c.on('close', () => process.exit(0));
+    });
+  `;
+  const child = await runChild(process.execPath, ['-e', client]);
+  assert.equal(child.code, 0, child.stderr);
+  const flow = await waitFor('the flow with its names', async () => {
+    for (const line of agent.output().split('\n')) {
+      if (!line.startsWith('{"@timestamp"')) continue;
+      const d = JSON.parse(line) as { dest_ip?: string; dest_port?: number; reporter?: string; dest_domains?: string[]; process_id?: string };
+      if (d.dest_ip === '127.0.0.77' && d.dest_port === port && d.reporter === 'src') return d;
+    }
+    return undefined;
+  }, 60_000);
+  assert.equal(flow.process_id, String(child.pid));
+  assert.deepEqual(flow.dest_domains, ['svc.procflow.test', 'edge.procflow.test']);
+});
