@@ -14,10 +14,12 @@ import { EventHub } from './process/event-hub.js';
 import { handleEvent, type HandlerContext } from './process/handlers.js';
 import { NO_PODS, type PodLookup } from './identity/pod-lookup.js';
 import { AgentMetrics } from './metrics.js';
-import { ProcessCache, processName, type ProcessCacheOptions } from './process/process-cache.js';
+import { ProcessCache, processName, type ProcessCacheOptions, type ProcessEntry } from './process/process-cache.js';
 import { EventFilter, ProcessEventBuilder, RateLimiter, type ProcessEventOptions } from './process/process-events.js';
 import { UserNames } from './process/user-names.js';
-import { DnsCapture } from './dns/capture.js';
+import { DnsAggregator, type DnsAggregatorOptions } from './dns/aggregate.js';
+import { DnsCapture, type CapturedMessage } from './dns/capture.js';
+import { dnsLogDocument, processKey, type DnsDocumentContext } from './dns/documents.js';
 import { DnsNameCache, type NameCacheOptions } from './dns/name-cache.js';
 import { hostNamespaces, readStat, scanProcesses } from './process/procfs.js';
 import { Redactor, type RedactionOptions } from './process/redact.js';
@@ -33,8 +35,8 @@ type SettingKeys<T> = Extract<keyof T, keyof AgentConfig>;
  */
 export type AgentSettings = Pick<
   AgentConfig,
-  | 'flush_interval' | 'attribution_delay' | 'procfs_scan' | 'process_events' | 'process_events_rate'
-  | SettingKeys<ProcessEventOptions> | SettingKeys<NameCacheOptions>
+  | 'flush_interval' | 'attribution_delay' | 'procfs_scan' | 'process_events' | 'process_events_rate' | 'dns' | 'dns_logs'
+  | SettingKeys<ProcessEventOptions> | SettingKeys<NameCacheOptions> | SettingKeys<DnsAggregatorOptions>
   | keyof Parameters<typeof exportFilterOptions>[0]
   | SettingKeys<ProcessCacheOptions> | SettingKeys<RedactionOptions> | SettingKeys<AttributorOptions> | SettingKeys<AggregatorOptions>
 >;
@@ -72,12 +74,15 @@ export class Agent {
   readonly userNames: UserNames;
   readonly dnsCapture = new DnsCapture();
   readonly dnsNames: DnsNameCache;
+  readonly dnsLogs: DnsAggregator | undefined;
+  private readonly dnsDocs: DnsDocumentContext;
+  private dnsIntervalStartMs = Date.now();
   private readonly ctx: HandlerContext;
   private pendingProcess: ProcessEventDoc[] = [];
   private timers: NodeJS.Timeout[] = [];
   private flushing: Promise<void> = Promise.resolve();
   private stopped = false;
-  readonly stats = { processEventsFiltered: 0, processEventsRateLimited: 0, processEventsOverflow: 0, processEventsExported: 0, flushes: 0, lastFlushMs: 0, flushErrors: 0, scanned: 0 };
+  readonly stats = { processEventsFiltered: 0, processEventsRateLimited: 0, processEventsOverflow: 0, processEventsExported: 0, flushes: 0, lastFlushMs: 0, flushErrors: 0, scanned: 0, dnsUnlogged: 0 };
 
   constructor(private readonly parts: AgentParts, private readonly o: AgentOptions) {
     this.clock = o.clock ?? new BootClock();
@@ -91,15 +96,26 @@ export class Agent {
     this.endpoints = new EndpointNamer(o.node_name, o.pods);
     this.userNames = new UserNames({ procRoot: o.procRoot });
     this.dnsNames = new DnsNameCache({ ...o, now: Date.now });
+    this.dnsLogs = o.dns && o.dns_logs ? new DnsAggregator(o) : undefined;
+    const parentName = (e: ProcessEntry) => {
+      const parent = this.cache.parentImage(e);
+      return parent ? processName(parent) : undefined;
+    };
+    const userName = (e: ProcessEntry) => this.userNames.nameOf(e.uid, e.exited ? 0 : e.pid, e.containerId) || undefined;
+    this.dnsDocs = {
+      node_name: o.node_name,
+      resolve: (pid, start, comm) => this.attributor.resolve(pid, start, comm),
+      local: (ip) => this.endpoints.local(ip),
+      peer: (ip) => this.endpoints.of(ip),
+      userName,
+      parentName,
+    };
     this.aggregator = new FlowAggregator({
       ...o,
       endpoints: this.endpoints,
       resolve: (pid, start, comm) => this.attributor.resolve(pid, start, comm),
-      parentName: (e) => {
-        const parent = this.cache.parentImage(e);
-        return parent ? processName(parent) : undefined;
-      },
-      userName: (e) => this.userNames.nameOf(e.uid, e.exited ? 0 : e.pid, e.containerId) || undefined,
+      parentName,
+      userName,
       domains: (ip, limit) => this.dnsNames.domainsFor(ip, limit),
     });
     this.builder = new ProcessEventBuilder(o.node_name, this.cache, this.clock, o.pods ?? NO_PODS, {
@@ -116,7 +132,10 @@ export class Agent {
       exited: (pid, startNs) => this.aggregator.processExited(pid, startNs),
       // Answers name the addresses flows go to; the DNS logs come from the same messages later.
       dns: (ev) => {
-        for (const m of this.dnsCapture.take(ev)) if (m.event.direction === 'response') this.dnsNames.learn(m.message);
+        for (const m of this.dnsCapture.take(ev)) {
+          if (m.event.direction === 'response') this.dnsNames.learn(m.message);
+          this.dnsLogs?.observe(observation(m));
+        }
       },
     };
     this.registerMetrics();
@@ -154,6 +173,7 @@ export class Agent {
         if (this.o.attribution_delay) await new Promise((r) => setTimeout(r, this.o.attribution_delay));
         await this.parts.sink.write('flows', this.aggregator.flushDocs(endMs, { final }));
         await this.writeProcessEvents();
+        await this.writeDnsLogs(endMs);
         this.stats.flushes++;
         this.stats.lastFlushMs = Date.now();
       } catch (err) {
@@ -220,6 +240,17 @@ export class Agent {
     if (docs.length) this.stats.processEventsExported += await this.parts.sink.write('process', docs);
   }
 
+  /** The interval's DNS logs, named now (as flows are: a late exec event still counts). */
+  private async writeDnsLogs(endMs: number): Promise<void> {
+    if (!this.dnsLogs) return;
+    const start = new Date(this.dnsIntervalStartMs).toISOString();
+    const end = new Date(endMs).toISOString();
+    this.dnsIntervalStartMs = endMs;
+    const { entries, unlogged } = this.dnsLogs.flush(this.clock.nowNs());
+    this.stats.dnsUnlogged += unlogged;
+    if (entries.length) await this.parts.sink.write('dns', entries.map((e) => dnsLogDocument(e, start, end, this.dnsDocs)));
+  }
+
   private registerMetrics(): void {
     const m = this.metrics;
     const k = () => this.parts.collector.counters();
@@ -256,9 +287,32 @@ export class Agent {
     m.mirrorCounter('procflow_agent_dns_messages_total', 'DNS messages parsed', () => this.dnsCapture.stats.messages);
     m.mirrorLabelledCounter('procflow_agent_dns_malformed_total', 'DNS messages that could not be parsed, by reason', 'reason', () => this.dnsCapture.stats.malformed as Record<string, number>);
     m.mirrorCounter('procflow_agent_dns_tcp_streams_dropped_total', 'TCP DNS streams given up (over 64 KiB, a cut segment, or too many at once)', () => this.dnsCapture.stats.streamsDropped);
+    const logs = this.dnsLogs;
+    if (logs) {
+      m.mirrorCounter('procflow_agent_dns_logs_responses_total', 'DNS responses aggregated into DNS logs', () => logs.stats.responses);
+      m.mirrorCounter('procflow_agent_dns_unlogged_total', 'DNS responses left out of the DNS logs because an interval already held --dns-log-max-entries logs (Calico\'s unlogged)', () => this.stats.dnsUnlogged);
+      m.mirrorCounter('procflow_agent_dns_responses_unmatched_total', 'DNS responses whose query was not seen (no latency for them)', () => logs.stats.unmatched);
+      m.mirrorLabelledCounter('procflow_agent_dns_queries_unanswered_total', 'DNS queries forgotten before their response, by reason (timeout: --dns-query-timeout, overflow: --dns-pending-max)', 'reason', () => ({ timeout: logs.stats.pendingExpired, overflow: logs.stats.pendingOverflowed }));
+      m.gauge('procflow_agent_dns_queries_pending', 'DNS queries waiting for their response', () => logs.pendingCount);
+    }
     m.gauge('procflow_agent_dns_cache_entries', 'addresses the DNS name cache remembers', () => this.dnsNames.size);
     m.mirrorLabelledCounter('procflow_agent_dns_cache_evictions_total', 'addresses the DNS name cache forgot, by reason (expired, capacity: --dns-cache-max-entries)', 'reason', () => this.dnsNames.stats.evictions);
     m.mirrorCounter('procflow_agent_flush_errors_total', 'intervals that could not be written (see the agent log)', () => this.stats.flushErrors);
     m.gauge('procflow_agent_last_flush_timestamp_seconds', 'when an interval was last written', () => this.stats.lastFlushMs / 1000);
   }
+}
+
+/** A captured message oriented for the DNS logs: the socket is the client's, the peer the server. */
+function observation(m: CapturedMessage) {
+  const ev = m.event;
+  return {
+    processKey: processKey(ev.pid, ev.startNs, ev.comm),
+    proto: ev.proto,
+    clientIp: ev.localIp,
+    clientPort: ev.localPort,
+    serverIp: ev.remoteIp,
+    serverPort: ev.remotePort,
+    timeNs: ev.timeNs,
+    message: m.message,
+  };
 }

@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { envOf, flagOf, formatDefault, VALUE_SYNTAX, type Setting } from '../common/config.js';
-import { leafFields, rangeText, FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS, FLOWS_PATTERN, PROCESS_PATTERN, type FieldTable } from '../schema/index.js';
+import { leafFields, rangeText, DNS_LOG_FIELDS, DNS_PATTERN, FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS, FLOWS_PATTERN, PROCESS_PATTERN, type FieldTable } from '../schema/index.js';
 import { COMMAND_NAMES, loadCommand } from '../cli/invocation.js';
 import { kernelsReference } from './kernels-table.js';
 
@@ -59,6 +59,10 @@ export function fieldsReference(): string {
       process_exec: { ...PROCESS_EVENT_FIELDS.process_exec, fields: { process: PROCESS_EVENT_FIELDS.process_exec.fields.process } },
       process_exit: { ...PROCESS_EVENT_FIELDS.process_exit, fields: { ...PROCESS_EVENT_FIELDS.process_exit.fields, process: { type: 'object', description: '', fields: {} }, parent: { type: 'object', description: '', fields: {} }, ancestors: { type: 'object', description: '', fields: {} } } },
     } as FieldTable),
+    '',
+    `### DNS logs (\`${DNS_PATTERN}\`)`,
+    '',
+    fieldsTable(DNS_LOG_FIELDS),
   ].join('\n');
 }
 

@@ -1,10 +1,10 @@
-// POST /v1/flows and /v1/process-events: authenticate (throttling addresses that fail), read
+// POST /v1/flows, /v1/process-events and /v1/dns-logs: authenticate (throttling addresses that fail), read
 // the bounded body while validating every line, admit (or 503), bulk-write, dead-letter what
 // Elasticsearch or the time window refused, and only then 200.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../common/log.js';
-import { FLOW_CONTRACT, PROCESS_CONTRACT, type DocKind, type DocTypeContract } from '../schema/index.js';
+import { CONTRACTS, type DocKind, type DocTypeContract } from '../schema/index.js';
 import { Arena, type SlabPool } from './arena.js';
 import type { AuthThrottle, TokenSet } from './auth.js';
 import type { BulkWriter } from './bulk-writer.js';
@@ -17,10 +17,9 @@ import type { IndexerMetrics } from './metrics.js';
 import { BatchBuilder } from './ndjson.js';
 import { sendError, sendJson } from './respond.js';
 
-export const INGEST_ROUTES: Record<string, { kind: DocKind; contract: DocTypeContract<never> }> = {
-  '/v1/flows': { kind: 'flows', contract: FLOW_CONTRACT as DocTypeContract<never> },
-  '/v1/process-events': { kind: 'process', contract: PROCESS_CONTRACT as DocTypeContract<never> },
-};
+export const INGEST_ROUTES: Record<string, { kind: DocKind; contract: DocTypeContract<never> }> = Object.fromEntries(
+  Object.values(CONTRACTS).map((contract) => [contract.route, { kind: contract.kind, contract }]),
+);
 
 export interface IngestLimits {
   maxBodyBytes: number;

@@ -195,7 +195,7 @@ async function route(req: IncomingMessage, res: ServerResponse, ctx: IngestConte
       case '/metrics':
         return sendText(res, 200, await ctx.metrics.registry.metrics(), ctx.metrics.registry.contentType);
       default:
-        throw new HttpError(404, 'not_found', `no route ${path}; ingest with POST /v1/flows or /v1/process-events`);
+        throw new HttpError(404, 'not_found', `no route ${path}; ingest with POST ${Object.keys(INGEST_ROUTES).join(', ')}`);
     }
   } catch (err) {
     if (ingest) answerIngestError(res, err, ctx);

@@ -1,6 +1,7 @@
 // Deterministic document ids: the same document always gets the same id, so a batch that is
 // retried (by the agent's spool or the indexer's backoff) overwrites rather than duplicates.
 import { createHash } from 'node:crypto';
+import { DNS_LOG_ID_FIELDS, type DnsLog } from './dns-log.js';
 import { FLOW_LOG_ID_FIELDS, type FlowLog } from './flow-log.js';
 import type { ProcessEventDoc } from './process-event.js';
 
@@ -14,10 +15,19 @@ function digest(parts: readonly unknown[]): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('base64url').slice(0, 27);
 }
 
-export function flowLogId(doc: FlowLog): string {
-  const parts: unknown[] = new Array(FLOW_LOG_ID_FIELDS.length);
-  for (let i = 0; i < FLOW_LOG_ID_FIELDS.length; i++) parts[i] = doc[FLOW_LOG_ID_FIELDS[i]!] ?? null;
+function idOf<D>(doc: D, fields: readonly (keyof D)[]): string {
+  const parts: unknown[] = new Array(fields.length);
+  for (let i = 0; i < fields.length; i++) parts[i] = doc[fields[i]!] ?? null;
   return digest(parts);
+}
+
+export function flowLogId(doc: FlowLog): string {
+  return idOf(doc, FLOW_LOG_ID_FIELDS);
+}
+
+/** The rrsets and servers are part of it: nested values are JSON too, so still unforgeable. */
+export function dnsLogId(doc: DnsLog): string {
+  return idOf(doc, DNS_LOG_ID_FIELDS);
 }
 
 export function processEventId(doc: ProcessEventDoc): string {

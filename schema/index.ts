@@ -1,13 +1,15 @@
 // The document contract: everything agent, indexer, Kibana checks and tests need to agree on.
 import { compileValidator, type Validator } from './validate.js';
+import { DNS_LOG_FIELDS, type DnsLog } from './dns-log.js';
 import { FLOW_LOG_FIELDS, type FlowLog } from './flow-log.js';
 import { PROCESS_EVENT_FIELDS, type ProcessEventDoc } from './process-event.js';
-import { flowLogId, processEventId } from './ids.js';
+import { dnsLogId, flowLogId, processEventId } from './ids.js';
 import { dailyIndex, type DocKind } from './indices.js';
 import type { FieldTable } from './field-spec.js';
 
 export * from './field-spec.js';
 export * from './flow-log.js';
+export * from './dns-log.js';
 export * from './process-event.js';
 export * from './dead-letter.js';
 export * from './indices.js';
@@ -17,6 +19,8 @@ export * from './validate.js';
 
 export interface DocTypeContract<D> {
   kind: DocKind;
+  /** The indexer's ingest path for this kind (the agent posts there). */
+  route: string;
   fields: FieldTable;
   validate: Validator;
   id: (doc: D) => string;
@@ -43,6 +47,7 @@ const validateProcess: Validator = (doc) => {
 
 export const FLOW_CONTRACT: DocTypeContract<FlowLog> = {
   kind: 'flows',
+  route: '/v1/flows',
   fields: FLOW_LOG_FIELDS,
   validate: validateFlow,
   id: flowLogId,
@@ -52,9 +57,27 @@ export const FLOW_CONTRACT: DocTypeContract<FlowLog> = {
 
 export const PROCESS_CONTRACT: DocTypeContract<ProcessEventDoc> = {
   kind: 'process',
+  route: '/v1/process-events',
   fields: PROCESS_EVENT_FIELDS,
   validate: validateProcess,
   id: processEventId,
   index: (d) => dailyIndex('process', d['@timestamp']),
   timestamp: (d) => d['@timestamp'],
+};
+
+export const DNS_CONTRACT: DocTypeContract<DnsLog> = {
+  kind: 'dns',
+  route: '/v1/dns-logs',
+  fields: DNS_LOG_FIELDS,
+  validate: compileValidator(DNS_LOG_FIELDS),
+  id: dnsLogId,
+  index: (d) => dailyIndex('dns', d['@timestamp']),
+  timestamp: (d) => d['@timestamp'],
+};
+
+/** Every document kind's contract, by kind. */
+export const CONTRACTS: { readonly [K in DocKind]: DocTypeContract<never> } = {
+  flows: FLOW_CONTRACT as DocTypeContract<never>,
+  process: PROCESS_CONTRACT as DocTypeContract<never>,
+  dns: DNS_CONTRACT as DocTypeContract<never>,
 };

@@ -1,18 +1,20 @@
 // Index names. Documents go to daily indices chosen by their own @timestamp, so a retried
 // batch lands in the same index with the same ids and overwrites instead of duplicating.
 
-export const DOC_KINDS = ['flows', 'process'] as const;
+export const DOC_KINDS = ['flows', 'process', 'dns'] as const;
 export type DocKind = (typeof DOC_KINDS)[number];
 
 export const INDEX_PREFIX = 'procflow';
 
 export const FLOWS_PATTERN = `${INDEX_PREFIX}-flows-*`;
 export const PROCESS_PATTERN = `${INDEX_PREFIX}-process-*`;
+export const DNS_PATTERN = `${INDEX_PREFIX}-dns-*`;
 export const DEAD_LETTER_PATTERN = `${INDEX_PREFIX}-deadletter-*`;
 
 export const INDEX_PATTERNS: Record<DocKind | 'deadletter', string> = {
   flows: FLOWS_PATTERN,
   process: PROCESS_PATTERN,
+  dns: DNS_PATTERN,
   deadletter: DEAD_LETTER_PATTERN,
 };
 

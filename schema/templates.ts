@@ -2,12 +2,13 @@
 // generated from the field tables. Bump SCHEMA_VERSION whenever a mapping changes: setup
 // compares it with what the cluster holds and `/readyz` refuses an out-of-date cluster.
 import { DEAD_LETTER_FIELDS } from './dead-letter.js';
+import { DNS_LOG_FIELDS } from './dns-log.js';
 import { mappingProperties, type FieldTable } from './field-spec.js';
 import { FLOW_LOG_FIELDS } from './flow-log.js';
-import { INDEX_PATTERNS, INDEX_PREFIX } from './indices.js';
+import { INDEX_PATTERNS, INDEX_PREFIX, type DocKind } from './indices.js';
 import { PROCESS_EVENT_FIELDS } from './process-event.js';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 export const ILM_POLICY_NAME = `${INDEX_PREFIX}-retention`;
 export const SETTINGS_COMPONENT = `${INDEX_PREFIX}-settings`;
 
@@ -22,9 +23,10 @@ export interface TemplateOptions {
   retentionDays: number;
 }
 
-const TEMPLATED: ReadonlyArray<{ name: 'flows' | 'process' | 'deadletter'; fields: FieldTable }> = [
+const TEMPLATED: ReadonlyArray<{ name: DocKind | 'deadletter'; fields: FieldTable }> = [
   { name: 'flows', fields: FLOW_LOG_FIELDS },
   { name: 'process', fields: PROCESS_EVENT_FIELDS },
+  { name: 'dns', fields: DNS_LOG_FIELDS },
   { name: 'deadletter', fields: DEAD_LETTER_FIELDS },
 ];
 

@@ -19,6 +19,7 @@ import type { Logger } from '../../common/log.js';
 import { backoffDelay, parseRetryAfter, type BackoffOptions } from '../../common/backoff.js';
 import { isCertificateError } from '../../common/http-client.js';
 import { IndexerClient, type IndexerClientOptions } from './indexer-client.js';
+import { CONTRACTS, DOC_KINDS } from '../../schema/index.js';
 import type { BatchKind, Spool, SpooledBatch } from './spool.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -31,7 +32,7 @@ const MAX_DECODED_BYTES = 256 * 1024 ** 2;
 const gunzipAsync = promisify(gunzip);
 const gzipAsync = promisify(gzip);
 
-export const ENDPOINTS: Record<BatchKind, string> = { flows: '/v1/flows', process: '/v1/process-events' };
+export const ENDPOINTS = Object.fromEntries(DOC_KINDS.map((k) => [k, CONTRACTS[k].route])) as Record<BatchKind, string>;
 
 export interface ShipperOptions extends Omit<IndexerClientOptions, 'log'> {
   spool: Spool;

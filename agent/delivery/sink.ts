@@ -11,10 +11,10 @@ import type { Writable } from 'node:stream';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { createGzip, type Gzip } from 'node:zlib';
 import type { Logger } from '../../common/log.js';
-import { FLOW_CONTRACT, PROCESS_CONTRACT, type Validator } from '../../schema/index.js';
+import { CONTRACTS, DOC_KINDS, type Validator } from '../../schema/index.js';
 import type { BatchKind, Spool } from './spool.js';
 
-const VALIDATORS: Record<BatchKind, Validator> = { flows: FLOW_CONTRACT.validate, process: PROCESS_CONTRACT.validate };
+const VALIDATORS = Object.fromEntries(DOC_KINDS.map((k) => [k, CONTRACTS[k].validate])) as Record<BatchKind, Validator>;
 
 /** At most one log line about invalid documents per this many ms (the metric counts them all). */
 const INVALID_LOG_INTERVAL_MS = 60_000;

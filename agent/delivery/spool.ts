@@ -15,8 +15,10 @@ import { mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { open, rename, readFile, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ConfigError } from '../../common/errors.js';
+import { DOC_KINDS, type DocKind } from '../../schema/index.js';
 
-export type BatchKind = 'flows' | 'process';
+/** A batch holds documents of one kind. */
+export type BatchKind = DocKind;
 
 export interface SpooledBatch {
   readonly seq: number;
@@ -65,7 +67,7 @@ export interface SpoolOptions {
   dead_letter_max_size: number;
 }
 
-const NAME = /^(\d{16})-(flows|process)-(\d+)\.ndjson\.gz$/;
+const NAME = new RegExp(`^(\\d{16})-(${DOC_KINDS.join('|')})-(\\d+)\\.ndjson\\.gz$`);
 
 const reasonFile = (batchFile: string): string => `${batchFile.replace(/\.ndjson\.gz$/, '')}.reason.json`;
 
@@ -128,7 +130,7 @@ export class Spool {
   private nextSeq: number;
   readonly stats: SpoolStats = {
     bytes: 0, batches: 0, droppedBatches: 0, droppedDocs: 0, deadLetterBatches: 0, deadLetterDocs: 0, deadLetterDroppedBatches: 0,
-    writeFailedBatches: 0, writeFailedDocs: 0, lastWriteError: '', invalidDocs: { flows: 0, process: 0 }, corruptBatches: 0, corruptDocs: 0,
+    writeFailedBatches: 0, writeFailedDocs: 0, lastWriteError: '', invalidDocs: Object.fromEntries(DOC_KINDS.map((k) => [k, 0])) as Record<BatchKind, number>, corruptBatches: 0, corruptDocs: 0,
   };
 
   constructor(private readonly opts: SpoolOptions) {

@@ -5,8 +5,8 @@
 // Latency is the time from a query to its response, matched on (client ip, client port, server
 // ip, server port, DNS id, qname): the ids alone repeat across clients, and the name guards
 // against a spoofed response that only guessed the id. Queries wait in `pending`, bounded by
-// `maxPending` (the oldest goes first, counted as overflowed) and by `queryTimeoutMs` (counted
-// as expired). A response with no pending query still counts, without a latency. A query sent
+// `dns_pending_max` (the oldest goes first, counted as overflowed) and by `dns_query_timeout`
+// (counted as expired). A response with no pending query still counts, without a latency. A query sent
 // again before its answer keeps the first send time, so a retry's latency includes the wait.
 //
 // Latency percentiles come from a small log-bucketed histogram per entry (LatencySketch): 8
@@ -15,23 +15,25 @@
 // dozen), and at most 8 per power of two: 8 * 53 + 1 for any latency a Number holds exactly.
 //
 // Times are the kernel's boottime in nanoseconds, as the records carry them; the interval's
-// entries are capped at `maxEntries`, and responses beyond that are only counted (`unlogged`,
+// entries are capped at `dns_log_max_entries`, and responses beyond that are only counted (`unlogged`,
 // Calico's UNLOGGED log).
 import type { DnsMessage, DnsRecord } from './message.js';
 
+/** The settings of these names (agent/config.ts). */
 export interface DnsAggregatorOptions {
   /** Queries waiting for their response at most; beyond, the oldest is dropped (at least 1). */
-  maxPending: number;
+  dns_pending_max: number;
   /** A query unanswered this long is dropped (ms). */
-  queryTimeoutMs: number;
+  dns_query_timeout: number;
   /** Entries per interval at most; responses that would make more are counted in `unlogged` (at least 1). */
-  maxEntries: number;
+  dns_log_max_entries: number;
 }
 
 /** One DNS message as the capture hands it over, oriented: the client is the querying side. */
 export interface DnsObservation {
   /** The client process, opaque here (the caller's process key). */
   processKey: string;
+  proto: 'udp' | 'tcp';
   clientIp: string;
   clientPort: number;
   serverIp: string;
@@ -63,8 +65,10 @@ export interface LatencySummary {
 
 export interface DnsLogEntry {
   processKey: string;
+  proto: 'udp' | 'tcp';
   clientIp: string;
   serverIp: string;
+  serverPort: number;
   /** The first question's; "" with qtype and qclass 0 for a response without questions. */
   qname: string;
   qtype: number;
@@ -120,9 +124,9 @@ export class DnsAggregator {
   readonly stats: DnsAggregatorStats = { queries: 0, responses: 0, matched: 0, unmatched: 0, retransmitted: 0, pendingExpired: 0, pendingOverflowed: 0 };
 
   constructor(opts: DnsAggregatorOptions) {
-    this.timeoutNs = BigInt(Math.max(0, Math.floor(opts.queryTimeoutMs))) * 1_000_000n;
-    this.maxPending = Math.max(1, Math.floor(opts.maxPending));
-    this.maxEntries = Math.max(1, Math.floor(opts.maxEntries));
+    this.timeoutNs = BigInt(Math.max(0, Math.floor(opts.dns_query_timeout))) * 1_000_000n;
+    this.maxPending = Math.max(1, Math.floor(opts.dns_pending_max));
+    this.maxEntries = Math.max(1, Math.floor(opts.dns_log_max_entries));
   }
 
   get pendingCount(): number {
@@ -200,7 +204,7 @@ export class DnsAggregator {
 
     const q = o.message.questions[0];
     const rrsets = rrsetsOf(o.message.answers);
-    const slotKey = JSON.stringify([o.processKey, o.clientIp, o.serverIp, q?.name ?? '', q?.class ?? 0, q?.type ?? 0, o.message.rcode, rrsets]);
+    const slotKey = JSON.stringify([o.processKey, o.proto, o.clientIp, o.serverIp, o.serverPort, q?.name ?? '', q?.class ?? 0, q?.type ?? 0, o.message.rcode, rrsets]);
     let slot = this.slots.get(slotKey);
     if (!slot) {
       if (this.slots.size >= this.maxEntries) {
@@ -210,8 +214,10 @@ export class DnsAggregator {
       slot = {
         entry: {
           processKey: o.processKey,
+          proto: o.proto,
           clientIp: o.clientIp,
           serverIp: o.serverIp,
+          serverPort: o.serverPort,
           qname: q?.name ?? '',
           qtype: q?.type ?? 0,
           qclass: q?.class ?? 0,
@@ -234,7 +240,7 @@ export class DnsAggregator {
 }
 
 function matchKey(o: DnsObservation): string {
-  return `${o.clientIp}|${o.clientPort}|${o.serverIp}|${o.serverPort}|${o.message.id}|${o.message.questions[0]?.name ?? ''}`;
+  return `${o.proto}|${o.clientIp}|${o.clientPort}|${o.serverIp}|${o.serverPort}|${o.message.id}|${o.message.questions[0]?.name ?? ''}`;
 }
 
 /** The answers grouped into rrsets, each one's data sorted and deduplicated, the sets sorted. */

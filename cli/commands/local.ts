@@ -159,7 +159,7 @@ export default defineCommand({
           '',
           `procflow local: ready`,
           `  Elasticsearch  ${es.url}    (no auth; flows in procflow-flows-*, events in procflow-process-*)`,
-          `  indexer        ${indexerUrl}    (POST /v1/flows, /v1/process-events; token in PROCFLOW_TOKEN or --token)`,
+          `  indexer        ${indexerUrl}    (POST /v1/flows, /v1/process-events, /v1/dns-logs; token in PROCFLOW_TOKEN or --token)`,
           `  query          curl '${es.url}/procflow-flows-*/_search?q=process_name:*curl*&sort=@timestamp:desc&pretty'`,
           `  logs           ${join(dataDir, 'logs')}`,
           `  Ctrl-C stops everything`,

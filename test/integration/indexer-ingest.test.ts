@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { FLOW_CONTRACT, PROCESS_CONTRACT, dailyIndex, type FlowLog } from '../../schema/index.js';
+import { DNS_CONTRACT, FLOW_CONTRACT, PROCESS_CONTRACT, dailyIndex, type DnsLog, type FlowLog } from '../../schema/index.js';
+import { sampleDnsLog } from '../support/documents.js';
 import type { Indexer } from '../../indexer/index.js';
 import { getTestCluster, type TestCluster } from '../support/elasticsearch.js';
 import { skipOrFail } from '../support/environment.js';
@@ -77,6 +78,27 @@ describe('indexer ingest', () => {
     const index = dailyIndex('process', docs[0]!['@timestamp']);
     for (const d of docs) assert.ok(await exists(index, PROCESS_CONTRACT.id(d)));
     assert.notEqual(PROCESS_CONTRACT.id(docs[0]!), PROCESS_CONTRACT.id(docs[1]!));
+  });
+
+  it('indexes DNS logs into the daily DNS index, the answers searchable under their ECS names; a bad one is refused with its field', async (t) => {
+    if (!need(t)) return;
+    const at = (n: number) => new Date(day.getTime() + 10_800_000 + n).toISOString();
+    const docs = [0, 1, 2].map((n) => sampleDnsLog({ '@timestamp': at(n), end_time: at(n), start_time: at(n - 15_000), qname: `host${n}.example.com`, rcode: n === 2 ? 'NXDomain' : 'NoError' }));
+    const res = await post(indexer.url, '/v1/dns-logs', ndjson(docs), { gzip: true });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json, { accepted: 3 });
+    const index = dailyIndex('dns', docs[0]!['@timestamp']);
+    for (const d of docs) assert.ok(await exists(index, DNS_CONTRACT.id(d)));
+    const got = await cluster!.client.get<DnsLog>({ index, id: DNS_CONTRACT.id(docs[1]!) });
+    assert.deepEqual(got._source, docs[1]);
+    await cluster!.client.indices.refresh({ index });
+    const ecs = await cluster!.client.count({ index, query: { bool: { filter: [{ term: { 'dns.question.name': 'host2.example.com' } }, { term: { 'dns.response_code': 'NXDomain' } }, { term: { 'dns.answers.data': '93.184.215.14' } }, { term: { 'server.ip': '10.96.0.10' } }, { term: { 'process.executable': '/usr/bin/curl' } }] } } });
+    assert.equal(ecs.count, 1);
+    const bad = await post(indexer.url, '/v1/dns-logs', ndjson([{ ...docs[0]!, servers: [{ ip: 'resolver' }] }]));
+    assert.equal(bad.status, 400, bad.text);
+    assert.match(bad.text, /servers/);
+    const wrongRoute = await post(indexer.url, '/v1/flows', ndjson([docs[0]!]));
+    assert.equal(wrongRoute.status, 400, 'a DNS log is not a flow log');
   });
 
   it('keeps documents byte-exact across chunk boundaries, CRLF line ends and a missing final newline', async (t) => {

@@ -134,55 +134,88 @@ test('a packet longer than the capture size is cut and counted', async (t) => {
   assert.equal((h.collector.counters().dnsCut ?? 0) - before, 1);
 });
 
-test('through the agent: a flow to an address a DNS answer gave carries the names (the CNAME chain, queried name first)', async (t) => {
+test('through the agent: names on the flow; DNS logs name the asking process for CNAME chains, AAAA, NXDOMAIN, TCP fallback and a query through a stub resolver', async (t) => {
   if (!requireKernel(t)) return;
-  // The DNS server: svc.procflow.test CNAME edge.procflow.test, edge A 127.0.0.77.
-  const dns = createSocket('udp4');
-  dns.on('message', (msg, rinfo) => {
-    const q = Buffer.from(msg);
-    const head = Buffer.from(q.subarray(0, 12));
-    head.writeUInt16BE(0x8180, 2);
-    head.writeUInt16BE(2, 6);
-    const edge = Buffer.from([4, ...Buffer.from('edge'), 0xc0, 12 + 4]); // edge + pointer to "procflow.test" in the question
-    const cname = Buffer.concat([Buffer.from([0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 30, 0, edge.length]), edge]);
-    const a = Buffer.from([0xc0, 12 + q.length - 12 + 12, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 127, 0, 0, 77]);
-    dns.send(Buffer.concat([head, q.subarray(12), cname, a]), rinfo.port, rinfo.address);
+  const { startDnsServer, STUB_RESOLVER } = await import('../support/dns-server.js');
+  const big = Array.from({ length: 60 }, (_, i) => ({ type: 'A' as const, address: `127.0.1.${i + 1}` }));
+  const server = await startDnsServer({
+    'svc.procflow.test': [{ type: 'CNAME', target: 'edge.procflow.test' }],
+    'edge.procflow.test': [{ type: 'A', address: '127.0.0.77' }],
+    'v6.procflow.test': [{ type: 'AAAA', address: '::1' }],
+    'big.procflow.test': big,
+    'stub.procflow.test': [{ type: 'A', address: '127.0.0.78' }],
   });
-  await new Promise<void>((r) => dns.bind(0, '127.0.0.1', r));
-  t.after(() => dns.close());
+  t.after(() => server.close());
   const sink = createServer((s) => s.on('data', () => s.end()).on('error', () => {}));
   await new Promise<void>((r) => sink.listen(0, '127.0.0.77', r));
   t.after(() => sink.close());
   const port = (sink.address() as AddressInfo).port;
   const { CLI, start, stop, waitFor } = await import('../support/processes.js');
   const { freePort } = await import('../../common/net.js');
-  const agent = start([CLI, 'agent', '--output', 'ndjson', '--flush-interval', '1s', '--listen', `127.0.0.1:${await freePort()}`, '--dns-port', String(dns.address().port), '--log-level', 'info']);
+  const agent = start([CLI, 'agent', '--output', 'ndjson', '--flush-interval', '1s', '--listen', `127.0.0.1:${await freePort()}`, '--dns-port', String(server.port), '--log-level', 'info']);
   t.after(() => stop(agent));
   await waitFor('the agent', async () => {
     if (agent.child.exitCode !== null) throw new Error(`the agent exited: ${agent.output()}`);
     return agent.output().includes('agent: running') ? true : undefined;
   }, 90_000);
+  // The stub: a process of its own on 127.0.0.53, the same port, forwarding to the server.
+  const stub = start(['-e', STUB_RESOLVER, '127.0.0.53', String(server.port), server.host, String(server.port)]);
+  t.after(() => stop(stub));
+  await waitFor('the stub resolver', async () => (stub.output().includes('stub: ready') ? true : undefined));
+
   const client = `
-    const { Resolver } = require('node:dns');
+    const { Resolver } = require('node:dns').promises;
     const net = require('node:net');
-    const r = new Resolver();
-    r.setServers(['127.0.0.1:${dns.address().port}']);
-    r.resolve4('svc.procflow.test', (err, addrs) => {
-      if (err) { console.error(err); process.exit(3); }
-      const c = net.connect(${port}, addrs[0], () => c.end('hello'));
-      c.on('close', () => process.exit(0));
-    });
+    const direct = new Resolver({ timeout: 3000, tries: 2 });
+    direct.setServers(['127.0.0.1:${server.port}']);
+    const viaStub = new Resolver({ timeout: 3000, tries: 2 });
+    viaStub.setServers(['127.0.0.53:${server.port}']);
+    (async () => {
+      const addrs = await direct.resolve4('svc.procflow.test');
+      await new Promise((resolve) => { const c = net.connect(${port}, addrs[0], () => c.end('hello')); c.on('close', resolve); });
+      await direct.resolve6('v6.procflow.test');
+      await direct.resolve4('missing.procflow.test').then(() => process.exit(4), (e) => { if (e.code !== 'ENOTFOUND') throw e; });
+      const many = await direct.resolve4('big.procflow.test');
+      if (many.length !== 60) process.exit(5);
+      await viaStub.resolve4('stub.procflow.test');
+    })().then(() => process.exit(0), (e) => { console.error(e); process.exit(3); });
   `;
-  const child = await runChild(process.execPath, ['-e', client]);
+  const child = await runChild(process.execPath, ['-e', client, 'procflow-dns-client']);
   assert.equal(child.code, 0, child.stderr);
-  const flow = await waitFor('the flow with its names', async () => {
-    for (const line of agent.output().split('\n')) {
-      if (!line.startsWith('{"@timestamp"')) continue;
-      const d = JSON.parse(line) as { dest_ip?: string; dest_port?: number; reporter?: string; dest_domains?: string[]; process_id?: string };
-      if (d.dest_ip === '127.0.0.77' && d.dest_port === port && d.reporter === 'src') return d;
-    }
-    return undefined;
-  }, 60_000);
+
+  type Doc = Record<string, unknown> & { qname?: string; proto?: string; process_id?: string; servers?: { ip: string; port: number }[]; rrsets?: { name: string; type: string; rdata: string[] }[] };
+  const docs = (): Doc[] => agent.output().split('\n').filter((l) => l.startsWith('{"@timestamp"')).map((l) => JSON.parse(l) as Doc);
+  const dnsLog = (qname: string, pid: number, proto = 'udp') => waitFor(`the DNS log of ${qname} over ${proto}`, async () => docs().find((d) => d.qname === qname && d.process_id === String(pid) && d.proto === proto), 60_000);
+  const flow = await waitFor('the flow with its names', async () => docs().find((d) => d.dest_ip === '127.0.0.77' && d.dest_port === port && d.reporter === 'src'), 60_000);
   assert.equal(flow.process_id, String(child.pid));
   assert.deepEqual(flow.dest_domains, ['svc.procflow.test', 'edge.procflow.test']);
+
+  const svc = await dnsLog('svc.procflow.test', child.pid);
+  assert.equal(svc.process_name, process.execPath);
+  assert.ok((svc.process_args as string[])[0]!.includes('procflow-dns-client'), 'the DNS log carries the arguments');
+  assert.ok(svc.process_exec_id);
+  assert.deepEqual([svc.qtype, svc.qclass, svc.rcode], ['A', 'IN', 'NoError']);
+  assert.deepEqual(svc.servers!.map((x) => [x.ip, x.port]), [['127.0.0.1', server.port]]);
+  assert.deepEqual(svc.rrsets!.map((r) => [r.name, r.type, r.rdata]), [['edge.procflow.test', 'A', ['127.0.0.77']], ['svc.procflow.test', 'CNAME', ['edge.procflow.test']]]);
+  assert.ok((svc.latency_count as number) >= 1 && (svc.latency_max as number) > 0, 'the latency is measured');
+  assert.equal(svc.client_ip, '127.0.0.1');
+
+  const v6 = await dnsLog('v6.procflow.test', child.pid);
+  assert.deepEqual([v6.qtype, v6.rrsets], ['AAAA', [{ name: 'v6.procflow.test', class: 'IN', type: 'AAAA', rdata: ['::1'] }]]);
+  const missing = await dnsLog('missing.procflow.test', child.pid);
+  assert.deepEqual([missing.rcode, missing.rrsets], ['NXDomain', []]);
+  // Over UDP the answer was truncated (TC, no records); the resolver asked again over TCP.
+  const truncated = await dnsLog('big.procflow.test', child.pid, 'udp');
+  assert.deepEqual(truncated.rrsets, []);
+  const overTcp = await dnsLog('big.procflow.test', child.pid, 'tcp');
+  assert.equal(overTcp.rrsets![0]!.rdata.length, 60);
+  assert.deepEqual(overTcp.servers!.map((x) => x.port), [server.port]);
+
+  // Through the stub: the client's query to 127.0.0.53 is the client's; the stub's own upstream query is the stub's.
+  const asked = await dnsLog('stub.procflow.test', child.pid);
+  assert.deepEqual(asked.servers!.map((x) => x.ip), ['127.0.0.53']);
+  assert.deepEqual(asked.rrsets!.map((r) => r.rdata), [['127.0.0.78']]);
+  const relayed = await dnsLog('stub.procflow.test', stub.child.pid!);
+  assert.deepEqual(relayed.servers!.map((x) => x.ip), ['127.0.0.1']);
+  assert.equal(docs().filter((d) => d.qname === 'stub.procflow.test' && d.process_id === String(child.pid)).length, 1, 'the client asked the stub once, and the stub\'s upstream query is not counted as the client\'s');
 });

@@ -1,5 +1,5 @@
 // Contract-valid sample documents for tests: one base each, call sites override what they test.
-import type { FlowLog } from '../../schema/index.js';
+import type { DnsLog, FlowLog } from '../../schema/index.js';
 
 /** A valid flow log (curl on node-a talking to 2001:db8::7:443); `over` replaces fields. */
 export function sampleFlowLog(over: Partial<FlowLog> = {}): FlowLog {
@@ -35,6 +35,42 @@ export function sampleFlowLog(over: Partial<FlowLog> = {}): FlowLog {
     num_process_ids: 1,
     process_args: ['-s', 'https://example.com'],
     num_process_args: 1,
+    ...over,
+  };
+}
+
+/** A valid DNS log (curl on node-a asked 10.96.0.10 for example.com); `over` replaces fields. */
+export function sampleDnsLog(over: Partial<DnsLog> = {}): DnsLog {
+  return {
+    '@timestamp': '2026-03-04T05:06:07.000Z',
+    start_time: '2026-03-04T05:05:52.000Z',
+    end_time: '2026-03-04T05:06:07.000Z',
+    host: 'node-a',
+    type: 'log',
+    count: 2,
+    proto: 'udp',
+    client_ip: '10.0.0.1',
+    client_name: 'node-a',
+    client_name_aggr: 'node-a',
+    client_namespace: '-',
+    servers: [{ ip: '10.96.0.10', port: 53, name: '-', name_aggr: 'pvt', namespace: '-' }],
+    qname: 'example.com',
+    qclass: 'IN',
+    qtype: 'A',
+    rcode: 'NoError',
+    rrsets: [{ name: 'example.com', class: 'IN', type: 'A', rdata: ['93.184.215.14'] }],
+    dns_resolved_ip: ['93.184.215.14'],
+    latency_count: 2,
+    latency_mean: 1_500_000,
+    latency_max: 2_000_000,
+    latency_min: 1_000_000,
+    latency_p50: 1_000_000,
+    latency_p90: 2_000_000,
+    latency_p99: 2_000_000,
+    process_name: '/usr/bin/curl',
+    process_id: '4242',
+    process_args: ['-s https://example.com'],
+    process_exec_id: 'bm9kZS1hOjEyMzQ1Njc4OTo0MjQy',
     ...over,
   };
 }

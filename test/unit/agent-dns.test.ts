@@ -18,6 +18,13 @@ import {
 } from '../../agent/dns/message.js';
 import { DnsNameCache, MAX_CHAIN_DEPTH, canonicalIp, type NameCacheOptions } from '../../agent/dns/name-cache.js';
 import { DnsAggregator, LatencySketch, rrsetsOf, type DnsObservation } from '../../agent/dns/aggregate.js';
+import { dnsLogDocument, parseProcessKey, processKey, type DnsDocumentContext } from '../../agent/dns/documents.js';
+import { agentDefaults } from '../../agent/config.js';
+import { EndpointNamer } from '../../agent/flows/endpoints.js';
+import { ProcessCache } from '../../agent/process/process-cache.js';
+import { Redactor } from '../../agent/process/redact.js';
+import { execEvent } from '../../agent/synthetic.js';
+import { DNS_CONTRACT } from '../../schema/index.js';
 
 // ---- A small encoder for the tests -------------------------------------------------------------
 
@@ -597,11 +604,11 @@ test('cache: answers nobody asked about are ignored, and hostile responses stay 
 const MS = 1_000_000n;
 
 function agg(o: Partial<ConstructorParameters<typeof DnsAggregator>[0]> = {}) {
-  return new DnsAggregator({ maxPending: 100, queryTimeoutMs: 5_000, maxEntries: 100, ...o });
+  return new DnsAggregator({ dns_pending_max: 100, dns_query_timeout: 5_000, dns_log_max_entries: 100, ...o });
 }
 
 function obs(message: Buffer, timeNs: bigint, o: Partial<DnsObservation> = {}): DnsObservation {
-  return { processKey: '700:7000', clientIp: '10.0.0.9', clientPort: 40000, serverIp: '10.96.0.10', serverPort: 53, timeNs, message: parsed(message), ...o };
+  return { processKey: '700:7000', proto: 'udp', clientIp: '10.0.0.9', clientPort: 40000, serverIp: '10.96.0.10', serverPort: 53, timeNs, message: parsed(message), ...o };
 }
 
 const queryFor = (name: string, id = 0x1234) => Buffer.concat([header({ id }), question(wireName(name))]);
@@ -618,8 +625,10 @@ test('aggregation: a query and its response make one entry with the latency', ()
     { ...e, latency: undefined },
     {
       processKey: '700:7000',
+      proto: 'udp',
       clientIp: '10.0.0.9',
       serverIp: '10.96.0.10',
+      serverPort: 53,
       qname: 'www.example.com',
       qtype: A,
       qclass: IN,
@@ -659,7 +668,7 @@ test('aggregation: the key is the client, server, question, rcode and the rrset 
 });
 
 test('aggregation: a query that times out is counted; its late response counts without latency', () => {
-  const a = agg({ queryTimeoutMs: 1_000 });
+  const a = agg({ dns_query_timeout: 1_000 });
   a.observe(obs(queryFor('slow.test', 7), 0n));
   a.observe(obs(queryFor('other.test', 8), 500n * MS));
   assert.equal(a.pendingCount, 2);
@@ -694,7 +703,7 @@ test('aggregation: matching needs the ports, the id and the name; unmatched resp
 });
 
 test('aggregation: pending queries are bounded, the oldest dropped; pending survives a flush', () => {
-  const a = agg({ maxPending: 2 });
+  const a = agg({ dns_pending_max: 2 });
   a.observe(obs(queryFor('q1.test', 1), 0n));
   a.observe(obs(queryFor('q2.test', 2), 1n));
   a.observe(obs(queryFor('q2.test', 2), 2n)); // a retransmission keeps the first send time
@@ -711,7 +720,7 @@ test('aggregation: pending queries are bounded, the oldest dropped; pending surv
 });
 
 test('aggregation: entries are capped per interval; the rest are counted as unlogged', () => {
-  const a = agg({ maxEntries: 2 });
+  const a = agg({ dns_log_max_entries: 2 });
   for (let i = 0; i < 5; i++) a.observe(obs(aResponse(`n${i}.test`, '10.0.0.1'), BigInt(i)));
   a.observe(obs(aResponse('n0.test', '10.0.0.1'), 9n));
   const { entries, unlogged } = a.flush();
@@ -737,4 +746,53 @@ test('latency sketch: exact min, max and mean; percentiles within the bucket err
   zero.add(0);
   assert.deepEqual(zero.summary(), { count: 1, min: 0, max: 0, mean: 0, p50: 0, p90: 0, p99: 0 });
   assert.deepEqual(rrsetsOf([]), []);
+});
+
+// ---- DNS log documents ---------------------------------------------------------------------------------
+
+test('DNS log documents: the asking process (the image at the response), endpoints and answers in Calico\'s words, valid against the contract', () => {
+  const defaults = agentDefaults({ node_name: 'node-a' });
+  const cache = new ProcessCache({ ...defaults, redactor: new Redactor(defaults), cache_max_entries: 100, exit_retention: 60_000 });
+  const S = 1_000_000_000n;
+  cache.onExec(execEvent(700, 7n * S, '/usr/bin/curl', ['-s', 'http://www.example.com/'], { timeNs: 7n * S }));
+  const endpoints = new EndpointNamer('node-a');
+  const ctx: DnsDocumentContext = {
+    node_name: 'node-a',
+    resolve: (pid, start, comm) => cache.lookup(pid, start) ?? cache.addGone(pid, start, comm),
+    local: (ip) => endpoints.local(ip),
+    peer: (ip) => endpoints.of(ip),
+    userName: () => 'root',
+    parentName: () => undefined,
+  };
+  const a = agg();
+  const key = processKey(700, 7n * S, 'curl');
+  a.observe(obs(queryFor('www.example.com'), 8n * S, { processKey: key }));
+  a.observe(obs(cnameResponse(), 8n * S + 3n * MS, { processKey: key }));
+  // An exec without fork after the response: the log still names curl, the image that asked.
+  cache.onExec(execEvent(700, 7n * S, '/usr/bin/python3', ['python3', 'x.py'], { timeNs: 9n * S }));
+  a.observe(obs(aResponse('gone.example', '192.0.2.1'), 10n * S, { processKey: processKey(0, 0n, '') }));
+  const docs = a.flush().entries.map((e) => dnsLogDocument(e, '2026-03-04T05:05:52.000Z', '2026-03-04T05:06:07.000Z', ctx));
+  for (const d of docs) assert.equal(DNS_CONTRACT.validate(d), null, JSON.stringify(d));
+  const www = docs.find((d) => d.qname === 'www.example.com')!;
+  assert.equal(www.process_name, '/usr/bin/curl');
+  assert.equal(www.process_id, '700');
+  assert.deepEqual(www.process_args, ['-s http://www.example.com/']);
+  assert.ok(www.process_exec_id);
+  assert.equal(www.process_user_name, 'root');
+  assert.deepEqual([www.qtype, www.qclass, www.rcode, www.proto, www.count], ['A', 'IN', 'NoError', 'udp', 1]);
+  assert.deepEqual(www.servers, [{ ip: '10.96.0.10', port: 53, name: '-', name_aggr: 'pvt', namespace: '-' }]);
+  assert.deepEqual(www.rrsets, [
+    { name: 'edge.cdn.net', class: 'IN', type: 'A', rdata: ['1.2.3.4', '1.2.3.5'] },
+    { name: 'www.example.com', class: 'IN', type: 'CNAME', rdata: ['edge.cdn.net'] },
+  ]);
+  assert.deepEqual(www.dns_resolved_ip, ['1.2.3.4', '1.2.3.5']);
+  assert.equal(www.latency_count, 1);
+  assert.equal(www.latency_max, 3_000_000);
+  assert.equal(www.client_name_aggr, 'node-a');
+  const gone = docs.find((d) => d.qname === 'gone.example')!;
+  assert.deepEqual([gone.process_name, gone.process_id, gone.latency_count, gone.process_exec_id], ['-', '-', 0, undefined]);
+});
+
+test('process keys survive task names with slashes', () => {
+  assert.deepEqual(parseProcessKey(processKey(12, 34n, 'kworker/0:1')), { pid: 12, startNs: 34n, comm: 'kworker/0:1' });
 });

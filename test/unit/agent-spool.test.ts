@@ -173,7 +173,7 @@ test('invalid documents go to the dead letter with the reason, counted and logge
   for (let b = spool.claim(); b; b = spool.claim()) sent.push(...gunzipSync(await spool.read(b)).toString().trim().split('\n').map((l) => JSON.parse(l).source_port - 1000));
   assert.deepEqual(sent, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 200]);
 
-  assert.deepEqual(spool.stats.invalidDocs, { flows: 3, process: 0 });
+  assert.deepEqual(spool.stats.invalidDocs, { flows: 3, process: 0, dns: 0 });
   assert.equal(spool.stats.deadLetterDocs, 3);
   const deadDir = join(dir, 'dead-letter');
   const dead = readdirSync(deadDir).sort();

@@ -26,7 +26,7 @@ const AGENT_ALLOWED: Record<string, string[]> = {
   flows: ['process', 'identity'],
   process: ['identity'],
   delivery: [],
-  dns: [],
+  dns: ['process', 'identity'],
   identity: [],
   kubernetes: ['identity'],
 };

@@ -3,7 +3,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  CONTRACTS,
   DEAD_LETTER_FIELDS,
+  DNS_CONTRACT,
+  DNS_LOG_ID_FIELDS,
+  DOC_KINDS,
   FLOW_CONTRACT,
   FLOW_LOG_FIELDS,
   FLOW_LOG_ID_FIELDS,
@@ -16,10 +20,11 @@ import {
   ecsAliases,
   leafFields,
   mappingProperties,
+  type DnsLog,
   type FlowLog,
   type ProcessEventDoc,
 } from '../../schema/index.js';
-import { sampleFlowLog } from '../support/documents.js';
+import { sampleDnsLog, sampleFlowLog } from '../support/documents.js';
 
 const flow = (over: Record<string, unknown> = {}): FlowLog => sampleFlowLog(over as Partial<FlowLog>);
 
@@ -144,6 +149,43 @@ describe('process event validator', () => {
   });
 });
 
+describe('DNS log validator', () => {
+  const v = DNS_CONTRACT.validate;
+  const dns = (over: Record<string, unknown> = {}): DnsLog => sampleDnsLog(over as Partial<DnsLog>);
+
+  it('accepts a sample DNS log, and one without answers or latency', () => {
+    assert.equal(v(dns()), null);
+    const { latency_mean: _m, latency_max: _x, latency_min: _n, latency_p50: _a, latency_p90: _b, latency_p99: _c, dns_resolved_ip: _r, ...bare } = dns({ rrsets: [], rcode: 'NXDomain', latency_count: 0 });
+    assert.equal(v(bare), null);
+  });
+
+  it('refuses what a DNS log cannot hold: a count of 0, a server that is not an address, answers that are not objects, an unknown field', () => {
+    assert.match(v(dns({ count: 0 })) ?? '', /count/);
+    assert.match(v(dns({ servers: [{ ip: 'not-an-ip' }] })) ?? '', /servers/);
+    assert.match(v(dns({ rrsets: ['example.com A 1.2.3.4'] })) ?? '', /rrsets/);
+    assert.match(v(dns({ process_id: '12a' })) ?? '', /process_id/);
+    assert.match(v({ ...dns(), colour: 'blue' }) ?? '', /colour/);
+    const { qname: _q, ...noName } = dns();
+    assert.match(v(noName) ?? '', /qname/);
+  });
+
+  it('has an id that changes with every identifying field (answers and server included) and not with the count or latency', () => {
+    const base = DNS_CONTRACT.id(dns());
+    for (const f of DNS_LOG_ID_FIELDS) {
+      const value = f === 'servers' ? [{ ip: '192.0.2.9', port: 53 }] : f === 'rrsets' ? [] : f === 'client_ip' ? '192.0.2.9' : f.endsWith('time') ? '2027-01-01T00:00:00Z' : `${String(dns()[f] ?? '')}x`;
+      assert.notEqual(DNS_CONTRACT.id(dns({ [f]: value })), base, `${f} is part of the id`);
+    }
+    assert.equal(DNS_CONTRACT.id(dns({ count: 9, latency_max: 1 })), base);
+    assert.equal(DNS_CONTRACT.index(dns()), 'procflow-dns-2026.03.04');
+  });
+
+  it('every kind has a contract, and each its own route', () => {
+    assert.deepEqual(Object.keys(CONTRACTS).sort(), [...DOC_KINDS].sort());
+    assert.equal(new Set(Object.values(CONTRACTS).map((c) => c.route)).size, DOC_KINDS.length);
+    for (const k of DOC_KINDS) assert.equal(CONTRACTS[k].kind, k);
+  });
+});
+
 describe('deterministic ids', () => {
   it('gives the same flow the same id, whatever the key order', () => {
     const a = flow();
@@ -240,7 +282,7 @@ describe('mapping generation', () => {
   it('builds strict templates carrying the schema version, with ILM only where the cluster has it', () => {
     const without = buildTemplates({ capabilities: { ilm: false }, retentionDays: 3 });
     assert.equal(without.ilmPolicy, null);
-    assert.deepEqual(without.indexTemplates.map((t) => t.body.index_patterns), [['procflow-flows-*'], ['procflow-process-*'], ['procflow-deadletter-*']]);
+    assert.deepEqual(without.indexTemplates.map((t) => t.body.index_patterns), [['procflow-flows-*'], ['procflow-process-*'], ['procflow-dns-*'], ['procflow-deadletter-*']]);
     for (const t of without.indexTemplates) assert.deepEqual((t.body._meta as { schema_version: number }).schema_version, SCHEMA_VERSION);
     const mappings = without.components.find((c) => c.name === 'procflow-flows-mappings')!.body.template.mappings as { dynamic: string };
     assert.equal(mappings.dynamic, 'strict');
