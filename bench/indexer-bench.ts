@@ -5,7 +5,9 @@
 //
 // Settings (environment): PROCFLOW_ES_URL (else a local Elasticsearch is started),
 // BENCH_DOCS (200000), BENCH_BATCH (agent batch: at most this many documents and 4 MiB, the
-// agent's defaults), BENCH_SENDERS (4), BENCH_ROUNDS (3), BENCH_INDEXER_NODE_FLAGS (none).
+// agent's defaults), BENCH_SENDERS (4), BENCH_ROUNDS (3), BENCH_INDEXER_NODE_FLAGS (none),
+// BENCH_STORAGE (1: also measure bytes on disk per flow log, after a force merge, for the index
+// settings procflow installs beside plainer ones, and Elasticsearch's CPU per indexed document).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -14,7 +16,7 @@ import { gzipSync } from 'node:zlib';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@elastic/elasticsearch';
 import { startLocalElasticsearch } from '../local-services/elasticsearch.js';
-import { FLOW_CONTRACT, dailyIndex, type FlowLog } from '../schema/index.js';
+import { FLOW_CONTRACT, buildTemplates, dailyIndex, type FlowLog } from '../schema/index.js';
 import { installTemplates } from '../schema/install.js';
 
 const DOCS = Number(process.env.BENCH_DOCS ?? 200_000);
@@ -255,6 +257,66 @@ async function viaIndexer(url: string, batches: Buffer[]): Promise<{ seconds: nu
   return { seconds, retries };
 }
 
+// ---- (c) storage: bytes on disk per document after a force merge ----
+
+interface StorageVariant {
+  name: string;
+  /** Index settings beside the shard count; undefined: the index comes from procflow's templates. */
+  settings?: Record<string, unknown>;
+}
+
+const STORAGE_VARIANTS: StorageVariant[] = [
+  { name: 'plain (default codec, unsorted)', settings: {} },
+  { name: 'best_compression', settings: { codec: 'best_compression' } },
+  { name: 'best_compression, sorted by host and time', settings: { codec: 'best_compression', sort: { field: ['host', '@timestamp'], order: ['asc', 'desc'] } } },
+  { name: 'logsdb, best_compression, sorted', settings: { mode: 'logsdb', codec: 'best_compression', sort: { field: ['host', '@timestamp'], order: ['asc', 'desc'] } } },
+  { name: "procflow's templates (what setup installs)" },
+];
+
+/** Elasticsearch's CPU time so far, summed over its nodes (ms), from the nodes stats API. */
+async function esCpuMs(client: Client): Promise<number> {
+  const res = await client.nodes.stats({ metric: 'process' });
+  return Object.values(res.nodes).reduce((sum, n) => sum + (n.process?.cpu?.total_in_millis ?? 0), 0);
+}
+
+async function storage(client: Client, docs: FlowLog[]): Promise<string[]> {
+  const mappings = (buildTemplates({ capabilities: { ilm: false }, retentionDays: 1 }).components.find((c) => c.name.endsWith('-flows-mappings'))!.body.template as { mappings: Record<string, unknown> }).mappings;
+  const rows: string[] = [];
+  let baseline = 0;
+  for (const v of STORAGE_VARIANTS) {
+    // A daily index name picks up procflow's templates; the others are created with their own settings.
+    const index = v.settings ? `bench-storage-${STORAGE_VARIANTS.indexOf(v)}` : INDEX;
+    await client.indices.delete({ index }, { ignore: [404] });
+    if (v.settings) {
+      try {
+        await client.indices.create({ index, settings: { index: { number_of_shards: 1, number_of_replicas: 0, ...v.settings } }, mappings });
+      } catch (err) {
+        rows.push(`  ${v.name.padEnd(44)}: refused by this cluster (${(err as Error).message.slice(0, 160)})`);
+        continue;
+      }
+    }
+    const cpu0 = await esCpuMs(client);
+    const stats = await client.helpers.bulk<FlowLog>({
+      datasource: docs,
+      onDocument: (d) => ({ index: { _index: index, _id: FLOW_CONTRACT.id(d) } }),
+      flushBytes: FLUSH_BYTES,
+      concurrency: CONCURRENCY,
+    });
+    await client.indices.refresh({ index });
+    const cpuMs = (await esCpuMs(client)) - cpu0;
+    if (stats.successful !== docs.length) throw new Error(`bench: storage variant ${v.name} indexed ${stats.successful} of ${docs.length}`);
+    await client.indices.forcemerge({ index, max_num_segments: 1 });
+    const st = await client.indices.stats({ index, metric: 'store' });
+    const bytes = st._all.primaries?.store?.size_in_bytes ?? 0;
+    const perDoc = bytes / docs.length;
+    if (!baseline) baseline = perDoc;
+    rows.push(`  ${v.name.padEnd(44)}: ${perDoc.toFixed(1)} B per flow log (${(perDoc / baseline).toFixed(3)} of plain), Elasticsearch CPU ${((cpuMs / docs.length) * 1000).toFixed(1)} µs per document`);
+    log(`storage: ${v.name}: ${perDoc.toFixed(1)} B/doc`);
+    await client.indices.delete({ index }, { ignore: [404] });
+  }
+  return rows;
+}
+
 // ---- the run ----
 
 async function main(): Promise<void> {
@@ -355,6 +417,9 @@ async function main(): Promise<void> {
       `  CPU per document       : bulk helper client ${((helperCpu / (DOCS * ROUNDS)) * 1e6).toFixed(1)} µs, indexer ${((indexerCpu / (DOCS * ROUNDS)) * 1e6).toFixed(1)} µs (same machine as Elasticsearch)`,
       `  batches told to retry  : ${retries}`,
     ];
+    if (process.env.BENCH_STORAGE !== '0') {
+      report.push(`storage after a force merge (${DOCS} flow logs, one shard, bulk helper):`, ...(await storage(client, docs)));
+    }
     process.stdout.write(`${report.join('\n')}\n`);
   } finally {
     await client.close();

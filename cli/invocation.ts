@@ -5,7 +5,7 @@
 import { envOf, flagOf, loadSettings } from '../common/config.js';
 import type { Command } from './command.js';
 
-export const COMMAND_NAMES = ['setup', 'indexer', 'agent', 'events', 'flows', 'local'] as const;
+export const COMMAND_NAMES = ['setup', 'indexer', 'agent', 'events', 'flows', 'dns', 'local'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 export async function loadCommand(name: string): Promise<Command | undefined> {

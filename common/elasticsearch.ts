@@ -90,6 +90,16 @@ export function esUnreachable(url: string, cause: unknown): ProcflowError {
       { cause },
     );
   }
+  if (status === 400) {
+    // The cluster answered: the query is wrong for the indices it found, most often indices
+    // created without procflow's templates (a text process_name cannot be aggregated).
+    return new ProcflowError(
+      'ES_QUERY',
+      `elasticsearch: ${url} refused the query: ${(cause as Error).message}`,
+      'run procflow setup against this cluster, so new daily indices get procflow\'s mappings (indices written before keep theirs)',
+      { cause },
+    );
+  }
   return new ProcflowError(
     'ES_UNREACHABLE',
     `elasticsearch: cannot reach ${url}: ${(cause as Error)?.message ?? 'no answer'}`,

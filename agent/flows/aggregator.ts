@@ -371,10 +371,17 @@ export class FlowAggregator {
       // Namespace too: two namespaces may run deployments of the same name.
       const src = this.endpointOf(srcIp, local);
       const dst = this.endpointOf(dstIp, !local);
+      // An external destination is grouped by the name it was asked for, when an answer gave it:
+      // "which process talks to which domain" survives the aggregation that drops the addresses.
+      const domain = dst.type === 'net' ? this.groupDomain(dstIp) : undefined;
       srcIp = `${src.namespace}/${src.nameAggr}`;
-      dstIp = `${dst.namespace}/${dst.nameAggr}`;
+      dstIp = domain ? `${dst.namespace}/${dst.nameAggr}/${domain}` : `${dst.namespace}/${dst.nameAggr}`;
     }
     return { slot: s, reporter: local ? 'src' : 'dst', srcIp, srcPort, dstIp, dstPort };
+  }
+
+  private groupDomain(ip: string): string | undefined {
+    return this.opts.domains && this.opts.flow_domains_limit > 0 ? this.opts.domains(ip, 1)[0] : undefined;
   }
 
   private endpointOf(ip: string, isLocal: boolean): Endpoint {
@@ -572,7 +579,10 @@ export class FlowAggregator {
       }
     }
     if (this.opts.domains && this.opts.flow_domains_limit > 0) {
-      const names = this.opts.domains(realDstIp, this.opts.flow_domains_limit);
+      let names = this.opts.domains(realDstIp, this.opts.flow_domains_limit);
+      // At the prefix level the group's domain comes first: the first address's names may start elsewhere.
+      const group = this.level === 'prefix' ? f.dstIp.split('/')[2] : undefined;
+      if (group && names[0] !== group) names = [group, ...names.filter((n) => n !== group)].slice(0, this.opts.flow_domains_limit);
       if (names.length) doc.dest_domains = names;
     }
     const svc = this.opts.endpoints.service(realDstIp, f.dstPort, f.slot.proto);

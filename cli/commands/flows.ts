@@ -1,9 +1,11 @@
 // `procflow flows`: the latest flows from Elasticsearch for people who live in the terminal:
 // top talkers by process over a recent window, and optionally the newest flow logs.
-import { ES_SETTINGS, createEsClient, esUnreachable } from '../../common/elasticsearch.js';
+import { ES_SETTINGS, createEsClient } from '../../common/elasticsearch.js';
 import { FLOWS_PATTERN, type FlowLog } from '../../schema/index.js';
 import { LOG_LEVEL_SETTING } from '../../common/log.js';
 import { defineCommand } from '../command.js';
+import { searchRecent } from '../recent.js';
+import { table } from '../table.js';
 
 
 interface Talker {
@@ -33,13 +35,6 @@ export function humanBytes(n: number): string {
   return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
-function table(cells: string[][]): string {
-  // Control characters (a newline in a process argument, a terminal escape) print escaped: one row a line, nothing sent to the terminal.
-  const rows = cells.map((r) => r.map((cell) => cell.replace(/[\u0000-\u001f\u007f-\u009f]/g, (ch) => ({ '\n': '\\n', '\r': '\\r', '\t': '\\t' })[ch] ?? `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`)));
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')).join('\n');
-}
-
 export default defineCommand({
   name: 'flows',
   usage: 'procflow flows [--es-url URL] [--since 15m] [--top 10] [--latest 0] [--host NODE] [-o table|json]',
@@ -56,38 +51,29 @@ export default defineCommand({
   async run(c) {
     const client = createEsClient(c);
     try {
-      const filter: object[] = [{ range: { '@timestamp': { gte: `now-${Math.max(1, Math.round(c.since / 1000))}s` } } }];
-      if (c.host) filter.push({ term: { host: c.host } });
-      let res;
-      try {
-        res = await client.search({
-          index: FLOWS_PATTERN,
-          ignore_unavailable: true,
-          allow_no_indices: true,
-          size: c.latest,
-          sort: [{ '@timestamp': 'desc' }],
-          query: { bool: { filter } },
-          aggs: {
-            by_process: {
-              terms: { field: 'process_name', size: 1000 },
-              aggs: {
-                out: { sum: { field: 'bytes_out' } },
-                in: { sum: { field: 'bytes_in' } },
-                flows: { sum: { field: 'num_flows' } },
-                dests: { terms: { field: 'dest_ip', size: 3 } },
-              },
+      const res = await searchRecent<FlowLog>(client, {
+        es_url: c.es_url,
+        index: FLOWS_PATTERN,
+        since: c.since,
+        filter: c.host ? [{ term: { host: c.host } }] : [],
+        latest: c.latest,
+        aggs: {
+          by_process: {
+            terms: { field: 'process_name', size: 1000 },
+            aggs: {
+              out: { sum: { field: 'bytes_out' } },
+              in: { sum: { field: 'bytes_in' } },
+              flows: { sum: { field: 'num_flows' } },
+              dests: { terms: { field: 'dest_ip', size: 3 } },
             },
           },
-        });
-      } catch (err) {
-        throw esUnreachable(c.es_url, err);
-      }
-      const buckets = ((res.aggregations?.by_process as { buckets?: Bucket[] } | undefined)?.buckets ?? []);
-      const talkers: Talker[] = buckets
+        },
+      });
+      const talkers: Talker[] = res.buckets<Bucket>('by_process')
         .map((b) => ({ process: b.key, bytesOut: b.out.value, bytesIn: b.in.value, flows: b.flows.value, destinations: b.dests.buckets.map((d) => d.key) }))
         .sort((a, b) => b.bytesOut + b.bytesIn - (a.bytesOut + a.bytesIn))
         .slice(0, c.top);
-      const latest = res.hits.hits.map((h) => h._source as FlowLog);
+      const latest = res.latest;
       if (c.output === 'json') {
         process.stdout.write(`${JSON.stringify({ since: `${c.since}ms`, talkers, latest })}\n`);
         return 0;

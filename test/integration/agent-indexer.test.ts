@@ -183,7 +183,7 @@ describe('agent -> indexer -> Elasticsearch', () => {
     assert.equal(await shipper.drained(20_000), true);
     assert.equal(await countIds(good), 30, 'every valid document of the batch');
     assert.equal(await countIds(bad), 0);
-    assert.deepEqual(spool.stats.invalidDocs, { flows: 2, process: 0 });
+    assert.deepEqual(spool.stats.invalidDocs, { flows: 2, process: 0, dns: 0 });
     assert.equal(shipper.stats.deadLettered, 0, 'the indexer rejected nothing');
     const [dead] = deadLetter();
     assert.deepEqual(dead!.docs.map((l) => JSON.parse(l).source_port), bad.map((d) => d.source_port));

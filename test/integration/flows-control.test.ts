@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { FLOW_CONTRACT, dailyIndex, type FlowLog } from '../../schema/index.js';
+import { installTemplates } from '../../schema/install.js';
 import { sampleFlowLog } from '../support/documents.js';
 import { getTestCluster } from '../support/elasticsearch.js';
 import { skipOrFail } from '../support/environment.js';
@@ -28,6 +29,7 @@ test('procflow flows prints control characters in process names and arguments es
     process_args: ['-c echo one\necho two\u0007'],
   });
   assert.equal(FLOW_CONTRACT.validate(doc), null);
+  await installTemplates(client, { retentionDays: 7 });
   const index = dailyIndex('flows', doc['@timestamp']);
   const id = FLOW_CONTRACT.id(doc);
   await client.index({ index, id, document: doc, refresh: true });

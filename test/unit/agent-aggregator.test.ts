@@ -140,6 +140,27 @@ test('prefix level drops addresses and groups by endpoint names; TCP stats mean/
   assert.equal(docs.find((d) => d.dest_name_aggr === 'pub')!.bytes_out, 4);
 });
 
+test('prefix level groups external destinations by the domain they were asked for, that domain first in dest_domains', () => {
+  const c = agentDefaults({ node_name: 'n1', aggregation: 'prefix' });
+  const cache = new ProcessCache({ ...c, redactor: new Redactor(c) });
+  const at = new Attributor(cache, { ...c, procfsFallback: false });
+  // Two CDN addresses answer for api.example.com; one of them also for cdn.example.net; 9.9.9.9 has no name.
+  const names: Record<string, string[]> = { '1.1.1.1': ['api.example.com'], '1.1.1.2': ['cdn.example.net', 'api.example.com'], '1.1.1.3': ['cdn.example.net'] };
+  const agg = new FlowAggregator({ ...c, endpoints: new EndpointNamer('n1'), resolve: (p, s, m) => at.resolve(p, s, m), domains: (ip, limit) => (names[ip] ?? []).slice(0, limit) }, 0);
+  cache.onExec(execEv(510, 1n * S, '/usr/bin/app', []));
+  for (const [ip, bytes] of [['1.1.1.1', 1], ['1.1.1.2', 2], ['1.1.1.3', 4], ['9.9.9.9', 8]] as const) {
+    agg.add(flowRecord({ pid: 510, pidStartNs: 1n * S, remoteIp: ip, localPort: 40000 + bytes, bytesOut: bytes }));
+  }
+  const docs = valid(agg.flush(1));
+  const byDomain = Object.fromEntries(docs.map((d) => [d.dest_domains?.[0] ?? '-', d]));
+  assert.deepEqual(Object.keys(byDomain).sort(), ['-', 'api.example.com', 'cdn.example.net']);
+  assert.deepEqual([byDomain['api.example.com']!.bytes_out, byDomain['api.example.com']!.num_flows], [1, 1]);
+  assert.deepEqual([byDomain['cdn.example.net']!.bytes_out, byDomain['cdn.example.net']!.num_flows], [6, 2]);
+  assert.deepEqual(byDomain['cdn.example.net']!.dest_domains, ['cdn.example.net', 'api.example.com']);
+  assert.equal(byDomain['-']!.bytes_out, 8);
+  for (const d of docs) assert.equal(d.dest_name_aggr, 'pub');
+});
+
 test('records in one interval add up; the next interval starts empty; a full aggregator drops and counts', () => {
   const { cache, agg } = setup();
   cache.onExec(execEv(600, 1n * S, '/usr/bin/x', []));

@@ -6,7 +6,7 @@ import { flagOf, envOf } from '../../common/config.js';
 import type { Command } from '../../cli/command.js';
 
 const bin = fileURLToPath(new URL('../../../bin/procflow.js', import.meta.url));
-const COMMANDS = ['setup', 'indexer', 'agent', 'events', 'flows', 'local'];
+const COMMANDS = ['setup', 'indexer', 'agent', 'events', 'flows', 'dns', 'local'];
 
 const procflow = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, PROCFLOW_LOG_LEVEL: 'silent' } });
 
