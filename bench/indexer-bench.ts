@@ -30,6 +30,8 @@ const TOKEN = 'bench-token';
 /** A day only the benchmark writes to, so a shared cluster's other indices are left alone. */
 const DAY = Date.UTC(2002, 1, 2);
 const INDEX = dailyIndex('flows', DAY);
+/** The indexer dead-letters documents older than its retention: the benchmark's day must be inside it. */
+const RETENTION_DAYS = Math.ceil((Date.now() - DAY) / 86_400_000) + 2;
 
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
@@ -177,7 +179,7 @@ async function spawnIndexer(esUrl: string): Promise<RunningIndexer> {
   const bin = fileURLToPath(new URL('../../bin/procflow.js', import.meta.url));
   // BENCH_INDEXER_NODE_FLAGS (e.g. --max-semi-space-size=4) tries V8 settings on the indexer.
   const nodeFlags = (process.env.BENCH_INDEXER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeFlags, bin, 'indexer', '--es-url', esUrl, '--listen', '127.0.0.1:0', '--log-level', 'warn', '--bulk-concurrency', String(CONCURRENCY), '--bulk-flush-bytes', String(FLUSH_BYTES)], {
+  const child = spawn(process.execPath, [...nodeFlags, bin, 'indexer', '--es-url', esUrl, '--listen', '127.0.0.1:0', '--log-level', 'warn', '--bulk-concurrency', String(CONCURRENCY), '--bulk-flush-bytes', String(FLUSH_BYTES), '--retention-days', String(RETENTION_DAYS)], {
     env: { ...process.env, PROCFLOW_TOKEN: TOKEN },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

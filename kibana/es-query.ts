@@ -37,7 +37,8 @@ interface LensLayer {
   columnOrder: string[];
 }
 
-const METRIC_AGG: Record<string, string> = { sum: 'sum', average: 'avg', max: 'max', min: 'min', median: 'median_absolute_deviation', unique_count: 'cardinality' };
+// Lens's median is a 50th percentile, which has no one-value aggregation here: it stays untranslated (an error) rather than wrong.
+const METRIC_AGG: Record<string, string> = { sum: 'sum', average: 'avg', max: 'max', min: 'min', unique_count: 'cardinality' };
 
 const INTERVALS = ['1s', '5s', '10s', '30s', '1m', '5m', '10m', '30m', '1h', '3h', '12h', '1d', '7d'];
 const MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };

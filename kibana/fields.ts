@@ -1,6 +1,6 @@
 // Field names the saved objects may use, typed from the schema tables so a renamed or removed
 // field breaks the build instead of a dashboard.
-import { FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS, FLOWS_PATTERN, PROCESS_PATTERN, type FieldTable } from '../schema/index.js';
+import { DNS_LOG_FIELDS, DNS_PATTERN, FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS, FLOWS_PATTERN, PROCESS_PATTERN, type FieldTable } from '../schema/index.js';
 
 type LeafPaths<T, P extends string = ''> = {
   [K in keyof T & string]: T[K] extends { type: 'object'; fields: infer F } ? LeafPaths<F, `${P}${K}.`> : `${P}${K}`;
@@ -13,15 +13,23 @@ type EcsNames<T> = {
 
 export type FlowField = LeafPaths<typeof FLOW_LOG_FIELDS> | EcsNames<typeof FLOW_LOG_FIELDS>;
 export type ProcessField = LeafPaths<typeof PROCESS_EVENT_FIELDS> | EcsNames<typeof PROCESS_EVENT_FIELDS>;
+export type DnsField = LeafPaths<typeof DNS_LOG_FIELDS> | EcsNames<typeof DNS_LOG_FIELDS>;
 
-export type DataViewKind = 'flows' | 'process';
+export type DataViewKind = 'flows' | 'process' | 'dns';
 
 export const DATA_VIEWS = {
   flows: { id: 'procflow-flows', title: FLOWS_PATTERN, name: 'procflow flows', fields: FLOW_LOG_FIELDS as FieldTable },
   process: { id: 'procflow-process', title: PROCESS_PATTERN, name: 'procflow process events', fields: PROCESS_EVENT_FIELDS as FieldTable },
-} as const;
+  dns: { id: 'procflow-dns', title: DNS_PATTERN, name: 'procflow DNS logs', fields: DNS_LOG_FIELDS as FieldTable },
+} as const satisfies Record<DataViewKind, unknown>;
 
-export type FieldOf<K extends DataViewKind> = K extends 'flows' ? FlowField : ProcessField;
+interface FieldsByKind {
+  flows: FlowField;
+  process: ProcessField;
+  dns: DnsField;
+}
 
-/** The time field of both data views (every document type has it, required). */
-export const TIME_FIELD = '@timestamp' satisfies FlowField & ProcessField;
+export type FieldOf<K extends DataViewKind> = FieldsByKind[K];
+
+/** The time field of every data view (every document type has it, required). */
+export const TIME_FIELD = '@timestamp' satisfies FlowField & ProcessField & DnsField;

@@ -8,7 +8,7 @@ import { FLOW_LOG_FIELDS } from './flow-log.js';
 import { INDEX_PATTERNS, INDEX_PREFIX, type DocKind } from './indices.js';
 import { PROCESS_EVENT_FIELDS } from './process-event.js';
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 export const ILM_POLICY_NAME = `${INDEX_PREFIX}-retention`;
 export const SETTINGS_COMPONENT = `${INDEX_PREFIX}-settings`;
 
@@ -23,10 +23,16 @@ export interface TemplateOptions {
   retentionDays: number;
 }
 
-const TEMPLATED: ReadonlyArray<{ name: DocKind | 'deadletter'; fields: FieldTable }> = [
-  { name: 'flows', fields: FLOW_LOG_FIELDS },
-  { name: 'process', fields: PROCESS_EVENT_FIELDS },
-  { name: 'dns', fields: DNS_LOG_FIELDS },
+/**
+ * Each kind's index is sorted by the node, then newest first: a node's documents repeat most of
+ * their values (its name, its processes, their arguments), so side by side they compress far
+ * better, and the common query (one node, recent) reads fewer blocks. Dead letters are rare and
+ * have no node field.
+ */
+const TEMPLATED: ReadonlyArray<{ name: DocKind | 'deadletter'; fields: FieldTable; sortBy?: string }> = [
+  { name: 'flows', fields: FLOW_LOG_FIELDS, sortBy: 'host' },
+  { name: 'process', fields: PROCESS_EVENT_FIELDS, sortBy: 'node_name' },
+  { name: 'dns', fields: DNS_LOG_FIELDS, sortBy: 'host' },
   { name: 'deadletter', fields: DEAD_LETTER_FIELDS },
 ];
 
@@ -46,6 +52,9 @@ export function buildTemplates(opts: TemplateOptions): TemplateSet {
     number_of_shards: 1,
     auto_expand_replicas: '0-1',
     refresh_interval: '5s',
+    // Stored fields (the _source) with DEFLATE rather than LZ4: a little more CPU at merge time
+    // for documents that are written once and kept for days.
+    codec: 'best_compression',
     'mapping.total_fields.limit': 2000,
   };
   if (opts.capabilities.ilm) settings['lifecycle.name'] = ILM_POLICY_NAME;
@@ -66,11 +75,12 @@ export function buildTemplates(opts: TemplateOptions): TemplateSet {
       },
     })),
   ];
-  const indexTemplates: IndexTemplate[] = TEMPLATED.map(({ name }) => ({
+  const indexTemplates: IndexTemplate[] = TEMPLATED.map(({ name, sortBy }) => ({
     name: `${INDEX_PREFIX}-${name}`,
     body: {
       index_patterns: [INDEX_PATTERNS[name]],
       composed_of: [SETTINGS_COMPONENT, `${INDEX_PREFIX}-${name}-mappings`],
+      ...(sortBy ? { template: { settings: { index: { sort: { field: [sortBy, '@timestamp'], order: ['asc', 'desc'] } } } } } : {}),
       priority: 200,
       _meta: meta,
     },

@@ -9,7 +9,7 @@ import { ndjsonPath } from '../../kibana/generate.js';
 import { buildSavedObjects, toNdjson } from '../../kibana/objects.js';
 import { TYPE_MIGRATION_VERSION, CORE_MIGRATION_VERSION, type SavedObject } from '../../kibana/format.js';
 import { dashboardControls, fieldUses } from '../../kibana/es-query.js';
-import { ecsAliases, leafFields, FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS, FLOWS_PATTERN, PROCESS_PATTERN, type FieldSpec, type FieldTable } from '../../schema/index.js';
+import { ecsAliases, leafFields, DNS_LOG_FIELDS, DNS_PATTERN, FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS, FLOWS_PATTERN, PROCESS_PATTERN, type FieldSpec, type FieldTable } from '../../schema/index.js';
 
 const committed = readFileSync(ndjsonPath(), 'utf8');
 const objects = committed.trim().split('\n').map((line, n) => {
@@ -43,14 +43,17 @@ test('every object has the envelope of a Kibana 9 export', () => {
   }
 });
 
-test('the data views cover the flow and process indices by @timestamp', () => {
+test('the data views cover the flow, process and DNS indices by @timestamp', () => {
   const views = objects.filter((o) => o.type === 'index-pattern');
-  assert.deepEqual(views.map((v) => [v.attributes.title, v.attributes.timeFieldName]).sort(), [[FLOWS_PATTERN, '@timestamp'], [PROCESS_PATTERN, '@timestamp']]);
+  assert.deepEqual(views.map((v) => [v.attributes.title, v.attributes.timeFieldName]).sort(), [[DNS_PATTERN, '@timestamp'], [FLOWS_PATTERN, '@timestamp'], [PROCESS_PATTERN, '@timestamp']].sort());
+  const dns = byKey.get('index-pattern/procflow-dns')!;
+  const formats = JSON.parse(String(dns.attributes.fieldFormatMap)) as Record<string, { id: string; params?: { inputFormat?: string } }>;
+  assert.deepEqual(formats.latency_p99, { id: 'duration', params: { inputFormat: 'nanoseconds', outputFormat: 'humanizePrecise', outputPrecision: 1 } }, 'DNS latencies are nanoseconds');
 });
 
-test('the four dashboards exist with panels and controls', () => {
+test('the five dashboards exist with panels and controls', () => {
   const titles = objects.filter((o) => o.type === 'dashboard').map((o) => o.attributes.title);
-  assert.deepEqual(titles, ['procflow: Flow overview', 'procflow: Process network activity', 'procflow: Workloads and Services', 'procflow: Process lifecycle']);
+  assert.deepEqual(titles, ['procflow: Flow overview', 'procflow: Process network activity', 'procflow: Workloads and Services', 'procflow: Process lifecycle', 'procflow: DNS']);
   const lifecycle = byKey.get('dashboard/procflow-process-lifecycle')!;
   assert.deepEqual(dashboardControls(lifecycle).map((c) => c.field), ['node_name', 'process.executable'], 'the Binary control filters exec and exit events alike');
   assert.deepEqual(dashboardControls(byKey.get('dashboard/procflow-workloads')!).map((c) => c.field), ['source_namespace', 'source_workload', 'dest_service_name']);
@@ -58,6 +61,16 @@ test('the four dashboards exist with panels and controls', () => {
   assert.deepEqual(dashboardControls(network).map((c) => c.field), ['host', 'container_id', 'process_name']);
   const search = byKey.get('search/procflow-procnet-flows-search')!;
   for (const col of ['process_name', 'process_args']) assert.ok((search.attributes.columns as string[]).includes(col));
+  const dns = byKey.get('dashboard/procflow-dns-dashboard')!;
+  assert.deepEqual(dashboardControls(dns).map((c) => [c.field, c.dataViewId]), [['host', 'procflow-dns'], ['process_name', 'procflow-dns'], ['qname', 'procflow-dns'], ['rcode', 'procflow-dns']]);
+  const dnsPanels = (JSON.parse(String(dns.attributes.panelsJSON)) as Array<{ panelIndex: string }>).map((p) => dns.references.find((r) => r.name.startsWith(`${p.panelIndex}:`))!.id);
+  assert.deepEqual(dnsPanels, ['procflow-dns-rcodes-over-time', 'procflow-dns-top-domains', 'procflow-dns-failures-by-process', 'procflow-dns-latency', 'procflow-dns-domain-processes', 'procflow-dns-logs-search']);
+  for (const id of dnsPanels) {
+    const o = objects.find((x) => x.id === id)!;
+    assert.ok(o.references.every((r) => r.type === 'index-pattern' && r.id === 'procflow-dns'), `${id} reads the DNS data view`);
+  }
+  const failures = byKey.get('lens/procflow-dns-failures-by-process')!;
+  assert.equal((failures.attributes.state as { query: { query: string } }).query.query, 'rcode : "NXDomain" or rcode : "ServFail"', 'rcodes as the logs spell them');
 });
 
 test('every reference resolves, and every panel, layer and control has its reference', () => {
@@ -88,7 +101,7 @@ test('every reference resolves, and every panel, layer and control has its refer
 });
 
 test('every field the objects read exists in the mapping with a type that fits its use', () => {
-  const tables: Record<string, FieldTable> = { [FLOWS_PATTERN]: FLOW_LOG_FIELDS, [PROCESS_PATTERN]: PROCESS_EVENT_FIELDS };
+  const tables: Record<string, FieldTable> = { [FLOWS_PATTERN]: FLOW_LOG_FIELDS, [PROCESS_PATTERN]: PROCESS_EVENT_FIELDS, [DNS_PATTERN]: DNS_LOG_FIELDS };
   const viewOf = new Map(objects.filter((o) => o.type === 'index-pattern').map((o) => [o.id, String(o.attributes.title)]));
   const dataViewFor = (objectId: string, field: string): string[] => {
     const o = objects.find((x) => x.id === objectId)!;
@@ -109,7 +122,7 @@ test('every field the objects read exists in the mapping with a type that fits i
       if (u.use !== 'column' && u.use !== 'format') assert.ok(!spec.storedOnly, `${where}: not indexed`);
       if (u.use === 'numeric') assert.ok(['long', 'double'].includes(spec.type), `${where}: needs a number`);
       if (u.use === 'date_histogram' || u.use === 'time') assert.equal(spec.type, 'date', where);
-      if (u.use === 'format' && /bytes|rtt/.test(u.field)) assert.equal(spec.type, 'long', where);
+      if (u.use === 'format' && /bytes|rtt|latency/.test(u.field)) assert.equal(spec.type, 'long', where);
     }
   }
 });

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import type { Client, estypes } from '@elastic/elasticsearch';
 import { getTestCluster, type TestCluster } from '../support/elasticsearch.js';
 import { skipOrFail } from '../support/environment.js';
-import { sampleFlowLog } from '../support/documents.js';
+import { sampleDnsLog, sampleFlowLog } from '../support/documents.js';
 import { installTemplates } from '../../schema/install.js';
-import { FLOW_CONTRACT, PROCESS_CONTRACT, type FlowLog, type ProcessEventDoc, type ProcessInfo } from '../../schema/index.js';
+import { DNS_CONTRACT, FLOW_CONTRACT, PROCESS_CONTRACT, type DnsLog, type FlowLog, type ProcessEventDoc, type ProcessInfo } from '../../schema/index.js';
 import { buildSavedObjects } from '../../kibana/objects.js';
 import { bucketRows, controlRequest, dashboardControls, dataViewIndex, fieldUses, lensRequests, searchRequest, type TimeRange } from '../../kibana/es-query.js';
 
@@ -97,6 +97,25 @@ function flows(): FlowLog[] {
   ];
 }
 
+function dnsLog(minutesAgo: number, o: Partial<DnsLog>): DnsLog {
+  const end = iso(minutesAgo);
+  return JSON.parse(JSON.stringify(sampleDnsLog({ '@timestamp': end, start_time: iso(minutesAgo + 1), end_time: end, ...o }))) as DnsLog;
+}
+
+const noLatency = { latency_count: 0, latency_mean: undefined, latency_max: undefined, latency_min: undefined, latency_p50: undefined, latency_p90: undefined, latency_p99: undefined };
+
+/** example.com asked 5 times (curl 4, wget 1), an NXDomain for curl, a ServFail without latency for nginx. */
+function dnsLogs(): DnsLog[] {
+  const failed = { rrsets: [], dns_resolved_ip: undefined };
+  return [
+    dnsLog(3, { count: 2 }),
+    dnsLog(4, { count: 1, process_name: '/usr/bin/wget', process_id: '4343', process_exec_id: 'node-a:4343:1', process_args: ['-q', 'https://example.com/'] }),
+    dnsLog(66, { count: 2, qtype: 'AAAA', rrsets: [{ name: 'example.com', class: 'IN', type: 'AAAA', rdata: ['2606:2800:21f:cb07:6820:80da:af6b:8b2c'] }], dns_resolved_ip: ['2606:2800:21f:cb07:6820:80da:af6b:8b2c'], latency_p50: 3_000_000, latency_p90: 5_000_000, latency_p99: 9_000_000, latency_max: 9_000_000 }),
+    dnsLog(6, { count: 3, qname: 'no-such-host.example', rcode: 'NXDomain', ...failed }),
+    dnsLog(126, { host: 'node-b', count: 1, qname: 'api.internal', rcode: 'ServFail', process_name: '/usr/sbin/nginx', process_id: '900', process_exec_id: 'node-b:900:1', process_args: [], ...failed, ...noLatency }),
+  ];
+}
+
 /** Deletes procflow indices by name (clusters with action.destructive_requires_name refuse wildcards). */
 async function deleteProcflowIndices(client: Client): Promise<void> {
   const res = await client.indices.resolveIndex({ name: 'procflow-*', expand_wildcards: 'all' });
@@ -114,6 +133,10 @@ async function seed(client: Client): Promise<void> {
   for (const d of processEvents()) {
     assert.equal(PROCESS_CONTRACT.validate(d), null);
     operations.push({ index: { _index: PROCESS_CONTRACT.index(d), _id: PROCESS_CONTRACT.id(d) } }, d);
+  }
+  for (const d of dnsLogs()) {
+    assert.equal(DNS_CONTRACT.validate(d), null);
+    operations.push({ index: { _index: DNS_CONTRACT.index(d), _id: DNS_CONTRACT.id(d) } }, d);
   }
   const res = await client.bulk({ operations: operations as never, refresh: 'wait_for' });
   assert.equal(res.errors, false, JSON.stringify(res.items.filter((i) => i.index?.error).map((i) => i.index?.error)));
@@ -197,6 +220,29 @@ test('the panels show what was seeded (spot checks)', async (t) => {
   assert.deepEqual(protocols.map((r) => r.keys[0]).sort(), ['tcp', 'udp']);
   const args = await run('procflow-procnet-process-args');
   assert.ok(args.some((r) => r.keys[0] === '/usr/bin/curl' && r.keys[1] === 'https://example.com/'));
+});
+
+test('the DNS panels show what was seeded', async (t) => {
+  if (!cluster) return skipOrFail(t, reason);
+  const run = async (id: string) => {
+    const [req] = lensRequests(objects, objects.find((o) => o.id === id)!, range);
+    const res = await cluster!.client.search({ index: req!.index, ...req!.body } as never);
+    return bucketRows(res.aggregations as Record<string, unknown>, req!.bucketAggs, req!.metricAggs).filter((r) => r.docCount > 0);
+  };
+  const domains = await run('procflow-dns-top-domains');
+  assert.deepEqual(domains.map((r) => [r.keys[0], r.metrics.responses]), [['example.com', 5], ['no-such-host.example', 3], ['api.internal', 1]], 'responses are summed, not logs counted');
+  const rcodes = await run('procflow-dns-rcodes-over-time');
+  const byRcode = new Map<unknown, number>();
+  for (const r of rcodes) byRcode.set(r.keys[1], (byRcode.get(r.keys[1]) ?? 0) + (r.metrics.responses ?? 0));
+  assert.deepEqual([...byRcode].sort(), [['NXDomain', 3], ['NoError', 5], ['ServFail', 1]]);
+  const failures = await run('procflow-dns-failures-by-process');
+  assert.deepEqual(failures.map((r) => [...r.keys, r.metrics.responses]), [['/usr/bin/curl', 'NXDomain', 'no-such-host.example', 3], ['/usr/sbin/nginx', 'ServFail', 'api.internal', 1]], 'only failed answers, by the process that asked');
+  const latency = await run('procflow-dns-latency');
+  assert.equal(latency.reduce((n, r) => n + r.docCount, 0), 4, 'the log without measured latency is left out');
+  assert.equal(Math.max(...latency.map((r) => r.metrics.p99 ?? 0)), 9_000_000, 'p99 is the worst log\'s, in nanoseconds');
+  for (const r of latency) assert.ok((r.metrics.p50 ?? 0) <= (r.metrics.p90 ?? 0) && (r.metrics.p90 ?? 0) <= (r.metrics.p99 ?? 0), `percentiles are ordered in ${String(r.keys[0])}`);
+  const perDomain = await run('procflow-dns-domain-processes');
+  assert.deepEqual(perDomain.filter((r) => r.keys[0] === 'example.com').map((r) => [r.keys[1], r.metrics.responses]), [['/usr/bin/curl', 4], ['/usr/bin/wget', 1]]);
 });
 
 test('every saved search returns documents with its columns', async (t) => {

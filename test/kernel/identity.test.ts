@@ -149,7 +149,8 @@ describe('process identity through the agent (real kernel)', { skip: kernelUnava
     const nobody = /^([^:]+):[^:]*:65534:/m.exec(passwd)?.[1] ?? '65534';
     assert.equal(flow!.process_user_name, nobody);
     assert.equal(flow!.process_user_id, 65534);
-    const exec = docs().find((d) => d.process_exec?.process.pid === r.pid && d.process_exec.process.binary === '/bin/bash')!;
+    // An interval writes its flows before its process events: the exec may still be on its way.
+    const exec = (await waitDocs('the bash exec', (all) => all.find((d) => d.process_exec?.process.pid === r.pid && d.process_exec.process.binary === '/bin/bash')))!;
     assert.equal(exec.process_exec!.process.user?.name, nobody);
     assert.equal(flow!.process_exec_id, exec.process_exec!.process.exec_id, 'the flow joins the exec of bash, not of setpriv');
   });

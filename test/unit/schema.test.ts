@@ -289,6 +289,13 @@ describe('mapping generation', () => {
     const settings = JSON.stringify(without.components.find((c) => c.name === 'procflow-settings')!.body);
     assert.ok(!settings.includes('lifecycle'));
 
+    assert.match(settings, /"codec":"best_compression"/);
+    const sortOf = (kind: string) => (without.indexTemplates.find((t) => t.name === `procflow-${kind}`)!.body.template as { settings?: { index: { sort: unknown } } } | undefined)?.settings?.index.sort;
+    assert.deepEqual(sortOf('flows'), { field: ['host', '@timestamp'], order: ['asc', 'desc'] });
+    assert.deepEqual(sortOf('process'), { field: ['node_name', '@timestamp'], order: ['asc', 'desc'] });
+    assert.deepEqual(sortOf('dns'), { field: ['host', '@timestamp'], order: ['asc', 'desc'] });
+    assert.equal(sortOf('deadletter'), undefined);
+
     const withIlm = buildTemplates({ capabilities: { ilm: true }, retentionDays: 3 });
     assert.ok(withIlm.ilmPolicy);
     assert.match(JSON.stringify(withIlm.ilmPolicy.body), /"min_age":"3d"/);
