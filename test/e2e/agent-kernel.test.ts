@@ -105,13 +105,16 @@ describe('agent end to end (kernel + indexer + Elasticsearch)', () => {
     return res.hits.hits.map((h) => h._source!);
   }
 
-  /** Waits until the flows of `pid` towards `port` add up to `bytesOut`, then returns them. */
+  /**
+   * Waits until the flows of `pid` towards `port` add up to `bytesOut` (and `bytesIn`), then
+   * returns them. The two directions can fall in different intervals: wait for both.
+   */
   // The server's port: dest_port when the agent knew (or guessed) the roles right; UDP between two
   // ephemeral ports has no telling, so the port may be on either side there.
-  async function waitBytes(pid: number, port: number, bytesOut: number, timeoutMs = 40_000): Promise<FlowLog[]> {
+  async function waitBytes(pid: number, port: number, bytesOut: number, timeoutMs = 40_000, bytesIn = 0): Promise<FlowLog[]> {
     return waitFor(`flows of pid ${pid} to port ${port} with ${bytesOut} bytes out`, async () => {
       const docs = (await flowsOf(pid)).filter((d) => d.dest_port === port || (d.proto === 'udp' && d.source_port === port));
-      return docs.reduce((n, d) => n + d.bytes_out, 0) >= bytesOut ? docs : undefined;
+      return docs.reduce((n, d) => n + d.bytes_out, 0) >= bytesOut && docs.reduce((n, d) => n + d.bytes_in, 0) >= bytesIn ? docs : undefined;
     }, timeoutMs);
   }
 
@@ -134,7 +137,7 @@ describe('agent end to end (kernel + indexer + Elasticsearch)', () => {
     const short = await run('/bin/bash', ['-c', `exec 3<>/dev/tcp/127.0.0.1/${ports.v4}; printf hello >&3; exec 3>&-`]);
     assert.deepEqual([v4.code, v6.code, udp.code, short.code], [0, 0, 0, 0], 'the traffic ran');
 
-    const v4Docs = await waitBytes(v4.pid, ports.v4, 12345);
+    const v4Docs = await waitBytes(v4.pid, ports.v4, 12345, 40_000, 24690);
     assert.equal(sum(v4Docs, 'bytes_out'), 12345);
     assert.equal(sum(v4Docs, 'bytes_in'), 24690);
     for (const d of v4Docs) {
@@ -146,7 +149,7 @@ describe('agent end to end (kernel + indexer + Elasticsearch)', () => {
       assert.ok(d.process_args?.[0]?.endsWith(`e2e-v4-${RUN} 127.0.0.1 ${ports.v4} 12345`), JSON.stringify(d.process_args));
       assert.match(d.community_id ?? '', /^1:/);
     }
-    const v6Docs = await waitBytes(v6.pid, ports.v6, 23456);
+    const v6Docs = await waitBytes(v6.pid, ports.v6, 23456, 40_000, 46912);
     assert.equal(sum(v6Docs, 'bytes_out'), 23456);
     assert.equal(sum(v6Docs, 'bytes_in'), 46912);
     assert.ok(v6Docs.every((d) => d.dest_ip === '::1' && d.process_name === process.execPath));
@@ -233,7 +236,7 @@ describe('agent end to end (kernel + indexer + Elasticsearch)', () => {
     await startAgentChild();
     assert.match(agent!.output(), /resuming the spool/);
     await startIndexer();
-    const docs = await waitBytes(r.pid, ports.v4, 4321, 60_000);
+    const docs = await waitBytes(r.pid, ports.v4, 4321, 60_000, 8642);
     assert.equal(sum(docs, 'bytes_out'), 4321);
     assert.equal(sum(docs, 'bytes_in'), 8642);
   });
