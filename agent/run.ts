@@ -15,6 +15,7 @@ import { AgentMetrics } from './metrics.js';
 import { startAgentServer, type AgentServer } from './server.js';
 import { checkTlsSettings } from './delivery/indexer-client.js';
 import { Shipper } from './delivery/shipper.js';
+import { FileSink } from './delivery/file-sink.js';
 import { SpoolSink, StreamSink, type DocSink } from './delivery/sink.js';
 import { Spool } from './delivery/spool.js';
 
@@ -23,12 +24,13 @@ export function validateAgentConfig(c: AgentConfig): void {
     throw new ConfigError(`--flush-interval must be between 1s and 1h, got ${c.flush_interval} ms`);
   }
   if (c.output === 'indexer' && !c.indexer_url) {
-    throw new ConfigError('--indexer-url is required (or --output ndjson to print documents instead)', 'e.g. procflow agent --indexer-url http://127.0.0.1:8080 --token T');
+    throw new ConfigError('--indexer-url is required (or --output ndjson to print documents, or --output file to write them for a log shipper)', 'e.g. procflow agent --indexer-url http://127.0.0.1:8080 --token T');
   }
   if (c.output === 'indexer' && !c.token && !c.token_file) {
     throw new ConfigError('--token-file or --token is required: the indexer refuses batches without its token (401)', 'pass the token the indexer was started with: --token-file FILE (PROCFLOW_TOKEN_FILE) or PROCFLOW_TOKEN');
   }
   if (c.output === 'indexer') checkTlsSettings(c);
+  if (c.output === 'file' && !c.output_path) throw new ConfigError('--output file needs --output-path DIR', 'e.g. procflow agent --output file --output-path /var/log/procflow');
   if (c.process_limit < 1) throw new ConfigError('--process-limit must be at least 1');
   const host = c.listen.slice(0, c.listen.lastIndexOf(':'));
   if (!unixSocketPath(c.listen) && !c.api_token_file && !isLoopbackHost(host)) {
@@ -89,6 +91,8 @@ export interface RunningAgent {
   server: AgentServer;
   spool: Spool | undefined;
   shipper: Shipper | undefined;
+  /** The output files (--output file). */
+  fileSink: FileSink | undefined;
   /** Flushes the interval, sends what it can within the shutdown timeout, closes everything. */
   shutdown(): Promise<void>;
 }
@@ -114,8 +118,11 @@ export async function assemble(c: AgentConfig, collector: KernelCollector, log: 
   let spool: Spool | undefined;
   let shipper: Shipper | undefined;
   let sink: DocSink;
+  let fileSink: FileSink | undefined;
   if (c.output === 'ndjson') {
     sink = new StreamSink(process.stdout);
+  } else if (c.output === 'file') {
+    sink = fileSink = await openFileSink(c, log, metrics);
   } else {
     spool = new Spool(c);
     if (spool.resumed) log.info({ batches: spool.resumed, bytes: spool.stats.bytes }, 'agent: resuming the spool left by the previous run');
@@ -176,6 +183,7 @@ export async function assemble(c: AgentConfig, collector: KernelCollector, log: 
   try {
     server = await startAgentServer(agent, { ...c, log, extraHealth: () => ({
       ...(spool ? { spoolBatches: spool.size, spoolBytes: spool.stats.bytes } : {}),
+      ...(fileSink ? { outputFiles: fileSink.paths(), outputWriteFailedDocs: fileSink.stats.writeFailedDocs } : {}),
       kernelHooks: hookHealth(collector.hooks),
       // Informational: flows are still logged while the API server is away, so it does not fail health.
       ...(watcher ? { kubernetes: { synced: watcher.informer.stats.synced, pods: watcher.informer.index.size, services: watcher.stats().services?.entries, lastError: watcher.informer.stats.lastError || undefined } } : {}),
@@ -200,10 +208,33 @@ export async function assemble(c: AgentConfig, collector: KernelCollector, log: 
       await shipper.stop();
       if (!empty) log.warn({ batches: spool!.size }, 'agent: exiting with batches still spooled; they are sent on the next start');
     }
+    await fileSink?.close();
     pods.close();
     await server.close();
   })());
-  return { agent, server, spool, shipper, shutdown };
+  return { agent, server, spool, shipper, fileSink, shutdown };
+}
+
+/** --output file: the files are opened (and a partial last line repaired) before the kernel's first interval. */
+async function openFileSink(c: AgentConfig, log: Logger, metrics: AgentMetrics): Promise<FileSink> {
+  const sink = new FileSink({ ...c, log });
+  try {
+    await sink.prepare();
+  } catch (err) {
+    throw new ConfigError(`--output-path ${c.output_path}: cannot write the output files there (${(err as Error).message})`, 'point --output-path at a writable directory (it is created if missing)');
+  }
+  const s = sink.stats;
+  const files = (f: 'lines' | 'bytes' | 'rotations' | 'backupsRemoved' | 'repairedBytes' | 'compressFailures') => () => Object.fromEntries(Object.entries(s.files).map(([k, v]) => [k, v[f]]));
+  metrics.mirrorLabelledCounter('procflow_agent_output_file_docs_total', 'documents written to the output files (--output file), by kind', 'kind', files('lines'));
+  metrics.mirrorLabelledCounter('procflow_agent_output_file_bytes_total', 'bytes written to the output files, by kind', 'kind', files('bytes'));
+  metrics.mirrorLabelledCounter('procflow_agent_output_file_rotations_total', 'output files rotated, by kind', 'kind', files('rotations'));
+  metrics.mirrorLabelledCounter('procflow_agent_output_file_backups_removed_total', 'rotated output files removed beyond --output-file-backups, by kind', 'kind', files('backupsRemoved'));
+  metrics.mirrorLabelledCounter('procflow_agent_output_file_repaired_bytes_total', 'bytes of a partial last line cut from an output file (left by a crash or a failed write), by kind', 'kind', files('repairedBytes'));
+  metrics.mirrorLabelledCounter('procflow_agent_output_file_compress_failures_total', 'rotated output files that could not be compressed (left plain), by kind', 'kind', files('compressFailures'));
+  metrics.mirrorLabelledCounter('procflow_agent_output_file_write_failed_docs_total', 'documents lost because writing them to the output file failed (disk full, directory gone), by kind', 'kind', () => s.writeFailedDocs);
+  metrics.mirrorLabelledCounter('procflow_agent_documents_invalid_total', 'documents that failed validation against the contract and were not written, by kind', 'kind', () => s.invalidDocs);
+  log.info({ files: sink.paths(), maxSize: c.output_file_max_size, maxAgeMs: c.output_file_max_age, backups: c.output_file_backups, compress: c.output_file_compress }, 'agent: writing documents to files');
+  return sink;
 }
 
 /** The CLI entry: runs until SIGTERM/SIGINT, then shuts down cleanly. */
