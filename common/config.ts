@@ -59,8 +59,8 @@ export function defaultsOf<T extends SettingsTable>(table: T): SettingsOf<T> {
   return Object.fromEntries(Object.entries(table).map(([k, s]) => [k, Array.isArray(s.default) ? [...s.default] : s.default])) as SettingsOf<T>;
 }
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-const SIZE_UNITS: Record<string, number> = {
+export const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+export const SIZE_UNITS: Record<string, number> = {
   b: 1,
   kb: 1024, k: 1024, kib: 1024,
   mb: 1024 ** 2, m: 1024 ** 2, mib: 1024 ** 2,

@@ -2,13 +2,14 @@
 // every command's settings (flag, environment variable, default, meaning) and every document
 // field (from schema/), and the table of supported kernels (from the kernel matrix's results). `node dist/docs-gen/readme.js` rewrites the sections in README.md
 // between their markers; `--check` exits 1 when README.md differs.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { envOf, flagOf, formatDefault, VALUE_SYNTAX, type Setting } from '../common/config.js';
 import { leafFields, rangeText, DNS_LOG_FIELDS, DNS_PATTERN, FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS, FLOWS_PATTERN, PROCESS_PATTERN, type FieldTable } from '../schema/index.js';
 import { COMMAND_NAMES, loadCommand } from '../cli/invocation.js';
 import { kernelsReference } from './kernels-table.js';
+import { writeOrCheck } from './generated-file.js';
 
 export const README_PATH = fileURLToPath(new URL('../../README.md', import.meta.url));
 
@@ -80,14 +81,5 @@ export async function renderReadme(current: string): Promise<string> {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const current = readFileSync(README_PATH, 'utf8');
-  const wanted = await renderReadme(current);
-  if (process.argv.includes('--check')) {
-    if (wanted !== current) {
-      process.stderr.write('readme: README.md reference sections are out of date; run node dist/docs-gen/readme.js\n');
-      process.exitCode = 1;
-    }
-  } else if (wanted !== current) {
-    writeFileSync(README_PATH, wanted);
-    process.stderr.write('readme: updated README.md\n');
-  }
+  writeOrCheck(README_PATH, current, await renderReadme(current), 'readme: README.md reference sections', 'node dist/docs-gen/readme.js');
 }

@@ -14,12 +14,13 @@ import { pathToFileURL } from 'node:url';
 import { describeError, ProcflowError } from '../common/errors.js';
 import { requestText } from '../common/http-client.js';
 import { freePort } from '../common/net.js';
-import { cacheDir, type Progress } from './elasticsearch.js';
+import { type Progress } from './elasticsearch.js';
+import { goFor, goLong, goSync, toolDir, type GoTool } from './go-build.js';
 
 /** A release whose staging modules (k8s.io/api, apiserver, ...) are published as v0.<minor>.<patch>. */
 export const KUBERNETES_VERSION = process.env.PROCFLOW_KUBERNETES_VERSION ?? '1.34.4';
-const MIN_GO_MINOR = 24;
-const HEARTBEAT_MS = 30_000;
+/** kube-apiserver's and etcd's build: Go caches and the toolchain under <cache>/kubernetes. */
+const KUBE_BUILD: GoTool = { dir: 'kubernetes', code: 'LOCAL_KUBE', name: 'kubernetes', minGoMinor: 24, disk: '~4 GB' };
 
 export interface KubernetesBinaries {
   apiserver: string;
@@ -28,7 +29,7 @@ export interface KubernetesBinaries {
   versions: { kubernetes: string; etcd: string };
 }
 
-export const kubernetesDir = (): string => join(cacheDir(), 'kubernetes');
+export const kubernetesDir = (): string => toolDir(KUBE_BUILD);
 const binDir = () => join(kubernetesDir(), 'bin');
 const stampFile = () => join(binDir(), 'versions.json');
 
@@ -45,105 +46,6 @@ export function findKubernetesBinaries(): KubernetesBinaries | null {
   return null;
 }
 
-const GO_HINT = `install Go 1.${MIN_GO_MINOR}+ (this machine kind has it at /usr/local/go/bin/go; Debian bookworm's golang-go is too old) or set PROCFLOW_GO to its path`;
-
-/** Go's own toolchain release, as the module proxy serves it when the machine has no Go. */
-const FALLBACK_GO = '1.26.8';
-const fallbackGoDir = () => join(kubernetesDir(), 'toolchain');
-const fallbackGo = () => join(fallbackGoDir(), `golang.org/toolchain@v0.0.1-go${FALLBACK_GO}.linux-${process.arch === 'arm64' ? 'arm64' : 'amd64'}`, 'bin', 'go');
-
-/**
- * A Go toolchain fetched from the Go module proxy (golang.org/toolchain, the same zip
- * GOTOOLCHAIN downloads), for machines without a new enough Go.
- */
-function fetchGo(progress: Progress): string {
-  const arch = process.arch === 'arm64' ? 'arm64' : 'amd64';
-  const url = `https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-go${FALLBACK_GO}.linux-${arch}.zip`;
-  progress(`no Go ${`1.${MIN_GO_MINOR}`}+ here: fetching Go ${FALLBACK_GO} from ${url}`);
-  mkdirSync(fallbackGoDir(), { recursive: true });
-  const zip = join(fallbackGoDir(), 'go.zip');
-  for (const [cmd, args] of [['curl', ['-fsSL', '--retry', '3', '-o', zip, url]], ['unzip', ['-q', '-o', zip, '-d', fallbackGoDir()]]] as const) {
-    const r = spawnSync(cmd, args, { encoding: 'utf8' });
-    if (r.error || r.status !== 0) throw new ProcflowError('LOCAL_KUBE', `kubernetes: fetching Go failed (${cmd}): ${r.error?.message ?? r.stderr.trim()}`, GO_HINT);
-  }
-  rmSync(zip, { force: true });
-  return findGo();
-}
-
-/** A Go toolchain new enough to build KUBERNETES_VERSION. */
-export function findGo(): string {
-  const candidates = [process.env.PROCFLOW_GO, 'go', '/usr/local/go/bin/go', fallbackGo()].filter((c): c is string => Boolean(c));
-  const seen: string[] = [];
-  for (const go of candidates) {
-    const r = spawnSync(go, ['env', 'GOVERSION'], { encoding: 'utf8' });
-    if (r.error || r.status !== 0) continue;
-    const v = r.stdout.trim();
-    seen.push(`${go}: ${v}`);
-    const m = /^go1\.(\d+)/.exec(v);
-    if (m && Number(m[1]) >= MIN_GO_MINOR) return go;
-  }
-  throw new ProcflowError('LOCAL_KUBE', `kubernetes: building kube-apiserver ${KUBERNETES_VERSION} needs Go 1.${MIN_GO_MINOR} or newer; found ${seen.join(', ') || 'no go'}`, GO_HINT);
-}
-
-function goEnv(): NodeJS.ProcessEnv {
-  const goDir = join(kubernetesDir(), 'go');
-  return {
-    ...process.env,
-    // Caches of our own, so a second bootstrap on the same machine only relinks (or does nothing).
-    GOMODCACHE: join(goDir, 'mod'),
-    GOCACHE: join(goDir, 'cache'),
-    GOPATH: join(goDir, 'path'),
-    GOFLAGS: '-mod=mod -trimpath -buildvcs=false',
-    GOTOOLCHAIN: 'local',
-    CGO_ENABLED: '0',
-  };
-}
-
-function goSync(go: string, args: string[], cwd: string, what: string): string {
-  const r = spawnSync(go, args, { cwd, env: goEnv(), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  if (r.error || r.status !== 0) {
-    const detail = r.error ? r.error.message : (r.stderr || r.stdout).trim().split('\n').slice(-10).join('\n');
-    throw new ProcflowError('LOCAL_KUBE', `kubernetes: ${what} failed: ${detail}`, 'check that the Go module proxy is reachable (GOPROXY) and that the disk has ~4 GB free');
-  }
-  return r.stdout;
-}
-
-const elapsed = (since: number) => {
-  const s = Math.round((Date.now() - since) / 1000);
-  return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-};
-
-/** Runs a long `go` command, reporting what it downloaded and compiled every HEARTBEAT_MS. */
-async function goLong(go: string, args: string[], cwd: string, what: string, progress: Progress): Promise<void> {
-  const started = Date.now();
-  const child = spawn(go, args, { cwd, env: goEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-  let downloaded = 0;
-  let compiled = 0;
-  let tail = '';
-  // -v prints one package path per line as it is built; "go: downloading" lines are modules.
-  const count = (d: Buffer) => {
-    const text = d.toString();
-    tail = (tail + text).slice(-6000);
-    for (const line of text.split('\n')) {
-      if (line.startsWith('go: downloading')) downloaded++;
-      else if (line.trim() && !line.startsWith('go:') && !line.startsWith('#')) compiled++;
-    }
-  };
-  child.stdout.on('data', count);
-  child.stderr.on('data', count);
-  const timer = setInterval(() => progress(`${what}: ${elapsed(started)}, ${downloaded} modules downloaded, ${compiled} packages compiled`), HEARTBEAT_MS);
-  const code = await new Promise<number>((resolve) => {
-    child.once('error', (err) => ((tail += `\n${err.message}`), resolve(-1)));
-    child.once('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0)));
-  });
-  clearInterval(timer);
-  if (code !== 0) {
-    const lines = tail.trimEnd().split('\n').filter((l) => !l.startsWith('go: downloading'));
-    throw new ProcflowError('LOCAL_KUBE', `kubernetes: ${what} failed (exit ${code}):\n${lines.slice(-15).join('\n')}`, 'check that the Go module proxy is reachable (GOPROXY) and that the disk has ~4 GB free');
-  }
-  progress(`${what}: done in ${elapsed(started)}`);
-}
-
 /**
  * The build module: k8s.io/kubernetes cannot be built with `go install pkg@version` because its
  * go.mod points every staging module (k8s.io/api, k8s.io/apiserver, ...) at ./staging. Ours
@@ -152,7 +54,7 @@ async function goLong(go: string, args: string[], cwd: string, what: string, pro
  */
 function writeBuildModule(go: string, dir: string): void {
   mkdirSync(dir, { recursive: true });
-  const info = JSON.parse(goSync(go, ['mod', 'download', '-json', `k8s.io/kubernetes@v${KUBERNETES_VERSION}`], dir, `downloading k8s.io/kubernetes v${KUBERNETES_VERSION}`)) as { GoMod?: string; Error?: string };
+  const info = JSON.parse(goSync(KUBE_BUILD, go, ['mod', 'download', '-json', `k8s.io/kubernetes@v${KUBERNETES_VERSION}`], dir, `downloading k8s.io/kubernetes v${KUBERNETES_VERSION}`)) as { GoMod?: string; Error?: string };
   if (!info.GoMod) throw new ProcflowError('LOCAL_KUBE', `kubernetes: the Go module proxy has no k8s.io/kubernetes v${KUBERNETES_VERSION}: ${info.Error ?? 'no go.mod'}`, 'set PROCFLOW_KUBERNETES_VERSION to a published release');
   const upstream = readFileSync(info.GoMod, 'utf8');
   const staged = [...upstream.matchAll(/^\s*(k8s\.io\/[\w.-]+)\s+=>\s+\.\/staging\//gm)].map((m) => m[1]!);
@@ -185,12 +87,7 @@ function writeBuildModule(go: string, dir: string): void {
 export async function ensureKubernetesBinaries(progress: Progress = () => {}): Promise<KubernetesBinaries> {
   const found = findKubernetesBinaries();
   if (found) return found;
-  let go: string;
-  try {
-    go = findGo();
-  } catch {
-    go = fetchGo(progress);
-  }
+  const go = goFor(KUBE_BUILD, progress);
   const buildDir = join(kubernetesDir(), 'build');
   progress(`building kube-apiserver v${KUBERNETES_VERSION} and etcd from the Go module proxy into ${binDir()}, once (a cold build takes tens of minutes)`);
   writeBuildModule(go, buildDir);
@@ -201,10 +98,10 @@ export async function ensureKubernetesBinaries(progress: Progress = () => {}): P
   const v = 'k8s.io/component-base/version';
   const apiserverLd = `-s -w -X ${v}.gitVersion=${k8sVersion} -X ${v}.gitMajor=${major} -X ${v}.gitMinor=${minor} -X ${v}.gitTreeState=clean`;
   const tmpApiserver = join(binDir(), '.kube-apiserver.tmp');
-  await goLong(go, ['build', '-v', `-ldflags=${apiserverLd}`, '-o', tmpApiserver, 'k8s.io/kubernetes/cmd/kube-apiserver'], buildDir, `building kube-apiserver ${k8sVersion}`, progress);
-  const etcdVersion = goSync(go, ['list', '-m', '-f', '{{.Version}}', 'go.etcd.io/etcd/server/v3'], buildDir, 'resolving the etcd version').trim();
+  await goLong(KUBE_BUILD, go, ['build', '-v', `-ldflags=${apiserverLd}`, '-o', tmpApiserver, 'k8s.io/kubernetes/cmd/kube-apiserver'], buildDir, `building kube-apiserver ${k8sVersion}`, progress);
+  const etcdVersion = goSync(KUBE_BUILD, go, ['list', '-m', '-f', '{{.Version}}', 'go.etcd.io/etcd/server/v3'], buildDir, 'resolving the etcd version').trim();
   const tmpEtcd = join(binDir(), '.etcd.tmp');
-  await goLong(go, ['build', '-v', '-ldflags=-s -w', '-o', tmpEtcd, 'go.etcd.io/etcd/server/v3'], buildDir, `building etcd ${etcdVersion}`, progress);
+  await goLong(KUBE_BUILD, go, ['build', '-v', '-ldflags=-s -w', '-o', tmpEtcd, 'go.etcd.io/etcd/server/v3'], buildDir, `building etcd ${etcdVersion}`, progress);
   renameSync(tmpApiserver, join(binDir(), 'kube-apiserver'));
   renameSync(tmpEtcd, join(binDir(), 'etcd'));
   // Written last: an interrupted build is redone, never half-used.

@@ -38,12 +38,16 @@ npm run --silent build
 say "checking the local Elasticsearch distribution"
 node dist/local-services/prefetch.js
 
-# The tests' Kubernetes API server (kube-apiserver + etcd built with Go from the module proxy).
+# The tests' Kubernetes API server (kube-apiserver + etcd built with Go from the module proxy),
+# and helm.
 # The first build takes a long while on two cores and prints progress every 30 s; after that
 # this is instant. `npm start` and `npm test -- unit` do not need it, so they skip it.
 if [ "${npm_lifecycle_event:-}" != "start" ] && [ "${PROCFLOW_BOOTSTRAP_KUBERNETES:-1}" = "1" ]; then
   say "checking the local Kubernetes API server (tests; the first build takes ~15 minutes on 2 cores)"
   node dist/local-services/kubernetes.js --ensure
+  # helm for the chart's tests (deploy/helm), built the same way; a few minutes the first time.
+  say "checking helm (tests of deploy/helm; the first build takes a few minutes)"
+  node dist/local-services/helm.js --ensure
 fi
 
 # The kernel matrix's Debian kernels (bullseye, bookworm, trixie; about 230 MB, once), for the

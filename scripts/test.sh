@@ -3,7 +3,7 @@
 # Elasticsearch and, as root, the real kernel. `npm test -- unit` runs one suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The Kubernetes API server (a long first build) serves the integration and e2e suites only;
+# The Kubernetes API server and helm (long first builds) serve the integration and e2e suites only;
 # the kernel matrix's Debian kernels, the kernels suite only.
 needs_kube=1
 needs_kernels=1

@@ -16,6 +16,7 @@ const SKIP = ['node_modules/', 'dist/', 'native/build/', 'native/vendor/'];
 const CLI_IMPORTERS: Record<string, string> = {
   'test/': 'the tests drive the commands',
   'docs-gen/readme.ts': "the README's settings reference is generated from the commands' tables",
+  'docs-gen/helm-schema.ts': "the Helm chart's settings schema is generated from the commands' tables",
 };
 
 /** In agent/ outside kubernetes/, the modules that may import agent/kubernetes/: the shell that wires it. */
