@@ -66,7 +66,7 @@ if [ "${npm_lifecycle_event:-}" != "start" ] && [ "${PROCFLOW_BOOTSTRAP_KERNELS:
 fi
 
 # Put `procflow` on PATH, as the README and the Interfaces table use it. As root that is
-# /usr/local/bin/procflow, a two-line script that runs this checkout's bin/procflow.js with the
+# /usr/local/bin/procflow, a three-line script that runs this checkout's bin/procflow.js with the
 # node chosen above (the one it was built and tested with) whatever `node` comes first on a
 # user's PATH. It changes nothing else: the machine's own node, npm and npx stay what they were
 # for every other user and program (no links to the installed Node.js in /usr/local/bin), and

