@@ -5,16 +5,16 @@
 # compose certs step, the Kubernetes procflow-certs Job) uses. Commands:
 # docker run procflow:local <command> ...
 
-FROM node:20-bookworm AS build
+FROM node:24-bookworm AS build
 ENV DEBIAN_FRONTEND=noninteractive
 # The kernel build's own package list, so the image and bootstrap never disagree.
 COPY native/apt-packages.txt /tmp/apt-packages.txt
 RUN apt-get update -q \
  && grep -Ev '^\s*(#|$)' /tmp/apt-packages.txt | xargs apt-get install -y -q --no-install-recommends \
  && rm -rf /var/lib/apt/lists/*
-# native/build.sh builds against the node headers under $nodedir/include/node.
-ENV npm_config_nodedir=/usr/local
-RUN ln -sfn /usr/local/include/node /usr/include/node
+# The image's node has its headers beside it (/usr/local/include/node), where native/build.sh
+# looks; node-gyp takes them from here for dependencies that build native code during npm ci.
+ENV npm_package_config_node_gyp_nodedir=/usr/local
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -25,7 +25,7 @@ RUN npm run build \
  && npm prune --omit=dev \
  && rm -rf dist/test dist/bench
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 # openssl: ca-certificates already depends on it; named so that the certs step never loses it.
 RUN apt-get update -q \
  && apt-get install -y -q --no-install-recommends libelf1 zlib1g ca-certificates openssl \

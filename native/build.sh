@@ -59,7 +59,13 @@ if command -v pkg-config >/dev/null; then
   pkg-config --exists libelf || missing+=("libelf headers (apt-get install libelf-dev): libbpf reads ELF with it")
   pkg-config --exists zlib || missing+=("zlib headers (apt-get install zlib1g-dev)")
 fi
-[[ -r /usr/include/node/node_api.h ]] || missing+=("node headers at /usr/include/node (nodejs package with headers, and nodedir=/usr in ~/.npmrc)")
+# The addon is built against the headers of the node that runs it: those node-env.sh names for
+# node-gyp (scripts/bootstrap.sh), else the ones beside the running node, as release builds have.
+node_bin="$(command -v node || true)"
+nodedir="${npm_package_config_node_gyp_nodedir:-$(dirname "$(dirname "$(readlink -f "${node_bin:-/}")")")}"
+[[ -n "$node_bin" ]] || missing+=("node (bash scripts/bootstrap.sh installs the Node.js package.json's engines asks for)")
+[[ -r "$nodedir/include/node/node_api.h" ]] ||
+  missing+=("Node.js headers at $nodedir/include/node (bash scripts/bootstrap.sh installs a Node.js with its headers; or set npm_package_config_node_gyp_nodedir to a directory with include/node)")
 [[ -d "$root/node_modules/node-addon-api" ]] || missing+=("node-addon-api in node_modules (npm ci)")
 [[ -d "$root/node_modules/node-gyp" ]] || missing+=("node-gyp in node_modules (npm ci)")
 [[ -d "$root/node_modules/typescript" ]] || missing+=("typescript in node_modules (npm ci): compiles the layout generator")
@@ -69,6 +75,11 @@ if ((${#missing[@]})); then
   say "native/apt-packages.txt lists every Debian package the build needs"
   exit 1
 fi
+
+headers="$(sed -n 's/^#define NODE_\(MAJOR\|MINOR\|PATCH\)_VERSION \([0-9]*\).*/\2/p' "$nodedir/include/node/node_version.h" | paste -sd.)"
+running="$(node -p process.versions.node)"
+[[ "${headers%%.*}" == "${running%%.*}" ]] ||
+  die "the Node.js headers in $nodedir/include/node are for $headers, but $node_bin is $running: build with the headers of the node that runs procflow (bash scripts/bootstrap.sh sets both up)"
 
 mkdir -p "$bpf_build" "$vendor"
 
@@ -186,10 +197,15 @@ else
 fi
 
 # ---- the addon ----------------------------------------------------------------------
-gyp=(node "$root/node_modules/node-gyp/bin/node-gyp.js" --directory="$here" --nodedir="${npm_config_nodedir:-/usr}")
-cfg_id="libbpf=$libbpf_mode inc=$libbpf_inc"
+# node-gyp lets npm's environment (npm_config_nodedir, from a ~/.npmrc) override its command line;
+# npm_package_config_node_gyp_nodedir overrides that, so both name the same headers.
+gyp=(env "npm_package_config_node_gyp_nodedir=$nodedir" node "$root/node_modules/node-gyp/bin/node-gyp.js"
+  --directory="$here" --nodedir="$nodedir")
+cfg_id="libbpf=$libbpf_mode inc=$libbpf_inc node=$headers nodedir=$nodedir"
 if [[ ! -f "$here/build/Makefile" || "$(cat "$here/build/procflow.config" 2>/dev/null)" != "$cfg_id" ]]; then
-  say "configuring the addon (node-gyp, libbpf $libbpf_mode)"
+  # Objects compiled against other headers must not survive into this build.
+  rm -rf "$here/build"
+  say "configuring the addon (node-gyp, libbpf $libbpf_mode, Node.js $headers headers)"
   quiet "${gyp[@]}" configure -- -Dlibbpf_mode="$libbpf_mode" -Dlibbpf_prefix="$libbpf_prefix" ||
     die "node-gyp configure failed"
   echo "$cfg_id" >"$here/build/procflow.config"

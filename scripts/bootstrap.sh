@@ -26,10 +26,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm dependencies, when the lock file changed since the last install.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# Node.js: the machine's when package.json's engines accepts it, else the one .node-version
+# names, installed once (see node-env.sh). node, npm and node-gyp below all use it.
+source scripts/node-env.sh
+say "Node.js $(node -p process.versions.node) ($(command -v node))"
+
+# npm dependencies, when the lock file changed since the last install, or the Node.js did (a
+# dependency may build native code for it).
+installed_with=node_modules/.procflow-node-version
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] ||
+  [ "$(cat "$installed_with" 2>/dev/null)" != "$(node -p process.version)" ]; then
   say "installing npm dependencies (npm ci)"
   npm ci --no-audit --no-fund
+  node -p process.version >"$installed_with"
 fi
 
 say "building (TypeScript, BPF programs, native addon)"
@@ -60,13 +69,22 @@ if [ "${npm_lifecycle_event:-}" != "start" ] && [ "${PROCFLOW_BOOTSTRAP_KERNELS:
   fi
 fi
 
-# Put `procflow` on PATH, as the README and the Interfaces table use it.
+# Put `procflow` on PATH, as the README and the Interfaces table use it. As root that is
+# /usr/local/bin/procflow, a three-line script that runs this checkout's bin/procflow.js with the
+# node chosen above (the one it was built and tested with) whatever `node` comes first on a
+# user's PATH. It changes nothing else: the machine's own node, npm and npx stay what they were
+# for every other user and program (no links to the installed Node.js in /usr/local/bin), and
+# `cat /usr/local/bin/procflow` shows what runs.
 if [ "$(id -u)" -eq 0 ]; then
-  target="$(pwd)/bin/procflow.js"
-  if [ "$(readlink /usr/local/bin/procflow 2>/dev/null)" != "$target" ]; then
-    ln -sf "$target" /usr/local/bin/procflow
-    say "linked /usr/local/bin/procflow -> $target"
+  quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+  launcher="$(printf '#!/bin/sh\n# Written by %s/scripts/bootstrap.sh: procflow with the Node.js it was built for.\nexec %s %s "$@"\n' \
+    "$(pwd)" "$(quote "$(command -v node)")" "$(quote "$(pwd)/bin/procflow.js")")"
+  if [ "$(cat /usr/local/bin/procflow 2>/dev/null)" != "$launcher" ]; then
+    rm -f /usr/local/bin/procflow
+    printf '%s\n' "$launcher" >/usr/local/bin/procflow
+    chmod 755 /usr/local/bin/procflow
+    say "wrote /usr/local/bin/procflow: runs $(pwd)/bin/procflow.js with $(command -v node)"
   fi
 elif ! command -v procflow >/dev/null 2>&1; then
-  say "procflow is not on PATH: run 'npm link' here, or use ./bin/procflow.js"
+  say "procflow is not on PATH: run it as '$(command -v node) bin/procflow.js', or put $(dirname "$(command -v node)") first on PATH and run 'npm link' here"
 fi

@@ -17,5 +17,8 @@ if [ $# -gt 0 ]; then
     esac
   done
 fi
+# `npm test` may have been started by an older node than engines asks for: from here on, node is
+# the one node-env.sh chose (installed when needed), for bootstrap's build and for every suite.
+source scripts/node-env.sh
 PROCFLOW_BOOTSTRAP_KUBERNETES=$needs_kube PROCFLOW_BOOTSTRAP_KERNELS=$needs_kernels bash scripts/bootstrap.sh
 exec node dist/test/run.js "$@"

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { getTestCluster } from './support/elasticsearch.js';
 import { IN_CI } from './support/environment.js';
 import { getTestKubernetes } from './support/kubernetes.js';
+import { suiteFiles } from './support/suites.js';
 
 const SUITES = ['unit', 'integration', 'kernel', 'e2e', 'kernels'];
 const MATRIX = 'kernels';
@@ -55,7 +56,7 @@ const runChild = async (args: string[]): Promise<number> => {
   return new Promise((r) => child.once('exit', (c, sig) => r(c ?? (sig ? 1 : 0))));
 };
 let code = 0;
-if (dirs.length > 0 || !wanted.includes(MATRIX)) code = await runChild(['--test', '--test-reporter=spec', '--test-concurrency=1', ...dirs]);
+if (dirs.length > 0 || !wanted.includes(MATRIX)) code = await runChild(['--test', '--test-reporter=spec', '--test-concurrency=1', ...dirs.map(suiteFiles)]);
 if (wanted.includes(MATRIX)) {
   process.stderr.write('test: kernel matrix (guests boot one at a time)\n');
   const matrixCode = await runChild([join(root, 'matrix', 'run-matrix.js')]);

@@ -10,6 +10,8 @@
 export const GUEST_RESULTS_DIR = '/run/procflow/results';
 /** Host directories a guest sees as empty tmpfs (so nothing the guest runs may live there). */
 export const GUEST_TMPFS_DIRS = ['/tmp', '/var/tmp', '/run', '/home', '/root'];
+/** The tmpfs directory that hides a host path from guests, or undefined when guests see it. */
+export const guestTmpfsOver = (path: string): string | undefined => GUEST_TMPFS_DIRS.find((t) => path === t || path.startsWith(`${t}/`));
 /** The job script the host writes into the results share; init runs it. */
 export const GUEST_JOB_FILE = 'job.sh';
 /** Lines init prints on the console: the job starts (boot is over) and the job ended. */

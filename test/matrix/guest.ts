@@ -1,13 +1,13 @@
 // One command in a qemu guest of a Debian kernel: the host's root shared read-only over 9p (so
-// the guest runs this very checkout with the host's node), a writable results share, qemu's user
-// network (the host's 127.0.0.1 is 10.0.2.2 there), the serial console captured to a log, and
-// a hard timeout. Nothing is left running: qemu is killed on timeout.
+// the guest runs this very checkout with the node that runs this file, see NODE), a writable
+// results share, qemu's user network (the host's 127.0.0.1 is 10.0.2.2 there), the serial
+// console captured to a log, and a hard timeout. Nothing is left running: qemu is killed on timeout.
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MatrixError } from './errors.js';
-import { DONE_MARKER, GUEST_JOB_FILE, GUEST_RESULTS_DIR, READY_MARKER } from './guest-init.js';
+import { DONE_MARKER, GUEST_JOB_FILE, GUEST_RESULTS_DIR, guestTmpfsOver, READY_MARKER } from './guest-init.js';
 import { ensureInitramfs } from './initramfs.js';
 import type { FetchedKernel } from './kernels.js';
 
@@ -16,7 +16,19 @@ export type Accel = 'tcg' | 'kvm';
 /** The checkout this file belongs to: the same path inside the guest, through the 9p root. */
 export const CHECKOUT = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
 export const QEMU = process.env.PROCFLOW_QEMU ?? 'qemu-system-x86_64';
-const GUEST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/**
+ * The node that runs the commands, in guests as on the host: this one, at the same path through
+ * the 9p root (scripts/node-env.sh chose it: the machine's, or the one it installed). Its
+ * directory leads the guests' PATH, so a `node` named by a shebang is the same Node.js.
+ */
+export const NODE = process.execPath;
+const GUEST_PATH = `${dirname(NODE)}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
+
+/** Why guests cannot run NODE, or null when they can. */
+export function guestNodeMissing(): string | null {
+  const tmpfs = guestTmpfsOver(NODE);
+  return tmpfs ? `node (${NODE}) is under ${tmpfs}, which guests see as an empty tmpfs: run the matrix as root (bash scripts/bootstrap.sh installs Node.js under /var/lib/procflow) or with a node installed elsewhere` : null;
+}
 
 export interface GuestRunOptions {
   /** argv of the command, run with cwd `cwd` (default: the checkout). */

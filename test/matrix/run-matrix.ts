@@ -17,11 +17,12 @@ import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeError } from '../../common/errors.js';
 import { IN_CI } from '../support/environment.js';
+import { suiteFiles } from '../support/suites.js';
 import { chooseAccel } from './accel.js';
 import { formatTable } from './format.js';
 import { GUEST_RESULTS_DIR, HOST_FROM_GUEST } from './guest-init.js';
 import type { KernelReport } from './guest-report.js';
-import { CHECKOUT, QEMU, runInGuest, type Accel, type GuestResult } from './guest.js';
+import { CHECKOUT, guestNodeMissing, NODE, QEMU, runInGuest, type Accel, type GuestResult } from './guest.js';
 import { ensureKernel, HOST_KERNEL_ID, kernelById, KERNELS, type FetchedKernel, type GuestKernel } from './kernels.js';
 import { RESULTS_FILE, writeResults, type MatrixRow } from './results.js';
 import { snapshotCheckout } from './snapshot.js';
@@ -51,10 +52,10 @@ function guestEsUrl(url: string): string {
 
 function suiteCommand(results: string, withE2e: boolean): string[] {
   return [
-    process.execPath, '--test', '--test-concurrency=1',
+    NODE, '--test', '--test-concurrency=1',
     '--test-reporter=tap', `--test-reporter-destination=${results}/tap.txt`,
     '--test-reporter=spec', '--test-reporter-destination=stdout',
-    'dist/test/kernel', ...(withE2e ? [E2E_FILE] : []),
+    suiteFiles('dist/test/kernel'), ...(withE2e ? [E2E_FILE] : []),
   ];
 }
 
@@ -139,7 +140,7 @@ async function measure(t: Target): Promise<MatrixRow> {
 
   say(`${label}: ${row.accel === 'host' ? 'opening the collector on this host' : `booting ${row.kernel} under ${row.accel}`}`);
   const reportDir = join(dir, 'report');
-  const rep = await t.execute([process.execPath, 'dist/test/matrix/guest-report.js', '--out', `${t.resultsPath(reportDir)}/report.json`], t.env, REPORT_TIMEOUT_MS, reportDir, () => {});
+  const rep = await t.execute([NODE, 'dist/test/matrix/guest-report.js', '--out', `${t.resultsPath(reportDir)}/report.json`], t.env, REPORT_TIMEOUT_MS, reportDir, () => {});
   row.seconds.boot = secs(rep.bootMs);
   row.seconds.report = secs(rep.durationMs);
   if (rep.code === null) {
@@ -215,7 +216,7 @@ async function main(): Promise<number> {
   const e2e = esUrl ? 'run' : 'not run: PROCFLOW_ES_URL is not set';
   const ci: Record<string, string> = process.env.CI !== undefined ? { CI: process.env.CI } : {};
   const rows: MatrixRow[] = [];
-  const noQemu = guests.length ? qemuMissing() : null;
+  const noGuests = guests.length ? (qemuMissing() ?? guestNodeMissing()) : null;
   let accel: { accel: Accel; why: string } | undefined;
   // Taken once, so every kernel of this run tests the same build.
   const checkout = snapshotCheckout();
@@ -224,8 +225,8 @@ async function main(): Promise<number> {
   for (const k of guests) {
     const row: MatrixRow = { ...emptyRow(k.id, k.distro, e2e), suite: k.suite };
     rows.push(row);
-    if (noQemu) {
-      row.reason = noQemu;
+    if (noGuests) {
+      row.reason = noGuests;
       continue;
     }
     let kernel: FetchedKernel;

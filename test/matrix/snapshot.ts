@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MatrixError } from './errors.js';
-import { GUEST_TMPFS_DIRS } from './guest-init.js';
+import { GUEST_TMPFS_DIRS, guestTmpfsOver } from './guest-init.js';
 import { CHECKOUT } from './guest.js';
 import { kernelCacheDir } from './kernels.js';
 
@@ -17,7 +17,7 @@ const COPIED = ['package.json', 'bin', 'dist', 'native/build/Release/procflow.no
 /** Copy the built parts of the checkout; returns the snapshot's root (the commands' cwd). */
 export function snapshotCheckout(): string {
   const dir = join(kernelCacheDir(), 'checkout');
-  if (GUEST_TMPFS_DIRS.some((t) => dir === t || dir.startsWith(`${t}/`))) {
+  if (guestTmpfsOver(dir)) {
     throw new MatrixError(`the kernel cache ${kernelCacheDir()} is under a directory guests see as an empty tmpfs`,
       `set PROCFLOW_KERNEL_CACHE outside ${GUEST_TMPFS_DIRS.join(', ')}`);
   }
