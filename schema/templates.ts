@@ -85,6 +85,9 @@ export function buildTemplates(opts: TemplateOptions): TemplateSet {
     // for documents that are written once and kept for days.
     codec: 'best_compression',
     'mapping.total_fields.limit': 2000,
+    // A value its field cannot take is refused (and dead-lettered with the reason), as in a
+    // standard index: logsdb would keep it in _source, unsearchable, without a word.
+    'mapping.ignore_malformed': false,
   };
   if (opts.capabilities.ilm) settings['lifecycle.name'] = ILM_POLICY_NAME;
 
