@@ -5,9 +5,14 @@
 //
 // Settings (environment): PROCFLOW_ES_URL (else a local Elasticsearch is started),
 // BENCH_DOCS (200000), BENCH_BATCH (agent batch: at most this many documents and 4 MiB, the
-// agent's defaults), BENCH_SENDERS (4), BENCH_ROUNDS (3), BENCH_INDEXER_NODE_FLAGS (none),
-// BENCH_STORAGE (1: also measure bytes on disk per flow log, after a force merge, for the index
-// settings procflow installs beside plainer ones, and Elasticsearch's CPU per indexed document).
+// agent's defaults), BENCH_SENDERS (4), BENCH_ROUNDS (3; 0 skips the throughput phase),
+// BENCH_INDEXER_NODE_FLAGS (none), BENCH_GENERATOR (agent: documents as the agent sends them on a
+// Kubernetes cluster; plain: the earlier, plainer ones; see bench/flow-docs.ts),
+// BENCH_STORAGE (1: also measure bytes on disk per flow log after a force merge, for procflow's
+// templates as setup installs them beside plainer settings, with Elasticsearch's CPU per indexed
+// document), BENCH_STORAGE_DOCS (BENCH_DOCS), BENCH_STORAGE_GENERATORS (agent,plain: the storage
+// phase measures each), BENCH_DISK_USAGE (1: which fields of the installed index cost most,
+// from Elasticsearch's _disk_usage analysis).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -16,14 +21,18 @@ import { gzipSync } from 'node:zlib';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@elastic/elasticsearch';
 import { startLocalElasticsearch } from '../local-services/elasticsearch.js';
-import { FLOW_CONTRACT, buildTemplates, dailyIndex, type FlowLog } from '../schema/index.js';
-import { installTemplates } from '../schema/install.js';
+import { FLOW_CONTRACT, buildTemplates, dailyIndex, indexModeText, type FlowLog, type TemplateSet } from '../schema/index.js';
+import { installTemplates, type InstallResult } from '../schema/install.js';
+import { GENERATORS, generateFlowLogs, type Generator } from './flow-docs.js';
 
 const DOCS = Number(process.env.BENCH_DOCS ?? 200_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 5000);
 const BATCH_BYTES = 4 * 1024 * 1024;
 const SENDERS = Number(process.env.BENCH_SENDERS ?? 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const GENERATOR = generatorNamed(process.env.BENCH_GENERATOR ?? 'agent');
+const STORAGE_DOCS = Number(process.env.BENCH_STORAGE_DOCS ?? DOCS);
+const STORAGE_GENERATORS = (process.env.BENCH_STORAGE_GENERATORS ?? GENERATORS.join(',')).split(',').filter(Boolean).map(generatorNamed);
 const CONCURRENCY = 4;
 const FLUSH_BYTES = 5 * 1024 * 1024;
 const TOKEN = 'bench-token';
@@ -35,103 +44,9 @@ const RETENTION_DAYS = Math.ceil((Date.now() - DAY) / 86_400_000) + 2;
 
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
-// ---- realistic documents (deterministic PRNG so every run writes the same set) ----
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const PROCESSES: Array<[string, string[][]]> = [
-  ['/usr/bin/curl', [['-sSL', 'https://api.github.com/repos/elastic/elasticsearch'], ['-fsS', 'http://10.0.0.12:8080/healthz']]],
-  ['/usr/sbin/nginx', [['-g', 'daemon off;'], []]],
-  ['/usr/local/bin/node', [['/srv/app/server.js', '--port=3000'], ['/srv/worker/index.js']]],
-  ['/usr/bin/python3.11', [['-m', 'gunicorn', 'app:wsgi', '--bind', '0.0.0.0:8000'], ['/opt/etl/run.py', '--since=1h']]],
-  ['/usr/lib/jvm/java-21-openjdk-amd64/bin/java', [['-Xms1g', '-jar', '/opt/kafka/libs/kafka.jar'], ['-cp', '/opt/app/lib/*', 'com.example.Main']]],
-  ['/usr/sbin/sshd', [['-D'], []]],
-  ['/usr/bin/postgres', [['-D', '/var/lib/postgresql/16/main'], []]],
-  ['/usr/bin/dockerd', [['-H', 'fd://', '--containerd=/run/containerd/containerd.sock'], []]],
-  ['/usr/lib/systemd/systemd-resolved', [[]]],
-  ['kworker/u8:2', [[]]],
-];
-const SERVICE_PORTS = [443, 80, 53, 5432, 9200, 6379, 8080, 22, 9092, 3000, 8000];
-
-function generate(n: number): FlowLog[] {
-  const rnd = prng(42);
-  const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)]!;
-  const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
-  const v4 = (pub: boolean) => (pub ? `${int(1, 223)}.${int(0, 255)}.${int(0, 255)}.${int(1, 254)}` : `10.${int(0, 3)}.${int(0, 255)}.${int(1, 254)}`);
-  const v6 = () => `2001:db8:${int(0, 0xffff).toString(16)}:${int(0, 0xffff).toString(16)}::${int(1, 0xffff).toString(16)}`;
-  const docs: FlowLog[] = [];
-  for (let i = 0; i < n; i++) {
-    const end = DAY + 3_600_000 + Math.floor((i / n) * 72_000_000);
-    const ipv6 = rnd() < 0.2;
-    const outbound = rnd() < 0.7;
-    const [proc, argSets] = pick(PROCESSES);
-    const args = pick(argSets);
-    const bytesOut = Math.floor(Math.exp(rnd() * 16));
-    const bytesIn = Math.floor(Math.exp(rnd() * 18));
-    const tcp = rnd() < 0.85;
-    const doc: FlowLog = {
-      '@timestamp': new Date(end).toISOString(),
-      start_time: new Date(end - 15_000).toISOString(),
-      end_time: new Date(end).toISOString(),
-      host: `node-${int(1, 40)}`,
-      source_ip: ipv6 ? v6() : v4(!outbound),
-      source_port: outbound ? int(32768, 60999) : pick(SERVICE_PORTS),
-      source_name: '-',
-      source_name_aggr: outbound ? `node-${int(1, 40)}` : 'pub',
-      source_namespace: '-',
-      source_type: outbound ? 'hep' : 'net',
-      dest_ip: ipv6 ? v6() : v4(outbound),
-      dest_port: outbound ? pick(SERVICE_PORTS) : int(32768, 60999),
-      dest_name: '-',
-      dest_name_aggr: outbound ? 'pub' : `node-${int(1, 40)}`,
-      dest_namespace: '-',
-      dest_type: outbound ? 'net' : 'hep',
-      proto: tcp ? 'tcp' : 'udp',
-      reporter: outbound ? 'src' : 'dst',
-      bytes_in: bytesIn,
-      bytes_out: bytesOut,
-      packets_in: Math.max(1, Math.floor(bytesIn / 1400)),
-      packets_out: Math.max(1, Math.floor(bytesOut / 1400)),
-      num_flows: int(1, 4),
-      num_flows_started: int(0, 2),
-      num_flows_completed: int(0, 2),
-      process_name: proc,
-      num_process_names: 1,
-      process_id: String(int(300, 4_000_000)),
-      num_process_ids: 1,
-      process_args: args,
-      num_process_args: 1,
-      process_exec_id: Buffer.from(`node-${i % 40}:${int(1e9, 9e9)}:${int(300, 4_000_000)}`).toString('base64url'),
-      process_source: 'kernel',
-      process_user_id: pick([0, 33, 101, 1000]),
-      community_id: `1:${Buffer.from(String(rnd())).toString('base64').slice(0, 27)}=`,
-    };
-    if (tcp) {
-      Object.assign(doc, {
-        tcp_mean_send_congestion_window: int(10, 400),
-        tcp_min_send_congestion_window: int(2, 10),
-        tcp_mean_smooth_rtt: int(50, 80_000),
-        tcp_max_smooth_rtt: int(80_000, 200_000),
-        tcp_mean_min_rtt: int(30, 50_000),
-        tcp_max_min_rtt: int(50_000, 90_000),
-        tcp_mean_mss: 1448,
-        tcp_min_mss: 1448,
-        tcp_total_retransmissions: int(0, 3),
-        tcp_lost_packets: int(0, 1),
-      });
-    }
-    docs.push(doc);
-  }
-  return docs;
+function generatorNamed(name: string): Generator {
+  if ((GENERATORS as readonly string[]).includes(name)) return name as Generator;
+  throw new Error(`bench: no document generator named ${JSON.stringify(name)}; use one of ${GENERATORS.join(', ')}`);
 }
 
 // ---- cluster helpers ----
@@ -261,59 +176,114 @@ async function viaIndexer(url: string, batches: Buffer[]): Promise<{ seconds: nu
 
 // ---- (c) storage: bytes on disk per document after a force merge ----
 
+type Mappings = Record<string, unknown>;
+
 interface StorageVariant {
   name: string;
-  /** Index settings beside the shard count; undefined: the index comes from procflow's templates. */
+  /** Index settings beside the shard count; undefined: the index comes from procflow's templates as installed. */
   settings?: Record<string, unknown>;
+  /** Schema 4's mappings, every field indexed, so the settings alone are compared with earlier figures. */
+  everyFieldIndexed?: boolean;
 }
 
+const SORT = { field: ['host', '@timestamp'], order: ['asc', 'desc'] };
 const STORAGE_VARIANTS: StorageVariant[] = [
-  { name: 'plain (default codec, unsorted)', settings: {} },
-  { name: 'best_compression', settings: { codec: 'best_compression' } },
-  { name: 'best_compression, sorted by host and time', settings: { codec: 'best_compression', sort: { field: ['host', '@timestamp'], order: ['asc', 'desc'] } } },
-  { name: 'logsdb, best_compression, sorted', settings: { mode: 'logsdb', codec: 'best_compression', sort: { field: ['host', '@timestamp'], order: ['asc', 'desc'] } } },
-  { name: "procflow's templates (what setup installs)" },
+  { name: 'plain (default codec, unsorted)', settings: {}, everyFieldIndexed: true },
+  { name: 'best_compression', settings: { codec: 'best_compression' }, everyFieldIndexed: true },
+  { name: 'best_compression, sorted by host and time', settings: { codec: 'best_compression', sort: SORT }, everyFieldIndexed: true },
+  { name: 'logsdb, best_compression, sorted', settings: { mode: 'logsdb', codec: 'best_compression', sort: SORT }, everyFieldIndexed: true },
+  { name: 'logsdb, stored _source, schema 5 mappings', settings: { mode: 'logsdb', codec: 'best_compression', sort: SORT, mapping: { source: { mode: 'stored' } } } },
+  { name: 'procflow as setup installs it' },
 ];
 
-/** Elasticsearch's CPU time so far, summed over its nodes (ms), from the nodes stats API. */
+/** The mappings with every doc-values-only field indexed again, as schema 4 had them. */
+function everyFieldIndexed(mappings: Mappings): Mappings {
+  return JSON.parse(JSON.stringify(mappings), (key, value: unknown) => {
+    if (value && typeof value === 'object' && (value as Record<string, unknown>).index === false && (value as Record<string, unknown>).doc_values !== false) {
+      const { index: _index, ...rest } = value as Record<string, unknown>;
+      return rest;
+    }
+    return value;
+  }) as Mappings;
+}
+
+/**
+ * Elasticsearch's CPU time so far, summed over its nodes (ms), from the nodes stats API. A node
+ * refreshes these figures at most once a second (monitor.process.refresh_interval): waiting that
+ * long first makes each reading fresh, so a phase shorter than that is not read as 0.
+ */
 async function esCpuMs(client: Client): Promise<number> {
+  await sleep(1100);
   const res = await client.nodes.stats({ metric: 'process' });
   return Object.values(res.nodes).reduce((sum, n) => sum + (n.process?.cpu?.total_in_millis ?? 0), 0);
 }
 
-async function storage(client: Client, docs: FlowLog[]): Promise<string[]> {
-  const mappings = (buildTemplates({ capabilities: { ilm: false }, retentionDays: 1 }).components.find((c) => c.name.endsWith('-flows-mappings'))!.body.template as { mappings: Record<string, unknown> }).mappings;
-  const rows: string[] = [];
+interface DiskUsage {
+  [index: string]: { fields?: Record<string, { total_in_bytes: number; inverted_index?: { total_in_bytes: number }; stored_fields_in_bytes: number; doc_values_in_bytes: number; points_in_bytes: number }> };
+}
+
+/** The fields that cost most in an index, per document, from Elasticsearch's _disk_usage analysis. */
+async function diskUsage(client: Client, index: string, docs: number, top: number): Promise<string[]> {
+  const res = await client.transport.request<DiskUsage>({ method: 'POST', path: `/${index}/_disk_usage`, querystring: { run_expensive_tasks: true } });
+  const fields = Object.entries(res[index]?.fields ?? {}).sort((a, b) => b[1].total_in_bytes - a[1].total_in_bytes).slice(0, top);
+  const b = (n: number | undefined) => ((n ?? 0) / docs).toFixed(1).padStart(6);
+  return [
+    `    ${'field'.padEnd(34)} ${'B/doc'.padStart(6)}  inverted  stored  doc values  points`,
+    ...fields.map(([name, f]) => `    ${name.padEnd(34)} ${b(f.total_in_bytes)}  ${b(f.inverted_index?.total_in_bytes)}    ${b(f.stored_fields_in_bytes)}  ${b(f.doc_values_in_bytes)}      ${b(f.points_in_bytes)}`),
+  ];
+}
+
+async function warmUp(client: Client, docs: FlowLog[]): Promise<void> {
+  const index = 'bench-storage-warm-up';
+  await client.helpers.bulk<FlowLog>({ datasource: docs, onDocument: () => ({ index: { _index: index } }), flushBytes: FLUSH_BYTES, concurrency: CONCURRENCY });
+  await client.indices.delete({ index }, { ignore: [404] });
+}
+
+async function storage(client: Client, generator: Generator, installed: InstallResult, templates: TemplateSet): Promise<string[]> {
+  const docs = generateFlowLogs(generator, STORAGE_DOCS, DAY);
+  const json = docs.reduce((sum, d) => sum + Buffer.byteLength(JSON.stringify(d)), 0) / docs.length;
+  const mappings = (templates.components.find((c) => c.name.endsWith('-flows-mappings'))!.body.template as { mappings: Mappings }).mappings;
+  const rows: string[] = [
+    `storage after a force merge: ${docs.length} flow logs from the ${generator} generator (${json.toFixed(0)} B of JSON each), one shard, bulk helper; setup installs: ${installed.indexMode}`,
+    `  ${'variant'.padEnd(62)} ${'B/doc'.padStart(7)}  of plain  ES CPU µs/doc: indexing  merging`,
+  ];
+  // The first variant measured must not pay for the cluster's warm-up (JIT, caches).
+  await warmUp(client, docs.slice(0, Math.min(20_000, docs.length)));
   let baseline = 0;
   for (const v of STORAGE_VARIANTS) {
+    const name = v.settings ? v.name : `${v.name} (${indexModeText(installed.capabilities)})`;
     // A daily index name picks up procflow's templates; the others are created with their own settings.
     const index = v.settings ? `bench-storage-${STORAGE_VARIANTS.indexOf(v)}` : INDEX;
     await client.indices.delete({ index }, { ignore: [404] });
     if (v.settings) {
       try {
-        await client.indices.create({ index, settings: { index: { number_of_shards: 1, number_of_replicas: 0, ...v.settings } }, mappings });
+        await client.indices.create({ index, settings: { index: { number_of_shards: 1, number_of_replicas: 0, ...v.settings } }, mappings: v.everyFieldIndexed ? everyFieldIndexed(mappings) : mappings });
       } catch (err) {
-        rows.push(`  ${v.name.padEnd(44)}: refused by this cluster (${(err as Error).message.slice(0, 160)})`);
+        rows.push(`  ${name.padEnd(62)}: refused by this cluster (${(err as Error).message.slice(0, 160)})`);
         continue;
       }
     }
     const cpu0 = await esCpuMs(client);
     const stats = await client.helpers.bulk<FlowLog>({
       datasource: docs,
-      onDocument: (d) => ({ index: { _index: index, _id: FLOW_CONTRACT.id(d) } }),
+      onDocument: (d) => ({ create: { _index: index, _id: FLOW_CONTRACT.id(d) } }),
       flushBytes: FLUSH_BYTES,
       concurrency: CONCURRENCY,
     });
     await client.indices.refresh({ index });
-    const cpuMs = (await esCpuMs(client)) - cpu0;
-    if (stats.successful !== docs.length) throw new Error(`bench: storage variant ${v.name} indexed ${stats.successful} of ${docs.length}`);
+    const cpu1 = await esCpuMs(client);
+    if (stats.successful !== docs.length) throw new Error(`bench: storage variant ${name} indexed ${stats.successful} of ${docs.length}`);
     await client.indices.forcemerge({ index, max_num_segments: 1 });
+    const cpu2 = await esCpuMs(client);
     const st = await client.indices.stats({ index, metric: 'store' });
-    const bytes = st._all.primaries?.store?.size_in_bytes ?? 0;
-    const perDoc = bytes / docs.length;
+    const perDoc = (st._all.primaries?.store?.size_in_bytes ?? 0) / docs.length;
     if (!baseline) baseline = perDoc;
-    rows.push(`  ${v.name.padEnd(44)}: ${perDoc.toFixed(1)} B per flow log (${(perDoc / baseline).toFixed(3)} of plain), Elasticsearch CPU ${((cpuMs / docs.length) * 1000).toFixed(1)} µs per document`);
-    log(`storage: ${v.name}: ${perDoc.toFixed(1)} B/doc`);
+    const us = (ms: number) => ((ms / docs.length) * 1000).toFixed(1);
+    rows.push(`  ${name.padEnd(62)} ${perDoc.toFixed(1).padStart(7)}  ${(perDoc / baseline).toFixed(3).padStart(8)}  ${us(cpu1 - cpu0).padStart(22)}  ${us(cpu2 - cpu1).padStart(7)}`);
+    log(`storage (${generator}): ${name}: ${perDoc.toFixed(1)} B/doc`);
+    if (!v.settings && process.env.BENCH_DISK_USAGE !== '0') {
+      rows.push(`  where the installed index's bytes go (top fields, after the merge):`, ...(await diskUsage(client, index, docs.length, 12)));
+    }
     await client.indices.delete({ index }, { ignore: [404] });
   }
   return rows;
@@ -330,103 +300,111 @@ async function main(): Promise<void> {
     esUrl = es.url;
     stopEs = es.stop;
   }
-  const client = new Client({ node: esUrl, requestTimeout: 120_000, compression: false });
+  const client = new Client({ node: esUrl, requestTimeout: 600_000, compression: false });
   try {
-    await installTemplates(client, { retentionDays: 7 });
-    log(`generating ${DOCS} flow documents`);
-    const docs = generate(DOCS);
-    const batches: Buffer[] = [];
-    let rawBytes = 0;
-    let lines: string[] = [];
-    let size = 0;
-    const flush = () => {
-      const text = lines.join('\n') + '\n';
-      rawBytes += Buffer.byteLength(text);
-      batches.push(gzipSync(text));
-      lines = [];
-      size = 0;
-    };
-    for (const d of docs) {
-      const line = JSON.stringify(d);
-      if (lines.length === BATCH || (lines.length && size + line.length + 1 > BATCH_BYTES)) flush();
-      lines.push(line);
-      size += line.length + 1;
-    }
-    if (lines.length) flush();
-    const gzBytes = batches.reduce((s, b) => s + b.length, 0);
-    log(`${batches.length} agent batches (<= ${BATCH} documents, <= 4 MiB): ${(rawBytes / 2 ** 20).toFixed(0)} MiB NDJSON, ${(gzBytes / 2 ** 20).toFixed(0)} MiB gzip`);
-
-    // Warm the cluster (JIT, caches) so the first timed phase is not penalised.
-    await resetIndex(client);
-    await direct(client, docs.slice(0, Math.min(20_000, docs.length)));
-
-    const indexer = await spawnIndexer(esUrl);
-    if (process.env.BENCH_WATCH) log(`indexer at ${indexer.url} pid ${indexer.child.pid}`);
-    const a: number[] = [];
-    const b: number[] = [];
-    let retries = 0;
-    let indexerCpu = 0;
-    let helperCpu = 0;
-    const runA = async (round: number) => {
-      await resetIndex(client);
-      const cpu0 = process.cpuUsage();
-      const sa = await direct(client, docs);
-      const cpu = process.cpuUsage(cpu0);
-      helperCpu += (cpu.user + cpu.system) / 1e6;
-      await verify(client, '(a) bulk helper');
-      a.push(DOCS / sa);
-      log(`round ${round} (a) bulk helper: ${sa.toFixed(1)} s, ${(DOCS / sa).toFixed(0)} docs/s, client CPU ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s`);
-    };
-    const runB = async (round: number) => {
-      await resetIndex(client);
-      const cpu0 = indexer.cpuSeconds();
-      const rb = await viaIndexer(indexer.url, batches);
-      const cpu = indexer.cpuSeconds() - cpu0;
-      indexerCpu += cpu;
-      await verify(client, '(b) indexer');
-      b.push(DOCS / rb.seconds);
-      retries += rb.retries;
-      log(`round ${round} (b) indexer:     ${rb.seconds.toFixed(1)} s, ${(DOCS / rb.seconds).toFixed(0)} docs/s, indexer CPU ${cpu.toFixed(1)} s (${rb.retries} batches told to retry)`);
-    };
-    // Alternate the order each round so a drifting cluster does not favour one side.
-    for (let round = 1; round <= ROUNDS; round++) {
-      if (round % 2) {
-        await runA(round);
-        await runB(round);
-      } else {
-        await runB(round);
-        await runA(round);
-      }
-    }
-    const peak = indexer.peakRssKiB();
-    await indexer.stop();
-    await resetIndex(client);
-
-    const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
-    const median = (xs: number[]) => {
-      const s = [...xs].sort((x, y) => x - y);
-      return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-    };
-    // Each round's a and b ran back to back, so their ratio is compared under the same cluster
-    // conditions; the median of the rounds resists one disturbed round on a shared machine.
-    const perRound = a.map((x, i) => b[i]! / x);
-    const report = [
-      `indexer benchmark: ${DOCS} flow documents${process.env.BENCH_INDEXER_NODE_FLAGS ? ` (indexer node flags: ${process.env.BENCH_INDEXER_NODE_FLAGS})` : ''}, ${ROUNDS} round(s), agent batches of <= ${BATCH} docs / 4 MiB (gzip), ${SENDERS} senders, bulk concurrency ${CONCURRENCY}`,
-      `  (a) bulk helper direct : ${mean(a).toFixed(0)} docs/s`,
-      `  (b) through indexer    : ${mean(b).toFixed(0)} docs/s`,
-      `  ratio b/a              : ${median(perRound).toFixed(3)} median of rounds [${perRound.map((r) => r.toFixed(2)).join(', ')}], ${(mean(b) / mean(a)).toFixed(3)} of the means (aim >= 0.9)`,
-      `  indexer peak RSS       : ${(peak / 1024).toFixed(1)} MiB (aim < 200 MiB)`,
-      `  CPU per document       : bulk helper client ${((helperCpu / (DOCS * ROUNDS)) * 1e6).toFixed(1)} µs, indexer ${((indexerCpu / (DOCS * ROUNDS)) * 1e6).toFixed(1)} µs (same machine as Elasticsearch)`,
-      `  batches told to retry  : ${retries}`,
-    ];
+    const installed = await installTemplates(client, { retentionDays: 7 });
+    log(`templates installed; flow indices: ${installed.indexMode}`);
+    const report = ROUNDS > 0 ? await throughput(client, esUrl) : [];
     if (process.env.BENCH_STORAGE !== '0') {
-      report.push(`storage after a force merge (${DOCS} flow logs, one shard, bulk helper):`, ...(await storage(client, docs)));
+      const templates = buildTemplates({ capabilities: installed.capabilities, retentionDays: 7 });
+      for (const generator of STORAGE_GENERATORS) report.push(...(await storage(client, generator, installed, templates)));
     }
     process.stdout.write(`${report.join('\n')}\n`);
   } finally {
     await client.close();
     await stopEs();
   }
+}
+
+/** (a) and (b): documents per second, the ratio, the indexer's memory and CPU. */
+async function throughput(client: Client, esUrl: string): Promise<string[]> {
+  log(`generating ${DOCS} flow documents (${GENERATOR} generator)`);
+  const docs = generateFlowLogs(GENERATOR, DOCS, DAY);
+  const batches: Buffer[] = [];
+  let rawBytes = 0;
+  let lines: string[] = [];
+  let size = 0;
+  const flush = () => {
+    const text = lines.join('\n') + '\n';
+    rawBytes += Buffer.byteLength(text);
+    batches.push(gzipSync(text));
+    lines = [];
+    size = 0;
+  };
+  for (const d of docs) {
+    const line = JSON.stringify(d);
+    if (lines.length === BATCH || (lines.length && size + line.length + 1 > BATCH_BYTES)) flush();
+    lines.push(line);
+    size += line.length + 1;
+  }
+  if (lines.length) flush();
+  const gzBytes = batches.reduce((s, b) => s + b.length, 0);
+  log(`${batches.length} agent batches (<= ${BATCH} documents, <= 4 MiB): ${(rawBytes / 2 ** 20).toFixed(0)} MiB NDJSON, ${(gzBytes / 2 ** 20).toFixed(0)} MiB gzip`);
+
+  // Warm the cluster (JIT, caches) so the first timed phase is not penalised.
+  await resetIndex(client);
+  await direct(client, docs.slice(0, Math.min(20_000, docs.length)));
+
+  const indexer = await spawnIndexer(esUrl);
+  if (process.env.BENCH_WATCH) log(`indexer at ${indexer.url} pid ${indexer.child.pid}`);
+  const a: number[] = [];
+  const b: number[] = [];
+  let retries = 0;
+  let indexerCpu = 0;
+  let helperCpu = 0;
+  const runA = async (round: number) => {
+    await resetIndex(client);
+    const cpu0 = process.cpuUsage();
+    const sa = await direct(client, docs);
+    const cpu = process.cpuUsage(cpu0);
+    helperCpu += (cpu.user + cpu.system) / 1e6;
+    await verify(client, '(a) bulk helper');
+    a.push(DOCS / sa);
+    log(`round ${round} (a) bulk helper: ${sa.toFixed(1)} s, ${(DOCS / sa).toFixed(0)} docs/s, client CPU ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s`);
+  };
+  const runB = async (round: number) => {
+    await resetIndex(client);
+    const cpu0 = indexer.cpuSeconds();
+    const rb = await viaIndexer(indexer.url, batches);
+    const cpu = indexer.cpuSeconds() - cpu0;
+    indexerCpu += cpu;
+    await verify(client, '(b) indexer');
+    b.push(DOCS / rb.seconds);
+    retries += rb.retries;
+    log(`round ${round} (b) indexer:     ${rb.seconds.toFixed(1)} s, ${(DOCS / rb.seconds).toFixed(0)} docs/s, indexer CPU ${cpu.toFixed(1)} s (${rb.retries} batches told to retry)`);
+  };
+  // Alternate the order each round so a drifting cluster does not favour one side.
+  for (let round = 1; round <= ROUNDS; round++) {
+    if (round % 2) {
+      await runA(round);
+      await runB(round);
+    } else {
+      await runB(round);
+      await runA(round);
+    }
+  }
+  const peak = indexer.peakRssKiB();
+  await indexer.stop();
+  await resetIndex(client);
+
+  const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((x, y) => x - y);
+    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  };
+  // Each round's a and b ran back to back, so their ratio is compared under the same cluster
+  // conditions; the median of the rounds resists one disturbed round on a shared machine.
+  const perRound = a.map((x, i) => b[i]! / x);
+  const report = [
+    `indexer benchmark: ${DOCS} flow documents (${GENERATOR} generator)${process.env.BENCH_INDEXER_NODE_FLAGS ? ` (indexer node flags: ${process.env.BENCH_INDEXER_NODE_FLAGS})` : ''}, ${ROUNDS} round(s), agent batches of <= ${BATCH} docs / 4 MiB (gzip), ${SENDERS} senders, bulk concurrency ${CONCURRENCY}`,
+    `  (a) bulk helper direct : ${mean(a).toFixed(0)} docs/s`,
+    `  (b) through indexer    : ${mean(b).toFixed(0)} docs/s`,
+    `  ratio b/a              : ${median(perRound).toFixed(3)} median of rounds [${perRound.map((r) => r.toFixed(2)).join(', ')}], ${(mean(b) / mean(a)).toFixed(3)} of the means (aim >= 0.9)`,
+    `  indexer peak RSS       : ${(peak / 1024).toFixed(1)} MiB (aim < 200 MiB)`,
+    `  CPU per document       : bulk helper client ${((helperCpu / (DOCS * ROUNDS)) * 1e6).toFixed(1)} µs, indexer ${((indexerCpu / (DOCS * ROUNDS)) * 1e6).toFixed(1)} µs (same machine as Elasticsearch)`,
+    `  batches told to retry  : ${retries}`,
+  ];
+  return report;
 }
 
 await main();

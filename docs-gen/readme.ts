@@ -39,7 +39,7 @@ function fieldsTable(table: FieldTable): string {
   const rows = ['| field | type | ECS alias | required | meaning |', '| --- | --- | --- | --- | --- |'];
   for (const { path, spec } of leafFields(table)) {
     const range = rangeText(spec);
-    const type = `${spec.type}${spec.array ? '[]' : ''}${range ? `, ${range}` : ''}${spec.storedOnly ? ' (stored only)' : ''}`;
+    const type = `${spec.type}${spec.array ? '[]' : ''}${range ? `, ${range}` : ''}${spec.storedOnly ? ' (stored only)' : ''}${spec.docValuesOnly ? ' (doc values only)' : ''}`;
     rows.push(`| \`${path}\` | ${type} | ${spec.ecs ? `\`${spec.ecs}\`` : ''} | ${spec.required ? 'yes' : ''} | ${cell(spec.description)} |`);
   }
   return rows.join('\n');

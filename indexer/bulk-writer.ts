@@ -6,6 +6,8 @@
 // (never overwritten): a 409 means the id is taken, and the stored copy decides: the same
 // content is a retry that already got in (counted as written), different content is refused
 // for good (dead-lettered as a conflict), so the count acknowledged is what the cluster holds.
+// "The same" is judged in the kind's canonical form (schema/canonical.ts): a logsdb index
+// rebuilds its _source, so a date or an address can come back written differently.
 //
 // Whole-request answers that retrying cannot change: 413 (larger than http.max_content_length)
 // halves the request until it fits; 404 (the index does not exist and may not be created) and
@@ -17,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import PQueue from 'p-queue';
 import type { Logger } from '../common/log.js';
+import { CONTRACTS, type Canonicalizer, type DocKind } from '../schema/index.js';
 import { backoffDelay } from '../common/backoff.js';
 import { bulkBody, bulkSize, splitByBytes, type BulkOp } from './bulk-body.js';
 import { authRefusal, classifyRequestError, isAuthStatus, isRetryableItemStatus } from './es-errors.js';
@@ -210,7 +213,7 @@ export class BulkWriter {
         }
       }
       if (taken.length) {
-        const stored = await this.compareStored(taken);
+        const stored = await this.compareStored(kind, taken);
         indexed += stored.same;
         refused.push(...stored.different);
         // Deleted between the 409 and the look (retention, an operator): create it again.
@@ -260,11 +263,12 @@ export class BulkWriter {
   }
 
   /**
-   * Documents whose ids are taken: fetch the stored copies and compare content (as parsed JSON,
-   * so formatting cannot matter). Rare (retries after a lost answer, forged or broken ids), so
+   * Documents whose ids are taken: fetch the stored copies and compare content (as parsed JSON
+   * in the kind's canonical form, so neither formatting nor a synthetic _source can matter). Rare (retries after a lost answer, forged or broken ids), so
    * the cost of parsing both sides is paid only here.
    */
-  private async compareStored(docs: PreparedDoc[]): Promise<{ same: number; different: RefusedDoc[]; gone: PreparedDoc[] }> {
+  private async compareStored(kind: string, docs: PreparedDoc[]): Promise<{ same: number; different: RefusedDoc[]; gone: PreparedDoc[] }> {
+    const canonical: Canonicalizer = kind in CONTRACTS ? CONTRACTS[kind as DocKind].canonical : (d) => d;
     let res: { docs: Array<{ found?: boolean; _source?: unknown }> };
     try {
       res = await this.queue.add(() =>
@@ -279,7 +283,7 @@ export class BulkWriter {
     docs.forEach((doc, i) => {
       const got = res.docs[i];
       if (!got?.found) return void out.gone.push(doc);
-      if (isDeepStrictEqual(JSON.parse(doc.source.toString('utf8')), got._source)) return void out.same++;
+      if (isDeepStrictEqual(canonical(JSON.parse(doc.source.toString('utf8'))), canonical(got._source))) return void out.same++;
       this.metrics.conflicts.inc();
       out.different.push({
         doc,

@@ -147,7 +147,7 @@ export class ElasticsearchMonitor {
       if (this.opts.installTemplates && !this.installed) {
         const res = await installTemplates(this.client, { retentionDays: this.opts.retentionDays });
         this.installed = true;
-        this.log.info({ installed: res.installed.length, ilm: res.capabilities.ilm }, 'indexer: templates installed');
+        this.log.info({ installed: res.installed.length, ilm: res.capabilities.ilm, index_mode: res.indexMode }, 'indexer: templates installed');
       }
       const problem = (await checkTemplates(this.client)) ?? (await this.stillMissing());
       return this.set({ ready: problem === null, reachable: true, reason: problem });

@@ -4,15 +4,16 @@
 // rcode "NoError", "NXDomain", qtype "A", qclass "IN".
 import type { DocOf, FieldSpec, FieldTable } from './field-spec.js';
 
-const nanos = (description: string): FieldSpec => ({ type: 'long', min: 0, description });
+// Latencies and counts are charted, rarely filtered on: doc values only (FieldSpec.docValuesOnly).
+const nanos = (description: string): FieldSpec => ({ type: 'long', min: 0, docValuesOnly: true, description });
 
 export const DNS_LOG_FIELDS = {
   '@timestamp': { type: 'date', required: true, description: 'end of the aggregation interval' },
-  start_time: { type: 'date', required: true, description: 'start of the aggregation interval', ecs: 'event.start' },
-  end_time: { type: 'date', required: true, description: 'end of the aggregation interval', ecs: 'event.end' },
+  start_time: { type: 'date', docValuesOnly: true, required: true, description: 'start of the aggregation interval', ecs: 'event.start' },
+  end_time: { type: 'date', docValuesOnly: true, required: true, description: 'end of the aggregation interval', ecs: 'event.end' },
   host: { type: 'keyword', required: true, description: 'node that saw the messages (the client\'s node)' },
   type: { type: 'keyword', required: true, description: 'log (Calico\'s type: one aggregated DNS log)' },
-  count: { type: 'long', required: true, min: 1, description: 'responses aggregated into this log' },
+  count: { type: 'long', docValuesOnly: true, required: true, min: 1, description: 'responses aggregated into this log' },
   proto: { type: 'keyword', required: true, description: 'transport the messages used: udp, tcp', ecs: 'network.transport' },
   client_ip: { type: 'ip', required: true, description: 'address the query came from', ecs: 'client.ip' },
   client_name: { type: 'keyword', required: true, description: 'client endpoint name: its pod, else this host' },
@@ -51,7 +52,7 @@ export const DNS_LOG_FIELDS = {
     },
   },
   dns_resolved_ip: { type: 'ip', array: true, description: 'the addresses in the answers (A and AAAA)', ecs: 'dns.resolved_ip' },
-  latency_count: { type: 'long', required: true, min: 0, description: 'responses whose query was seen, so their latency measured' },
+  latency_count: { type: 'long', docValuesOnly: true, required: true, min: 0, description: 'responses whose query was seen, so their latency measured' },
   latency_mean: nanos('mean latency, query to response (nanoseconds)'),
   latency_max: nanos('largest latency (nanoseconds)'),
   latency_min: nanos('smallest latency (nanoseconds)'),

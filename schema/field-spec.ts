@@ -27,6 +27,13 @@ export interface FieldSpec {
   readonly ignoreAbove?: number;
   /** Kept in _source only: neither indexed nor aggregatable. */
   readonly storedOnly?: boolean;
+  /**
+   * Doc values only, no inverted index or points: for values that are aggregated, sorted or
+   * read back far more than filtered on, or nearly unique per document (a port, a hash, a
+   * counter). A filter on it still works, by scanning the doc values of the documents the rest
+   * of the query (a time range, a node) leaves, so it is slower than an indexed field's.
+   */
+  readonly docValuesOnly?: boolean;
   /** For 'long' and 'double': the smallest value accepted (0 for counters, ids and ports). */
   readonly min?: number;
   /** For 'long' and 'double': the largest value accepted (65535 for ports). */
@@ -98,15 +105,16 @@ type MappingProperty = Record<string, unknown>;
 
 function leafMapping(spec: FieldSpec): MappingProperty {
   if (spec.storedOnly) return { type: spec.type, index: false, doc_values: false };
+  const unindexed = spec.docValuesOnly ? { index: false } : {};
   switch (spec.type) {
     case 'keyword':
-      return { type: 'keyword', ignore_above: spec.ignoreAbove ?? 1024 };
+      return { type: 'keyword', ignore_above: spec.ignoreAbove ?? 1024, ...unindexed };
     case 'date':
-      return { type: 'date', format: 'strict_date_optional_time||epoch_millis' };
+      return { type: 'date', format: 'strict_date_optional_time||epoch_millis', ...unindexed };
     case 'flattened':
       return { type: 'flattened', ignore_above: spec.ignoreAbove ?? 1024 };
     default:
-      return { type: spec.type };
+      return { type: spec.type, ...unindexed };
   }
 }
 

@@ -1,4 +1,5 @@
 // The document contract: everything agent, indexer, Kibana checks and tests need to agree on.
+import { compileCanonical, type Canonicalizer } from './canonical.js';
 import { compileValidator, type Validator } from './validate.js';
 import { DNS_LOG_FIELDS, type DnsLog } from './dns-log.js';
 import { FLOW_LOG_FIELDS, type FlowLog } from './flow-log.js';
@@ -16,6 +17,7 @@ export * from './indices.js';
 export * from './ids.js';
 export * from './templates.js';
 export * from './validate.js';
+export * from './canonical.js';
 
 export interface DocTypeContract<D> {
   kind: DocKind;
@@ -27,6 +29,8 @@ export interface DocTypeContract<D> {
   index: (doc: D) => string;
   /** The document's time (what its daily index is named after), as an ISO string. */
   timestamp: (doc: D) => string;
+  /** The content in one form whether read back from a stored or a synthetic _source (schema/canonical.ts). */
+  canonical: Canonicalizer;
 }
 
 const validateFlow = compileValidator(FLOW_LOG_FIELDS);
@@ -53,6 +57,7 @@ export const FLOW_CONTRACT: DocTypeContract<FlowLog> = {
   id: flowLogId,
   index: (d) => dailyIndex('flows', d['@timestamp']),
   timestamp: (d) => d['@timestamp'],
+  canonical: compileCanonical(FLOW_LOG_FIELDS),
 };
 
 export const PROCESS_CONTRACT: DocTypeContract<ProcessEventDoc> = {
@@ -63,6 +68,7 @@ export const PROCESS_CONTRACT: DocTypeContract<ProcessEventDoc> = {
   id: processEventId,
   index: (d) => dailyIndex('process', d['@timestamp']),
   timestamp: (d) => d['@timestamp'],
+  canonical: compileCanonical(PROCESS_EVENT_FIELDS),
 };
 
 export const DNS_CONTRACT: DocTypeContract<DnsLog> = {
@@ -73,6 +79,7 @@ export const DNS_CONTRACT: DocTypeContract<DnsLog> = {
   id: dnsLogId,
   index: (d) => dailyIndex('dns', d['@timestamp']),
   timestamp: (d) => d['@timestamp'],
+  canonical: compileCanonical(DNS_LOG_FIELDS),
 };
 
 /** Every document kind's contract, by kind. */

@@ -8,13 +8,29 @@ import { FLOW_LOG_FIELDS } from './flow-log.js';
 import { INDEX_PATTERNS, INDEX_PREFIX, type DocKind } from './indices.js';
 import { PROCESS_EVENT_FIELDS } from './process-event.js';
 
-export const SCHEMA_VERSION = 4;
+/**
+ * 5: logsdb index mode where the cluster has it (schema/install.ts probes), explicit index sort
+ * settings, doc-values-only counters, times and hashes (FieldSpec.docValuesOnly).
+ */
+export const SCHEMA_VERSION = 5;
 export const ILM_POLICY_NAME = `${INDEX_PREFIX}-retention`;
 export const SETTINGS_COMPONENT = `${INDEX_PREFIX}-settings`;
 
 export interface ClusterCapabilities {
   /** Index lifecycle management (absent from the integ-test distribution). */
   ilm: boolean;
+  /**
+   * The cluster accepts `index.mode: logsdb` for procflow's sorted kinds, and which _source it
+   * then keeps: 'synthetic' (rebuilt from doc values on read; not stored), or 'stored' where
+   * the licence does not allow synthetic source (Elasticsearch falls back by itself). Null: no
+   * logsdb (older than 8.17, or refused), the templates keep the standard index mode.
+   */
+  logsdb: { source: 'synthetic' | 'stored' } | null;
+}
+
+/** The index mode the sorted kinds' templates get with these capabilities, in words (setup's output). */
+export function indexModeText(c: ClusterCapabilities): string {
+  return c.logsdb ? `logsdb with ${c.logsdb.source} _source` : 'standard (no logsdb on this cluster)';
 }
 
 export interface TemplateOptions {
@@ -28,6 +44,10 @@ export interface TemplateOptions {
  * their values (its name, its processes, their arguments), so side by side they compress far
  * better, and the common query (one node, recent) reads fewer blocks. Dead letters are rare and
  * have no node field.
+ *
+ * With logsdb the sort stays the one given here: logsdb's own default (host.name, @timestamp)
+ * would map a host.name keyword where it is missing, which a flow or DNS log cannot take (its
+ * `host` is a keyword, not an object), and the process events' host.name is an alias.
  */
 const TEMPLATED: ReadonlyArray<{ name: DocKind | 'deadletter'; fields: FieldTable; sortBy?: string }> = [
   { name: 'flows', fields: FLOW_LOG_FIELDS, sortBy: 'host' },
@@ -47,6 +67,15 @@ export interface TemplateSet {
 
 const meta = { managed_by: 'procflow', schema_version: SCHEMA_VERSION };
 
+/** The index settings of a sorted kind: the sort, and logsdb where the cluster has it. */
+export function sortedSettings(sortBy: string, capabilities: ClusterCapabilities): Record<string, unknown> {
+  const sort = { field: [sortBy, '@timestamp'], order: ['asc', 'desc'] };
+  return capabilities.logsdb ? { mode: 'logsdb', sort } : { sort };
+}
+
+/** Each sorted kind's sort field (the node). */
+export const SORTED_KINDS: ReadonlyArray<{ name: DocKind; sortBy: string }> = TEMPLATED.flatMap((t) => (t.sortBy && t.name !== 'deadletter' ? [{ name: t.name, sortBy: t.sortBy }] : []));
+
 export function buildTemplates(opts: TemplateOptions): TemplateSet {
   const settings: Record<string, unknown> = {
     number_of_shards: 1,
@@ -56,6 +85,9 @@ export function buildTemplates(opts: TemplateOptions): TemplateSet {
     // for documents that are written once and kept for days.
     codec: 'best_compression',
     'mapping.total_fields.limit': 2000,
+    // A value its field cannot take is refused (and dead-lettered with the reason), as in a
+    // standard index: logsdb would keep it in _source, unsearchable, without a word.
+    'mapping.ignore_malformed': false,
   };
   if (opts.capabilities.ilm) settings['lifecycle.name'] = ILM_POLICY_NAME;
 
@@ -80,7 +112,7 @@ export function buildTemplates(opts: TemplateOptions): TemplateSet {
     body: {
       index_patterns: [INDEX_PATTERNS[name]],
       composed_of: [SETTINGS_COMPONENT, `${INDEX_PREFIX}-${name}-mappings`],
-      ...(sortBy ? { template: { settings: { index: { sort: { field: [sortBy, '@timestamp'], order: ['asc', 'desc'] } } } } } : {}),
+      ...(sortBy ? { template: { settings: { index: sortedSettings(sortBy, opts.capabilities) } } } : {}),
       priority: 200,
       _meta: meta,
     },

@@ -26,13 +26,13 @@ export default defineCommand({
     try {
       await waitForCluster(client, c.es_url, c.wait_timeout);
       const res = await installTemplates(client, { retentionDays: c.retention_days });
-      log.info({ installed: res.installed, capabilities: res.capabilities }, 'templates installed');
+      log.info({ installed: res.installed, capabilities: res.capabilities, index_mode: res.indexMode }, 'templates installed');
       if (!res.capabilities.ilm) log.warn('the cluster has no ILM: indices are not deleted automatically; delete old procflow-*-YYYY.MM.DD indices yourself');
       if (c.kibana_url) {
         const imported = await importKibanaObjects(c, { timeoutMs: c.wait_timeout, log });
         log.info({ imported }, 'Kibana saved objects imported');
       }
-      process.stdout.write(`procflow setup: done (${res.installed.length} templates${c.kibana_url ? ', Kibana objects' : ''})\n`);
+      process.stdout.write(`procflow setup: done (${res.installed.length} templates${c.kibana_url ? ', Kibana objects' : ''}; index mode of flow, process and DNS indices: ${res.indexMode})\n`);
       return 0;
     } finally {
       await client.close();

@@ -157,8 +157,8 @@ export interface EsProxy {
   denyAll(status: 401 | 403 | 0): void;
   /** Refuse, as Elasticsearch 8 does, any request that asks for 9.x REST compatibility. */
   onlyMajor8(on: boolean): void;
-  /** Answer requests whose path matches with this status and a security_exception (null to stop). */
-  denyPath(path: RegExp | null, status?: 401 | 403): void;
+  /** Answer requests whose path matches with this status and a security_exception (null to stop); 400 stands for a request the cluster refuses. */
+  denyPath(path: RegExp | null, status?: 400 | 401 | 403): void;
   /** Delay every forwarded _bulk request by `ms` (0 to stop). */
   delayBulk(ms: number): void;
   /** Answer 413 (empty body, as Elasticsearch does above http.max_content_length) to _bulk bodies over `bytes` (0 to stop). */

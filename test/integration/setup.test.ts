@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { FLOW_CONTRACT, SCHEMA_VERSION, buildTemplates } from '../../schema/index.js';
+import { FLOW_CONTRACT, PROCESS_CONTRACT, SCHEMA_VERSION, buildTemplates, dailyIndex } from '../../schema/index.js';
 import { checkTemplates } from '../../schema/install.js';
 import { getTestCluster, type TestCluster } from '../support/elasticsearch.js';
 import { skipOrFail } from '../support/environment.js';
-import { deleteDayIndices, privateDay, sampleFlow, startEsProxy } from './indexer-harness.js';
+import { deleteDayIndices, privateDay, sampleFlow, sampleProcessEvent, startEsProxy } from './indexer-harness.js';
 
 const bin = fileURLToPath(new URL('../../../bin/procflow.js', import.meta.url));
 
@@ -22,6 +22,7 @@ describe('procflow setup', () => {
   let cluster: TestCluster | undefined;
   let reason = '';
   const day = privateDay();
+  const nextDay = new Date(day.getTime() + 86_400_000);
 
   before(async () => {
     const res = await getTestCluster();
@@ -31,6 +32,7 @@ describe('procflow setup', () => {
   after(async () => {
     if (!cluster) return;
     await deleteDayIndices(cluster.client, day);
+    await deleteDayIndices(cluster.client, nextDay);
     await cluster.stop();
   });
   const need = (t: TestContext): boolean => {
@@ -90,7 +92,7 @@ describe('procflow setup', () => {
     const shape = (r: typeof before) => r.index_templates.map((x) => [x.name, x.index_template.index_patterns, x.index_template.composed_of]).sort();
     assert.deepEqual(shape(after), shape(before));
 
-    const expected = buildTemplates({ capabilities: { ilm: false }, retentionDays: 1 }).indexTemplates.map((x) => x.name);
+    const expected = buildTemplates({ capabilities: { ilm: false, logsdb: null }, retentionDays: 1 }).indexTemplates.map((x) => x.name);
     for (const name of expected) {
       const found = after.index_templates.find((x) => x.name === name);
       assert.ok(found, `${name} installed`);
@@ -160,5 +162,129 @@ describe('procflow setup', () => {
     const templates = await runSetup(['--es-url', proxy.url, '--wait-timeout', '30s']);
     assert.equal(templates.status, 1, templates.stdout);
     assert.match(templates.stderr, /manage_index_templates/);
+  });
+
+  const settingsOf = async (index: string) => (await cluster!.client.indices.getSettings({ index, flat_settings: true }))[index]!.settings as Record<string, unknown>;
+  const indexTemplateMode = async (name: string) =>
+    ((await cluster!.client.indices.getIndexTemplate({ name })).index_templates[0]!.index_template.template?.settings as { index?: { mode?: string } } | undefined)?.index?.mode;
+
+  it('installs logsdb where the cluster takes it, says so, and keeps procflow\'s sort and mappings in it', async (t) => {
+    if (!need(t)) return;
+    const res = setup();
+    assert.equal(res.status, 0, res.stderr);
+    assert.match(res.stdout, /index mode of flow, process and DNS indices: logsdb with synthetic _source\)/);
+
+    const flow = sampleFlow(nextDay, 1);
+    const flows = FLOW_CONTRACT.index(flow);
+    await cluster!.client.index({ index: flows, id: FLOW_CONTRACT.id(flow), document: flow, refresh: true });
+    const fs = await settingsOf(flows);
+    assert.equal(fs['index.mode'], 'logsdb');
+    assert.deepEqual([fs['index.sort.field'], fs['index.sort.order']], [['host', '@timestamp'], ['asc', 'desc']]);
+    const props = (await cluster!.client.indices.getMapping({ index: flows }))[flows]!.mappings.properties as Record<string, { type?: string; properties?: unknown; index?: boolean }>;
+    assert.equal(props.host!.type, 'keyword', 'no host.name object pushed in by logsdb');
+    assert.equal(props.host!.properties, undefined);
+    assert.equal(props.bytes_in!.index, false);
+
+    const proc = sampleProcessEvent(nextDay, 1, 'process_exec');
+    const procIndex = PROCESS_CONTRACT.index(proc);
+    await cluster!.client.index({ index: procIndex, id: PROCESS_CONTRACT.id(proc), document: proc, refresh: true });
+    const ps = await settingsOf(procIndex);
+    assert.equal(ps['index.mode'], 'logsdb');
+    assert.deepEqual(ps['index.sort.field'], ['node_name', '@timestamp']);
+    const hostName = (await cluster!.client.indices.getMapping({ index: procIndex }))[procIndex]!.mappings.properties!.host as { properties: { name: unknown } };
+    assert.deepEqual(hostName.properties.name, { type: 'alias', path: 'node_name' }, 'the ECS alias stays an alias');
+
+    // Doc-values-only fields still answer filters, through their ECS names too.
+    const hits = async (query: object) => (await cluster!.client.search({ index: flows, query })).hits.hits.length;
+    assert.equal(await hits({ range: { bytes_in: { gte: flow.bytes_in, lte: flow.bytes_in } } }), 1);
+    assert.equal(await hits({ range: { 'event.start': { gte: flow.start_time } } }), 1);
+    assert.equal(await hits({ term: { 'source.port': flow.source_port } }), 1);
+    assert.equal(await hits({ term: { 'source.port': 1 } }), 0);
+  });
+
+  it('keeps the standard index mode where the cluster is older than 8.17 or refuses logsdb, says why, and names a licence without synthetic _source', async (t) => {
+    if (!need(t)) return;
+    const proxy = await startEsProxy(cluster!.url);
+    t.after(async () => {
+      await proxy.close();
+      // The next suites get the templates this cluster really takes.
+      assert.equal(setup().status, 0);
+    });
+    const run = async () => {
+      const res = await runSetup(['--es-url', proxy.url, '--wait-timeout', '30s']);
+      assert.equal(res.status, 0, res.stderr);
+      return res.stdout;
+    };
+
+    proxy.rewrite(/^\/_nodes/, (body) => {
+      for (const n of Object.values((body.nodes ?? {}) as Record<string, { version: string }>)) n.version = '8.16.3';
+      return body;
+    });
+    assert.match(await run(), /standard \(no logsdb on this cluster\): Elasticsearch 8\.16\.3 is older than 8\.17/);
+    assert.equal(await indexTemplateMode('procflow-flows'), undefined);
+    assert.equal(await checkTemplates(cluster!.client), null, 'either mode is the current schema');
+
+    proxy.rewrite(null);
+    proxy.denyPath(/^\/_index_template\/_simulate/, 400);
+    assert.match(await run(), /standard \(no logsdb on this cluster\): the cluster refused index\.mode logsdb for flows/);
+    assert.equal(await indexTemplateMode('procflow-dns'), undefined);
+
+    // A basic licence on the default distribution: Elasticsearch keeps logsdb but stores _source.
+    proxy.denyPath(null);
+    proxy.rewrite(/^\/_index_template\/_simulate/, (body) => {
+      const index = ((body.template as { settings: { index: Record<string, unknown> } }).settings.index);
+      index.mapping = { source: { mode: 'stored' } };
+      return body;
+    });
+    assert.match(await run(), /logsdb with stored _source\)/);
+    assert.equal(await indexTemplateMode('procflow-flows'), 'logsdb');
+  });
+
+  it('upgrades a cluster holding schema 4 templates: today\'s index keeps its settings and takes writes, the next day\'s is logsdb, queries span both', async (t) => {
+    if (!need(t)) return;
+    // Schema 4 as setup installed it: the standard mode, every field indexed.
+    const v4 = buildTemplates({ capabilities: { ilm: false, logsdb: null }, retentionDays: 1 });
+    const asV4 = (o: unknown): unknown =>
+      JSON.parse(JSON.stringify(o), (key, value: unknown) => {
+        if (key === 'schema_version') return 4;
+        if (value && typeof value === 'object' && (value as { index?: unknown }).index === false && (value as { doc_values?: unknown }).doc_values !== false) {
+          const { index: _index, ...rest } = value as Record<string, unknown>;
+          return rest;
+        }
+        return value;
+      });
+    for (const c of v4.components) await cluster!.client.cluster.putComponentTemplate({ name: c.name, ...(asV4(c.body) as object) } as never);
+    for (const x of v4.indexTemplates) await cluster!.client.indices.putIndexTemplate({ name: x.name, ...(asV4(x.body) as object) } as never);
+    assert.match(String(await checkTemplates(cluster!.client)), /schema version 4, expected 5; run procflow setup/);
+
+    // Today's index is made by schema 4.
+    const before = sampleFlow(day, 500, { process_name: '/usr/bin/upgrade-test' });
+    const today = FLOW_CONTRACT.index(before);
+    await cluster!.client.indices.delete({ index: today }, { ignore: [404] });
+    await cluster!.client.index({ index: today, id: FLOW_CONTRACT.id(before), document: before, op_type: 'create', refresh: true });
+
+    const res = setup();
+    assert.equal(res.status, 0, res.stderr);
+    assert.equal(await checkTemplates(cluster!.client), null);
+
+    // Index mode and sort are fixed when an index is made: today's keeps schema 4's, and takes the rest of the day's documents.
+    assert.equal((await settingsOf(today))['index.mode'], undefined);
+    const later = sampleFlow(day, 501, { process_name: '/usr/bin/upgrade-test' });
+    await cluster!.client.index({ index: today, id: FLOW_CONTRACT.id(later), document: later, op_type: 'create', refresh: true });
+    const tomorrowDoc = sampleFlow(nextDay, 502, { process_name: '/usr/bin/upgrade-test' });
+    const tomorrow = dailyIndex('flows', tomorrowDoc['@timestamp']);
+    await cluster!.client.indices.delete({ index: tomorrow }, { ignore: [404] });
+    await cluster!.client.index({ index: tomorrow, id: FLOW_CONTRACT.id(tomorrowDoc), document: tomorrowDoc, op_type: 'create', refresh: true });
+    assert.equal((await settingsOf(tomorrow))['index.mode'], 'logsdb');
+
+    // One query over both days: a term, a range on a field indexed in one and doc values only in the other, an aggregation.
+    const found = await cluster!.client.search({
+      index: `${today},${tomorrow}`,
+      size: 10,
+      query: { bool: { filter: [{ term: { 'process.executable': '/usr/bin/upgrade-test' } }, { range: { bytes_in: { gte: 0 } } }] } },
+      aggs: { out: { sum: { field: 'bytes_out' } } },
+    });
+    assert.equal(found.hits.hits.length, 3);
+    assert.equal((found.aggregations!.out as { value: number }).value, before.bytes_out + later.bytes_out + tomorrowDoc.bytes_out);
   });
 });

@@ -15,6 +15,7 @@ import {
   PROCESS_EVENT_FIELDS,
   SCHEMA_VERSION,
   buildTemplates,
+  canonicalIp,
   compileValidator,
   dailyIndex,
   ecsAliases,
@@ -280,7 +281,7 @@ describe('mapping generation', () => {
   });
 
   it('builds strict templates carrying the schema version, with ILM only where the cluster has it', () => {
-    const without = buildTemplates({ capabilities: { ilm: false }, retentionDays: 3 });
+    const without = buildTemplates({ capabilities: { ilm: false, logsdb: null }, retentionDays: 3 });
     assert.equal(without.ilmPolicy, null);
     assert.deepEqual(without.indexTemplates.map((t) => t.body.index_patterns), [['procflow-flows-*'], ['procflow-process-*'], ['procflow-dns-*'], ['procflow-deadletter-*']]);
     for (const t of without.indexTemplates) assert.deepEqual((t.body._meta as { schema_version: number }).schema_version, SCHEMA_VERSION);
@@ -296,9 +297,69 @@ describe('mapping generation', () => {
     assert.deepEqual(sortOf('dns'), { field: ['host', '@timestamp'], order: ['asc', 'desc'] });
     assert.equal(sortOf('deadletter'), undefined);
 
-    const withIlm = buildTemplates({ capabilities: { ilm: true }, retentionDays: 3 });
+    const withIlm = buildTemplates({ capabilities: { ilm: true, logsdb: null }, retentionDays: 3 });
     assert.ok(withIlm.ilmPolicy);
     assert.match(JSON.stringify(withIlm.ilmPolicy.body), /"min_age":"3d"/);
     assert.match(JSON.stringify(withIlm.components.find((c) => c.name === 'procflow-settings')!.body), /"lifecycle.name":"procflow-retention"/);
+  });
+
+  it('gives the sorted kinds logsdb where the cluster has it, with the sort spelled out, and never the dead letters', () => {
+    const modeOf = (set: ReturnType<typeof buildTemplates>, kind: string) =>
+      (set.indexTemplates.find((t) => t.name === `procflow-${kind}`)!.body.template as { settings?: { index: { mode?: string; sort?: unknown } } } | undefined)?.settings?.index;
+    const logsdb = buildTemplates({ capabilities: { ilm: false, logsdb: { source: 'synthetic' } }, retentionDays: 3 });
+    const standard = buildTemplates({ capabilities: { ilm: false, logsdb: null }, retentionDays: 3 });
+    for (const kind of ['flows', 'process', 'dns']) {
+      assert.equal(modeOf(logsdb, kind)!.mode, 'logsdb', kind);
+      assert.deepEqual(modeOf(logsdb, kind)!.sort, modeOf(standard, kind)!.sort, `${kind}: the same explicit sort either way`);
+      assert.equal(modeOf(standard, kind)!.mode, undefined);
+    }
+    assert.equal(modeOf(logsdb, 'deadletter'), undefined, 'dead letters keep their stored-only source field in a standard index');
+    assert.deepEqual(logsdb.components, standard.components, 'the mappings do not depend on the index mode');
+  });
+
+  it('maps counters, times and hashes nobody filters by as doc values only, and keeps the fields people filter by indexed', () => {
+    const p = mappingProperties(FLOW_LOG_FIELDS) as Record<string, Record<string, unknown>>;
+    for (const f of ['bytes_in', 'packets_out', 'source_port', 'start_time', 'end_time', 'community_id', 'tcp_mean_smooth_rtt', 'dest_container_image_id']) {
+      assert.equal(p[f]!.index, false, f);
+      assert.notEqual(p[f]!.doc_values, false, `${f} keeps its doc values (aggregations, synthetic _source)`);
+    }
+    for (const f of ['@timestamp', 'host', 'source_ip', 'dest_ip', 'dest_port', 'process_name', 'process_args', 'process_exec_id', 'dest_domains', 'proto']) {
+      assert.equal(p[f]!.index, undefined, f);
+    }
+    const d = mappingProperties(DNS_CONTRACT.fields) as Record<string, Record<string, unknown>>;
+    assert.equal(d.latency_p99!.index, false);
+    assert.equal(d.qname!.index, undefined);
+  });
+
+  it('puts documents in one form whether read back from a stored or a synthetic _source', () => {
+    const sent = flow({
+      '@timestamp': '2026-03-04T05:06:07Z',
+      start_time: '2026-03-04T07:05:52+02:00',
+      end_time: '2026-03-04T05:06:07',
+      source_ip: '::ffff:10.0.0.1',
+      dest_ip: '2001:0DB8:0:0::7',
+      process_args: ['b a', 'a b'],
+      process_exec_id: null as unknown as string,
+      dest_labels: [],
+    });
+    const synthetic = {
+      ...flow(),
+      '@timestamp': '2026-03-04T05:06:07.000Z',
+      start_time: '2026-03-04T05:05:52.000Z',
+      end_time: '2026-03-04T05:06:07.000Z',
+      source_ip: '10.0.0.1',
+      dest_ip: '2001:db8::7',
+      process_args: ['b a', 'a b'],
+    };
+    assert.deepEqual(FLOW_CONTRACT.canonical(sent), FLOW_CONTRACT.canonical(synthetic));
+    assert.notDeepEqual(FLOW_CONTRACT.canonical(sent), FLOW_CONTRACT.canonical({ ...synthetic, process_args: ['a b', 'b a'] }), 'array order is content');
+    assert.notDeepEqual(FLOW_CONTRACT.canonical(sent), FLOW_CONTRACT.canonical({ ...synthetic, dest_ip: '2001:db8::8' }));
+    assert.deepEqual(FLOW_CONTRACT.canonical(flow({ process_args: ['x'] })), FLOW_CONTRACT.canonical(flow({ process_args: 'x' as unknown as string[] })), 'a one-element array read back as its element');
+    const dns = sampleDnsLog({ servers: [{ ip: '::ffff:10.96.0.10', port: 53 }] });
+    assert.deepEqual(DNS_CONTRACT.canonical(dns), DNS_CONTRACT.canonical(sampleDnsLog({ servers: [{ ip: '10.96.0.10', port: 53 }] })), 'inside object arrays too');
+    assert.equal(canonicalIp('::1'), '0:0:0:0:0:0:0:1');
+    assert.equal(canonicalIp('1::'), '1:0:0:0:0:0:0:0');
+    assert.equal(canonicalIp('64:ff9b::192.0.2.33'), '64:ff9b:0:0:0:0:c000:221');
+    assert.equal(canonicalIp('fe80::1%eth0'), 'fe80:0:0:0:0:0:0:1');
   });
 });
