@@ -16,7 +16,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@elastic/elasticsearch';
@@ -35,12 +35,12 @@ const STORAGE_DOCS = Number(process.env.BENCH_STORAGE_DOCS ?? DOCS);
 const STORAGE_GENERATORS = (process.env.BENCH_STORAGE_GENERATORS ?? GENERATORS.join(',')).split(',').filter(Boolean).map(generatorNamed);
 const CONCURRENCY = 4;
 const FLUSH_BYTES = 5 * 1024 * 1024;
-const TOKEN = 'bench-token';
+export const TOKEN = 'bench-token';
 /** A day only the benchmark writes to, so a shared cluster's other indices are left alone. */
-const DAY = Date.UTC(2002, 1, 2);
-const INDEX = dailyIndex('flows', DAY);
+export const DAY = Date.UTC(2002, 1, 2);
+export const INDEX = dailyIndex('flows', DAY);
 /** The indexer dead-letters documents older than its retention: the benchmark's day must be inside it. */
-const RETENTION_DAYS = Math.ceil((Date.now() - DAY) / 86_400_000) + 2;
+export const RETENTION_DAYS = Math.ceil((Date.now() - DAY) / 86_400_000) + 2;
 
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
@@ -81,7 +81,7 @@ async function direct(client: Client, docs: FlowLog[]): Promise<number> {
 
 // ---- (b) through the indexer ----
 
-interface RunningIndexer {
+export interface RunningIndexer {
   url: string;
   child: ChildProcess;
   peakRssKiB(): number;
@@ -90,7 +90,7 @@ interface RunningIndexer {
   stop(): Promise<void>;
 }
 
-async function spawnIndexer(esUrl: string): Promise<RunningIndexer> {
+export async function spawnIndexer(esUrl: string): Promise<RunningIndexer> {
   const bin = fileURLToPath(new URL('../../bin/procflow.js', import.meta.url));
   // BENCH_INDEXER_NODE_FLAGS (e.g. --max-semi-space-size=4) tries V8 settings on the indexer.
   const nodeFlags = (process.env.BENCH_INDEXER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
@@ -131,7 +131,7 @@ async function spawnIndexer(esUrl: string): Promise<RunningIndexer> {
   };
 }
 
-function postBatch(agent: Agent, url: string, body: Buffer): Promise<{ status: number; retryAfter: number; text: string }> {
+export function postBatch(agent: Agent, url: string, body: Buffer): Promise<{ status: number; retryAfter: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
       `${url}/v1/flows`,
@@ -407,4 +407,5 @@ async function throughput(client: Client, esUrl: string): Promise<string[]> {
   return report;
 }
 
-await main();
+// bench:cluster borrows the indexer child from here.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -107,6 +107,17 @@ export interface LocalEsOptions {
   heap?: string;
   progress?: Progress;
   startTimeoutMs?: number;
+  /** A node of a cluster on loopback instead of a single node (bench:cluster). */
+  cluster?: ClusterNode;
+}
+
+export interface ClusterNode {
+  nodeName: string;
+  transportPort: number;
+  /** Transport ports of every node (this one included): where it looks for the others. */
+  seedTransportPorts: number[];
+  /** Names of the nodes that elect the first master. */
+  initialMasterNodes: string[];
 }
 
 export interface LocalEs {
@@ -114,6 +125,15 @@ export interface LocalEs {
   pid: number;
   logFile: string;
   stop(): Promise<void>;
+}
+
+function clusterArgs(c: ClusterNode): string[] {
+  return [
+    `-Enode.name=${c.nodeName}`,
+    `-Etransport.port=${c.transportPort}`,
+    `-Ediscovery.seed_hosts=${c.seedTransportPorts.map((p) => `127.0.0.1:${p}`).join(',')}`,
+    `-Ecluster.initial_master_nodes=${c.initialMasterNodes.join(',')}`,
+  ];
 }
 
 export async function startLocalElasticsearch(opts: LocalEsOptions = {}): Promise<LocalEs> {
@@ -137,10 +157,9 @@ export async function startLocalElasticsearch(opts: LocalEsOptions = {}): Promis
   const child: ChildProcess = spawn(
     join(home, 'bin', 'elasticsearch'),
     [
-      '-Ediscovery.type=single-node',
+      ...(opts.cluster ? clusterArgs(opts.cluster) : ['-Ediscovery.type=single-node', '-Etransport.port=0']),
       '-Enetwork.host=127.0.0.1',
       `-Ehttp.port=${port}`,
-      '-Etransport.port=0',
       `-Epath.data=${join(work, 'data')}`,
       `-Epath.logs=${join(work, 'logs')}`,
       '-Expack.security.enabled=false',

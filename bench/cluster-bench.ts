@@ -1,0 +1,177 @@
+// npm run bench:cluster — the indexer against a three-node Elasticsearch cluster (three processes
+// on loopback, one replica per shard as the templates ask), with one node stopped 30% of the way
+// through and started again halfway. Senders behave as agents do: a batch answered 503 or lost
+// with its connection is sent again after Retry-After, with the same documents (the ids are
+// deterministic, so a resend overwrites). Prints the rate with three nodes (after a warm-up
+// tenth), with two, while the node rejoins, and once the cluster is green again, as docs/s and
+// as ratios to the first; then counts what the cluster holds: every document once, none
+// dead-lettered.
+//
+// Settings (environment): BENCH_DOCS (300000), BENCH_BATCH (2000 documents per agent batch),
+// BENCH_SENDERS (4), BENCH_HEAP (512m per node), BENCH_STOP (term: a clean shutdown; kill: SIGKILL).
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { Agent } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { gzipSync } from 'node:zlib';
+import { Client } from '@elastic/elasticsearch';
+import { freePort } from '../common/net.js';
+import { startLocalElasticsearch, type ClusterNode, type LocalEs } from '../local-services/elasticsearch.js';
+import { FLOW_CONTRACT, INDEX_PATTERNS } from '../schema/index.js';
+import { installTemplates } from '../schema/install.js';
+import { generateFlowLogs } from './flow-docs.js';
+import { DAY, INDEX, RETENTION_DAYS, postBatch, spawnIndexer } from './indexer-bench.js';
+
+const DOCS = Number(process.env.BENCH_DOCS ?? 300_000);
+const BATCH = Number(process.env.BENCH_BATCH ?? 2000);
+const SENDERS = Number(process.env.BENCH_SENDERS ?? 4);
+const HEAP = process.env.BENCH_HEAP ?? '512m';
+const STOP = process.env.BENCH_STOP === 'kill' ? 'kill' : 'term';
+const NODES = 3;
+
+const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+
+interface Node {
+  name: string;
+  httpPort: number;
+  spec: ClusterNode;
+  dataDir: string;
+  es?: LocalEs;
+}
+
+async function startNode(n: Node): Promise<void> {
+  n.es = await startLocalElasticsearch({ port: n.httpPort, dataDir: n.dataDir, heap: HEAP, cluster: n.spec, startTimeoutMs: 300_000 });
+}
+
+/** Acknowledged documents, read at the phases' edges to give each phase its rate. */
+class Timeline {
+  acked = 0;
+  add(n: number): void {
+    this.acked += n;
+  }
+  now(): { t: number; acked: number } {
+    return { t: performance.now(), acked: this.acked };
+  }
+}
+
+type Phase = { name: string; from: { t: number; acked: number }; to: { t: number; acked: number } };
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'procflow-cluster-bench-'));
+  // The nodes run as Elasticsearch's own user (as root we are not allowed to run them) and must reach their folders.
+  chmodSync(work, 0o755);
+  const transport = await Promise.all(Array.from({ length: NODES }, () => freePort()));
+  const names = Array.from({ length: NODES }, (_, i) => `bench-${i + 1}`);
+  const nodes: Node[] = [];
+  for (let i = 0; i < NODES; i++) {
+    nodes.push({ name: names[i]!, httpPort: await freePort(), dataDir: join(work, names[i]!), spec: { nodeName: names[i]!, transportPort: transport[i]!, seedTransportPorts: transport, initialMasterNodes: names } });
+  }
+  let indexer: Awaited<ReturnType<typeof spawnIndexer>> | undefined;
+  try {
+    log(`starting ${NODES} Elasticsearch nodes (heap ${HEAP} each)`);
+    await Promise.all(nodes.map(startNode));
+    const urls = nodes.map((n) => n.es!.url);
+    const client = new Client({ nodes: urls, requestTimeout: 120_000 });
+    await client.cluster.health({ wait_for_nodes: String(NODES), wait_for_status: 'green', timeout: '120s' });
+    await installTemplates(client, { retentionDays: RETENTION_DAYS });
+    await client.indices.delete({ index: INDEX }, { ignore: [404] });
+
+    log(`generating ${DOCS} flow logs in batches of ${BATCH}`);
+    const docs = generateFlowLogs('agent', DOCS, DAY);
+    const batches: Buffer[] = [];
+    for (let i = 0; i < docs.length; i += BATCH) batches.push(gzipSync(docs.slice(i, i + BATCH).map((d) => JSON.stringify(d)).join('\n') + '\n'));
+
+    indexer = await spawnIndexer(urls.join(','));
+    const agent = new Agent({ keepAlive: true, maxSockets: SENDERS });
+    const timeline = new Timeline();
+    const counts = { resent503: 0, resentNetwork: 0 };
+    let next = 0;
+    const sender = async () => {
+      for (let i = next++; i < batches.length; i = next++) {
+        for (;;) {
+          const res = await postBatch(agent, indexer!.url, batches[i]!).catch((err: Error) => ({ status: 0, retryAfter: 1, text: err.message }));
+          if (res.status === 200) break;
+          if (res.status !== 503 && res.status !== 0) throw new Error(`bench: the indexer answered ${res.status}: ${res.text}`);
+          if (res.status === 503) counts.resent503++;
+          else counts.resentNetwork++;
+          await sleep(res.retryAfter * 1000);
+        }
+        timeline.add(Math.min(BATCH, DOCS - i * BATCH));
+      }
+    };
+
+    // The first tenth warms the indexer and creates the index; the phases are measured after it.
+    const victim = nodes[NODES - 1]!;
+    const phases: Phase[] = [];
+    const events: string[] = [];
+    const reach = async (fraction: number) => {
+      while (timeline.acked < DOCS * fraction) await sleep(20);
+      return timeline.now();
+    };
+    const choreography = (async () => {
+      const warm = await reach(0.1);
+      const stopAt = await reach(0.3);
+      phases.push({ name: `${NODES} nodes`, from: warm, to: stopAt });
+      log(`stopping ${victim.name} (${STOP}) after ${stopAt.acked} documents`);
+      if (STOP === 'kill') process.kill(victim.es!.pid, 'SIGKILL');
+      await victim.es!.stop();
+      const stopped = timeline.now();
+      events.push(`${victim.name} stopped in ${((stopped.t - stopAt.t) / 1000).toFixed(1)} s`);
+      const restartAt = await reach(0.5);
+      phases.push({ name: `${NODES - 1} nodes (${victim.name} down)`, from: stopped, to: restartAt });
+      log(`starting ${victim.name} again after ${restartAt.acked} documents`);
+      await startNode(victim);
+      const back = timeline.now();
+      phases.push({ name: `${victim.name} rejoining`, from: restartAt, to: back });
+      events.push(`${victim.name} rejoined in ${((back.t - restartAt.t) / 1000).toFixed(1)} s`);
+      await client.cluster.health({ wait_for_nodes: String(NODES), wait_for_status: 'green', timeout: '300s' });
+      const green = timeline.now();
+      events.push(`cluster green ${((green.t - back.t) / 1000).toFixed(1)} s after ${victim.name} rejoined (replicas recovered while the senders went on)`);
+      if (green.acked >= DOCS) events.push('the run ended before the cluster was green again: raise BENCH_DOCS to measure the rate after recovery');
+      return green;
+    })();
+
+    const started = performance.now();
+    await Promise.all(Array.from({ length: SENDERS }, sender));
+    const done = timeline.now();
+    const green = await choreography;
+    if (green.acked < DOCS) phases.push({ name: 'after recovery (green)', from: green, to: done });
+    const wallS = (performance.now() - started) / 1000;
+    agent.destroy();
+
+    await client.indices.refresh({ index: INDEX });
+    const stored = (await client.count({ index: INDEX })).count;
+    const dead = (await client.count({ index: INDEX_PATTERNS.deadletter, ignore_unavailable: true, allow_no_indices: true })).count;
+    const ids = new Set(docs.map((d) => FLOW_CONTRACT.id(d as never)));
+    const indexerCpuS = indexer.cpuSeconds();
+    await indexer.stop();
+    indexer = undefined;
+    await client.close();
+
+    const rate = (p: Phase) => (p.to.acked - p.from.acked) / ((p.to.t - p.from.t) / 1000);
+    const base = rate(phases[0]!);
+    console.log(`\nbench:cluster  ${DOCS} flow logs, batches of ${BATCH}, ${SENDERS} senders, ${NODES} nodes on loopback (heap ${HEAP}), stop: ${STOP}`);
+    console.log('phase                                   docs      docs/s   ratio to 3 nodes');
+    for (const p of phases) {
+      const r = rate(p);
+      console.log(`${p.name.padEnd(38)} ${String(p.to.acked - p.from.acked).padStart(7)} ${r.toFixed(0).padStart(10)} ${(r / base).toFixed(3).padStart(10)}`);
+    }
+    for (const e of events) console.log(`- ${e}`);
+    console.log(`- batches sent again: ${counts.resent503} after a 503, ${counts.resentNetwork} after a lost connection`);
+    console.log(`- indexer CPU ${indexerCpuS.toFixed(1)} s for ${DOCS} documents (${((indexerCpuS / DOCS) * 1e6).toFixed(1)} µs each); wall ${wallS.toFixed(1)} s`);
+    console.log(`- stored: ${stored} of ${ids.size} distinct documents; dead-lettered: ${dead}`);
+    if (stored !== ids.size || dead !== 0) {
+      console.log('bench:cluster FAILED: documents were lost, duplicated or dead-lettered');
+      process.exitCode = 1;
+    } else {
+      console.log('bench:cluster: nothing lost, nothing duplicated');
+    }
+  } finally {
+    await indexer?.stop().catch(() => {});
+    await Promise.all(nodes.map((n) => n.es?.stop().catch(() => {})));
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
