@@ -180,13 +180,13 @@ export interface Results {
 
 /** A sample during which other processes used more than this share of the machine is taken again. */
 const OTHERS_MAX_SHARE = 0.05;
-const ATTEMPTS = 3;
+const ATTEMPTS = 2;
 
 /**
  * Interleaved rounds: each round runs every workload without procflow and with it, the order
  * of the two alternating from round to round (ABBA), so drift on the host falls on both sides.
  * `attach` starts the collecting side afresh for each "on" half. The machine is shared: a
- * sample during which other processes were busy is taken again (up to 3 attempts, the quietest
+ * sample during which other processes were busy is taken again (once; the quieter of the two
  * one counts).
  */
 export async function interleavedRounds(
@@ -248,14 +248,15 @@ function ownCpuS(m: Measured): number {
 
 /**
  * The saturated-core table: throughput without and with, the share kept (the median over the
- * rounds of each round's with/without pair) against the issue's aim, and CPU per operation: the
- * generators' (getrusage, which on these kernels includes the softirq work done in their
- * context) plus, with procflow, the collecting process's, over the sample and its settling.
+ * rounds of each round's with/without pair, and from CPU per operation) against the issue's
+ * aim, and CPU per operation: the generators' (getrusage, which on these kernels includes the
+ * softirq work done in their context) plus, with procflow, the collecting process's, over the
+ * sample and its settling.
  */
 export function saturatedTable(ws: Workload[], r: Results): string[] {
   const lines = [
-    `| workload (${availableParallelism()} generators) | without | with | unit | kept (median of rounds) | aim | CPU-µs/op without | with | extra µs/op |`,
-    '| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |',
+    `| workload (${availableParallelism()} generators) | without | with | unit | kept: throughput | kept: CPU/op | aim | CPU-µs/op without | with | extra µs/op |`,
+    '| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const w of ws) {
     const off = r.off.get(w.key)!;
@@ -265,9 +266,11 @@ export function saturatedTable(ws: Workload[], r: Results): string[] {
     const cpuOff = median(off.map(perOp));
     const cpuOn = median(on.map(perOp));
     const rate = (ms: Measured[]) => fmt(median(ms.map((m) => m.sample.opsPerS)) * w.scale);
-    lines.push(`| ${w.name} | ${rate(off)} | ${rate(on)} | ${w.unit} | ${kept.toFixed(3)} ${kept >= w.aim ? 'ok' : 'BELOW'} | ${w.aim} | ${fmt(cpuOff)} | ${fmt(cpuOn)} | ${fmt(cpuOn - cpuOff)} |`);
+    const mark = (x: number) => `${x.toFixed(3)} ${x >= w.aim ? 'ok' : 'BELOW'}`;
+    lines.push(`| ${w.name} | ${rate(off)} | ${rate(on)} | ${w.unit} | ${mark(kept)} | ${mark(cpuOff / cpuOn)} | ${w.aim} | ${fmt(cpuOff)} | ${fmt(cpuOn)} | ${fmt(cpuOn - cpuOff)} |`);
   }
   const others = median([...r.off.values(), ...r.on.values()].flat().map((m) => m.otherCpuS / (availableParallelism() * m.sample.wallS)));
-  lines.push(`(CPU-µs per ${ws.map((w) => `${w.key}: ${w.op}`).join(', ')}; medians of the rounds. Other processes used ${(others * 100).toFixed(1)}% of the machine in the median sample; ${r.retaken} samples were taken again because others used more than ${OTHERS_MAX_SHARE * 100}%)`);
+  lines.push(`(CPU-µs per ${ws.map((w) => `${w.key}: ${w.op}`).join(', ')}; medians of the rounds. Other processes used ${(others * 100).toFixed(1)}% of the machine in the median sample; ${r.retaken} samples were taken again because others used more than ${OTHERS_MAX_SHARE * 100}%.`);
+  lines.push(' "kept: CPU/op" is CPU per operation without over with: the throughput the cores would keep if they were all ours, which holds while other processes take a share of them)');
   return lines;
 }
