@@ -11,12 +11,15 @@
 //   flows100k    100k active flows held in one interval: RSS, and the cost of the flush (its CPU, the
 //                RSS sampled while it runs, the longest the event loop waited for a turn), and of
 //                validating each document against the contract before spooling (in that flush)
-//   kernel       (root + BTF only) the real agent under a loopback TCP workload: its CPU share
+//   saturated    (root + BTF only) the real agent (procflow agent --output ndjson) under
+//                saturated-core workloads, without and with it in interleaved rounds: throughput
+//                kept, CPU per operation, and the agent's own CPU per exec (bench/agent-saturated.ts)
 //
 // Settings (environment): BENCH_SECONDS (3 per phase), BENCH_FLOWS (100000 distinct flows),
 // BENCH_ACTIVE (10000 distinct flows per second in the rate phases),
 // BENCH_PROCESSES (1000), BENCH_RATES (250000,500000,1000000,2000000), BENCH_V8_DEFAULTS=1 (measure
-// without the agent's young-generation limit, agent/heap.ts).
+// without the agent's young-generation limit, agent/heap.ts); the saturated phase's
+// PROCFLOW_BENCH_ROUNDS (5) and PROCFLOW_BENCH_SECONDS (3 per sample).
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -37,6 +40,7 @@ import { EndpointNamer } from '../agent/flows/endpoints.js';
 import { podInfoFrom } from '../agent/kubernetes/pod.js';
 import { PodIndex } from '../agent/kubernetes/pod-index.js';
 import { agentDefaults } from '../agent/config.js';
+import { saturatedPhase } from './agent-saturated.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const FLOWS = Number(process.env.BENCH_FLOWS ?? 100_000);
@@ -246,44 +250,6 @@ async function phaseFlows100k(sinkUrl: string): Promise<PhaseResult> {
   return r;
 }
 
-async function phaseKernel(sinkUrl: string): Promise<PhaseResult | string> {
-  const { checkKernelSupport } = await import('../native/index.js');
-  const support = checkKernelSupport();
-  if (!support.ok) return `kernel phase skipped: missing ${support.missing.join(', ')}`;
-  const { startAgent } = await import('../agent/run.js');
-  const { agentDefaults } = await import('../agent/config.js');
-  const dir = mkdtempSync(join(tmpdir(), 'procflow-bench-k-'));
-  const running = await startAgent(agentDefaults({ indexer_url: sinkUrl, token: 'bench', flush_interval: 1000, spool_dir: dir, listen: '127.0.0.1:0', process_events_rate: 0 }), { log: silent });
-  // Loopback workload in a child: many short TCP connections plus a bulk stream.
-  const workload = `
-    const net = require('node:net');
-    const srv = net.createServer((s) => s.on('data', (d) => s.write(d))).listen(0, '127.0.0.1', () => {
-      const port = srv.address().port; const buf = Buffer.alloc(16384, 7); const end = Date.now() + ${SECONDS * 1000};
-      let conns = 0;
-      const one = () => { if (Date.now() > end) { console.log(JSON.stringify({ conns, cpu: process.cpuUsage() })); process.exit(0); }
-        const c = net.connect(port, '127.0.0.1', () => { let n = 0; c.on('data', () => { if (++n >= 4) { c.end(); conns++; setImmediate(one); } else c.write(buf); }); c.write(buf); }); };
-      for (let i = 0; i < 8; i++) one();
-    });`;
-  const c0 = cpuSeconds();
-  const t0 = performance.now();
-  const child = spawn(process.execPath, ['-e', workload], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  await new Promise((r) => child.once('exit', r));
-  const agentCpu = cpuSeconds() - c0;
-  const wall = (performance.now() - t0) / 1000;
-  await running.shutdown();
-  rmSync(dir, { recursive: true, force: true });
-  const w = JSON.parse(out.trim()) as { conns: number; cpu: { user: number; system: number } };
-  const workloadCpu = (w.cpu.user + w.cpu.system) / 1e6;
-  const r = finish('kernel', running.agent.aggregator.stats.recordsIn, t0, c0, {
-    connections: w.conns, workloadCpuS: workloadCpu.toFixed(2), agentCpuS: agentCpu.toFixed(2),
-    agentCpuShareOfOneCore: `${((agentCpu / wall) * 100).toFixed(1)}%`, agentVsWorkload: `${((agentCpu / workloadCpu) * 100).toFixed(1)}%`,
-  });
-  r.wallS = wall;
-  return r;
-}
-
 /**
  * --kubernetes at cluster scope: the memory of a 100k-pod index (as a big cluster's pod list
  * fills it), and flow endpoint naming with pods against naming without (the baseline).
@@ -335,7 +301,6 @@ async function runPhase(phase: string, sinkUrl: string): Promise<PhaseResult | s
   if (phase === 'ingest') return phaseIngest(sinkUrl);
   if (phase.startsWith('rate=')) return phaseRate(sinkUrl, Number(phase.slice(5)));
   if (phase === 'flows100k') return phaseFlows100k(sinkUrl);
-  if (phase === 'kernel') return phaseKernel(sinkUrl);
   if (phase === 'pods100k') return phasePods();
   throw new Error(`bench: unknown phase ${phase}`);
 }
@@ -377,10 +342,16 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   const s = await sink();
-  const phases = (process.env.BENCH_PHASES?.split(',') ?? ['baseline', 'ingest', ...RATES.map((r) => `rate=${r}`), 'flows100k', 'pods100k', 'kernel']);
+  const phases = (process.env.BENCH_PHASES?.split(',') ?? ['baseline', 'ingest', ...RATES.map((r) => `rate=${r}`), 'flows100k', 'pods100k', 'saturated']);
   const results: PhaseResult[] = [];
+  const saturated: string[] = [];
   process.stderr.write(`bench: ${FLOWS} distinct flows over ${PROCESSES} processes, ${SECONDS} s per phase\n`);
   for (const ph of phases) {
+    if (ph === 'saturated') {
+      const rounds = Number(process.env.PROCFLOW_BENCH_ROUNDS ?? 5);
+      saturated.push(...await saturatedPhase(rounds, Number(process.env.PROCFLOW_BENCH_SECONDS ?? 3), (t) => process.stderr.write(`bench: ${t}\n`)));
+      continue;
+    }
     const r = await child(ph, s.url);
     if (typeof r === 'string') {
       process.stdout.write(`${r}\n`);
@@ -388,7 +359,12 @@ async function main(): Promise<void> {
     }
     results.push(r);
   }
-  const base = results.find((r) => r.phase === 'baseline')!;
+  if (saturated.length) process.stdout.write(`${saturated.join('\n')}\n`);
+  const base = results.find((r) => r.phase === 'baseline');
+  if (!base) {
+    s.server.close();
+    return;
+  }
   const baseRate = base.events / base.wallS;
   const rows = [['phase', 'events/s', 'cpu s / 1M events', 'cpu share', 'peak RSS MiB', 'vs baseline', 'notes']];
   for (const r of results) {

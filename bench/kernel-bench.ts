@@ -1,131 +1,51 @@
-// Kernel collector overhead: each workload without and with the programs attached, in
-// alternating (ABBA) rounds to fight noise on small machines, printing both rates and their
-// ratio, plus the in-kernel cost per program run from kernel.bpf_stats_enabled.
+// Kernel collector cost on saturated cores: as many load generators as cores (bench/saturate.ts)
+// for a loopback TCP stream, connect/request/close churn and fork+exec, each without and with
+// the BPF programs attached in interleaved rounds; then the in-kernel cost of every attached
+// program, per hook flavour this kernel can attach, from the kernel's run-time statistics.
 //
-//   npm run bench:kernel                  (node dist/bench/kernel-bench.js)
-//   PROCFLOW_BENCH_ROUNDS=4 PROCFLOW_BENCH_SECONDS=2 ...
+//   npm run bench:kernel                  (node dist/bench/kernel-bench.js; root, as the agent)
+//   PROCFLOW_BENCH_ROUNDS=5 PROCFLOW_BENCH_SECONDS=3 PROCFLOW_BENCH_STATS_SECONDS=1.5 ...
 //
-// Workloads run in child processes; this process hosts the collector the way the agent
-// does (events consumed, flows drained every second).
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { createServer, connect, type AddressInfo } from 'node:net';
-import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { setTimeout as delay } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+// This process hosts the collector the way the agent does: the programs loaded and attached
+// through the addon, process events consumed from the ring buffer, flows drained every second.
 import { createLogger } from '../common/log.js';
-import { checkKernelSupport, openKernelCollector, type HookMode, type OpenKernelCollector, type ProcessEvent } from '../native/index.js';
-import { freePort } from '../common/net.js';
+import {
+  HOOK_MODES, checkKernelSupport, enableRunTimeStats, openKernelCollector, type HookMode, type OpenKernelCollector, type ProcessEvent,
+} from '../native/index.js';
+import {
+  EXEC_PATH, fmt, interleavedRounds, loadgen, median, opsPerUnit, runGenerators, saturatedTable, workloads,
+  type Attached, type Results, type Sample, type Workload,
+} from './saturate.js';
 
 const log = createLogger('kernel-bench');
-const SELF = fileURLToPath(import.meta.url);
 const ROUNDS = Number(process.env.PROCFLOW_BENCH_ROUNDS ?? 5);
-const SECONDS = Number(process.env.PROCFLOW_BENCH_SECONDS ?? 2);
-const EXECS = Number(process.env.PROCFLOW_BENCH_EXECS ?? 1500);
-
-// ---- child roles -----------------------------------------------------------------------------
-
-/** A request/response server: reads 64 bytes, answers 64 bytes, the client closes. */
-async function churnServer(): Promise<void> {
-  const reply = Buffer.alloc(64, 0x61);
-  const server = createServer((s) => {
-    s.on('data', () => s.write(reply));
-    s.on('error', () => {});
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  process.stdout.write(`${(server.address() as AddressInfo).port}\n`);
-}
-
-/** Connect, send a request, read the response, close; as many as fit in `seconds`, 4 at a time. */
-async function churnClient(port: number, seconds: number): Promise<void> {
-  const until = Date.now() + seconds * 1000;
-  const request = Buffer.alloc(64, 0x62);
-  let done = 0;
-  const one = () =>
-    new Promise<void>((resolve, reject) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => s.write(request));
-      s.once('data', () => {
-        s.destroy();
-        done++;
-        resolve();
-      });
-      s.once('error', reject);
-    });
-  const worker = async () => {
-    while (Date.now() < until) await one();
-  };
-  const start = process.hrtime.bigint();
-  await Promise.all([worker(), worker(), worker(), worker()]);
-  const secs = Number(process.hrtime.bigint() - start) / 1e9;
-  process.stdout.write(`${done / secs}\n`);
-}
-
-// ---- helpers -----------------------------------------------------------------------------------
-
-function run(file: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; pid: number }> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d: Buffer) => (stdout += d));
-    c.stderr.on('data', (d: Buffer) => (stderr += d));
-    c.once('error', reject);
-    c.once('close', (code) => resolve({ code, stdout, stderr, pid: c.pid ?? -1 }));
-  });
-}
-
-async function firstLine(c: ChildProcess): Promise<string> {
-  let buf = '';
-  for await (const chunk of c.stdout!) {
-    buf += String(chunk);
-    if (buf.includes('\n')) return buf.split('\n')[0]!;
-  }
-  throw new Error('bench: child ended before printing its port');
-}
-
-/** Wait until something listens on `port`, without connecting (iperf3 -1 would take it as its client). */
-async function waitListening(port: number, server: ChildProcess): Promise<void> {
-  const hex = port.toString(16).toUpperCase().padStart(4, '0');
-  for (let i = 0; i < 500; i++) {
-    if (server.exitCode !== null) throw new Error(`bench: iperf3 -s exited (${server.exitCode}) before listening on ${port}`);
-    for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
-      const rows = readFileSync(f, 'utf8').split('\n');
-      if (rows.some((r) => r.includes(`:${hex} `) && r.split(/\s+/)[4] === '0A')) return;
-    }
-    await delay(20);
-  }
-  throw new Error(`bench: nothing listens on ${port}`);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-// ---- workloads ---------------------------------------------------------------------------------
-
-interface Workload {
-  name: string;
-  unit: string;
-  aim: number;
-  /** One measurement; `c` is the collector when attached. */
-  once(c: Collecting | null): Promise<number>;
-}
+const SECONDS = Number(process.env.PROCFLOW_BENCH_SECONDS ?? 3);
+const STATS_SECONDS = Number(process.env.PROCFLOW_BENCH_STATS_SECONDS ?? 1.5);
 
 /** The collector as the agent runs it: events consumed, flows drained each second. */
 class Collecting {
-  readonly events: ProcessEvent[] = [];
-  private timer: NodeJS.Timeout;
+  /** Exec events of EXEC_PATH by parent pid: the generators' children. */
+  private readonly execsByParent = new Map<number, number>();
+  private readonly timer: NodeJS.Timeout;
+
   constructor(readonly collector: OpenKernelCollector) {
-    collector.start((batch) => {
-      for (const e of batch) this.events.push(e);
-      if (this.events.length > 200_000) this.events.splice(0, 100_000);
+    collector.start((batch: ProcessEvent[]) => {
+      for (const e of batch) {
+        if (e.kind === 'exec' && e.filename === EXEC_PATH) this.execsByParent.set(e.ppid, (this.execsByParent.get(e.ppid) ?? 0) + 1);
+      }
     });
     this.timer = setInterval(() => collector.drainFlows(), 1000);
   }
+
+  /** Exec events seen from the children of `pids`, waiting up to 2 s for `expected` of them. */
+  async execsSeen(pids: number[], expected: number): Promise<number> {
+    const count = () => pids.reduce((a, p) => a + (this.execsByParent.get(p) ?? 0), 0);
+    for (let i = 0; i < 40 && count() < expected; i++) await new Promise((r) => setTimeout(r, 50));
+    const n = count();
+    for (const p of pids) this.execsByParent.delete(p);
+    return n;
+  }
+
   close(): void {
     clearInterval(this.timer);
     this.collector.drainFlows();
@@ -133,153 +53,163 @@ class Collecting {
   }
 }
 
-const iperfStream: Workload = {
-  name: 'TCP stream (iperf3, loopback)',
-  unit: 'Gbit/s',
-  aim: 0.97,
-  async once() {
-    const port = await freePort();
-    const server = spawn('iperf3', ['-s', '-1', '-p', String(port)], { stdio: 'ignore' });
-    try {
-      await waitListening(port, server);
-      const r = await run('iperf3', ['-c', '127.0.0.1', '-p', String(port), '-t', String(SECONDS), '-J']);
-      if (r.code !== 0) throw new Error(`iperf3 failed: ${r.stderr || r.stdout.slice(0, 300)}`);
-      const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
-      return j.end.sum_received.bits_per_second / 1e9;
-    } finally {
-      server.kill();
-    }
-  },
-};
+let hooksLine = '';
 
-const churn: Workload = {
-  name: 'TCP connection churn',
-  unit: 'conn/s',
-  aim: 0.9,
-  async once() {
-    const server = spawn(process.execPath, [SELF, '--role', 'churn-server'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    try {
-      const port = Number(await firstLine(server));
-      const r = await run(process.execPath, [SELF, '--role', 'churn-client', String(port), String(SECONDS)]);
-      if (r.code !== 0) throw new Error(`churn client failed: ${r.stderr}`);
-      return Number(r.stdout.trim());
-    } finally {
-      server.kill();
-    }
-  },
-};
+async function attach(): Promise<Attached> {
+  const c = new Collecting(openKernelCollector());
+  hooksLine ||= c.collector.hooks.map((h) => `${h.hook}=${h.via}`).join(' ');
+  const k0 = c.collector.counters();
+  return {
+    cpu: () => {
+      const u = process.cpuUsage();
+      return { user: u.user / 1e6, system: u.system / 1e6 };
+    },
+    async settle(w: Workload, s: Sample) {
+      const checks: Record<string, number> = {};
+      if (w.key === 'exec') {
+        checks.execStarted = s.ops;
+        checks.execSeen = await c.execsSeen(s.pids, s.ops);
+      }
+      return checks;
+    },
+    async close() {
+      const k = c.collector.counters();
+      lost += k.eventsLost - k0.eventsLost;
+      droppedUser += k.eventsDroppedUser - k0.eventsDroppedUser;
+      c.close();
+    },
+  };
+}
+let lost = 0;
+let droppedUser = 0;
 
-let execSeen = 0;
-let execStarted = 0;
-const execLoop: Workload = {
-  name: 'fork+exec loop (/bin/true)',
-  unit: 'exec/s',
-  aim: 0.95,
-  async once(c) {
-    const script = `i=0; while [ $i -lt ${EXECS} ]; do /bin/true; i=$((i+1)); done`;
-    const start = process.hrtime.bigint();
-    const r = await run('/bin/sh', ['-c', script]);
-    const secs = Number(process.hrtime.bigint() - start) / 1e9;
-    if (r.code !== 0) throw new Error(`exec loop failed: ${r.stderr}`);
-    if (c) {
-      // Every /bin/true the shell started must show up as an exec event.
-      const pid = r.pid;
-      const count = () => c.events.filter((e) => e.kind === 'exec' && e.ppid === pid && e.filename === '/bin/true').length;
-      for (let i = 0; i < 40 && count() < EXECS; i++) await delay(50);
-      execSeen += count();
-      execStarted += EXECS;
-    }
-    return EXECS / secs;
-  },
-};
+// ---- in-kernel cost per program ------------------------------------------------------------------
 
-const syscalls: Workload = {
-  name: '1-byte read+write syscalls (dd bs=1)',
-  unit: 'syscall/s',
-  aim: 0,
-  async once() {
-    const n = 300_000;
-    const start = process.hrtime.bigint();
-    const r = await run('dd', ['if=/dev/zero', 'of=/dev/null', 'bs=1', `count=${n}`]);
-    if (r.code !== 0) throw new Error(`dd failed: ${r.stderr}`);
-    return (2 * n) / (Number(process.hrtime.bigint() - start) / 1e9);
-  },
-};
-
-// ---- in-kernel cost ----------------------------------------------------------------------------
-
-interface ProgStat {
+interface ProgramCost {
   name: string;
-  runs: number;
-  ns: number;
+  section: string;
+  /** Runs and ns per workload key. */
+  byWorkload: Map<Workload['key'], { runs: number; ns: number }>;
 }
 
-function progStats(): Map<number, ProgStat> {
-  const list = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })) as {
-    id: number;
-    name?: string;
-    run_time_ns?: number;
-    run_cnt?: number;
-  }[];
-  return new Map(
-    list.filter((p) => p.name?.startsWith('pf_')).map((p) => [p.id, { name: p.name!, runs: p.run_cnt ?? 0, ns: p.run_time_ns ?? 0 }]),
-  );
-}
-
-/** In-kernel cost of one hook flavour: its programs' runs and time over one pass of every workload. */
 interface FlavourCost {
   mode: HookMode;
-  hooks: string;
-  programs: ProgStat[];
-  /** Why the flavour was not measured (this kernel cannot attach it). */
+  programs: ProgramCost[];
+  /** Why the flavour was not measured: this kernel cannot attach it, or it attached the same programs as an earlier one. */
   skipped?: string;
 }
 
-const SOCKET_HOOKS = ['tcp_send', 'tcp_recv', 'udp_send', 'udp_recv'];
+/** The sections a forced flavour's own programs live in (auto: every program). */
+const SECTIONS: Record<HookMode, string[]> = {
+  auto: [''],
+  tp_btf: ['tp_btf/'],
+  raw_tp: ['raw_tp/'],
+  tracepoint: ['tracepoint/'],
+  fentry: ['fentry/', 'fexit/'],
+  kprobe: ['kprobe/', 'kretprobe/'],
+};
 
-async function kernelCost(workloads: Workload[]): Promise<FlavourCost[]> {
-  const path = '/proc/sys/kernel/bpf_stats_enabled';
-  let previous: string;
+/** The issue's aims for item 2 (ns per run): socket send and receive hooks, and exec. */
+function aimNs(program: string): number | undefined {
+  if (/^pf_(tpb|tp|fx|kp|kr)_(tcp_|udp6?_)?send$/.test(program)) return 500;
+  if (/^pf_(tpb|tp|fe|fx|kp|kr)_(recv|tcp_rbuf|udp6?_recv)$/.test(program)) return 500;
+  if (/^pf_(tpb|tp)_exec$/.test(program)) return 2000;
+  return undefined;
+}
+
+function stats(c: OpenKernelCollector): Map<string, { section: string; runs: number; ns: number }> {
+  return new Map(c.programs().filter((p) => p.attached).map((p) => [p.name, { section: p.section, runs: p.runCount ?? 0, ns: p.runTimeNs ?? 0 }]));
+}
+
+async function flavourCosts(ws: Workload[]): Promise<FlavourCost[]> {
+  let statsOn: { close(): void };
   try {
-    previous = readFileSync(path, 'utf8').trim();
-    writeFileSync(path, '1');
+    statsOn = enableRunTimeStats();
   } catch (err) {
-    log.warn({ err }, 'kernel.bpf_stats_enabled not available: no in-kernel cost figures');
+    log.warn({ err }, 'kernel bench: no in-kernel cost figures');
     return [];
   }
   const out: FlavourCost[] = [];
+  let autoPrograms = '';
   try {
-    // Every socket-hook flavour this kernel can attach, each measured on its own.
-    for (const mode of ['auto', 'tp_btf', 'tracepoint', 'fentry', 'kprobe'] as const) {
-      const others = progStats();
-      const c = new Collecting(openKernelCollector({ hookMode: mode }));
+    for (const mode of HOOK_MODES) {
+      let c: Collecting;
       try {
-        const hooks = c.collector.hooks.map((h) => `${h.hook}=${h.via}`).join(' ');
-        const off = c.collector.hooks.find((h) => SOCKET_HOOKS.includes(h.hook) && mode !== 'auto' && h.via !== mode);
-        if (off) {
-          out.push({ mode, hooks, programs: [], skipped: `${off.hook}: ${off.reason}` });
+        c = new Collecting(openKernelCollector({ hookMode: mode }));
+      } catch (err) {
+        out.push({ mode, programs: [], skipped: (err as Error).message.split('\n')[0]! });
+        continue;
+      }
+      try {
+        const hooks = c.collector.hooks;
+        if (mode !== 'auto' && !hooks.some((h) => h.via === mode)) {
+          // The first hook that says why, without the list of flavours skipped before it.
+          const h = hooks.find((x) => x.via === 'none' && x.reason);
+          out.push({ mode, programs: [], skipped: `not attachable here: ${h ? `${h.hook}: ${h.reason.replace(/ \(skipped .*$/, '')}` : 'no hook has this flavour'}` });
           continue;
         }
-        // Only this collector's programs: another agent on the host may run its own.
-        const before = new Map([...progStats()].filter(([id]) => !others.has(id)));
-        for (const w of workloads.filter((x) => x.aim > 0)) await w.once(c);
-        const programs: ProgStat[] = [];
-        for (const [id, a] of progStats()) {
-          const b = before.get(id);
-          if (b && a.runs - b.runs > 0) programs.push({ name: a.name, runs: a.runs - b.runs, ns: a.ns - b.ns });
+        const names = c.collector.programs().filter((p) => p.attached).map((p) => p.name).sort().join(',');
+        if (mode === 'auto') autoPrograms = names;
+        else if (names === autoPrograms) {
+          out.push({ mode, programs: [], skipped: 'the same programs as auto' });
+          continue;
         }
-        out.push({ mode, hooks, programs: programs.sort((x, y) => y.runs - x.runs) });
+        const costs = new Map<string, ProgramCost>();
+        for (const w of ws) {
+          const before = stats(c.collector);
+          const s = await runGenerators(w);
+          await c.execsSeen(s.pids, 0);
+          for (const [name, a] of stats(c.collector)) {
+            if (!SECTIONS[mode].some((prefix) => a.section.startsWith(prefix))) continue;
+            const b = before.get(name);
+            const runs = a.runs - (b?.runs ?? 0);
+            if (runs <= 0) continue;
+            const pc = costs.get(name) ?? { name, section: a.section, byWorkload: new Map() };
+            pc.byWorkload.set(w.key, { runs, ns: a.ns - (b?.ns ?? 0) });
+            costs.set(name, pc);
+          }
+        }
+        out.push({ mode, programs: [...costs.values()].sort((x, y) => x.section.localeCompare(y.section) || x.name.localeCompare(y.name)) });
       } finally {
         c.close();
       }
     }
     return out;
   } finally {
-    writeFileSync(path, previous);
+    statsOn.close();
   }
 }
 
-// ---- main ----------------------------------------------------------------------------------------
+function costTable(ws: Workload[], costs: FlavourCost[]): string[] {
+  const lines = [
+    `| flavour | program | section | ${ws.map((w) => `${w.key} runs | ns/run`).join(' | ')} | aim ns/run |`,
+    `| --- | --- | --- | ${ws.map(() => '---: | ---:').join(' | ')} | ---: |`,
+  ];
+  for (const f of costs) {
+    if (f.skipped) {
+      lines.push(`| ${f.mode} | (${f.skipped.replace(/\|/g, '/')}) | | ${ws.map(() => ' | ').join(' | ')} | |`);
+      continue;
+    }
+    for (const p of f.programs) {
+      const cells = ws.map((w) => {
+        const x = p.byWorkload.get(w.key);
+        return x ? `${x.runs} | ${fmt(x.ns / x.runs)}` : ' | ';
+      });
+      const aim = aimNs(p.name);
+      const worst = Math.max(...[...p.byWorkload.values()].map((x) => x.ns / x.runs));
+      lines.push(`| ${f.mode} | ${p.name} | ${p.section} | ${cells.join(' | ')} | ${aim ? `${aim} ${worst <= aim ? 'ok' : 'ABOVE'}` : ''} |`);
+    }
+  }
+  return lines;
+}
+
+function collectorCpuLine(ws: Workload[], r: Results): string {
+  const parts = ws.map((w) => {
+    const per = r.on.get(w.key)!.map((m) => ((m.collectorCpu!.user + m.collectorCpu!.system) / (m.sample.ops / opsPerUnit(w))) * 1e6);
+    return `${w.key} ${fmt(median(per))} µs/${w.op}`;
+  });
+  return `this process (ring buffer, decoding, flow drains; included above): ${parts.join(', ')}`;
+}
 
 async function main(): Promise<void> {
   const support = checkKernelSupport();
@@ -288,83 +218,26 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  try {
-    execFileSync('iperf3', ['--version'], { stdio: 'ignore' });
-  } catch {
-    process.stdout.write('kernel bench: iperf3 is missing (apt-get install iperf3)\n');
-    process.exitCode = 2;
-    return;
-  }
-  // The last one has no aim: it shows the host-wide syscall tax of the syscall tracepoints.
-  const workloads = [iperfStream, churn, execLoop, syscalls];
-  const results = new Map<Workload, { off: number[]; on: number[] }>(workloads.map((w) => [w, { off: [], on: [] }]));
-  let lost = 0;
-  let droppedUser = 0;
-  let hooks = '';
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const w of workloads) {
-      // ABBA: alternate which condition goes first.
-      const order = round % 2 === 0 ? ['off', 'on'] : ['on', 'off'];
-      for (const cond of order) {
-        if (cond === 'off') {
-          results.get(w)!.off.push(await w.once(null));
-        } else {
-          const c = new Collecting(openKernelCollector());
-          hooks ||= c.collector.hooks.map((h) => `${h.hook}=${h.via}`).join(' ');
-          try {
-            results.get(w)!.on.push(await w.once(c));
-            const k = c.collector.counters();
-            lost += k.eventsLost;
-            droppedUser += k.eventsDroppedUser;
-          } finally {
-            c.close();
-          }
-        }
-      }
-      log.info({ workload: w.name, round, ...results.get(w) }, 'round done');
-    }
-  }
-  const cost = await kernelCost(workloads);
+  loadgen();
+  const ws = workloads(SECONDS);
+  const res = await interleavedRounds(ws, ROUNDS, attach, (text) => log.info(text));
+  const costs = await flavourCosts(workloads(STATS_SECONDS));
 
-  const rows = workloads.map((w) => {
-    const r = results.get(w)!;
-    const off = median(r.off);
-    const on = median(r.on);
-    // Best of N: least disturbed by other load on the host.
-    const bestRatio = Math.max(...r.on) / Math.max(...r.off);
-    return { w, off, on, ratio: on / off, bestRatio };
-  });
-  const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(2));
+  const execs = res.on.get('exec')!.map((m) => m.checks ?? {});
+  const seen = execs.reduce((a, c) => a + (c.execSeen ?? 0), 0);
+  const started = execs.reduce((a, c) => a + (c.execStarted ?? 0), 0);
   const lines: string[] = [];
-  lines.push(`kernel collector overhead (${ROUNDS} ABBA rounds, median; hooks: ${hooks})`);
+  lines.push(`kernel collector on saturated cores (${ROUNDS} interleaved rounds of ${SECONDS} s, medians; hooks: ${hooksLine})`);
   lines.push('');
-  lines.push('| workload | without (median) | with (median) | unit | ratio (median) | ratio (best of N) | aim |');
-  lines.push('| --- | ---: | ---: | --- | ---: | ---: | ---: |');
-  for (const r of rows) {
-    const mark = (x: number) => (r.w.aim ? `${x.toFixed(3)} ${x >= r.w.aim ? 'ok' : 'BELOW'}` : x.toFixed(3));
-    lines.push(`| ${r.w.name} | ${fmt(r.off)} | ${fmt(r.on)} | ${r.w.unit} | ${mark(r.ratio)} | ${mark(r.bestRatio)} | ${r.w.aim || 'info'} |`);
-  }
-  lines.push('');
-  lines.push(`exec events seen / processes started: ${execSeen} / ${execStarted} = ${(execSeen / Math.max(1, execStarted)).toFixed(4)}`);
-  lines.push(`ring buffer drops (kernel): ${lost}; dropped in user space: ${droppedUser}`);
-  if (cost.length) {
+  lines.push(...saturatedTable(ws, res));
+  lines.push(collectorCpuLine(ws, res));
+  lines.push(`exec events seen / processes started: ${seen} / ${started} = ${(seen / Math.max(1, started)).toFixed(4)}; ring buffer drops (kernel): ${lost}; dropped in user space: ${droppedUser}`);
+  if (costs.length) {
     lines.push('');
-    lines.push('in-kernel cost per program run, per hook flavour (kernel.bpf_stats_enabled, one extra pass of every workload each):');
-    lines.push('| flavour | program | runs | ns/run |');
-    lines.push('| --- | --- | ---: | ---: |');
-    for (const f of cost) {
-      if (f.skipped) lines.push(`| ${f.mode} | (not attachable here: ${f.skipped.replace(/\|/g, '/')}) | | |`);
-      for (const p of f.programs) lines.push(`| ${f.mode} | ${p.name} | ${p.runs} | ${(p.ns / p.runs).toFixed(0)} |`);
-    }
+    lines.push(`in-kernel cost per program run, per hook flavour (BPF run-time statistics, ${STATS_SECONDS} s of each workload per flavour; the statistics' own two clock reads are included):`);
+    lines.push(...costTable(ws, costs));
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-const role = process.argv.indexOf('--role');
-if (role >= 0) {
-  const which = process.argv[role + 1];
-  if (which === 'churn-server') await churnServer();
-  else if (which === 'churn-client') await churnClient(Number(process.argv[role + 2]), Number(process.argv[role + 3]));
-} else {
-  await main();
-}
+await main();

@@ -16,6 +16,11 @@ export interface RawProgram {
   name: string;
   section: string;
   attached: boolean;
+  /** The kernel's program id; absent when the kernel would not describe the program. */
+  id?: number;
+  /** Time spent in the program and its runs, counted only while run-time statistics are on. */
+  runTimeNs?: number;
+  runCount?: number;
 }
 
 export interface RawCounters {
@@ -68,6 +73,8 @@ export interface Addon {
   /** A copy of the BPF object (ELF) the collector loads, for tests that read its BTF. */
   bpfObject(): Buffer;
   probe(): RawProbe;
+  /** Turns on every BPF program's run-time statistics while the returned fd stays open. */
+  enableRunTimeStats(): number;
   libbpfVersion: string;
 }
 

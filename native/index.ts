@@ -1,5 +1,6 @@
 // The kernel collector as the agent uses it: open (load + attach with fallbacks), batches of
 // process events, drained flows, counters, close. Implements native/types.ts over the addon.
+import { closeSync } from 'node:fs';
 import { loadAddon, type RawCollector, type RawProgram, type RawCounters } from './binding.js';
 import { decodeEvents, decodeFlows } from './decode.js';
 import { KernelLoadError, KernelSupportError } from './errors.js';
@@ -13,9 +14,35 @@ export { checkKernelSupport, type KernelSupport } from './support.js';
 export { KernelSupportError, KernelLoadError } from './errors.js';
 export { decodeEvents, decodeFlows, formatAddress } from './decode.js';
 
+/**
+ * Turns on the kernel's run-time statistics of every BPF program (each program's run_time_ns
+ * and run_cnt, read through `programs()`) until `close()`. They cost two clock reads per program
+ * run while on, for every program on the host, so benchmarks keep them off while they time
+ * throughput. Throws KernelSupportError when the kernel refuses (before 5.8, or without
+ * CAP_SYS_ADMIN) or the addon is missing.
+ */
+export function enableRunTimeStats(): { close(): void } {
+  const loaded = loadAddon();
+  if ('error' in loaded) throw new KernelSupportError(loaded.error, 'run npm run build:kernel', ['the native addon']);
+  let fd: number;
+  try {
+    fd = loaded.addon.enableRunTimeStats();
+  } catch (err) {
+    throw new KernelSupportError((err as Error).message, 'run as root (CAP_SYS_ADMIN) on Linux 5.8 or newer, or set the sysctl kernel.bpf_stats_enabled=1 yourself',
+      ['BPF run-time statistics'], { cause: err });
+  }
+  let open = true;
+  return {
+    close() {
+      if (open) closeSync(fd);
+      open = false;
+    },
+  };
+}
+
 /** What `openKernelCollector` returns: the contract plus inspection helpers. */
 export interface OpenKernelCollector extends KernelCollector {
-  /** Loaded programs (attached or only verified), by BPF program name. */
+  /** Loaded programs (attached or only verified), by BPF program name, with the kernel's id and run statistics. */
   programs(): RawProgram[];
   /** Counters plus the addon's extras (drain method). */
   counters(): KernelCounters & Pick<RawCounters, 'drainMethod'>;

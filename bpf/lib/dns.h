@@ -5,8 +5,9 @@
  *    the caller's context when a socket addresses the DNS server port, and
  *    record which process owns that socket (pf_dns_socks);
  *  - cgroup skb hooks see every packet of the cgroup tree; two bounded reads
- *    tell a DNS packet (egress to the server port, ingress from it) from the
- *    rest, and only those are copied to the ring buffer with their owner.
+ *    of the headers (straight from the packet, see pf_skb_peek) tell a DNS
+ *    packet (egress to the server port, ingress from it) from the rest, and
+ *    only those are copied to the ring buffer with their owner.
  * Packets seen from the server's side (a local stub's own socket receiving a
  * query) are left out, so a query through 127.0.0.53 shows up once for the
  * client that asked the stub and once for the stub's upstream query.
@@ -60,6 +61,29 @@ struct pf_dns_pkt {
 	__u16 dst_port;
 };
 
+/*
+ * Copy `len` (a constant) header bytes at `off` of the packet. The cgroup skb
+ * hooks run for every packet of the host, nearly all of them not DNS: read
+ * them straight from the packet's linear data (skb->data is the network
+ * header here, data_end the end of the linear part), without a helper call,
+ * and through bpf_skb_load_bytes only when they lie beyond the linear part.
+ * `off` is at most 0xff: an IPv4 header with options, and 13 bytes more.
+ */
+static __always_inline int pf_skb_peek(struct __sk_buff *skb, __u32 off, void *to, __u32 len)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	void *at;
+
+	off &= 0xff;
+	at = data + off;
+	if (at + len <= end) {
+		__builtin_memcpy(to, at, len);
+		return 0;
+	}
+	return bpf_skb_load_bytes(skb, off, to, len);
+}
+
 static __always_inline int pf_dns_parse(struct __sk_buff *skb, bool egress, struct pf_dns_pkt *p)
 {
 	__u8 ip[10];
@@ -67,13 +91,13 @@ static __always_inline int pf_dns_parse(struct __sk_buff *skb, bool egress, stru
 	__u16 port = bpf_htons(cfg_dns_port);
 
 	if (skb->protocol == bpf_htons(PF_ETH_P_IP)) {
-		if (bpf_skb_load_bytes(skb, 0, ip, sizeof(ip)) < 0)
+		if (pf_skb_peek(skb, 0, ip, sizeof(ip)) < 0)
 			return 0;
 		p->family = PF_AF_INET;
 		p->proto = ip[9];
 		p->l4 = (ip[0] & 0x0f) * 4;
 	} else if (skb->protocol == bpf_htons(PF_ETH_P_IPV6)) {
-		if (bpf_skb_load_bytes(skb, 0, ip, 8) < 0)
+		if (pf_skb_peek(skb, 0, ip, 8) < 0)
 			return 0;
 		/* Extension headers are not walked: DNS does not use them. */
 		p->family = PF_AF_INET6;
@@ -84,7 +108,7 @@ static __always_inline int pf_dns_parse(struct __sk_buff *skb, bool egress, stru
 	}
 	if (p->proto != PF_PROTO_UDP && p->proto != PF_PROTO_TCP)
 		return 0;
-	if (bpf_skb_load_bytes(skb, p->l4 & 0xff, ports, sizeof(ports)) < 0)
+	if (pf_skb_peek(skb, p->l4, ports, sizeof(ports)) < 0)
 		return 0;
 	/* The server's side of the conversation is not the asker's: skip it. */
 	if (egress ? ports[1] != port : ports[0] != port)
@@ -96,7 +120,7 @@ static __always_inline int pf_dns_parse(struct __sk_buff *skb, bool egress, stru
 	} else {
 		__u8 doff;
 
-		if (bpf_skb_load_bytes(skb, (p->l4 & 0xff) + 12, &doff, 1) < 0)
+		if (pf_skb_peek(skb, p->l4 + 12, &doff, 1) < 0)
 			return 0;
 		p->payload = p->l4 + (doff >> 4) * 4;
 	}

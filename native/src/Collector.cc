@@ -221,6 +221,15 @@ Napi::Value Collector::Programs(const Napi::CallbackInfo& info) {
     o.Set("name", name);
     o.Set("section", bpf_program__section_name(prog));
     o.Set("attached", planner_->Attached().count(name) > 0);
+    // The kernel's view of the program: its id, and run-time statistics (which only
+    // count while BPF_ENABLE_STATS or kernel.bpf_stats_enabled is on).
+    bpf_prog_info pi{};
+    uint32_t len = sizeof(pi);
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &pi, &len) == 0) {
+      o.Set("id", Napi::Number::New(env, pi.id));
+      o.Set("runTimeNs", Napi::Number::New(env, static_cast<double>(pi.run_time_ns)));
+      o.Set("runCount", Napi::Number::New(env, static_cast<double>(pi.run_cnt)));
+    }
     out.Set(i++, o);
   }
   return out;

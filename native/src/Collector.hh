@@ -28,7 +28,7 @@ class Collector : public Napi::ObjectWrap<Collector> {
  private:
   // JS thread: [{ hook, via, target, reason }].
   Napi::Value Hooks(const Napi::CallbackInfo& info);
-  // JS thread: [{ name, attached }] for every loaded program.
+  // JS thread: [{ name, section, attached, id, runTimeNs, runCount }] for every loaded program.
   Napi::Value Programs(const Napi::CallbackInfo& info);
   // JS thread: start(onBatch(buffer, count)).
   Napi::Value Start(const Napi::CallbackInfo& info);

@@ -8,7 +8,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { openHarness, requireKernel } from '../support/kernel.js';
 import { notApplicable, skipOrFail } from '../support/environment.js';
-import { openKernelCollector } from '../../native/index.js';
+import { enableRunTimeStats, openKernelCollector } from '../../native/index.js';
 
 const HOOKS = ['exec', 'fork', 'exit', 'tcp_send', 'udp_send', 'tcp_recv', 'udp_recv', 'tcp_state', 'udp_peer', 'dns'];
 
@@ -109,6 +109,32 @@ test('kprobe programs pass the verifier; where kprobes cannot attach the hooks s
   }
   // Process hooks have no kprobe flavour and still work.
   assert.notEqual(h.collector.hooks.find((r) => r.hook === 'exec')!.via, 'none');
+});
+
+test('programs() has kernel ids, and run counts and times while enableRunTimeStats() holds them on', (t) => {
+  if (!requireKernel(t)) return;
+  const h = openHarness(t);
+  const exec = () => h.collector.programs().find((p) => p.attached && /^pf_tpb?_exec$/.test(p.name))!;
+  assert.ok(exec(), 'an exec program is attached');
+  assert.ok(exec().id! > 0 && ours('prog').get(exec().id!) === exec().name, 'its id is the one bpftool shows');
+  const stats = enableRunTimeStats();
+  let on: { runs: number; ns: number };
+  try {
+    const before = exec();
+    for (let i = 0; i < 3; i++) spawnSync('/bin/true');
+    const after = exec();
+    on = { runs: after.runCount! - before.runCount!, ns: after.runTimeNs! - before.runTimeNs! };
+  } finally {
+    stats.close();
+  }
+  assert.ok(on.runs >= 3, `the exec program counted the 3 execs while on (${on.runs})`);
+  assert.ok(on.ns > 0, 'and the time they took');
+  // Off again once closed, unless someone turned the sysctl on for the whole host.
+  if (readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim() === '0') {
+    const before = exec().runCount!;
+    spawnSync('/bin/true');
+    assert.equal(exec().runCount, before, 'no runs counted after close()');
+  }
 });
 
 test('close() detaches: no program or map of this collector is left', async (t) => {

@@ -1,0 +1,176 @@
+// bench:agent's saturated phase: the whole agent (`procflow agent --output ndjson
+// --flush-interval 1s` to /dev/null, a process of its own as on a node) under the saturated-core
+// workloads of bench/saturate.ts, without and with it in interleaved rounds, and the agent's own
+// CPU per operation above its idle rate: for the exec workload that is what user space spends on
+// each process (fork, exec and exit events: cache, cwd, cgroup, redaction, documents).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { checkKernelSupport } from '../native/index.js';
+import {
+  BenchError, USER_HZ, fmt, interleavedRounds, loadgen, median, opsPerUnit, saturatedTable, workloads,
+  type Attached, type Results, type Sample, type Workload,
+} from './saturate.js';
+
+const CLI = fileURLToPath(new URL('../../bin/procflow.js', import.meta.url));
+/**
+ * Every exec becomes a document (the default --process-events-rate of 1000/s would drop most of
+ * them under this load and hide their cost); PROCFLOW_BENCH_AGENT_ARGS adds settings.
+ */
+const AGENT_ARGS = ['agent', '--output', 'ndjson', '--flush-interval', '1s', '--listen', '127.0.0.1:0', '--process-events-rate', '0',
+  ...(process.env.PROCFLOW_BENCH_AGENT_ARGS?.split(' ').filter(Boolean) ?? [])];
+/** Seconds of the idle window after each start, and the settling each sample waits for. */
+const IDLE_S = 3;
+const FLUSH_SETTLE_MS = 1500;
+
+interface AgentProcess {
+  child: ChildProcess;
+  url: string;
+  hooks: string;
+}
+
+/** Starts the agent and waits for its 'agent: running' log line (its /metrics URL). */
+function startAgent(): Promise<AgentProcess> {
+  const devnull = openSync('/dev/null', 'w');
+  const child = spawn(process.execPath, [CLI, ...AGENT_ARGS], { stdio: ['ignore', devnull, 'pipe'] });
+  closeSync(devnull);
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const hooks: string[] = [];
+    const timer = setTimeout(() => {
+      child.kill();
+      reject(new BenchError(`the agent did not report 'agent: running' within 60 s; its log: ${buf.slice(-2000)}`));
+    }, 60_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new BenchError(`the agent exited (${code}) before it was running: ${buf.slice(-2000)}`, `run it yourself: node ${CLI} ${AGENT_ARGS.join(' ')}`));
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      buf += d;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        let rec: { msg?: string; hook?: string; via?: string; listen?: string; level?: number };
+        try {
+          rec = JSON.parse(line) as typeof rec;
+        } catch {
+          continue;
+        }
+        if (rec.hook && rec.via) hooks.push(`${rec.hook}=${rec.via}`);
+        if (rec.msg === 'agent: running' && rec.listen) {
+          clearTimeout(timer);
+          child.removeAllListeners('exit');
+          resolve({ child, url: rec.listen, hooks: hooks.join(' ') });
+        }
+      }
+    });
+  });
+}
+
+/** utime and stime of a process and its threads, dead threads included (/proc/PID/stat). */
+function processCpu(pid: number): { user: number; system: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which may hold spaces: state is field 3, utime 14, stime 15.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(f[11]) / USER_HZ, system: Number(f[12]) / USER_HZ };
+}
+
+async function metric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.slice(name.length + 1)) : 0;
+}
+
+const EXECS = 'procflow_agent_process_events_total{kind="exec"}';
+const LOST = 'procflow_agent_kernel_events_lost_total';
+const DROPPED = 'procflow_agent_kernel_events_dropped_user_total';
+
+let hooksLine = '';
+/** The agent's CPU per second while idle, one figure per start. */
+const idleRates: { user: number; system: number }[] = [];
+
+async function attach(): Promise<Attached & { idle: { user: number; system: number } }> {
+  const a = await startAgent();
+  hooksLine ||= a.hooks;
+  const pid = a.child.pid!;
+  // Past its start (the /proc scan, the first flushes), then its idle rate.
+  await new Promise((r) => setTimeout(r, 2000));
+  const c0 = processCpu(pid);
+  await new Promise((r) => setTimeout(r, IDLE_S * 1000));
+  const c1 = processCpu(pid);
+  const idle = { user: (c1.user - c0.user) / IDLE_S, system: (c1.system - c0.system) / IDLE_S };
+  idleRates.push(idle);
+  // The agent's exec count after the previous sample.
+  let execsBefore = await metric(a.url, EXECS);
+  return {
+    idle,
+    cpu: () => processCpu(pid),
+    async settle(w: Workload, s: Sample) {
+      const checks: Record<string, number> = {};
+      if (w.key === 'exec') {
+        // The events of the last execs may still be in the ring buffer: wait until the agent has them.
+        let seen = 0;
+        for (let i = 0; i < 50; i++) {
+          seen = (await metric(a.url, EXECS)) - execsBefore;
+          if (seen >= s.ops) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        checks.execStarted = s.ops;
+        checks.execSeen = Math.min(seen, s.ops);
+      }
+      // One more interval, so the documents of what happened are written (and their CPU counted).
+      await new Promise((r) => setTimeout(r, FLUSH_SETTLE_MS));
+      execsBefore = await metric(a.url, EXECS);
+      checks.lost = await metric(a.url, LOST);
+      checks.dropped = await metric(a.url, DROPPED);
+      return checks;
+    },
+    async close() {
+      const exited = new Promise((r) => a.child.once('exit', r));
+      a.child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** The agent's own CPU per operation above its idle rate, medians of the "on" samples. */
+function agentCpuLines(ws: Workload[], r: Results): string[] {
+  const idle = { user: median(idleRates.map((x) => x.user)), system: median(idleRates.map((x) => x.system)) };
+  const lines = [
+    `the agent's own CPU per operation above its idle rate (${fmt(((idle.user + idle.system) * 100))}% of a core idle: user ${fmt(idle.user * 100)}%, system ${fmt(idle.system * 100)}%):`,
+    '| workload | agent µs per op (user + system) | user | system | op |',
+    '| --- | ---: | ---: | ---: | --- |',
+  ];
+  for (const w of ws) {
+    const per = (pick: (c: { user: number; system: number }) => number) => median(r.on.get(w.key)!.map((m) => {
+      const c = m.collectorCpu!;
+      return ((pick(c) - pick(idle) * c.settleS) / (m.sample.ops / opsPerUnit(w))) * 1e6;
+    }));
+    const user = per((c) => c.user);
+    const system = per((c) => c.system);
+    lines.push(`| ${w.name} | ${fmt(user + system)}${w.key === 'exec' ? ` (aim 10: ${user + system <= 10 ? 'ok' : 'ABOVE'})` : ''} | ${fmt(user)} | ${fmt(system)} | ${w.op} |`);
+  }
+  return lines;
+}
+
+/** Runs the phase; returns the report's lines, or why it was skipped. */
+export async function saturatedPhase(rounds: number, seconds: number, progress: (text: string) => void): Promise<string[]> {
+  const support = checkKernelSupport();
+  if (!support.ok) return [`saturated phase skipped: missing ${support.missing.join(', ')} (${support.hint})`];
+  loadgen();
+  const ws = workloads(seconds);
+  const res = await interleavedRounds(ws, rounds, attach, progress);
+  const execs = res.on.get('exec')!.map((m) => m.checks ?? {});
+  const seen = execs.reduce((a, c) => a + (c.execSeen ?? 0), 0);
+  const started = execs.reduce((a, c) => a + (c.execStarted ?? 0), 0);
+  const last = (k: string) => Math.max(0, ...res.on.get('exec')!.map((m) => m.checks?.[k] ?? 0));
+  return [
+    `the whole agent on saturated cores (${AGENT_ARGS.join(' ')}; ${rounds} interleaved rounds of ${seconds} s, medians; hooks: ${hooksLine})`,
+    '',
+    ...saturatedTable(ws, res),
+    '',
+    ...agentCpuLines(ws, res),
+    `exec events the agent received / processes started: ${seen} / ${started} = ${(seen / Math.max(1, started)).toFixed(4)}; ring buffer drops (kernel) up to the last exec sample of a run: ${last('lost')}; dropped in user space: ${last('dropped')}`,
+  ];
+}
