@@ -1,7 +1,9 @@
 // npm run bench:indexer — the same generated flow documents written into the same cluster
 // (a) directly with the client's bulk helper and (b) through `procflow indexer` over HTTP as
-// agents send them (gzip NDJSON batches, a few concurrent senders). Prints docs/s for each,
-// the ratio b/a, and the indexer's peak RSS (VmHWM of the child process).
+// agents send them (gzip NDJSON batches, a few concurrent senders). Prints docs/s for each and
+// the ratio b/a; CPU per document of the helper's client (this process), of the indexer (the
+// child's /proc/<pid>/stat) and of Elasticsearch (its nodes stats) in each; docs/s per indexer
+// core; the indexer's peak RSS (VmHWM of the child process).
 //
 // Settings (environment): PROCFLOW_ES_URL (else a local Elasticsearch is started),
 // BENCH_DOCS (200000), BENCH_BATCH (agent batch: at most this many documents and 4 MiB, the
@@ -12,129 +14,33 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@elastic/elasticsearch';
 import { startLocalElasticsearch } from '../local-services/elasticsearch.js';
 import { FLOW_CONTRACT, buildTemplates, dailyIndex, type FlowLog } from '../schema/index.js';
 import { installTemplates } from '../schema/install.js';
+import { AGENT_BATCH_DOCS, BENCH_DAY, agentBatches, generateFlowLogs } from './flow-docs.js';
 
 const DOCS = Number(process.env.BENCH_DOCS ?? 200_000);
-const BATCH = Number(process.env.BENCH_BATCH ?? 5000);
-const BATCH_BYTES = 4 * 1024 * 1024;
+const BATCH = Number(process.env.BENCH_BATCH ?? AGENT_BATCH_DOCS);
 const SENDERS = Number(process.env.BENCH_SENDERS ?? 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONCURRENCY = 4;
 const FLUSH_BYTES = 5 * 1024 * 1024;
 const TOKEN = 'bench-token';
-/** A day only the benchmark writes to, so a shared cluster's other indices are left alone. */
-const DAY = Date.UTC(2002, 1, 2);
-const INDEX = dailyIndex('flows', DAY);
+const INDEX = dailyIndex('flows', BENCH_DAY);
 /** The indexer dead-letters documents older than its retention: the benchmark's day must be inside it. */
-const RETENTION_DAYS = Math.ceil((Date.now() - DAY) / 86_400_000) + 2;
+const RETENTION_DAYS = Math.ceil((Date.now() - BENCH_DAY) / 86_400_000) + 2;
 
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
-// ---- realistic documents (deterministic PRNG so every run writes the same set) ----
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const PROCESSES: Array<[string, string[][]]> = [
-  ['/usr/bin/curl', [['-sSL', 'https://api.github.com/repos/elastic/elasticsearch'], ['-fsS', 'http://10.0.0.12:8080/healthz']]],
-  ['/usr/sbin/nginx', [['-g', 'daemon off;'], []]],
-  ['/usr/local/bin/node', [['/srv/app/server.js', '--port=3000'], ['/srv/worker/index.js']]],
-  ['/usr/bin/python3.11', [['-m', 'gunicorn', 'app:wsgi', '--bind', '0.0.0.0:8000'], ['/opt/etl/run.py', '--since=1h']]],
-  ['/usr/lib/jvm/java-21-openjdk-amd64/bin/java', [['-Xms1g', '-jar', '/opt/kafka/libs/kafka.jar'], ['-cp', '/opt/app/lib/*', 'com.example.Main']]],
-  ['/usr/sbin/sshd', [['-D'], []]],
-  ['/usr/bin/postgres', [['-D', '/var/lib/postgresql/16/main'], []]],
-  ['/usr/bin/dockerd', [['-H', 'fd://', '--containerd=/run/containerd/containerd.sock'], []]],
-  ['/usr/lib/systemd/systemd-resolved', [[]]],
-  ['kworker/u8:2', [[]]],
-];
-const SERVICE_PORTS = [443, 80, 53, 5432, 9200, 6379, 8080, 22, 9092, 3000, 8000];
-
-function generate(n: number): FlowLog[] {
-  const rnd = prng(42);
-  const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)]!;
-  const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
-  const v4 = (pub: boolean) => (pub ? `${int(1, 223)}.${int(0, 255)}.${int(0, 255)}.${int(1, 254)}` : `10.${int(0, 3)}.${int(0, 255)}.${int(1, 254)}`);
-  const v6 = () => `2001:db8:${int(0, 0xffff).toString(16)}:${int(0, 0xffff).toString(16)}::${int(1, 0xffff).toString(16)}`;
-  const docs: FlowLog[] = [];
-  for (let i = 0; i < n; i++) {
-    const end = DAY + 3_600_000 + Math.floor((i / n) * 72_000_000);
-    const ipv6 = rnd() < 0.2;
-    const outbound = rnd() < 0.7;
-    const [proc, argSets] = pick(PROCESSES);
-    const args = pick(argSets);
-    const bytesOut = Math.floor(Math.exp(rnd() * 16));
-    const bytesIn = Math.floor(Math.exp(rnd() * 18));
-    const tcp = rnd() < 0.85;
-    const doc: FlowLog = {
-      '@timestamp': new Date(end).toISOString(),
-      start_time: new Date(end - 15_000).toISOString(),
-      end_time: new Date(end).toISOString(),
-      host: `node-${int(1, 40)}`,
-      source_ip: ipv6 ? v6() : v4(!outbound),
-      source_port: outbound ? int(32768, 60999) : pick(SERVICE_PORTS),
-      source_name: '-',
-      source_name_aggr: outbound ? `node-${int(1, 40)}` : 'pub',
-      source_namespace: '-',
-      source_type: outbound ? 'hep' : 'net',
-      dest_ip: ipv6 ? v6() : v4(outbound),
-      dest_port: outbound ? pick(SERVICE_PORTS) : int(32768, 60999),
-      dest_name: '-',
-      dest_name_aggr: outbound ? 'pub' : `node-${int(1, 40)}`,
-      dest_namespace: '-',
-      dest_type: outbound ? 'net' : 'hep',
-      proto: tcp ? 'tcp' : 'udp',
-      reporter: outbound ? 'src' : 'dst',
-      bytes_in: bytesIn,
-      bytes_out: bytesOut,
-      packets_in: Math.max(1, Math.floor(bytesIn / 1400)),
-      packets_out: Math.max(1, Math.floor(bytesOut / 1400)),
-      num_flows: int(1, 4),
-      num_flows_started: int(0, 2),
-      num_flows_completed: int(0, 2),
-      process_name: proc,
-      num_process_names: 1,
-      process_id: String(int(300, 4_000_000)),
-      num_process_ids: 1,
-      process_args: args,
-      num_process_args: 1,
-      process_exec_id: Buffer.from(`node-${i % 40}:${int(1e9, 9e9)}:${int(300, 4_000_000)}`).toString('base64url'),
-      process_source: 'kernel',
-      process_user_id: pick([0, 33, 101, 1000]),
-      community_id: `1:${Buffer.from(String(rnd())).toString('base64').slice(0, 27)}=`,
-    };
-    if (tcp) {
-      Object.assign(doc, {
-        tcp_mean_send_congestion_window: int(10, 400),
-        tcp_min_send_congestion_window: int(2, 10),
-        tcp_mean_smooth_rtt: int(50, 80_000),
-        tcp_max_smooth_rtt: int(80_000, 200_000),
-        tcp_mean_min_rtt: int(30, 50_000),
-        tcp_max_min_rtt: int(50_000, 90_000),
-        tcp_mean_mss: 1448,
-        tcp_min_mss: 1448,
-        tcp_total_retransmissions: int(0, 3),
-        tcp_lost_packets: int(0, 1),
-      });
-    }
-    docs.push(doc);
-  }
-  return docs;
-}
-
 // ---- cluster helpers ----
+
+/** Elasticsearch's CPU time so far, summed over its nodes (ms), from the nodes stats API. */
+async function esCpuMs(client: Client): Promise<number> {
+  const res = await client.nodes.stats({ metric: 'process' });
+  return Object.values(res.nodes).reduce((sum, n) => sum + (n.process?.cpu?.total_in_millis ?? 0), 0);
+}
 
 async function resetIndex(client: Client): Promise<void> {
   await client.indices.delete({ index: INDEX }, { ignore: [404] });
@@ -275,12 +181,6 @@ const STORAGE_VARIANTS: StorageVariant[] = [
   { name: "procflow's templates (what setup installs)" },
 ];
 
-/** Elasticsearch's CPU time so far, summed over its nodes (ms), from the nodes stats API. */
-async function esCpuMs(client: Client): Promise<number> {
-  const res = await client.nodes.stats({ metric: 'process' });
-  return Object.values(res.nodes).reduce((sum, n) => sum + (n.process?.cpu?.total_in_millis ?? 0), 0);
-}
-
 async function storage(client: Client, docs: FlowLog[]): Promise<string[]> {
   const mappings = (buildTemplates({ capabilities: { ilm: false }, retentionDays: 1 }).components.find((c) => c.name.endsWith('-flows-mappings'))!.body.template as { mappings: Record<string, unknown> }).mappings;
   const rows: string[] = [];
@@ -334,25 +234,8 @@ async function main(): Promise<void> {
   try {
     await installTemplates(client, { retentionDays: 7 });
     log(`generating ${DOCS} flow documents`);
-    const docs = generate(DOCS);
-    const batches: Buffer[] = [];
-    let rawBytes = 0;
-    let lines: string[] = [];
-    let size = 0;
-    const flush = () => {
-      const text = lines.join('\n') + '\n';
-      rawBytes += Buffer.byteLength(text);
-      batches.push(gzipSync(text));
-      lines = [];
-      size = 0;
-    };
-    for (const d of docs) {
-      const line = JSON.stringify(d);
-      if (lines.length === BATCH || (lines.length && size + line.length + 1 > BATCH_BYTES)) flush();
-      lines.push(line);
-      size += line.length + 1;
-    }
-    if (lines.length) flush();
+    const docs = generateFlowLogs(DOCS);
+    const { batches, rawBytes } = agentBatches(docs, BATCH);
     const gzBytes = batches.reduce((s, b) => s + b.length, 0);
     log(`${batches.length} agent batches (<= ${BATCH} documents, <= 4 MiB): ${(rawBytes / 2 ** 20).toFixed(0)} MiB NDJSON, ${(gzBytes / 2 ** 20).toFixed(0)} MiB gzip`);
 
@@ -365,28 +248,35 @@ async function main(): Promise<void> {
     const a: number[] = [];
     const b: number[] = [];
     let retries = 0;
-    let indexerCpu = 0;
-    let helperCpu = 0;
+    // CPU seconds summed over the rounds: the writer's (the helper's client, or the indexer)
+    // and Elasticsearch's during the same phase.
+    const cpu = { helper: 0, indexer: 0, esA: 0, esB: 0 };
     const runA = async (round: number) => {
       await resetIndex(client);
+      const es0 = await esCpuMs(client);
       const cpu0 = process.cpuUsage();
       const sa = await direct(client, docs);
-      const cpu = process.cpuUsage(cpu0);
-      helperCpu += (cpu.user + cpu.system) / 1e6;
+      const used = process.cpuUsage(cpu0);
+      const es = ((await esCpuMs(client)) - es0) / 1000;
+      cpu.helper += (used.user + used.system) / 1e6;
+      cpu.esA += es;
       await verify(client, '(a) bulk helper');
       a.push(DOCS / sa);
-      log(`round ${round} (a) bulk helper: ${sa.toFixed(1)} s, ${(DOCS / sa).toFixed(0)} docs/s, client CPU ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s`);
+      log(`round ${round} (a) bulk helper: ${sa.toFixed(1)} s, ${(DOCS / sa).toFixed(0)} docs/s, client CPU ${((used.user + used.system) / 1e6).toFixed(1)} s, Elasticsearch CPU ${es.toFixed(1)} s`);
     };
     const runB = async (round: number) => {
       await resetIndex(client);
+      const es0 = await esCpuMs(client);
       const cpu0 = indexer.cpuSeconds();
       const rb = await viaIndexer(indexer.url, batches);
-      const cpu = indexer.cpuSeconds() - cpu0;
-      indexerCpu += cpu;
+      const used = indexer.cpuSeconds() - cpu0;
+      const es = ((await esCpuMs(client)) - es0) / 1000;
+      cpu.indexer += used;
+      cpu.esB += es;
       await verify(client, '(b) indexer');
       b.push(DOCS / rb.seconds);
       retries += rb.retries;
-      log(`round ${round} (b) indexer:     ${rb.seconds.toFixed(1)} s, ${(DOCS / rb.seconds).toFixed(0)} docs/s, indexer CPU ${cpu.toFixed(1)} s (${rb.retries} batches told to retry)`);
+      log(`round ${round} (b) indexer:     ${rb.seconds.toFixed(1)} s, ${(DOCS / rb.seconds).toFixed(0)} docs/s, indexer CPU ${used.toFixed(1)} s, Elasticsearch CPU ${es.toFixed(1)} s (${rb.retries} batches told to retry)`);
     };
     // Alternate the order each round so a drifting cluster does not favour one side.
     for (let round = 1; round <= ROUNDS; round++) {
@@ -410,13 +300,17 @@ async function main(): Promise<void> {
     // Each round's a and b ran back to back, so their ratio is compared under the same cluster
     // conditions; the median of the rounds resists one disturbed round on a shared machine.
     const perRound = a.map((x, i) => b[i]! / x);
+    /** CPU seconds summed over the rounds, as µs per document written. */
+    const perDoc = (seconds: number) => (seconds / (DOCS * ROUNDS)) * 1e6;
+    const indexerUs = perDoc(cpu.indexer);
+    const helperUs = perDoc(cpu.helper);
     const report = [
       `indexer benchmark: ${DOCS} flow documents${process.env.BENCH_INDEXER_NODE_FLAGS ? ` (indexer node flags: ${process.env.BENCH_INDEXER_NODE_FLAGS})` : ''}, ${ROUNDS} round(s), agent batches of <= ${BATCH} docs / 4 MiB (gzip), ${SENDERS} senders, bulk concurrency ${CONCURRENCY}`,
-      `  (a) bulk helper direct : ${mean(a).toFixed(0)} docs/s`,
-      `  (b) through indexer    : ${mean(b).toFixed(0)} docs/s`,
-      `  ratio b/a              : ${median(perRound).toFixed(3)} median of rounds [${perRound.map((r) => r.toFixed(2)).join(', ')}], ${(mean(b) / mean(a)).toFixed(3)} of the means (aim >= 0.9)`,
+      `  (a) bulk helper direct : ${mean(a).toFixed(0)} docs/s; client CPU ${helperUs.toFixed(1)} µs per document; Elasticsearch CPU ${perDoc(cpu.esA).toFixed(1)} µs per document`,
+      `  (b) through indexer    : ${mean(b).toFixed(0)} docs/s; indexer CPU ${indexerUs.toFixed(1)} µs per document (aim <= 8), ${(1e6 / indexerUs).toFixed(0)} docs/s per indexer core; Elasticsearch CPU ${perDoc(cpu.esB).toFixed(1)} µs per document`,
+      `  ratio b/a              : ${median(perRound).toFixed(3)} median of rounds [${perRound.map((r) => r.toFixed(2)).join(', ')}], ${(mean(b) / mean(a)).toFixed(3)} of the means (${mean(b).toFixed(0)} / ${mean(a).toFixed(0)} docs/s; aim >= 0.97)`,
+      `  indexer / helper CPU   : ${(indexerUs / helperUs).toFixed(2)} (${indexerUs.toFixed(1)} / ${helperUs.toFixed(1)} µs per document; all on the machine Elasticsearch runs on)`,
       `  indexer peak RSS       : ${(peak / 1024).toFixed(1)} MiB (aim < 200 MiB)`,
-      `  CPU per document       : bulk helper client ${((helperCpu / (DOCS * ROUNDS)) * 1e6).toFixed(1)} µs, indexer ${((indexerCpu / (DOCS * ROUNDS)) * 1e6).toFixed(1)} µs (same machine as Elasticsearch)`,
       `  batches told to retry  : ${retries}`,
     ];
     if (process.env.BENCH_STORAGE !== '0') {
