@@ -8,9 +8,9 @@
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { FLOW_CONTRACT } from '../schema/index.js';
-import { Arena, SlabPool } from '../indexer/arena.js';
+import { BulkEntries, SlabPool } from '../indexer/arena.js';
 import { readBody } from '../indexer/body.js';
-import { bulkBody } from '../indexer/bulk-body.js';
+import { bulkBody, splitByBytes } from '../indexer/bulk-body.js';
 import { InFlight } from '../indexer/in-flight.js';
 import { BatchBuilder } from '../indexer/ndjson.js';
 import { withDefaults } from '../indexer/options.js';
@@ -55,18 +55,18 @@ async function main(): Promise<void> {
     let bulkBytes = 0;
     for (const body of batches) {
       const ticket = inFlight.enter();
-      const arena = new Arena(slabs);
-      const batch = new BatchBuilder(FLOW_CONTRACT, limits, arena);
+      const entries = new BulkEntries('create', slabs);
+      const batch = new BatchBuilder(FLOW_CONTRACT, limits, entries);
       await readBody(
         fakeRequest(body),
         true,
         { maxBytes: o.max_body_size, maxLineBytes: o.max_document_size, ticket, prepaid: 0, deadlineMs: o.body_timeout, minRate: 0 },
         (line, lineNo) => batch.add(line, lineNo),
       );
-      const prepared = batch.finish();
-      docs += prepared.length;
-      bulkBytes += await drain(bulkBody('create', prepared));
-      arena.release();
+      batch.finish();
+      docs += entries.count;
+      for (const group of splitByBytes(entries, o.bulk_flush_bytes)) bulkBytes += await drain(bulkBody(entries, group));
+      entries.release();
       ticket.release();
     }
     const cpu = process.cpuUsage(cpu0);

@@ -1,11 +1,16 @@
-// Where a batch's documents live while it is being written: copied into reusable slabs instead
-// of keeping the socket/zlib chunks they arrived in. Those chunks then die young, and the slabs
-// go back to a bounded pool when the batch is done, so a steady stream of batches reuses the
-// same memory instead of leaving tens of megabytes of old buffers for the next full GC.
+// Where a batch's documents live while they are written: each as its _bulk entry (the action
+// line with its daily index and id, the document's bytes as they arrived, a newline), written
+// once into reusable slabs. The socket and zlib chunks the documents came in then die young; a
+// bulk request's body is the slabs' bytes as they are (no copy, no buffer per request); and
+// what is kept per document is numbers in typed arrays, not objects, so thousands of documents
+// in flight give the garbage collector nothing to trace or promote. The slabs go back to a
+// bounded pool when the batch is done, so a steady stream of batches reuses the same memory.
+
+import { randomInt } from 'node:crypto';
 
 const SLAB_BYTES = 512 * 1024;
-/** Longer lines keep their own buffer rather than wasting slab space. */
-const MAX_PACKED_LINE = 64 * 1024;
+/** Longer entries keep their own buffer rather than wasting slab space. */
+const MAX_PACKED_ENTRY = 64 * 1024;
 
 export class SlabPool {
   private readonly free: Buffer[] = [];
@@ -21,7 +26,7 @@ export class SlabPool {
   }
 
   give(slab: Buffer): void {
-    if (this.free.length < this.maxFree) this.free.push(slab);
+    if (slab.length === SLAB_BYTES && this.free.length < this.maxFree) this.free.push(slab);
   }
 
   get idleBytes(): number {
@@ -29,31 +34,216 @@ export class SlabPool {
   }
 }
 
-/** One batch's documents. `release` only once nothing reads them any more. */
-export class Arena {
+/** Documents are created (never overwritten); dead letters are indexed (a repeat is the same refusal). */
+export type BulkOp = 'create' | 'index';
+
+/** A document as the paths that refuse it see it (rare: built on demand). */
+export interface PreparedDoc {
+  index: string;
+  id: string;
+  /** The document's JSON exactly as the agent sent it (one line, no newline). */
+  source: Buffer;
+}
+
+// Index names (dailyIndex) and ids (base64url digests) are plain ASCII without quotes or
+// backslashes, so they go into the action line as they are, a byte a character.
+const INDEX_TO_ID = Buffer.from('","_id":"');
+const ACTION_END = Buffer.from('"}}\n');
+const NEWLINE = 0x0a;
+
+// The columns of an entry: its slab, where it starts, where its id starts, where the document
+// starts and where the entry ends (after its newline).
+const SLAB = 0;
+const START = 1;
+const ID = 2;
+const DOC = 3;
+const END = 4;
+const COLUMNS = 5;
+
+/** One batch's documents as _bulk entries. `release` only once nothing reads them any more. */
+export class BulkEntries {
+  count = 0;
+  private readonly actionStart: Buffer;
   private readonly slabs: Buffer[] = [];
   private current: Buffer | null = null;
+  /** The current slab's number in `slabs`. */
+  private currentNo = 0;
   private used = 0;
+  private cols = new Uint32Array(COLUMNS * 256);
+  /** Entry numbers (plus one) by id, open addressing; for find(). */
+  private byId = new Int32Array(1024);
+  /** A batch's documents nearly all share one daily index: its bytes, written once. */
+  private lastIndex = '';
+  private lastIndexBytes = Buffer.alloc(0);
+  /** A request over these bytes ended before Elasticsearch answered it: the slabs are not reused. */
+  private tainted = false;
 
-  constructor(private readonly pool: SlabPool) {}
+  constructor(
+    readonly op: BulkOp,
+    private readonly pool: SlabPool,
+  ) {
+    this.actionStart = Buffer.from(`{"${op}":{"_index":"`);
+  }
 
-  /** A copy of `bytes` that stays valid until release(). */
-  keep(bytes: Buffer): Buffer {
-    const n = bytes.length;
-    if (n > MAX_PACKED_LINE) return Buffer.from(bytes);
-    if (!this.current || this.used + n > SLAB_BYTES) {
-      this.current = this.pool.take();
-      this.slabs.push(this.current);
-      this.used = 0;
+  /** Appends a document's entry (a copy of `doc`); returns its number. */
+  add(index: string, id: string, doc: Uint8Array): number {
+    if (index !== this.lastIndex) {
+      this.lastIndex = index;
+      this.lastIndexBytes = Buffer.from(index, 'latin1');
     }
-    bytes.copy(this.current, this.used);
-    const out = this.current.subarray(this.used, this.used + n);
-    this.used += n;
+    const indexBytes = this.lastIndexBytes;
+    const size = this.actionStart.length + indexBytes.length + INDEX_TO_ID.length + id.length + ACTION_END.length + doc.length + 1;
+    let slab: Buffer;
+    let slabNo: number;
+    let at: number;
+    if (size > MAX_PACKED_ENTRY) {
+      slab = Buffer.allocUnsafeSlow(size);
+      slabNo = this.slabs.push(slab) - 1;
+      at = 0;
+    } else {
+      if (!this.current || this.used + size > this.current.length) {
+        this.current = this.pool.take();
+        this.currentNo = this.slabs.push(this.current) - 1;
+        this.used = 0;
+      }
+      slab = this.current;
+      slabNo = this.currentNo;
+      at = this.used;
+      this.used += size;
+    }
+    const n = this.count++;
+    if ((n + 1) * COLUMNS > this.cols.length) {
+      const grown = new Uint32Array(this.cols.length * 2);
+      grown.set(this.cols);
+      this.cols = grown;
+    }
+    const c = n * COLUMNS;
+    this.cols[c + SLAB] = slabNo;
+    this.cols[c + START] = at;
+    slab.set(this.actionStart, at);
+    at += this.actionStart.length;
+    slab.set(indexBytes, at);
+    at += indexBytes.length;
+    slab.set(INDEX_TO_ID, at);
+    at += INDEX_TO_ID.length;
+    this.cols[c + ID] = at;
+    for (let k = 0; k < id.length; k++) slab[at++] = id.charCodeAt(k);
+    slab.set(ACTION_END, at);
+    at += ACTION_END.length;
+    this.cols[c + DOC] = at;
+    slab.set(doc, at);
+    at += doc.length;
+    slab[at++] = NEWLINE;
+    this.cols[c + END] = at;
+    this.remember(n, id);
+    return n;
+  }
+
+  /** The entry holding the document with this id, or -1. */
+  find(id: string): number {
+    const mask = this.byId.length - 1;
+    for (let h = hashId(id) & mask; ; h = (h + 1) & mask) {
+      const slot = this.byId[h]!;
+      if (slot === 0) return -1;
+      if (this.hasId(slot - 1, id)) return slot - 1;
+    }
+  }
+
+  /** The document's own bytes. */
+  source(n: number): Buffer {
+    const c = n * COLUMNS;
+    return this.slabs[this.cols[c + SLAB]!]!.subarray(this.cols[c + DOC], this.cols[c + END]! - 1);
+  }
+
+  id(n: number): string {
+    const c = n * COLUMNS;
+    return this.slabs[this.cols[c + SLAB]!]!.toString('latin1', this.cols[c + ID], this.cols[c + DOC]! - ACTION_END.length);
+  }
+
+  index(n: number): string {
+    const c = n * COLUMNS;
+    return this.slabs[this.cols[c + SLAB]!]!.toString('latin1', this.cols[c + START]! + this.actionStart.length, this.cols[c + ID]! - INDEX_TO_ID.length);
+  }
+
+  doc(n: number): PreparedDoc {
+    return { index: this.index(n), id: this.id(n), source: this.source(n) };
+  }
+
+  /** Bytes of the entry in a bulk body. */
+  size(n: number): number {
+    const c = n * COLUMNS;
+    return this.cols[c + END]! - this.cols[c + START]!;
+  }
+
+  /** The entries' bytes in this order, as views of the slabs: neighbours in a slab make one piece. */
+  pieces(entries: readonly number[]): Buffer[] {
+    const out: Buffer[] = [];
+    let slab = -1;
+    let from = 0;
+    let to = 0;
+    for (const n of entries) {
+      const c = n * COLUMNS;
+      const s = this.cols[c + SLAB]!;
+      if (s === slab && this.cols[c + START] === to) {
+        to = this.cols[c + END]!;
+        continue;
+      }
+      if (slab >= 0) out.push(this.slabs[slab]!.subarray(from, to));
+      slab = s;
+      from = this.cols[c + START]!;
+      to = this.cols[c + END]!;
+    }
+    if (slab >= 0) out.push(this.slabs[slab]!.subarray(from, to));
     return out;
   }
 
-  release(): void {
-    for (const slab of this.slabs.splice(0)) this.pool.give(slab);
-    this.current = null;
+  /**
+   * A request over these entries ended without Elasticsearch's answer (aborted, cut off, refused
+   * as a whole): the socket may still hold views of the slabs, so they are left to the garbage
+   * collector instead of going back to the pool.
+   */
+  taint(): void {
+    this.tainted = true;
   }
+
+  release(): void {
+    const slabs = this.slabs.splice(0);
+    if (!this.tainted) for (const slab of slabs) this.pool.give(slab);
+    this.current = null;
+    this.count = 0;
+  }
+
+  private hasId(n: number, id: string): boolean {
+    const c = n * COLUMNS;
+    const slab = this.slabs[this.cols[c + SLAB]!]!;
+    const at = this.cols[c + ID]!;
+    if (this.cols[c + DOC]! - ACTION_END.length - at !== id.length) return false;
+    for (let k = 0; k < id.length; k++) if (slab[at + k] !== id.charCodeAt(k)) return false;
+    return true;
+  }
+
+  private remember(n: number, id: string): void {
+    if (this.count * 2 > this.byId.length) {
+      const old = this.byId;
+      this.byId = new Int32Array(old.length * 2);
+      for (const slot of old) if (slot !== 0) this.place(slot - 1, this.id(slot - 1));
+    }
+    this.place(n, id);
+  }
+
+  private place(n: number, id: string): void {
+    const mask = this.byId.length - 1;
+    let h = hashId(id) & mask;
+    while (this.byId[h] !== 0) h = (h + 1) & mask;
+    this.byId[h] = n + 1;
+  }
+}
+
+/** Keyed per process, so no sender can choose ids that collide in the table. */
+const HASH_SEED = randomInt(2 ** 31);
+
+function hashId(id: string): number {
+  let h = 0x811c9dc5 ^ HASH_SEED;
+  for (let k = 0; k < id.length; k++) h = Math.imul(h ^ id.charCodeAt(k), 0x01000193);
+  return h >>> 0;
 }

@@ -1,4 +1,4 @@
-// Turns NDJSON lines into documents ready for _bulk, as the body streams in. Every line is
+// Turns NDJSON lines into _bulk entries (arena.ts), as the body streams in. Every line is
 // checked (its size already while it arrived) and validated against the contract before
 // anything is written, so a bad line rejects the whole batch (and stops reading at once). The
 // document's own bytes are passed through to Elasticsearch unchanged (no re-serialising).
@@ -16,16 +16,9 @@
 // within the batch is dropped and counted.
 import { isUtf8 } from 'node:buffer';
 import { nestingDepth, parseTime, type DocTypeContract } from '../schema/index.js';
-import type { Arena } from './arena.js';
+import type { BulkEntries, PreparedDoc } from './arena.js';
 import { HttpError } from './http-error.js';
 import { nestsDeeperThan } from './nesting.js';
-
-export interface PreparedDoc {
-  index: string;
-  id: string;
-  /** The document's JSON exactly as the agent sent it (one line, no newline). */
-  source: Buffer;
-}
 
 /** A document refused for good, with the reason: by Elasticsearch, or before writing (out of the time window, a conflicting id). */
 export interface RefusedDoc {
@@ -49,14 +42,10 @@ function badLine(code: string, line: number, reason: string): HttpError {
 }
 
 export class BatchBuilder {
-  readonly docs: PreparedDoc[] = [];
   /** Documents refused before writing (out of the time window, conflicting ids). */
   readonly refused: RefusedDoc[] = [];
   /** Identical repeats of a document earlier in the batch, dropped. */
   duplicates = 0;
-  /** A batch's documents nearly all share one daily index: keep one copy of its name. */
-  private lastIndex = '';
-  private readonly byId = new Map<string, Buffer>();
 
   /** The scanner cannot see deeper nesting than the contract's own; a lower limit needs the full path. */
   private readonly scan: boolean;
@@ -64,7 +53,8 @@ export class BatchBuilder {
   constructor(
     private readonly contract: DocTypeContract<never>,
     private readonly limits: BatchLimits,
-    private readonly arena: Arena,
+    /** Where the documents to write go. */
+    private readonly entries: BulkEntries,
   ) {
     this.scan = nestingDepth(contract.fields) <= limits.maxDepth;
   }
@@ -77,7 +67,7 @@ export class BatchBuilder {
     const scanned = this.scan ? this.contract.scan(line) : null;
     const doc = scanned ? scanned.keys : this.parse(line, lineNo);
     if (doc === undefined) return;
-    if (this.docs.length + this.refused.length + this.duplicates >= this.limits.maxDocs) {
+    if (this.entries.count + this.refused.length + this.duplicates >= this.limits.maxDocs) {
       throw new HttpError(413, 'too_many_documents', `the batch has more than ${this.limits.maxDocs} documents; send smaller batches`, { limit: this.limits.maxDocs, line: lineNo });
     }
     let index: string;
@@ -88,27 +78,23 @@ export class BatchBuilder {
     } catch (err) {
       throw badLine('schema', lineNo, (err as Error).message);
     }
-    if (index === this.lastIndex) index = this.lastIndex;
-    else this.lastIndex = index;
 
     const time = parseTime(this.contract.timestamp(doc as never));
     if (time < this.limits.notBeforeMs || time > this.limits.notAfterMs) {
       const why = time < this.limits.notBeforeMs ? 'older than the retention (--retention-days)' : 'ahead of the indexer\'s clock by more than --max-future-skew';
-      this.refused.push({ doc: { index, id, source: this.arena.keep(line) }, status: 422, errorType: 'timestamp_out_of_range', reason: `@timestamp ${this.contract.timestamp(doc as never)} is ${why}; no index is made for that day` });
+      this.refused.push({ doc: { index, id, source: Buffer.from(line) }, status: 422, errorType: 'timestamp_out_of_range', reason: `@timestamp ${this.contract.timestamp(doc as never)} is ${why}; no index is made for that day` });
       return;
     }
-    const seen = this.byId.get(id);
-    if (seen) {
-      if (seen.equals(line)) {
+    const seen = this.entries.find(id);
+    if (seen >= 0) {
+      if (this.entries.source(seen).equals(line)) {
         this.duplicates++;
         return;
       }
-      this.refused.push({ doc: { index, id, source: this.arena.keep(line) }, status: 409, errorType: 'conflicting_document', reason: `another document of this batch has the same id ${id} and different content; the first was kept` });
+      this.refused.push({ doc: { index, id, source: Buffer.from(line) }, status: 409, errorType: 'conflicting_document', reason: `another document of this batch has the same id ${id} and different content; the first was kept` });
       return;
     }
-    const source = this.arena.keep(line);
-    this.byId.set(id, source);
-    this.docs.push({ index, id, source });
+    this.entries.add(index, id, line);
   }
 
   /**
@@ -132,9 +118,8 @@ export class BatchBuilder {
     return doc;
   }
 
-  /** The documents, once the body has ended; a body without any is an error. */
-  finish(): PreparedDoc[] {
-    if (this.docs.length + this.refused.length + this.duplicates === 0) throw new HttpError(400, 'empty_body', 'the body holds no documents: send one JSON document per line');
-    return this.docs;
+  /** Once the body has ended: a body without any document is an error. */
+  finish(): void {
+    if (this.entries.count + this.refused.length + this.duplicates === 0) throw new HttpError(400, 'empty_body', 'the body holds no documents: send one JSON document per line');
   }
 }

@@ -12,6 +12,7 @@
 import { isAscii } from 'node:buffer';
 import { isIP } from 'node:net';
 import { idOfPartsJson, type IdRecipe } from './ids.js';
+import { agentTimeAt } from './time.js';
 import { FLATTENED_MAX_KEYS, isDate } from './validate.js';
 import type { FieldSpec, FieldTable } from './field-spec.js';
 
@@ -87,6 +88,9 @@ const skipSpace = (b: Buffer, i: number): number => {
   return i;
 };
 
+/** Bytes that stand for themselves inside a string: not a quote, a backslash or a control character. */
+const IN_STRING = new Uint8Array(256).map((_, c) => (c >= 0x20 && c !== QUOTE && c !== BACKSLASH ? 1 : 0));
+
 /** `b[i]` opens a string: the index after its closing quote, or NOT_SURE (a raw control character, no end). */
 function stringEnd(b: Buffer, i: number): number {
   const n = b.length;
@@ -94,15 +98,15 @@ function stringEnd(b: Buffer, i: number): number {
   let escaped = false;
   for (let j = i + 1; j < n; j++) {
     const c = b[j]!;
+    if (IN_STRING[c] === 1) continue;
     if (c === QUOTE) {
       stringStart = i;
       stringEscaped = escaped;
       return j + 1;
     }
-    if (c === BACKSLASH) {
-      escaped = true;
-      j++;
-    } else if (c < 0x20) return NOT_SURE;
+    if (c !== BACKSLASH) return NOT_SURE;
+    escaped = true;
+    j++;
   }
   return NOT_SURE;
 }
@@ -219,25 +223,40 @@ function scalarOf(spec: FieldSpec): Scalar {
   return { type, pattern: spec.pattern ?? null, min: spec.min ?? -Infinity, max: spec.max ?? Infinity };
 }
 
-/** Checks one scalar value as validate.ts does: the index after it, or NOT_SURE. */
+/**
+ * Checks one scalar value as validate.ts does: the index after it, or NOT_SURE. What agents
+ * write is checked here, in a function small enough to be inlined where it is called; the rest
+ * (escapes, other forms) in scalarEndSlow.
+ */
 function scalarEnd(s: Scalar, b: Buffer, i: number): number {
+  const type = s.type;
+  if (type === LONG) {
+    const end = integerEnd(b, i);
+    return end !== NOT_SURE && integer >= s.min && integer <= s.max ? end : NOT_SURE;
+  }
+  if (b[i] !== QUOTE || type > DATE || type === DOUBLE || type === BOOLEAN) return scalarEndSlow(s, b, i);
+  const end = stringEnd(b, i);
+  if (end === NOT_SURE) return NOT_SURE;
+  if (stringEscaped) return scalarEndSlow(s, b, i);
+  if (type === KEYWORD) return s.pattern === null || s.pattern.test(text(i + 1, end - 1)) ? end : NOT_SURE;
+  if (type === IP) return isPlainIPv4(b, i + 1, end - 1) ? end : scalarEndSlow(s, b, i);
+  // DATE: the agents' form is a date without more ado (what isDate would find, read in place).
+  return Number.isNaN(agentTimeAt(b, i + 1, end - 1)) ? scalarEndSlow(s, b, i) : end;
+}
+
+function scalarEndSlow(s: Scalar, b: Buffer, i: number): number {
   switch (s.type) {
     case KEYWORD: {
       const end = stringEnd(b, i);
-      if (end === NOT_SURE || (!stringEscaped && s.pattern === null)) return end;
+      if (end === NOT_SURE) return end;
       const v = stringValue(i, end, stringEscaped);
       return v !== undefined && (s.pattern === null || s.pattern.test(v)) ? end : NOT_SURE;
     }
     case IP: {
       const end = stringEnd(b, i);
       if (end === NOT_SURE) return end;
-      if (!stringEscaped && isPlainIPv4(b, i + 1, end - 1)) return end;
       const v = stringValue(i, end, stringEscaped);
       return v !== undefined && isIP(v) !== 0 ? end : NOT_SURE;
-    }
-    case LONG: {
-      const end = integerEnd(b, i);
-      return end !== NOT_SURE && integer >= s.min && integer <= s.max ? end : NOT_SURE;
     }
     case DOUBLE: {
       const end = numberEnd(b, i);
@@ -247,14 +266,15 @@ function scalarEnd(s: Scalar, b: Buffer, i: number): number {
     }
     case BOOLEAN:
       return b[i] === TRUE[0] ? literalEnd(b, i, TRUE) : literalEnd(b, i, FALSE);
-    default: {
-      // DATE
+    case DATE: {
       if (b[i] !== QUOTE) return integerEnd(b, i);
       const end = stringEnd(b, i);
       if (end === NOT_SURE) return end;
       const v = stringValue(i, end, stringEscaped);
       return v !== undefined && isDate(v) ? end : NOT_SURE;
     }
+    default:
+      return NOT_SURE;
   }
 }
 
@@ -405,8 +425,9 @@ function compileObject(table: FieldTable, paths: PathTree | null, ids: IdSlots):
       }
       if (seen[field.slot] === scanNo) return NOT_SURE;
       seen[field.slot] = scanNo;
-      if (previous === null) first = field;
-      else previous.next = field;
+      if (previous === null) {
+        if (first !== field) first = field;
+      } else if (previous.next !== field) previous.next = field;
       previous = field;
       if (b[a] === NULL[0] && bytesAt(b, a, NULL)) {
         // As the validator: a null is no value (and no required field); for an id, no part.
