@@ -70,8 +70,12 @@ export class BulkEntries {
   private currentNo = 0;
   private used = 0;
   private cols = new Uint32Array(COLUMNS * 256);
-  /** Entry numbers (plus one) by id, open addressing; for find(). */
+  /** Entry numbers (plus one) by id, open addressing, and each one's id hash; for find(). */
   private byId = new Int32Array(1024);
+  private hashes = new Uint32Array(1024);
+  /** The last id find() looked for, and its hash (add() then places it without hashing again). */
+  private foundId = '';
+  private foundHash = 0;
   /** A batch's documents nearly all share one daily index: its bytes, written once. */
   private lastIndex = '';
   private lastIndexBytes = Buffer.alloc(0);
@@ -120,16 +124,12 @@ export class BulkEntries {
     const c = n * COLUMNS;
     this.cols[c + SLAB] = slabNo;
     this.cols[c + START] = at;
-    slab.set(this.actionStart, at);
-    at += this.actionStart.length;
-    slab.set(indexBytes, at);
-    at += indexBytes.length;
-    slab.set(INDEX_TO_ID, at);
-    at += INDEX_TO_ID.length;
+    at = put(slab, at, this.actionStart);
+    at = put(slab, at, indexBytes);
+    at = put(slab, at, INDEX_TO_ID);
     this.cols[c + ID] = at;
     for (let k = 0; k < id.length; k++) slab[at++] = id.charCodeAt(k);
-    slab.set(ACTION_END, at);
-    at += ACTION_END.length;
+    at = put(slab, at, ACTION_END);
     this.cols[c + DOC] = at;
     slab.set(doc, at);
     at += doc.length;
@@ -141,11 +141,14 @@ export class BulkEntries {
 
   /** The entry holding the document with this id, or -1. */
   find(id: string): number {
+    const hash = hashId(id);
+    this.foundId = id;
+    this.foundHash = hash;
     const mask = this.byId.length - 1;
-    for (let h = hashId(id) & mask; ; h = (h + 1) & mask) {
+    for (let h = hash & mask; ; h = (h + 1) & mask) {
       const slot = this.byId[h]!;
       if (slot === 0) return -1;
-      if (this.hasId(slot - 1, id)) return slot - 1;
+      if (this.hashes[h] === hash && this.hasId(slot - 1, id)) return slot - 1;
     }
   }
 
@@ -224,19 +227,27 @@ export class BulkEntries {
 
   private remember(n: number, id: string): void {
     if (this.count * 2 > this.byId.length) {
-      const old = this.byId;
-      this.byId = new Int32Array(old.length * 2);
-      for (const slot of old) if (slot !== 0) this.place(slot - 1, this.id(slot - 1));
+      const [slots, hashes] = [this.byId, this.hashes];
+      this.byId = new Int32Array(slots.length * 2);
+      this.hashes = new Uint32Array(slots.length * 2);
+      for (let h = 0; h < slots.length; h++) if (slots[h] !== 0) this.place(slots[h]! - 1, hashes[h]!);
     }
-    this.place(n, id);
+    this.place(n, id === this.foundId ? this.foundHash : hashId(id));
   }
 
-  private place(n: number, id: string): void {
+  private place(n: number, hash: number): void {
     const mask = this.byId.length - 1;
-    let h = hashId(id) & mask;
+    let h = hash & mask;
     while (this.byId[h] !== 0) h = (h + 1) & mask;
     this.byId[h] = n + 1;
+    this.hashes[h] = hash;
   }
+}
+
+/** Copies a few bytes (a loop costs less than a call to set() for these). */
+function put(to: Buffer, at: number, bytes: Buffer): number {
+  for (let k = 0; k < bytes.length; k++) to[at++] = bytes[k]!;
+  return at;
 }
 
 /** Keyed per process, so no sender can choose ids that collide in the table. */

@@ -167,6 +167,14 @@ function numberEnd(b: Buffer, i: number): number {
   return i;
 }
 
+/** The index after `key` when b[i, ...) starts with it, else NOT_SURE. */
+function keyEnd(b: Buffer, i: number, key: Buffer): number {
+  const n = key.length;
+  if (i + n > b.length) return NOT_SURE;
+  for (let k = 0; k < n; k++) if (b[i + k] !== key[k]) return NOT_SURE;
+  return i + n;
+}
+
 /** Whether b[i, i + word.length) holds `word`. */
 function bytesAt(b: Buffer, i: number, word: Uint8Array): boolean {
   const n = word.length;
@@ -412,10 +420,11 @@ function compileObject(table: FieldTable, paths: PathTree | null, ids: IdSlots):
     if (b[i] === CLOSE_OBJECT) return required === 0 ? i + 1 : NOT_SURE;
     let previous: Field | null = null;
     for (;;) {
-      let field: Field | null = previous === null ? first : previous.next;
-      let a: number;
-      if (field !== null && bytesAt(b, i, field.key)) {
-        a = i + field.key.length;
+      const expected = previous === null ? first : previous.next;
+      let field: Field;
+      let a = expected === null ? NOT_SURE : keyEnd(b, i, expected.key);
+      if (a !== NOT_SURE) {
+        field = expected!;
         if (b[a]! <= 0x20) a = skipSpace(b, a);
       } else {
         if (b[i] !== QUOTE) return NOT_SURE;
@@ -531,13 +540,6 @@ function idTextRoom(used: number, more: number): void {
   idText = grown;
 }
 
-/** Appends b[a, e) to idText at `at`; the new end. */
-function appendText(b: Uint8Array, a: number, e: number, at: number): number {
-  idTextRoom(at, e - a);
-  for (let k = a; k < e; k++) idText[at++] = b[k]!;
-  return at;
-}
-
 /** A scanner for documents of `table` that takes out what `spec` asks for. The line must be valid UTF-8. */
 export function compileScanner(table: FieldTable, spec: ScannerSpec): Scanner {
   const paths: PathTree = new Map();
@@ -558,29 +560,37 @@ export function compileScanner(table: FieldTable, spec: ScannerSpec): Scanner {
 
   /** JSON.stringify of the parts' values, written from their text. */
   const idOfText = (b: Buffer): string => {
+    // Plain parts are their text, so the line's length (with commas and nulls) bounds the whole.
+    idTextRoom(0, b.length + parts.length * (NULL_TEXT.length + 1) + 2);
+    const out = idText;
     let at = 0;
-    idTextRoom(at, 1);
-    idText[at++] = OPEN_ARRAY;
+    out[at++] = OPEN_ARRAY;
     for (let k = 0; k < parts.length; k++) {
-      idTextRoom(at, 1);
-      if (k > 0) idText[at++] = COMMA;
-      let slot = -1;
-      for (const s of parts[k]!) {
-        if (ids.start[s]! >= 0) {
-          slot = s;
-          break;
-        }
-      }
-      if (slot < 0) at = appendText(NULL_TEXT, 0, NULL_TEXT.length, at);
-      else if (ids.plain[slot]) at = appendText(b, ids.start[slot]!, ids.end[slot]!, at);
-      else {
-        const json = Buffer.from(JSON.stringify(JSON.parse(text(ids.start[slot]!, ids.end[slot]!))));
-        at = appendText(json, 0, json.length, at);
-      }
+      if (k > 0) out[at++] = COMMA;
+      const alternatives = parts[k]!;
+      let slot = alternatives[0]!;
+      for (let j = 1; ids.start[slot]! < 0 && j < alternatives.length; j++) slot = alternatives[j]!;
+      const start = ids.start[slot]!;
+      if (start < 0) {
+        for (let j = 0; j < NULL_TEXT.length; j++) out[at++] = NULL_TEXT[j]!;
+      } else if (ids.plain[slot]) {
+        const end = ids.end[slot]!;
+        for (let j = start; j < end; j++) out[at++] = b[j]!;
+      } else return idOfPartsJson(idWithParsed(b));
     }
-    idTextRoom(at, 1);
-    idText[at++] = CLOSE_ARRAY;
-    return idOfPartsJson(idText.subarray(0, at));
+    out[at++] = CLOSE_ARRAY;
+    return idOfPartsJson(out.subarray(0, at));
+  };
+
+  /** The id's JSON text when a part is not plain: that part parsed and written again by JSON.stringify. */
+  const idWithParsed = (b: Buffer): Buffer => {
+    const texts = parts.map((alternatives) => {
+      const slot = alternatives.find((s) => ids.start[s]! >= 0);
+      if (slot === undefined) return 'null';
+      const raw = text(ids.start[slot]!, ids.end[slot]!);
+      return ids.plain[slot] ? raw : JSON.stringify(JSON.parse(raw));
+    });
+    return Buffer.from(`[${texts.join(',')}]`);
   };
 
   return (bytes) => {
