@@ -10,16 +10,12 @@
 // agent's defaults), BENCH_SENDERS (4), BENCH_ROUNDS (3), BENCH_INDEXER_NODE_FLAGS (none),
 // BENCH_STORAGE (1: also measure bytes on disk per flow log, after a force merge, for the index
 // settings procflow installs beside plainer ones, and Elasticsearch's CPU per indexed document).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
-import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@elastic/elasticsearch';
 import { startLocalElasticsearch } from '../local-services/elasticsearch.js';
 import { FLOW_CONTRACT, buildTemplates, dailyIndex, type FlowLog } from '../schema/index.js';
 import { installTemplates } from '../schema/install.js';
 import { AGENT_BATCH_DOCS, BENCH_DAY, agentBatches, generateFlowLogs } from './flow-docs.js';
+import { sendBatches, spawnIndexer } from './indexer-process.js';
 
 const DOCS = Number(process.env.BENCH_DOCS ?? 200_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? AGENT_BATCH_DOCS);
@@ -27,7 +23,6 @@ const SENDERS = Number(process.env.BENCH_SENDERS ?? 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONCURRENCY = 4;
 const FLUSH_BYTES = 5 * 1024 * 1024;
-const TOKEN = 'bench-token';
 const INDEX = dailyIndex('flows', BENCH_DAY);
 /** The indexer dead-letters documents older than its retention: the benchmark's day must be inside it. */
 const RETENTION_DAYS = Math.ceil((Date.now() - BENCH_DAY) / 86_400_000) + 2;
@@ -70,100 +65,7 @@ async function direct(client: Client, docs: FlowLog[]): Promise<number> {
   return seconds;
 }
 
-// ---- (b) through the indexer ----
-
-interface RunningIndexer {
-  url: string;
-  child: ChildProcess;
-  peakRssKiB(): number;
-  /** User + system CPU seconds the indexer has used so far. */
-  cpuSeconds(): number;
-  stop(): Promise<void>;
-}
-
-async function spawnIndexer(esUrl: string): Promise<RunningIndexer> {
-  const bin = fileURLToPath(new URL('../../bin/procflow.js', import.meta.url));
-  // BENCH_INDEXER_NODE_FLAGS (e.g. --max-semi-space-size=4) tries V8 settings on the indexer.
-  const nodeFlags = (process.env.BENCH_INDEXER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeFlags, bin, 'indexer', '--es-url', esUrl, '--listen', '127.0.0.1:0', '--log-level', 'warn', '--bulk-concurrency', String(CONCURRENCY), '--bulk-flush-bytes', String(FLUSH_BYTES), '--retention-days', String(RETENTION_DAYS)], {
-    env: { ...process.env, PROCFLOW_TOKEN: TOKEN },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const deadline = Date.now() + 30_000;
-  let url: string | undefined;
-  while (!(url = /listening on (http:\S+)/.exec(out)?.[1])) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`bench: the indexer did not start: ${out}`);
-    await sleep(50);
-  }
-  for (;;) {
-    const res = await fetch(`${url}/readyz`).catch(() => null);
-    if (res?.ok) break;
-    if (Date.now() > deadline) throw new Error(`bench: the indexer did not become ready: ${await res?.text()}`);
-    await sleep(100);
-  }
-  const status = () => readFileSync(`/proc/${child.pid}/status`, 'utf8');
-  return {
-    url,
-    child,
-    peakRssKiB: () => Number(/VmHWM:\s+(\d+)/.exec(status())?.[1] ?? 0),
-    cpuSeconds: () => {
-      // Fields 14 and 15 of /proc/<pid>/stat, after the parenthesised command name.
-      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      return (Number(fields[11]) + Number(fields[12])) / 100;
-    },
-    stop: async () => {
-      child.kill('SIGTERM');
-      const code = await exited;
-      if (code !== 0) throw new Error(`bench: the indexer exited with ${code}`);
-    },
-  };
-}
-
-function postBatch(agent: Agent, url: string, body: Buffer): Promise<{ status: number; retryAfter: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${url}/v1/flows`,
-      {
-        method: 'POST',
-        agent,
-        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/x-ndjson', 'content-encoding': 'gzip', 'content-length': body.length },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: Number(res.headers['retry-after'] ?? 1), text }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-async function viaIndexer(url: string, batches: Buffer[]): Promise<{ seconds: number; retries: number }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: SENDERS });
-  let next = 0;
-  let retries = 0;
-  const sender = async () => {
-    for (let i = next++; i < batches.length; i = next++) {
-      for (;;) {
-        const res = await postBatch(agent, url, batches[i]!);
-        if (res.status === 200) break;
-        if (res.status !== 503) throw new Error(`bench: the indexer answered ${res.status}: ${res.text}`);
-        retries++;
-        await sleep(res.retryAfter * 1000);
-      }
-    }
-  };
-  const started = process.hrtime.bigint();
-  await Promise.all(Array.from({ length: SENDERS }, sender));
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  agent.destroy();
-  return { seconds, retries };
-}
+// ---- (b) through the indexer: bench/indexer-process.ts ----
 
 // ---- (c) storage: bytes on disk per document after a force merge ----
 
@@ -243,7 +145,10 @@ async function main(): Promise<void> {
     await resetIndex(client);
     await direct(client, docs.slice(0, Math.min(20_000, docs.length)));
 
-    const indexer = await spawnIndexer(esUrl);
+    const indexer = await spawnIndexer(esUrl, ['--bulk-concurrency', String(CONCURRENCY), '--bulk-flush-bytes', String(FLUSH_BYTES), '--retention-days', String(RETENTION_DAYS)]);
+    // Warm the indexer too (as the client was above), so no phase pays for its JIT.
+    await sendBatches(indexer.url, batches.slice(0, Math.max(1, Math.ceil((batches.length * 20_000) / DOCS))), SENDERS);
+    await resetIndex(client);
     if (process.env.BENCH_WATCH) log(`indexer at ${indexer.url} pid ${indexer.child.pid}`);
     const a: number[] = [];
     const b: number[] = [];
@@ -268,7 +173,7 @@ async function main(): Promise<void> {
       await resetIndex(client);
       const es0 = await esCpuMs(client);
       const cpu0 = indexer.cpuSeconds();
-      const rb = await viaIndexer(indexer.url, batches);
+      const rb = await sendBatches(indexer.url, batches, SENDERS);
       const used = indexer.cpuSeconds() - cpu0;
       const es = ((await esCpuMs(client)) - es0) / 1000;
       cpu.indexer += used;

@@ -1,27 +1,37 @@
-// npm run bench:indexer-cpu — the CPU the indexer spends per document on its own code path,
-// without Elasticsearch or sockets: the benchmark's gzip batches go through the same body
-// reader (gunzip, line splitting, limits), batch builder (checks, validation, id and index) and
-// bulk body builder the server uses. Light enough to run beside other work, and the place to
-// take a CPU profile: `node --cpu-prof dist/bench/indexer-cpu.js`.
+// npm run bench:indexer-cpu — the CPU the indexer spends per document, without Elasticsearch,
+// on the benchmark's flow logs and gzip batches, two ways:
+//   (1) its own code path in this process: the body reader (gunzip, line splitting, limits),
+//       the batch builder (checks, validation, id and index) and the bulk bodies the server
+//       uses; profile it with `node --cpu-prof dist/bench/indexer-cpu.js`;
+//   (2) `procflow indexer` in a child process over HTTP, against a stand-in for Elasticsearch
+//       that answers every bulk request "all created" (so sockets, the client and the writer
+//       count too); profile it with BENCH_INDEXER_NODE_FLAGS=--cpu-prof.
+// Light enough to run beside other work (no cluster); bench:indexer measures with one.
 //
-// Settings (environment): BENCH_DOCS (200000), BENCH_ROUNDS (5).
-import type { IncomingMessage } from 'node:http';
+// Settings (environment): BENCH_DOCS (200000), BENCH_ROUNDS (5), BENCH_SENDERS (4).
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { FLOW_CONTRACT } from '../schema/index.js';
+import { FLOW_CONTRACT, buildTemplates, SCHEMA_VERSION } from '../schema/index.js';
 import { BulkEntries, SlabPool } from '../indexer/arena.js';
 import { readBody } from '../indexer/body.js';
 import { bulkBody, splitByBytes } from '../indexer/bulk-body.js';
 import { InFlight } from '../indexer/in-flight.js';
 import { BatchBuilder } from '../indexer/ndjson.js';
 import { withDefaults } from '../indexer/options.js';
-import { AGENT_BATCH_DOCS, agentBatches, generateFlowLogs } from './flow-docs.js';
+import { AGENT_BATCH_DOCS, BENCH_DAY, agentBatches, generateFlowLogs } from './flow-docs.js';
+import { sendBatches, spawnIndexer } from './indexer-process.js';
 
 const DOCS = Number(process.env.BENCH_DOCS ?? 200_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const SENDERS = Number(process.env.BENCH_SENDERS ?? 4);
 /** What a socket hands the server at a time. */
 const WIRE_CHUNK = 64 * 1024;
+/** The benchmark's day must be inside the indexer's retention. */
+const RETENTION_DAYS = Math.ceil((Date.now() - BENCH_DAY) / 86_400_000) + 2;
 
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** A request as readBody sees it: the body's bytes in socket-sized chunks, then the end. */
 function fakeRequest(body: Buffer): IncomingMessage {
@@ -39,15 +49,13 @@ const drain = async (stream: Readable): Promise<number> => {
   return bytes;
 };
 
-async function main(): Promise<void> {
+/** (1): µs of CPU per document of each round, in this process. */
+async function inProcess(batches: Buffer[]): Promise<number[]> {
   const o = withDefaults({ es_url: 'http://127.0.0.1:9200' });
-  const { batches, rawBytes } = agentBatches(generateFlowLogs(DOCS), AGENT_BATCH_DOCS);
-  log(`${DOCS} flow documents in ${batches.length} batches, ${(rawBytes / DOCS).toFixed(0)} B per document as NDJSON`);
   const inFlight = new InFlight(o.max_in_flight_requests, o.max_in_flight_bytes);
   const slabs = new SlabPool(o.max_in_flight_bytes);
   // The whole benchmark day (and the years since) is inside the window, as in bench:indexer.
   const limits = { maxDocs: o.max_batch_docs, maxDepth: o.max_nesting_depth, notBeforeMs: 0, notAfterMs: Date.now() + o.max_future_skew };
-
   const perDoc: number[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
     const cpu0 = process.cpuUsage();
@@ -72,10 +80,64 @@ async function main(): Promise<void> {
     const cpu = process.cpuUsage(cpu0);
     if (docs !== DOCS) throw new Error(`bench: ${docs} of ${DOCS} documents prepared`);
     perDoc.push((cpu.user + cpu.system) / docs);
-    log(`round ${round}: ${perDoc.at(-1)!.toFixed(2)} µs CPU per document (bulk body ${(bulkBytes / docs).toFixed(0)} B per document)`);
+    log(`(1) round ${round}: ${perDoc.at(-1)!.toFixed(2)} µs CPU per document (bulk body ${(bulkBytes / docs).toFixed(0)} B per document)`);
   }
-  const sorted = [...perDoc].sort((a, b) => a - b);
-  process.stdout.write(`indexer CPU without Elasticsearch: ${sorted[Math.floor(sorted.length / 2)]!.toFixed(2)} µs per document, median of ${ROUNDS} rounds (best ${sorted[0]!.toFixed(2)})\n`);
+  return perDoc;
+}
+
+/** Answers what the indexer asks of Elasticsearch: healthy, templates installed, every bulk item created. */
+function standIn(): Promise<{ url: string; close(): void }> {
+  const names = buildTemplates({ capabilities: { ilm: false }, retentionDays: 1 }).indexTemplates.map((t) => t.name);
+  const templates = JSON.stringify({ index_templates: names.map((name) => ({ name, index_template: { _meta: { schema_version: SCHEMA_VERSION } } })) });
+  const created = '{"create":{"status":201}}';
+  const server = createServer((req, res) => {
+    const answer = (body: string) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch' });
+      res.end(body);
+    };
+    let lines = 0;
+    req.on('data', (chunk: Buffer) => {
+      for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) lines++;
+    });
+    req.on('end', () => {
+      const path = req.url ?? '/';
+      if (path.startsWith('/_bulk')) answer(`{"errors":false,"items":[${Array(lines / 2).fill(created).join(',')}]}`);
+      else if (path.startsWith('/_cluster/health')) answer('{"status":"green"}');
+      else if (path.startsWith('/_index_template')) answer(templates);
+      else answer('{}');
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() })),
+  );
+}
+
+/** (2): µs of the indexer's CPU per document of each round, over HTTP against the stand-in. */
+async function overHttp(batches: Buffer[]): Promise<number[]> {
+  const es = await standIn();
+  const indexer = await spawnIndexer(es.url, ['--install-templates', 'false', '--retention-days', String(RETENTION_DAYS)]);
+  const perDoc: number[] = [];
+  try {
+    for (let round = 1; round <= ROUNDS; round++) {
+      const cpu0 = indexer.cpuSeconds();
+      const { seconds } = await sendBatches(indexer.url, batches, SENDERS);
+      perDoc.push(((indexer.cpuSeconds() - cpu0) / DOCS) * 1e6);
+      log(`(2) round ${round}: ${perDoc.at(-1)!.toFixed(2)} µs of the indexer's CPU per document, ${(DOCS / seconds).toFixed(0)} docs/s`);
+    }
+  } finally {
+    await indexer.stop();
+    es.close();
+  }
+  return perDoc;
+}
+
+async function main(): Promise<void> {
+  const { batches, rawBytes } = agentBatches(generateFlowLogs(DOCS), AGENT_BATCH_DOCS);
+  log(`${DOCS} flow documents in ${batches.length} batches, ${(rawBytes / DOCS).toFixed(0)} B per document as NDJSON`);
+  const own = await inProcess(batches);
+  const http = await overHttp(batches);
+  const summary = (xs: number[]) => `${median(xs).toFixed(2)} µs per document, median of ${xs.length} rounds (best ${Math.min(...xs).toFixed(2)})`;
+  process.stdout.write(`indexer CPU without Elasticsearch (${DOCS} flow logs):\n  (1) its code path, in one process       : ${summary(own)}\n  (2) over HTTP, a stand-in for the cluster: ${summary(http)}\n`);
 }
 
 await main();

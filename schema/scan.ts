@@ -9,7 +9,6 @@
 // is unsure of (escapes in a key, duplicate keys, numbers other than plain integers, a failed
 // check, malformed JSON) returns null, and the caller parses and validates the line in full,
 // which gives the reason. Both are held to the same answers by test/unit/schema-scan.test.ts.
-import { isAscii } from 'node:buffer';
 import { isIP } from 'node:net';
 import { idOfPartsJson, type IdRecipe } from './ids.js';
 import { agentTimeAt } from './time.js';
@@ -62,20 +61,18 @@ const FALSE = Buffer.from('false');
 /** Scans one value starting at `i` (whitespace skipped); the index after it, or NOT_SURE. */
 type ValueScan = (b: Buffer, i: number) => number;
 
-// The line being scanned, its text once a value is wanted as a string, and what the last string
-// or number scanned held. Scanning is synchronous, so one set of these serves every scanner.
-const EMPTY = Buffer.alloc(0);
-let line: Buffer = EMPTY;
-/** undefined: not decoded yet; null: not ASCII, decoded a piece at a time. */
-let lineText: string | null | undefined;
+// What the last string or number scanned held. Scanning is synchronous, so one set of these
+// serves every scanner.
 let stringStart = -1;
 let stringEscaped = false;
 let integer = 0;
 
-/** The line's bytes [a, b) as a string (valid UTF-8 is a precondition of scanning). */
-function text(a: number, b: number): string {
-  if (lineText === undefined) lineText = isAscii(line) ? line.toString('latin1') : null;
-  return lineText === null ? line.toString('utf8', a, b) : lineText.slice(a, b);
+/**
+ * The bytes b[a, e) as a string (valid UTF-8 is a precondition of scanning). Only the few
+ * values wanted as strings are decoded, each alone: cheaper than the whole line.
+ */
+function text(b: Buffer, a: number, e: number): string {
+  return b.toString('utf8', a, e);
 }
 
 const skipSpace = (b: Buffer, i: number): number => {
@@ -111,11 +108,11 @@ function stringEnd(b: Buffer, i: number): number {
   return NOT_SURE;
 }
 
-/** The string in [a, b) (quotes included) as JSON.parse gives it; undefined for an invalid escape. */
-function stringValue(a: number, b: number, escaped: boolean): string | undefined {
-  if (!escaped) return text(a + 1, b - 1);
+/** The string in b[a, e) (quotes included) as JSON.parse gives it; undefined for an invalid escape. */
+function stringValue(b: Buffer, a: number, e: number, escaped: boolean): string | undefined {
+  if (!escaped) return text(b, a + 1, e - 1);
   try {
-    return JSON.parse(text(a, b)) as string;
+    return JSON.parse(text(b, a, e)) as string;
   } catch {
     return undefined;
   }
@@ -167,14 +164,6 @@ function numberEnd(b: Buffer, i: number): number {
   return i;
 }
 
-/** The index after `key` when b[i, ...) starts with it, else NOT_SURE. */
-function keyEnd(b: Buffer, i: number, key: Buffer): number {
-  const n = key.length;
-  if (i + n > b.length) return NOT_SURE;
-  for (let k = 0; k < n; k++) if (b[i + k] !== key[k]) return NOT_SURE;
-  return i + n;
-}
-
 /** Whether b[i, i + word.length) holds `word`. */
 function bytesAt(b: Buffer, i: number, word: Uint8Array): boolean {
   const n = word.length;
@@ -183,7 +172,8 @@ function bytesAt(b: Buffer, i: number, word: Uint8Array): boolean {
   return true;
 }
 
-const literalEnd = (b: Buffer, i: number, word: Uint8Array): number => (bytesAt(b, i, word) ? i + word.length : NOT_SURE);
+/** The index after `word` when b[i, ...) starts with it, else NOT_SURE. */
+const wordEnd = (b: Buffer, i: number, word: Uint8Array): number => (bytesAt(b, i, word) ? i + word.length : NOT_SURE);
 
 /**
  * Dotted IPv4 in [a, e) as net.isIP accepts it (four parts of 0-255, no leading zeros). False
@@ -246,7 +236,7 @@ function scalarEnd(s: Scalar, b: Buffer, i: number): number {
   const end = stringEnd(b, i);
   if (end === NOT_SURE) return NOT_SURE;
   if (stringEscaped) return scalarEndSlow(s, b, i);
-  if (type === KEYWORD) return s.pattern === null || s.pattern.test(text(i + 1, end - 1)) ? end : NOT_SURE;
+  if (type === KEYWORD) return s.pattern === null || s.pattern.test(text(b, i + 1, end - 1)) ? end : NOT_SURE;
   if (type === IP) return isPlainIPv4(b, i + 1, end - 1) ? end : scalarEndSlow(s, b, i);
   // DATE: the agents' form is a date without more ado (what isDate would find, read in place).
   return Number.isNaN(agentTimeAt(b, i + 1, end - 1)) ? scalarEndSlow(s, b, i) : end;
@@ -257,28 +247,28 @@ function scalarEndSlow(s: Scalar, b: Buffer, i: number): number {
     case KEYWORD: {
       const end = stringEnd(b, i);
       if (end === NOT_SURE) return end;
-      const v = stringValue(i, end, stringEscaped);
+      const v = stringValue(b, i, end, stringEscaped);
       return v !== undefined && (s.pattern === null || s.pattern.test(v)) ? end : NOT_SURE;
     }
     case IP: {
       const end = stringEnd(b, i);
       if (end === NOT_SURE) return end;
-      const v = stringValue(i, end, stringEscaped);
+      const v = stringValue(b, i, end, stringEscaped);
       return v !== undefined && isIP(v) !== 0 ? end : NOT_SURE;
     }
     case DOUBLE: {
       const end = numberEnd(b, i);
       if (end === NOT_SURE) return end;
-      const v = Number(text(i, end));
+      const v = Number(text(b, i, end));
       return Number.isFinite(v) && v >= s.min && v <= s.max ? end : NOT_SURE;
     }
     case BOOLEAN:
-      return b[i] === TRUE[0] ? literalEnd(b, i, TRUE) : literalEnd(b, i, FALSE);
+      return b[i] === TRUE[0] ? wordEnd(b, i, TRUE) : wordEnd(b, i, FALSE);
     case DATE: {
       if (b[i] !== QUOTE) return integerEnd(b, i);
       const end = stringEnd(b, i);
       if (end === NOT_SURE) return end;
-      const v = stringValue(i, end, stringEscaped);
+      const v = stringValue(b, i, end, stringEscaped);
       return v !== undefined && isDate(v) ? end : NOT_SURE;
     }
     default:
@@ -355,14 +345,14 @@ interface Field {
 function isPlain(b: Buffer, a: number, e: number): boolean {
   if (stringStart === a) return !stringEscaped;
   if (integerEnd(b, a) === e) return true;
-  return literalEnd(b, a, TRUE) === e || literalEnd(b, a, FALSE) === e;
+  return wordEnd(b, a, TRUE) === e || wordEnd(b, a, FALSE) === e;
 }
 
 /** The value in [a, e) as JSON.parse gives it (parsing only what is not plain). */
 function valueOf(b: Buffer, a: number, e: number, plain: boolean): unknown {
-  if (!plain) return JSON.parse(text(a, e));
+  if (!plain) return JSON.parse(text(b, a, e));
   const c = b[a];
-  if (c === QUOTE) return text(a + 1, e - 1);
+  if (c === QUOTE) return text(b, a + 1, e - 1);
   if (c === TRUE[0] || c === FALSE[0]) return c === TRUE[0];
   integerEnd(b, a);
   return integer;
@@ -404,7 +394,7 @@ function compileObject(table: FieldTable, paths: PathTree | null, ids: IdSlots):
   let found: Field | undefined;
   const fieldAt = (b: Buffer, i: number): number => {
     const end = stringEnd(b, i);
-    if (end === NOT_SURE || stringEscaped || !(found = byName.get(text(i + 1, end - 1)))) return NOT_SURE;
+    if (end === NOT_SURE || stringEscaped || !(found = byName.get(text(b, i + 1, end - 1)))) return NOT_SURE;
     i = skipSpace(b, end);
     return b[i] === COLON ? skipSpace(b, i + 1) : NOT_SURE;
   };
@@ -422,7 +412,7 @@ function compileObject(table: FieldTable, paths: PathTree | null, ids: IdSlots):
     for (;;) {
       const expected = previous === null ? first : previous.next;
       let field: Field;
-      let a = expected === null ? NOT_SURE : keyEnd(b, i, expected.key);
+      let a = expected === null ? NOT_SURE : wordEnd(b, i, expected.key);
       if (a !== NOT_SURE) {
         field = expected!;
         if (b[a]! <= 0x20) a = skipSpace(b, a);
@@ -587,15 +577,13 @@ export function compileScanner(table: FieldTable, spec: ScannerSpec): Scanner {
     const texts = parts.map((alternatives) => {
       const slot = alternatives.find((s) => ids.start[s]! >= 0);
       if (slot === undefined) return 'null';
-      const raw = text(ids.start[slot]!, ids.end[slot]!);
+      const raw = text(b, ids.start[slot]!, ids.end[slot]!);
       return ids.plain[slot] ? raw : JSON.stringify(JSON.parse(raw));
     });
     return Buffer.from(`[${texts.join(',')}]`);
   };
 
   return (bytes) => {
-    line = bytes;
-    lineText = undefined;
     stringStart = -1;
     ids.start.fill(-1);
     try {
@@ -607,9 +595,6 @@ export function compileScanner(table: FieldTable, spec: ScannerSpec): Scanner {
     } catch {
       // Nothing the scanner accepted fails to parse, but a doubt is the full path's to settle.
       return null;
-    } finally {
-      line = EMPTY;
-      lineText = undefined;
     }
   };
 }
