@@ -66,6 +66,8 @@ type ValueScan = (b: Buffer, i: number) => number;
 let stringStart = -1;
 let stringEscaped = false;
 let integer = 0;
+/** The line being scanned, seen four bytes at a time for its keys (set by each scanner call). */
+let view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
 
 /**
  * The bytes b[a, e) as a string (valid UTF-8 is a precondition of scanning). Only the few
@@ -318,6 +320,8 @@ interface Field {
   readonly name: string;
   /** The key as written without escapes or spaces, `"name":`, to compare in place. */
   readonly key: Buffer;
+  /** The key's bytes four at a time (little-endian), the last word padded with what follows it: see keyEnd. */
+  readonly keyWords: Uint32Array;
   /** Position in the table, for the duplicate check. */
   readonly slot: number;
   readonly required: boolean;
@@ -358,6 +362,24 @@ function valueOf(b: Buffer, a: number, e: number, plain: boolean): unknown {
   return integer;
 }
 
+/** A key's bytes as little-endian 32-bit words; a last partial word holds only the key's bytes (the rest compared one by one). */
+function keyWords(key: Buffer): Uint32Array {
+  const words = new Uint32Array(key.length >> 2);
+  for (let w = 0; w < words.length; w++) words[w] = key.readUInt32LE(w * 4);
+  return words;
+}
+
+/** The index after the field's key when b[i, ...) starts with it, else NOT_SURE. */
+function keyEnd(b: Buffer, i: number, field: Field): number {
+  const key = field.key;
+  const n = key.length;
+  if (i + n > b.length) return NOT_SURE;
+  const words = field.keyWords;
+  for (let w = 0; w < words.length; w++) if (view.getUint32(i + w * 4, true) !== words[w]) return NOT_SURE;
+  for (let k = words.length * 4; k < n; k++) if (b[i + k] !== key[k]) return NOT_SURE;
+  return i + n;
+}
+
 /** `b[i]` opens an object: scans the table's fields, checked as compileObject in validate.ts does. */
 function compileObject(table: FieldTable, paths: PathTree | null, ids: IdSlots): ObjectScan {
   const byName = new Map<string, Field>();
@@ -370,6 +392,7 @@ function compileObject(table: FieldTable, paths: PathTree | null, ids: IdSlots):
     byName.set(name, {
       name,
       key: Buffer.from(`${JSON.stringify(name)}:`),
+      keyWords: keyWords(Buffer.from(`${JSON.stringify(name)}:`)),
       slot: byName.size,
       required: spec.required === true,
       scalar: spec.array || spec.type === 'object' || spec.type === 'flattened' ? null : scalarOf(spec),
@@ -412,7 +435,7 @@ function compileObject(table: FieldTable, paths: PathTree | null, ids: IdSlots):
     for (;;) {
       const expected = previous === null ? first : previous.next;
       let field: Field;
-      let a = expected === null ? NOT_SURE : wordEnd(b, i, expected.key);
+      let a = expected === null ? NOT_SURE : keyEnd(b, i, expected);
       if (a !== NOT_SURE) {
         field = expected!;
         if (b[a]! <= 0x20) a = skipSpace(b, a);
@@ -585,6 +608,7 @@ export function compileScanner(table: FieldTable, spec: ScannerSpec): Scanner {
 
   return (bytes) => {
     stringStart = -1;
+    view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     ids.start.fill(-1);
     try {
       const keys: Record<string, unknown> = {};
