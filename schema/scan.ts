@@ -201,6 +201,41 @@ function isPlainIPv4(b: Buffer, a: number, e: number): boolean {
   return false;
 }
 
+const isHexDigit = (c: number | undefined) => c !== undefined && ((c >= ZERO && c <= NINE) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x66));
+
+/**
+ * IPv6 in [a, e) written plainly, as net.isIP accepts it: groups of one to four hex digits,
+ * eight of them, or at most seven around one "::". False says only "not this form" (an
+ * embedded IPv4 address or a zone, say): the caller asks net.isIP then.
+ */
+export function isPlainIPv6(b: Uint8Array, a: number, e: number): boolean {
+  let groups = 0;
+  let compressed = false;
+  let i = a;
+  if (b[i] === COLON) {
+    if (b[i + 1] !== COLON) return false;
+    compressed = true;
+    i += 2;
+    if (i === e) return true;
+  }
+  for (;;) {
+    const start = i;
+    while (i < e && i - start < 5 && isHexDigit(b[i])) i++;
+    if (i === start || i - start > 4) return false;
+    groups++;
+    if (i === e) break;
+    if (b[i] !== COLON) return false;
+    i++;
+    if (i < e && b[i] === COLON) {
+      if (compressed) return false;
+      compressed = true;
+      i++;
+      if (i === e) break;
+    } else if (i === e) return false;
+  }
+  return compressed ? groups <= 7 : groups === 8;
+}
+
 // A scalar field's check, as data: one function switches on the type, so the object loop calls
 // it directly (a call V8 can inline) rather than through a closure per field.
 const KEYWORD = 0;
@@ -239,7 +274,7 @@ function scalarEnd(s: Scalar, b: Buffer, i: number): number {
   if (end === NOT_SURE) return NOT_SURE;
   if (stringEscaped) return scalarEndSlow(s, b, i);
   if (type === KEYWORD) return s.pattern === null || s.pattern.test(text(b, i + 1, end - 1)) ? end : NOT_SURE;
-  if (type === IP) return isPlainIPv4(b, i + 1, end - 1) ? end : scalarEndSlow(s, b, i);
+  if (type === IP) return isPlainIPv4(b, i + 1, end - 1) || isPlainIPv6(b, i + 1, end - 1) ? end : scalarEndSlow(s, b, i);
   // DATE: the agents' form is a date without more ado (what isDate would find, read in place).
   return Number.isNaN(agentTimeAt(b, i + 1, end - 1)) ? scalarEndSlow(s, b, i) : end;
 }
