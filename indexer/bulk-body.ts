@@ -1,23 +1,29 @@
 // _bulk request bodies from a batch's entries (see arena.ts): groups of about --bulk-flush-bytes
-// each, and a group's body as a stream of views of the slabs the entries were written to, so
+// or less, and a group's body as a stream of views of the slabs the entries were written to, so
 // sending a bulk request copies nothing and allocates no buffer.
 import { Readable } from 'node:stream';
 import type { BulkEntries } from './arena.js';
 
-/** Splits entries 0..count-1 into groups whose bulk bodies are about `flushBytes` each. */
+/**
+ * Splits entries 0..count-1 into as few groups as keep each to about `flushBytes`, of even
+ * size (a batch a little over the size makes two halves, not a full request and a small one
+ * that costs a request of its own).
+ */
 export function splitByBytes(entries: BulkEntries, flushBytes: number): number[][] {
+  let total = 0;
+  for (let n = 0; n < entries.count; n++) total += entries.size(n);
+  const target = total / Math.max(1, Math.ceil(total / flushBytes));
   const groups: number[][] = [];
   let group: number[] = [];
   let size = 0;
   for (let n = 0; n < entries.count; n++) {
-    const s = entries.size(n);
-    if (group.length > 0 && size + s > flushBytes) {
+    group.push(n);
+    size += entries.size(n);
+    if (size >= target) {
       groups.push(group);
       group = [];
       size = 0;
     }
-    group.push(n);
-    size += s;
   }
   if (group.length) groups.push(group);
   return groups;
