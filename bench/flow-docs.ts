@@ -3,24 +3,15 @@
 // same documents, packed into gzip NDJSON batches the way agents pack them.
 import { gzipSync } from 'node:zlib';
 import type { FlowLog } from '../schema/index.js';
+import { AGENT_SETTINGS } from '../agent/config.js';
+import { prng } from '../test/support/prng.js';
 
 /** A day only the benchmarks write to, so a shared cluster's other indices are left alone. */
 export const BENCH_DAY = Date.UTC(2002, 1, 2);
 
 /** The agent's batch limits (its defaults): at most this many documents and bytes per batch. */
-export const AGENT_BATCH_DOCS = 5000;
-export const AGENT_BATCH_BYTES = 4 * 1024 * 1024;
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const AGENT_BATCH_DOCS = AGENT_SETTINGS.batch_max_docs.default;
+export const AGENT_BATCH_BYTES = AGENT_SETTINGS.batch_max_size.default;
 
 const PROCESSES: Array<[string, string[][]]> = [
   ['/usr/bin/curl', [['-sSL', 'https://api.github.com/repos/elastic/elasticsearch'], ['-fsS', 'http://10.0.0.12:8080/healthz']]],

@@ -518,49 +518,44 @@ function compileObject(table: FieldTable, paths: PathTree | null, ids: IdSlots):
   };
 }
 
+/**
+ * The items of an array or object whose opener is at b[i - 1], up to its closer: `item` scans
+ * one (at most `max` of them); the index after the closer, or NOT_SURE.
+ */
+function listEnd(b: Buffer, i: number, close: number, max: number, item: ValueScan): number {
+  i = skipSpace(b, i);
+  if (b[i] === close) return i + 1;
+  for (let n = 1; n <= max; n++) {
+    i = item(b, i);
+    if (i === NOT_SURE) return NOT_SURE;
+    i = skipSpace(b, i);
+    const c = b[i];
+    if (c === close) return i + 1;
+    if (c !== COMMA) return NOT_SURE;
+    i = skipSpace(b, i + 1);
+  }
+  return NOT_SURE;
+}
+
 /** A map of string keys to string values, within the validator's limits. */
 function compileFlattened(spec: FieldSpec): ValueScan {
   const maxKey = spec.ignoreAbove ?? 1024;
-  const string = compileScalar({ type: 'keyword', description: '' });
-  return (b, i) => {
-    if (b[i] !== OPEN_OBJECT) return NOT_SURE;
-    i = skipSpace(b, i + 1);
-    if (b[i] === CLOSE_OBJECT) return i + 1;
-    // Counts keys as written: duplicates count twice here and once in the validator, so a
-    // count over the limit is "not sure", never a verdict. A key's bytes are at least as many
-    // as its UTF-16 characters, so a key within the limit in bytes is within it.
-    for (let keys = 1; keys <= FLATTENED_MAX_KEYS; keys++) {
-      const keyEnd = stringEnd(b, i);
-      if (keyEnd === NOT_SURE || stringEscaped || keyEnd - i - 2 > maxKey) return NOT_SURE;
-      i = skipSpace(b, keyEnd);
-      if (b[i] !== COLON) return NOT_SURE;
-      i = string(b, skipSpace(b, i + 1));
-      if (i === NOT_SURE) return NOT_SURE;
-      i = skipSpace(b, i);
-      const c = b[i];
-      if (c === CLOSE_OBJECT) return i + 1;
-      if (c !== COMMA) return NOT_SURE;
-      i = skipSpace(b, i + 1);
-    }
-    return NOT_SURE;
+  const string = scalarOf({ type: 'keyword', description: '' });
+  // A key's bytes are at least as many as its UTF-16 characters, so a key within the limit in
+  // bytes is within it.
+  const pair: ValueScan = (b, i) => {
+    const keyEnd = stringEnd(b, i);
+    if (keyEnd === NOT_SURE || stringEscaped || keyEnd - i - 2 > maxKey) return NOT_SURE;
+    i = skipSpace(b, keyEnd);
+    return b[i] === COLON ? scalarEnd(string, b, skipSpace(b, i + 1)) : NOT_SURE;
   };
+  // Keys are counted as written: duplicates count twice here and once in the validator, so a
+  // count over the limit is "not sure", never a verdict.
+  return (b, i) => (b[i] === OPEN_OBJECT ? listEnd(b, i + 1, CLOSE_OBJECT, FLATTENED_MAX_KEYS, pair) : NOT_SURE);
 }
 
 function compileArray(element: ValueScan): ValueScan {
-  return (b, i) => {
-    if (b[i] !== OPEN_ARRAY) return NOT_SURE;
-    i = skipSpace(b, i + 1);
-    if (b[i] === CLOSE_ARRAY) return i + 1;
-    for (;;) {
-      i = element(b, i);
-      if (i === NOT_SURE) return NOT_SURE;
-      i = skipSpace(b, i);
-      const c = b[i];
-      if (c === CLOSE_ARRAY) return i + 1;
-      if (c !== COMMA) return NOT_SURE;
-      i = skipSpace(b, i + 1);
-    }
-  };
+  return (b, i) => (b[i] === OPEN_ARRAY ? listEnd(b, i + 1, CLOSE_ARRAY, Infinity, element) : NOT_SURE);
 }
 
 /** Objects below a field that no key path or id part enters: checked, nothing taken out. */

@@ -19,18 +19,8 @@ import {
   type ProcessEventDoc,
 } from '../../schema/index.js';
 import { sampleDnsLog, sampleFlowLog } from '../support/documents.js';
+import { prng } from '../support/prng.js';
 
-/** A seeded PRNG (mulberry32), so a failure names the seed that repeats it. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const execEvent = (over: Record<string, unknown> = {}): ProcessEventDoc =>
   ({
