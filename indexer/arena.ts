@@ -12,9 +12,16 @@ const SLAB_BYTES = 512 * 1024;
 /** Longer entries keep their own buffer rather than wasting slab space. */
 const MAX_PACKED_ENTRY = 64 * 1024;
 
+/** Index arrays of so many entries or fewer go back to the pool (larger batches are rare). */
+const MAX_POOLED_ARRAY = 1 << 16;
+/** Arrays of one length kept for reuse. */
+const POOLED_ARRAYS_PER_LENGTH = 16;
+
 export class SlabPool {
   private readonly free: Buffer[] = [];
   private readonly maxFree: number;
+  /** The index arrays of batches done, by length (powers of two). */
+  private readonly arrays = new Map<number, Uint32Array[]>();
 
   /** Keeps at most `retainBytes` of idle slabs (the in-flight byte limit is a natural bound). */
   constructor(retainBytes: number) {
@@ -31,6 +38,21 @@ export class SlabPool {
 
   get idleBytes(): number {
     return this.free.length * SLAB_BYTES;
+  }
+
+  /** An index array of `length` (a power of two); zeroed when asked. */
+  takeArray(length: number, zeroed: boolean): Uint32Array {
+    const array = this.arrays.get(length)?.pop();
+    if (!array) return new Uint32Array(length);
+    if (zeroed) array.fill(0);
+    return array;
+  }
+
+  giveArray(array: Uint32Array): void {
+    if (array.length > MAX_POOLED_ARRAY) return;
+    const kept = this.arrays.get(array.length) ?? [];
+    if (kept.length < POOLED_ARRAYS_PER_LENGTH) kept.push(array);
+    this.arrays.set(array.length, kept);
   }
 }
 
@@ -59,6 +81,7 @@ const ID = 2;
 const DOC = 3;
 const END = 4;
 const COLUMNS = 5;
+const NO_ARRAY = new Uint32Array(0);
 
 /** One batch's documents as _bulk entries. `release` only once nothing reads them any more. */
 export class BulkEntries {
@@ -69,10 +92,10 @@ export class BulkEntries {
   /** The current slab's number in `slabs`. */
   private currentNo = 0;
   private used = 0;
-  private cols = new Uint32Array(COLUMNS * 256);
+  private cols: Uint32Array;
   /** Entry numbers (plus one) by id, open addressing, and each one's id hash; for find(). */
-  private byId = new Int32Array(1024);
-  private hashes = new Uint32Array(1024);
+  private byId: Uint32Array;
+  private hashes: Uint32Array;
   /** The last id find() looked for, and its hash (add() then places it without hashing again). */
   private foundId = '';
   private foundHash = 0;
@@ -87,6 +110,9 @@ export class BulkEntries {
     private readonly pool: SlabPool,
   ) {
     this.actionStart = Buffer.from(`{"${op}":{"_index":"`);
+    this.cols = pool.takeArray(COLUMNS * 256, false);
+    this.byId = pool.takeArray(1024, true);
+    this.hashes = pool.takeArray(1024, false);
   }
 
   /** Appends a document's entry (a copy of `doc`); returns its number. */
@@ -117,8 +143,9 @@ export class BulkEntries {
     }
     const n = this.count++;
     if ((n + 1) * COLUMNS > this.cols.length) {
-      const grown = new Uint32Array(this.cols.length * 2);
+      const grown = this.pool.takeArray(this.cols.length * 2, false);
       grown.set(this.cols);
+      this.pool.giveArray(this.cols);
       this.cols = grown;
     }
     const c = n * COLUMNS;
@@ -209,9 +236,13 @@ export class BulkEntries {
     this.tainted = true;
   }
 
+  /** Gives the slabs and index arrays back; nothing may be read from the entries after this. */
   release(): void {
     const slabs = this.slabs.splice(0);
     if (!this.tainted) for (const slab of slabs) this.pool.give(slab);
+    // No socket reads the index arrays: they go back even when the slabs cannot.
+    for (const array of [this.cols, this.byId, this.hashes]) if (array.length) this.pool.giveArray(array);
+    this.cols = this.byId = this.hashes = NO_ARRAY;
     this.current = null;
     this.count = 0;
   }
@@ -228,9 +259,11 @@ export class BulkEntries {
   private remember(n: number, id: string): void {
     if (this.count * 2 > this.byId.length) {
       const [slots, hashes] = [this.byId, this.hashes];
-      this.byId = new Int32Array(slots.length * 2);
-      this.hashes = new Uint32Array(slots.length * 2);
+      this.byId = this.pool.takeArray(slots.length * 2, true);
+      this.hashes = this.pool.takeArray(slots.length * 2, false);
       for (let h = 0; h < slots.length; h++) if (slots[h] !== 0) this.place(slots[h]! - 1, hashes[h]!);
+      this.pool.giveArray(slots);
+      this.pool.giveArray(hashes);
     }
     this.place(n, id === this.foundId ? this.foundHash : hashId(id));
   }
