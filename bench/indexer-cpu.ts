@@ -112,8 +112,8 @@ function standIn(): Promise<{ url: string; close(): void }> {
   );
 }
 
-/** (2): µs of the indexer's CPU per document of each round, over HTTP against the stand-in. */
-async function overHttp(batches: Buffer[]): Promise<number[]> {
+/** (2): µs of the indexer's CPU per document of each round, over HTTP against the stand-in; its peak RSS. */
+async function overHttp(batches: Buffer[]): Promise<{ perDoc: number[]; peakMiB: number }> {
   const es = await standIn();
   const indexer = await spawnIndexer(es.url, ['--install-templates', 'false', '--retention-days', String(RETENTION_DAYS)]);
   const perDoc: number[] = [];
@@ -124,11 +124,11 @@ async function overHttp(batches: Buffer[]): Promise<number[]> {
       perDoc.push(((indexer.cpuSeconds() - cpu0) / DOCS) * 1e6);
       log(`(2) round ${round}: ${perDoc.at(-1)!.toFixed(2)} µs of the indexer's CPU per document, ${(DOCS / seconds).toFixed(0)} docs/s`);
     }
+    return { perDoc, peakMiB: indexer.peakRssKiB() / 1024 };
   } finally {
     await indexer.stop();
     es.close();
   }
-  return perDoc;
 }
 
 async function main(): Promise<void> {
@@ -137,7 +137,7 @@ async function main(): Promise<void> {
   const own = await inProcess(batches);
   const http = await overHttp(batches);
   const summary = (xs: number[]) => `${median(xs).toFixed(2)} µs per document, median of ${xs.length} rounds (best ${Math.min(...xs).toFixed(2)})`;
-  process.stdout.write(`indexer CPU without Elasticsearch (${DOCS} flow logs):\n  (1) its code path, in one process       : ${summary(own)}\n  (2) over HTTP, a stand-in for the cluster: ${summary(http)}\n`);
+  process.stdout.write(`indexer CPU without Elasticsearch (${DOCS} flow logs):\n  (1) its code path, in one process       : ${summary(own)}\n  (2) over HTTP, a stand-in for the cluster: ${summary(http.perDoc)}; peak RSS ${http.peakMiB.toFixed(1)} MiB\n`);
 }
 
 await main();

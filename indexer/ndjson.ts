@@ -78,7 +78,6 @@ export class BatchBuilder {
     } catch (err) {
       throw badLine('schema', lineNo, (err as Error).message);
     }
-
     const time = parseTime(this.contract.timestamp(doc as never));
     if (time < this.limits.notBeforeMs || time > this.limits.notAfterMs) {
       const why = time < this.limits.notBeforeMs ? 'older than the retention (--retention-days)' : 'ahead of the indexer\'s clock by more than --max-future-skew';
