@@ -21,7 +21,8 @@ import { startLocalElasticsearch, type ClusterNode, type LocalEs } from '../loca
 import { FLOW_CONTRACT, INDEX_PATTERNS } from '../schema/index.js';
 import { installTemplates } from '../schema/install.js';
 import { generateFlowLogs } from './flow-docs.js';
-import { DAY, INDEX, RETENTION_DAYS, postBatch, spawnIndexer } from './indexer-bench.js';
+import { DAY, INDEXER_ARGS, INDEX, RETENTION_DAYS } from './indexer-bench.js';
+import { postBatch, spawnIndexer } from './indexer-process.js';
 
 const DOCS = Number(process.env.BENCH_DOCS ?? 300_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 2000);
@@ -82,7 +83,7 @@ async function main(): Promise<void> {
     const batches: Buffer[] = [];
     for (let i = 0; i < docs.length; i += BATCH) batches.push(gzipSync(docs.slice(i, i + BATCH).map((d) => JSON.stringify(d)).join('\n') + '\n'));
 
-    indexer = await spawnIndexer(urls.join(','));
+    indexer = await spawnIndexer(urls.join(','), INDEXER_ARGS);
     const agent = new Agent({ keepAlive: true, maxSockets: SENDERS });
     const timeline = new Timeline();
     const counts = { resent503: 0, resentNetwork: 0 };

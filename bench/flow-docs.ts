@@ -12,21 +12,14 @@
 //   element. Kept to compare with earlier figures.
 import { communityId } from '../agent/flows/community-id.js';
 import { execId } from '../agent/process/exec-id.js';
+import { gzipSync } from 'node:zlib';
+import { AGENT_SETTINGS } from '../agent/config.js';
 import type { FlowLog } from '../schema/index.js';
+import { prng } from '../test/support/prng.js';
 
 export const GENERATORS = ['agent', 'plain'] as const;
 export type Generator = (typeof GENERATORS)[number];
 
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Rand {
   next: () => number;
@@ -355,4 +348,41 @@ function plainFlowLogs(n: number, day: number): FlowLog[] {
     docs.push(doc);
   }
   return docs;
+}
+
+/** A day only the benchmarks write to, so a shared cluster's other indices are left alone. */
+export const BENCH_DAY = Date.UTC(2002, 1, 2);
+
+/** The agent's batch limits (its defaults): at most this many documents and bytes per batch. */
+export const AGENT_BATCH_DOCS = AGENT_SETTINGS.batch_max_docs.default;
+export const AGENT_BATCH_BYTES = AGENT_SETTINGS.batch_max_size.default;
+
+export interface AgentBatches {
+  /** Gzip NDJSON request bodies, each one line per document. */
+  batches: Buffer[];
+  /** Their size before gzip. */
+  rawBytes: number;
+}
+
+/** The documents as agents send them: at most `maxDocs` documents and AGENT_BATCH_BYTES a batch. */
+export function agentBatches(docs: readonly FlowLog[], maxDocs = AGENT_BATCH_DOCS): AgentBatches {
+  const batches: Buffer[] = [];
+  let rawBytes = 0;
+  let lines: string[] = [];
+  let size = 0;
+  const flush = () => {
+    const text = lines.join('\n') + '\n';
+    rawBytes += Buffer.byteLength(text);
+    batches.push(gzipSync(text));
+    lines = [];
+    size = 0;
+  };
+  for (const d of docs) {
+    const line = JSON.stringify(d);
+    if (lines.length === maxDocs || (lines.length && size + line.length + 1 > AGENT_BATCH_BYTES)) flush();
+    lines.push(line);
+    size += line.length + 1;
+  }
+  if (lines.length) flush();
+  return { batches, rawBytes };
 }

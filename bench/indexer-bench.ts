@@ -13,21 +13,17 @@
 // document), BENCH_STORAGE_DOCS (BENCH_DOCS), BENCH_STORAGE_GENERATORS (agent,plain: the storage
 // phase measures each), BENCH_DISK_USAGE (1: which fields of the installed index cost most,
 // from Elasticsearch's _disk_usage analysis).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { gzipSync } from 'node:zlib';
+import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@elastic/elasticsearch';
 import { startLocalElasticsearch } from '../local-services/elasticsearch.js';
 import { FLOW_CONTRACT, buildTemplates, dailyIndex, indexModeText, type FlowLog, type TemplateSet } from '../schema/index.js';
 import { installTemplates, type InstallResult } from '../schema/install.js';
-import { GENERATORS, generateFlowLogs, type Generator } from './flow-docs.js';
+import { BENCH_DAY, GENERATORS, agentBatches, generateFlowLogs, type Generator } from './flow-docs.js';
+import { sendBatches, spawnIndexer } from './indexer-process.js';
 
 const DOCS = Number(process.env.BENCH_DOCS ?? 200_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 5000);
-const BATCH_BYTES = 4 * 1024 * 1024;
 const SENDERS = Number(process.env.BENCH_SENDERS ?? 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const GENERATOR = generatorNamed(process.env.BENCH_GENERATOR ?? 'agent');
@@ -35,12 +31,13 @@ const STORAGE_DOCS = Number(process.env.BENCH_STORAGE_DOCS ?? DOCS);
 const STORAGE_GENERATORS = (process.env.BENCH_STORAGE_GENERATORS ?? GENERATORS.join(',')).split(',').filter(Boolean).map(generatorNamed);
 const CONCURRENCY = 4;
 const FLUSH_BYTES = 5 * 1024 * 1024;
-export const TOKEN = 'bench-token';
 /** A day only the benchmark writes to, so a shared cluster's other indices are left alone. */
-export const DAY = Date.UTC(2002, 1, 2);
+export const DAY = BENCH_DAY;
 export const INDEX = dailyIndex('flows', DAY);
 /** The indexer dead-letters documents older than its retention: the benchmark's day must be inside it. */
 export const RETENTION_DAYS = Math.ceil((Date.now() - DAY) / 86_400_000) + 2;
+/** How the benchmarks start the indexer (bench:cluster too). */
+export const INDEXER_ARGS = ['--bulk-concurrency', String(CONCURRENCY), '--bulk-flush-bytes', String(FLUSH_BYTES), '--retention-days', String(RETENTION_DAYS)];
 
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
@@ -79,100 +76,7 @@ async function direct(client: Client, docs: FlowLog[]): Promise<number> {
   return seconds;
 }
 
-// ---- (b) through the indexer ----
-
-export interface RunningIndexer {
-  url: string;
-  child: ChildProcess;
-  peakRssKiB(): number;
-  /** User + system CPU seconds the indexer has used so far. */
-  cpuSeconds(): number;
-  stop(): Promise<void>;
-}
-
-export async function spawnIndexer(esUrl: string): Promise<RunningIndexer> {
-  const bin = fileURLToPath(new URL('../../bin/procflow.js', import.meta.url));
-  // BENCH_INDEXER_NODE_FLAGS (e.g. --max-semi-space-size=4) tries V8 settings on the indexer.
-  const nodeFlags = (process.env.BENCH_INDEXER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeFlags, bin, 'indexer', '--es-url', esUrl, '--listen', '127.0.0.1:0', '--log-level', 'warn', '--bulk-concurrency', String(CONCURRENCY), '--bulk-flush-bytes', String(FLUSH_BYTES), '--retention-days', String(RETENTION_DAYS)], {
-    env: { ...process.env, PROCFLOW_TOKEN: TOKEN },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const deadline = Date.now() + 30_000;
-  let url: string | undefined;
-  while (!(url = /listening on (http:\S+)/.exec(out)?.[1])) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`bench: the indexer did not start: ${out}`);
-    await sleep(50);
-  }
-  for (;;) {
-    const res = await fetch(`${url}/readyz`).catch(() => null);
-    if (res?.ok) break;
-    if (Date.now() > deadline) throw new Error(`bench: the indexer did not become ready: ${await res?.text()}`);
-    await sleep(100);
-  }
-  const status = () => readFileSync(`/proc/${child.pid}/status`, 'utf8');
-  return {
-    url,
-    child,
-    peakRssKiB: () => Number(/VmHWM:\s+(\d+)/.exec(status())?.[1] ?? 0),
-    cpuSeconds: () => {
-      // Fields 14 and 15 of /proc/<pid>/stat, after the parenthesised command name.
-      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      return (Number(fields[11]) + Number(fields[12])) / 100;
-    },
-    stop: async () => {
-      child.kill('SIGTERM');
-      const code = await exited;
-      if (code !== 0) throw new Error(`bench: the indexer exited with ${code}`);
-    },
-  };
-}
-
-export function postBatch(agent: Agent, url: string, body: Buffer): Promise<{ status: number; retryAfter: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${url}/v1/flows`,
-      {
-        method: 'POST',
-        agent,
-        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/x-ndjson', 'content-encoding': 'gzip', 'content-length': body.length },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: Number(res.headers['retry-after'] ?? 1), text }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-async function viaIndexer(url: string, batches: Buffer[]): Promise<{ seconds: number; retries: number }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: SENDERS });
-  let next = 0;
-  let retries = 0;
-  const sender = async () => {
-    for (let i = next++; i < batches.length; i = next++) {
-      for (;;) {
-        const res = await postBatch(agent, url, batches[i]!);
-        if (res.status === 200) break;
-        if (res.status !== 503) throw new Error(`bench: the indexer answered ${res.status}: ${res.text}`);
-        retries++;
-        await sleep(res.retryAfter * 1000);
-      }
-    }
-  };
-  const started = process.hrtime.bigint();
-  await Promise.all(Array.from({ length: SENDERS }, sender));
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  agent.destroy();
-  return { seconds, retries };
-}
+// ---- (b) through the indexer: bench/indexer-process.ts ----
 
 // ---- (c) storage: bytes on disk per document after a force merge ----
 
@@ -320,24 +224,7 @@ async function main(): Promise<void> {
 async function throughput(client: Client, esUrl: string): Promise<string[]> {
   log(`generating ${DOCS} flow documents (${GENERATOR} generator)`);
   const docs = generateFlowLogs(GENERATOR, DOCS, DAY);
-  const batches: Buffer[] = [];
-  let rawBytes = 0;
-  let lines: string[] = [];
-  let size = 0;
-  const flush = () => {
-    const text = lines.join('\n') + '\n';
-    rawBytes += Buffer.byteLength(text);
-    batches.push(gzipSync(text));
-    lines = [];
-    size = 0;
-  };
-  for (const d of docs) {
-    const line = JSON.stringify(d);
-    if (lines.length === BATCH || (lines.length && size + line.length + 1 > BATCH_BYTES)) flush();
-    lines.push(line);
-    size += line.length + 1;
-  }
-  if (lines.length) flush();
+  const { batches, rawBytes } = agentBatches(docs, BATCH);
   const gzBytes = batches.reduce((s, b) => s + b.length, 0);
   log(`${batches.length} agent batches (<= ${BATCH} documents, <= 4 MiB): ${(rawBytes / 2 ** 20).toFixed(0)} MiB NDJSON, ${(gzBytes / 2 ** 20).toFixed(0)} MiB gzip`);
 
@@ -345,7 +232,7 @@ async function throughput(client: Client, esUrl: string): Promise<string[]> {
   await resetIndex(client);
   await direct(client, docs.slice(0, Math.min(20_000, docs.length)));
 
-  const indexer = await spawnIndexer(esUrl);
+  const indexer = await spawnIndexer(esUrl, INDEXER_ARGS);
   if (process.env.BENCH_WATCH) log(`indexer at ${indexer.url} pid ${indexer.child.pid}`);
   const a: number[] = [];
   const b: number[] = [];
@@ -365,7 +252,7 @@ async function throughput(client: Client, esUrl: string): Promise<string[]> {
   const runB = async (round: number) => {
     await resetIndex(client);
     const cpu0 = indexer.cpuSeconds();
-    const rb = await viaIndexer(indexer.url, batches);
+    const rb = await sendBatches(indexer.url, batches, SENDERS);
     const cpu = indexer.cpuSeconds() - cpu0;
     indexerCpu += cpu;
     await verify(client, '(b) indexer');

@@ -1,7 +1,7 @@
 // Elasticsearch connection settings shared by every command that talks to the cluster, and
 // the client built from them.
 import { readFileSync } from 'node:fs';
-import { Client, errors } from '@elastic/elasticsearch';
+import { Client, errors, type Serializer } from '@elastic/elasticsearch';
 import { splitUrlList, type SettingsOf, type SettingsTable } from './config.js';
 import { ConfigError, ProcflowError } from './errors.js';
 
@@ -18,7 +18,7 @@ export const ES_SETTINGS = {
 
 export type EsConnection = SettingsOf<typeof ES_SETTINGS>;
 
-export function createEsClient(c: EsConnection, opts: { maxRetries?: number } = {}): Client {
+export function createEsClient(c: EsConnection, opts: { maxRetries?: number; Serializer?: typeof Serializer } = {}): Client {
   if (Boolean(c.es_cert_file) !== Boolean(c.es_key_file)) {
     throw new ConfigError('--es-cert-file and --es-key-file go together', 'give both (a client certificate and its key) or neither');
   }
@@ -44,6 +44,7 @@ export function createEsClient(c: EsConnection, opts: { maxRetries?: number } = 
     requestTimeout: c.es_request_timeout,
     maxRetries: opts.maxRetries ?? 0,
     compression: false,
+    ...(opts.Serializer ? { Serializer: opts.Serializer } : {}),
   });
 }
 

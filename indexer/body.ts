@@ -11,6 +11,9 @@ import { HttpError, unavailable } from './http-error.js';
 import type { Ticket } from './in-flight.js';
 import { LineSplitter, type LineHandler } from '../common/lines.js';
 
+/** Decompressed bytes zlib hands over at a time. */
+const GUNZIP_CHUNK_BYTES = 256 * 1024;
+
 /** Slow senders are judged on their average rate only after this long. */
 export const RATE_GRACE_MS = 5000;
 
@@ -70,8 +73,9 @@ export function readBody(req: IncomingMessage, gzip: boolean, limits: BodyLimits
       }
     }, 1000);
     pace.unref();
-    // 64 KiB output chunks (zlib's default is 16): a quarter of the callbacks per batch.
-    const gunzip: Gunzip | null = gzip ? createGunzip({ chunkSize: 64 * 1024 }) : null;
+    // 256 KiB output chunks (zlib's default is 16): a sixteenth of the callbacks (and of their
+    // hand-offs to zlib's thread) per batch, for 240 KiB more per request being read.
+    const gunzip: Gunzip | null = gzip ? createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES }) : null;
 
     const finish = (err: Error | null) => {
       if (settled) return;

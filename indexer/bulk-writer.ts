@@ -14,18 +14,19 @@
 // 401/403 are the cluster's setup, not the documents' fault: 503 with Retry-After, nothing
 // dead-lettered; 400 means the indexer built a request Elasticsearch cannot parse: 500, logged
 // with Elasticsearch's error. In no case is anything acknowledged that was not written.
-import { errors, type Client } from '@elastic/elasticsearch';
+import { Serializer, errors, type Client } from '@elastic/elasticsearch';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import PQueue from 'p-queue';
 import type { Logger } from '../common/log.js';
 import { CONTRACTS, type Canonicalizer, type DocKind } from '../schema/index.js';
 import { backoffDelay } from '../common/backoff.js';
-import { bulkBody, bulkSize, splitByBytes, type BulkOp } from './bulk-body.js';
+import type { BulkEntries } from './arena.js';
+import { bulkBody, splitByBytes } from './bulk-body.js';
 import { authRefusal, classifyRequestError, isAuthStatus, isRetryableItemStatus } from './es-errors.js';
 import { HttpError, unavailable } from './http-error.js';
 import type { IndexerMetrics } from './metrics.js';
-import type { PreparedDoc, RefusedDoc } from './ndjson.js';
+import type { RefusedDoc } from './ndjson.js';
 
 export interface BulkWriterOptions {
   concurrency: number;
@@ -59,6 +60,20 @@ interface BulkResponse {
 
 /** Only what the writer reads: keeps the response small to parse. */
 const FILTER_PATH = 'errors,items.*.status,items.*.error.type,items.*.error.reason,items.*.error.caused_by.type,items.*.error.caused_by.reason';
+
+/** How a bulk answer filtered by FILTER_PATH starts when every item was written. */
+const ALL_WRITTEN = '{"errors":false';
+
+/**
+ * The indexer's client reads answers as usual, but for a bulk answer that says every item was
+ * written: the thousands of items in it are not parsed (nothing reads them then).
+ */
+export class IndexerSerializer extends Serializer {
+  override deserialize<T = unknown>(json: string): T {
+    if (json.startsWith(ALL_WRITTEN) && (json[ALL_WRITTEN.length] === ',' || json[ALL_WRITTEN.length] === '}')) return { errors: false } as T;
+    return super.deserialize<T>(json);
+  }
+}
 
 export interface WriterHooks {
   /** Elasticsearch could not be reached at all. */
@@ -96,14 +111,14 @@ export class BulkWriter {
   }
 
   /**
-   * Indexes every document; resolves with the count indexed and those refused for good.
+   * Writes every entry; resolves with the count indexed and those refused for good.
    * Throws HttpError 503 when Elasticsearch stays unavailable (the agent retries the batch:
    * ids are deterministic, so the documents that did get in are found stored, not duplicated).
    */
-  async write(kind: string, docs: PreparedDoc[]): Promise<ChunkResult> {
-    if (docs.length === 0) return { indexed: 0, refused: [] };
-    const groups = splitByBytes(docs, this.opts.flushBytes);
-    const settled = await Promise.allSettled(groups.map((g) => this.writeGroup(kind, g)));
+  async write(kind: string, entries: BulkEntries): Promise<ChunkResult> {
+    if (entries.count === 0) return { indexed: 0, refused: [] };
+    const groups = splitByBytes(entries, this.opts.flushBytes);
+    const settled = await Promise.allSettled(groups.map((g) => this.writeGroup(kind, entries, g)));
     const result: ChunkResult = { indexed: 0, refused: [] };
     for (const s of settled) {
       if (s.status === 'rejected') throw s.reason;
@@ -143,14 +158,15 @@ export class BulkWriter {
     }
   }
 
-  private async writeGroup(kind: string, docs: PreparedDoc[]): Promise<ChunkResult> {
-    let pending = docs;
+  /** Writes the entries numbered in `group`, retrying what may be retried. */
+  private async writeGroup(kind: string, entries: BulkEntries, group: number[]): Promise<ChunkResult> {
+    let pending = group;
     let indexed = 0;
     const refused: RefusedDoc[] = [];
     for (let attempt = 0; ; attempt++) {
       let res: BulkResponse;
       try {
-        res = await this.send(kind === 'deadletter' ? 'index' : 'create', pending);
+        res = await this.send(entries, pending);
       } catch (err) {
         if (this.requestsAborted) throw this.shuttingDown();
         const failure = classifyRequestError(err);
@@ -160,7 +176,7 @@ export class BulkWriter {
           throw authRefusal(status, failure.message, this.opts.retryAfterMs);
         }
         if (status === 413) {
-          const halves = await this.writeHalves(kind, pending);
+          const halves = await this.writeHalves(kind, entries, pending);
           indexed += halves.indexed;
           refused.push(...halves.refused);
           break;
@@ -187,8 +203,8 @@ export class BulkWriter {
         indexed += pending.length;
         break;
       }
-      const again: PreparedDoc[] = [];
-      const taken: PreparedDoc[] = [];
+      const again: number[] = [];
+      const taken: number[] = [];
       const items = res.items ?? [];
       for (let i = 0; i < pending.length; i++) {
         const item = items[i] ? Object.values(items[i]!)[0] : undefined;
@@ -196,7 +212,7 @@ export class BulkWriter {
         if (status >= 200 && status < 300) indexed++;
         else if (isVersionConflict(item)) taken.push(pending[i]!);
         else if (isIndexMissing(item)) {
-          throw this.indexMissing(pending[i]!.index, `${item!.error?.type}: ${item!.error?.reason ?? 'no such index'}`);
+          throw this.indexMissing(entries.index(pending[i]!), `${item!.error?.type}: ${item!.error?.reason ?? 'no such index'}`);
         } else if (isAuthStatus(status)) {
           const detail = `${item!.error?.type ?? 'error'}: ${item!.error?.reason ?? `status ${status}`}`;
           this.log.error({ status, err: detail }, 'indexer: Elasticsearch refused the indexer\'s credentials or privileges');
@@ -205,7 +221,7 @@ export class BulkWriter {
         else {
           const cause = item.error?.caused_by;
           refused.push({
-            doc: pending[i]!,
+            doc: entries.doc(pending[i]!),
             status,
             errorType: item.error?.type ?? 'unknown',
             reason: [item.error?.reason, cause ? `caused by ${cause.type}: ${cause.reason}` : ''].filter(Boolean).join('; ') || `status ${status}`,
@@ -213,7 +229,7 @@ export class BulkWriter {
         }
       }
       if (taken.length) {
-        const stored = await this.compareStored(kind, taken);
+        const stored = await this.compareStored(kind, entries, taken);
         indexed += stored.same;
         refused.push(...stored.different);
         // Deleted between the 409 and the look (retention, an operator): create it again.
@@ -235,16 +251,16 @@ export class BulkWriter {
    * are written on their own (and halved again while still too large); a single document that
    * is too large on its own is answered 413, so the agent keeps it aside instead of retrying.
    */
-  private async writeHalves(kind: string, docs: PreparedDoc[]): Promise<ChunkResult> {
+  private async writeHalves(kind: string, entries: BulkEntries, docs: number[]): Promise<ChunkResult> {
     if (docs.length === 1) {
-      const bytes = bulkSize(docs[0]!);
+      const bytes = entries.size(docs[0]!);
       this.log.warn({ bytes }, 'indexer: Elasticsearch refused a single document as too large (413, http.max_content_length)');
       throw new HttpError(413, 'document_too_large', `indexer: Elasticsearch refused a document of ${bytes} bytes as too large (HTTP 413; its http.max_content_length, or a proxy's limit in front of it)`, { bytes });
     }
     this.metrics.bulkSplits.inc();
     const half = Math.ceil(docs.length / 2);
     this.log.debug({ docs: docs.length }, 'indexer: Elasticsearch answered 413; writing the bulk request in halves');
-    const parts = await Promise.allSettled([this.writeGroup(kind, docs.slice(0, half)), this.writeGroup(kind, docs.slice(half))]);
+    const parts = await Promise.allSettled([this.writeGroup(kind, entries, docs.slice(0, half)), this.writeGroup(kind, entries, docs.slice(half))]);
     const result: ChunkResult = { indexed: 0, refused: [] };
     for (const p of parts) {
       if (p.status === 'rejected') throw p.reason;
@@ -267,8 +283,9 @@ export class BulkWriter {
    * in the kind's canonical form, so neither formatting nor a synthetic _source can matter). Rare (retries after a lost answer, forged or broken ids), so
    * the cost of parsing both sides is paid only here.
    */
-  private async compareStored(kind: string, docs: PreparedDoc[]): Promise<{ same: number; different: RefusedDoc[]; gone: PreparedDoc[] }> {
+  private async compareStored(kind: string, entries: BulkEntries, taken: number[]): Promise<{ same: number; different: RefusedDoc[]; gone: number[] }> {
     const canonical: Canonicalizer = kind in CONTRACTS ? CONTRACTS[kind as DocKind].canonical : (d) => d;
+    const docs = taken.map((n) => entries.doc(n));
     let res: { docs: Array<{ found?: boolean; _source?: unknown }> };
     try {
       res = await this.queue.add(() =>
@@ -279,10 +296,10 @@ export class BulkWriter {
       const failure = classifyRequestError(err);
       throw unavailable(`Elasticsearch could not be asked for stored documents (${failure.message}); retry later`, this.opts.retryAfterMs, 'elasticsearch');
     }
-    const out = { same: 0, different: [] as RefusedDoc[], gone: [] as PreparedDoc[] };
+    const out = { same: 0, different: [] as RefusedDoc[], gone: [] as number[] };
     docs.forEach((doc, i) => {
       const got = res.docs[i];
-      if (!got?.found) return void out.gone.push(doc);
+      if (!got?.found) return void out.gone.push(taken[i]!);
       if (isDeepStrictEqual(canonical(JSON.parse(doc.source.toString('utf8'))), canonical(got._source))) return void out.same++;
       this.metrics.conflicts.inc();
       out.different.push({
@@ -295,20 +312,24 @@ export class BulkWriter {
     return out;
   }
 
-  /** One _bulk request through the shared queue; the body is built while it is sent. */
-  private send(op: BulkOp, docs: PreparedDoc[]): Promise<BulkResponse> {
+  /**
+   * One _bulk request through the shared queue; the body is the entries' bytes. A request that
+   * ends without Elasticsearch's answer taints the entries (see BulkEntries.taint).
+   */
+  private send(entries: BulkEntries, group: number[]): Promise<BulkResponse> {
     return this.queue.add(
       async () => {
         if (this.requestsAborted) throw this.shuttingDown();
         const stop = this.metrics.bulkLatency.startTimer();
         try {
           const res = await this.client.transport.request<BulkResponse>(
-            { method: 'POST', path: '/_bulk', querystring: { filter_path: FILTER_PATH }, bulkBody: bulkBody(op, docs) },
+            { method: 'POST', path: '/_bulk', querystring: { filter_path: FILTER_PATH }, bulkBody: bulkBody(entries, group) },
             { maxRetries: 0, signal: this.requests.signal },
           );
           stop({ outcome: res.errors ? 'item_errors' : 'ok' });
           return res;
         } catch (err) {
+          entries.taint();
           stop({ outcome: 'error' });
           throw err;
         }

@@ -4,9 +4,10 @@
 // index and document id, so a retried batch does not dead-letter the same document twice.
 import { createHash } from 'node:crypto';
 import { dailyIndex, type DeadLetterDoc } from '../schema/index.js';
+import { BulkEntries, type PreparedDoc, type SlabPool } from './arena.js';
 import type { BulkWriter } from './bulk-writer.js';
 import { HttpError } from './http-error.js';
-import type { PreparedDoc, RefusedDoc } from './ndjson.js';
+import type { RefusedDoc } from './ndjson.js';
 
 export function deadLetterDoc(r: RefusedDoc, now: Date): DeadLetterDoc {
   return {
@@ -30,9 +31,16 @@ export function prepareDeadLetters(refused: RefusedDoc[], now = new Date()): Pre
 }
 
 /** Writes the refused documents to the dead-letter index; throws if even that is refused. */
-export async function writeDeadLetters(writer: BulkWriter, refused: RefusedDoc[]): Promise<void> {
+export async function writeDeadLetters(writer: BulkWriter, refused: RefusedDoc[], pool: SlabPool): Promise<void> {
   if (refused.length === 0) return;
-  const res = await writer.write('deadletter', prepareDeadLetters(refused));
+  const entries = new BulkEntries('index', pool);
+  let res;
+  try {
+    for (const d of prepareDeadLetters(refused)) entries.add(d.index, d.id, d.source);
+    res = await writer.write('deadletter', entries);
+  } finally {
+    entries.release();
+  }
   if (res.refused.length > 0) {
     const first = res.refused[0]!;
     throw new HttpError(500, 'dead_letter_refused', `indexer: the dead-letter index refused ${res.refused.length} documents (${first.errorType}: ${first.reason}); the batch was not accepted`);

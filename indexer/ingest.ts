@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../common/log.js';
 import { CONTRACTS, type DocKind, type DocTypeContract } from '../schema/index.js';
-import { Arena, type SlabPool } from './arena.js';
+import { BulkEntries, type SlabPool } from './arena.js';
 import type { AuthThrottle, TokenSet } from './auth.js';
 import type { BulkWriter } from './bulk-writer.js';
 import { ClientGoneError, checkBodyHeaders, readBody } from './body.js';
@@ -119,7 +119,7 @@ async function ingestBatch(req: IncomingMessage, res: ServerResponse, route: (ty
   const { gzip } = checkBodyHeaders(req, limits.maxBodyBytes);
 
   const ticket = ctx.inFlight.enter();
-  const arena = new Arena(ctx.slabs);
+  const entries = new BulkEntries('create', ctx.slabs);
   try {
     // What the headers announce is reserved before reading, so batches that cannot all fit are
     // turned away at once instead of all stalling half-read.
@@ -129,7 +129,7 @@ async function ingestBatch(req: IncomingMessage, res: ServerResponse, route: (ty
     const batch = new BatchBuilder(
       contract,
       { maxDocs: limits.maxBatchDocs, maxDepth: limits.maxNestingDepth, notBeforeMs: now - limits.retentionMs, notAfterMs: now + limits.maxFutureSkewMs },
-      arena,
+      entries,
     );
     await readBody(
       req,
@@ -138,17 +138,17 @@ async function ingestBatch(req: IncomingMessage, res: ServerResponse, route: (ty
       (line, lineNo) => batch.add(line, lineNo),
     );
     ctx.metrics.inFlightBytes.set(ctx.inFlight.bytes);
-    const docs = batch.finish();
+    batch.finish();
     if (!ticket.admit()) throw unavailable('the indexer is processing as many batches as it may; retry later', 1000, 'in_flight_requests');
     ctx.metrics.inFlightRequests.set(ctx.inFlight.requests);
-    const { indexed, refused } = await ctx.writer.write(kind, docs);
+    const { indexed, refused } = await ctx.writer.write(kind, entries);
     const early = batch.refused;
     const outOfRange = early.filter((r) => r.errorType === 'timestamp_out_of_range').length;
     if (outOfRange) ctx.metrics.outOfRange.inc({ kind }, outOfRange);
     if (early.length > outOfRange) ctx.metrics.conflicts.inc(early.length - outOfRange);
     if (batch.duplicates) ctx.metrics.duplicates.inc({ kind }, batch.duplicates);
     const deadLetters = [...early, ...refused];
-    await writeDeadLetters(ctx.writer, deadLetters);
+    await writeDeadLetters(ctx.writer, deadLetters, ctx.slabs);
     ctx.metrics.accepted.inc({ kind }, indexed);
     const answer: Record<string, number> = { accepted: indexed };
     if (batch.duplicates) answer.duplicates = batch.duplicates;
@@ -159,8 +159,9 @@ async function ingestBatch(req: IncomingMessage, res: ServerResponse, route: (ty
     }
     sendJson(res, 200, answer);
   } finally {
-    // Every bulk request of this batch has finished (the writer waits for all of them).
-    arena.release();
+    // Every bulk request of this batch has finished (the writer waits for all of them), and the
+    // dead letters (views of the entries) are written.
+    entries.release();
     ticket.release();
     ctx.metrics.inFlightRequests.set(ctx.inFlight.requests);
     ctx.metrics.inFlightBytes.set(ctx.inFlight.bytes);

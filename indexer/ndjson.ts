@@ -1,8 +1,13 @@
-// Turns NDJSON lines into documents ready for _bulk, as the body streams in. Every line is
-// checked (nesting depth before parsing; its size already while it arrived) and validated
-// against the contract before anything is written, so a bad line rejects the whole batch (and
-// stops reading at once). The document's own bytes are passed through to Elasticsearch
-// unchanged (no re-serialising): only its id and daily index are computed from the parsed value.
+// Turns NDJSON lines into _bulk entries (arena.ts), as the body streams in. Every line is
+// checked (its size already while it arrived) and validated against the contract before
+// anything is written, so a bad line rejects the whole batch (and stops reading at once). The
+// document's own bytes are passed through to Elasticsearch unchanged (no re-serialising).
+//
+// A line is first read by the contract's scanner, which checks it without building it and takes
+// out only what the id and daily index are made of. A line the scanner declines (malformed,
+// invalid, or merely unusual: escapes in keys, duplicate keys, numbers written oddly) takes the
+// full path: nesting depth before parsing, JSON.parse, the validator, which says what is wrong
+// or accepts it; both paths give a document the same id and index.
 //
 // Two outcomes are not errors of the batch but of one document, which goes to the dead letters
 // with the reason: a time outside the window the cluster keeps (older than the retention, or
@@ -10,17 +15,10 @@
 // a second, different document with an id already taken in this batch. An identical repeat
 // within the batch is dropped and counted.
 import { isUtf8 } from 'node:buffer';
-import type { DocTypeContract } from '../schema/index.js';
-import type { Arena } from './arena.js';
+import { nestingDepth, parseTime, type DocTypeContract } from '../schema/index.js';
+import type { BulkEntries, PreparedDoc } from './arena.js';
 import { HttpError } from './http-error.js';
 import { nestsDeeperThan } from './nesting.js';
-
-export interface PreparedDoc {
-  index: string;
-  id: string;
-  /** The document's JSON exactly as the agent sent it (one line, no newline). */
-  source: Buffer;
-}
 
 /** A document refused for good, with the reason: by Elasticsearch, or before writing (out of the time window, a conflicting id). */
 export interface RefusedDoc {
@@ -44,25 +42,65 @@ function badLine(code: string, line: number, reason: string): HttpError {
 }
 
 export class BatchBuilder {
-  readonly docs: PreparedDoc[] = [];
   /** Documents refused before writing (out of the time window, conflicting ids). */
   readonly refused: RefusedDoc[] = [];
   /** Identical repeats of a document earlier in the batch, dropped. */
   duplicates = 0;
-  /** A batch's documents nearly all share one daily index: keep one copy of its name. */
-  private lastIndex = '';
-  private readonly byId = new Map<string, Buffer>();
+
+  /** The scanner cannot see deeper nesting than the contract's own; a lower limit needs the full path. */
+  private readonly scan: boolean;
 
   constructor(
     private readonly contract: DocTypeContract<never>,
     private readonly limits: BatchLimits,
-    private readonly arena: Arena,
-  ) {}
+    /** Where the documents to write go. */
+    private readonly entries: BulkEntries,
+  ) {
+    this.scan = nestingDepth(contract.fields) <= limits.maxDepth;
+  }
 
   /** Validates one line; throws HttpError naming the line when it is not a valid document. */
   add(line: Buffer, lineNo: number): void {
     if (line.length === 0) return;
     if (!isUtf8(line)) throw badLine('invalid_utf8', lineNo, 'not valid UTF-8');
+    // The scanner's cut-down document and id, else the parsed document (its id made below).
+    const scanned = this.scan ? this.contract.scan(line) : null;
+    const doc = scanned ? scanned.keys : this.parse(line, lineNo);
+    if (doc === undefined) return;
+    if (this.entries.count + this.refused.length + this.duplicates >= this.limits.maxDocs) {
+      throw new HttpError(413, 'too_many_documents', `the batch has more than ${this.limits.maxDocs} documents; send smaller batches`, { limit: this.limits.maxDocs, line: lineNo });
+    }
+    let index: string;
+    let id: string;
+    try {
+      index = this.contract.index(doc as never);
+      id = scanned ? scanned.id : this.contract.id(doc as never);
+    } catch (err) {
+      throw badLine('schema', lineNo, (err as Error).message);
+    }
+    const time = parseTime(this.contract.timestamp(doc as never));
+    if (time < this.limits.notBeforeMs || time > this.limits.notAfterMs) {
+      const why = time < this.limits.notBeforeMs ? 'older than the retention (--retention-days)' : 'ahead of the indexer\'s clock by more than --max-future-skew';
+      this.refused.push({ doc: { index, id, source: Buffer.from(line) }, status: 422, errorType: 'timestamp_out_of_range', reason: `@timestamp ${this.contract.timestamp(doc as never)} is ${why}; no index is made for that day` });
+      return;
+    }
+    const seen = this.entries.find(id);
+    if (seen >= 0) {
+      if (this.entries.source(seen).equals(line)) {
+        this.duplicates++;
+        return;
+      }
+      this.refused.push({ doc: { index, id, source: Buffer.from(line) }, status: 409, errorType: 'conflicting_document', reason: `another document of this batch has the same id ${id} and different content; the first was kept` });
+      return;
+    }
+    this.entries.add(index, id, line);
+  }
+
+  /**
+   * The full path, for a line the scanner declined: the whole document, or undefined for a line
+   * of only whitespace; throws HttpError with the reason when it is not a valid document.
+   */
+  private parse(line: Buffer, lineNo: number): unknown {
     if (nestsDeeperThan(line, this.limits.maxDepth)) {
       throw badLine('too_deep', lineNo, `objects and arrays nest deeper than ${this.limits.maxDepth} levels (--max-nesting-depth)`);
     }
@@ -71,48 +109,16 @@ export class BatchBuilder {
     try {
       doc = JSON.parse(text);
     } catch (err) {
-      if (text.trim() === '') return;
+      if (text.trim() === '') return undefined;
       throw badLine('invalid_json', lineNo, `malformed JSON: ${(err as Error).message}`);
     }
     const problem = this.contract.validate(doc);
     if (problem) throw badLine('schema', lineNo, problem);
-    if (this.docs.length + this.refused.length + this.duplicates >= this.limits.maxDocs) {
-      throw new HttpError(413, 'too_many_documents', `the batch has more than ${this.limits.maxDocs} documents; send smaller batches`, { limit: this.limits.maxDocs, line: lineNo });
-    }
-    let index: string;
-    let id: string;
-    try {
-      index = this.contract.index(doc as never);
-      id = this.contract.id(doc as never);
-    } catch (err) {
-      throw badLine('schema', lineNo, (err as Error).message);
-    }
-    if (index === this.lastIndex) index = this.lastIndex;
-    else this.lastIndex = index;
-
-    const time = Date.parse(this.contract.timestamp(doc as never));
-    if (time < this.limits.notBeforeMs || time > this.limits.notAfterMs) {
-      const why = time < this.limits.notBeforeMs ? 'older than the retention (--retention-days)' : 'ahead of the indexer\'s clock by more than --max-future-skew';
-      this.refused.push({ doc: { index, id, source: this.arena.keep(line) }, status: 422, errorType: 'timestamp_out_of_range', reason: `@timestamp ${this.contract.timestamp(doc as never)} is ${why}; no index is made for that day` });
-      return;
-    }
-    const seen = this.byId.get(id);
-    if (seen) {
-      if (seen.equals(line)) {
-        this.duplicates++;
-        return;
-      }
-      this.refused.push({ doc: { index, id, source: this.arena.keep(line) }, status: 409, errorType: 'conflicting_document', reason: `another document of this batch has the same id ${id} and different content; the first was kept` });
-      return;
-    }
-    const source = this.arena.keep(line);
-    this.byId.set(id, source);
-    this.docs.push({ index, id, source });
+    return doc;
   }
 
-  /** The documents, once the body has ended; a body without any is an error. */
-  finish(): PreparedDoc[] {
-    if (this.docs.length + this.refused.length + this.duplicates === 0) throw new HttpError(400, 'empty_body', 'the body holds no documents: send one JSON document per line');
-    return this.docs;
+  /** Once the body has ended: a body without any document is an error. */
+  finish(): void {
+    if (this.entries.count + this.refused.length + this.duplicates === 0) throw new HttpError(400, 'empty_body', 'the body holds no documents: send one JSON document per line');
   }
 }

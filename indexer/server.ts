@@ -12,7 +12,7 @@ import { SlabPool } from './arena.js';
 import { AuthThrottle, TokenSet } from './auth.js';
 import { isLoopbackHost } from '../common/net.js';
 import { createTlsServer, type TlsListener } from './tls.js';
-import { BulkWriter } from './bulk-writer.js';
+import { BulkWriter, IndexerSerializer } from './bulk-writer.js';
 import { ElasticsearchMonitor } from './es-monitor.js';
 import { HttpError } from './http-error.js';
 import { InFlight } from './in-flight.js';
@@ -41,7 +41,7 @@ export interface IndexerDeps {
 export async function startIndexer(opts: IndexerOptions, deps: IndexerDeps = {}): Promise<Indexer> {
   checkIndexerOptions(opts);
   const log = deps.log ?? createLogger('indexer');
-  const client = deps.client ?? createEsClient(opts, { maxRetries: 0 });
+  const client = deps.client ?? createEsClient(opts, { maxRetries: 0, Serializer: IndexerSerializer });
   const metrics = createIndexerMetrics();
   const monitor = new ElasticsearchMonitor(
     client,

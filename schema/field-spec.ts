@@ -101,6 +101,16 @@ export function leafFields(table: FieldTable, prefix = ''): LeafField[] {
   return out;
 }
 
+/** How deep a valid document of the table can nest objects and arrays (the document itself is 1). */
+export function nestingDepth(table: FieldTable): number {
+  let deepest = 0;
+  for (const spec of Object.values(table)) {
+    const own = spec.type === 'object' ? nestingDepth(spec.fields ?? {}) : spec.type === 'flattened' ? 1 : 0;
+    deepest = Math.max(deepest, own + (spec.array ? 1 : 0));
+  }
+  return 1 + deepest;
+}
+
 type MappingProperty = Record<string, unknown>;
 
 function leafMapping(spec: FieldSpec): MappingProperty {

@@ -1,5 +1,6 @@
 // Index names. Documents go to daily indices chosen by their own @timestamp, so a retried
 // batch lands in the same index with the same ids and overwrites instead of duplicating.
+import { parseTime } from './time.js';
 
 export const DOC_KINDS = ['flows', 'process', 'dns'] as const;
 export type DocKind = (typeof DOC_KINDS)[number];
@@ -24,7 +25,7 @@ const lastDay = new Map<string, { day: number; name: string }>();
 
 /** `procflow-<kind>-YYYY.MM.DD` for the UTC day of `timestamp` (ISO string or epoch ms). */
 export function dailyIndex(kind: DocKind | 'deadletter', timestamp: string | number): string {
-  const ms = typeof timestamp === 'number' ? timestamp : Date.parse(timestamp);
+  const ms = typeof timestamp === 'number' ? timestamp : parseTime(timestamp);
   if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) throw new RangeError(`schema: not a timestamp: ${String(timestamp)}`);
   const day = Math.floor(ms / 86_400_000);
   const cached = lastDay.get(kind);

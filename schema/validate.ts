@@ -3,6 +3,7 @@
 // reader could trust (negative counters, ports above 65535), and say which field and why.
 import { isIP } from 'node:net';
 import { rangeText, type FieldSpec, type FieldTable } from './field-spec.js';
+import { parseTime } from './time.js';
 
 /** Returns null when the value is a valid document, else a sentence naming the field. */
 export type Validator = (doc: unknown) => string | null;
@@ -15,8 +16,9 @@ function describe(v: unknown): string {
 
 type ScalarCheck = (v: unknown) => string | null;
 
-const isDate = (v: unknown): boolean =>
-  (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}/.test(v) && !Number.isNaN(Date.parse(v))) || (Number.isSafeInteger(v) && (v as number) >= 0);
+/** What a date field takes: an ISO-8601 string Date.parse reads, or non-negative epoch milliseconds. */
+export const isDate = (v: unknown): boolean =>
+  (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}/.test(v) && !Number.isNaN(parseTime(v))) || (Number.isSafeInteger(v) && (v as number) >= 0);
 
 /**
  * The check for one value of a scalar field, specialised when the table is compiled: the type
