@@ -312,6 +312,7 @@ function observation(m: CapturedMessage) {
     clientPort: ev.localPort,
     serverIp: ev.remoteIp,
     serverPort: ev.remotePort,
+    ...(ev.channel !== 'net' ? { resolver: ev.channel, connection: ev.cookie } : {}),
     timeNs: ev.timeNs,
     message: m.message,
   };

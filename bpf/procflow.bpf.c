@@ -13,6 +13,8 @@
  *   udp peer         cgroup/{sendmsg,recvmsg}{4,6} on the cgroup v2 root
  *                    > tracepoint/syscalls/sys_{enter,exit}_{sendto,sendmsg,recvfrom,recvmsg}
  *   dns              cgroup_skb/{egress,ingress} + cgroup/{connect,sendmsg}{4,6} on the cgroup v2 root
+ *   dns_local        fentry/fexit > kprobe/kretprobe: unix_stream_{sendmsg,recvmsg}
+ *                    > tracepoint/syscalls (connect, close, read/write family; only when asked)
  *
  * Program names start with "pf_" (at most 15 characters) so a detach check
  * can look for leftovers by prefix.
@@ -27,6 +29,7 @@
 #include "lib/task.h"
 #include "lib/flow.h"
 #include "lib/dns.h"
+#include "lib/dns-local.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -578,3 +581,114 @@ int pf_dns_ingress(struct __sk_buff *skb)
 {
 	return pf_dns_capture(skb, false);
 }
+
+/* ---- DNS over local resolver sockets (lib/dns-local.h) ---------------------- */
+
+SEC("fentry/unix_stream_sendmsg")
+int BPF_PROG(pf_fe_unix_send, struct socket *sock, struct msghdr *msg, size_t len)
+{
+	pf_dl_fn_send(sock, msg, len);
+	return 0;
+}
+
+SEC("fentry/unix_stream_recvmsg")
+int BPF_PROG(pf_fe_unix_recv, struct socket *sock, struct msghdr *msg)
+{
+	pf_dl_fn_recv(sock, msg);
+	return 0;
+}
+
+SEC("fexit/unix_stream_recvmsg")
+int BPF_PROG(pf_fx_unix_recv, struct socket *sock, struct msghdr *msg, size_t size, int flags, int ret)
+{
+	pf_dl_finish(ret);
+	return 0;
+}
+
+SEC("kprobe/unix_stream_sendmsg")
+int BPF_KPROBE(pf_kp_unix_send, struct socket *sock, struct msghdr *msg, size_t len)
+{
+	pf_dl_fn_send(sock, msg, len);
+	return 0;
+}
+
+SEC("kprobe/unix_stream_recvmsg")
+int BPF_KPROBE(pf_kp_unix_recv, struct socket *sock, struct msghdr *msg)
+{
+	pf_dl_fn_recv(sock, msg);
+	return 0;
+}
+
+SEC("kretprobe/unix_stream_recvmsg")
+int BPF_KRETPROBE(pf_kr_unix_recv, int ret)
+{
+	pf_dl_finish(ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int pf_dl_conn(struct trace_event_raw_sys_enter *ctx)
+{
+	pf_dl_sc_connect((int)ctx->args[0], (const void *)ctx->args[1]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int pf_dl_conn_x(struct trace_event_raw_sys_exit *ctx)
+{
+	pf_dl_sc_connected(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int pf_dl_close(struct trace_event_raw_sys_enter *ctx)
+{
+	pf_dl_sc_close((int)ctx->args[0]);
+	return 0;
+}
+
+#define PF_DL_SC_BUF(name, sys, dir)                                             \
+	SEC("tracepoint/syscalls/sys_enter_" #sys)                               \
+	int name(struct trace_event_raw_sys_enter *ctx)                          \
+	{                                                                        \
+		pf_dl_sc_io((int)ctx->args[0], ctx->args[1], ctx->args[2], dir); \
+		return 0;                                                        \
+	}
+#define PF_DL_SC_IOV(name, sys, dir)                                                           \
+	SEC("tracepoint/syscalls/sys_enter_" #sys)                                             \
+	int name(struct trace_event_raw_sys_enter *ctx)                                        \
+	{                                                                                      \
+		pf_dl_sc_iov((int)ctx->args[0], (const struct iovec *)ctx->args[1], ctx->args[2], dir); \
+		return 0;                                                                      \
+	}
+#define PF_DL_SC_MSG(name, sys, dir)                                                           \
+	SEC("tracepoint/syscalls/sys_enter_" #sys)                                             \
+	int name(struct trace_event_raw_sys_enter *ctx)                                        \
+	{                                                                                      \
+		pf_dl_sc_msg((int)ctx->args[0], (const struct user_msghdr *)ctx->args[1], dir); \
+		return 0;                                                                      \
+	}
+#define PF_DL_SC_EXIT(name, sys)                                \
+	SEC("tracepoint/syscalls/sys_exit_" #sys)               \
+	int name(struct trace_event_raw_sys_exit *ctx)          \
+	{                                                       \
+		pf_dl_finish(ctx->ret);                         \
+		return 0;                                       \
+	}
+
+PF_DL_SC_BUF(pf_dl_wr, write, PF_DNS_QUERY)
+PF_DL_SC_BUF(pf_dl_sendto, sendto, PF_DNS_QUERY)
+PF_DL_SC_MSG(pf_dl_sendmsg, sendmsg, PF_DNS_QUERY)
+PF_DL_SC_IOV(pf_dl_writev, writev, PF_DNS_QUERY)
+PF_DL_SC_BUF(pf_dl_rd, read, PF_DNS_RESPONSE)
+PF_DL_SC_BUF(pf_dl_recvfrom, recvfrom, PF_DNS_RESPONSE)
+PF_DL_SC_MSG(pf_dl_recvmsg, recvmsg, PF_DNS_RESPONSE)
+PF_DL_SC_IOV(pf_dl_readv, readv, PF_DNS_RESPONSE)
+PF_DL_SC_EXIT(pf_dl_wr_x, write)
+PF_DL_SC_EXIT(pf_dl_sendto_x, sendto)
+PF_DL_SC_EXIT(pf_dl_sendmsg_x, sendmsg)
+PF_DL_SC_EXIT(pf_dl_writev_x, writev)
+PF_DL_SC_EXIT(pf_dl_rd_x, read)
+PF_DL_SC_EXIT(pf_dl_recvfr_x, recvfrom)
+PF_DL_SC_EXIT(pf_dl_recvmsg_x, recvmsg)
+PF_DL_SC_EXIT(pf_dl_readv_x, readv)

@@ -23,10 +23,12 @@ enum pf_limit {
 	PF_PATH_MAX = 256,   /* filename and cwd, NUL included */
 	PF_ARGS_MAX = 4096,  /* argument bytes per exec (power of two) */
 	PF_DNS_MAX = 2048,   /* DNS message bytes copied per packet (power of two) */
+	PF_UNIX_PATH_MAX = 108, /* sun_path of a unix socket address */
 };
 
 /* Address families of pf_flow_key.family (the kernel's AF_* values). */
 enum pf_family {
+	PF_AF_UNIX = 1,      /* a local resolver's socket (pf_dns_event only) */
 	PF_AF_INET = 2,
 	PF_AF_INET6 = 10,
 };
@@ -132,6 +134,16 @@ enum pf_dns_direction {
 };
 
 /*
+ * Where a DNS record came from: packets (lib/dns.h), or a local resolver's
+ * unix socket (lib/dns-local.h), whose protocol the channel names.
+ */
+enum pf_dns_channel {
+	PF_DNS_CHANNEL_NET = 0,     /* a DNS message over UDP or TCP */
+	PF_DNS_CHANNEL_NSCD = 1,    /* glibc's nscd protocol */
+	PF_DNS_CHANNEL_VARLINK = 2, /* systemd-resolved's io.systemd.Resolve (varlink: NUL-ended JSON) */
+};
+
+/*
  * One DNS packet's payload (UDP: the message; TCP: a segment, length prefixes
  * included), captured by the cgroup skb programs on the cgroup v2 root. The
  * header names the process that owns the socket (from pf_dns_socks, filled
@@ -144,10 +156,10 @@ struct pf_dns_event {
 	__u8 remote_addr[16];
 	__u16 local_port;
 	__u16 remote_port;
-	__u8 family;           /* enum pf_family */
-	__u8 proto;            /* PF_PROTO_UDP or PF_PROTO_TCP */
+	__u8 family;           /* enum pf_family (PF_AF_UNIX: a local resolver's socket, no addresses) */
+	__u8 proto;            /* PF_PROTO_UDP or PF_PROTO_TCP; 0 for a unix socket */
 	__u8 direction;        /* enum pf_dns_direction */
-	__u8 pad;
+	__u8 channel;          /* enum pf_dns_channel */
 	__u32 payload_len;     /* bytes of the payload on the wire */
 	__u32 captured_len;    /* bytes in payload (at most PF_DNS_MAX) */
 	__u32 pad2;
@@ -232,6 +244,7 @@ struct pf_records {
 	enum pf_event_error event_error;
 	enum pf_role role;
 	enum pf_dns_direction dns_direction;
+	enum pf_dns_channel dns_channel;
 	enum pf_ns_slot ns_slot;
 	enum pf_audit audit;
 };

@@ -46,6 +46,8 @@ export interface RawCollectorOptions {
   namespaces?: boolean;
   dns?: boolean;
   dnsPort?: number;
+  dnsLocal?: string;
+  dnsLocalSockets?: { path: string; protocol: string }[];
 }
 
 export interface RawCollector {

@@ -4,6 +4,10 @@ import {
   LAYOUT,
   FLOW_RECORD_SIZE,
   PF_AF_INET6,
+  PF_AF_UNIX,
+  PF_DNS_CHANNEL_NET,
+  PF_DNS_CHANNEL_NSCD,
+  PF_DNS_CHANNEL_VARLINK,
   PF_COMM_LEN,
   PF_EVENT_EXEC,
   PF_EVENT_EXIT,
@@ -17,7 +21,7 @@ import {
   NS_SLOTS,
   pad8,
 } from './layout.js';
-import { NAMESPACE_NAMES, type DnsEvent, type ExecEvent, type ExitEvent, type FlowRecord, type FlowRole, type ForkEvent, type NamespaceInodes, type ProcessEvent } from './types.js';
+import { NAMESPACE_NAMES, type DnsChannel, type DnsEvent, type ExecEvent, type ExitEvent, type FlowRecord, type FlowRole, type ForkEvent, type NamespaceInodes, type ProcessEvent } from './types.js';
 
 const H = LAYOUT.pf_event_header.offsets;
 const X = LAYOUT.pf_exec_event.offsets;
@@ -137,18 +141,23 @@ function decodeNamespaces(buf: Buffer, off: number): { ns?: NamespaceInodes } {
   return any ? { ns } : {};
 }
 
+const DNS_CHANNELS: Record<number, DnsChannel> = { [PF_DNS_CHANNEL_NET]: 'net', [PF_DNS_CHANNEL_NSCD]: 'nscd', [PF_DNS_CHANNEL_VARLINK]: 'varlink' };
+
 function decodeDns(buf: Buffer, off: number, size: number): DnsEvent {
-  const family: 4 | 6 = buf.readUInt8(off + D.family) === PF_AF_INET6 ? 6 : 4;
+  const rawFamily = buf.readUInt8(off + D.family);
+  const family: 4 | 6 = rawFamily === PF_AF_INET6 ? 6 : 4;
+  const unix = rawFamily === PF_AF_UNIX;
   const captured = Math.min(buf.readUInt32LE(off + D.captured_len), size - D.payload, PF_DNS_MAX);
   return {
     kind: 'dns',
     ...decodeHeader(buf, off),
     direction: buf.readUInt8(off + D.direction) === PF_DNS_RESPONSE ? 'response' : 'query',
-    proto: buf.readUInt8(off + D.proto) === PF_PROTO_TCP_NUMBER ? 'tcp' : 'udp',
+    proto: unix ? 'unix' : buf.readUInt8(off + D.proto) === PF_PROTO_TCP_NUMBER ? 'tcp' : 'udp',
+    channel: DNS_CHANNELS[buf.readUInt8(off + D.channel)] ?? 'net',
     family,
-    localIp: formatAddress(buf, off + D.local_addr, family),
+    localIp: unix ? '' : formatAddress(buf, off + D.local_addr, family),
     localPort: buf.readUInt16LE(off + D.local_port),
-    remoteIp: formatAddress(buf, off + D.remote_addr, family),
+    remoteIp: unix ? '' : formatAddress(buf, off + D.remote_addr, family),
     remotePort: buf.readUInt16LE(off + D.remote_port),
     cookie: buf.readBigUInt64LE(off + D.cookie),
     // A copy: the batch buffer is reused by the poller.

@@ -78,6 +78,8 @@ export function openKernelCollector(opts: KernelCollectorOptions = {}): OpenKern
     namespaces = false,
     dns = true,
     dnsPort = 53,
+    dnsLocal = 'off',
+    dnsLocalSockets = [],
   } = opts;
   const support = checkKernelSupport();
   if (!support.ok) {
@@ -87,7 +89,7 @@ export function openKernelCollector(opts: KernelCollectorOptions = {}): OpenKern
   if ('error' in loaded) throw new KernelSupportError(loaded.error, 'run npm run build:kernel', ['the native addon']);
   let raw: RawCollector;
   try {
-    raw = new loaded.addon.Collector({ flowMapEntries, maxArgsBytes, ringBufferBytes, hookMode, ignorePid, udpPeers, namespaces, dns, dnsPort });
+    raw = new loaded.addon.Collector({ flowMapEntries, maxArgsBytes, ringBufferBytes, hookMode, ignorePid, udpPeers, namespaces, dns, dnsPort, dnsLocal, dnsLocalSockets });
   } catch (err) {
     const message = (err as Error).message ?? String(err);
     if (err instanceof TypeError) throw err;

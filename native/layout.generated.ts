@@ -7,8 +7,10 @@ export const PF_COMM_LEN = 16;
 export const PF_PATH_MAX = 256;
 export const PF_ARGS_MAX = 4096;
 export const PF_DNS_MAX = 2048;
+export const PF_UNIX_PATH_MAX = 108;
 
 // enum pf_family
+export const PF_AF_UNIX = 1;
 export const PF_AF_INET = 2;
 export const PF_AF_INET6 = 10;
 
@@ -37,6 +39,11 @@ export const PF_ROLE_SERVER = 2;
 // enum pf_dns_direction
 export const PF_DNS_QUERY = 1;
 export const PF_DNS_RESPONSE = 2;
+
+// enum pf_dns_channel
+export const PF_DNS_CHANNEL_NET = 0;
+export const PF_DNS_CHANNEL_NSCD = 1;
+export const PF_DNS_CHANNEL_VARLINK = 2;
 
 // enum pf_ns_slot
 export const PF_NS_UTS = 0;
@@ -125,7 +132,7 @@ export const LAYOUT = {
       family: 92,
       proto: 93,
       direction: 94,
-      pad: 95,
+      channel: 95,
       payload_len: 96,
       captured_len: 100,
       pad2: 104,

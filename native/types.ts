@@ -96,7 +96,10 @@ export interface ExitEvent extends ProcessEventBase {
 export interface DnsEvent extends ProcessEventBase {
   kind: 'dns';
   direction: 'query' | 'response';
-  proto: 'udp' | 'tcp';
+  /** unix: a lookup through a local resolver's socket (channel nscd or varlink); no addresses or ports. */
+  proto: 'udp' | 'tcp' | 'unix';
+  /** net: DNS messages in packets; nscd, varlink: the protocol of the local resolver's socket. */
+  channel: DnsChannel;
   family: 4 | 6;
   localIp: string;
   localPort: number;
@@ -109,6 +112,11 @@ export interface DnsEvent extends ProcessEventBase {
   /** Bytes of the payload on the wire; more than payload.length when the capture cut it. */
   wireLength: number;
 }
+
+export type DnsChannel = 'net' | 'nscd' | 'varlink';
+
+export const DNS_LOCAL_MODES = ['auto', 'syscalls', 'off'] as const;
+export type DnsLocalMode = (typeof DNS_LOCAL_MODES)[number];
 
 export type ProcessEvent = ExecEvent | ForkEvent | ExitEvent | DnsEvent;
 
@@ -211,6 +219,14 @@ export interface KernelCollectorOptions {
   dns?: boolean;
   /** The DNS server port whose packets are captured (default 53). */
   dnsPort?: number;
+  /**
+   * Lookups through local resolver sockets (nscd, systemd-resolved's varlink): off; auto (the
+   * default: fentry or kprobes on unix_stream_sendmsg/recvmsg, else nothing); syscalls (also
+   * syscall tracepoints where neither exists, which slow every syscall of every task).
+   */
+  dnsLocal?: DnsLocalMode;
+  /** The resolver sockets: path and protocol (at most 16). */
+  dnsLocalSockets?: { path: string; protocol: 'nscd' | 'varlink' }[];
 }
 
 export interface KernelCollector {

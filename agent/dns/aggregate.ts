@@ -19,6 +19,9 @@
 // Calico's UNLOGGED log).
 import type { DnsMessage, DnsRecord } from './message.js';
 
+/** The protocol of a local resolver's unix socket (native DnsChannel without 'net'). */
+export type LocalResolver = 'nscd' | 'varlink';
+
 /** The settings of these names (agent/config.ts). */
 export interface DnsAggregatorOptions {
   /** Queries waiting for their response at most; beyond, the oldest is dropped (at least 1). */
@@ -33,11 +36,16 @@ export interface DnsAggregatorOptions {
 export interface DnsObservation {
   /** The client process, opaque here (the caller's process key). */
   processKey: string;
-  proto: 'udp' | 'tcp';
+  /** unix: through a local resolver's socket, with no addresses or ports ('' and 0). */
+  proto: 'udp' | 'tcp' | 'unix';
   clientIp: string;
   clientPort: number;
   serverIp: string;
   serverPort: number;
+  /** A local resolver's protocol (proto unix). */
+  resolver?: LocalResolver;
+  /** The local resolver connection the message went over (proto unix): requests pair with their replies on it. */
+  connection?: bigint;
   /** When the message was seen (boottime ns). */
   timeNs: bigint;
   message: DnsMessage;
@@ -65,10 +73,11 @@ export interface LatencySummary {
 
 export interface DnsLogEntry {
   processKey: string;
-  proto: 'udp' | 'tcp';
+  proto: 'udp' | 'tcp' | 'unix';
   clientIp: string;
   serverIp: string;
   serverPort: number;
+  resolver?: LocalResolver;
   /** The first question's; "" with qtype and qclass 0 for a response without questions. */
   qname: string;
   qtype: number;
@@ -204,7 +213,7 @@ export class DnsAggregator {
 
     const q = o.message.questions[0];
     const rrsets = rrsetsOf(o.message.answers);
-    const slotKey = JSON.stringify([o.processKey, o.proto, o.clientIp, o.serverIp, o.serverPort, q?.name ?? '', q?.class ?? 0, q?.type ?? 0, o.message.rcode, rrsets]);
+    const slotKey = JSON.stringify([o.processKey, o.proto, o.clientIp, o.serverIp, o.serverPort, o.resolver ?? '', q?.name ?? '', q?.class ?? 0, q?.type ?? 0, o.message.rcode, rrsets]);
     let slot = this.slots.get(slotKey);
     if (!slot) {
       if (this.slots.size >= this.maxEntries) {
@@ -218,6 +227,7 @@ export class DnsAggregator {
           clientIp: o.clientIp,
           serverIp: o.serverIp,
           serverPort: o.serverPort,
+          ...(o.resolver ? { resolver: o.resolver } : {}),
           qname: q?.name ?? '',
           qtype: q?.type ?? 0,
           qclass: q?.class ?? 0,
@@ -240,7 +250,7 @@ export class DnsAggregator {
 }
 
 function matchKey(o: DnsObservation): string {
-  return `${o.proto}|${o.clientIp}|${o.clientPort}|${o.serverIp}|${o.serverPort}|${o.message.id}|${o.message.questions[0]?.name ?? ''}`;
+  return `${o.proto}|${o.clientIp}|${o.clientPort}|${o.serverIp}|${o.serverPort}|${o.connection ?? ''}|${o.message.id}|${o.message.questions[0]?.name ?? ''}`;
 }
 
 /** The answers grouped into rrsets, each one's data sorted and deduplicated, the sets sorted. */

@@ -3,6 +3,7 @@
 // bounded (a message is at most 64 KiB, the streams kept at most `maxStreams`), so a peer that
 // sends a huge or never-ending length gets its stream dropped, counted, and nothing else.
 import type { DnsEvent } from '../../native/types.js';
+import { LocalResolverStreams } from './local-resolver.js';
 import { parseDnsMessage, type DnsMessage, type DnsParseFailure } from './message.js';
 
 /** A parsed DNS message and the packet it came in. */
@@ -32,10 +33,16 @@ export class DnsCapture {
   private readonly streams = new Map<string, Stream>();
   readonly stats: DnsCaptureStats = { packets: 0, messages: 0, cut: 0, malformed: {}, streamsDropped: 0 };
 
-  constructor(private readonly maxStreams = 1024) {}
+  /** Lookups through local resolver sockets (nscd, systemd-resolved's varlink), their own framing. */
+  readonly local: LocalResolverStreams;
 
-  /** The messages one packet completes (none, one, or several for TCP). */
+  constructor(private readonly maxStreams = 1024) {
+    this.local = new LocalResolverStreams(maxStreams);
+  }
+
+  /** The messages one packet (or local resolver read or write) completes: none, one, or several for TCP. */
   take(ev: DnsEvent): CapturedMessage[] {
+    if (ev.channel !== 'net') return this.local.take(ev, ev.channel);
     this.stats.packets++;
     const cut = ev.wireLength > ev.payload.length;
     if (cut) this.stats.cut++;

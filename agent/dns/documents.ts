@@ -4,8 +4,14 @@
 import type { DnsLog } from '../../schema/index.js';
 import { containerById, type Endpoint } from '../identity/pod-lookup.js';
 import { imageAt, processName, type ProcessEntry } from '../process/process-cache.js';
-import type { DnsLogEntry } from './aggregate.js';
+import type { DnsLogEntry, LocalResolver } from './aggregate.js';
 import { qclassName, qtypeName, rcodeName } from './message.js';
+
+/** A local resolver as a DNS log names its server: by the service behind the socket. */
+const LOCAL_RESOLVERS: Record<LocalResolver, Pick<Endpoint, 'name' | 'nameAggr' | 'namespace'>> = {
+  nscd: { name: 'nscd', nameAggr: 'nscd', namespace: '-' },
+  varlink: { name: 'systemd-resolved', nameAggr: 'systemd-resolved', namespace: '-' },
+};
 
 /** The record types whose data is an address (dns.resolved_ip). */
 const A = 1;
@@ -39,7 +45,7 @@ export function dnsLogDocument(entry: DnsLogEntry, start: string, end: string, c
   // The image that asked: an exec after the last response belongs to a later image.
   const p = known ? imageAt(ctx.resolve(key.pid, key.startNs, key.comm), entry.lastNs) : undefined;
   const client = ctx.local(entry.clientIp);
-  const server = ctx.peer(entry.serverIp);
+  const server = entry.resolver ? LOCAL_RESOLVERS[entry.resolver] : ctx.peer(entry.serverIp);
   const resolved = new Set<string>();
   for (const set of entry.rrsets) if (set.type === A || set.type === AAAA) for (const ip of set.rdata) resolved.add(ip);
   const doc: DnsLog = {
@@ -50,11 +56,13 @@ export function dnsLogDocument(entry: DnsLogEntry, start: string, end: string, c
     type: 'log',
     count: entry.count,
     proto: entry.proto,
-    client_ip: entry.clientIp,
+    ...(entry.clientIp ? { client_ip: entry.clientIp } : {}),
     client_name: client.name,
     client_name_aggr: client.nameAggr,
     client_namespace: client.namespace,
-    servers: [{ ip: entry.serverIp, port: entry.serverPort, name: server.name, name_aggr: server.nameAggr, namespace: server.namespace }],
+    servers: [entry.resolver
+      ? { name: server.name, name_aggr: server.nameAggr, namespace: server.namespace }
+      : { ip: entry.serverIp, port: entry.serverPort, name: server.name, name_aggr: server.nameAggr, namespace: server.namespace }],
     qname: entry.qname,
     qclass: qclassName(entry.qclass, 'calico'),
     qtype: qtypeName(entry.qtype, 'calico'),

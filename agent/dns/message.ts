@@ -359,7 +359,15 @@ const RCODES: Record<number, [rfc: string, calico: string]> = {
 };
 
 /** The IANA resource record types; those Calico's logs also spell out are marked. */
+/**
+ * Not a DNS type: a lookup of every address of a name (getaddrinfo through nscd, or
+ * systemd-resolved's ResolveHostname without a family), which asks for A and AAAA at once.
+ * Outside the 16-bit range, so no wire type can be mistaken for it.
+ */
+export const QTYPE_ADDRESSES = 0x10000;
+
 const TYPES: Record<number, [name: string, calico: boolean]> = {
+  [QTYPE_ADDRESSES]: ['A+AAAA', true],
   1: ['A', true], 2: ['NS', true], 3: ['MD', true], 4: ['MF', true], 5: ['CNAME', true], 6: ['SOA', true],
   7: ['MB', true], 8: ['MG', true], 9: ['MR', true], 10: ['NULL', true], 11: ['WKS', true], 12: ['PTR', true],
   13: ['HINFO', true], 14: ['MINFO', true], 15: ['MX', true], 16: ['TXT', true], 17: ['RP', false],

@@ -184,7 +184,7 @@ static __always_inline int pf_dns_capture(struct __sk_buff *skb, bool egress)
 	ev->family = p.family;
 	ev->proto = p.proto;
 	ev->direction = egress ? PF_DNS_QUERY : PF_DNS_RESPONSE;
-	ev->pad = 0;
+	ev->channel = PF_DNS_CHANNEL_NET;
 	ev->pad2 = 0;
 	ev->payload_len = skb->len - p.payload;
 	len = ev->payload_len;

@@ -100,7 +100,39 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
   }
   uint32_t dnsPort = OptU32(o, "dnsPort", 53);
   if (dnsPort == 0 || dnsPort > 65535) throw Napi::RangeError::New(env, "kernel collector: dnsPort must be 1 to 65535");
-  planner_ = std::make_unique<HookPlanner>(mode, udpPeers, dns);
+  DnsLocal dnsLocal = DnsLocal::Off;
+  if (o.Has("dnsLocal") && !o.Get("dnsLocal").IsUndefined()) {
+    if (!o.Get("dnsLocal").IsString()) throw Napi::TypeError::New(env, "kernel collector: dnsLocal must be a string");
+    std::string m = o.Get("dnsLocal").As<Napi::String>().Utf8Value();
+    if (m == "off") dnsLocal = DnsLocal::Off;
+    else if (m == "auto") dnsLocal = DnsLocal::Auto;
+    else if (m == "syscalls") dnsLocal = DnsLocal::Syscalls;
+    else throw Napi::TypeError::New(env, "kernel collector: dnsLocal must be off, auto or syscalls");
+  }
+  // Resolver socket paths and their protocol (enum pf_dns_channel), for pf_dns_paths.
+  std::vector<std::pair<std::string, uint8_t>> dnsSockets;
+  if (o.Has("dnsLocalSockets") && !o.Get("dnsLocalSockets").IsUndefined()) {
+    if (!o.Get("dnsLocalSockets").IsArray()) throw Napi::TypeError::New(env, "kernel collector: dnsLocalSockets must be an array");
+    Napi::Array a = o.Get("dnsLocalSockets").As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Value v = a.Get(i);
+      if (!v.IsObject()) throw Napi::TypeError::New(env, "kernel collector: dnsLocalSockets entries must be {path, protocol}");
+      Napi::Object e = v.As<Napi::Object>();
+      if (!e.Get("path").IsString() || !e.Get("protocol").IsString()) {
+        throw Napi::TypeError::New(env, "kernel collector: dnsLocalSockets entries must be {path, protocol}");
+      }
+      std::string path = e.Get("path").As<Napi::String>().Utf8Value();
+      std::string proto = e.Get("protocol").As<Napi::String>().Utf8Value();
+      if (path.empty() || path.size() >= PF_UNIX_PATH_MAX) {
+        throw Napi::RangeError::New(env, "kernel collector: a dnsLocalSockets path must be 1 to 107 bytes");
+      }
+      uint8_t channel = proto == "nscd" ? PF_DNS_CHANNEL_NSCD : proto == "varlink" ? PF_DNS_CHANNEL_VARLINK : 0;
+      if (!channel) throw Napi::TypeError::New(env, "kernel collector: a dnsLocalSockets protocol must be nscd or varlink");
+      dnsSockets.emplace_back(path, channel);
+    }
+    if (dnsSockets.size() > 16) throw Napi::RangeError::New(env, "kernel collector: at most 16 dnsLocalSockets");
+  }
+  planner_ = std::make_unique<HookPlanner>(mode, udpPeers, dns, dnsLocal);
   // Each attempt reopens the object; a failed flavour falls back to the next.
   for (int attempt = 0; attempt < 8; ++attempt) {
     LibbpfLog::Begin();
@@ -143,6 +175,16 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
       }
       throw Napi::Error::New(env, std::string("kernel collector: loading BPF programs failed: ") + std::strerror(-err) +
                                       "\n" + Tail(log, 12));
+    }
+    for (const auto& [path, channel] : dnsSockets) {
+      char key[PF_UNIX_PATH_MAX] = {};
+      std::memcpy(key, path.data(), path.size());
+      if (bpf_map__update_elem(skel_->maps.pf_dns_paths, key, sizeof(key), &channel, sizeof(channel), BPF_ANY) != 0) {
+        int e = errno;
+        procflow__destroy(skel_);
+        skel_ = nullptr;
+        throw Napi::Error::New(env, std::string("kernel collector: filling pf_dns_paths failed: ") + std::strerror(e));
+      }
     }
     if (!planner_->Attach(skel_->obj)) {
       procflow__destroy(skel_);

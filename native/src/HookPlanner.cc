@@ -79,6 +79,26 @@ std::vector<Group> Catalogue() {
                  {"cgroup_skb/egress+ingress, cgroup/connect4+connect6+sendmsg4+sendmsg6"},
                  {"pf_dns_conn4", "pf_dns_conn6", "pf_dns_send4", "pf_dns_send6", "pf_dns_egress", "pf_dns_ingress"},
                  {"cgroup2:"}}}});
+  g.push_back({"dns_local",
+               {"dns_local"},
+               {{"fentry",
+                 {"fentry+fexit/unix_stream_sendmsg+unix_stream_recvmsg"},
+                 {"pf_fe_unix_send", "pf_fe_unix_recv", "pf_fx_unix_recv"},
+                 {"btf:", "fn:unix_stream_sendmsg", "fn:unix_stream_recvmsg"}},
+                {"kprobe",
+                 {"kprobe+kretprobe/unix_stream_sendmsg+unix_stream_recvmsg"},
+                 {"pf_kp_unix_send", "pf_kp_unix_recv", "pf_kr_unix_recv"},
+                 {"fn:unix_stream_sendmsg", "fn:unix_stream_recvmsg"}},
+                {"tracepoint",
+                 {"tracepoint/syscalls/sys_{enter,exit}_{connect,close,read,write,readv,writev,recvfrom,sendto,recvmsg,sendmsg}"},
+                 {"pf_dl_conn", "pf_dl_conn_x", "pf_dl_close", "pf_dl_wr", "pf_dl_sendto", "pf_dl_sendmsg", "pf_dl_writev",
+                  "pf_dl_rd", "pf_dl_recvfrom", "pf_dl_recvmsg", "pf_dl_readv", "pf_dl_wr_x", "pf_dl_sendto_x",
+                  "pf_dl_sendmsg_x", "pf_dl_writev_x", "pf_dl_rd_x", "pf_dl_recvfr_x", "pf_dl_recvmsg_x", "pf_dl_readv_x"},
+                 {"tp:syscalls/sys_enter_connect", "tp:syscalls/sys_exit_connect", "tp:syscalls/sys_enter_close",
+                  "tp:syscalls/sys_enter_write", "tp:syscalls/sys_exit_write", "tp:syscalls/sys_enter_read",
+                  "tp:syscalls/sys_exit_read", "tp:syscalls/sys_enter_sendto", "tp:syscalls/sys_enter_recvfrom",
+                  "tp:syscalls/sys_enter_sendmsg", "tp:syscalls/sys_enter_recvmsg", "tp:syscalls/sys_enter_writev",
+                  "tp:syscalls/sys_enter_readv"}}}});
   return g;
 }
 
@@ -95,8 +115,8 @@ const char* ModeVia(HookMode mode) {
 
 }  // namespace
 
-HookPlanner::HookPlanner(HookMode mode, bool udpPeers, bool dns)
-    : mode_(mode), udpPeers_(udpPeers), dns_(dns), groups_(Catalogue()) {}
+HookPlanner::HookPlanner(HookMode mode, bool udpPeers, bool dns, DnsLocal dnsLocal)
+    : mode_(mode), udpPeers_(udpPeers), dns_(dns), dnsLocal_(dnsLocal), groups_(Catalogue()) {}
 
 HookPlanner::~HookPlanner() { Detach(); }
 
@@ -150,6 +170,10 @@ int HookPlanner::PickFlavour(const Group& g, const std::string& forced) {
     if (hasForced && f.via != forced) continue;
     std::string key = g.name + "/" + f.via;
     if (whyNot_.count(key) && whyNot_[key].rfind("failed", 0) == 0) continue;
+    if (g.name == "dns_local" && f.via == "tracepoint" && dnsLocal_ != DnsLocal::Syscalls) {
+      whyNot_[key] = "not allowed: syscall tracepoints slow every syscall of every task (dns_local: syscalls allows them)";
+      continue;
+    }
     std::string why;
     if (!Available(f, &why)) {
       whyNot_[key] = why;
@@ -168,7 +192,11 @@ void HookPlanner::Plan(bpf_object* obj) {
   bool needPeer = false;
   for (const Group& g : groups_) {
     if (g.name == "udp_peer") continue;  // decided below, depends on send/recv
-    if (g.name == "dns" && !dns_) {
+    if ((g.name == "dns" || g.name == "dns_local") && !dns_) {
+      choice_[g.name] = -1;
+      continue;
+    }
+    if (g.name == "dns_local" && dnsLocal_ == DnsLocal::Off) {
       choice_[g.name] = -1;
       continue;
     }
@@ -251,8 +279,12 @@ bool HookPlanner::Attach(bpf_object* obj) {
     int c = choice_[g.name];
     if (c < 0) {
       std::string reason = "no usable flavour";
-      if (g.name == "dns" && !dns_) {
+      if ((g.name == "dns" || g.name == "dns_local") && !dns_) {
         reason = "disabled (dns: false): flows carry no dest_domains and no DNS logs are made";
+      } else if (g.name == "dns_local" && dnsLocal_ == DnsLocal::Off) {
+        reason = "disabled (dns_local: off): lookups through nscd or systemd-resolved's varlink socket are not seen";
+      } else if (g.name == "dns_local") {
+        reason = "no usable flavour: lookups through nscd or systemd-resolved's varlink socket are not seen";
       } else if (g.name == "udp_peer" && !udpPeers_) {
         reason = "disabled (udpPeers: false): unconnected UDP sockets report remote 0.0.0.0:0";
       } else if (g.name == "udp_peer" && !whyNot_.count("udp_peer/tracepoint") && !whyNot_.count("udp_peer/cgroup")) {
@@ -308,7 +340,14 @@ bool HookPlanner::Attach(bpf_object* obj) {
     links_.insert(links_.end(), mine.begin(), mine.end());
     for (const std::string& name : f.programs) attached_.insert(name);
     std::string reason;
-    if (f.via == "tp_btf") {
+    if (g.name == "dns_local" && f.via == "tracepoint") {
+      reason = "lookups through local resolver sockets (nscd, systemd-resolved varlink) from syscall tracepoints, "
+               "as dns_local: syscalls asked; note: every task's syscalls now take the slow path (tens of ns each)";
+    } else if (g.name == "dns_local") {
+      reason = std::string("lookups through local resolver sockets (nscd, systemd-resolved varlink) from ") +
+               (f.via == "fentry" ? "BTF trampolines" : "kprobes") +
+               " on unix_stream_sendmsg/recvmsg: only unix stream traffic pays, a path lookup per call";
+    } else if (f.via == "tp_btf") {
       reason = "BTF tracepoint in this kernel: typed arguments, no tracefs lookups";
     } else if (f.via == "raw_tp") {
       reason = "raw tracepoint: task pointers without BTF-typed arguments";

@@ -14,6 +14,9 @@ struct bpf_link;
 
 enum class HookMode { Auto, TpBtf, RawTp, Tracepoint, Fentry, Kprobe };
 
+// DNS over local resolver sockets: off, function hooks only, or syscall tracepoints allowed too.
+enum class DnsLocal { Off, Auto, Syscalls };
+
 struct HookReportEntry {
   std::string hook;
   std::string via;
@@ -23,7 +26,7 @@ struct HookReportEntry {
 
 class HookPlanner {
  public:
-  HookPlanner(HookMode mode, bool udpPeers, bool dns);
+  HookPlanner(HookMode mode, bool udpPeers, bool dns, DnsLocal dnsLocal);
   ~HookPlanner();
 
   // Main thread: decide flavours (probing the kernel) and set autoload on the
@@ -67,6 +70,7 @@ class HookPlanner {
   HookMode mode_;
   bool udpPeers_;
   bool dns_;
+  DnsLocal dnsLocal_;
   KernelProbe probe_;
   std::vector<Group> groups_;
   std::map<std::string, int> choice_;          // group -> flavour index, -1 none
