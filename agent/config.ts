@@ -14,8 +14,6 @@ import { defaultsOf, type SettingsOf, type SettingsTable } from '../common/confi
 import { LOG_LEVEL_SETTING } from '../common/log.js';
 import { AGGREGATION_LEVELS } from './flows/aggregator.js';
 import { KERNEL_SETTINGS } from '../native/settings.js';
-import { DNS_LOCAL_MODES } from '../native/types.js';
-import { ConfigError } from '../common/errors.js';
 import type { EventFilterOptions } from './process/process-events.js';
 
 export const AGENT_SETTINGS = {
@@ -77,16 +75,6 @@ export const AGENT_SETTINGS = {
   kubernetes_scope: { doc: 'pods watched: cluster (names remote pods as flow peers too) or node (this node only, less memory)', format: ['cluster', 'node'] as const, default: 'cluster' },
   dns: { doc: 'capture DNS messages (cgroup skb programs on the cgroup v2 root) to name flow destinations (dest_domains) from the answers', format: Boolean, default: true },
   dns_port: { doc: 'the DNS server port whose messages are captured (UDP and TCP)', format: 'port', min: 1, default: 53 },
-  dns_local: {
-    doc: 'lookups that processes hand to a local resolver over its unix socket (nscd, systemd-resolved\'s varlink service; see --dns-local-sockets): auto (fentry or kprobes on unix_stream_sendmsg/recvmsg, else not seen), syscalls (also syscall tracepoints where neither exists: every syscall of every task then pays tens of ns), off; needs --dns',
-    format: DNS_LOCAL_MODES,
-    default: 'auto',
-  },
-  dns_local_sockets: {
-    doc: 'the local resolver sockets whose lookups are captured, as PROTOCOL:PATH (protocol nscd or varlink), comma separated',
-    format: Array,
-    default: ['nscd:/run/nscd/socket', 'nscd:/var/run/nscd/socket', 'varlink:/run/systemd/resolve/io.systemd.Resolve'],
-  },
   dns_cache_max_entries: { doc: 'addresses the DNS name cache remembers at most (least recently used go first; counted)', format: 'nat', min: 1, default: 10_000 },
   dns_names_per_address: { doc: 'names remembered per address at most', format: 'nat', min: 1, default: 16 },
   dns_min_ttl: { doc: 'an answer is remembered at least this long, however short its TTL', format: 'duration', default: 30_000 },
@@ -103,19 +91,6 @@ export const AGENT_SETTINGS = {
 
 /** The agent's configuration: derived from the table, one property per setting. */
 export type AgentConfig = SettingsOf<typeof AGENT_SETTINGS>;
-
-/** --dns-local-sockets as the kernel collector takes them; a ConfigError names a bad entry. */
-export function dnsLocalSockets(list: readonly string[]): { path: string; protocol: 'nscd' | 'varlink' }[] {
-  if (list.length > 16) throw new ConfigError(`--dns-local-sockets names ${list.length} sockets; at most 16`);
-  return list.map((entry) => {
-    const m = /^(nscd|varlink):(\/.*)$/.exec(entry);
-    if (!m || Buffer.byteLength(m[2]!) > 107) {
-      throw new ConfigError(`--dns-local-sockets entry ${JSON.stringify(entry)} is not PROTOCOL:PATH`,
-        'write nscd:/run/nscd/socket or varlink:/run/systemd/resolve/io.systemd.Resolve: an absolute path of at most 107 bytes');
-    }
-    return { protocol: m[1] as 'nscd' | 'varlink', path: m[2]! };
-  });
-}
 
 /** The --export-* settings as the event filter's options. */
 export function exportFilterOptions(c: Pick<AgentConfig, 'export_namespaces' | 'export_pod_regex' | 'export_binary_regex' | 'export_deny_binary_regex'>): EventFilterOptions {

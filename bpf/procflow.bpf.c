@@ -629,7 +629,7 @@ int BPF_KRETPROBE(pf_kr_unix_recv, int ret)
 SEC("tracepoint/syscalls/sys_enter_connect")
 int pf_dl_conn(struct trace_event_raw_sys_enter *ctx)
 {
-	pf_dl_sc_connect((int)ctx->args[0], (const void *)ctx->args[1]);
+	pf_dl_sc_connect((int)ctx->args[0], (const void *)ctx->args[1], ctx->args[2]);
 	return 0;
 }
 

@@ -7,7 +7,7 @@ import { KernelLoadError, KernelSupportError } from './errors.js';
 import { checkKernelSupport } from './support.js';
 import type { FlowRecord, HookReport, KernelCollector, KernelCollectorOptions, KernelCounters, ProcessEvent } from './types.js';
 import { PF_ARGS_MAX } from './layout.js';
-import { KERNEL_DEFAULTS } from './settings.js';
+import { dnsLocalSockets as parseDnsLocalSockets, KERNEL_DEFAULTS } from './settings.js';
 
 export * from './types.js';
 export { checkKernelSupport, type KernelSupport } from './support.js';
@@ -78,8 +78,8 @@ export function openKernelCollector(opts: KernelCollectorOptions = {}): OpenKern
     namespaces = false,
     dns = true,
     dnsPort = 53,
-    dnsLocal = 'off',
-    dnsLocalSockets = [],
+    dnsLocal = KERNEL_DEFAULTS.dns_local,
+    dnsLocalSockets = parseDnsLocalSockets(KERNEL_DEFAULTS.dns_local_sockets),
   } = opts;
   const support = checkKernelSupport();
   if (!support.ok) {

@@ -2,7 +2,8 @@
 // into the agent's settings table. openKernelCollector takes its defaults from this table too,
 // so a collector opened by a test or a benchmark is sized like the agent's.
 import { defaultsOf, type SettingsTable } from '../common/config.js';
-import { HOOK_MODES } from './types.js';
+import { ConfigError } from '../common/errors.js';
+import { DNS_LOCAL_MODES, HOOK_MODES } from './types.js';
 
 export const KERNEL_SETTINGS = {
   flow_map_entries: { doc: 'kernel flow map size', format: 'nat', min: 1, default: 65_536 },
@@ -12,6 +13,29 @@ export const KERNEL_SETTINGS = {
     format: HOOK_MODES,
     default: 'auto',
   },
+  dns_local: {
+    doc: 'lookups that processes hand to a local resolver over its unix socket (nscd, systemd-resolved\'s varlink service; see --dns-local-sockets): auto (fentry or kprobes on unix_stream_sendmsg/recvmsg, else not seen), syscalls (also syscall tracepoints where neither exists: every syscall of every task then pays tens of ns), off; needs --dns',
+    format: DNS_LOCAL_MODES,
+    default: 'auto',
+  },
+  dns_local_sockets: {
+    doc: 'the local resolver sockets whose lookups are captured, as PROTOCOL:PATH (protocol nscd or varlink), comma separated',
+    format: Array,
+    default: ['nscd:/run/nscd/socket', 'nscd:/var/run/nscd/socket', 'varlink:/run/systemd/resolve/io.systemd.Resolve'],
+  },
 } satisfies SettingsTable;
 
 export const KERNEL_DEFAULTS = defaultsOf(KERNEL_SETTINGS);
+
+/** --dns-local-sockets as the kernel collector takes them; a ConfigError names a bad entry. */
+export function dnsLocalSockets(list: readonly string[]): { path: string; protocol: 'nscd' | 'varlink' }[] {
+  if (list.length > 16) throw new ConfigError(`--dns-local-sockets names ${list.length} sockets; at most 16`);
+  return list.map((entry) => {
+    const m = /^(nscd|varlink):(\/.*)$/.exec(entry);
+    if (!m || Buffer.byteLength(m[2]!) > 107) {
+      throw new ConfigError(`--dns-local-sockets entry ${JSON.stringify(entry)} is not PROTOCOL:PATH`,
+        'write nscd:/run/nscd/socket or varlink:/run/systemd/resolve/io.systemd.Resolve: an absolute path of at most 107 bytes');
+    }
+    return { protocol: m[1] as 'nscd' | 'varlink', path: m[2]! };
+  });
+}

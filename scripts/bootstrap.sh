@@ -59,6 +59,13 @@ if [ "${npm_lifecycle_event:-}" != "start" ] && [ "${PROCFLOW_BOOTSTRAP_KUBERNET
   node dist/local-services/helm.js --ensure
 fi
 
+# nscd and nss-resolve for the DNS tests of lookups through local resolvers: unpacked from
+# Debian's packages into the cache, never installed (an installed nscd would serve the machine).
+if [ "${npm_lifecycle_event:-}" != "start" ]; then
+  say "checking the local resolvers the DNS tests drive (nscd, nss-resolve; unpacked, not installed)"
+  node dist/local-services/resolvers.js --ensure
+fi
+
 # The kernel matrix's Debian kernels (bullseye, bookworm, trixie; about 230 MB, once), for the
 # `kernels` test suite. `npm start` and test runs of other suites skip it.
 if [ "${npm_lifecycle_event:-}" != "start" ] && [ "${PROCFLOW_BOOTSTRAP_KERNELS:-1}" = "1" ]; then

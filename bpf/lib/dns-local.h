@@ -273,17 +273,20 @@ static __always_inline void pf_dl_fn_recv(struct socket *sock, struct msghdr *ms
 
 /* ---- syscall flavour ------------------------------------------------------ */
 
-static __always_inline void pf_dl_sc_connect(int fd, const void *uaddr)
+static __always_inline void pf_dl_sc_connect(int fd, const void *uaddr, __u64 addrlen)
 {
 	struct pf_dns_path key = {};
 	struct pf_dl_call c = {};
 	__u64 id = bpf_get_current_pid_tgid();
 	__u16 family = 0;
+	__u32 n;
 	__u8 *channel;
 
-	if (bpf_probe_read_user(&family, sizeof(family), uaddr) < 0 || family != PF_AF_UNIX_VALUE)
+	if (addrlen <= 2 || bpf_probe_read_user(&family, sizeof(family), uaddr) < 0 || family != PF_AF_UNIX_VALUE)
 		return;
-	if (bpf_probe_read_user_str(key.path, sizeof(key.path), (const char *)uaddr + 2) <= 1)
+	/* sun_path need not end with a NUL inside addrlen: read no further than the caller gave. */
+	n = addrlen - 2 > PF_UNIX_PATH_MAX - 1 ? PF_UNIX_PATH_MAX - 1 : (__u32)(addrlen - 2);
+	if (bpf_probe_read_user_str(key.path, n + 1, (const char *)uaddr + 2) <= 1)
 		return;
 	channel = bpf_map_lookup_elem(&pf_dns_paths, &key);
 	if (!channel)
