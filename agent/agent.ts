@@ -287,6 +287,10 @@ export class Agent {
     m.mirrorCounter('procflow_agent_dns_messages_total', 'DNS messages parsed', () => this.dnsCapture.stats.messages);
     m.mirrorLabelledCounter('procflow_agent_dns_malformed_total', 'DNS messages that could not be parsed, by reason', 'reason', () => this.dnsCapture.stats.malformed as Record<string, number>);
     m.mirrorCounter('procflow_agent_dns_tcp_streams_dropped_total', 'TCP DNS streams given up (over 64 KiB, a cut segment, or too many at once)', () => this.dnsCapture.stats.streamsDropped);
+    m.mirrorCounter('procflow_agent_dns_local_requests_total', 'lookups seen going to a local resolver socket (nscd, systemd-resolved varlink)', () => this.dnsCapture.local.stats.queries);
+    m.mirrorCounter('procflow_agent_dns_local_replies_total', 'replies of local resolvers paired with their lookup', () => this.dnsCapture.local.stats.responses);
+    m.mirrorCounter('procflow_agent_dns_local_malformed_total', 'local resolver connections dropped: bytes that do not parse, or over the 16 KiB bound', () => this.dnsCapture.local.stats.malformed);
+    m.mirrorCounter('procflow_agent_dns_local_cut_total', 'local resolver replies the kernel copy cut (decoded as far as they go)', () => this.dnsCapture.local.stats.cut);
     const logs = this.dnsLogs;
     if (logs) {
       m.mirrorCounter('procflow_agent_dns_logs_responses_total', 'DNS responses aggregated into DNS logs', () => logs.stats.responses);

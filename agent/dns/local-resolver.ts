@@ -258,9 +258,13 @@ function nscdAiBody(c: Connection, q: Question, rcode: number): Answer | undefin
   const canon = canonBytes.length === canonLen && canonLen > 0 ? hostName(untilNul(canonBytes)) : undefined;
   const owner = canon ?? q.name;
   const records: DnsRecord[] = canon && canon !== q.name ? [record(q.name, TYPE_CNAME, canon)] : [];
+  // A cut reply may lack the family bytes; a list of one family is still plain from its length.
+  const sameSize = addrsLen === 4 * naddrs ? 4 : addrsLen === 16 * naddrs ? 16 : 0;
+  const sizeOf = (i: number) => (i < families.length ? (families[i] === AF_INET ? 4 : families[i] === AF_INET6 ? 16 : 0) : sameSize);
   let at = 0;
-  for (let i = 0; i < families.length; i++) {
-    const size = families[i] === AF_INET ? 4 : families[i] === AF_INET6 ? 16 : 0;
+  for (let i = 0; i < naddrs; i++) {
+    const size = sizeOf(i);
+    if (!size && i >= families.length) break;
     if (!size || at + size > addrsLen) return null;
     if (at + size > body.length) break;
     records.push(record(owner, size === 4 ? TYPE_A : TYPE_AAAA, formatIp(body.subarray(at, at + size))));
