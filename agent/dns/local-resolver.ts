@@ -128,6 +128,7 @@ export class LocalResolverStreams {
         if (protocol === 'nscd' && q === OTHER) {
           // nscd answers one request per connection: nothing about hosts will follow.
           c.in = Buffer.alloc(0);
+          c.asked.length = 0;
           break;
         }
         const answer = protocol === 'nscd' ? takeNscdReply(c, q as Question) : takeVarlinkReply(c, q);
@@ -138,7 +139,8 @@ export class LocalResolverStreams {
         this.stats.responses++;
         out.push({ event: ev, message: dnsMessage(asked.id, true, q, answer) });
       }
-      if (c.inCut) this.connections.delete(ev.cookie);
+      // nscd serves one request per connection, and a socket's cookie can come back with the next one.
+      if (c.inCut || (protocol === 'nscd' && c.asked.length === 0 && c.out.length === 0)) this.connections.delete(ev.cookie);
     }
     if (c.out.length > STREAM_MAX || c.in.length > STREAM_MAX) this.drop(ev.cookie);
     return out;

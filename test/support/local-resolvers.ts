@@ -6,7 +6,8 @@
 //  - varlink: a small server speaking systemd-resolved's io.systemd.Resolve (NUL-ended JSON)
 //    from a zone; the client is glibc's getent with the real nss-resolve module.
 // Clients run inside the namespace through nsenter, which execs: the pid a test gets is the
-// asking process's own.
+// asking process's own. nsenter takes the resolver's root too (-r): entering a mount namespace
+// resets the root to the namespace's, which is not the chroot a kernel matrix guest runs in.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -85,7 +86,7 @@ export async function startResolverNamespace(kind: 'nscd' | 'varlink', o: { dnsS
   writeFileSync(join(dir, 'nscd.conf'), NSCD_CONF);
   writeFileSync(join(dir, 'varlink.js'), VARLINK_SERVER);
   const resolver = kind === 'nscd'
-    ? `exec ${r.nscd} -F -f ${dir}/nscd.conf`
+    ? `exec ${r.nscd} -d -f ${dir}/nscd.conf`
     : `exec ${process.execPath} ${dir}/varlink.js ${VARLINK_SOCKET} '${JSON.stringify(o.zone ?? {})}'`;
   // The shell sets the namespace up, then becomes the resolver: its pid is the resolver's.
   const script = [
@@ -102,18 +103,23 @@ export async function startResolverNamespace(kind: 'nscd' | 'varlink', o: { dnsS
   child.stderr!.on('data', (d) => (output += d));
   const socket = kind === 'nscd' ? NSCD_SOCKET : VARLINK_SOCKET;
   const pid = child.pid!;
-  // Ready when the socket exists inside the namespace.
-  for (let i = 0; ; i++) {
-    if (child.exitCode !== null) throw new Error(`${kind} exited: ${output}`);
-    const probe = await runChild('nsenter', ['-t', String(pid), '-m', 'test', '-S', socket]);
+  // Ready when the socket exists inside the namespace (slow guests of the kernel matrix take a while).
+  const until = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${kind} exited (${child.exitCode}): ${output}`);
+    const probe = await runChild('nsenter', ['-t', String(pid), '-m', '-r', '-w', 'test', '-S', socket]);
     if (probe.code === 0) break;
-    if (i > 100) throw new Error(`${kind}: ${socket} did not appear in 10 s: ${output}`);
-    await new Promise((res) => setTimeout(res, 100));
+    if (Date.now() > until) {
+      const ls = await runChild('nsenter', ['-t', String(pid), '-m', '-r', '-w', 'ls', '-la', '/run', '/run/nscd', '/run/systemd/resolve']);
+      child.kill('SIGKILL');
+      throw new Error(`${kind}: ${socket} did not appear in 60 s; output: ${output}; ${ls.stdout}${ls.stderr}; probe: ${probe.stderr}`);
+    }
+    await new Promise((res) => setTimeout(res, 200));
   }
   const env = kind === 'varlink' ? { LD_LIBRARY_PATH: r.nssDir } : {};
   return {
     resolverPid: pid,
-    run: (args, extra = {}) => runChild('nsenter', ['-t', String(pid), '-m', ...args], { env: { ...process.env, ...env, ...extra } }),
+    run: (args, extra = {}) => runChild('nsenter', ['-t', String(pid), '-m', '-r', '-w', ...args], { env: { ...process.env, ...env, ...extra } }),
     stop: async () => {
       if (child.exitCode === null) {
         child.kill('SIGTERM');
