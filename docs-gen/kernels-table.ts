@@ -14,6 +14,7 @@ const COLUMNS: Array<[string, string[]]> = [
   ['TCP state', ['tcp_state']],
   ['UDP peers', ['udp_peer']],
   ['DNS capture', ['dns']],
+  ['local resolvers (nscd, varlink)', ['dns_local']],
 ];
 
 function flavours(row: MatrixRow, hooks: string[]): string {

@@ -101,6 +101,12 @@ export class LocalResolverStreams {
     const cut = ev.wireLength > ev.payload.length;
     const out: LocalMessage[] = [];
     if (ev.direction === 'query') {
+      // nscd serves one request per connection: a request after one means a new connection.
+      if (protocol === 'nscd' && c.asked.length > 0) {
+        c.asked = [];
+        c.out = Buffer.alloc(0);
+        c.in = Buffer.alloc(0);
+      }
       // A request must arrive whole to be read.
       if (cut) return this.drop(ev.cookie), [];
       c.out = Buffer.concat([c.out, ev.payload]);

@@ -243,7 +243,11 @@ static __always_inline __u8 pf_dl_sock_channel(struct socket *sock, __u64 *cooki
 	channel = bpf_map_lookup_elem(&pf_dns_paths, &key);
 	if (!channel)
 		return 0;
-	*cookie = (__u64)sk;
+	/*
+	 * The connection: a freed socket's memory comes back with the next connection (glibc opens
+	 * one per nscd request), so the socket inode's number goes with the pointer.
+	 */
+	*cookie = (__u64)sk ^ ((__u64)BPF_CORE_READ(container_of(sock, struct socket_alloc, socket), vfs_inode.i_ino) << 32);
 	return *channel;
 }
 

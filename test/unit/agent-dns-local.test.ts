@@ -97,6 +97,15 @@ test('nscd requests that are not about hosts (passwd, the shared-memory map) mak
   assert.equal(s.stats.queries + s.stats.malformed, 0);
 });
 
+test('nscd: a request on a connection id seen before starts afresh (a freed socket comes back for the next request)', () => {
+  const s = new LocalResolverStreams();
+  // GETFDHST, answered by a bare EOF the kernel never reports; then GETAI on a socket at the same address.
+  feed(s, 9n, 'query', nscdRequest(13, cstr('hosts')), 'nscd');
+  const q = feed(s, 9n, 'query', nscdRequest(14, cstr('again.test')), 'nscd');
+  const r = feed(s, 9n, 'response', nscdAiReply([[4, [192, 0, 2, 7]]], 'again.test'), 'nscd');
+  assert.deepEqual([q.length, r.map(answers)], [1, [[['again.test', 1, '192.0.2.7']]]]);
+});
+
 test('a cut reply is decoded as far as it goes; a reply without a request is let go', () => {
   const s = new LocalResolverStreams();
   feed(s, 7n, 'query', nscdRequest(14, cstr('cut.test')), 'nscd');
