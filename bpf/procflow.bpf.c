@@ -45,7 +45,7 @@ struct pf_records *const pf_records_btf = 0;
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(pf_tpb_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	return pf_emit_exec(BPF_CORE_READ(bprm, filename));
+	return pf_emit_exec(p, bprm->filename, true);
 }
 
 SEC("tracepoint/sched/sched_process_exec")
@@ -53,20 +53,20 @@ int pf_tp_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
 	unsigned short off = ctx->__data_loc_filename & 0xffff;
 
-	return pf_emit_exec((const char *)ctx + off);
+	return pf_emit_exec((struct task_struct *)bpf_get_current_task(), (const char *)ctx + off, false);
 }
 
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(pf_tpb_fork, struct task_struct *parent, struct task_struct *child)
 {
-	return pf_emit_fork(parent, child);
+	return pf_emit_fork(parent, child, true);
 }
 
 /* Untyped raw tracepoint: the same task pointers, read through CO-RE probes. */
 SEC("raw_tp/sched_process_fork")
 int BPF_PROG(pf_rtp_fork, struct task_struct *parent, struct task_struct *child)
 {
-	return pf_emit_fork(parent, child);
+	return pf_emit_fork(parent, child, false);
 }
 
 /*
@@ -89,7 +89,7 @@ int pf_tp_fork(struct trace_event_raw_sched_process_fork *ctx)
 		pf_count(PF_CTR_EVENTS_LOST);
 		return 0;
 	}
-	pf_fill_header(&ev->hdr, PF_EVENT_FORK, sizeof(*ev), parent);
+	pf_fill_header(&ev->hdr, PF_EVENT_FORK, sizeof(*ev), parent, false);
 	ev->hdr.ppid = ev->hdr.pid;
 	ev->hdr.pid = child_pid;
 	/* Unknown here; user space fills it from the exec or /proc. */
@@ -102,13 +102,13 @@ int pf_tp_fork(struct trace_event_raw_sched_process_fork *ctx)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(pf_tpb_exit, struct task_struct *p)
 {
-	return pf_emit_exit(p);
+	return pf_emit_exit(p, true);
 }
 
 SEC("tracepoint/sched/sched_process_exit")
 int pf_tp_exit(void *ctx)
 {
-	return pf_emit_exit((struct task_struct *)bpf_get_current_task());
+	return pf_emit_exit((struct task_struct *)bpf_get_current_task(), false);
 }
 
 /* ---- socket I/O: tracepoints (6.3+) --------------------------------------- */

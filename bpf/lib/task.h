@@ -5,26 +5,36 @@
 
 #define PF_CWD_DEPTH 32
 
+/*
+ * A chain of fields from a kernel pointer. Where the program's pointers are typed (`btf`:
+ * tp_btf arguments) it is a plain load the verifier checks against the kernel's BTF, a few ns;
+ * otherwise (classic tracepoints, raw_tp, bpf_get_current_task()) a probe read, a helper call
+ * of about 20 ns. `btf` is a constant at every call, so each program keeps one of the two.
+ */
+#define PF_READ(btf, src, a, ...) \
+	((btf) ? ___arrow(src, a, ##__VA_ARGS__) : BPF_CORE_READ(src, a, ##__VA_ARGS__))
+
+static __always_inline __u64 pf_task_start_ns_of(struct task_struct *task, bool btf)
+{
+	return PF_READ(btf, task, group_leader, start_boottime);
+}
+
+/* For untyped task pointers (bpf_get_current_task()). */
 static __always_inline __u64 pf_task_start_ns(struct task_struct *task)
 {
-	return BPF_CORE_READ(task, group_leader, start_boottime);
+	return pf_task_start_ns_of(task, false);
 }
 
-static __always_inline __u32 pf_task_ppid(struct task_struct *task)
-{
-	return BPF_CORE_READ(task, real_parent, tgid);
-}
-
-/* Fill the common head of a ring buffer record for `task`. */
+/* Fill the common head of a ring buffer record for `task` (typed when `btf`). */
 static __always_inline void pf_fill_header(struct pf_event_header *h, __u32 kind, __u32 size,
-					   struct task_struct *task)
+					   struct task_struct *task, bool btf)
 {
 	h->kind = kind;
 	h->size = size;
 	h->time_ns = bpf_ktime_get_boot_ns();
-	h->pid = BPF_CORE_READ(task, tgid);
-	h->ppid = pf_task_ppid(task);
-	h->start_ns = pf_task_start_ns(task);
+	h->pid = PF_READ(btf, task, tgid);
+	h->ppid = PF_READ(btf, task, real_parent, tgid);
+	h->start_ns = pf_task_start_ns_of(task, btf);
 	BPF_CORE_READ_STR_INTO(&h->comm, task, comm);
 }
 
@@ -140,9 +150,10 @@ static __always_inline int pf_path_walk(struct pf_heap *heap, struct path *path,
 
 /* Copy the task's cwd into out[PF_PATH_MAX]; returns its length without the NUL. */
 static __always_inline __u16 pf_read_cwd(struct pf_heap *heap, struct task_struct *task,
-					 char *out, __u32 *flags)
+					 char *out, __u32 *flags, bool btf)
 {
-	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	/* The walk itself stays on probe reads: its mount hops need container_of, not typed loads. */
+	struct fs_struct *fs = PF_READ(btf, task, fs);
 	int pos;
 	__u32 len;
 
@@ -180,9 +191,9 @@ static __always_inline __u16 pf_read_cwd(struct pf_heap *heap, struct task_struc
  * NULs. Sets *truncated when it was longer than cfg_max_args.
  */
 static __always_inline __u32 pf_read_args(struct task_struct *task, char *out, __u8 *truncated,
-					  __u32 *flags)
+					  __u32 *flags, bool btf)
 {
-	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	struct mm_struct *mm = PF_READ(btf, task, mm);
 	unsigned long start, end;
 	__u64 len, max = cfg_max_args;
 
@@ -190,8 +201,8 @@ static __always_inline __u32 pf_read_args(struct task_struct *task, char *out, _
 		*flags |= EVENT_ERROR_ARGS;
 		return 0;
 	}
-	start = BPF_CORE_READ(mm, arg_start);
-	end = BPF_CORE_READ(mm, arg_end);
+	start = PF_READ(btf, mm, arg_start);
+	end = PF_READ(btf, mm, arg_end);
 	if (end <= start)
 		return 0;
 	len = end - start;
@@ -223,16 +234,16 @@ static __always_inline __u64 pf_caps(const kernel_cap_t *caps)
  * The credentials the new image runs with (after setuid bits applied) and
  * the audit login uid, which a login sets once and every descendant keeps.
  */
-static __always_inline void pf_read_creds(struct task_struct *task, struct pf_exec_event *ev)
+static __always_inline void pf_read_creds(struct task_struct *task, struct pf_exec_event *ev, bool btf)
 {
-	const struct cred *cred = BPF_CORE_READ(task, cred);
+	const struct cred *cred = PF_READ(btf, task, cred);
 	__u64 uid_gid = bpf_get_current_uid_gid();
 
 	ev->uid = (__u32)uid_gid;
 	ev->gid = uid_gid >> 32;
 	ev->auid = PF_AUID_UNSET;
 	if (bpf_core_field_exists(task->loginuid))
-		ev->auid = BPF_CORE_READ(task, loginuid.val);
+		ev->auid = PF_READ(btf, task, loginuid.val);
 	if (!cred) {
 		ev->error_flags |= EVENT_ERROR_CREDS;
 		ev->euid = ev->suid = ev->fsuid = ev->uid;
@@ -240,12 +251,12 @@ static __always_inline void pf_read_creds(struct task_struct *task, struct pf_ex
 		ev->cap_permitted = ev->cap_effective = ev->cap_inheritable = 0;
 		return;
 	}
-	ev->euid = BPF_CORE_READ(cred, euid.val);
-	ev->egid = BPF_CORE_READ(cred, egid.val);
-	ev->suid = BPF_CORE_READ(cred, suid.val);
-	ev->sgid = BPF_CORE_READ(cred, sgid.val);
-	ev->fsuid = BPF_CORE_READ(cred, fsuid.val);
-	ev->fsgid = BPF_CORE_READ(cred, fsgid.val);
+	ev->euid = PF_READ(btf, cred, euid.val);
+	ev->egid = PF_READ(btf, cred, egid.val);
+	ev->suid = PF_READ(btf, cred, suid.val);
+	ev->sgid = PF_READ(btf, cred, sgid.val);
+	ev->fsuid = PF_READ(btf, cred, fsuid.val);
+	ev->fsgid = PF_READ(btf, cred, fsgid.val);
 	ev->cap_permitted = pf_caps(&cred->cap_permitted);
 	ev->cap_effective = pf_caps(&cred->cap_effective);
 	ev->cap_inheritable = pf_caps(&cred->cap_inheritable);
@@ -281,12 +292,11 @@ static __always_inline void pf_read_namespaces(struct task_struct *task, struct 
 }
 
 /*
- * Build and submit an exec event for the current task. `filename` is a
- * kernel string (binprm->filename, or the tracepoint's copy of it).
+ * Build and submit an exec event for `task`, the current task (typed when `btf`).
+ * `filename` is a kernel string (binprm->filename, or the tracepoint's copy of it).
  */
-static __always_inline int pf_emit_exec(const char *filename)
+static __always_inline int pf_emit_exec(struct task_struct *task, const char *filename, bool btf)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct pf_exec_event *ev;
 	struct pf_heap *heap;
 	long n;
@@ -300,12 +310,12 @@ static __always_inline int pf_emit_exec(const char *filename)
 		pf_count(PF_CTR_EVENTS_LOST);
 		return 0;
 	}
-	pf_fill_header(&ev->hdr, PF_EVENT_EXEC, sizeof(*ev), task);
+	pf_fill_header(&ev->hdr, PF_EVENT_EXEC, sizeof(*ev), task, btf);
 	ev->error_flags = 0;
 	ev->args_truncated = 0;
-	ev->parent_start_ns = BPF_CORE_READ(task, real_parent, group_leader, start_boottime);
+	ev->parent_start_ns = PF_READ(btf, task, real_parent, group_leader, start_boottime);
 	ev->cgroup_id = bpf_get_current_cgroup_id();
-	pf_read_creds(task, ev);
+	pf_read_creds(task, ev, btf);
 	/* Ring buffer memory is not zeroed: every slot is written either way. */
 	__builtin_memset(ev->ns, 0, sizeof(ev->ns));
 	if (cfg_exec_namespaces)
@@ -318,38 +328,38 @@ static __always_inline int pf_emit_exec(const char *filename)
 		n = 1;
 	}
 	ev->filename_len = n - 1;
-	ev->cwd_len = pf_read_cwd(heap, task, ev->cwd, &ev->error_flags);
-	ev->args_len = pf_read_args(task, ev->args, &ev->args_truncated, &ev->error_flags);
+	ev->cwd_len = pf_read_cwd(heap, task, ev->cwd, &ev->error_flags, btf);
+	ev->args_len = pf_read_args(task, ev->args, &ev->args_truncated, &ev->error_flags, btf);
 	bpf_ringbuf_submit(ev, pf_rb_flags());
 	return 0;
 }
 
-/* Fork of a new process (not a thread). */
-static __always_inline int pf_emit_fork(struct task_struct *parent, struct task_struct *child)
+/* Fork of a new process (not a thread); the task pointers are typed when `btf`. */
+static __always_inline int pf_emit_fork(struct task_struct *parent, struct task_struct *child, bool btf)
 {
 	struct pf_fork_event *ev;
 
-	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+	if (PF_READ(btf, child, pid) != PF_READ(btf, child, tgid))
 		return 0;
 	ev = bpf_ringbuf_reserve(&pf_events, sizeof(*ev), 0);
 	if (!ev) {
 		pf_count(PF_CTR_EVENTS_LOST);
 		return 0;
 	}
-	pf_fill_header(&ev->hdr, PF_EVENT_FORK, sizeof(*ev), child);
+	pf_fill_header(&ev->hdr, PF_EVENT_FORK, sizeof(*ev), child, btf);
 	/* The child's start time is its own; its leader is itself. */
-	ev->hdr.start_ns = BPF_CORE_READ(child, start_boottime);
-	ev->hdr.ppid = BPF_CORE_READ(parent, tgid);
-	ev->parent_start_ns = pf_task_start_ns(parent);
+	ev->hdr.start_ns = PF_READ(btf, child, start_boottime);
+	ev->hdr.ppid = PF_READ(btf, parent, tgid);
+	ev->parent_start_ns = pf_task_start_ns_of(parent, btf);
 	bpf_ringbuf_submit(ev, pf_rb_flags());
 	return 0;
 }
 
-/* Exit of the last thread of a process. */
-static __always_inline int pf_emit_exit(struct task_struct *task)
+/* Exit of the last thread of a process; `task` is typed when `btf`. */
+static __always_inline int pf_emit_exit(struct task_struct *task, bool btf)
 {
 	struct pf_exit_event *ev;
-	int live = BPF_CORE_READ(task, signal, live.counter);
+	int live = PF_READ(btf, task, signal, live.counter);
 	__u32 code;
 
 	/* Threads leaving a live group are not process exits. */
@@ -360,8 +370,8 @@ static __always_inline int pf_emit_exit(struct task_struct *task)
 		pf_count(PF_CTR_EVENTS_LOST);
 		return 0;
 	}
-	pf_fill_header(&ev->hdr, PF_EVENT_EXIT, sizeof(*ev), task);
-	code = BPF_CORE_READ(task, exit_code);
+	pf_fill_header(&ev->hdr, PF_EVENT_EXIT, sizeof(*ev), task, btf);
+	code = PF_READ(btf, task, exit_code);
 	ev->exit_code = (code >> 8) & 0xff;
 	ev->signal = code & 0x7f;
 	bpf_ringbuf_submit(ev, pf_rb_flags());
