@@ -93,7 +93,7 @@ static __always_inline void pf_dl_emit(__u8 channel, __u64 cookie, __u8 directio
 		pf_count(PF_CTR_EVENTS_LOST);
 		return;
 	}
-	pf_fill_header(&ev->hdr, PF_EVENT_DNS, sizeof(*ev), (struct task_struct *)bpf_get_current_task());
+	pf_fill_header(&ev->hdr, PF_EVENT_DNS, sizeof(*ev), (struct task_struct *)bpf_get_current_task(), false);
 	ev->hdr.ppid = 0;
 	ev->cookie = cookie;
 	__builtin_memset(ev->local_addr, 0, sizeof(ev->local_addr));
