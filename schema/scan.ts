@@ -90,14 +90,33 @@ const skipSpace = (b: Buffer, i: number): number => {
 /** Bytes that stand for themselves inside a string: not a quote, a backslash or a control character. */
 const IN_STRING = new Uint8Array(256).map((_, c) => (c >= 0x20 && c !== QUOTE && c !== BACKSLASH ? 1 : 0));
 
-/** `b[i]` opens a string: the index after its closing quote, or NOT_SURE (a raw control character, no end). */
+/**
+ * Whether any of the four bytes of `w` is a quote, a backslash or a control character (the
+ * "has a byte less than n" and "has a zero byte" word tricks; exact as a yes or no).
+ */
+function hasStringStop(w: number): boolean {
+  const quote = w ^ 0x22222222;
+  const backslash = w ^ 0x5c5c5c5c;
+  return ((((w - 0x20202020) & ~w) | ((quote - 0x01010101) & ~quote) | ((backslash - 0x01010101) & ~backslash)) & 0x80808080) !== 0;
+}
+
+/**
+ * `b[i]` opens a string: the index after its closing quote, or NOT_SURE (a raw control
+ * character, no end). Plain bytes are skipped four at a time (`view` is the line's).
+ */
 function stringEnd(b: Buffer, i: number): number {
   const n = b.length;
   if (i >= n || b[i] !== QUOTE) return NOT_SURE;
   let escaped = false;
-  for (let j = i + 1; j < n; j++) {
+  let j = i + 1;
+  for (;;) {
+    while (j + 4 <= n && !hasStringStop(view.getUint32(j, true))) j += 4;
+    if (j >= n) return NOT_SURE;
     const c = b[j]!;
-    if (IN_STRING[c] === 1) continue;
+    if (IN_STRING[c] === 1) {
+      j++;
+      continue;
+    }
     if (c === QUOTE) {
       stringStart = i;
       stringEscaped = escaped;
@@ -105,9 +124,8 @@ function stringEnd(b: Buffer, i: number): number {
     }
     if (c !== BACKSLASH) return NOT_SURE;
     escaped = true;
-    j++;
+    j += 2;
   }
-  return NOT_SURE;
 }
 
 /** The string in b[a, e) (quotes included) as JSON.parse gives it; undefined for an invalid escape. */
