@@ -139,7 +139,7 @@ async function main(): Promise<void> {
   log(`${DOCS} flow documents (${GENERATOR} generator) in ${batches.length} batches, ${(rawBytes / DOCS).toFixed(0)} B per document as NDJSON`);
   const own = await inProcess(batches);
   const http = await overHttp(batches);
-  const summary = (xs: number[]) => `${median(xs).toFixed(2)} µs per document, median of ${xs.length} rounds (best ${Math.min(...xs).toFixed(2)})`;
+  const summary = (xs: number[]) => `${median(xs).toFixed(2)} µs per document (${(1e6 / median(xs)).toFixed(0)} docs/s per core), median of ${xs.length} rounds (best ${Math.min(...xs).toFixed(2)})`;
   process.stdout.write(`indexer CPU without Elasticsearch (${DOCS} flow logs, ${GENERATOR} generator):\n  (1) its code path, in one process       : ${summary(own)}\n  (2) over HTTP, a stand-in for the cluster: ${summary(http.perDoc)}; peak RSS ${http.peakMiB.toFixed(1)} MiB\n`);
 }
 
