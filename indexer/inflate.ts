@@ -7,8 +7,8 @@
 // splitter its unfinished line, the batch its documents), so one buffer serves every request.
 //
 // node:zlib has no public call that inflates into a caller's buffer; this uses the one its own
-// synchronous functions use (the stream's handle, `writeSync`), checked once at start-up so a
-// Node without it fails loudly instead of corrupting bodies.
+// synchronous functions use (the stream's handle, `writeSync`), checked whenever an inflater is
+// made, so a Node without it fails loudly (a 500 naming the cause) instead of corrupting bodies.
 import { constants, createGunzip, type Gunzip } from 'node:zlib';
 
 /** Decompressed bytes handed over at a time. */
