@@ -8,7 +8,8 @@
 //       count too); profile it with BENCH_INDEXER_NODE_FLAGS=--cpu-prof.
 // Light enough to run beside other work (no cluster); bench:indexer measures with one.
 //
-// Settings (environment): BENCH_DOCS (200000), BENCH_ROUNDS (5), BENCH_SENDERS (4).
+// Settings (environment): BENCH_DOCS (200000), BENCH_ROUNDS (5), BENCH_SENDERS (4), BENCH_GENERATOR
+// (agent: the documents agents send on a Kubernetes cluster; plain: the earlier, plainer ones).
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
@@ -19,12 +20,14 @@ import { bulkBody, splitByBytes } from '../indexer/bulk-body.js';
 import { InFlight } from '../indexer/in-flight.js';
 import { BatchBuilder } from '../indexer/ndjson.js';
 import { withDefaults } from '../indexer/options.js';
-import { AGENT_BATCH_DOCS, BENCH_DAY, agentBatches, generateFlowLogs } from './flow-docs.js';
+import { AGENT_BATCH_DOCS, BENCH_DAY, GENERATORS, agentBatches, generateFlowLogs, type Generator } from './flow-docs.js';
 import { sendBatches, spawnIndexer } from './indexer-process.js';
 
 const DOCS = Number(process.env.BENCH_DOCS ?? 200_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SENDERS = Number(process.env.BENCH_SENDERS ?? 4);
+const GENERATOR = (process.env.BENCH_GENERATOR ?? 'agent') as Generator;
+if (!GENERATORS.includes(GENERATOR)) throw new Error(`bench: no document generator named ${JSON.stringify(GENERATOR)}; use one of ${GENERATORS.join(', ')}`);
 /** What a socket hands the server at a time. */
 const WIRE_CHUNK = 64 * 1024;
 /** The benchmark's day must be inside the indexer's retention. */
@@ -132,12 +135,12 @@ async function overHttp(batches: Buffer[]): Promise<{ perDoc: number[]; peakMiB:
 }
 
 async function main(): Promise<void> {
-  const { batches, rawBytes } = agentBatches(generateFlowLogs('plain', DOCS, BENCH_DAY), AGENT_BATCH_DOCS);
-  log(`${DOCS} flow documents in ${batches.length} batches, ${(rawBytes / DOCS).toFixed(0)} B per document as NDJSON`);
+  const { batches, rawBytes } = agentBatches(generateFlowLogs(GENERATOR, DOCS, BENCH_DAY), AGENT_BATCH_DOCS);
+  log(`${DOCS} flow documents (${GENERATOR} generator) in ${batches.length} batches, ${(rawBytes / DOCS).toFixed(0)} B per document as NDJSON`);
   const own = await inProcess(batches);
   const http = await overHttp(batches);
-  const summary = (xs: number[]) => `${median(xs).toFixed(2)} µs per document, median of ${xs.length} rounds (best ${Math.min(...xs).toFixed(2)})`;
-  process.stdout.write(`indexer CPU without Elasticsearch (${DOCS} flow logs):\n  (1) its code path, in one process       : ${summary(own)}\n  (2) over HTTP, a stand-in for the cluster: ${summary(http.perDoc)}; peak RSS ${http.peakMiB.toFixed(1)} MiB\n`);
+  const summary = (xs: number[]) => `${median(xs).toFixed(2)} µs per document (${(1e6 / median(xs)).toFixed(0)} docs/s per core), median of ${xs.length} rounds (best ${Math.min(...xs).toFixed(2)})`;
+  process.stdout.write(`indexer CPU without Elasticsearch (${DOCS} flow logs, ${GENERATOR} generator):\n  (1) its code path, in one process       : ${summary(own)}\n  (2) over HTTP, a stand-in for the cluster: ${summary(http.perDoc)}; peak RSS ${http.peakMiB.toFixed(1)} MiB\n`);
 }
 
 await main();

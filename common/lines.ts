@@ -1,7 +1,8 @@
 // The one line splitter of every NDJSON stream: the indexer's request bodies, the Kubernetes
 // watch and the agent's /v1/events stream read by `procflow events`.
 // Splits a byte stream into lines without copying: a line inside one chunk is a view of that
-// chunk; only a line that spans chunks is joined. A trailing CR is dropped (CRLF lines). Line
+// chunk; only a line that spans chunks is joined (and, of a chunk whose memory is reused, its
+// unfinished last line copied). A trailing CR is dropped (CRLF lines). Line
 // numbers count every line, blank or not. A line longer than the limit fails as soon as its
 // bytes pass it, before any of it is joined, so one endless line cannot grow memory.
 
@@ -26,7 +27,11 @@ export class LineSplitter {
     private readonly limit: LineLimit | null = null,
   ) {}
 
-  push(chunk: Buffer): void {
+  /**
+   * `transient`: the chunk's memory is reused once this returns (a decompression buffer), so
+   * the unfinished line at its end is copied; complete lines are still views, read during the call.
+   */
+  push(chunk: Buffer, transient = false): void {
     let start = 0;
     for (let nl = chunk.indexOf(NEWLINE); nl !== -1; nl = chunk.indexOf(NEWLINE, start)) {
       let line = chunk.subarray(start, nl);
@@ -43,7 +48,7 @@ export class LineSplitter {
     if (start < chunk.length) {
       const rest = chunk.subarray(start);
       this.check(this.pendingBytes + rest.length);
-      this.pending.push(rest);
+      this.pending.push(transient ? Buffer.from(rest) : rest);
       this.pendingBytes += rest.length;
     }
   }

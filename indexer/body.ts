@@ -1,18 +1,16 @@
 // Reads one request body, bounded: Content-Length is checked before reading, and both the bytes
 // on the wire and the bytes after gzip decompression are counted while reading, so neither a
-// large upload nor a gzip bomb can exceed the limit. Lines go to `onLine` as they arrive (views
-// of the chunks, not copies); an error thrown there stops the read at once. A line longer than
+// large upload nor a gzip bomb can exceed the limit. Gzip is inflated as each chunk arrives, into
+// a reused buffer (inflate.ts). Lines go to `onLine` as they arrive (views of the chunks, not
+// copies, valid during the call); an error thrown there stops the read at once. A line longer than
 // the document limit fails while it arrives. A sender too slow (under the minimum rate after a
 // grace period, or past the deadline for the whole body) is cut off with 408, which frees what
 // it held.
 import type { IncomingMessage } from 'node:http';
-import { createGunzip, type Gunzip } from 'node:zlib';
 import { HttpError, unavailable } from './http-error.js';
 import type { Ticket } from './in-flight.js';
+import { GzipInflater } from './inflate.js';
 import { LineSplitter, type LineHandler } from '../common/lines.js';
-
-/** Decompressed bytes zlib hands over at a time. */
-const GUNZIP_CHUNK_BYTES = 256 * 1024;
 
 /** Slow senders are judged on their average rate only after this long. */
 export const RATE_GRACE_MS = 5000;
@@ -73,9 +71,14 @@ export function readBody(req: IncomingMessage, gzip: boolean, limits: BodyLimits
       }
     }, 1000);
     pace.unref();
-    // 256 KiB output chunks (zlib's default is 16): a sixteenth of the callbacks (and of their
-    // hand-offs to zlib's thread) per batch, for 240 KiB more per request being read.
-    const gunzip: Gunzip | null = gzip ? createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES }) : null;
+    // Its output is reused after each piece: the splitter copies a line cut at a piece's end.
+    const inflater = gzip
+      ? new GzipInflater((piece) => {
+          onBody(piece);
+          return !settled;
+        })
+      : null;
+    const notGzip = (err: unknown) => new HttpError(400, 'not_gzip', `body is not valid gzip: ${(err as Error).message}`);
 
     const finish = (err: Error | null) => {
       if (settled) return;
@@ -85,7 +88,7 @@ export function readBody(req: IncomingMessage, gzip: boolean, limits: BodyLimits
       if (err) {
         // Stop reading; the handler answers with Connection: close, which ends the socket.
         req.pause();
-        gunzip?.destroy();
+        inflater?.close();
         reject(err);
       } else if (bodyBytes === 0) {
         reject(new HttpError(400, 'empty_body', 'empty body: send one JSON document per line'));
@@ -94,6 +97,12 @@ export function readBody(req: IncomingMessage, gzip: boolean, limits: BodyLimits
       }
     };
     const end = () => {
+      if (settled) return;
+      try {
+        inflater?.end();
+      } catch (err) {
+        return finish(notGzip(err));
+      }
       if (settled) return;
       try {
         lines.end();
@@ -112,7 +121,7 @@ export function readBody(req: IncomingMessage, gzip: boolean, limits: BodyLimits
         return finish(unavailable('the indexer holds as many batch bytes as it may; retry later', 1000, 'in_flight_bytes'));
       }
       try {
-        lines.push(chunk);
+        lines.push(chunk, gzip);
       } catch (err) {
         finish(err as Error);
       }
@@ -120,21 +129,16 @@ export function readBody(req: IncomingMessage, gzip: boolean, limits: BodyLimits
     const onWire = (chunk: Buffer) => {
       wireBytes += chunk.length;
       if (wireBytes > maxBytes) return finish(tooLarge(maxBytes, 'as sent'));
-      if (!gunzip) return onBody(chunk);
-      // Backpressure: stop reading the socket while zlib catches up.
-      if (!gunzip.write(chunk)) {
-        req.pause();
-        gunzip.once('drain', () => settled || req.resume());
+      if (!inflater) return onBody(chunk);
+      try {
+        inflater.push(chunk);
+      } catch (err) {
+        finish(notGzip(err));
       }
     };
 
-    if (gunzip) {
-      gunzip.on('data', onBody);
-      gunzip.on('error', (err) => finish(new HttpError(400, 'not_gzip', `body is not valid gzip: ${err.message}`)));
-      gunzip.on('end', end);
-    }
     req.on('data', onWire);
-    req.on('end', () => (gunzip ? gunzip.end() : end()));
+    req.on('end', end);
     req.on('error', () => finish(new ClientGoneError()));
     req.on('close', () => {
       if (!req.complete) finish(new ClientGoneError());

@@ -66,8 +66,13 @@ type ValueScan = (b: Buffer, i: number) => number;
 let stringStart = -1;
 let stringEscaped = false;
 let integer = 0;
-/** The line being scanned, seen four bytes at a time for its keys (set by each scanner call). */
+/**
+ * The memory of the line being scanned, seen four bytes at a time, and where the line starts in
+ * it (set by each scanner call). Lines are views of a few large buffers, so the view is made
+ * again only when the buffer changes.
+ */
 let view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+let viewBase = 0;
 
 /**
  * The bytes b[a, e) as a string (valid UTF-8 is a precondition of scanning). Only the few
@@ -90,14 +95,33 @@ const skipSpace = (b: Buffer, i: number): number => {
 /** Bytes that stand for themselves inside a string: not a quote, a backslash or a control character. */
 const IN_STRING = new Uint8Array(256).map((_, c) => (c >= 0x20 && c !== QUOTE && c !== BACKSLASH ? 1 : 0));
 
-/** `b[i]` opens a string: the index after its closing quote, or NOT_SURE (a raw control character, no end). */
+/**
+ * Whether any of the four bytes of `w` is a quote, a backslash or a control character (the
+ * "has a byte less than n" and "has a zero byte" word tricks; exact as a yes or no).
+ */
+function hasStringStop(w: number): boolean {
+  const quote = w ^ 0x22222222;
+  const backslash = w ^ 0x5c5c5c5c;
+  return ((((w - 0x20202020) & ~w) | ((quote - 0x01010101) & ~quote) | ((backslash - 0x01010101) & ~backslash)) & 0x80808080) !== 0;
+}
+
+/**
+ * `b[i]` opens a string: the index after its closing quote, or NOT_SURE (a raw control
+ * character, no end). Plain bytes are skipped four at a time (`view` is the line's).
+ */
 function stringEnd(b: Buffer, i: number): number {
   const n = b.length;
   if (i >= n || b[i] !== QUOTE) return NOT_SURE;
   let escaped = false;
-  for (let j = i + 1; j < n; j++) {
+  let j = i + 1;
+  for (;;) {
+    while (j + 4 <= n && !hasStringStop(view.getUint32(viewBase + j, true))) j += 4;
+    if (j >= n) return NOT_SURE;
     const c = b[j]!;
-    if (IN_STRING[c] === 1) continue;
+    if (IN_STRING[c] === 1) {
+      j++;
+      continue;
+    }
     if (c === QUOTE) {
       stringStart = i;
       stringEscaped = escaped;
@@ -105,9 +129,8 @@ function stringEnd(b: Buffer, i: number): number {
     }
     if (c !== BACKSLASH) return NOT_SURE;
     escaped = true;
-    j++;
+    j += 2;
   }
-  return NOT_SURE;
 }
 
 /** The string in b[a, e) (quotes included) as JSON.parse gives it; undefined for an invalid escape. */
@@ -373,6 +396,8 @@ interface Field {
   readonly inner: ObjectScan | null;
   /** The field that followed this one last time: agents write fields in one order. */
   next: Field | null;
+  /** The one that followed it the time before, when that was another (an optional field between). */
+  nextBut: Field | null;
 }
 
 /**
@@ -410,7 +435,8 @@ function keyEnd(b: Buffer, i: number, field: Field): number {
   const n = key.length;
   if (i + n > b.length) return NOT_SURE;
   const words = field.keyWords;
-  for (let w = 0; w < words.length; w++) if (view.getUint32(i + w * 4, true) !== words[w]) return NOT_SURE;
+  const at = viewBase + i;
+  for (let w = 0; w < words.length; w++) if (view.getUint32(at + w * 4, true) !== words[w]) return NOT_SURE;
   for (let k = words.length * 4; k < n; k++) if (b[i + k] !== key[k]) return NOT_SURE;
   return i + n;
 }
@@ -437,6 +463,7 @@ function compileObject(table: FieldTable, paths: PathTree | null, ids: IdSlots):
       wanted: Boolean(node?.keep || node?.slots.length),
       inner: node?.below ? compileObject(spec.fields ?? {}, node.below, ids) : null,
       next: null,
+      nextBut: null,
     });
     if (spec.required) required++;
   }
@@ -474,6 +501,9 @@ function compileObject(table: FieldTable, paths: PathTree | null, ids: IdSlots):
       if (a !== NOT_SURE) {
         field = expected!;
         if (b[a]! <= 0x20) a = skipSpace(b, a);
+      } else if (previous !== null && previous.nextBut !== null && (a = keyEnd(b, i, previous.nextBut)) !== NOT_SURE) {
+        field = previous.nextBut;
+        if (b[a]! <= 0x20) a = skipSpace(b, a);
       } else {
         if (b[i] !== QUOTE) return NOT_SURE;
         a = fieldAt(b, i);
@@ -484,7 +514,10 @@ function compileObject(table: FieldTable, paths: PathTree | null, ids: IdSlots):
       seen[field.slot] = scanNo;
       if (previous === null) {
         if (first !== field) first = field;
-      } else if (previous.next !== field) previous.next = field;
+      } else if (previous.next !== field) {
+        previous.nextBut = previous.next;
+        previous.next = field;
+      }
       previous = field;
       if (b[a] === NULL[0] && bytesAt(b, a, NULL)) {
         // As the validator: a null is no value (and no required field); for an id, no part.
@@ -618,7 +651,9 @@ export function compileScanner(table: FieldTable, spec: ScannerSpec): Scanner {
         for (let j = 0; j < NULL_TEXT.length; j++) out[at++] = NULL_TEXT[j]!;
       } else if (ids.plain[slot]) {
         const end = ids.end[slot]!;
-        for (let j = start; j < end; j++) out[at++] = b[j]!;
+        // A native copy pays for its call only on longer values.
+        if (end - start > 32) at += b.copy(out, at, start, end);
+        else for (let j = start; j < end; j++) out[at++] = b[j]!;
       } else return idOfPartsJson(idWithParsed(b));
     }
     out[at++] = CLOSE_ARRAY;
@@ -638,7 +673,8 @@ export function compileScanner(table: FieldTable, spec: ScannerSpec): Scanner {
 
   return (bytes) => {
     stringStart = -1;
-    view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (view.buffer !== bytes.buffer) view = new DataView(bytes.buffer);
+    viewBase = bytes.byteOffset;
     ids.start.fill(-1);
     try {
       const keys: Record<string, unknown> = {};
