@@ -24,11 +24,11 @@
 // before the exec are still credited to it and the exec event can name it.
 import type { CapabilitySets, Credentials, ExecEvent, ExitEvent, ForkEvent, NamespaceInodes } from '../../native/types.js';
 import { EVENT_ERROR_ARGS, EVENT_ERROR_CGROUP, EVENT_ERROR_CREDS, EVENT_ERROR_CWD, EVENT_ERROR_CWD_DEPTH, EVENT_ERROR_CWD_LONG, EVENT_ERROR_FILENAME, EVENT_ERROR_NS } from '../../native/layout.js';
-import { FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS } from '../../schema/index.js';
+import { FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS, type ProcessInfo } from '../../schema/index.js';
 import { execId, imageExecId, processKey } from './exec-id.js';
 import type { ProcSnapshot } from './procfs.js';
 import type { Redactor } from './redact.js';
-import { containerIdFromCgroupPath, podUidFromCgroupPath } from './cgroup.js';
+import { CgroupIdentities } from './cgroup.js';
 
 export type ProcessSource = 'kernel' | 'procfs' | 'taskname';
 
@@ -76,6 +76,14 @@ export interface ProcessEntry {
   signal: number;
   /** Wall-clock ms when the exit was recorded (for retention), 0 while alive. */
   exitedAtMs: number;
+  /** The document record last made of this image (info-memo.ts), reused while it still holds. */
+  infoMemo?: InfoMemo;
+}
+
+/** A process's document record and the values it was made from (see info-memo.ts). */
+export interface InfoMemo {
+  readonly info: ProcessInfo;
+  readonly from: readonly unknown[];
 }
 
 export interface CacheStats {
@@ -170,6 +178,7 @@ export class ProcessCache {
   /** Exited entries in exit order, for retention GC and for capacity eviction. */
   private readonly exitedOrder = new Map<string, number>();
   private readonly now: () => number;
+  private readonly cgroups = new CgroupIdentities();
   readonly stats: CacheStats = { size: 0, evictions: { exited: 0, capacity: 0 }, misses: 0 };
 
   constructor(private readonly opts: ProcessCacheOptions) {
@@ -238,7 +247,10 @@ export class ProcessCache {
     const resolved = this.opts.cgroupPath?.(ev.cgroupId);
     // exec does not move a process out of its container: a v2 path that names no container (a
     // hybrid host whose runtime uses the v1 hierarchies) keeps the container inherited at fork.
-    if (resolved !== undefined && ((!e.containerId && !e.podUid) || containerIdFromCgroupPath(resolved) || podUidFromCgroupPath(resolved))) this.setCgroup(e, resolved);
+    if (resolved !== undefined) {
+      const named = this.cgroups.of(resolved);
+      if ((!e.containerId && !e.podUid) || named.containerId || named.podUid) this.setCgroup(e, resolved);
+    }
     e.flags = execFlags(ev, e.argsTruncated, cloned);
     return e;
   }
@@ -379,9 +391,10 @@ export class ProcessCache {
   }
 
   private setCgroup(e: ProcessEntry, path: string): void {
+    const named = this.cgroups.of(path);
     e.cgroupPath = path;
-    e.containerId = containerIdFromCgroupPath(path) ?? '';
-    e.podUid = podUidFromCgroupPath(path) ?? '';
+    e.containerId = named.containerId;
+    e.podUid = named.podUid;
   }
 
   private create(key: string, pid: number, startNs: bigint, comm: string): ProcessEntry {
