@@ -162,15 +162,32 @@ const ERROR_FLAGS: ReadonlyArray<readonly [number, string]> = [
   [EVENT_ERROR_NS, 'errorNamespaces'],
 ];
 
+// The flags of a fork's child and of an entry known by its task name only, shared as the exec lists are.
+const CLONE_FLAGS = Object.freeze(['clone']) as string[];
+const TASKNAME_FLAGS = Object.freeze(['taskname']) as string[];
+
+/**
+ * Flag lists of execs by their bits (below), made once and shared by every entry with the same
+ * flags: frozen, since an entry's flags are replaced, never changed in place.
+ */
+const EXEC_FLAG_LISTS = new Map<number, readonly string[]>();
+
 /** Tetragon's flags of an exec, in its order: execve, truncArgs, errors, rootcwd, clone; taskname is procflow's. */
 function execFlags(ev: ExecEvent, argsTruncated: boolean, cloned: boolean): string[] {
-  const flags = ['execve'];
-  if (argsTruncated) flags.push('truncArgs');
-  for (const [bits, name] of ERROR_FLAGS) if (ev.errorFlags & bits) flags.push(name);
-  if (!ev.filename) flags.push('taskname');
-  if (ev.cwd === '/') flags.push('rootcwd');
-  if (cloned) flags.push('clone');
-  return flags;
+  let bits = (argsTruncated ? 1 : 0) | (ev.filename ? 0 : 2) | (ev.cwd === '/' ? 4 : 0) | (cloned ? 8 : 0);
+  for (let i = 0; i < ERROR_FLAGS.length; i++) if (ev.errorFlags & ERROR_FLAGS[i]![0]) bits |= 16 << i;
+  let flags = EXEC_FLAG_LISTS.get(bits);
+  if (flags === undefined) {
+    const list = ['execve'];
+    if (argsTruncated) list.push('truncArgs');
+    for (const [errorBits, name] of ERROR_FLAGS) if (ev.errorFlags & errorBits) list.push(name);
+    if (!ev.filename) list.push('taskname');
+    if (ev.cwd === '/') list.push('rootcwd');
+    if (cloned) list.push('clone');
+    flags = Object.freeze(list);
+    EXEC_FLAG_LISTS.set(bits, flags);
+  }
+  return flags as string[];
 }
 
 export class ProcessCache {
@@ -297,7 +314,7 @@ export class ProcessCache {
       e.cgroupId = parent.cgroupId;
       this.setCgroup(e, parent.cgroupPath);
     }
-    e.flags = ['clone'];
+    e.flags = CLONE_FLAGS;
     return e;
   }
 
@@ -402,7 +419,7 @@ export class ProcessCache {
     const e: ProcessEntry = {
       key, pid, ppid: 0, startNs, execId: execId(this.opts.node_name, pid, startNs), imageNs: startNs, parentExecId: '', parentStartNs: 0n,
       comm, binary: '', args: [], argsText: '', argsTruncated: false, source: 'taskname',
-      uid: -1, auid: -1, cwd: '', cgroupId: 0n, cgroupPath: '', containerId: '', podUid: '', flags: ['taskname'],
+      uid: -1, auid: -1, cwd: '', cgroupId: 0n, cgroupPath: '', containerId: '', podUid: '', flags: TASKNAME_FLAGS,
       exited: false, exitNs: 0n, exitCode: 0, signal: 0, exitedAtMs: 0,
     };
     this.entries.set(key, e);
