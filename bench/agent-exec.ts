@@ -12,7 +12,8 @@
 // of capturing; with BENCH_SAVE_RECORDS=FILE a capture is kept), BENCH_ROUNDS (4), BENCH_PASSES
 // (5 replays of the records per process, after one warm-up pass).
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, symlinkSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,11 +56,13 @@ function baselineRoot(): string {
 }
 
 function replay(root: string, records: string): Promise<ReplayResult> {
+  const devnull = openSync('/dev/null', 'w');
+  const p = spawn(process.execPath, ['--expose-gc', REPLAY, '--root', root, '--records', records, '--passes', String(PASSES)], { stdio: ['ignore', devnull, 'inherit', 'pipe'] });
+  closeSync(devnull);
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--expose-gc', REPLAY, '--root', root, '--records', records, '--passes', String(PASSES)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d));
-    p.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as ReplayResult) : reject(new BenchError(`the replay of ${root} exited ${code}`))));
+    (p.stdio[3] as Readable).on('data', (d: Buffer) => (out += d));
+    p.once('close', (code) => (code === 0 ? resolve(JSON.parse(out) as ReplayResult) : reject(new BenchError(`the replay of ${root} exited ${code}`))));
   });
 }
 

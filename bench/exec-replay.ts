@@ -6,9 +6,10 @@
 // its dist/ folder, so the baseline side runs an older checkout's code unchanged.
 //
 // Usage (bench/agent-exec.ts starts it): node exec-replay.js --root DIR --records FILE --passes N
-// Prints one JSON line: execs, CPU seconds (user, system) of the measured passes, heap figures.
-import { openSync } from 'node:fs';
-import { createWriteStream } from 'node:fs';
+// Documents go to stdout (the parent points it at /dev/null, as the saturated phase runs the
+// agent); one JSON line of results goes to fd 3: execs, CPU seconds (user, system) of the
+// measured passes, documents exported, peak RSS.
+import { writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
@@ -75,8 +76,6 @@ async function main(): Promise<void> {
   ]);
   // As `procflow agent` runs: the same young-generation limit.
   limitYoungGeneration();
-  // stdout to /dev/null, as the saturated phase runs the agent (a synchronous file stream).
-  const out = createWriteStream('', { fd: openSync('/dev/null', 'w') });
   const c = agentDefaults({ node_name: 'bench', output: 'ndjson', flush_interval: 3_600_000, procfs_scan: false, process_events_rate: 0 });
   let deliver: ((events: unknown[]) => void) | undefined;
   const collector = {
@@ -88,7 +87,7 @@ async function main(): Promise<void> {
     counters: () => ({ eventsLost: 0, eventsDroppedUser: 0, flowMapFull: 0, eventsDelivered: 0 }),
     close() {},
   };
-  const agent = new Agent({ collector, sink: new StreamSink(out), log: pino({ level: 'silent' }), metrics: new AgentMetrics() }, { ...c, attribution_delay: 0 });
+  const agent = new Agent({ collector, sink: new StreamSink(process.stdout), log: pino({ level: 'silent' }), metrics: new AgentMetrics() }, { ...c, attribution_delay: 0 });
   agent.start();
   // What native/index.ts does with each batch.
   const replay = (buf: Buffer) => {
@@ -119,8 +118,7 @@ async function main(): Promise<void> {
   }
   const exported = agent.stats.processEventsExported;
   await agent.stop();
-  out.end();
-  process.stdout.write(`${JSON.stringify({ execs: execsPerPass * passes, cpu, exported, maxRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`);
+  writeSync(3, `${JSON.stringify({ execs: execsPerPass * passes, cpu, exported, maxRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`);
 }
 
 if (process.argv.includes('--root')) await main();
