@@ -222,29 +222,29 @@ function decodeDns(buf: Buffer, off: number, size: number): DnsEvent {
   };
 }
 
-function decodeFork(buf: Buffer, off: number): ForkEvent {
+/** The header's fields in a new fork or exit event, which the caller completes. */
+function headerEvent<K extends 'fork' | 'exit'>(kind: K, buf: Buffer, off: number, comm: RepeatedText) {
   return {
-    kind: 'fork',
+    kind,
     pid: buf.readUInt32LE(off + H.pid),
     ppid: buf.readUInt32LE(off + H.ppid),
     startNs: buf.readBigUInt64LE(off + H.start_ns),
     timeNs: buf.readBigUInt64LE(off + H.time_ns),
-    comm: forkComm.readC(buf, off + H.comm, PF_COMM_LEN),
-    parentStartNs: buf.readBigUInt64LE(off + F.parent_start_ns),
+    comm: comm.readC(buf, off + H.comm, PF_COMM_LEN),
   };
 }
 
+function decodeFork(buf: Buffer, off: number): ForkEvent {
+  const ev = headerEvent('fork', buf, off, forkComm) as ForkEvent;
+  ev.parentStartNs = buf.readBigUInt64LE(off + F.parent_start_ns);
+  return ev;
+}
+
 function decodeExit(buf: Buffer, off: number): ExitEvent {
-  return {
-    kind: 'exit',
-    pid: buf.readUInt32LE(off + H.pid),
-    ppid: buf.readUInt32LE(off + H.ppid),
-    startNs: buf.readBigUInt64LE(off + H.start_ns),
-    timeNs: buf.readBigUInt64LE(off + H.time_ns),
-    comm: exitComm.readC(buf, off + H.comm, PF_COMM_LEN),
-    exitCode: buf.readUInt32LE(off + E.exit_code),
-    signal: buf.readUInt32LE(off + E.signal),
-  };
+  const ev = headerEvent('exit', buf, off, exitComm) as ExitEvent;
+  ev.exitCode = buf.readUInt32LE(off + E.exit_code);
+  ev.signal = buf.readUInt32LE(off + E.signal);
+  return ev;
 }
 
 /**

@@ -293,9 +293,10 @@ export class ProcessCache {
     if (existing) return existing;
     const e = this.create(key, ev.pid, ev.startNs, ev.comm);
     e.ppid = ev.ppid;
-    e.parentExecId = this.currentExecId(ev.ppid, ev.parentStartNs);
-    e.parentStartNs = ev.parentStartNs;
     const parent = this.get(ev.ppid, ev.parentStartNs);
+    // currentExecId, with the parent looked up once.
+    e.parentExecId = parent?.execId ?? this.execIdOf(ev.ppid, ev.parentStartNs);
+    e.parentStartNs = ev.parentStartNs;
     if (parent) {
       // A forked child runs its parent's image until it execs (when execs are seen at all).
       if (this.opts.execSeen !== false) {

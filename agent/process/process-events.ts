@@ -25,6 +25,19 @@ export interface ProcessEventOptions {
   hostNamespaces?: NamespaceInodes;
 }
 
+/** The text of the shared (frozen) flag lists, made once per list; other lists are joined each time. */
+const FLAG_TEXTS = new Map<readonly string[], string>();
+
+function flagsText(flags: readonly string[]): string {
+  if (!Object.isFrozen(flags)) return flags.join(' ');
+  let text = FLAG_TEXTS.get(flags);
+  if (text === undefined) {
+    text = flags.join(' ');
+    FLAG_TEXTS.set(flags, text);
+  }
+  return text;
+}
+
 export class ProcessEventBuilder {
   constructor(
     private readonly node: string,
@@ -53,7 +66,7 @@ export class ProcessEventBuilder {
       pid: e.pid,
       binary: e.binary || e.comm,
       arguments: e.argsText,
-      flags: e.flags.join(' '),
+      flags: flagsText(e.flags),
       start_time: this.clock.toIso(e.imageNs),
     };
     if (e.uid >= 0) {
@@ -64,7 +77,7 @@ export class ProcessEventBuilder {
     if (e.cwd) p.cwd = e.cwd;
     if (e.parentExecId) p.parent_exec_id = e.parentExecId;
     if (e.containerId) p.docker = e.containerId;
-    if (e.cgroupId) p.cgroup_id = String(e.cgroupId);
+    if (e.cgroupId) p.cgroup_id = this.cgroupIdText(e.cgroupId);
     if (e.creds) p.process_credentials = { ...e.creds };
     if (this.opts.process_capabilities && e.caps) {
       p.cap = { permitted: capabilityNames(e.caps.permitted), effective: capabilityNames(e.caps.effective), inheritable: capabilityNames(e.caps.inheritable) };
@@ -80,6 +93,18 @@ export class ProcessEventBuilder {
       keepInfo(e, user, p);
     }
     return p;
+  }
+
+  private lastCgroupId = 0n;
+  private lastCgroupIdText = '0';
+
+  /** The cgroup id as text; most records in a row name the same cgroup. */
+  private cgroupIdText(id: bigint): string {
+    if (id !== this.lastCgroupId) {
+      this.lastCgroupId = id;
+      this.lastCgroupIdText = String(id);
+    }
+    return this.lastCgroupIdText;
   }
 
   private namespaces(ns: NamespaceInodes): NonNullable<ProcessInfo['ns']> {
