@@ -410,17 +410,18 @@ async function main(): Promise<void> {
   }
   if (saturated.length) process.stdout.write(`${saturated.join('\n')}\n`);
   const base = results.find((r) => r.phase === 'baseline');
-  if (!base) {
+  if (!results.length) {
     s.server.close();
     return;
   }
-  const baseRate = base.events / base.wallS;
+  // Without the baseline phase the table has no ratio to it.
+  const baseRate = base ? base.events / base.wallS : NaN;
   const rows = [['phase', 'events/s', 'cpu s / 1M events', 'cpu share', 'peak RSS MiB', 'vs baseline', 'notes']];
   for (const r of results) {
     const rate = r.events / r.wallS;
     rows.push([
       r.phase, fmt(rate), ((r.cpuS / r.events) * 1e6).toFixed(3), `${((r.cpuS / r.wallS) * 100).toFixed(0)}%`, r.maxRssMiB.toFixed(0),
-      r.phase === 'baseline' ? '1' : `${(baseRate / rate).toFixed(1)}x slower`,
+      r.phase === 'baseline' ? '1' : base ? `${(baseRate / rate).toFixed(1)}x slower` : '-',
       Object.entries(r.extra ?? {}).map(([k, v]) => `${k}=${v}`).join(' '),
     ]);
   }
