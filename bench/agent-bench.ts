@@ -11,6 +11,8 @@
 //   flows100k    100k active flows held in one interval: RSS, and the cost of the flush (its CPU, the
 //                RSS sampled while it runs, the longest the event loop waited for a turn), and of
 //                validating each document against the contract before spooling (in that flush)
+//   execs=N      N fork/exec/exit triples per second through the default output (documents validated,
+//                gzipped, spooled, shipped each second): CPU share and per exec, RSS
 //   saturated    (root + BTF only) the real agent (procflow agent --output ndjson) under
 //                saturated-core workloads, without and with it in interleaved rounds: throughput
 //                kept, CPU per operation, and the agent's own CPU per exec (bench/agent-saturated.ts)
@@ -19,7 +21,9 @@
 // BENCH_ACTIVE (10000 distinct flows per second in the rate phases),
 // BENCH_PROCESSES (1000), BENCH_RATES (250000,500000,1000000,2000000), BENCH_V8_DEFAULTS=1 (measure
 // without the agent's young-generation limit, agent/heap.ts); the saturated phase's
-// PROCFLOW_BENCH_ROUNDS (5) and PROCFLOW_BENCH_SECONDS (3 per sample).
+// PROCFLOW_BENCH_ROUNDS (5) and PROCFLOW_BENCH_SECONDS (3 per sample), PROCFLOW_BENCH_WORKLOADS
+// (stream,churn,exec: which of them) and PROCFLOW_BENCH_AGENT_CLI (another build's bin/procflow.js,
+// to measure a baseline). bench:agent-exec replays recorded exec records through two builds.
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -28,13 +32,13 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import type { FlowRecord } from '../native/types.js';
+import type { FlowRecord, ProcessEvent } from '../native/types.js';
 import { Agent } from '../agent/agent.js';
 import { limitYoungGeneration } from '../agent/heap.js';
 import { SpoolSink, type DocSink } from '../agent/delivery/sink.js';
 import { Spool } from '../agent/delivery/spool.js';
 import { Shipper } from '../agent/delivery/shipper.js';
-import { SyntheticCollector, execEvent, flowRecord } from '../agent/synthetic.js';
+import { SyntheticCollector, execEvent, exitEvent, flowRecord } from '../agent/synthetic.js';
 import { FLOW_CONTRACT } from '../schema/index.js';
 import { EndpointNamer } from '../agent/flows/endpoints.js';
 import { podInfoFrom } from '../agent/kubernetes/pod.js';
@@ -127,7 +131,7 @@ function newAgent(sinkUrl: string, opts: { sample?: boolean } = {}) {
   shipper.start();
   collector.emit(Array.from({ length: PROCESSES }, (_, k) => execEvent(1000 + k, BigInt(1000 + k) * S, `/usr/bin/app-${k % 50}`, ['--worker', String(k)])));
   return {
-    agent, shipper, sink,
+    agent, shipper, sink, collector,
     async close() {
       await agent.stop();
       await shipper.drained(60_000);
@@ -251,6 +255,50 @@ async function phaseFlows100k(sinkUrl: string): Promise<PhaseResult> {
 }
 
 /**
+ * Process churn at `rate` execs per second (a fork, exec and exit each, as a build or a CI job
+ * makes them) through the agent as it runs by default: process documents validated, gzipped,
+ * spooled and shipped every second. The agent's CPU share, CPU per exec and RSS.
+ */
+async function phaseExecs(sinkUrl: string, rate: number): Promise<PhaseResult> {
+  const { agent, collector, close } = newAgent(sinkUrl);
+  const clock = agent.clock;
+  const c0 = cpuSeconds();
+  const t0 = performance.now();
+  let execs = 0;
+  let nextFlush = t0 + 1000;
+  const end = t0 + SECONDS * 1000;
+  let behind = 0;
+  let rssPeak = 0;
+  const parentStart = BigInt(1000) * S;
+  while (performance.now() < end) {
+    const sliceStart = performance.now();
+    const quota = Math.min(Math.round((rate * (sliceStart - t0)) / 1000) - execs, rate);
+    const batch: ProcessEvent[] = [];
+    for (let k = 0; k < quota; k++) {
+      const pid = 100_000 + ((execs + k) % 4_000_000);
+      const start = clock.nowNs() + BigInt(execs + k);
+      batch.push({ kind: 'fork', pid, ppid: 1000, startNs: start, timeNs: start, comm: 'make', parentStartNs: parentStart });
+      batch.push(execEvent(pid, start, '/usr/bin/cc', ['-O2', '-c', `src/file-${(execs + k) % 500}.c`], { ppid: 1000, parentStartNs: parentStart }));
+      batch.push(exitEvent(pid, start, 0, 0, { timeNs: start + 2_000_000n }));
+    }
+    if (batch.length) collector.emit(batch);
+    execs += quota;
+    if (performance.now() >= nextFlush) {
+      await agent.flush();
+      rssPeak = Math.max(rssPeak, process.memoryUsage().rss / 1024 ** 2);
+      nextFlush += 1000;
+    }
+    const left = 10 - (performance.now() - sliceStart);
+    if (left <= 0) behind++;
+    await new Promise((r) => (left > 0 ? setTimeout(r, left) : setImmediate(r)));
+  }
+  const r = finish(`execs=${rate}`, execs, t0, c0, { cacheEntries: agent.cache.size, rssAfterFlushMiB: Math.round(rssPeak), slicesBehind: behind });
+  r.extra!.cpuUsPerExec = ((r.cpuS / execs) * 1e6).toFixed(1);
+  await close();
+  return r;
+}
+
+/**
  * --kubernetes at cluster scope: the memory of a 100k-pod index (as a big cluster's pod list
  * fills it), and flow endpoint naming with pods against naming without (the baseline).
  */
@@ -301,6 +349,7 @@ async function runPhase(phase: string, sinkUrl: string): Promise<PhaseResult | s
   if (phase === 'ingest') return phaseIngest(sinkUrl);
   if (phase.startsWith('rate=')) return phaseRate(sinkUrl, Number(phase.slice(5)));
   if (phase === 'flows100k') return phaseFlows100k(sinkUrl);
+  if (phase.startsWith('execs=')) return phaseExecs(sinkUrl, Number(phase.slice(6)));
   if (phase === 'pods100k') return phasePods();
   throw new Error(`bench: unknown phase ${phase}`);
 }
@@ -361,17 +410,18 @@ async function main(): Promise<void> {
   }
   if (saturated.length) process.stdout.write(`${saturated.join('\n')}\n`);
   const base = results.find((r) => r.phase === 'baseline');
-  if (!base) {
+  if (!results.length) {
     s.server.close();
     return;
   }
-  const baseRate = base.events / base.wallS;
+  // Without the baseline phase the table has no ratio to it.
+  const baseRate = base ? base.events / base.wallS : NaN;
   const rows = [['phase', 'events/s', 'cpu s / 1M events', 'cpu share', 'peak RSS MiB', 'vs baseline', 'notes']];
   for (const r of results) {
     const rate = r.events / r.wallS;
     rows.push([
       r.phase, fmt(rate), ((r.cpuS / r.events) * 1e6).toFixed(3), `${((r.cpuS / r.wallS) * 100).toFixed(0)}%`, r.maxRssMiB.toFixed(0),
-      r.phase === 'baseline' ? '1' : `${(baseRate / rate).toFixed(1)}x slower`,
+      r.phase === 'baseline' ? '1' : base ? `${(baseRate / rate).toFixed(1)}x slower` : '-',
       Object.entries(r.extra ?? {}).map(([k, v]) => `${k}=${v}`).join(' '),
     ]);
   }

@@ -12,7 +12,8 @@ import {
   type Attached, type Results, type Sample, type Workload,
 } from './saturate.js';
 
-const CLI = fileURLToPath(new URL('../../bin/procflow.js', import.meta.url));
+/** The agent under test: this checkout's, or another build's CLI (PROCFLOW_BENCH_AGENT_CLI, to measure a baseline). */
+const CLI = process.env.PROCFLOW_BENCH_AGENT_CLI ?? fileURLToPath(new URL('../../bin/procflow.js', import.meta.url));
 /**
  * Every exec becomes a document (the default --process-events-rate of 1000/s would drop most of
  * them under this load and hide their cost); PROCFLOW_BENCH_AGENT_ARGS adds settings.
@@ -159,12 +160,14 @@ export async function saturatedPhase(rounds: number, seconds: number, progress: 
   const support = checkKernelSupport();
   if (!support.ok) return [`saturated phase skipped: missing ${support.missing.join(', ')} (${support.hint})`];
   loadgen();
-  const ws = workloads(seconds);
+  // PROCFLOW_BENCH_WORKLOADS=exec (comma separated keys) runs only those workloads.
+  const only = process.env.PROCFLOW_BENCH_WORKLOADS?.split(',').filter(Boolean);
+  const ws = workloads(seconds).filter((w) => !only?.length || only.includes(w.key));
   const res = await interleavedRounds(ws, rounds, attach, progress);
-  const execs = res.on.get('exec')!.map((m) => m.checks ?? {});
+  const execs = (res.on.get('exec') ?? []).map((m) => m.checks ?? {});
   const seen = execs.reduce((a, c) => a + (c.execSeen ?? 0), 0);
   const started = execs.reduce((a, c) => a + (c.execStarted ?? 0), 0);
-  const last = (k: string) => Math.max(0, ...res.on.get('exec')!.map((m) => m.checks?.[k] ?? 0));
+  const last = (k: string) => Math.max(0, ...(res.on.get('exec') ?? []).map((m) => m.checks?.[k] ?? 0));
   return [
     `the whole agent on saturated cores (${AGENT_ARGS.join(' ')}; ${rounds} interleaved rounds of ${seconds} s, medians; hooks: ${hooksLine})`,
     '',

@@ -9,6 +9,7 @@ import {
   PF_DNS_CHANNEL_NSCD,
   PF_DNS_CHANNEL_VARLINK,
   PF_COMM_LEN,
+  PF_PATH_MAX,
   PF_EVENT_EXEC,
   PF_EVENT_EXIT,
   PF_EVENT_FORK,
@@ -21,7 +22,7 @@ import {
   NS_SLOTS,
   pad8,
 } from './layout.js';
-import { NAMESPACE_NAMES, type DnsChannel, type DnsEvent, type ExecEvent, type ExitEvent, type FlowRecord, type FlowRole, type ForkEvent, type NamespaceInodes, type ProcessEvent } from './types.js';
+import { NAMESPACE_NAMES, type CapabilitySets, type Credentials, type DnsChannel, type DnsEvent, type ExecEvent, type ExitEvent, type FlowRecord, type FlowRole, type ForkEvent, type NamespaceInodes, type ProcessEvent } from './types.js';
 
 const H = LAYOUT.pf_event_header.offsets;
 const X = LAYOUT.pf_exec_event.offsets;
@@ -45,6 +46,43 @@ function cString(buf: Buffer, off: number, max: number): string {
   const stop = end < 0 || end > off + max ? off + max : end;
   return buf.toString('utf8', off, stop);
 }
+
+/**
+ * The text of a byte range, reused while the bytes are those of the previous call: consecutive
+ * records mostly repeat a program, directory or task name, and a reused string is neither made
+ * again nor held once more by every process cache entry that names it.
+ */
+class RepeatedText {
+  private readonly last: Buffer;
+  private lastLen = -1;
+  private lastText = '';
+
+  constructor(maxBytes: number) {
+    this.last = Buffer.alloc(maxBytes);
+  }
+
+  read(buf: Buffer, start: number, end: number): string {
+    const stop = Math.min(end, buf.length);
+    const len = stop - start;
+    if (len <= 0) return '';
+    if (len === this.lastLen && buf.compare(this.last, 0, len, start, stop) === 0) return this.lastText;
+    this.lastText = buf.toString('utf8', start, stop);
+    this.lastLen = len <= this.last.length ? buf.copy(this.last, 0, start, stop) : -1;
+    return this.lastText;
+  }
+
+  /** A NUL-terminated string of at most `max` bytes at `off` (as cString). */
+  readC(buf: Buffer, off: number, max: number): string {
+    const end = buf.indexOf(0, off);
+    return this.read(buf, off, end < 0 || end > off + max ? off + max : end);
+  }
+}
+
+const execFilename = new RepeatedText(PF_PATH_MAX);
+const execCwd = new RepeatedText(PF_PATH_MAX);
+const execComm = new RepeatedText(PF_COMM_LEN);
+const forkComm = new RepeatedText(PF_COMM_LEN);
+const exitComm = new RepeatedText(PF_COMM_LEN);
 
 /** Split the NUL-separated argument area into argv. */
 export function splitArgs(buf: Buffer, off: number, len: number): string[] {
@@ -93,52 +131,79 @@ function decodeHeader(buf: Buffer, off: number) {
 function decodeExec(buf: Buffer, off: number): ExecEvent {
   const filenameLen = buf.readUInt16LE(off + X.filename_len);
   const cwdLen = buf.readUInt16LE(off + X.cwd_len);
-  const cwd = buf.toString('utf8', off + X.cwd, off + X.cwd + cwdLen);
-  let filename = buf.toString('utf8', off + X.filename, off + X.filename + filenameLen);
+  const cwd = execCwd.read(buf, off + X.cwd, off + X.cwd + cwdLen);
+  let filename = execFilename.read(buf, off + X.filename, off + X.filename + filenameLen);
   // execve("./x") leaves a relative name in the binprm: anchor it at the cwd.
   if (filename && !filename.startsWith('/') && cwd.startsWith('/')) filename = posix.resolve(cwd, filename);
-  return {
+  const uid = buf.readUInt32LE(off + X.uid);
+  const gid = buf.readUInt32LE(off + X.gid);
+  // Built in one literal (no spread of a header object): one allocation, one hidden class.
+  const ev: ExecEvent = {
     kind: 'exec',
-    ...decodeHeader(buf, off),
-    uid: buf.readUInt32LE(off + X.uid),
-    gid: buf.readUInt32LE(off + X.gid),
+    pid: buf.readUInt32LE(off + H.pid),
+    ppid: buf.readUInt32LE(off + H.ppid),
+    startNs: buf.readBigUInt64LE(off + H.start_ns),
+    timeNs: buf.readBigUInt64LE(off + H.time_ns),
+    comm: execComm.readC(buf, off + H.comm, PF_COMM_LEN),
+    uid,
+    gid,
     parentStartNs: buf.readBigUInt64LE(off + X.parent_start_ns),
     cgroupId: buf.readBigUInt64LE(off + X.cgroup_id),
     filename,
     args: splitArgs(buf, off + X.args, buf.readUInt32LE(off + X.args_len)),
-    argsTruncated: buf.readUInt8(off + X.args_truncated) !== 0,
+    argsTruncated: buf[off + X.args_truncated] !== 0,
     cwd,
     errorFlags: buf.readUInt32LE(off + X.error_flags),
-    creds: {
-      uid: buf.readUInt32LE(off + X.uid),
-      gid: buf.readUInt32LE(off + X.gid),
-      euid: buf.readUInt32LE(off + X.euid),
-      egid: buf.readUInt32LE(off + X.egid),
-      suid: buf.readUInt32LE(off + X.suid),
-      sgid: buf.readUInt32LE(off + X.sgid),
-      fsuid: buf.readUInt32LE(off + X.fsuid),
-      fsgid: buf.readUInt32LE(off + X.fsgid),
-    },
+    creds: readCreds(buf, off, uid, gid),
     auid: buf.readUInt32LE(off + X.auid),
-    caps: {
-      permitted: buf.readBigUInt64LE(off + X.cap_permitted),
-      effective: buf.readBigUInt64LE(off + X.cap_effective),
-      inheritable: buf.readBigUInt64LE(off + X.cap_inheritable),
-    },
-    ...decodeNamespaces(buf, off + X.ns),
+    caps: readCaps(buf, off),
   };
+  const ns = decodeNamespaces(buf, off + X.ns);
+  if (ns) ev.ns = ns;
+  return ev;
+}
+
+// The credentials and capabilities of the previous exec record: records share these objects while
+// the values repeat (most execs on a node run as a few users), and their readers never change them.
+let lastCreds: Credentials | undefined;
+let lastCaps: CapabilitySets | undefined;
+
+function readCreds(buf: Buffer, off: number, uid: number, gid: number): Credentials {
+  const euid = buf.readUInt32LE(off + X.euid);
+  const egid = buf.readUInt32LE(off + X.egid);
+  const suid = buf.readUInt32LE(off + X.suid);
+  const sgid = buf.readUInt32LE(off + X.sgid);
+  const fsuid = buf.readUInt32LE(off + X.fsuid);
+  const fsgid = buf.readUInt32LE(off + X.fsgid);
+  const c = lastCreds;
+  if (c && c.uid === uid && c.gid === gid && c.euid === euid && c.egid === egid && c.suid === suid && c.sgid === sgid && c.fsuid === fsuid && c.fsgid === fsgid) return c;
+  lastCreds = { uid, gid, euid, egid, suid, sgid, fsuid, fsgid };
+  return lastCreds;
+}
+
+function readCaps(buf: Buffer, off: number): CapabilitySets {
+  const permitted = readU64(buf, off + X.cap_permitted);
+  const effective = readU64(buf, off + X.cap_effective);
+  const inheritable = readU64(buf, off + X.cap_inheritable);
+  const c = lastCaps;
+  if (c && c.permitted === permitted && c.effective === effective && c.inheritable === inheritable) return c;
+  lastCaps = { permitted, effective, inheritable };
+  return lastCaps;
+}
+
+/** A u64 as a bigint; zero (most capability sets of unprivileged tasks) without a conversion. */
+function readU64(buf: Buffer, off: number): bigint {
+  return buf.readUInt32LE(off) === 0 && buf.readUInt32LE(off + 4) === 0 ? 0n : buf.readBigUInt64LE(off);
 }
 
 /** The namespace slots, or nothing when none was read (the collector did not ask for them). */
-function decodeNamespaces(buf: Buffer, off: number): { ns?: NamespaceInodes } {
+function decodeNamespaces(buf: Buffer, off: number): NamespaceInodes | undefined {
   let any = 0;
+  for (let i = 0; i < NAMESPACE_NAMES.length; i++) any |= buf.readUInt32LE(off + 4 * i);
+  if (!any) return undefined;
   const ns = {} as NamespaceInodes;
-  for (const name of NAMESPACE_NAMES) {
-    const v = buf.readUInt32LE(off + 4 * NS_SLOTS[name]);
-    ns[name] = v;
-    any |= v;
-  }
-  return any ? { ns } : {};
+  for (const name of NAMESPACE_NAMES) ns[name] = buf.readUInt32LE(off + 4 * NS_SLOTS[name]);
+  return ns;
 }
 
 const DNS_CHANNELS: Record<number, DnsChannel> = { [PF_DNS_CHANNEL_NET]: 'net', [PF_DNS_CHANNEL_NSCD]: 'nscd', [PF_DNS_CHANNEL_VARLINK]: 'varlink' };
@@ -166,17 +231,29 @@ function decodeDns(buf: Buffer, off: number, size: number): DnsEvent {
   };
 }
 
+/** The header's fields in a new fork or exit event, which the caller completes. */
+function headerEvent<K extends 'fork' | 'exit'>(kind: K, buf: Buffer, off: number, comm: RepeatedText) {
+  return {
+    kind,
+    pid: buf.readUInt32LE(off + H.pid),
+    ppid: buf.readUInt32LE(off + H.ppid),
+    startNs: buf.readBigUInt64LE(off + H.start_ns),
+    timeNs: buf.readBigUInt64LE(off + H.time_ns),
+    comm: comm.readC(buf, off + H.comm, PF_COMM_LEN),
+  };
+}
+
 function decodeFork(buf: Buffer, off: number): ForkEvent {
-  return { kind: 'fork', ...decodeHeader(buf, off), parentStartNs: buf.readBigUInt64LE(off + F.parent_start_ns) };
+  const ev = headerEvent('fork', buf, off, forkComm) as ForkEvent;
+  ev.parentStartNs = buf.readBigUInt64LE(off + F.parent_start_ns);
+  return ev;
 }
 
 function decodeExit(buf: Buffer, off: number): ExitEvent {
-  return {
-    kind: 'exit',
-    ...decodeHeader(buf, off),
-    exitCode: buf.readUInt32LE(off + E.exit_code),
-    signal: buf.readUInt32LE(off + E.signal),
-  };
+  const ev = headerEvent('exit', buf, off, exitComm) as ExitEvent;
+  ev.exitCode = buf.readUInt32LE(off + E.exit_code);
+  ev.signal = buf.readUInt32LE(off + E.signal);
+  return ev;
 }
 
 /**

@@ -30,6 +30,33 @@ export function podUidFromCgroupPath(path: string): string | undefined {
   return undefined;
 }
 
+export interface CgroupIdentity {
+  /** '' for host processes. */
+  containerId: string;
+  /** '' outside Kubernetes pods. */
+  podUid: string;
+}
+
+/**
+ * The container id and pod uid of cgroup paths, remembered per path: every exec and fork asks,
+ * and a node has few cgroups. Bounded: beyond `maxPaths` it starts again from empty.
+ */
+export class CgroupIdentities {
+  private readonly known = new Map<string, CgroupIdentity>();
+
+  constructor(private readonly maxPaths = 4096) {}
+
+  of(path: string): CgroupIdentity {
+    let id = this.known.get(path);
+    if (id === undefined) {
+      if (this.known.size >= this.maxPaths) this.known.clear();
+      id = { containerId: containerIdFromCgroupPath(path) ?? '', podUid: podUidFromCgroupPath(path) ?? '' };
+      this.known.set(path, id);
+    }
+    return id;
+  }
+}
+
 const inContainer = (path: string) => containerIdFromCgroupPath(path) !== undefined || podUidFromCgroupPath(path) !== undefined;
 
 /**

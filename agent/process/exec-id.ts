@@ -2,7 +2,7 @@
 // same whether the process was seen by an exec event or by the /proc scan, because the start time
 // is cut to clock ticks first), unique per node, and computable for the parent from its
 // pid and start time alone.
-import { startTickNs } from './clock.js';
+import { NS_PER_TICK, startTickNs } from './clock.js';
 
 export function execId(node: string, pid: number, startNs: bigint): string {
   return Buffer.from(`${node}:${startTickNs(startNs)}:${pid}`).toString('base64');
@@ -16,7 +16,10 @@ export function imageExecId(node: string, pid: number, execNs: bigint): string {
   return Buffer.from(`${node}:${execNs}:${pid}`).toString('base64');
 }
 
-/** The cache key of a process start: pid and start time at clock-tick precision. */
+/**
+ * The cache key of a process start: pid and start time in whole clock ticks (the tick count
+ * rather than its nanoseconds: one bigint operation and a shorter text, for every lookup).
+ */
 export function processKey(pid: number, startNs: bigint): string {
-  return `${pid}:${startTickNs(startNs)}`;
+  return `${pid}:${startNs / NS_PER_TICK}`;
 }

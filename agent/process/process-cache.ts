@@ -24,11 +24,11 @@
 // before the exec are still credited to it and the exec event can name it.
 import type { CapabilitySets, Credentials, ExecEvent, ExitEvent, ForkEvent, NamespaceInodes } from '../../native/types.js';
 import { EVENT_ERROR_ARGS, EVENT_ERROR_CGROUP, EVENT_ERROR_CREDS, EVENT_ERROR_CWD, EVENT_ERROR_CWD_DEPTH, EVENT_ERROR_CWD_LONG, EVENT_ERROR_FILENAME, EVENT_ERROR_NS } from '../../native/layout.js';
-import { FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS } from '../../schema/index.js';
+import { FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS, type ProcessInfo } from '../../schema/index.js';
 import { execId, imageExecId, processKey } from './exec-id.js';
 import type { ProcSnapshot } from './procfs.js';
 import type { Redactor } from './redact.js';
-import { containerIdFromCgroupPath, podUidFromCgroupPath } from './cgroup.js';
+import { CgroupIdentities } from './cgroup.js';
 
 export type ProcessSource = 'kernel' | 'procfs' | 'taskname';
 
@@ -76,6 +76,14 @@ export interface ProcessEntry {
   signal: number;
   /** Wall-clock ms when the exit was recorded (for retention), 0 while alive. */
   exitedAtMs: number;
+  /** The document record last made of this image (info-memo.ts), reused while it still holds. */
+  infoMemo?: InfoMemo;
+}
+
+/** A process's document record and the values it was made from (see info-memo.ts). */
+export interface InfoMemo {
+  readonly info: ProcessInfo;
+  readonly from: readonly unknown[];
 }
 
 export interface CacheStats {
@@ -154,15 +162,32 @@ const ERROR_FLAGS: ReadonlyArray<readonly [number, string]> = [
   [EVENT_ERROR_NS, 'errorNamespaces'],
 ];
 
+// The flags of a fork's child and of an entry known by its task name only, shared as the exec lists are.
+const CLONE_FLAGS = Object.freeze(['clone']) as string[];
+const TASKNAME_FLAGS = Object.freeze(['taskname']) as string[];
+
+/**
+ * Flag lists of execs by their bits (below), made once and shared by every entry with the same
+ * flags: frozen, since an entry's flags are replaced, never changed in place.
+ */
+const EXEC_FLAG_LISTS = new Map<number, readonly string[]>();
+
 /** Tetragon's flags of an exec, in its order: execve, truncArgs, errors, rootcwd, clone; taskname is procflow's. */
 function execFlags(ev: ExecEvent, argsTruncated: boolean, cloned: boolean): string[] {
-  const flags = ['execve'];
-  if (argsTruncated) flags.push('truncArgs');
-  for (const [bits, name] of ERROR_FLAGS) if (ev.errorFlags & bits) flags.push(name);
-  if (!ev.filename) flags.push('taskname');
-  if (ev.cwd === '/') flags.push('rootcwd');
-  if (cloned) flags.push('clone');
-  return flags;
+  let bits = (argsTruncated ? 1 : 0) | (ev.filename ? 0 : 2) | (ev.cwd === '/' ? 4 : 0) | (cloned ? 8 : 0);
+  for (let i = 0; i < ERROR_FLAGS.length; i++) if (ev.errorFlags & ERROR_FLAGS[i]![0]) bits |= 16 << i;
+  let flags = EXEC_FLAG_LISTS.get(bits);
+  if (flags === undefined) {
+    const list = ['execve'];
+    if (argsTruncated) list.push('truncArgs');
+    for (const [errorBits, name] of ERROR_FLAGS) if (ev.errorFlags & errorBits) list.push(name);
+    if (!ev.filename) list.push('taskname');
+    if (ev.cwd === '/') list.push('rootcwd');
+    if (cloned) list.push('clone');
+    flags = Object.freeze(list);
+    EXEC_FLAG_LISTS.set(bits, flags);
+  }
+  return flags as string[];
 }
 
 export class ProcessCache {
@@ -170,6 +195,7 @@ export class ProcessCache {
   /** Exited entries in exit order, for retention GC and for capacity eviction. */
   private readonly exitedOrder = new Map<string, number>();
   private readonly now: () => number;
+  private readonly cgroups = new CgroupIdentities();
   readonly stats: CacheStats = { size: 0, evictions: { exited: 0, capacity: 0 }, misses: 0 };
 
   constructor(private readonly opts: ProcessCacheOptions) {
@@ -238,7 +264,10 @@ export class ProcessCache {
     const resolved = this.opts.cgroupPath?.(ev.cgroupId);
     // exec does not move a process out of its container: a v2 path that names no container (a
     // hybrid host whose runtime uses the v1 hierarchies) keeps the container inherited at fork.
-    if (resolved !== undefined && ((!e.containerId && !e.podUid) || containerIdFromCgroupPath(resolved) || podUidFromCgroupPath(resolved))) this.setCgroup(e, resolved);
+    if (resolved !== undefined) {
+      const named = this.cgroups.of(resolved);
+      if ((!e.containerId && !e.podUid) || named.containerId || named.podUid) this.setCgroup(e, resolved);
+    }
     e.flags = execFlags(ev, e.argsTruncated, cloned);
     return e;
   }
@@ -264,9 +293,10 @@ export class ProcessCache {
     if (existing) return existing;
     const e = this.create(key, ev.pid, ev.startNs, ev.comm);
     e.ppid = ev.ppid;
-    e.parentExecId = this.currentExecId(ev.ppid, ev.parentStartNs);
-    e.parentStartNs = ev.parentStartNs;
     const parent = this.get(ev.ppid, ev.parentStartNs);
+    // currentExecId, with the parent looked up once.
+    e.parentExecId = parent?.execId ?? this.execIdOf(ev.ppid, ev.parentStartNs);
+    e.parentStartNs = ev.parentStartNs;
     if (parent) {
       // A forked child runs its parent's image until it execs (when execs are seen at all).
       if (this.opts.execSeen !== false) {
@@ -285,7 +315,7 @@ export class ProcessCache {
       e.cgroupId = parent.cgroupId;
       this.setCgroup(e, parent.cgroupPath);
     }
-    e.flags = ['clone'];
+    e.flags = CLONE_FLAGS;
     return e;
   }
 
@@ -379,9 +409,10 @@ export class ProcessCache {
   }
 
   private setCgroup(e: ProcessEntry, path: string): void {
+    const named = this.cgroups.of(path);
     e.cgroupPath = path;
-    e.containerId = containerIdFromCgroupPath(path) ?? '';
-    e.podUid = podUidFromCgroupPath(path) ?? '';
+    e.containerId = named.containerId;
+    e.podUid = named.podUid;
   }
 
   private create(key: string, pid: number, startNs: bigint, comm: string): ProcessEntry {
@@ -389,7 +420,7 @@ export class ProcessCache {
     const e: ProcessEntry = {
       key, pid, ppid: 0, startNs, execId: execId(this.opts.node_name, pid, startNs), imageNs: startNs, parentExecId: '', parentStartNs: 0n,
       comm, binary: '', args: [], argsText: '', argsTruncated: false, source: 'taskname',
-      uid: -1, auid: -1, cwd: '', cgroupId: 0n, cgroupPath: '', containerId: '', podUid: '', flags: ['taskname'],
+      uid: -1, auid: -1, cwd: '', cgroupId: 0n, cgroupPath: '', containerId: '', podUid: '', flags: TASKNAME_FLAGS,
       exited: false, exitNs: 0n, exitCode: 0, signal: 0, exitedAtMs: 0,
     };
     this.entries.set(key, e);

@@ -8,6 +8,7 @@ import { capabilityNames } from './capabilities.js';
 import type { UserNames } from './user-names.js';
 import type { ProcessCache, ProcessEntry } from './process-cache.js';
 import { signalName } from './signals.js';
+import { forgetInfo, keepInfo, reusableInfo } from './info-memo.js';
 import { ConfigError } from '../../common/errors.js';
 import { RE2JS } from 're2js';
 
@@ -24,6 +25,19 @@ export interface ProcessEventOptions {
   hostNamespaces?: NamespaceInodes;
 }
 
+/** The text of the shared (frozen) flag lists, made once per list; other lists are joined each time. */
+const FLAG_TEXTS = new Map<readonly string[], string>();
+
+function flagsText(flags: readonly string[]): string {
+  if (!Object.isFrozen(flags)) return flags.join(' ');
+  let text = FLAG_TEXTS.get(flags);
+  if (text === undefined) {
+    text = flags.join(' ');
+    FLAG_TEXTS.set(flags, text);
+  }
+  return text;
+}
+
 export class ProcessEventBuilder {
   constructor(
     private readonly node: string,
@@ -33,39 +47,64 @@ export class ProcessEventBuilder {
     private readonly opts: ProcessEventOptions = { process_ancestors: 0, process_namespaces: false, process_capabilities: false },
   ) {}
 
+  /**
+   * An image's record. Shared by the documents that name the image (its exec and exit, its
+   * children's parent) while the image is unchanged (info-memo.ts): documents are never
+   * changed after they are made. Records with pod metadata are made afresh each time (the pod's
+   * labels and containers are the pod index's to change).
+   */
   info(e: ProcessEntry): ProcessInfo {
+    // Looked up before the reuse check, as it always was: the lookup may read the passwd file.
+    const user = e.uid >= 0 ? this.opts.userNames?.nameOf(e.uid, e.exited ? 0 : e.pid, e.containerId) : undefined;
+    const pod = e.podUid ? this.pods.byUid(e.podUid) : undefined;
+    if (!pod) {
+      const kept = reusableInfo(e, user);
+      if (kept) return kept;
+    }
     const p: ProcessInfo = {
       exec_id: e.execId,
       pid: e.pid,
       binary: e.binary || e.comm,
       arguments: e.argsText,
-      flags: e.flags.join(' '),
+      flags: flagsText(e.flags),
       start_time: this.clock.toIso(e.imageNs),
     };
     if (e.uid >= 0) {
       p.uid = e.uid;
-      const name = this.opts.userNames?.nameOf(e.uid, e.exited ? 0 : e.pid, e.containerId);
-      if (name) p.user = { name };
+      if (user) p.user = { name: user };
     }
     if (e.auid >= 0) p.auid = e.auid;
     if (e.cwd) p.cwd = e.cwd;
     if (e.parentExecId) p.parent_exec_id = e.parentExecId;
     if (e.containerId) p.docker = e.containerId;
-    if (e.cgroupId) p.cgroup_id = String(e.cgroupId);
+    if (e.cgroupId) p.cgroup_id = this.cgroupIdText(e.cgroupId);
     if (e.creds) p.process_credentials = { ...e.creds };
     if (this.opts.process_capabilities && e.caps) {
       p.cap = { permitted: capabilityNames(e.caps.permitted), effective: capabilityNames(e.caps.effective), inheritable: capabilityNames(e.caps.inheritable) };
     }
     if (this.opts.process_namespaces && e.ns) p.ns = this.namespaces(e.ns);
-    const pod = e.podUid ? this.pods.byUid(e.podUid) : undefined;
     if (pod) {
       p.pod = { namespace: pod.namespace, name: pod.name, pod_labels: { ...pod.labelMap }, workload: pod.workload.name, workload_kind: pod.workload.kind };
       if (e.containerId) {
         const c = containerById(pod, e.containerId);
         p.pod.container = c ? { id: e.containerId, name: c.name, image: { id: c.imageId, name: c.image } } : { id: e.containerId };
       }
+    } else {
+      keepInfo(e, user, p);
     }
     return p;
+  }
+
+  private lastCgroupId = 0n;
+  private lastCgroupIdText = '0';
+
+  /** The cgroup id as text; most records in a row name the same cgroup. */
+  private cgroupIdText(id: bigint): string {
+    if (id !== this.lastCgroupId) {
+      this.lastCgroupId = id;
+      this.lastCgroupIdText = String(id);
+    }
+    return this.lastCgroupIdText;
   }
 
   private namespaces(ns: NamespaceInodes): NonNullable<ProcessInfo['ns']> {
@@ -104,33 +143,27 @@ export class ProcessEventBuilder {
     const time = this.clock.toIso(timeNs);
     const parent = this.parent(e);
     const ancestors = this.ancestors(e);
-    return {
-      '@timestamp': time,
-      event_type: 'process_exec',
-      node_name: this.node,
-      time,
-      process_exec: { process: this.info(e), ...(parent ? { parent } : {}), ...(ancestors ? { ancestors } : {}) },
-    };
+    const body: NonNullable<ProcessEventDoc['process_exec']> = { process: this.info(e) };
+    if (parent) body.parent = parent;
+    if (ancestors) body.ancestors = ancestors;
+    return { '@timestamp': time, event_type: 'process_exec', node_name: this.node, time, process_exec: body };
   }
 
   exit(e: ProcessEntry, timeNs: bigint): ProcessEventDoc {
     const time = this.clock.toIso(timeNs);
     const parent = this.parent(e);
     const ancestors = this.ancestors(e);
-    return {
-      '@timestamp': time,
-      event_type: 'process_exit',
-      node_name: this.node,
-      time,
-      process_exit: {
-        process: this.info(e),
-        ...(parent ? { parent } : {}),
-        ...(ancestors ? { ancestors } : {}),
-        ...(e.signal ? { signal: signalName(e.signal) } : {}),
-        status: e.exitCode,
-        time,
-      },
-    };
+    // Filled in the order the documents have always had: process, parent, ancestors, signal, status, time.
+    const body = { process: this.info(e) } as NonNullable<ProcessEventDoc['process_exit']>;
+    if (parent) body.parent = parent;
+    if (ancestors) body.ancestors = ancestors;
+    if (e.signal) body.signal = signalName(e.signal);
+    body.status = e.exitCode;
+    body.time = time;
+    // An exited image is named again only as the parent of a child that outlives it: its record
+    // is made again then, rather than kept for as long as the exited entry stays in the cache.
+    forgetInfo(e);
+    return { '@timestamp': time, event_type: 'process_exit', node_name: this.node, time, process_exit: body };
   }
 }
 

@@ -1,0 +1,118 @@
+// npm run bench:agent-exec — the agent's user-space CPU per exec, baseline and now side by side:
+// real ring-buffer records of the exec workload (fork, exec and exit of /bin/true, captured from
+// the kernel here, or BENCH_RECORDS=FILE from an earlier capture) replayed through two builds of
+// procflow's user-space path (bench/exec-replay.ts: decode, process cache, cwd, cgroup,
+// redaction, process_exec / process_exit documents, NDJSON out), each in processes of its own,
+// in interleaved rounds (ABBA), medians.
+//
+// The baseline is a built checkout (BENCH_BASELINE_DIR), else BENCH_BASELINE_REF (default: the
+// commit before the exec-path work) checked out into a temporary worktree and compiled once.
+//
+// Settings (environment): BENCH_CAPTURE_SECONDS (2), BENCH_RECORDS (a file: replay it instead
+// of capturing; with BENCH_SAVE_RECORDS=FILE a capture is kept), BENCH_ROUNDS (4), BENCH_PASSES
+// (5 replays of the records per process, after one warm-up pass).
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, symlinkSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { captureExecRecords, countRecords, loadRecords, saveRecords } from './exec-records.js';
+import { BenchError, median } from './saturate.js';
+import { PF_EVENT_EXEC, PF_EVENT_EXIT, PF_EVENT_FORK } from '../native/layout.js';
+
+const CHECKOUT = fileURLToPath(new URL('../..', import.meta.url));
+const REPLAY = fileURLToPath(new URL('./exec-replay.js', import.meta.url));
+/** main before the exec path was made cheaper (issue 14, item 2): the 66 µs per exec. */
+const DEFAULT_BASELINE_REF = '40fd2ae';
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
+const PASSES = Number(process.env.BENCH_PASSES ?? 5);
+
+interface ReplayResult {
+  execs: number;
+  cpu: { user: number; system: number };
+  exported: number;
+  maxRssMiB: number;
+}
+
+/** A built checkout of the baseline: given, or the ref compiled once into a worktree under /tmp. */
+function baselineRoot(): string {
+  if (process.env.BENCH_BASELINE_DIR) return process.env.BENCH_BASELINE_DIR;
+  const ref = process.env.BENCH_BASELINE_REF ?? DEFAULT_BASELINE_REF;
+  const git = (...args: string[]) => execFileSync('git', ['-C', CHECKOUT, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  let sha: string;
+  try {
+    sha = git('rev-parse', '--verify', `${ref}^{commit}`);
+  } catch {
+    throw new BenchError(`the baseline ref ${ref} is not in ${CHECKOUT}`, 'set BENCH_BASELINE_DIR to a built procflow checkout, or BENCH_BASELINE_REF to a commit');
+  }
+  const dir = join(tmpdir(), `procflow-baseline-${sha.slice(0, 12)}`);
+  if (existsSync(join(dir, 'dist', 'agent', 'agent.js'))) return dir;
+  process.stderr.write(`bench: building the baseline ${sha.slice(0, 12)} in ${dir} (once)\n`);
+  if (!existsSync(dir)) git('worktree', 'add', '--detach', dir, sha);
+  if (!existsSync(join(dir, 'node_modules'))) symlinkSync(join(CHECKOUT, 'node_modules'), join(dir, 'node_modules'));
+  execFileSync(process.execPath, [join(CHECKOUT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.json')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  return dir;
+}
+
+function replay(root: string, records: string): Promise<ReplayResult> {
+  const devnull = openSync('/dev/null', 'w');
+  const p = spawn(process.execPath, ['--expose-gc', REPLAY, '--root', root, '--records', records, '--passes', String(PASSES)], { stdio: ['ignore', devnull, 'inherit', 'pipe'] });
+  closeSync(devnull);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    (p.stdio[3] as Readable).on('data', (d: Buffer) => (out += d));
+    p.once('close', (code) => (code === 0 ? resolve(JSON.parse(out) as ReplayResult) : reject(new BenchError(`the replay of ${root} exited ${code}`))));
+  });
+}
+
+const us = (r: ReplayResult, pick: (c: ReplayResult['cpu']) => number) => (pick(r.cpu) / r.execs) * 1e6;
+
+async function main(): Promise<void> {
+  const base = baselineRoot();
+  const work = mkdtempSync(join(tmpdir(), 'procflow-exec-bench-'));
+  try {
+    let file = process.env.BENCH_RECORDS;
+    if (!file) {
+      const seconds = Number(process.env.BENCH_CAPTURE_SECONDS ?? 2);
+      process.stderr.write(`bench: capturing ${seconds} s of exec workload records from the kernel\n`);
+      const batches = await captureExecRecords(seconds);
+      file = process.env.BENCH_SAVE_RECORDS ?? join(work, 'records.bin');
+      saveRecords(file, batches);
+    }
+    const batches = loadRecords(file);
+    const counts = countRecords(batches);
+    const sides = { baseline: base, now: CHECKOUT } as const;
+    const results: Record<keyof typeof sides, ReplayResult[]> = { baseline: [], now: [] };
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 === 0 ? (['baseline', 'now'] as const) : (['now', 'baseline'] as const);
+      for (const side of order) {
+        const r = await replay(sides[side], file);
+        results[side].push(r);
+        process.stderr.write(`bench: round ${round + 1}/${ROUNDS} ${side}: ${us(r, (c) => c.user + c.system).toFixed(1)} µs per exec\n`);
+      }
+    }
+    const row = (side: keyof typeof sides) => {
+      const rs = results[side];
+      return {
+        total: median(rs.map((r) => us(r, (c) => c.user + c.system))), user: median(rs.map((r) => us(r, (c) => c.user))),
+        system: median(rs.map((r) => us(r, (c) => c.system))), rss: median(rs.map((r) => r.maxRssMiB)), docs: rs[0]!.exported / (PASSES + 1),
+      };
+    };
+    const b = row('baseline');
+    const n = row('now');
+    const lines = [
+      `user-space CPU per exec, recorded records replayed (${batches.length} batches: ${counts[PF_EVENT_FORK] ?? 0} fork, ${counts[PF_EVENT_EXEC] ?? 0} exec, ${counts[PF_EVENT_EXIT] ?? 0} exit records; ${PASSES} passes per process after a warm-up, ${ROUNDS} interleaved rounds, medians)`,
+      '| build | µs per exec (user + system) | user | system | documents per pass | peak RSS MiB |',
+      '| --- | ---: | ---: | ---: | ---: | ---: |',
+      `| baseline (${base}) | ${b.total.toFixed(2)} | ${b.user.toFixed(2)} | ${b.system.toFixed(2)} | ${b.docs.toFixed(0)} | ${b.rss.toFixed(0)} |`,
+      `| now (${CHECKOUT}) | ${n.total.toFixed(2)} | ${n.user.toFixed(2)} | ${n.system.toFixed(2)} | ${n.docs.toFixed(0)} | ${n.rss.toFixed(0)} |`,
+      `now / baseline: ${(n.total / b.total).toFixed(3)} (baseline ${(b.total / n.total).toFixed(2)}x the CPU); aim 10 µs: ${n.total <= 10 ? 'ok' : 'ABOVE'}`,
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,124 @@
+// One side of bench:agent-exec, in a process of its own: recorded ring-buffer batches through a
+// procflow build's real user-space path, as `procflow agent --output ndjson
+// --process-events-rate 0` runs it: decodeEvents (as native/index.ts calls it), the agent's
+// onEvents (cache, cwd, cgroup, redaction, process_exec / process_exit documents), and each
+// interval's flush through the NDJSON stream sink into /dev/null. The build is imported from
+// its dist/ folder, so the baseline side runs an older checkout's code unchanged.
+//
+// Usage (bench/agent-exec.ts starts it): node exec-replay.js --root DIR --records FILE --passes N
+// Documents go to stdout (the parent points it at /dev/null, as the saturated phase runs the
+// agent); one JSON line of results goes to fd 3: execs, CPU seconds (user, system) of the
+// measured passes, documents exported, peak RSS.
+import { writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { pino } from 'pino';
+import { LAYOUT, PF_EVENT_EXEC, PF_EVENT_EXIT, PF_EVENT_FORK, pad8 } from '../native/layout.js';
+import { loadRecords, type RecordedBatches } from './exec-records.js';
+
+const H = LAYOUT.pf_event_header.offsets;
+const PARENT_START = { [PF_EVENT_EXEC]: LAYOUT.pf_exec_event.offsets.parent_start_ns, [PF_EVENT_FORK]: LAYOUT.pf_fork_event.offsets.parent_start_ns } as Record<number, number>;
+/** Each pass moves every time by this much, so its processes are new ones to the cache (100 s). */
+const PASS_SHIFT_NS = 100_000_000_000n;
+
+/**
+ * The batches of pass `pass`: the same records with every start, parent start and event time
+ * moved by `pass` shifts, so the cache sees new processes (same pids, later starts), as a node
+ * running the workload for longer would. Done before the pass, outside the measured time.
+ */
+export function shifted(batches: RecordedBatches, pass: number): RecordedBatches {
+  const by = PASS_SHIFT_NS * BigInt(pass);
+  return batches.map((orig) => {
+    const buf = Buffer.from(orig);
+    for (let off = 0; off + LAYOUT.pf_event_header.size <= buf.length;) {
+      const kind = buf.readUInt32LE(off + H.kind);
+      const size = buf.readUInt32LE(off + H.size);
+      if (size < LAYOUT.pf_event_header.size) break;
+      if (kind === PF_EVENT_EXEC || kind === PF_EVENT_FORK || kind === PF_EVENT_EXIT) {
+        for (const at of [H.start_ns, H.time_ns, PARENT_START[kind]]) {
+          if (at === undefined) continue;
+          const v = buf.readBigUInt64LE(off + at);
+          if (v) buf.writeBigUInt64LE(v + by, off + at);
+        }
+      }
+      off += pad8(size);
+    }
+    return buf;
+  });
+}
+
+function countExecs(batches: RecordedBatches): number {
+  let n = 0;
+  for (const buf of batches) {
+    for (let off = 0; off + LAYOUT.pf_event_header.size <= buf.length;) {
+      const size = buf.readUInt32LE(off + H.size);
+      if (size < LAYOUT.pf_event_header.size) break;
+      if (buf.readUInt32LE(off + H.kind) === PF_EVENT_EXEC) n++;
+      off += pad8(size);
+    }
+  }
+  return n;
+}
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- the build under test is loaded by path */
+async function load(root: string, rel: string): Promise<any> {
+  return import(pathToFileURL(join(root, 'dist', rel)).href);
+}
+
+async function main(): Promise<void> {
+  const arg = (name: string) => process.argv[process.argv.indexOf(`--${name}`) + 1]!;
+  const root = arg('root');
+  const batches = loadRecords(arg('records'));
+  const passes = Number(arg('passes'));
+  const [{ Agent }, { agentDefaults }, { StreamSink }, { AgentMetrics }, { decodeEvents }, { limitYoungGeneration }] = await Promise.all([
+    load(root, 'agent/agent.js'), load(root, 'agent/config.js'), load(root, 'agent/delivery/sink.js'), load(root, 'agent/metrics.js'),
+    load(root, 'native/decode.js'), load(root, 'agent/heap.js'),
+  ]);
+  // As `procflow agent` runs: the same young-generation limit.
+  limitYoungGeneration();
+  const c = agentDefaults({ node_name: 'bench', output: 'ndjson', flush_interval: 3_600_000, procfs_scan: false, process_events_rate: 0 });
+  let deliver: ((events: unknown[]) => void) | undefined;
+  const collector = {
+    hooks: [{ hook: 'exec', via: 'tp_btf', target: 'replay', reason: 'recorded batches' }],
+    start(onEvents: (events: unknown[]) => void) {
+      deliver = onEvents;
+    },
+    drainFlows: () => [],
+    counters: () => ({ eventsLost: 0, eventsDroppedUser: 0, flowMapFull: 0, eventsDelivered: 0 }),
+    close() {},
+  };
+  const agent = new Agent({ collector, sink: new StreamSink(process.stdout), log: pino({ level: 'silent' }), metrics: new AgentMetrics() }, { ...c, attribution_delay: 0 });
+  agent.start();
+  // What native/index.ts does with each batch.
+  const replay = (buf: Buffer) => {
+    const events = decodeEvents(buf);
+    if (events.length) deliver!(events);
+  };
+  // One pass warms the code up (JIT) and the cgroup and user-name caches; it is not counted.
+  const execsPerPass = countExecs(batches);
+  const flushEvery = 2000;
+  let cpu = { user: 0, system: 0 };
+  for (let pass = 0; pass <= passes; pass++) {
+    const input = shifted(batches, pass);
+    global.gc?.();
+    const c0 = process.cpuUsage();
+    let sinceFlush = 0;
+    for (const buf of input) {
+      replay(buf);
+      sinceFlush += buf.length;
+      // About one interval of the live workload between flushes (documents wait in between).
+      if (sinceFlush >= flushEvery * 800) {
+        await agent.flush();
+        sinceFlush = 0;
+      }
+    }
+    await agent.flush();
+    const d = process.cpuUsage(c0);
+    if (pass > 0) cpu = { user: cpu.user + d.user / 1e6, system: cpu.system + d.system / 1e6 };
+  }
+  const exported = agent.stats.processEventsExported;
+  await agent.stop();
+  writeSync(3, `${JSON.stringify({ execs: execsPerPass * passes, cpu, exported, maxRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`);
+}
+
+if (process.argv.includes('--root')) await main();
