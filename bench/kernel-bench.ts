@@ -180,6 +180,9 @@ async function flavourCosts(ws: Workload[]): Promise<FlavourCost[]> {
   }
 }
 
+/** Runs of a program in one workload below which its ns per run does not count against the aim. */
+const MIN_JUDGED_RUNS = 100;
+
 function costTable(ws: Workload[], costs: FlavourCost[]): string[] {
   const lines = [
     `| flavour | program | section | ${ws.map((w) => `${w.key} runs | ns/run`).join(' | ')} | aim ns/run |`,
@@ -196,7 +199,10 @@ function costTable(ws: Workload[], costs: FlavourCost[]): string[] {
         return x ? `${x.runs} | ${fmt(x.ns / x.runs)}` : ' | ';
       });
       const aim = aimNs(p.name);
-      const worst = Math.max(...[...p.byWorkload.values()].map((x) => x.ns / x.runs));
+      // Judged where the program runs in earnest: a handful of runs (an exec while the stream
+      // starts) measure a cold cache, not the program.
+      const judged = [...p.byWorkload.values()].filter((x) => x.runs >= MIN_JUDGED_RUNS);
+      const worst = Math.max(...(judged.length ? judged : [...p.byWorkload.values()]).map((x) => x.ns / x.runs));
       lines.push(`| ${f.mode} | ${p.name} | ${p.section} | ${cells.join(' | ')} | ${aim ? `${aim} ${worst <= aim ? 'ok' : 'ABOVE'}` : ''} |`);
     }
   }
