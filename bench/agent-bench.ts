@@ -114,12 +114,13 @@ function validateMicros(sample: object[]): number {
   return us;
 }
 
-function newAgent(sinkUrl: string, opts: { sample?: boolean } = {}) {
+function newAgent(sinkUrl: string, opts: { sample?: boolean; maxFlows?: number } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'procflow-bench-'));
   // Built as the CLI builds them: the settings at their defaults but these.
   const c = agentDefaults({
     node_name: 'bench', flush_interval: 3_600_000, attribution_delay: 0, procfs_scan: false, process_events_rate: 0,
     spool_dir: dir, spool_max_size: 512 * 1024 ** 2, indexer_url: sinkUrl, token: 'bench', ship_concurrency: 2,
+    ...(opts.maxFlows ? { max_flows: opts.maxFlows } : {}),
   });
   const spool = new Spool(c);
   const shipper = new Shipper({ ...c, spool, log: silent });
@@ -212,7 +213,8 @@ async function phaseRate(sinkUrl: string, rate: number): Promise<PhaseResult> {
 }
 
 async function phaseFlows100k(sinkUrl: string): Promise<PhaseResult> {
-  const { agent, shipper, sink, close } = newAgent(sinkUrl, { sample: true });
+  // --max-flows raised to hold them all, as a node with this many flows would be configured.
+  const { agent, shipper, sink, close } = newAgent(sinkUrl, { sample: true, maxFlows: Math.max(FLOWS, agentDefaults({}).max_flows) });
   // A steady-state agent has shipped before: one small interval first, so the HTTP client's own
   // one-time cost (loading fetch) is not charged to the large flush.
   agent.aggregator.add(records(1)[0]!);
