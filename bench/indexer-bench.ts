@@ -12,12 +12,15 @@
 // templates as setup installs them beside plainer settings, with Elasticsearch's CPU per indexed
 // document), BENCH_STORAGE_DOCS (BENCH_DOCS), BENCH_STORAGE_GENERATORS (agent,plain: the storage
 // phase measures each), BENCH_DISK_USAGE (1: which fields of the installed index cost most,
-// from Elasticsearch's _disk_usage analysis).
+// from Elasticsearch's _disk_usage analysis; BENCH_DISK_USAGE_TOP fields, 12), BENCH_STORAGE_VARIANTS (all; else the row numbers
+// to measure, from 1: `7` is procflow as setup installs it, `6` the same with ids as they were before, `8` without community_id, and the ratios are then to the first measured).
+import { hash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@elastic/elasticsearch';
 import { startLocalElasticsearch } from '../local-services/elasticsearch.js';
 import { FLOW_CONTRACT, buildTemplates, dailyIndex, indexModeText, type FlowLog, type TemplateSet } from '../schema/index.js';
+import { FLOW_LOG_ID_FIELDS } from '../schema/flow-log.js';
 import { installTemplates, type InstallResult } from '../schema/install.js';
 import { BENCH_DAY, GENERATORS, agentBatches, generateFlowLogs, type Generator } from './flow-docs.js';
 import { sendBatches, spawnIndexer } from './indexer-process.js';
@@ -88,7 +91,13 @@ interface StorageVariant {
   settings?: Record<string, unknown>;
   /** Schema 4's mappings, every field indexed, so the settings alone are compared with earlier figures. */
   everyFieldIndexed?: boolean;
+  /** Ids as they were made before they began with the node and second: 20 bytes of the parts' hash. */
+  hashOnlyIds?: boolean;
+  /** Flow logs without community_id, as an agent with --community-id=false sends them. */
+  noCommunityId?: boolean;
 }
+
+const hashOnlyId = (d: FlowLog): string => hash('sha256', JSON.stringify(FLOW_LOG_ID_FIELDS.map((f) => d[f] ?? null)), 'base64url').slice(0, 27);
 
 const SORT = { field: ['host', '@timestamp'], order: ['asc', 'desc'] };
 const STORAGE_VARIANTS: StorageVariant[] = [
@@ -97,7 +106,9 @@ const STORAGE_VARIANTS: StorageVariant[] = [
   { name: 'best_compression, sorted by host and time', settings: { codec: 'best_compression', sort: SORT }, everyFieldIndexed: true },
   { name: 'logsdb, best_compression, sorted', settings: { mode: 'logsdb', codec: 'best_compression', sort: SORT }, everyFieldIndexed: true },
   { name: 'logsdb, stored _source, schema 5 mappings', settings: { mode: 'logsdb', codec: 'best_compression', sort: SORT, mapping: { source: { mode: 'stored' } } } },
+  { name: 'procflow as setup installs it, ids of the hash alone (before)', hashOnlyIds: true },
   { name: 'procflow as setup installs it' },
+  { name: 'procflow as setup installs it, agents with --community-id=false', noCommunityId: true },
 ];
 
 /** The mappings with every doc-values-only field indexed again, as schema 4 had them. */
@@ -154,7 +165,8 @@ async function storage(client: Client, generator: Generator, installed: InstallR
   // The first variant measured must not pay for the cluster's warm-up (JIT, caches).
   await warmUp(client, docs.slice(0, Math.min(20_000, docs.length)));
   let baseline = 0;
-  for (const v of STORAGE_VARIANTS) {
+  const wanted = process.env.BENCH_STORAGE_VARIANTS?.split(',').map(Number);
+  for (const v of STORAGE_VARIANTS.filter((_, i) => !wanted || wanted.includes(i + 1))) {
     const name = v.settings ? v.name : `${v.name} (${indexModeText(installed.capabilities)})`;
     // A daily index name picks up procflow's templates; the others are created with their own settings.
     const index = v.settings ? `bench-storage-${STORAGE_VARIANTS.indexOf(v)}` : INDEX;
@@ -169,8 +181,8 @@ async function storage(client: Client, generator: Generator, installed: InstallR
     }
     const cpu0 = await esCpuMs(client);
     const stats = await client.helpers.bulk<FlowLog>({
-      datasource: docs,
-      onDocument: (d) => ({ create: { _index: index, _id: FLOW_CONTRACT.id(d) } }),
+      datasource: v.noCommunityId ? docs.map(({ community_id: _c, ...d }) => d) : docs,
+      onDocument: (d) => ({ create: { _index: index, _id: v.hashOnlyIds ? hashOnlyId(d) : FLOW_CONTRACT.id(d) } }),
       flushBytes: FLUSH_BYTES,
       concurrency: CONCURRENCY,
     });
@@ -186,7 +198,7 @@ async function storage(client: Client, generator: Generator, installed: InstallR
     rows.push(`  ${name.padEnd(62)} ${perDoc.toFixed(1).padStart(7)}  ${(perDoc / baseline).toFixed(3).padStart(8)}  ${us(cpu1 - cpu0).padStart(22)}  ${us(cpu2 - cpu1).padStart(7)}`);
     log(`storage (${generator}): ${name}: ${perDoc.toFixed(1)} B/doc`);
     if (!v.settings && process.env.BENCH_DISK_USAGE !== '0') {
-      rows.push(`  where the installed index's bytes go (top fields, after the merge):`, ...(await diskUsage(client, index, docs.length, 12)));
+      rows.push(`  where the installed index's bytes go (top fields, after the merge):`, ...(await diskUsage(client, index, docs.length, Number(process.env.BENCH_DISK_USAGE_TOP ?? 12))));
     }
     await client.indices.delete({ index }, { ignore: [404] });
   }

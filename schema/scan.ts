@@ -10,7 +10,7 @@
 // check, malformed JSON) returns null, and the caller parses and validates the line in full,
 // which gives the reason. Both are held to the same answers by test/unit/schema-scan.test.ts.
 import { isIP } from 'node:net';
-import { idOfPartsJson, type IdRecipe } from './ids.js';
+import { idOfPartsJson, partTime, type IdRecipe } from './ids.js';
 import { agentTimeAt } from './time.js';
 import { FLATTENED_MAX_KEYS, isDate } from './validate.js';
 import type { FieldSpec, FieldTable } from './field-spec.js';
@@ -634,15 +634,19 @@ export function compileScanner(table: FieldTable, spec: ScannerSpec): Scanner {
   const ids: IdSlots = { start: new Int32Array(slotCount), end: new Int32Array(slotCount), plain: new Uint8Array(slotCount) };
   const top = compileObject(table, paths, ids);
 
-  /** JSON.stringify of the parts' values, written from their text. */
+  /** The id of the parts' values, their JSON.stringify written from their text. */
   const idOfText = (b: Buffer): string => {
     // Plain parts are their text, so the line's length (with commas and nulls) bounds the whole.
     idTextRoom(0, b.length + parts.length * (NULL_TEXT.length + 1) + 2);
     const out = idText;
     let at = 0;
+    let nodeEnd = 0;
+    let timeStart = 0;
+    let timeEnd = 0;
     out[at++] = OPEN_ARRAY;
     for (let k = 0; k < parts.length; k++) {
       if (k > 0) out[at++] = COMMA;
+      if (k === 1) timeStart = at;
       const alternatives = parts[k]!;
       let slot = alternatives[0]!;
       for (let j = 1; ids.start[slot]! < 0 && j < alternatives.length; j++) slot = alternatives[j]!;
@@ -654,21 +658,26 @@ export function compileScanner(table: FieldTable, spec: ScannerSpec): Scanner {
         // A native copy pays for its call only on longer values.
         if (end - start > 32) at += b.copy(out, at, start, end);
         else for (let j = start; j < end; j++) out[at++] = b[j]!;
-      } else return idOfPartsJson(idWithParsed(b));
+      } else return idWithParsed(b);
+      if (k === 0) nodeEnd = at;
+      else if (k === 1) timeEnd = at;
     }
     out[at++] = CLOSE_ARRAY;
-    return idOfPartsJson(out.subarray(0, at));
+    // The time is the agents' form inside its quotes, or read as the parsed path reads it.
+    let time = out[timeStart] === QUOTE ? agentTimeAt(out, timeStart + 1, timeEnd - 1) : NaN;
+    if (Number.isNaN(time)) time = partTime(JSON.parse(out.toString('utf8', timeStart, timeEnd)));
+    return idOfPartsJson(out.subarray(0, at), out.toString('utf8', 1, nodeEnd), time);
   };
 
-  /** The id's JSON text when a part is not plain: that part parsed and written again by JSON.stringify. */
-  const idWithParsed = (b: Buffer): Buffer => {
+  /** The id when a part is not plain: that part parsed and written again by JSON.stringify. */
+  const idWithParsed = (b: Buffer): string => {
     const texts = parts.map((alternatives) => {
       const slot = alternatives.find((s) => ids.start[s]! >= 0);
       if (slot === undefined) return 'null';
       const raw = text(b, ids.start[slot]!, ids.end[slot]!);
       return ids.plain[slot] ? raw : JSON.stringify(JSON.parse(raw));
     });
-    return Buffer.from(`[${texts.join(',')}]`);
+    return idOfPartsJson(Buffer.from(`[${texts.join(',')}]`), texts[0]!, partTime(JSON.parse(texts[1] ?? 'null')));
   };
 
   return (bytes) => {

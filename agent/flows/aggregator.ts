@@ -31,6 +31,8 @@ export interface AggregatorOptions {
   /** Node name in the documents (`host`). */
   node_name: string;
   aggregation: AggregationLevel;
+  /** Community ID in flow logs (at the full level, the only one with the source port). */
+  community_id: boolean;
   /** Flow logs per flow with their own process name (at least 1). */
   process_limit: number;
   /** Distinct argument lists listed per flow log (at least 1). */
@@ -598,7 +600,7 @@ export class FlowAggregator {
     }
     if (f.srcPort >= 0) doc.source_port = f.srcPort;
     doc.dest_port = f.dstPort;
-    if (this.level === 'full') doc.community_id = communityId(f.slot.proto, f.srcIp, f.srcPort, f.dstIp, f.dstPort);
+    if (this.level === 'full' && this.opts.community_id) doc.community_id = communityId(f.slot.proto, f.srcIp, f.srcPort, f.dstIp, f.dstPort);
     if (p.execIds === 1 && name !== '*' && entries[0]!.pid > 0) doc.process_exec_id = entries[0]!.execId;
     if (name !== '*') {
       doc.process_source = p.source;

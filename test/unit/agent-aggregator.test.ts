@@ -12,7 +12,7 @@ import { agentDefaults, type AgentConfig } from '../../agent/config.js';
 
 const S = 1_000_000_000n;
 
-function setup(level: AggregationLevel = 'full', limits: Partial<Pick<AgentConfig, 'process_limit' | 'args_limit'>> = {}) {
+function setup(level: AggregationLevel = 'full', limits: Partial<Pick<AgentConfig, 'process_limit' | 'args_limit' | 'community_id'>> = {}) {
   const now = { t: 0 };
   const c = agentDefaults({ node_name: 'n1', aggregation: level, exit_retention: 1000, ...limits });
   const cache = new ProcessCache({ ...c, redactor: new Redactor(c), now: () => now.t });
@@ -20,6 +20,15 @@ function setup(level: AggregationLevel = 'full', limits: Partial<Pick<AgentConfi
   const agg = new FlowAggregator({ ...c, endpoints: new EndpointNamer('n1'), resolve: (p, s, c) => at.resolve(p, s, c) }, 0);
   return { now, cache, agg };
 }
+
+test('--community-id=false leaves the hash out of full-level flow logs', () => {
+  const { cache, agg } = setup('full', { community_id: false });
+  cache.onExec(execEv(100, 50n * S, '/usr/bin/curl', []));
+  agg.add(flowRecord({ pid: 100, pidStartNs: 50n * S, comm: 'curl', bytesOut: 1 }));
+  const [doc] = valid(agg.flush(15_000));
+  assert.equal(doc!.community_id, undefined);
+  assert.equal(doc!.source_port, 40000, 'the 5-tuple stays');
+});
 
 function valid(docs: FlowLog[]): FlowLog[] {
   for (const d of docs) assert.equal(FLOW_CONTRACT.validate(d), null, JSON.stringify(d));

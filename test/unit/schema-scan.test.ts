@@ -262,16 +262,16 @@ describe('document times', () => {
 });
 
 describe('ids', () => {
-  it('are the ones documents always had (retries stay idempotent across versions)', () => {
-    // Made by the indexer before ids were made from the document's text.
+  it('stay what they are (a retry across an upgrade is stored once only while they do)', () => {
+    // Fixed when ids began with the node and the second (before: 27 characters of hash alone).
     const e = { '@timestamp': '2026-03-04T05:06:07.000Z', event_type: 'process_exec', node_name: 'node-a', time: '2026-03-04T05:06:07.000Z', process_exec: { process: { exec_id: 'bm9kZS1hOjE', pid: 10, binary: '/usr/bin/whoami' } } };
     const x = { '@timestamp': '2026-03-04T05:06:08.000Z', event_type: 'process_exit', node_name: 'node-a', time: '2026-03-04T05:06:08.000Z', process_exit: { process: { exec_id: 'bm9kZS1hOjE', pid: 10, binary: '/usr/bin/whoami' }, status: 0 } };
     const golden: Array<[DocTypeContract<never>, unknown, string]> = [
-      [FLOW_CONTRACT as DocTypeContract<never>, sampleFlowLog(), 'zN7cYcbe-G9_zCEL8Ri_S-ajy5V'],
-      [FLOW_CONTRACT as DocTypeContract<never>, sampleFlowLog({ process_name: '/bin/\ud800 "q" é', process_exec_id: 'x' }), 'THBQd5yBbx40bkvBTSRglrUqg99'],
-      [DNS_CONTRACT as DocTypeContract<never>, sampleDnsLog(), 'lQi0Rsv3UWT8z6nrXVt0qb_j8aN'],
-      [PROCESS_CONTRACT as DocTypeContract<never>, e, 'RMloe5GyOFF2ajp1gw9W6wiJ-Cu'],
-      [PROCESS_CONTRACT as DocTypeContract<never>, x, 'qZa4UuBSwy-bPrEQA0A3nl6h3qc'],
+      [FLOW_CONTRACT as DocTypeContract<never>, sampleFlowLog(), 'h19Laae9sMze3GHG3vhvf8wh'],
+      [FLOW_CONTRACT as DocTypeContract<never>, sampleFlowLog({ process_name: '/bin/\ud800 "q" é', process_exec_id: 'x' }), 'h19Laae9sExwUHecgW8eNG5L'],
+      [DNS_CONTRACT as DocTypeContract<never>, sampleDnsLog(), 'h19Laae9sJUItEbL91Fk_M-p'],
+      [PROCESS_CONTRACT as DocTypeContract<never>, e, 'h19Laae9v2cY5tHpE2NZyUfO'],
+      [PROCESS_CONTRACT as DocTypeContract<never>, x, 'h19Laae9wNoP5nTjZDdxcbfV'],
     ];
     for (const [contract, doc, id] of golden) {
       assert.equal(contract.id(doc as never), id);
