@@ -232,6 +232,8 @@ function dropExpired(entry: Entry, now: number): void {
  * (::ffff:1.2.3.4, ::ffff:102:304) as the IPv4 address. Undefined for anything else.
  */
 export function canonicalIp(s: string): string | undefined {
+  // Every flow log asks with the kernel's dotted IPv4 text, already in this spelling.
+  if (isDottedIpv4(s)) return s;
   if (!s.includes(':')) return parseIpv4(s)?.join('.');
   const groups = parseIpv6(s.toLowerCase());
   if (!groups) return undefined;
@@ -242,6 +244,26 @@ export function canonicalIp(s: string): string | undefined {
   });
   const text = formatIpv6(bytes);
   return text.startsWith('::ffff:') && text.includes('.') ? text.slice(7) : text;
+}
+
+/** Four decimal bytes without leading zeros: an IPv4 address already in canonical form. */
+function isDottedIpv4(s: string): boolean {
+  let dots = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x2e) {
+      if (digits === 0 || ++dots > 3) return false;
+      digits = 0;
+      value = 0;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (digits === 1 && value === 0) return false;
+      value = value * 10 + (c - 0x30);
+      if (++digits > 3 || value > 255) return false;
+    } else return false;
+  }
+  return dots === 3 && digits > 0;
 }
 
 function parseIpv4(s: string): number[] | undefined {

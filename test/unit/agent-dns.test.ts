@@ -584,6 +584,8 @@ test('cache: v4-mapped IPv6 lookups find the IPv4 address; IPv6 spellings are on
   assert.deepEqual(c.domainsFor('2001:DB8:0:0::0:1'), ['v6.test']);
   assert.deepEqual(['::1', '1::', '2001:db8::1:0:0:1', '0:0:0:0:0:0:0:0', '::ffff:10.0.0.1', 'fe80::1:2'].map(canonicalIp), ['::1', '1::', '2001:db8::1:0:0:1', '::', '10.0.0.1', 'fe80::1:2']);
   assert.deepEqual(['1.2.3', '256.1.1.1', 'x', '1:2:3:4:5:6:7:8:9', '1::2::3', ''].map(canonicalIp), [undefined, undefined, undefined, undefined, undefined, undefined]);
+  assert.deepEqual(['10.0.0.1', '0.0.0.0', '255.255.255.255', '010.1.1.1', '1.02.3.4', '1.2.3.4.', '.1.2.3', '1..2.3', '1.2.3.1000', '1.2.3.256'].map(canonicalIp),
+    ['10.0.0.1', '0.0.0.0', '255.255.255.255', '10.1.1.1', '1.2.3.4', undefined, undefined, undefined, undefined, undefined]);
 });
 
 test('cache: answers nobody asked about are ignored, and hostile responses stay bounded', () => {
