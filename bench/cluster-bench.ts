@@ -18,10 +18,10 @@ import { gzipSync } from 'node:zlib';
 import { Client } from '@elastic/elasticsearch';
 import { freePort } from '../common/net.js';
 import { startLocalElasticsearch, type ClusterNode, type LocalEs } from '../local-services/elasticsearch.js';
-import { FLOW_CONTRACT, INDEX_PATTERNS } from '../schema/index.js';
+import { FLOW_CONTRACT, INDEX_PATTERNS, dailyIndex, type FlowLog } from '../schema/index.js';
 import { installTemplates } from '../schema/install.js';
 import { generateFlowLogs } from './flow-docs.js';
-import { DAY, INDEXER_ARGS, INDEX, RETENTION_DAYS } from './indexer-bench.js';
+import { DAY, INDEXER_ARGS, RETENTION_DAYS } from './indexer-bench.js';
 import { postBatch, spawnIndexer } from './indexer-process.js';
 
 const DOCS = Number(process.env.BENCH_DOCS ?? 300_000);
@@ -58,6 +58,28 @@ class Timeline {
 
 type Phase = { name: string; from: { t: number; acked: number }; to: { t: number; acked: number } };
 
+/** The batches whose documents the cluster does not hold: how many each, when it was acknowledged and the indexer's answer. */
+async function missingTrail(urls: string[], docs: FlowLog[], answers: Array<{ t: number; text: string }>, phases: Phase[]): Promise<string[]> {
+  const client = new Client({ nodes: urls, requestTimeout: 120_000 });
+  const missing = new Map<number, number>();
+  try {
+    for (let i = 0; i < docs.length; i += 10_000) {
+      const chunk = docs.slice(i, i + 10_000);
+      const res = await client.mget({ docs: chunk.map((d) => ({ _index: dailyIndex('flows', d['@timestamp']), _id: FLOW_CONTRACT.id(d) })), _source: false, realtime: true });
+      res.docs.forEach((d, k) => {
+        if (!('found' in d) || !d.found) missing.set(Math.floor((i + k) / BATCH), (missing.get(Math.floor((i + k) / BATCH)) ?? 0) + 1);
+      });
+    }
+  } finally {
+    await client.close();
+  }
+  const phaseAt = (t: number) => phases.find((p) => t >= p.from.t && t <= p.to.t)?.name ?? 'between phases';
+  return [`- missing documents in ${missing.size} batches:`, ...[...missing].slice(0, 20).map(([b, n]) => {
+    const a = answers[b];
+    return `  batch ${b}: ${n} missing; acknowledged ${a ? `during "${phaseAt(a.t)}": ${a.text.slice(0, 300)}` : 'never'}`;
+  })];
+}
+
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'procflow-cluster-bench-'));
   // The nodes run as Elasticsearch's own user (as root we are not allowed to run them) and must reach their folders.
@@ -76,10 +98,11 @@ async function main(): Promise<void> {
     const client = new Client({ nodes: urls, requestTimeout: 120_000 });
     await client.cluster.health({ wait_for_nodes: String(NODES), wait_for_status: 'green', timeout: '120s' });
     await installTemplates(client, { retentionDays: RETENTION_DAYS });
-    await client.indices.delete({ index: INDEX }, { ignore: [404] });
-
     log(`generating ${DOCS} flow logs in batches of ${BATCH}`);
     const docs = generateFlowLogs('agent', DOCS, DAY);
+    // Many documents reach past the day's end, into the next day's index: every index they go to counts.
+    const indices = [...new Set(docs.map((d) => dailyIndex('flows', d['@timestamp'])))];
+    await client.indices.delete({ index: indices }, { ignore: [404] });
     const batches: Buffer[] = [];
     for (let i = 0; i < docs.length; i += BATCH) batches.push(gzipSync(docs.slice(i, i + BATCH).map((d) => JSON.stringify(d)).join('\n') + '\n'));
 
@@ -88,11 +111,16 @@ async function main(): Promise<void> {
     const timeline = new Timeline();
     const counts = { resent503: 0, resentNetwork: 0 };
     let next = 0;
+    // When each batch was acknowledged and what the indexer answered: the trail of a lost document.
+    const answers: Array<{ t: number; text: string }> = [];
     const sender = async () => {
       for (let i = next++; i < batches.length; i = next++) {
         for (;;) {
           const res = await postBatch(agent, indexer!.url, batches[i]!).catch((err: Error) => ({ status: 0, retryAfter: 1, text: err.message }));
-          if (res.status === 200) break;
+          if (res.status === 200) {
+            answers[i] = { t: performance.now(), text: res.text };
+            break;
+          }
           if (res.status !== 503 && res.status !== 0) throw new Error(`bench: the indexer answered ${res.status}: ${res.text}`);
           if (res.status === 503) counts.resent503++;
           else counts.resentNetwork++;
@@ -141,8 +169,8 @@ async function main(): Promise<void> {
     const wallS = (performance.now() - started) / 1000;
     agent.destroy();
 
-    await client.indices.refresh({ index: INDEX });
-    const stored = (await client.count({ index: INDEX })).count;
+    await client.indices.refresh({ index: indices, ignore_unavailable: true });
+    const stored = (await client.count({ index: indices, ignore_unavailable: true })).count;
     const dead = (await client.count({ index: INDEX_PATTERNS.deadletter, ignore_unavailable: true, allow_no_indices: true })).count;
     const ids = new Set(docs.map((d) => FLOW_CONTRACT.id(d as never)));
     const indexerCpuS = indexer.cpuSeconds();
@@ -163,6 +191,7 @@ async function main(): Promise<void> {
     console.log(`- indexer CPU ${indexerCpuS.toFixed(1)} s for ${DOCS} documents (${((indexerCpuS / DOCS) * 1e6).toFixed(1)} µs each); wall ${wallS.toFixed(1)} s`);
     console.log(`- stored: ${stored} of ${ids.size} distinct documents; dead-lettered: ${dead}`);
     if (stored !== ids.size || dead !== 0) {
+      if (stored < ids.size) for (const line of await missingTrail(urls, docs, answers, phases)) console.log(line);
       console.log('bench:cluster FAILED: documents were lost, duplicated or dead-lettered');
       process.exitCode = 1;
     } else {
