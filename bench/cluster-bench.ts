@@ -7,7 +7,7 @@
 // as ratios to the first; then counts what the cluster holds: every document once, none
 // dead-lettered.
 //
-// Settings (environment): BENCH_DOCS (300000), BENCH_BATCH (2000 documents per agent batch),
+// Settings (environment): BENCH_DOCS (2000000: enough that the rate once the cluster is green again is measured), BENCH_BATCH (2000 documents per agent batch),
 // BENCH_SENDERS (4), BENCH_HEAP (512m per node), BENCH_STOP (term: a clean shutdown; kill: SIGKILL).
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent } from 'node:http';
@@ -18,13 +18,13 @@ import { gzipSync } from 'node:zlib';
 import { Client } from '@elastic/elasticsearch';
 import { freePort } from '../common/net.js';
 import { startLocalElasticsearch, type ClusterNode, type LocalEs } from '../local-services/elasticsearch.js';
-import { FLOW_CONTRACT, INDEX_PATTERNS, dailyIndex, type FlowLog } from '../schema/index.js';
+import { FLOW_CONTRACT, INDEX_PATTERNS, dailyIndex } from '../schema/index.js';
 import { installTemplates } from '../schema/install.js';
 import { generateFlowLogs } from './flow-docs.js';
 import { DAY, INDEXER_ARGS, RETENTION_DAYS } from './indexer-bench.js';
 import { postBatch, spawnIndexer } from './indexer-process.js';
 
-const DOCS = Number(process.env.BENCH_DOCS ?? 300_000);
+const DOCS = Number(process.env.BENCH_DOCS ?? 2_000_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 2000);
 const SENDERS = Number(process.env.BENCH_SENDERS ?? 4);
 const HEAP = process.env.BENCH_HEAP ?? '512m';
@@ -58,14 +58,41 @@ class Timeline {
 
 type Phase = { name: string; from: { t: number; acked: number }; to: { t: number; acked: number } };
 
+/** Where each document goes: its daily index and id, in the order sent. */
+interface DocKeys {
+  indices: string[];
+  ids: string[];
+}
+
+/**
+ * The agent batches, gzipped, made a slice of documents at a time (a million documents as
+ * objects would not fit the heap); each slice goes on from where the last one's time ended.
+ */
+function generateBatches(): { batches: Buffer[]; keys: DocKeys } {
+  const SLICE = BATCH * Math.max(1, Math.floor(100_000 / BATCH));
+  const batches: Buffer[] = [];
+  const keys: DocKeys = { indices: [], ids: [] };
+  let from = DAY;
+  for (let made = 0; made < DOCS; made += SLICE) {
+    const docs = generateFlowLogs('agent', Math.min(SLICE, DOCS - made), from);
+    for (const d of docs) {
+      keys.indices.push(dailyIndex('flows', d['@timestamp']));
+      keys.ids.push(FLOW_CONTRACT.id(d));
+      from = Math.max(from, Date.parse(d.end_time) + 15_000);
+    }
+    for (let i = 0; i < docs.length; i += BATCH) batches.push(gzipSync(docs.slice(i, i + BATCH).map((d) => JSON.stringify(d)).join('\n') + '\n'));
+  }
+  return { batches, keys };
+}
+
 /** The batches whose documents the cluster does not hold: how many each, when it was acknowledged and the indexer's answer. */
-async function missingTrail(urls: string[], docs: FlowLog[], answers: Array<{ t: number; text: string }>, phases: Phase[]): Promise<string[]> {
+async function missingTrail(urls: string[], docs: DocKeys, answers: Array<{ t: number; text: string }>, phases: Phase[]): Promise<string[]> {
   const client = new Client({ nodes: urls, requestTimeout: 120_000 });
   const missing = new Map<number, number>();
   try {
-    for (let i = 0; i < docs.length; i += 10_000) {
-      const chunk = docs.slice(i, i + 10_000);
-      const res = await client.mget({ docs: chunk.map((d) => ({ _index: dailyIndex('flows', d['@timestamp']), _id: FLOW_CONTRACT.id(d) })), _source: false, realtime: true });
+    for (let i = 0; i < docs.ids.length; i += 10_000) {
+      const wanted = docs.ids.slice(i, i + 10_000).map((id, k) => ({ _index: docs.indices[i + k]!, _id: id }));
+      const res = await client.mget({ docs: wanted, _source: false, realtime: true });
       res.docs.forEach((d, k) => {
         if (!('found' in d) || !d.found) missing.set(Math.floor((i + k) / BATCH), (missing.get(Math.floor((i + k) / BATCH)) ?? 0) + 1);
       });
@@ -99,12 +126,10 @@ async function main(): Promise<void> {
     await client.cluster.health({ wait_for_nodes: String(NODES), wait_for_status: 'green', timeout: '120s' });
     await installTemplates(client, { retentionDays: RETENTION_DAYS });
     log(`generating ${DOCS} flow logs in batches of ${BATCH}`);
-    const docs = generateFlowLogs('agent', DOCS, DAY);
-    // Many documents reach past the day's end, into the next day's index: every index they go to counts.
-    const indices = [...new Set(docs.map((d) => dailyIndex('flows', d['@timestamp'])))];
+    const { batches, keys } = generateBatches();
+    // Documents reach past the day's end, into the next days' indices: every index they go to counts.
+    const indices = [...new Set(keys.indices)];
     await client.indices.delete({ index: indices }, { ignore: [404] });
-    const batches: Buffer[] = [];
-    for (let i = 0; i < docs.length; i += BATCH) batches.push(gzipSync(docs.slice(i, i + BATCH).map((d) => JSON.stringify(d)).join('\n') + '\n'));
 
     indexer = await spawnIndexer(urls.join(','), INDEXER_ARGS);
     const agent = new Agent({ keepAlive: true, maxSockets: SENDERS });
@@ -172,7 +197,7 @@ async function main(): Promise<void> {
     await client.indices.refresh({ index: indices, ignore_unavailable: true });
     const stored = (await client.count({ index: indices, ignore_unavailable: true })).count;
     const dead = (await client.count({ index: INDEX_PATTERNS.deadletter, ignore_unavailable: true, allow_no_indices: true })).count;
-    const ids = new Set(docs.map((d) => FLOW_CONTRACT.id(d as never)));
+    const ids = new Set(keys.ids);
     const indexerCpuS = indexer.cpuSeconds();
     await indexer.stop();
     indexer = undefined;
@@ -191,7 +216,7 @@ async function main(): Promise<void> {
     console.log(`- indexer CPU ${indexerCpuS.toFixed(1)} s for ${DOCS} documents (${((indexerCpuS / DOCS) * 1e6).toFixed(1)} µs each); wall ${wallS.toFixed(1)} s`);
     console.log(`- stored: ${stored} of ${ids.size} distinct documents; dead-lettered: ${dead}`);
     if (stored !== ids.size || dead !== 0) {
-      if (stored < ids.size) for (const line of await missingTrail(urls, docs, answers, phases)) console.log(line);
+      if (stored < ids.size) for (const line of await missingTrail(urls, keys, answers, phases)) console.log(line);
       console.log('bench:cluster FAILED: documents were lost, duplicated or dead-lettered');
       process.exitCode = 1;
     } else {

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
+#include <pthread.h>
 #include <cstring>
 #include <set>
 #include <string>
@@ -15,6 +17,24 @@
 #include "procflow.skel.h"
 
 namespace {
+
+// The verifier gives up with EAGAIN whenever a signal is pending for the loading thread (a
+// profiler's SIGPROF every millisecond, a timer), which would read as a program this kernel
+// refuses. Signals wait while the programs load and are delivered right after.
+class SignalsHeld {
+ public:
+  SignalsHeld() {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &saved_);
+  }
+  ~SignalsHeld() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+  SignalsHeld(const SignalsHeld&) = delete;
+  SignalsHeld& operator=(const SignalsHeld&) = delete;
+
+ private:
+  sigset_t saved_;
+};
 
 uint32_t OptU32(const Napi::Object& o, const char* key, uint32_t def) {
   if (!o.Has(key) || o.Get(key).IsUndefined()) return def;
@@ -158,7 +178,11 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
       skel_->rodata->cfg_sk_storage =
           planned.count("pf_tpb_send") && planned.count("pf_tpb_recv") && planned.count("pf_tpb_state");
     }
-    int err = procflow__load(skel_);
+    int err;
+    {
+      SignalsHeld held;
+      err = procflow__load(skel_);
+    }
     if (err) {
       std::string log = LibbpfLog::Take();
       std::string failed = LibbpfLog::FailedProgram(log);

@@ -3,7 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { openHarness, requireKernel } from '../support/kernel.js';
@@ -38,6 +40,23 @@ test('auto mode attaches every hook and says why', (t) => {
   }
   const attached = h.collector.programs().filter((p) => p.attached).map((p) => p.name);
   assert.ok(attached.includes('pf_tpb_exec') || attached.includes('pf_tp_exec'));
+});
+
+test('a profiler\'s signals during the load do not cost a hook (the verifier gives up on a pending signal)', (t) => {
+  if (!requireKernel(t)) return;
+  const h = openHarness(t);
+  const expected = Object.fromEntries(h.collector.hooks.map((r) => [r.hook, r.via]));
+  h.collector.close();
+  // V8's sampling profiler signals the main thread every 50 µs while the programs load.
+  const native = fileURLToPath(new URL('../../native/index.js', import.meta.url));
+  const script = `const { openKernelCollector } = await import(${JSON.stringify(native)}); const c = openKernelCollector(); process.stdout.write(JSON.stringify(Object.fromEntries(c.hooks.map((r) => [r.hook, r.via])))); c.close();`;
+  const dir = mkdtempSync(join(tmpdir(), 'procflow-prof-'));
+  try {
+    const out = execFileSync(process.execPath, ['--cpu-prof', '--cpu-prof-interval', '50', '--cpu-prof-dir', dir, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 120_000 });
+    assert.deepEqual(JSON.parse(out), expected);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 /** Where cgroup v2 is mounted (/sys/fs/cgroup preferred), or null. */
