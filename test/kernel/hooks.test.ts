@@ -47,12 +47,12 @@ test('a profiler\'s signals during the load do not cost a hook (the verifier giv
   const h = openHarness(t);
   const expected = Object.fromEntries(h.collector.hooks.map((r) => [r.hook, r.via]));
   h.collector.close();
-  // V8's sampling profiler signals the main thread every 50 µs while the programs load.
+  // V8's sampling profiler signals the main thread every 100 µs while the programs load.
   const native = fileURLToPath(new URL('../../native/index.js', import.meta.url));
   const script = `const { openKernelCollector } = await import(${JSON.stringify(native)}); const c = openKernelCollector(); process.stdout.write(JSON.stringify(Object.fromEntries(c.hooks.map((r) => [r.hook, r.via])))); c.close();`;
   const dir = mkdtempSync(join(tmpdir(), 'procflow-prof-'));
   try {
-    const out = execFileSync(process.execPath, ['--cpu-prof', '--cpu-prof-interval', '50', '--cpu-prof-dir', dir, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 120_000 });
+    const out = execFileSync(process.execPath, ['--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', dir, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 120_000 });
     assert.deepEqual(JSON.parse(out), expected);
   } finally {
     rmSync(dir, { recursive: true, force: true });
