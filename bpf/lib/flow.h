@@ -489,7 +489,10 @@ static __always_inline int pf_account_len(struct sock *sk, long len, int dir,
 		}
 	}
 	live = pf_flows_live();
-	v = pf_flows_lookup(live, &key);
+	if (st && st->owner_tgid == tgid && st->flow_live != live + 1)
+		v = NULL; /* most likely a new flow: insert first, no lookup (an existing one is added to) */
+	else
+		v = pf_flows_lookup(live, &key);
 	if (!v || (st && st->owner_tgid != tgid)) {
 		/* Slow path: a new flow, or a socket seen in its owner's context first. */
 		char comm[PF_COMM_LEN];
@@ -501,10 +504,14 @@ static __always_inline int pf_account_len(struct sock *sk, long len, int dir,
 			__builtin_memcpy(st->owner_comm, comm, PF_COMM_LEN);
 		}
 		if (!v) {
+			if (st)
+				st->flow_live = live + 1;
 			pf_account_new(live, &key, sk, tpb, st, len, dir, role, start_ns, comm);
 			return 0;
 		}
 	}
+	if (st && st->flow_live != live + 1)
+		st->flow_live = live + 1;
 	if (dir == PF_DIR_OUT)
 		__sync_fetch_and_add(&v->bytes_out, len);
 	else
@@ -607,6 +614,7 @@ static __always_inline int pf_tcp_state(struct sock *sk, int oldstate, int newst
 		f.tcp_started = st->start_pending;
 		f.tcp_completed = 1;
 		pf_flow_insert(live, &key, &f, true);
+		st->flow_live = live + 1;
 	}
 	/*
 	 * Keep the state for reads after the close (data queued before FIN):
