@@ -19,6 +19,8 @@ interface One {
   opsPerS: number;
   /** Busy CPU of the whole machine per operation unit. */
   cpuPerOp: number;
+  /** The generators' own CPU (system time includes the programs run in their context) per operation unit. */
+  genCpuPerOp: number;
   /** Program name -> ns per run. */
   ns: Record<string, number>;
 }
@@ -57,7 +59,8 @@ async function measureOne(addon: string, w: Workload): Promise<One> {
     if (a.runs > b.runs) ns[name] = (a.ns - b.ns) / (a.runs - b.runs);
   }
   stop();
-  return { opsPerS: s.opsPerS, cpuPerOp: s.busyCpuS / (s.ops / opsPerUnit(w)), ns };
+  const units = s.ops / opsPerUnit(w);
+  return { opsPerS: s.opsPerS, cpuPerOp: s.busyCpuS / units, genCpuPerOp: s.generatorCpuS / units, ns };
 }
 
 function spawnOne(addon: string, key: string): One {
@@ -70,23 +73,25 @@ function report(key: string, addons: string[], got: Map<string, One[]>): string[
   const off = got.get(OFF)!;
   const offRate = median(off.map((x) => x.opsPerS));
   const offCpu = median(off.map((x) => x.cpuPerOp));
+  const offGen = median(off.map((x) => x.genCpuPerOp));
   const programs = [...new Set(addons.flatMap((a) => got.get(a)!.flatMap((x) => Object.keys(x.ns))))]
     .filter((p) => /_(send|recv|state|tcp_rbuf)$/.test(p)).sort();
   const nsOf = (a: string, p: string) => median(got.get(a)!.filter((x) => x.ns[p] !== undefined).map((x) => x.ns[p]!));
   const lines = [
-    `${w.name}: without procflow ${fmt(offRate * w.scale)} ${w.unit}, ${fmt(offCpu * 1e6)} µs CPU per ${w.op}`,
-    `| build | ${w.unit} | kept | CPU per ${w.op} (µs) | kept (CPU) | ${programs.map((p) => `${p} ns/run`).join(' | ')} |`,
-    `| --- | ---: | ---: | ---: | ---: | ${programs.map(() => '---:').join(' | ')} |`,
+    `${w.name}: without procflow ${fmt(offRate * w.scale)} ${w.unit}, ${fmt(offCpu * 1e6)} µs CPU per ${w.op} (machine), ${fmt(offGen * 1e6)} (generators)`,
+    `| build | ${w.unit} | kept | CPU per ${w.op} (µs) | kept (CPU) | generators' CPU per ${w.op} (µs) | kept (generators' CPU) | ${programs.map((p) => `${p} ns/run`).join(' | ')} |`,
+    `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ${programs.map(() => '---:').join(' | ')} |`,
   ];
   for (const a of addons) {
     const on = got.get(a)!;
     const rate = median(on.map((x) => x.opsPerS));
     const cpu = median(on.map((x) => x.cpuPerOp));
+    const gen = median(on.map((x) => x.genCpuPerOp));
     const cells = programs.map((p) => {
       const ratio = a === addons[0] ? '' : ` (${(nsOf(a, p) / nsOf(addons[0]!, p)).toFixed(2)})`;
       return `${fmt(nsOf(a, p))}${ratio}`;
     });
-    lines.push(`| ${basename(a)} | ${fmt(rate * w.scale)} | ${(rate / offRate).toFixed(3)} | ${fmt(cpu * 1e6)} | ${(offCpu / cpu).toFixed(3)} | ${cells.join(' | ')} |`);
+    lines.push(`| ${basename(a)} | ${fmt(rate * w.scale)} | ${(rate / offRate).toFixed(3)} | ${fmt(cpu * 1e6)} | ${(offCpu / cpu).toFixed(3)} | ${fmt(gen * 1e6)} | ${(offGen / gen).toFixed(3)} | ${cells.join(' | ')} |`);
   }
   return lines;
 }
