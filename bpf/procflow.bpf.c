@@ -27,6 +27,7 @@
 #include "procflow.h"
 #include "lib/maps.h"
 #include "lib/task.h"
+#include "lib/typed.h"
 #include "lib/flow.h"
 #include "lib/dns.h"
 #include "lib/dns-local.h"

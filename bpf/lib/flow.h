@@ -188,31 +188,61 @@ static __always_inline __u8 pf_role_guess(const struct pf_flow_key *key)
 }
 
 /*
- * Find or create the flow of `key`. New entries take the owner's start
- * time, comm and role from the arguments. Returns NULL when the map is full
- * (counted).
+ * A new flow's value, before the insert: the first call's counts go in with
+ * it, so a new flow costs one lookup and one insert, not an insert and a
+ * lookup more.
  */
-static __always_inline struct pf_flow_value *pf_flow_get(__u32 live, const struct pf_flow_key *key,
-							 __u64 start_ns, const char *comm, __u8 role)
+static __always_inline void pf_flow_init(struct pf_flow_value *f, __u64 now, __u64 start_ns,
+					 const char *comm, __u8 role)
+{
+	f->first_seen_ns = now;
+	f->last_seen_ns = now;
+	f->pid_start_ns = start_ns;
+	f->role = role;
+	__builtin_memcpy(f->comm, comm, PF_COMM_LEN);
+}
+
+/* Add a new flow's counts (and TCP stats when `stats`) to the entry another CPU inserted first. */
+static __always_inline void pf_flow_add(struct pf_flow_value *v, const struct pf_flow_value *f, bool stats)
+{
+	__sync_fetch_and_add(&v->bytes_out, f->bytes_out);
+	__sync_fetch_and_add(&v->bytes_in, f->bytes_in);
+	__sync_fetch_and_add(&v->packets_out, f->packets_out);
+	__sync_fetch_and_add(&v->packets_in, f->packets_in);
+	if (f->tcp_started)
+		__sync_fetch_and_add(&v->tcp_started, f->tcp_started);
+	if (f->tcp_completed)
+		__sync_fetch_and_add(&v->tcp_completed, f->tcp_completed);
+	if (stats) {
+		v->srtt_us = f->srtt_us;
+		v->min_rtt_us = f->min_rtt_us;
+		v->cwnd = f->cwnd;
+		v->mss = f->mss;
+		v->retransmits = f->retransmits;
+		v->lost = f->lost;
+	}
+	v->last_seen_ns = f->last_seen_ns;
+}
+
+/*
+ * Insert the new flow `f` of `key`; when another CPU inserted the key first,
+ * add f's counts to that entry instead. A full map is counted.
+ */
+static __always_inline void pf_flow_insert(__u32 live, const struct pf_flow_key *key,
+					   const struct pf_flow_value *f, bool stats)
 {
 	struct pf_flow_value *v;
-	struct pf_flow_value fresh = {};
-	long err;
+	long err = pf_flows_insert(live, key, f);
 
+	if (!err)
+		return;
+	if (err != -17 /* EEXIST */) {
+		pf_count(PF_CTR_FLOW_MAP_FULL);
+		return;
+	}
 	v = pf_flows_lookup(live, key);
 	if (v)
-		return v;
-	fresh.first_seen_ns = bpf_ktime_get_boot_ns();
-	fresh.pid_start_ns = start_ns;
-	fresh.role = role;
-	if (comm)
-		bpf_probe_read_kernel(&fresh.comm, PF_COMM_LEN, comm);
-	err = pf_flows_insert(live, key, &fresh);
-	if (err && err != -17 /* EEXIST: another CPU won the race */) {
-		pf_count(PF_CTR_FLOW_MAP_FULL);
-		return NULL;
-	}
-	return pf_flows_lookup(live, key);
+		pf_flow_add(v, f, stats);
 }
 
 #define PF_TCP_STATS_EVERY_NS (100 * 1000 * 1000ULL)
@@ -275,44 +305,49 @@ static __always_inline void pf_sock_forget(struct sock *sk, bool btf)
 
 /*
  * Segment deltas since the last look (every call), and the latest TCP stats
- * (at most every PF_TCP_STATS_EVERY_NS per socket, or when `force`).
+ * (at most every PF_TCP_STATS_EVERY_NS per socket, or when `force`). `tpb` is
+ * the typed socket (pf_tcp_typed) or NULL; `local` says `v` is a new flow's
+ * value on the stack, not yet shared, so no atomics.
  */
-static __always_inline void pf_tcp_update(struct pf_flow_value *v, struct sock *sk,
-					  struct pf_sock_state *st, __u64 now, bool force)
+static __always_inline void pf_tcp_update(struct pf_flow_value *v, struct sock *sk, struct tcp_sock *tpb,
+					  struct pf_sock_state *st, __u64 now, bool force, bool local)
 {
-	struct tcp_sock *tp = (struct tcp_sock *)sk;
-
 	if (st) {
-		__u32 segs_out = BPF_CORE_READ(tp, segs_out);
-		__u32 segs_in = BPF_CORE_READ(tp, segs_in);
+		__u32 segs_out = PF_TCP(tpb, sk, segs_out);
+		__u32 segs_in = PF_TCP(tpb, sk, segs_in);
 
-		__sync_fetch_and_add(&v->packets_out, segs_out - st->segs_out);
-		__sync_fetch_and_add(&v->packets_in, segs_in - st->segs_in);
+		if (local) {
+			v->packets_out += segs_out - st->segs_out;
+			v->packets_in += segs_in - st->segs_in;
+		} else {
+			__sync_fetch_and_add(&v->packets_out, segs_out - st->segs_out);
+			__sync_fetch_and_add(&v->packets_in, segs_in - st->segs_in);
+		}
 		st->segs_out = segs_out;
 		st->segs_in = segs_in;
 		if (!force && now - st->stats_ns < PF_TCP_STATS_EVERY_NS)
 			return;
 		st->stats_ns = now;
 	}
-	v->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
-	v->min_rtt_us = BPF_CORE_READ(tp, rtt_min.s[0].v);
-	v->cwnd = BPF_CORE_READ(tp, snd_cwnd);
-	v->mss = BPF_CORE_READ(tp, mss_cache);
-	v->retransmits = BPF_CORE_READ(tp, total_retrans);
-	v->lost = BPF_CORE_READ(tp, lost_out);
+	v->srtt_us = PF_TCP(tpb, sk, srtt_us) >> 3;
+	v->min_rtt_us = PF_TCP(tpb, sk, rtt_min.s[0].v);
+	v->cwnd = PF_TCP(tpb, sk, snd_cwnd);
+	v->mss = PF_TCP(tpb, sk, mss_cache);
+	v->retransmits = PF_TCP(tpb, sk, total_retrans);
+	v->lost = PF_TCP(tpb, sk, lost_out);
 }
 
 /* The socket state of a TCP socket, created on first sight (connection older than us). */
-static __always_inline struct pf_sock_state *pf_sock_get(struct sock *sk, __u8 role, int dir, bool btf)
+static __always_inline struct pf_sock_state *pf_sock_get(struct sock *sk, struct tcp_sock *tpb,
+							 __u8 role, int dir, bool btf)
 {
 	struct pf_sock_state *st = pf_sock_find(sk, btf);
 	struct pf_sock_state fresh = {};
-	struct tcp_sock *tp = (struct tcp_sock *)sk;
 	int state;
 
 	if (st && !st->closed)
 		return st;
-	state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	state = PF_READ(btf, sk, __sk_common.skc_state);
 	if (st && state == PF_TCP_CLOSE)
 		return st;
 	/* A closed socket with no state: account, but do not start tracking it. */
@@ -321,9 +356,39 @@ static __always_inline struct pf_sock_state *pf_sock_get(struct sock *sk, __u8 r
 	/* else: no state yet, or a stale closed entry for a reused address. */
 	fresh.role = role;
 	/* Baselines one below now: this call's own segment counts as one packet. */
-	fresh.segs_out = BPF_CORE_READ(tp, segs_out) - (dir == PF_DIR_OUT);
-	fresh.segs_in = BPF_CORE_READ(tp, segs_in) - (dir == PF_DIR_IN);
+	fresh.segs_out = PF_TCP(tpb, sk, segs_out) - (dir == PF_DIR_OUT);
+	fresh.segs_in = PF_TCP(tpb, sk, segs_in) - (dir == PF_DIR_IN);
 	return pf_sock_put(sk, &fresh, btf, !st);
+}
+
+/*
+ * The first bytes of a flow: its value built on the stack with this call's
+ * counts (and forced TCP stats), then inserted.
+ */
+static __always_inline void pf_account_new(__u32 live, const struct pf_flow_key *key, struct sock *sk,
+					   struct tcp_sock *tpb, struct pf_sock_state *st, long len, int dir,
+					   __u8 role, __u64 start_ns, const char *comm)
+{
+	struct pf_flow_value f = {};
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	pf_flow_init(&f, now, start_ns, comm, role);
+	if (dir == PF_DIR_OUT)
+		f.bytes_out = len;
+	else
+		f.bytes_in = len;
+	if (key->proto == PF_PROTO_TCP) {
+		pf_tcp_update(&f, sk, tpb, st, now, true, true);
+		if (st && st->start_pending) {
+			st->start_pending = 0;
+			f.tcp_started = 1;
+		}
+	} else if (dir == PF_DIR_OUT) {
+		f.packets_out = 1;
+	} else {
+		f.packets_in = 1;
+	}
+	pf_flow_insert(live, key, &f, key->proto == PF_PROTO_TCP);
 }
 
 /* Where pf_account finds the peer of an unconnected UDP socket. */
@@ -354,7 +419,7 @@ static __always_inline int pf_account_len(struct sock *sk, long len, int dir,
 	 * per-CPU key half-way and credit the bytes to another flow.
 	 */
 	struct pf_flow_key key;
-	bool fresh = false;
+	struct tcp_sock *tpb = NULL;
 	__u32 live;
 	__u64 now;
 	__u8 role;
@@ -394,7 +459,8 @@ static __always_inline int pf_account_len(struct sock *sk, long len, int dir,
 	pf_count(PF_CTR_FLOW_UPDATES);
 	role = pf_role_guess(&key);
 	if (key.proto == PF_PROTO_TCP) {
-		st = pf_sock_get(sk, role, dir, btf);
+		tpb = pf_tcp_typed(sk, btf);
+		st = pf_sock_get(sk, tpb, role, dir, btf);
 		if (st && st->role)
 			role = st->role;
 		if (len_mode == PF_LEN_COPIED_SEQ && st) {
@@ -423,26 +489,29 @@ static __always_inline int pf_account_len(struct sock *sk, long len, int dir,
 		}
 	}
 	live = pf_flows_live();
-	v = pf_flows_lookup(live, &key);
+	if (st && st->owner_tgid == tgid && st->flow_live != live + 1)
+		v = NULL; /* most likely a new flow: insert first, no lookup (an existing one is added to) */
+	else
+		v = pf_flows_lookup(live, &key);
 	if (!v || (st && st->owner_tgid != tgid)) {
 		/* Slow path: a new flow, or a socket seen in its owner's context first. */
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-		__u64 start_ns = pf_task_start_ns(task);
 		char comm[PF_COMM_LEN];
+		__u64 start_ns = pf_current_owner(comm, btf);
 
-		bpf_get_current_comm(comm, sizeof(comm));
 		if (st && st->owner_tgid != tgid) {
 			st->owner_tgid = tgid;
 			st->owner_start_ns = start_ns;
 			__builtin_memcpy(st->owner_comm, comm, PF_COMM_LEN);
 		}
 		if (!v) {
-			v = pf_flow_get(live, &key, start_ns, comm, role);
-			if (!v)
-				return 0;
-			fresh = true;
+			if (st)
+				st->flow_live = live + 1;
+			pf_account_new(live, &key, sk, tpb, st, len, dir, role, start_ns, comm);
+			return 0;
 		}
 	}
+	if (st && st->flow_live != live + 1)
+		st->flow_live = live + 1;
 	if (dir == PF_DIR_OUT)
 		__sync_fetch_and_add(&v->bytes_out, len);
 	else
@@ -450,7 +519,7 @@ static __always_inline int pf_account_len(struct sock *sk, long len, int dir,
 	now = bpf_ktime_get_boot_ns();
 	v->last_seen_ns = now;
 	if (key.proto == PF_PROTO_TCP) {
-		pf_tcp_update(v, sk, st, now, fresh);
+		pf_tcp_update(v, sk, tpb, st, now, false, false);
 		if (st && st->start_pending) {
 			st->start_pending = 0;
 			__sync_fetch_and_add(&v->tcp_started, 1);
@@ -478,6 +547,9 @@ static __always_inline int pf_tcp_state(struct sock *sk, int oldstate, int newst
 	struct pf_sock_state *st;
 	struct pf_flow_value *v;
 	struct pf_flow_key key;
+	struct tcp_sock *tpb;
+	__u32 live;
+	__u64 now;
 
 	if (newstate == PF_TCP_SYN_SENT) {
 		/* connect(): process context, the caller owns the socket. */
@@ -487,9 +559,7 @@ static __always_inline int pf_tcp_state(struct sock *sk, int oldstate, int newst
 		if (cfg_ignore_tgid && tgid == cfg_ignore_tgid)
 			return 0;
 		fresh.owner_tgid = tgid;
-		fresh.owner_start_ns =
-			pf_task_start_ns((struct task_struct *)bpf_get_current_task());
-		bpf_get_current_comm(fresh.owner_comm, sizeof(fresh.owner_comm));
+		fresh.owner_start_ns = pf_current_owner(fresh.owner_comm, btf);
 		fresh.role = PF_ROLE_CLIENT;
 		pf_sock_put(sk, &fresh, btf, false);
 		return 0;
@@ -525,15 +595,26 @@ static __always_inline int pf_tcp_state(struct sock *sk, int oldstate, int newst
 		return 0;
 	}
 	key.tgid = st->owner_tgid;
-	v = pf_flow_get(pf_flows_live(), &key, st->owner_start_ns, st->owner_comm, st->role);
+	live = pf_flows_live();
+	tpb = pf_tcp_typed(sk, btf);
+	now = bpf_ktime_get_boot_ns();
+	v = pf_flows_lookup(live, &key);
 	if (v) {
-		__u64 now = bpf_ktime_get_boot_ns();
-
-		pf_tcp_update(v, sk, st, now, true);
+		pf_tcp_update(v, sk, tpb, st, now, true, false);
 		if (st->start_pending)
 			__sync_fetch_and_add(&v->tcp_started, 1);
 		__sync_fetch_and_add(&v->tcp_completed, 1);
 		v->last_seen_ns = now;
+	} else {
+		/* The flow went out with a drain since its last bytes: a new one carries the close. */
+		struct pf_flow_value f = {};
+
+		pf_flow_init(&f, now, st->owner_start_ns, st->owner_comm, st->role);
+		pf_tcp_update(&f, sk, tpb, st, now, true, true);
+		f.tcp_started = st->start_pending;
+		f.tcp_completed = 1;
+		pf_flow_insert(live, &key, &f, true);
+		st->flow_live = live + 1;
 	}
 	/*
 	 * Keep the state for reads after the close (data queued before FIN):

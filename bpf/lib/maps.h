@@ -83,7 +83,13 @@ struct pf_sock_state {
 	 */
 	__u32 copied_seq;
 	__u8 fin_read;       /* the FIN's sequence number was taken out of the advance */
-	__u8 pad2[3];
+	/*
+	 * pf_flow_index + 1 of the flow map this socket's flow was last found in
+	 * or put in (0: none yet). Otherwise its flow is most likely not in the
+	 * live map: the first bytes, or a drain since.
+	 */
+	__u8 flow_live;
+	__u8 pad2[2];
 	__u64 owner_start_ns;
 	__u64 stats_ns;      /* when TCP stats were last copied */
 	char owner_comm[PF_COMM_LEN];
