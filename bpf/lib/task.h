@@ -262,7 +262,7 @@ static __always_inline void pf_read_creds(struct task_struct *task, struct pf_ex
 	ev->cap_inheritable = pf_caps(&cred->cap_inheritable);
 }
 
-/* Inode numbers of the task's namespaces (what /proc/PID/ns/* links name). */
+/* Inode numbers of the task's namespaces (what the links in /proc/PID/ns name). */
 static __always_inline void pf_read_namespaces(struct task_struct *task, struct pf_exec_event *ev)
 {
 	struct nsproxy *nsp = BPF_CORE_READ(task, nsproxy);

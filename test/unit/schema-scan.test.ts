@@ -267,11 +267,11 @@ describe('ids', () => {
     const e = { '@timestamp': '2026-03-04T05:06:07.000Z', event_type: 'process_exec', node_name: 'node-a', time: '2026-03-04T05:06:07.000Z', process_exec: { process: { exec_id: 'bm9kZS1hOjE', pid: 10, binary: '/usr/bin/whoami' } } };
     const x = { '@timestamp': '2026-03-04T05:06:08.000Z', event_type: 'process_exit', node_name: 'node-a', time: '2026-03-04T05:06:08.000Z', process_exit: { process: { exec_id: 'bm9kZS1hOjE', pid: 10, binary: '/usr/bin/whoami' }, status: 0 } };
     const golden: Array<[DocTypeContract<never>, unknown, string]> = [
-      [FLOW_CONTRACT as DocTypeContract<never>, sampleFlowLog(), 'h19Laae9sMze3GHG3vhvf8wh'],
-      [FLOW_CONTRACT as DocTypeContract<never>, sampleFlowLog({ process_name: '/bin/\ud800 "q" é', process_exec_id: 'x' }), 'h19Laae9sExwUHecgW8eNG5L'],
-      [DNS_CONTRACT as DocTypeContract<never>, sampleDnsLog(), 'h19Laae9sJUItEbL91Fk_M-p'],
-      [PROCESS_CONTRACT as DocTypeContract<never>, e, 'h19Laae9v2cY5tHpE2NZyUfO'],
-      [PROCESS_CONTRACT as DocTypeContract<never>, x, 'h19Laae9wNoP5nTjZDdxcbfV'],
+      [FLOW_CONTRACT as DocTypeContract<never>, sampleFlowLog(), 'h19pp72wzN7cYcbe-G9_zCEL'],
+      [FLOW_CONTRACT as DocTypeContract<never>, sampleFlowLog({ process_name: '/bin/\ud800 "q" é', process_exec_id: 'x' }), 'h19pp72wTHBQd5yBbx40bkvB'],
+      [DNS_CONTRACT as DocTypeContract<never>, sampleDnsLog(), 'h19pp72wlQi0Rsv3UWT8z6nr'],
+      [PROCESS_CONTRACT as DocTypeContract<never>, e, 'h19pp72_Zxjm0ekTY1nJR86U'],
+      [PROCESS_CONTRACT as DocTypeContract<never>, x, 'h19pp73A2g_mdONkN3Fxt9XG'],
     ];
     for (const [contract, doc, id] of golden) {
       assert.equal(contract.id(doc as never), id);
