@@ -23,7 +23,7 @@ import { dnsLogDocument, processKey, type DnsDocumentContext } from './dns/docum
 import { DnsNameCache, type NameCacheOptions } from './dns/name-cache.js';
 import { hostNamespaces, readStat, scanProcesses } from './process/procfs.js';
 import { Redactor, type RedactionOptions } from './process/redact.js';
-import type { DocSink } from './delivery/sink.js';
+import type { DocSink, HeldDocs } from './delivery/sink.js';
 
 const PROCESS_EVENT_KINDS = ['exec', 'fork', 'exit', 'dns'] as const;
 
@@ -81,6 +81,8 @@ export class Agent {
   private dnsIntervalStartMs = Date.now();
   private readonly ctx: HandlerContext;
   private pendingProcess: ProcessEventDoc[] = [];
+  /** The interval's process events, serialised as they come when the sink can hold them. */
+  private readonly heldProcess: HeldDocs | undefined;
   private timers: NodeJS.Timeout[] = [];
   private flushing: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -125,6 +127,7 @@ export class Agent {
       userNames: this.userNames,
       hostNamespaces: o.process_namespaces ? hostNamespaces(o.procRoot) : undefined,
     });
+    this.heldProcess = parts.sink.hold?.('process');
     this.filter = new EventFilter(exportFilterOptions(o));
     this.limiter = new RateLimiter(o.process_events_rate);
     this.ctx = {
@@ -235,14 +238,20 @@ export class Agent {
       this.stats.processEventsRateLimited++;
       return;
     }
-    if (this.pendingProcess.length >= (this.o.maxPendingProcessEvents ?? 50_000)) {
+    const held = this.heldProcess;
+    if ((held ? held.count : this.pendingProcess.length) >= (this.o.maxPendingProcessEvents ?? 50_000)) {
       this.stats.processEventsOverflow++;
       return;
     }
-    this.pendingProcess.push(doc);
+    if (held) held.add(doc);
+    else this.pendingProcess.push(doc);
   }
 
   private async writeProcessEvents(): Promise<void> {
+    if (this.heldProcess) {
+      if (this.heldProcess.count) this.stats.processEventsExported += await this.heldProcess.write();
+      return;
+    }
     const docs = this.pendingProcess;
     this.pendingProcess = [];
     if (docs.length) this.stats.processEventsExported += await this.parts.sink.write('process', docs);

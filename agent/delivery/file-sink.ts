@@ -7,7 +7,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from '../../common/log.js';
 import { CONTRACTS, DOC_KINDS, INDEX_PREFIX, type Validator } from '../../schema/index.js';
 import { RotatingFile, type RotatingFileStats, type RotationLimits } from './rotating-file.js';
-import type { DocSink } from './sink.js';
+import { serialiserFor, type DocSink } from './sink.js';
 import type { BatchKind } from './spool.js';
 
 /** Bytes gathered before one write(2). */
@@ -68,6 +68,7 @@ export class FileSink implements DocSink {
   private async writeNow(kind: BatchKind, docs: Iterable<object>): Promise<number> {
     const file = this.files[kind];
     const validate = this.validators[kind];
+    const json = serialiserFor(kind);
     const parts: Buffer[] = [];
     let partBytes = 0;
     let partLines = 0;
@@ -102,7 +103,7 @@ export class FileSink implements DocSink {
         this.invalid(kind, problem);
         continue;
       }
-      const line = Buffer.from(`${JSON.stringify(doc)}\n`);
+      const line = Buffer.from(`${json(doc)}\n`);
       if (file.needsRotation(partBytes, line.length)) {
         await push();
         if (!failed) await file.rotate().catch((err: Error) => { failed = err; });

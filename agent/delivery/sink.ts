@@ -13,8 +13,19 @@ import { createGzip, type Gzip } from 'node:zlib';
 import type { Logger } from '../../common/log.js';
 import { CONTRACTS, DOC_KINDS, type Validator } from '../../schema/index.js';
 import type { BatchKind, Spool } from './spool.js';
+import { docJson } from '../../common/doc-json.js';
+import { HeldLines } from './held-lines.js';
 
 const VALIDATORS = Object.fromEntries(DOC_KINDS.map((k) => [k, CONTRACTS[k].validate])) as Record<BatchKind, Validator>;
+
+/**
+ * How documents of a kind become JSON: process events through docJson, which writes the process
+ * records they share once; flow and DNS documents share nothing, and JSON.stringify is quicker
+ * on them than a walk.
+ */
+export function serialiserFor(kind: BatchKind): (doc: object) => string {
+  return kind === 'process' ? docJson : JSON.stringify;
+}
 
 /** At most one log line about invalid documents per this many ms (the metric counts them all). */
 const INVALID_LOG_INTERVAL_MS = 60_000;
@@ -32,6 +43,20 @@ const GZIP_LEVEL = 6;
 
 export interface DocSink {
   write(kind: BatchKind, docs: Iterable<object>): Promise<number>;
+  /**
+   * Where documents of `kind` can wait for the next write already serialised, off the JS heap;
+   * a sink without it is given the documents themselves at the write.
+   */
+  hold?(kind: BatchKind): HeldDocs;
+}
+
+/** Documents given one at a time and written together, the same as write() would have written them. */
+export interface HeldDocs {
+  add(doc: object): void;
+  /** Documents held now. */
+  readonly count: number;
+  /** Writes what is held (and holds nothing after); resolves to the documents written. */
+  write(): Promise<number>;
 }
 
 /** The settings among these carry their names in agent/config.ts, and no defaults here. */
@@ -152,6 +177,7 @@ export class SpoolSink implements DocSink {
   async write(kind: BatchKind, docs: Iterable<object>): Promise<number> {
     const { batch_max_size: maxBytes, batch_max_docs: maxDocs } = this.limits;
     const validate = VALIDATORS[kind];
+    const json = serialiserFor(kind);
     // One chunk buffer per concurrent write (normally one at a time: flows, then process events).
     const chunk = this.spare ?? new LineBuffer();
     this.spare = undefined;
@@ -191,7 +217,7 @@ export class SpoolSink implements DocSink {
           if (++total % DOCS_PER_TURN === 0) await yieldToLoop();
           continue;
         }
-        const line = JSON.stringify(doc);
+        const line = json(doc);
         const size = lineBytes(line);
         if (batch && (batch.docs >= maxDocs || batch.bytes + size > maxBytes)) await endBatch();
         batch ??= new GzipBatch();
@@ -237,21 +263,19 @@ const OUT_CHUNK_CHARS = 64 * 1024;
 export class StreamSink implements DocSink {
   constructor(private readonly out: Writable) {}
 
-  async write(_kind: BatchKind, docs: Iterable<object>): Promise<number> {
+  async write(kind: BatchKind, docs: Iterable<object>): Promise<number> {
+    const json = serialiserFor(kind);
     let n = 0;
     // Lines go out in chunks of about OUT_CHUNK_CHARS: stdout on a file or pipe is a write system
     // call per write(), which cost a quarter of the agent's time per exec when it was one per line.
     let pending = '';
     const send = async () => {
-      // A reader that went away never drains: fail the write instead of waiting for ever.
-      if (this.out.destroyed || this.out.writableEnded) throw new Error('the output stream is closed (its reader went away)');
       const chunk = pending;
       pending = '';
-      // Backpressure: a slow reader (jq, a pipe) slows the agent's output, not its memory.
-      if (!this.out.write(chunk)) await this.drained();
+      await this.send(chunk);
     };
     for (const doc of docs) {
-      pending += `${JSON.stringify(doc)}\n`;
+      pending += `${json(doc)}\n`;
       if (pending.length >= OUT_CHUNK_CHARS) await send();
       if (++n % DOCS_PER_TURN === 0) {
         if (pending) await send();
@@ -260,6 +284,41 @@ export class StreamSink implements DocSink {
     }
     if (pending) await send();
     return n;
+  }
+
+  /** The lines serialised as documents come, written in blocks (held-lines.ts). */
+  hold(kind: BatchKind): HeldDocs {
+    const json = serialiserFor(kind);
+    const lines = new HeldLines();
+    // A document JSON cannot hold fails the write, as it would have failed write(), not the caller's add.
+    let failed: Error | undefined;
+    return {
+      add: (doc) => {
+        try {
+          lines.add(json(doc));
+        } catch (err) {
+          failed ??= err as Error;
+        }
+      },
+      get count() {
+        return lines.count;
+      },
+      write: async () => {
+        const held = lines.take();
+        const err = failed;
+        failed = undefined;
+        for (const block of held.blocks) await this.send(block);
+        if (err) throw err;
+        return held.lines;
+      },
+    };
+  }
+
+  private async send(chunk: string | Buffer): Promise<void> {
+    // A reader that went away never drains: fail the write instead of waiting for ever.
+    if (this.out.destroyed || this.out.writableEnded) throw new Error('the output stream is closed (its reader went away)');
+    // Backpressure: a slow reader (jq, a pipe) slows the agent's output, not its memory.
+    if (!this.out.write(chunk)) await this.drained();
   }
 
   /** 'drain', or an error when the stream closes or fails first. */

@@ -4,7 +4,7 @@
 // or when the agent stops. Between those it is remembered here, bounded: when `udp_max_flows`
 // are remembered the least recently seen flow is completed early to make room (counted as an
 // eviction), so the started and completed counts stay balanced.
-import { startTickNs } from '../process/clock.js';
+import { processKey } from '../process/exec-id.js';
 import type { FlowRecord } from '../../native/types.js';
 import type { ProcessEntry } from '../process/process-cache.js';
 
@@ -45,8 +45,9 @@ function flowKey(f: UdpFlowIdentity): string {
   return `${f.localIp}|${f.localPort}|${f.remoteIp}|${f.remotePort}|${f.role}|${f.pid}|${f.startNs}`;
 }
 
+/** A process start, as the process cache keys it: every exit is noted, so the key is the cache's recent one. */
 function procKey(pid: number, startNs: bigint): string {
-  return `${pid}:${startTickNs(startNs)}`;
+  return processKey(pid, startNs);
 }
 
 export class UdpFlowTracker {

@@ -4,6 +4,7 @@
 import type { ServerResponse } from 'node:http';
 import type { ProcessEventDoc } from '../../schema/index.js';
 import type { EventFilter } from './process-events.js';
+import { docJson } from '../../common/doc-json.js';
 
 interface Subscriber {
   res: ServerResponse;
@@ -26,7 +27,7 @@ export class EventHub {
 
   publish(doc: ProcessEventDoc): void {
     if (this.subs.size === 0) return;
-    const line = `${JSON.stringify(doc)}\n`;
+    const line = `${docJson(doc)}\n`;
     for (const s of this.subs) {
       if (!s.filter.matches(doc)) continue;
       if (s.res.writableNeedDrain) {

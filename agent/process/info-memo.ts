@@ -5,6 +5,7 @@
 // writer of an entry would have to bump), so a change from anywhere makes a new record.
 import type { ProcessInfo } from '../../schema/index.js';
 import type { InfoMemo, ProcessEntry } from './process-cache.js';
+import { shareJson } from '../../common/doc-json.js';
 
 /**
  * The values a record is made from, besides settings fixed at start: the entry's fields (objects
@@ -32,6 +33,8 @@ export function keepInfo(e: ProcessEntry, user: string | undefined, info: Proces
       e.auid, e.cwd, e.parentExecId, e.containerId, e.cgroupId, e.creds, e.caps, e.ns],
   };
   e.infoMemo = memo;
+  // Reused records are serialised once, whichever documents name them.
+  shareJson(info);
 }
 
 /** Lets the kept record go (it stays in the documents that already hold it). */

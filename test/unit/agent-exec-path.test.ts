@@ -1,6 +1,7 @@
 // The exec path's shortcuts (issue 14, item 2) give what the long way gave: ISO times per minute,
 // decoded records that share repeated strings and objects, image records reused only while
-// unchanged, cgroup identities remembered.
+// unchanged (and serialised once), cgroup identities remembered, exec ids and cache keys made
+// without a Buffer or a bigint division each.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeEvents } from '../../native/decode.js';
@@ -16,6 +17,9 @@ import { NO_PODS } from '../../agent/identity/pod-lookup.js';
 import { agentDefaults } from '../../agent/config.js';
 import { execEvent, exitEvent } from '../../agent/synthetic.js';
 import { prng } from '../support/prng.js';
+import { docJson } from '../../common/doc-json.js';
+import { execId, imageExecId, processKey } from '../../agent/process/exec-id.js';
+import { NS_PER_TICK, startTickNs } from '../../agent/process/clock.js';
 
 const H = LAYOUT.pf_event_header.offsets;
 const X = LAYOUT.pf_exec_event.offsets;
@@ -137,6 +141,48 @@ test('process documents: an image record is shared while the image is unchanged 
   assert.equal(expected(e1.process_exec!.parent!).binary, '/usr/bin/loadgen');
   const again = cache.onExec(execEvent(102, 102_000_000_000n, '/bin/false', ['-x']));
   assert.equal(b.exec(again, 7n).process_exec!.process.binary, '/bin/false');
+});
+
+test('docJson gives what JSON.stringify gives, with shared records written from their kept text', () => {
+  const o = agentDefaults({ node_name: 'n1' });
+  const cache = new ProcessCache({ ...o, redactor: new Redactor(o), exit_retention: 60_000 });
+  const b = new ProcessEventBuilder('n1', cache, new BootClock(0), NO_PODS);
+  cache.onExec(execEvent(100, 100_000_000_000n, '/usr/bin/loadgen', ['exec', 'a "quoted" \\ arg', 'ünï']));
+  const docs: object[] = [];
+  for (const pid of [101, 102, 103]) {
+    const kid = cache.onExec(execEvent(pid, BigInt(pid) * 1_000_000_000n, '/bin/true', ['x'], { ppid: 100, parentStartNs: 100_000_000_000n }));
+    docs.push(b.exec(kid, BigInt(pid)));
+    docs.push(b.exit(cache.onExit(exitEvent(pid, BigInt(pid) * 1_000_000_000n, pid === 102 ? 1 : 0)), BigInt(pid) + 1n));
+  }
+  // An exit of a process never seen: a task-name record, not shared.
+  docs.push(b.exit(cache.onExit(exitEvent(999, 999_000_000_000n, 0)), 1000n));
+  for (const doc of docs) {
+    assert.equal(docJson(doc), JSON.stringify(doc));
+    assert.equal(docJson(doc), JSON.stringify(doc), 'again, from the kept text');
+  }
+  // What JSON.stringify leaves out or writes its own way, at every level.
+  const odd = {
+    a: undefined, b: () => 1, c: Symbol('s'), d: [1, undefined, 'x'], e: new Date(0), f: { toJSON: () => 'j' }, g: NaN, h: -0,
+    i: { j: undefined, k: { l: [{ m: 1 }] }, n: null, o: Object.create(null) as object }, 'p"q': 'r\n', 1: 'first',
+  };
+  assert.equal(docJson(odd), JSON.stringify(odd));
+  assert.equal(docJson([1, { a: 2 }]), JSON.stringify([1, { a: 2 }]));
+  assert.equal(docJson({ toJSON: () => ({ x: 1 }) }), JSON.stringify({ toJSON: () => ({ x: 1 }) }));
+});
+
+test('exec ids and cache keys are what Buffer base64 and the bigint division give', () => {
+  const rnd = prng(7);
+  for (const node of ['n1', 'ab', 'abc', 'node-1.example.com', 'nöde-ü', '日本', '']) {
+    for (let i = 0; i < 2000; i++) {
+      const pid = Math.floor(rnd() * 4_194_304);
+      const ns = BigInt(Math.floor(rnd() * 1e15)) * BigInt(1 + (i % 7));
+      assert.equal(execId(node, pid, ns), Buffer.from(`${node}:${startTickNs(ns)}:${pid}`).toString('base64'));
+      assert.equal(imageExecId(node, pid, ns), Buffer.from(`${node}:${ns}:${pid}`).toString('base64'));
+      assert.equal(processKey(pid, ns), `${pid}:${ns / NS_PER_TICK}`);
+      assert.equal(processKey(pid, ns), `${pid}:${ns / NS_PER_TICK}`, 'again, from the recent keys');
+      assert.equal(processKey(pid, ns + NS_PER_TICK), `${pid}:${ns / NS_PER_TICK + 1n}`, 'the same pid, a later start');
+    }
+  }
 });
 
 test('CgroupIdentities: the container and pod of a path, as the functions say, bounded', () => {

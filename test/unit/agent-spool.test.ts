@@ -156,6 +156,34 @@ test('sinks give the event loop turns during a long write', async () => {
   assert.ok(turns > 0, 'a timer ran while 5000 documents were written');
 });
 
+test('StreamSink.hold writes the bytes write() writes, across blocks, and holds nothing after', async () => {
+  const collect = () => {
+    const parts: Buffer[] = [];
+    const out = new Writable({ write: (c: Buffer, _e, done) => (parts.push(Buffer.from(c)), done()) });
+    return { out, bytes: () => Buffer.concat(parts) };
+  };
+  // Past one 256 KiB block, with multi-byte text, a document larger than a block, and one with a shared part.
+  const shared = { name: 'é'.repeat(10), n: 1 };
+  const docs: object[] = Array.from({ length: 3000 }, (_, i) => ({ i, text: `ünïcødé ${'x'.repeat(i % 300)} 日本`, parent: shared }));
+  docs.splice(1500, 0, { big: 'b'.repeat(300_000) });
+  const a = collect();
+  assert.equal(await new StreamSink(a.out).write('process', docs), docs.length);
+  const b = collect();
+  const held = new StreamSink(b.out).hold('process');
+  for (const d of docs) held.add(d);
+  assert.equal(held.count, docs.length);
+  assert.equal(await held.write(), docs.length);
+  assert.equal(held.count, 0);
+  assert.equal(await held.write(), 0, 'nothing held twice');
+  assert.ok(a.bytes().equals(b.bytes()));
+  assert.equal(b.bytes().toString().split('\n').length, docs.length + 1);
+  // A document JSON cannot hold: the others are written, and the write fails as write() would.
+  held.add({ n: 1n });
+  held.add({ ok: true });
+  await assert.rejects(held.write(), TypeError);
+  assert.ok(b.bytes().toString().endsWith('{"ok":true}\n'));
+});
+
 test('invalid documents go to the dead letter with the reason, counted and logged once; the rest of the batch is spooled', async (t) => {
   const dir = tempDir(t);
   const spool = spoolIn(dir, { spool_max_size: 1 << 20 });
