@@ -96,18 +96,20 @@ const skipSpace = (b: Buffer, i: number): number => {
 const IN_STRING = new Uint8Array(256).map((_, c) => (c >= 0x20 && c !== QUOTE && c !== BACKSLASH ? 1 : 0));
 
 /**
- * Whether any of the four bytes of `w` is a quote, a backslash or a control character (the
- * "has a byte less than n" and "has a zero byte" word tricks; exact as a yes or no).
+ * The bytes of `w` (four, little-endian) that are a quote, a backslash or a control character,
+ * as their top bits (the "has a byte less than n" and "has a zero byte" word tricks). A borrow
+ * can flag a byte above a flagged one, never below: the lowest flag is exact, and so is zero.
  */
-function hasStringStop(w: number): boolean {
+function stringStops(w: number): number {
   const quote = w ^ 0x22222222;
   const backslash = w ^ 0x5c5c5c5c;
-  return ((((w - 0x20202020) & ~w) | ((quote - 0x01010101) & ~quote) | ((backslash - 0x01010101) & ~backslash)) & 0x80808080) !== 0;
+  return (((w - 0x20202020) & ~w) | ((quote - 0x01010101) & ~quote) | ((backslash - 0x01010101) & ~backslash)) & 0x80808080;
 }
 
 /**
  * `b[i]` opens a string: the index after its closing quote, or NOT_SURE (a raw control
- * character, no end). Plain bytes are skipped four at a time (`view` is the line's).
+ * character, no end). Bytes are read four at a time (`view` is the line's), and the first stop
+ * in a word is found from its flags, so short strings cost a word or two too.
  */
 function stringEnd(b: Buffer, i: number): number {
   const n = b.length;
@@ -115,12 +117,23 @@ function stringEnd(b: Buffer, i: number): number {
   let escaped = false;
   let j = i + 1;
   for (;;) {
-    while (j + 4 <= n && !hasStringStop(view.getUint32(viewBase + j, true))) j += 4;
-    if (j >= n) return NOT_SURE;
-    const c = b[j]!;
-    if (IN_STRING[c] === 1) {
-      j++;
-      continue;
+    let c: number;
+    if (j + 4 <= n) {
+      const stops = stringStops(view.getUint32(viewBase + j, true));
+      if (stops === 0) {
+        j += 4;
+        continue;
+      }
+      // The lowest flag's bit is 7, 15, 23 or 31: the stop is that many bytes on.
+      j += (31 - Math.clz32(stops & -stops)) >> 3;
+      c = b[j]!;
+    } else {
+      if (j >= n) return NOT_SURE;
+      c = b[j]!;
+      if (IN_STRING[c] === 1) {
+        j++;
+        continue;
+      }
     }
     if (c === QUOTE) {
       stringStart = i;
@@ -378,7 +391,7 @@ interface Field {
   readonly name: string;
   /** The key as written without escapes or spaces, `"name":`, to compare in place. */
   readonly key: Buffer;
-  /** The key's bytes four at a time (little-endian), the last word padded with what follows it: see keyEnd. */
+  /** The key's bytes four at a time (little-endian): see keyWords. */
   readonly keyWords: Uint32Array;
   /** Position in the table, for the duplicate check. */
   readonly slot: number;
@@ -422,23 +435,28 @@ function valueOf(b: Buffer, a: number, e: number, plain: boolean): unknown {
   return integer;
 }
 
-/** A key's bytes as little-endian 32-bit words; a last partial word holds only the key's bytes (the rest compared one by one). */
+/**
+ * A key's bytes as little-endian 32-bit words: its whole words, then (when its length is not a
+ * multiple of four) the word of its last four bytes, which overlaps the one before. A key as
+ * written, `"x":`, is at least four bytes.
+ */
 function keyWords(key: Buffer): Uint32Array {
-  const words = new Uint32Array(key.length >> 2);
-  for (let w = 0; w < words.length; w++) words[w] = key.readUInt32LE(w * 4);
+  const whole = key.length >> 2;
+  const words = new Uint32Array(whole + (key.length & 3 ? 1 : 0));
+  for (let w = 0; w < whole; w++) words[w] = key.readUInt32LE(w * 4);
+  if (words.length > whole) words[whole] = key.readUInt32LE(key.length - 4);
   return words;
 }
 
 /** The index after the field's key when b[i, ...) starts with it, else NOT_SURE. */
 function keyEnd(b: Buffer, i: number, field: Field): number {
-  const key = field.key;
-  const n = key.length;
+  const n = field.key.length;
   if (i + n > b.length) return NOT_SURE;
   const words = field.keyWords;
   const at = viewBase + i;
-  for (let w = 0; w < words.length; w++) if (view.getUint32(at + w * 4, true) !== words[w]) return NOT_SURE;
-  for (let k = words.length * 4; k < n; k++) if (b[i + k] !== key[k]) return NOT_SURE;
-  return i + n;
+  const last = words.length - 1;
+  for (let w = 0; w < last; w++) if (view.getUint32(at + w * 4, true) !== words[w]) return NOT_SURE;
+  return view.getUint32(at + n - 4, true) === words[last] ? i + n : NOT_SURE;
 }
 
 /** `b[i]` opens an object: scans the table's fields, checked as compileObject in validate.ts does. */
@@ -608,12 +626,41 @@ function compileField(spec: FieldSpec): ValueScan {
 // The JSON text of a document's id parts, rebuilt for each document.
 let idText = Buffer.allocUnsafe(4096);
 const NULL_TEXT = NULL;
+/** Views of idText from its start, by length: hashing a view made once costs no typed array per document. */
+let idTextViews: Buffer[] = [];
 
 function idTextRoom(used: number, more: number): void {
   if (used + more <= idText.length) return;
   const grown = Buffer.allocUnsafe(Math.max(idText.length * 2, used + more));
   idText.copy(grown, 0, 0, used);
   idText = grown;
+  idTextViews = [];
+}
+
+/** idText[0, length). */
+function idTextView(length: number): Buffer {
+  return (idTextViews[length] ??= idText.subarray(0, length));
+}
+
+// A batch comes from one node: the node part's text is decoded again only when its bytes change
+// (the same string then also lets idOfPartsJson skip its own comparison).
+let lastNodeBytes = Buffer.alloc(256);
+let lastNodeLength = -1;
+let lastNodeText = '';
+
+/** The text of idText[start, end) (the node part), the same string as last time when the bytes are. */
+function nodeText(start: number, end: number): string {
+  const n = end - start;
+  if (n === lastNodeLength) {
+    let k = 0;
+    while (k < n && lastNodeBytes[k] === idText[start + k]) k++;
+    if (k === n) return lastNodeText;
+  }
+  if (n > lastNodeBytes.length) lastNodeBytes = Buffer.alloc(Math.max(n, lastNodeBytes.length * 2));
+  idText.copy(lastNodeBytes, 0, start, end);
+  lastNodeLength = n;
+  lastNodeText = idText.toString('utf8', start, end);
+  return lastNodeText;
 }
 
 /** A scanner for documents of `table` that takes out what `spec` asks for. The line must be valid UTF-8. */
@@ -666,7 +713,7 @@ export function compileScanner(table: FieldTable, spec: ScannerSpec): Scanner {
     // The time is the agents' form inside its quotes, or read as the parsed path reads it.
     let time = out[timeStart] === QUOTE ? agentTimeAt(out, timeStart + 1, timeEnd - 1) : NaN;
     if (Number.isNaN(time)) time = partTime(JSON.parse(out.toString('utf8', timeStart, timeEnd)));
-    return idOfPartsJson(out.subarray(0, at), out.toString('utf8', 1, nodeEnd), time);
+    return idOfPartsJson(idTextView(at), nodeText(1, nodeEnd), time);
   };
 
   /** The id when a part is not plain: that part parsed and written again by JSON.stringify. */
@@ -684,7 +731,8 @@ export function compileScanner(table: FieldTable, spec: ScannerSpec): Scanner {
     stringStart = -1;
     if (view.buffer !== bytes.buffer) view = new DataView(bytes.buffer);
     viewBase = bytes.byteOffset;
-    ids.start.fill(-1);
+    // A loop: fill() is a call into the runtime, dear for a few slots.
+    for (let k = 0; k < ids.start.length; k++) ids.start[k] = -1;
     try {
       const keys: Record<string, unknown> = {};
       const end = top(bytes, skipSpace(bytes, 0), keys);

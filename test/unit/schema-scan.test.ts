@@ -218,6 +218,35 @@ describe('document scanners', () => {
   });
 });
 
+describe('strings read four bytes at a time', () => {
+  it('end at the first quote, escape or control character wherever it falls in a word, up to the line\'s end', () => {
+    // The value's length and where the stop falls shift it across every place in a word; the
+    // line is a view at every offset of a larger buffer, and the string is the last value too.
+    const stops = ['"', '\\"', '\\\\', '\\u0041', '\t', '\u0001', '\u001f', ' ', '~', 'é', '\u007f'];
+    let answered = 0;
+    for (let length = 0; length < 11; length++) {
+      for (let at = 0; at <= length; at++) {
+        for (const stop of stops) {
+          const raw = `${'a'.repeat(at)}${stop}${'b'.repeat(length - at)}`;
+          for (const [field, last] of [['source_name', false], ['community_id', true]] as const) {
+            const rest: Record<string, unknown> = { ...sampleFlowLog() };
+            delete rest[field];
+            const json = JSON.stringify(rest);
+            const line = Buffer.from(last ? `${json.slice(0, -1)},"${field}":"${raw}"}` : `{"${field}":"${raw}",${json.slice(1)}`);
+            for (const offset of [0, 1, 2, 3]) {
+              const buffer = Buffer.alloc(line.length + offset + 3, 0x22);
+              line.copy(buffer, offset);
+              if (agrees(FLOW_CONTRACT as DocTypeContract<never>, buffer.subarray(offset, offset + line.length), `${field} ${JSON.stringify(raw)} at offset ${offset}`)) answered++;
+              else assert.ok(raw.includes('"') && !raw.includes('\\"') ? true : /[\u0000-\u001f]/.test(raw), `declined ${JSON.stringify(raw)} in ${field}`);
+            }
+          }
+        }
+      }
+    }
+    assert.ok(answered > 1000, `${answered} answered`);
+  });
+});
+
 describe('IPv6 addresses read in place', () => {
   it('are ones net.isIP takes', () => {
     const rnd = prng(6);
