@@ -3,8 +3,8 @@
 // anything is written, so a bad line rejects the whole batch (and stops reading at once). The
 // document's own bytes are passed through to Elasticsearch unchanged (no re-serialising).
 //
-// A line is first read by the contract's scanner, which checks it without building it and takes
-// out only what the id and daily index are made of. A line the scanner declines (malformed,
+// A line is first read by the contract's scanner, which checks it (its UTF-8 too) without
+// building it and takes out only what the id and daily index are made of. A line the scanner declines (malformed,
 // invalid, or merely unusual: escapes in keys, duplicate keys, numbers written oddly) takes the
 // full path: nesting depth before parsing, JSON.parse, the validator, which says what is wrong
 // or accepts it; both paths give a document the same id and index.
@@ -62,9 +62,10 @@ export class BatchBuilder {
   /** Validates one line; throws HttpError naming the line when it is not a valid document. */
   add(line: Buffer, lineNo: number): void {
     if (line.length === 0) return;
-    if (!isUtf8(line)) throw badLine('invalid_utf8', lineNo, 'not valid UTF-8');
-    // The scanner's cut-down document and id, else the parsed document (its id made below).
+    // The scanner's cut-down document and id, else the parsed document (its id made below). A
+    // line the scanner accepts is UTF-8 (it checks as it reads), so only the others are checked here.
     const scanned = this.scan ? this.contract.scan(line) : null;
+    if (scanned === null && !isUtf8(line)) throw badLine('invalid_utf8', lineNo, 'not valid UTF-8');
     const doc = scanned ? scanned.keys : this.parse(line, lineNo);
     if (doc === undefined) return;
     if (this.entries.count + this.refused.length + this.duplicates >= this.limits.maxDocs) {

@@ -4,6 +4,9 @@
 // small object of the same shape, and the text of its id parts, hashed as ids.ts hashes the
 // parsed values. The indexer so names and identifies a document without JSON.parse.
 //
+// A scanner also checks that a line is UTF-8 (the caller need not): bytes above 0x7f are
+// accepted only inside strings, as the well-formed sequences node's isUtf8 accepts.
+//
 // A scanner vouches for a line or declines it, never more: it answers only when the full parse
 // and the validator would accept the line, with the values and id they would give; anything it
 // is unsure of (escapes in a key, duplicate keys, numbers other than plain integers, a failed
@@ -75,7 +78,7 @@ let view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
 let viewBase = 0;
 
 /**
- * The bytes b[a, e) as a string (valid UTF-8 is a precondition of scanning). Only the few
+ * The bytes b[a, e) as a string (of a string the scanner found valid UTF-8). Only the few
  * values wanted as strings are decoded, each alone: cheaper than the whole line.
  */
 function text(b: Buffer, a: number, e: number): string {
@@ -92,18 +95,45 @@ const skipSpace = (b: Buffer, i: number): number => {
   return i;
 };
 
-/** Bytes that stand for themselves inside a string: not a quote, a backslash or a control character. */
-const IN_STRING = new Uint8Array(256).map((_, c) => (c >= 0x20 && c !== QUOTE && c !== BACKSLASH ? 1 : 0));
+/** ASCII bytes that stand for themselves inside a string: not a quote, a backslash or a control character. */
+const IN_STRING = new Uint8Array(256).map((_, c) => (c >= 0x20 && c < 0x80 && c !== QUOTE && c !== BACKSLASH ? 1 : 0));
 
 /**
- * The bytes of `w` (four, little-endian) that are a quote, a backslash or a control character,
- * as their top bits (the "has a byte less than n" and "has a zero byte" word tricks). A borrow
- * can flag a byte above a flagged one, never below: the lowest flag is exact, and so is zero.
+ * The bytes of `w` (four, little-endian) that are a quote, a backslash, a control character or
+ * not ASCII, as their top bits (the "has a byte less than n" and "has a zero byte" word tricks).
+ * A borrow can flag a byte above a flagged one, never below: the lowest flag is exact, and so
+ * is zero.
  */
 function stringStops(w: number): number {
   const quote = w ^ 0x22222222;
   const backslash = w ^ 0x5c5c5c5c;
-  return (((w - 0x20202020) & ~w) | ((quote - 0x01010101) & ~quote) | ((backslash - 0x01010101) & ~backslash)) & 0x80808080;
+  return (w | ((w - 0x20202020) & ~w) | ((quote - 0x01010101) & ~quote) | ((backslash - 0x01010101) & ~backslash)) & 0x80808080;
+}
+
+const isContinuation = (c: number | undefined) => c !== undefined && c >= 0x80 && c <= 0xbf;
+
+/**
+ * The length of the well-formed UTF-8 sequence that starts with the byte b[j] (above 0x7f), or
+ * NOT_SURE: no overlong forms, surrogates or code points past U+10FFFF, nothing cut off.
+ */
+function utf8Length(b: Buffer, j: number): number {
+  const c = b[j]!;
+  if (c >= 0xc2 && c <= 0xdf) return isContinuation(b[j + 1]) ? 2 : NOT_SURE;
+  if (c >= 0xe0 && c <= 0xef) {
+    const d = b[j + 1];
+    // E0 must not be overlong (A0-BF next), ED must not be a surrogate (80-9F next).
+    const lo = c === 0xe0 ? 0xa0 : 0x80;
+    const hi = c === 0xed ? 0x9f : 0xbf;
+    return d !== undefined && d >= lo && d <= hi && isContinuation(b[j + 2]) ? 3 : NOT_SURE;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    const d = b[j + 1];
+    // F0 must not be overlong (90-BF next), F4 must stay within U+10FFFF (80-8F next).
+    const lo = c === 0xf0 ? 0x90 : 0x80;
+    const hi = c === 0xf4 ? 0x8f : 0xbf;
+    return d !== undefined && d >= lo && d <= hi && isContinuation(b[j + 2]) && isContinuation(b[j + 3]) ? 4 : NOT_SURE;
+  }
+  return NOT_SURE;
 }
 
 /**
@@ -139,6 +169,12 @@ function stringEnd(b: Buffer, i: number): number {
       stringStart = i;
       stringEscaped = escaped;
       return j + 1;
+    }
+    if (c >= 0x80) {
+      const length = utf8Length(b, j);
+      if (length === NOT_SURE || j + length > n) return NOT_SURE;
+      j += length;
+      continue;
     }
     if (c !== BACKSLASH) return NOT_SURE;
     escaped = true;
@@ -693,7 +729,7 @@ function nodeText(start: number, end: number): string {
   return lastNodeText;
 }
 
-/** A scanner for documents of `table` that takes out what `spec` asks for. The line must be valid UTF-8. */
+/** A scanner for documents of `table` that takes out what `spec` asks for; it declines a line that is not UTF-8. */
 export function compileScanner(table: FieldTable, spec: ScannerSpec): Scanner {
   const paths: PathTree = new Map();
   for (const key of spec.keys) nodeAt(paths, key).keep = true;

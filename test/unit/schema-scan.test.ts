@@ -83,7 +83,8 @@ function fullPath(contract: DocTypeContract<never>, line: Buffer): { id: string;
 
 /** Asserts the scanner's answer for a line is the full path's (or a decline); true when it answered. */
 function agrees(contract: DocTypeContract<never>, line: Buffer, what: string): boolean {
-  const scanned = isUtf8(line) ? contract.scan(line) : null;
+  // Lines that are not UTF-8 too: the scanner checks that itself.
+  const scanned = contract.scan(line);
   if (scanned === null) return false;
   const full = fullPath(contract, line);
   assert.ok(full, `${what}: the scanner accepted a line the full path refuses: ${line.toString('utf8').slice(0, 300)}`);
@@ -244,6 +245,39 @@ describe('strings read four bytes at a time', () => {
       }
     }
     assert.ok(answered > 1000, `${answered} answered`);
+  });
+});
+
+describe('UTF-8 checked as strings are read', () => {
+  it('accepts the sequences isUtf8 accepts, in strings only, and declines the rest', () => {
+    const sequences = [
+      [0xc3, 0xa9], [0xc2, 0x80], [0xdf, 0xbf], [0xe0, 0xa0, 0x80], [0xe2, 0x80, 0xa8], [0xed, 0x9f, 0xbf], [0xee, 0x80, 0x80], [0xef, 0xbf, 0xbf],
+      [0xf0, 0x90, 0x80, 0x80], [0xf0, 0x9f, 0x98, 0x80], [0xf3, 0xbf, 0xbf, 0xbf], [0xf4, 0x8f, 0xbf, 0xbf],
+      // Overlong, surrogates, past U+10FFFF, stray continuations, cut off, bytes never in UTF-8.
+      [0xc0, 0xaf], [0xc1, 0xbf], [0xe0, 0x9f, 0xbf], [0xed, 0xa0, 0x80], [0xed, 0xbf, 0xbf], [0xf0, 0x8f, 0xbf, 0xbf], [0xf4, 0x90, 0x80, 0x80],
+      [0xf5, 0x80, 0x80, 0x80], [0x80], [0xbf], [0xc3], [0xe2, 0x80], [0xf0, 0x9f, 0x98], [0xc3, 0x41], [0xe2, 0x41, 0x80], [0xfe], [0xff],
+      [0x5c, 0xc3, 0xa9], [0x5c, 0xff],
+    ];
+    let answered = 0;
+    for (const sequence of sequences) {
+      for (let at = 0; at < 6; at++) {
+        for (const [field, last] of [['process_name', false], ['community_id', true]] as const) {
+          const rest: Record<string, unknown> = { ...sampleFlowLog() };
+          delete rest[field];
+          const json = JSON.stringify(rest);
+          const raw = Buffer.concat([Buffer.from('a'.repeat(at)), Buffer.from(sequence), Buffer.from('z')]);
+          const line = last
+            ? Buffer.concat([Buffer.from(`${json.slice(0, -1)},"${field}":"`), raw, Buffer.from('"}')])
+            : Buffer.concat([Buffer.from(`{"${field}":"`), raw, Buffer.from(`",${json.slice(1)}`)]);
+          if (agrees(FLOW_CONTRACT as DocTypeContract<never>, line, `${field} ${Buffer.from(sequence).toString('hex')} after ${at}`)) answered++;
+          else assert.ok(!isUtf8(line) || sequence[0] === 0x5c, `declined valid UTF-8 ${Buffer.from(sequence).toString('hex')} in ${field}`);
+          // Outside a string, not even a well-formed sequence is JSON.
+          const outside = Buffer.concat([Buffer.from(`{"${field}":"a"`), Buffer.from(sequence), Buffer.from(`,${json.slice(1)}`)]);
+          assert.equal(FLOW_CONTRACT.scan(outside), null);
+        }
+      }
+    }
+    assert.equal(answered, 12 * 6 * 2);
   });
 });
 
