@@ -6,7 +6,9 @@
 // Settings (environment): PROCFLOW_ES_URL (else a local Elasticsearch is started),
 // BENCH_DOCS (200000), BENCH_BATCH (agent batch: at most this many documents and 4 MiB, the
 // agent's defaults), BENCH_SENDERS (4), BENCH_ROUNDS (3; 0 skips the throughput phase),
-// BENCH_INDEXER_NODE_FLAGS (none), BENCH_GENERATOR (agent: documents as the agent sends them on a
+// BENCH_INDEXER_NODE_FLAGS (none), BENCH_INDEXER_CONCURRENCY and BENCH_INDEXER_FLUSH_BYTES (the
+// indexer's --bulk-concurrency and --bulk-flush-bytes, to tune them against the helper's fixed 4
+// and 5 MiB; the same by default), BENCH_GENERATOR (agent: documents as the agent sends them on a
 // Kubernetes cluster; plain: the earlier, plainer ones; see bench/flow-docs.ts),
 // BENCH_STORAGE (1: also measure bytes on disk per flow log after a force merge, for procflow's
 // templates as setup installs them beside plainer settings, with Elasticsearch's CPU per indexed
@@ -40,7 +42,9 @@ export const INDEX = dailyIndex('flows', DAY);
 /** The indexer dead-letters documents older than its retention: the benchmark's day must be inside it. */
 export const RETENTION_DAYS = Math.ceil((Date.now() - DAY) / 86_400_000) + 2;
 /** How the benchmarks start the indexer (bench:cluster too). */
-export const INDEXER_ARGS = ['--bulk-concurrency', String(CONCURRENCY), '--bulk-flush-bytes', String(FLUSH_BYTES), '--retention-days', String(RETENTION_DAYS)];
+const INDEXER_CONCURRENCY = Number(process.env.BENCH_INDEXER_CONCURRENCY ?? CONCURRENCY);
+const INDEXER_FLUSH_BYTES = Number(process.env.BENCH_INDEXER_FLUSH_BYTES ?? FLUSH_BYTES);
+export const INDEXER_ARGS = ['--bulk-concurrency', String(INDEXER_CONCURRENCY), '--bulk-flush-bytes', String(INDEXER_FLUSH_BYTES), '--retention-days', String(RETENTION_DAYS)];
 
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
@@ -300,7 +304,7 @@ async function throughput(client: Client, esUrl: string): Promise<string[]> {
   // conditions; the median of the rounds resists one disturbed round on a shared machine.
   const perRound = a.map((x, i) => b[i]! / x);
   const report = [
-    `indexer benchmark: ${DOCS} flow documents (${GENERATOR} generator)${process.env.BENCH_INDEXER_NODE_FLAGS ? ` (indexer node flags: ${process.env.BENCH_INDEXER_NODE_FLAGS})` : ''}, ${ROUNDS} round(s), agent batches of <= ${BATCH} docs / 4 MiB (gzip), ${SENDERS} senders, bulk concurrency ${CONCURRENCY}`,
+    `indexer benchmark: ${DOCS} flow documents (${GENERATOR} generator)${process.env.BENCH_INDEXER_NODE_FLAGS ? ` (indexer node flags: ${process.env.BENCH_INDEXER_NODE_FLAGS})` : ''}, ${ROUNDS} round(s), agent batches of <= ${BATCH} docs / 4 MiB (gzip), ${SENDERS} senders, bulk concurrency ${CONCURRENCY} and ${FLUSH_BYTES} B requests (indexer: ${INDEXER_CONCURRENCY}, ${INDEXER_FLUSH_BYTES} B)`,
     `  (a) bulk helper direct : ${mean(a).toFixed(0)} docs/s`,
     `  (b) through indexer    : ${mean(b).toFixed(0)} docs/s`,
     `  ratio b/a              : ${median(perRound).toFixed(3)} median of rounds [${perRound.map((r) => r.toFixed(2)).join(', ')}], ${(mean(b) / mean(a)).toFixed(3)} of the means (aim >= 0.97)`,
