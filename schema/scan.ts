@@ -53,6 +53,7 @@ const PLUS = 0x2b;
 const ZERO = 0x30;
 const NINE = 0x39;
 const LOWER_E = 0x65;
+const LOWER_N = 0x6e;
 const UPPER_E = 0x45;
 const NOT_SURE = -1;
 /** Integers of at most this many digits are exact in a double (and safe integers). */
@@ -137,33 +138,46 @@ function utf8Length(b: Buffer, j: number): number {
 }
 
 /**
+ * The index of the first stop (see stringStops) at or after b[j], read four bytes at a time
+ * (`view` is the line's); or, where the line has less than a word left, of its first byte not
+ * read yet, which may be a stop or not.
+ */
+function nextStop(b: Buffer, j: number): number {
+  const n = b.length;
+  while (j + 4 <= n) {
+    const stops = stringStops(view.getUint32(viewBase + j, true));
+    // The lowest flag's bit is 7, 15, 23 or 31: the stop is that many bytes on.
+    if (stops !== 0) return j + ((31 - Math.clz32(stops & -stops)) >> 3);
+    j += 4;
+  }
+  return j;
+}
+
+/**
  * `b[i]` opens a string: the index after its closing quote, or NOT_SURE (a raw control
- * character, no end). Bytes are read four at a time (`view` is the line's), and the first stop
- * in a word is found from its flags, so short strings cost a word or two too.
+ * character, no end, not UTF-8). Short strings cost a word or two. Kept small for V8 to inline:
+ * a stop other than the closing quote goes on in stringEndFrom.
  */
 function stringEnd(b: Buffer, i: number): number {
+  if (i >= b.length || b[i] !== QUOTE) return NOT_SURE;
+  const j = nextStop(b, i + 1);
+  if (b[j] !== QUOTE) return stringEndFrom(b, i, j);
+  stringStart = i;
+  stringEscaped = false;
+  return j + 1;
+}
+
+/** stringEnd from b[j] on, where an escape, a byte above 0x7f, a control character or the line's last bytes are. */
+function stringEndFrom(b: Buffer, i: number, j: number): number {
   const n = b.length;
-  if (i >= n || b[i] !== QUOTE) return NOT_SURE;
   let escaped = false;
-  let j = i + 1;
   for (;;) {
-    let c: number;
-    if (j + 4 <= n) {
-      const stops = stringStops(view.getUint32(viewBase + j, true));
-      if (stops === 0) {
-        j += 4;
-        continue;
-      }
-      // The lowest flag's bit is 7, 15, 23 or 31: the stop is that many bytes on.
-      j += (31 - Math.clz32(stops & -stops)) >> 3;
-      c = b[j]!;
-    } else {
-      if (j >= n) return NOT_SURE;
-      c = b[j]!;
-      if (IN_STRING[c] === 1) {
-        j++;
-        continue;
-      }
+    j = nextStop(b, j);
+    if (j >= n) return NOT_SURE;
+    const c = b[j]!;
+    if (IN_STRING[c] === 1) {
+      j++;
+      continue;
     }
     if (c === QUOTE) {
       stringStart = i;
@@ -322,12 +336,40 @@ interface Scalar {
   readonly pattern: RegExp | null;
   readonly min: number;
   readonly max: number;
+  /** A date field's last text and time. */
+  readonly times: TimeMemo | null;
+}
+
+/**
+ * agentTimeAt remembered for the last text: a batch's documents mostly share their times, and
+ * comparing the bytes costs less than reading the digits again.
+ */
+class TimeMemo {
+  private readonly bytes = new Uint8Array(24);
+  private length = -1;
+  private ms = NaN;
+
+  at(b: Uint8Array, a: number, e: number): number {
+    const n = e - a;
+    const bytes = this.bytes;
+    if (n === this.length) {
+      let k = 0;
+      while (k < n && bytes[k] === b[a + k]) k++;
+      if (k === n) return this.ms;
+    }
+    this.ms = agentTimeAt(b, a, e);
+    if (n <= bytes.length) {
+      for (let k = 0; k < n; k++) bytes[k] = b[a + k]!;
+      this.length = n;
+    } else this.length = -1;
+    return this.ms;
+  }
 }
 
 function scalarOf(spec: FieldSpec): Scalar {
   const type = { keyword: KEYWORD, ip: IP, long: LONG, double: DOUBLE, boolean: BOOLEAN, date: DATE, object: -1, flattened: -1 }[spec.type];
   if (type < 0) throw new Error(`schema: ${spec.type} is not a scalar`);
-  return { type, pattern: spec.pattern ?? null, min: spec.min ?? -Infinity, max: spec.max ?? Infinity };
+  return { type, pattern: spec.pattern ?? null, min: spec.min ?? -Infinity, max: spec.max ?? Infinity, times: type === DATE ? new TimeMemo() : null };
 }
 
 /**
@@ -348,7 +390,7 @@ function scalarEnd(s: Scalar, b: Buffer, i: number): number {
   if (type === KEYWORD) return s.pattern === null || s.pattern.test(text(b, i + 1, end - 1)) ? end : NOT_SURE;
   if (type === IP) return isPlainIPv4(b, i + 1, end - 1) || isPlainIPv6(b, i + 1, end - 1) ? end : scalarEndSlow(s, b, i);
   // DATE: the agents' form is a date without more ado (what isDate would find, read in place).
-  return Number.isNaN(agentTimeAt(b, i + 1, end - 1)) ? scalarEndSlow(s, b, i) : end;
+  return Number.isNaN(s.times!.at(b, i + 1, end - 1)) ? scalarEndSlow(s, b, i) : end;
 }
 
 function scalarEndSlow(s: Scalar, b: Buffer, i: number): number {
@@ -600,7 +642,7 @@ function compileObject(table: FieldTable, paths: PathTree | null, ids: IdSlots):
         previous.next = field;
       }
       previous = field;
-      if (b[a] === NULL[0] && bytesAt(b, a, NULL)) {
+      if (b[a] === LOWER_N && bytesAt(b, a, NULL)) {
         // As the validator: a null is no value (and no required field); for an id, no part.
         i = a + NULL.length;
         if (field.keep || field.inner) into[field.name] = null;
@@ -745,6 +787,7 @@ export function compileScanner(table: FieldTable, spec: ScannerSpec): Scanner {
     parts.push(slots);
   }
   const ids: IdSlots = { start: new Int32Array(slotCount), end: new Int32Array(slotCount), plain: new Uint8Array(slotCount) };
+  const idTimes = new TimeMemo();
   const top = compileObject(table, paths, ids);
 
   /** The id of the parts' values, their JSON.stringify written from their text. */
@@ -778,7 +821,7 @@ export function compileScanner(table: FieldTable, spec: ScannerSpec): Scanner {
     }
     out[at++] = CLOSE_ARRAY;
     // The time is the agents' form inside its quotes, or read as the parsed path reads it.
-    let time = out[timeStart] === QUOTE ? agentTimeAt(out, timeStart + 1, timeEnd - 1) : NaN;
+    let time = out[timeStart] === QUOTE ? idTimes.at(out, timeStart + 1, timeEnd - 1) : NaN;
     if (Number.isNaN(time)) time = partTime(JSON.parse(out.toString('utf8', timeStart, timeEnd)));
     return idOfPartsJson(idTextView(at), nodeText(1, nodeEnd), time);
   };
