@@ -9,19 +9,18 @@
 // Light enough to run beside other work (no cluster); bench:indexer measures with one.
 //
 // Settings (environment): BENCH_DOCS (200000), BENCH_ROUNDS (5), BENCH_SENDERS (4), BENCH_GENERATOR
-// (agent: the documents agents send on a Kubernetes cluster; plain: the earlier, plainer ones).
+// (agent: the documents agents send on a Kubernetes cluster; plain: the earlier, plainer ones),
+// BENCH_BASELINE (a checkout of another commit, built: its code runs too, round by round
+// alternating with this one's in (1) and in (2), so a change is measured before and after under
+// the same load; a shared machine's noise is larger than most changes between separate runs).
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { FLOW_CONTRACT, buildTemplates, SCHEMA_VERSION } from '../schema/index.js';
-import { BulkEntries, SlabPool } from '../indexer/arena.js';
-import { readBody } from '../indexer/body.js';
-import { bulkBody, splitByBytes } from '../indexer/bulk-body.js';
-import { InFlight } from '../indexer/in-flight.js';
-import { BatchBuilder } from '../indexer/ndjson.js';
-import { withDefaults } from '../indexer/options.js';
+import { pathToFileURL } from 'node:url';
+import { buildTemplates, SCHEMA_VERSION } from '../schema/index.js';
 import { AGENT_BATCH_DOCS, BENCH_DAY, GENERATORS, agentBatches, generateFlowLogs, type Generator } from './flow-docs.js';
-import { sendBatches, spawnIndexer } from './indexer-process.js';
+import { sendBatches, type RunningIndexer } from './indexer-process.js';
 
 const DOCS = Number(process.env.BENCH_DOCS ?? 200_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -32,6 +31,8 @@ if (!GENERATORS.includes(GENERATOR)) throw new Error(`bench: no document generat
 const WIRE_CHUNK = 64 * 1024;
 /** The benchmark's day must be inside the indexer's retention. */
 const RETENTION_DAYS = Math.ceil((Date.now() - BENCH_DAY) / 86_400_000) + 2;
+
+const BASELINE = process.env.BENCH_BASELINE;
 
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -52,15 +53,46 @@ const drain = async (stream: Readable): Promise<number> => {
   return bytes;
 };
 
-/** (1): µs of CPU per document of each round, in this process. */
-async function inProcess(batches: Buffer[]): Promise<number[]> {
-  const o = withDefaults({ es_url: 'http://127.0.0.1:9200' });
-  const inFlight = new InFlight(o.max_in_flight_requests, o.max_in_flight_bytes);
-  const slabs = new SlabPool(o.max_in_flight_bytes);
-  // The whole benchmark day (and the years since) is inside the window, as in bench:indexer.
-  const limits = { maxDocs: o.max_batch_docs, maxDepth: o.max_nesting_depth, notBeforeMs: 0, notAfterMs: Date.now() + o.max_future_skew };
-  const perDoc: number[] = [];
-  for (let round = 1; round <= ROUNDS; round++) {
+/** The indexer's code of one build: this one's, or the baseline's (from its own dist). */
+async function build(dist: string) {
+  const load = (path: string) => import(pathToFileURL(join(dist, path)).href);
+  return {
+    ...((await load('schema/index.js')) as typeof import('../schema/index.js')),
+    ...((await load('indexer/arena.js')) as typeof import('../indexer/arena.js')),
+    ...((await load('indexer/body.js')) as typeof import('../indexer/body.js')),
+    ...((await load('indexer/bulk-body.js')) as typeof import('../indexer/bulk-body.js')),
+    ...((await load('indexer/in-flight.js')) as typeof import('../indexer/in-flight.js')),
+    ...((await load('indexer/ndjson.js')) as typeof import('../indexer/ndjson.js')),
+    ...((await load('indexer/options.js')) as typeof import('../indexer/options.js')),
+    ...((await load('bench/indexer-process.js')) as typeof import('./indexer-process.js')),
+  };
+}
+type Build = Awaited<ReturnType<typeof build>>;
+
+/** Runs `round` for each build in turn, the order swapped every round; each build's results. */
+async function alternate<T>(builds: Build[], round: (b: Build, i: number, n: number) => Promise<T>): Promise<T[][]> {
+  const out: T[][] = builds.map(() => []);
+  for (let n = 1; n <= ROUNDS; n++) {
+    const order = builds.map((_, i) => i);
+    if (n % 2 === 0) order.reverse();
+    for (const i of order) out[i]!.push(await round(builds[i]!, i, n));
+  }
+  return out;
+}
+
+const NAMES = ['this build', 'baseline'];
+
+/** (1): µs of CPU per document of each round, in this process, for each build. */
+async function inProcess(builds: Build[], batches: Buffer[]): Promise<number[][]> {
+  const setups = builds.map((b) => {
+    const o = b.withDefaults({ es_url: 'http://127.0.0.1:9200' });
+    // The whole benchmark day (and the years since) is inside the window, as in bench:indexer.
+    const limits = { maxDocs: o.max_batch_docs, maxDepth: o.max_nesting_depth, notBeforeMs: 0, notAfterMs: Date.now() + o.max_future_skew };
+    return { o, limits, inFlight: new b.InFlight(o.max_in_flight_requests, o.max_in_flight_bytes), slabs: new b.SlabPool(o.max_in_flight_bytes) };
+  });
+  return alternate(builds, async (b, i, round) => {
+    const { o, limits, inFlight, slabs } = setups[i]!;
+    const { BatchBuilder, BulkEntries, FLOW_CONTRACT, bulkBody, readBody, splitByBytes } = b;
     const cpu0 = process.cpuUsage();
     let docs = 0;
     let bulkBytes = 0;
@@ -82,10 +114,10 @@ async function inProcess(batches: Buffer[]): Promise<number[]> {
     }
     const cpu = process.cpuUsage(cpu0);
     if (docs !== DOCS) throw new Error(`bench: ${docs} of ${DOCS} documents prepared`);
-    perDoc.push((cpu.user + cpu.system) / docs);
-    log(`(1) round ${round}: ${perDoc.at(-1)!.toFixed(2)} µs CPU per document (bulk body ${(bulkBytes / docs).toFixed(0)} B per document)`);
-  }
-  return perDoc;
+    const perDoc = (cpu.user + cpu.system) / docs;
+    log(`(1) round ${round}${builds.length > 1 ? `, ${NAMES[i]}` : ''}: ${perDoc.toFixed(2)} µs CPU per document (bulk body ${(bulkBytes / docs).toFixed(0)} B per document)`);
+    return perDoc;
+  });
 }
 
 /** Answers what the indexer asks of Elasticsearch: healthy, templates installed, every bulk item created. */
@@ -115,21 +147,23 @@ function standIn(): Promise<{ url: string; close(): void }> {
   );
 }
 
-/** (2): µs of the indexer's CPU per document of each round, over HTTP against the stand-in; its peak RSS. */
-async function overHttp(batches: Buffer[]): Promise<{ perDoc: number[]; peakMiB: number }> {
+/** (2): µs of the indexer's CPU per document of each round, over HTTP against the stand-in, for each build; their peak RSS. */
+async function overHttp(builds: Build[], batches: Buffer[]): Promise<Array<{ perDoc: number[]; peakMiB: number }>> {
   const es = await standIn();
-  const indexer = await spawnIndexer(es.url, ['--install-templates', 'false', '--retention-days', String(RETENTION_DAYS)]);
-  const perDoc: number[] = [];
+  const indexers: RunningIndexer[] = [];
   try {
-    for (let round = 1; round <= ROUNDS; round++) {
+    for (const b of builds) indexers.push(await b.spawnIndexer(es.url, ['--install-templates', 'false', '--retention-days', String(RETENTION_DAYS)]));
+    const perDoc = await alternate(builds, async (_, i, round) => {
+      const indexer = indexers[i]!;
       const cpu0 = indexer.cpuSeconds();
       const { seconds } = await sendBatches(indexer.url, batches, SENDERS);
-      perDoc.push(((indexer.cpuSeconds() - cpu0) / DOCS) * 1e6);
-      log(`(2) round ${round}: ${perDoc.at(-1)!.toFixed(2)} µs of the indexer's CPU per document, ${(DOCS / seconds).toFixed(0)} docs/s`);
-    }
-    return { perDoc, peakMiB: indexer.peakRssKiB() / 1024 };
+      const us = ((indexer.cpuSeconds() - cpu0) / DOCS) * 1e6;
+      log(`(2) round ${round}${builds.length > 1 ? `, ${NAMES[i]}` : ''}: ${us.toFixed(2)} µs of the indexer's CPU per document, ${(DOCS / seconds).toFixed(0)} docs/s`);
+      return us;
+    });
+    return perDoc.map((xs, i) => ({ perDoc: xs, peakMiB: indexers[i]!.peakRssKiB() / 1024 }));
   } finally {
-    await indexer.stop();
+    for (const indexer of indexers) await indexer.stop();
     es.close();
   }
 }
@@ -137,10 +171,20 @@ async function overHttp(batches: Buffer[]): Promise<{ perDoc: number[]; peakMiB:
 async function main(): Promise<void> {
   const { batches, rawBytes } = agentBatches(generateFlowLogs(GENERATOR, DOCS, BENCH_DAY), AGENT_BATCH_DOCS);
   log(`${DOCS} flow documents (${GENERATOR} generator) in ${batches.length} batches, ${(rawBytes / DOCS).toFixed(0)} B per document as NDJSON`);
-  const own = await inProcess(batches);
-  const http = await overHttp(batches);
+  const builds = [await build(join(import.meta.dirname, '..')), ...(BASELINE ? [await build(join(BASELINE, 'dist'))] : [])];
+  const own = await inProcess(builds, batches);
+  const http = await overHttp(builds, batches);
   const summary = (xs: number[]) => `${median(xs).toFixed(2)} µs per document (${(1e6 / median(xs)).toFixed(0)} docs/s per core), median of ${xs.length} rounds (best ${Math.min(...xs).toFixed(2)})`;
-  process.stdout.write(`indexer CPU without Elasticsearch (${DOCS} flow logs, ${GENERATOR} generator):\n  (1) its code path, in one process       : ${summary(own)}\n  (2) over HTTP, a stand-in for the cluster: ${summary(http.perDoc)}; peak RSS ${http.peakMiB.toFixed(1)} MiB\n`);
+  const lines = [`indexer CPU without Elasticsearch (${DOCS} flow logs, ${GENERATOR} generator):`];
+  builds.forEach((_, i) => {
+    const who = builds.length > 1 ? ` (${i ? `baseline ${BASELINE}` : 'this build'})` : '';
+    lines.push(`  (1) its code path, in one process${who}       : ${summary(own[i]!)}`, `  (2) over HTTP, a stand-in for the cluster${who}: ${summary(http[i]!.perDoc)}; peak RSS ${http[i]!.peakMiB.toFixed(1)} MiB`);
+  });
+  if (builds.length > 1) {
+    const ratio = (xs: number[][]) => (median(xs[0]!) / median(xs[1]!)).toFixed(3);
+    lines.push(`  this build / baseline (medians): (1) ${ratio(own)}, (2) ${ratio(http.map((h) => h.perDoc))}`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 await main();
