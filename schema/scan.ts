@@ -745,8 +745,12 @@ function idTextRoom(used: number, more: number): void {
   idTextWords = new DataView(idText.buffer, idText.byteOffset, idText.length);
 }
 
+/** Id texts longer than this are rare (very long values): their views are not kept, so no sender can make many. */
+const KEPT_VIEW_LENGTH = 4096;
+
 /** idText[0, length). */
 function idTextView(length: number): Buffer {
+  if (length > KEPT_VIEW_LENGTH) return idText.subarray(0, length);
   return (idTextViews[length] ??= idText.subarray(0, length));
 }
 

@@ -248,6 +248,15 @@ describe('strings read four bytes at a time', () => {
   });
 });
 
+describe('long id parts', () => {
+  it('give the full path\'s ids, the id text longer than the views kept of it and then short again', () => {
+    for (const length of [10, 5000, 70_000, 12, 5000]) {
+      const line = Buffer.from(JSON.stringify(sampleFlowLog({ process_name: `/${'p'.repeat(length)}`, process_exec_id: 'e'.repeat(length) })));
+      assert.ok(agrees(FLOW_CONTRACT as DocTypeContract<never>, line, `parts of ${length} characters`), `declined parts of ${length} characters`);
+    }
+  });
+});
+
 describe('UTF-8 checked as strings are read', () => {
   it('accepts the sequences isUtf8 accepts, in strings only, and declines the rest', () => {
     const sequences = [
