@@ -1,13 +1,14 @@
 // npm run bench:indexer — the same generated flow documents written into the same cluster
 // (a) directly with the client's bulk helper and (b) through `procflow indexer` over HTTP as
-// agents send them (gzip NDJSON batches, a few concurrent senders). Prints docs/s for each,
+// agents send them (compressed NDJSON batches, a few concurrent senders). Prints docs/s for each,
 // the ratio b/a, and the indexer's peak RSS (VmHWM of the child process).
 //
 // Settings (environment): PROCFLOW_ES_URL (else a local Elasticsearch is started),
 // BENCH_DOCS (200000), BENCH_BATCH (agent batch: at most this many documents and 4 MiB, the
 // agent's defaults), BENCH_SENDERS (4), BENCH_ROUNDS (3; 0 skips the throughput phase),
 // BENCH_INDEXER_NODE_FLAGS (none), BENCH_GENERATOR (agent: documents as the agent sends them on a
-// Kubernetes cluster; plain: the earlier, plainer ones; see bench/flow-docs.ts),
+// Kubernetes cluster; plain: the earlier, plainer ones; see bench/flow-docs.ts), BENCH_ENCODING (zstd,
+// as agents compress batches by default; or gzip),
 // BENCH_STORAGE (1: also measure bytes on disk per flow log after a force merge, for procflow's
 // templates as setup installs them beside plainer settings, with Elasticsearch's CPU per indexed
 // document), BENCH_STORAGE_DOCS (BENCH_DOCS), BENCH_STORAGE_GENERATORS (agent,plain: the storage

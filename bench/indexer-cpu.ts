@@ -9,7 +9,9 @@
 // Light enough to run beside other work (no cluster); bench:indexer measures with one.
 //
 // Settings (environment): BENCH_DOCS (200000), BENCH_ROUNDS (5), BENCH_SENDERS (4), BENCH_GENERATOR
-// (agent: the documents agents send on a Kubernetes cluster; plain: the earlier, plainer ones).
+// (agent: the documents agents send on a Kubernetes cluster; plain: the earlier, plainer ones),
+// BENCH_ENCODINGS (zstd,gzip: the batches' encodings, each measured in turn, zstd being the
+// agents' default; with two, the ratio of the first to the second).
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
@@ -20,6 +22,7 @@ import { bulkBody, splitByBytes } from '../indexer/bulk-body.js';
 import { InFlight } from '../indexer/in-flight.js';
 import { BatchBuilder } from '../indexer/ndjson.js';
 import { withDefaults } from '../indexer/options.js';
+import { BATCH_ENCODINGS, encodingOf, type BatchEncoding } from '../common/batch-encoding.js';
 import { AGENT_BATCH_DOCS, BENCH_DAY, GENERATORS, agentBatches, generateFlowLogs, type Generator } from './flow-docs.js';
 import { sendBatches, spawnIndexer } from './indexer-process.js';
 
@@ -28,6 +31,10 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SENDERS = Number(process.env.BENCH_SENDERS ?? 4);
 const GENERATOR = (process.env.BENCH_GENERATOR ?? 'agent') as Generator;
 if (!GENERATORS.includes(GENERATOR)) throw new Error(`bench: no document generator named ${JSON.stringify(GENERATOR)}; use one of ${GENERATORS.join(', ')}`);
+const ENCODINGS = (process.env.BENCH_ENCODINGS ?? 'zstd,gzip').split(',').filter(Boolean).map((e): BatchEncoding => {
+  if ((BATCH_ENCODINGS as readonly string[]).includes(e)) return e as BatchEncoding;
+  throw new Error(`bench: BENCH_ENCODINGS: no batch encoding ${JSON.stringify(e)}; use ${BATCH_ENCODINGS.join(', ')}`);
+});
 /** What a socket hands the server at a time. */
 const WIRE_CHUNK = 64 * 1024;
 /** The benchmark's day must be inside the indexer's retention. */
@@ -70,7 +77,7 @@ async function inProcess(batches: Buffer[]): Promise<number[]> {
       const batch = new BatchBuilder(FLOW_CONTRACT, limits, entries);
       await readBody(
         fakeRequest(body),
-        true,
+        encodingOf(body) ?? 'identity',
         { maxBytes: o.max_body_size, maxLineBytes: o.max_document_size, ticket, prepaid: 0, deadlineMs: o.body_timeout, minRate: 0 },
         (line, lineNo) => batch.add(line, lineNo),
       );
@@ -135,12 +142,27 @@ async function overHttp(batches: Buffer[]): Promise<{ perDoc: number[]; peakMiB:
 }
 
 async function main(): Promise<void> {
-  const { batches, rawBytes } = agentBatches(generateFlowLogs(GENERATOR, DOCS, BENCH_DAY), AGENT_BATCH_DOCS);
-  log(`${DOCS} flow documents (${GENERATOR} generator) in ${batches.length} batches, ${(rawBytes / DOCS).toFixed(0)} B per document as NDJSON`);
-  const own = await inProcess(batches);
-  const http = await overHttp(batches);
+  const docs = generateFlowLogs(GENERATOR, DOCS, BENCH_DAY);
   const summary = (xs: number[]) => `${median(xs).toFixed(2)} µs per document (${(1e6 / median(xs)).toFixed(0)} docs/s per core), median of ${xs.length} rounds (best ${Math.min(...xs).toFixed(2)})`;
-  process.stdout.write(`indexer CPU without Elasticsearch (${DOCS} flow logs, ${GENERATOR} generator):\n  (1) its code path, in one process       : ${summary(own)}\n  (2) over HTTP, a stand-in for the cluster: ${summary(http.perDoc)}; peak RSS ${http.peakMiB.toFixed(1)} MiB\n`);
+  const report: string[] = [];
+  const medians: Record<string, [number, number]> = {};
+  for (const encoding of ENCODINGS) {
+    const { batches, rawBytes } = agentBatches(docs, AGENT_BATCH_DOCS, encoding);
+    const wire = batches.reduce((n, b) => n + b.length, 0);
+    log(`${DOCS} flow documents (${GENERATOR} generator) in ${batches.length} ${encoding} batches, ${(rawBytes / DOCS).toFixed(0)} B per document as NDJSON, ${(wire / DOCS).toFixed(0)} B compressed`);
+    const own = await inProcess(batches);
+    const http = await overHttp(batches);
+    medians[encoding] = [median(own), median(http.perDoc)];
+    report.push(`indexer CPU without Elasticsearch (${DOCS} flow logs, ${GENERATOR} generator, ${encoding} batches of ${(wire / DOCS).toFixed(0)} B per document):`,
+      `  (1) its code path, in one process       : ${summary(own)}`,
+      `  (2) over HTTP, a stand-in for the cluster: ${summary(http.perDoc)}; peak RSS ${http.peakMiB.toFixed(1)} MiB`);
+  }
+  const [first, second] = ENCODINGS;
+  if (first && second) {
+    const [a, b] = [medians[first]!, medians[second]!];
+    report.push(`${first} against ${second}: (1) ${(a[0] / b[0]).toFixed(3)}, (2) ${(a[1] / b[1]).toFixed(3)}`);
+  }
+  process.stdout.write(`${report.join('\n')}\n`);
 }
 
 await main();
