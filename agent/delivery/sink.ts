@@ -13,7 +13,7 @@ import type { Logger } from '../../common/log.js';
 import { CONTRACTS, DOC_KINDS, type Validator } from '../../schema/index.js';
 import type { BatchKind, Spool } from './spool.js';
 import { docJson } from '../../common/doc-json.js';
-import { HeldLines } from './held-lines.js';
+import { HeldJson, linesOf } from './held-lines.js';
 import { createCompressor, type BatchEncoding } from '../../common/batch-encoding.js';
 
 const VALIDATORS = Object.fromEntries(DOC_KINDS.map((k) => [k, CONTRACTS[k].validate])) as Record<BatchKind, Validator>;
@@ -214,23 +214,13 @@ export class SpoolSink implements DocSink {
    */
   hold(kind: BatchKind): HeldDocs {
     const validate = VALIDATORS[kind];
-    const json = serialiserFor(kind);
-    const lines = new HeldLines();
+    const lines = new HeldJson(serialiserFor(kind));
     let invalid: { json: string; reason: string }[] = [];
-    // A document JSON cannot hold fails the write, as it would have failed write(), not the caller's add.
-    let failed: Error | undefined;
     return {
       add: (doc) => {
         const problem = validate(doc);
-        if (problem) {
-          invalid.push({ json: stringifyForDeadLetter(doc), reason: problem });
-          return;
-        }
-        try {
-          lines.add(json(doc));
-        } catch (err) {
-          failed ??= err as Error;
-        }
+        if (problem) invalid.push({ json: stringifyForDeadLetter(doc), reason: problem });
+        else lines.add(doc);
       },
       get count() {
         return lines.count + invalid.length;
@@ -239,20 +229,16 @@ export class SpoolSink implements DocSink {
         const held = lines.take();
         const bad = invalid;
         invalid = [];
-        const err = failed;
-        failed = undefined;
         const total = await this.batches(kind, async (out) => {
           for (const b of bad) await out.invalid(b.json, b.reason);
           let n = 0;
-          for (const block of held.blocks) {
-            for (let start = 0, nl = block.indexOf(0x0a); nl !== -1; start = nl + 1, nl = block.indexOf(0x0a, start)) {
-              await out.lineBytes(block.subarray(start, nl + 1));
-              if (++n % DOCS_PER_TURN === 0) await yieldToLoop();
-            }
+          for (const line of linesOf(held.blocks)) {
+            await out.lineBytes(line);
+            if (++n % DOCS_PER_TURN === 0) await yieldToLoop();
           }
           return bad.length + n;
         });
-        if (err) throw err;
+        if (held.failed) throw held.failed;
         return total;
       },
     };
@@ -380,27 +366,16 @@ export class StreamSink implements DocSink {
 
   /** The lines serialised as documents come, written in blocks (held-lines.ts). */
   hold(kind: BatchKind): HeldDocs {
-    const json = serialiserFor(kind);
-    const lines = new HeldLines();
-    // A document JSON cannot hold fails the write, as it would have failed write(), not the caller's add.
-    let failed: Error | undefined;
+    const lines = new HeldJson(serialiserFor(kind));
     return {
-      add: (doc) => {
-        try {
-          lines.add(json(doc));
-        } catch (err) {
-          failed ??= err as Error;
-        }
-      },
+      add: (doc) => lines.add(doc),
       get count() {
         return lines.count;
       },
       write: async () => {
         const held = lines.take();
-        const err = failed;
-        failed = undefined;
         for (const block of held.blocks) await this.send(block);
-        if (err) throw err;
+        if (held.failed) throw held.failed;
         return held.lines;
       },
     };
