@@ -7,12 +7,17 @@
 //   baseline     a bare loop over the records (sums two fields): the floor
 //   ingest       records into the aggregator as fast as one core goes (BENCH_FLOWS distinct flows)
 //   rate=N       records paced at N/s over BENCH_ACTIVE distinct flows, flushed every second
-//                through gzip NDJSON -> spool -> shipper -> sink: does it keep up, at what CPU
+//                through compressed NDJSON -> spool -> shipper -> sink: does it keep up, at what CPU
 //   flows100k    100k active flows held in one interval: RSS, and the cost of the flush (its CPU, the
 //                RSS sampled while it runs, the longest the event loop waited for a turn), and of
 //                validating each document against the contract before spooling (in that flush)
 //   execs=N      N fork/exec/exit triples per second through the default output (documents validated,
-//                gzipped, spooled, shipped each second): CPU share and per exec, RSS
+//                compressed, spooled, shipped each second): CPU share and per exec, RSS
+//   compress     the agent's batch compression alone, zstd and gzip in turn, on the documents of
+//                bench/flow-docs.ts's agent generator (2 kB flow logs of a Kubernetes node) cut
+//                into batches as the agent cuts them: CPU and bytes per document, and the ratios
+//   PHASE@gzip   any phase above with --batch-compression gzip instead of the default zstd
+//                (flows100k@gzip runs by default: the ratio of the two flushes is printed)
 //   saturated    (root + BTF only) the real agent (procflow agent --output ndjson) under
 //                saturated-core workloads, without and with it in interleaved rounds: throughput
 //                kept, CPU per operation, and the agent's own CPU per exec (bench/agent-saturated.ts)
@@ -44,6 +49,8 @@ import { EndpointNamer } from '../agent/flows/endpoints.js';
 import { podInfoFrom } from '../agent/kubernetes/pod.js';
 import { PodIndex } from '../agent/kubernetes/pod-index.js';
 import { agentDefaults } from '../agent/config.js';
+import { BATCH_ENCODINGS, compress, type BatchEncoding } from '../common/batch-encoding.js';
+import { AGENT_BATCH_DOCS, BENCH_DAY, generateFlowLogs } from './flow-docs.js';
 import { saturatedPhase } from './agent-saturated.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -52,6 +59,8 @@ const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 1000);
 const ACTIVE = Number(process.env.BENCH_ACTIVE ?? 10_000);
 const RATES = (process.env.BENCH_RATES ?? '250000,500000,1000000,2000000').split(',').map(Number);
 const S = 1_000_000_000n;
+/** The phase's --batch-compression (each phase is a process of its own): the default, or PHASE@ENCODING. */
+let batchCompression: BatchEncoding = agentDefaults({}).batch_compression;
 const silent = pino({ level: process.env.BENCH_LOG ?? 'silent' }, pino.destination(2));
 
 interface PhaseResult {
@@ -119,7 +128,7 @@ function newAgent(sinkUrl: string, opts: { sample?: boolean; maxFlows?: number }
   // Built as the CLI builds them: the settings at their defaults but these.
   const c = agentDefaults({
     node_name: 'bench', flush_interval: 3_600_000, attribution_delay: 0, procfs_scan: false, process_events_rate: 0,
-    spool_dir: dir, spool_max_size: 512 * 1024 ** 2, indexer_url: sinkUrl, token: 'bench', ship_concurrency: 2,
+    spool_dir: dir, spool_max_size: 512 * 1024 ** 2, indexer_url: sinkUrl, token: 'bench', ship_concurrency: 2, batch_compression: batchCompression,
     ...(opts.maxFlows ? { max_flows: opts.maxFlows } : {}),
   });
   const spool = new Spool(c);
@@ -258,7 +267,7 @@ async function phaseFlows100k(sinkUrl: string): Promise<PhaseResult> {
 
 /**
  * Process churn at `rate` execs per second (a fork, exec and exit each, as a build or a CI job
- * makes them) through the agent as it runs by default: process documents validated, gzipped,
+ * makes them) through the agent as it runs by default: process documents validated, compressed,
  * spooled and shipped every second. The agent's CPU share, CPU per exec and RSS.
  */
 async function phaseExecs(sinkUrl: string, rate: number): Promise<PhaseResult> {
@@ -346,7 +355,43 @@ async function phasePods(): Promise<PhaseResult> {
   return loaded;
 }
 
-async function runPhase(phase: string, sinkUrl: string): Promise<PhaseResult | string> {
+async function runPhase(named: string, sinkUrl: string): Promise<PhaseResult | string> {
+  const [phase, encoding] = named.split('@') as [string, string | undefined];
+  if (encoding !== undefined) {
+    if (!(BATCH_ENCODINGS as readonly string[]).includes(encoding)) throw new Error(`bench: ${named}: no batch encoding ${encoding}; use ${BATCH_ENCODINGS.join(' or ')}`);
+    batchCompression = encoding as BatchEncoding;
+  }
+  const res = await runNamedPhase(phase, sinkUrl);
+  if (typeof res !== 'string') res.phase = named;
+  return res;
+}
+
+/** The batch encodings on the same realistic documents, one after the other, a few rounds each. */
+async function phaseCompress(): Promise<string> {
+  const docs = generateFlowLogs('agent', 40_000, BENCH_DAY);
+  const batches: string[] = [];
+  for (let i = 0; i < docs.length; i += AGENT_BATCH_DOCS) batches.push(`${docs.slice(i, i + AGENT_BATCH_DOCS).map((d) => JSON.stringify(d)).join('\n')}\n`);
+  const raw = batches.reduce((n, b) => n + Buffer.byteLength(b), 0) / docs.length;
+  const measured: Record<string, { us: number; bytes: number }> = {};
+  const rounds = 3;
+  for (const encoding of [...BATCH_ENCODINGS, ...BATCH_ENCODINGS]) {
+    let bytes = 0;
+    const c0 = cpuSeconds();
+    // One batch at a time, as the sink compresses them (on the thread pool; process CPU counts it).
+    for (let r = 0; r < rounds; r++) for (const b of batches) bytes += (await compress(encoding, b)).length;
+    const us = ((cpuSeconds() - c0) * 1e6) / (rounds * docs.length);
+    // Each encoding runs twice, interleaved; the better round is kept.
+    const prev = measured[encoding];
+    measured[encoding] = { us: prev ? Math.min(prev.us, us) : us, bytes: bytes / (rounds * docs.length) };
+  }
+  const [z, g] = [measured.zstd!, measured.gzip!];
+  return `compress: ${docs.length} agent flow logs (${raw.toFixed(0)} B of NDJSON each) in batches of ${AGENT_BATCH_DOCS}: `
+    + `zstd ${z.us.toFixed(2)} µs CPU and ${z.bytes.toFixed(1)} B per document, gzip ${g.us.toFixed(2)} µs and ${g.bytes.toFixed(1)} B; `
+    + `zstd/gzip CPU ${(z.us / g.us).toFixed(3)}, size ${(z.bytes / g.bytes).toFixed(3)}`;
+}
+
+async function runNamedPhase(phase: string, sinkUrl: string): Promise<PhaseResult | string> {
+  if (phase === 'compress') return phaseCompress();
   if (phase === 'baseline') return phaseBaseline();
   if (phase === 'ingest') return phaseIngest(sinkUrl);
   if (phase.startsWith('rate=')) return phaseRate(sinkUrl, Number(phase.slice(5)));
@@ -393,7 +438,7 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   const s = await sink();
-  const phases = (process.env.BENCH_PHASES?.split(',') ?? ['baseline', 'ingest', ...RATES.map((r) => `rate=${r}`), 'flows100k', 'pods100k', 'saturated']);
+  const phases = (process.env.BENCH_PHASES?.split(',') ?? ['baseline', 'ingest', ...RATES.map((r) => `rate=${r}`), 'compress', 'flows100k', 'flows100k@gzip', 'pods100k', 'saturated']);
   const results: PhaseResult[] = [];
   const saturated: string[] = [];
   process.stderr.write(`bench: ${FLOWS} distinct flows over ${PROCESSES} processes, ${SECONDS} s per phase\n`);
@@ -429,7 +474,14 @@ async function main(): Promise<void> {
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
   process.stdout.write(`${rows.map((row) => row.map((cell, c) => cell.padEnd(widths[c]!)).join('  ')).join('\n')}\n`);
-  process.stdout.write(`sink: ${s.stats.batches} batches, ${(s.stats.bytes / 1024 ** 2).toFixed(1)} MiB gzip received\n`);
+  for (const g of results.filter((r) => r.phase.endsWith('@gzip'))) {
+    const z = results.find((r) => r.phase === g.phase.slice(0, -'@gzip'.length));
+    if (!z) continue;
+    const flush = (r: PhaseResult) => Number(r.extra?.flushCpuS ?? NaN);
+    const perEvent = (r: PhaseResult) => r.cpuS / r.events;
+    process.stdout.write(`batch compression, ${z.phase}: zstd against gzip, CPU per event ${(perEvent(z) * 1e6).toFixed(2)} / ${(perEvent(g) * 1e6).toFixed(2)} µs (${(perEvent(z) / perEvent(g)).toFixed(3)})${Number.isNaN(flush(z)) ? '' : `, the flush ${flush(z).toFixed(2)} / ${flush(g).toFixed(2)} s CPU (${(flush(z) / flush(g)).toFixed(3)})`}\n`);
+  }
+  process.stdout.write(`sink: ${s.stats.batches} batches, ${(s.stats.bytes / 1024 ** 2).toFixed(1)} MiB compressed received\n`);
   s.server.close();
 }
 

@@ -10,7 +10,9 @@
 //
 // Settings (environment): BENCH_CAPTURE_SECONDS (2), BENCH_RECORDS (a file: replay it instead
 // of capturing; with BENCH_SAVE_RECORDS=FILE a capture is kept), BENCH_ROUNDS (4), BENCH_PASSES
-// (5 replays of the records per process, after one warm-up pass).
+// (5 replays of the records per process, after one warm-up pass), BENCH_OUTPUT (ndjson: the
+// NDJSON stream sink; spool: the default output's sink, documents validated, compressed and
+// spooled, the batches deleted after each flush instead of shipped).
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync, symlinkSync } from 'node:fs';
 import type { Readable } from 'node:stream';
@@ -27,6 +29,8 @@ const REPLAY = fileURLToPath(new URL('./exec-replay.js', import.meta.url));
 const DEFAULT_BASELINE_REF = '40fd2ae';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
 const PASSES = Number(process.env.BENCH_PASSES ?? 5);
+const OUTPUT = process.env.BENCH_OUTPUT ?? 'ndjson';
+if (!['ndjson', 'spool'].includes(OUTPUT)) throw new Error(`bench: BENCH_OUTPUT must be ndjson or spool (got ${JSON.stringify(OUTPUT)})`);
 
 interface ReplayResult {
   execs: number;
@@ -57,7 +61,7 @@ function baselineRoot(): string {
 
 function replay(root: string, records: string): Promise<ReplayResult> {
   const devnull = openSync('/dev/null', 'w');
-  const p = spawn(process.execPath, ['--expose-gc', REPLAY, '--root', root, '--records', records, '--passes', String(PASSES)], { stdio: ['ignore', devnull, 'inherit', 'pipe'] });
+  const p = spawn(process.execPath, ['--expose-gc', REPLAY, '--root', root, '--records', records, '--passes', String(PASSES), '--output', OUTPUT], { stdio: ['ignore', devnull, 'inherit', 'pipe'] });
   closeSync(devnull);
   return new Promise((resolve, reject) => {
     let out = '';

@@ -2,14 +2,17 @@
 // procflow build's real user-space path, as `procflow agent --output ndjson
 // --process-events-rate 0` runs it: decodeEvents (as native/index.ts calls it), the agent's
 // onEvents (cache, cwd, cgroup, redaction, process_exec / process_exit documents), and each
-// interval's flush through the NDJSON stream sink into /dev/null. The build is imported from
-// its dist/ folder, so the baseline side runs an older checkout's code unchanged.
+// interval's flush through the NDJSON stream sink into /dev/null (`--output ndjson`), or through
+// the default output's spool sink (`--output spool`: validated, compressed and spooled, the
+// batches deleted after each flush instead of shipped). The build is imported from its dist/
+// folder, so the baseline side runs an older checkout's code unchanged.
 //
-// Usage (bench/agent-exec.ts starts it): node exec-replay.js --root DIR --records FILE --passes N
+// Usage (bench/agent-exec.ts starts it): node exec-replay.js --root DIR --records FILE --passes N --output ndjson|spool
 // Documents go to stdout (the parent points it at /dev/null, as the saturated phase runs the
 // agent); one JSON line of results goes to fd 3: execs, CPU seconds (user, system) of the
 // measured passes, documents exported, peak RSS.
-import { writeSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
@@ -70,8 +73,8 @@ async function main(): Promise<void> {
   const root = arg('root');
   const batches = loadRecords(arg('records'));
   const passes = Number(arg('passes'));
-  const [{ Agent }, { agentDefaults }, { StreamSink }, { AgentMetrics }, { decodeEvents }, { limitYoungGeneration }] = await Promise.all([
-    load(root, 'agent/agent.js'), load(root, 'agent/config.js'), load(root, 'agent/delivery/sink.js'), load(root, 'agent/metrics.js'),
+  const [{ Agent }, { agentDefaults }, { StreamSink, SpoolSink }, { Spool }, { AgentMetrics }, { decodeEvents }, { limitYoungGeneration }] = await Promise.all([
+    load(root, 'agent/agent.js'), load(root, 'agent/config.js'), load(root, 'agent/delivery/sink.js'), load(root, 'agent/delivery/spool.js'), load(root, 'agent/metrics.js'),
     load(root, 'native/decode.js'), load(root, 'agent/heap.js'),
   ]);
   // As `procflow agent` runs: the same young-generation limit.
@@ -87,7 +90,14 @@ async function main(): Promise<void> {
     counters: () => ({ eventsLost: 0, eventsDroppedUser: 0, flowMapFull: 0, eventsDelivered: 0 }),
     close() {},
   };
-  const agent = new Agent({ collector, sink: new StreamSink(process.stdout), log: pino({ level: 'silent' }), metrics: new AgentMetrics() }, { ...c, attribution_delay: 0 });
+  const spoolDir = arg('output') === 'spool' ? mkdtempSync(join(tmpdir(), 'procflow-replay-')) : undefined;
+  const spool = spoolDir ? new Spool({ ...c, spool_dir: spoolDir, spool_max_size: 2 * 1024 ** 3 }) : undefined;
+  const sink = spool ? new SpoolSink(spool, c) : new StreamSink(process.stdout);
+  /** What a shipper would do once the indexer acknowledged: delete the spooled batches. */
+  const acknowledge = async () => {
+    if (spool) for (let b = spool.claim(); b; b = spool.claim()) await spool.remove(b);
+  };
+  const agent = new Agent({ collector, sink, log: pino({ level: 'silent' }), metrics: new AgentMetrics() }, { ...c, attribution_delay: 0 });
   agent.start();
   // What native/index.ts does with each batch.
   const replay = (buf: Buffer) => {
@@ -109,15 +119,18 @@ async function main(): Promise<void> {
       // About one interval of the live workload between flushes (documents wait in between).
       if (sinceFlush >= flushEvery * 800) {
         await agent.flush();
+        await acknowledge();
         sinceFlush = 0;
       }
     }
     await agent.flush();
+    await acknowledge();
     const d = process.cpuUsage(c0);
     if (pass > 0) cpu = { user: cpu.user + d.user / 1e6, system: cpu.system + d.system / 1e6 };
   }
   const exported = agent.stats.processEventsExported;
   await agent.stop();
+  if (spoolDir) rmSync(spoolDir, { recursive: true, force: true });
   writeSync(3, `${JSON.stringify({ execs: execsPerPass * passes, cpu, exported, maxRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`);
 }
 

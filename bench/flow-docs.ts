@@ -12,8 +12,9 @@
 //   element. Kept to compare with earlier figures.
 import { communityId } from '../agent/flows/community-id.js';
 import { execId } from '../agent/process/exec-id.js';
-import { gzipSync } from 'node:zlib';
+import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { AGENT_SETTINGS } from '../agent/config.js';
+import { BATCH_ENCODINGS, type BatchEncoding } from '../common/batch-encoding.js';
 import type { FlowLog } from '../schema/index.js';
 import { prng } from '../test/support/prng.js';
 
@@ -357,15 +358,25 @@ export const BENCH_DAY = Date.UTC(2002, 1, 2);
 export const AGENT_BATCH_DOCS = AGENT_SETTINGS.batch_max_docs.default;
 export const AGENT_BATCH_BYTES = AGENT_SETTINGS.batch_max_size.default;
 
+/**
+ * How the benchmarks' agent batches are compressed: BENCH_ENCODING, else as agents compress
+ * them by default (--batch-compression).
+ */
+export const BENCH_ENCODING = ((): BatchEncoding => {
+  const e = process.env.BENCH_ENCODING ?? AGENT_SETTINGS.batch_compression.default;
+  if ((BATCH_ENCODINGS as readonly string[]).includes(e)) return e as BatchEncoding;
+  throw new Error(`bench: BENCH_ENCODING must be one of ${BATCH_ENCODINGS.join(', ')} (got ${JSON.stringify(e)})`);
+})();
+
 export interface AgentBatches {
-  /** Gzip NDJSON request bodies, each one line per document. */
+  /** Compressed NDJSON request bodies (BENCH_ENCODING), each one line per document. */
   batches: Buffer[];
-  /** Their size before gzip. */
+  /** Their size before compression. */
   rawBytes: number;
 }
 
 /** The documents as agents send them: at most `maxDocs` documents and AGENT_BATCH_BYTES a batch. */
-export function agentBatches(docs: readonly FlowLog[], maxDocs = AGENT_BATCH_DOCS): AgentBatches {
+export function agentBatches(docs: readonly FlowLog[], maxDocs = AGENT_BATCH_DOCS, encoding = BENCH_ENCODING): AgentBatches {
   const batches: Buffer[] = [];
   let rawBytes = 0;
   let lines: string[] = [];
@@ -373,7 +384,7 @@ export function agentBatches(docs: readonly FlowLog[], maxDocs = AGENT_BATCH_DOC
   const flush = () => {
     const text = lines.join('\n') + '\n';
     rawBytes += Buffer.byteLength(text);
-    batches.push(gzipSync(text));
+    batches.push(encoding === 'zstd' ? zstdCompressSync(text) : gzipSync(text));
     lines = [];
     size = 0;
   };

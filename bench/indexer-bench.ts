@@ -1,6 +1,6 @@
 // npm run bench:indexer — the same generated flow documents written into the same cluster
 // (a) directly with the client's bulk helper and (b) through `procflow indexer` over HTTP as
-// agents send them (gzip NDJSON batches, a few concurrent senders). Prints docs/s for each,
+// agents send them (compressed NDJSON batches, a few concurrent senders). Prints docs/s for each,
 // the ratio b/a, and the indexer's peak RSS (VmHWM of the child process).
 //
 // Settings (environment): PROCFLOW_ES_URL (else a local Elasticsearch is started),
@@ -9,7 +9,8 @@
 // BENCH_INDEXER_NODE_FLAGS (none), BENCH_INDEXER_CONCURRENCY and BENCH_INDEXER_FLUSH_BYTES (the
 // indexer's --bulk-concurrency and --bulk-flush-bytes, to tune them against the helper's fixed 4
 // and 5 MiB; the same by default), BENCH_GENERATOR (agent: documents as the agent sends them on a
-// Kubernetes cluster; plain: the earlier, plainer ones; see bench/flow-docs.ts),
+// Kubernetes cluster; plain: the earlier, plainer ones; see bench/flow-docs.ts), BENCH_ENCODING (zstd,
+// as agents compress batches by default; or gzip),
 // BENCH_STORAGE (1: also measure bytes on disk per flow log after a force merge, for procflow's
 // templates as setup installs them beside plainer settings, with Elasticsearch's CPU per indexed
 // document), BENCH_STORAGE_DOCS (BENCH_DOCS), BENCH_STORAGE_GENERATORS (agent,plain: the storage

@@ -10,15 +10,19 @@
 //
 // Settings (environment): BENCH_DOCS (200000), BENCH_ROUNDS (5), BENCH_SENDERS (4), BENCH_GENERATOR
 // (agent: the documents agents send on a Kubernetes cluster; plain: the earlier, plainer ones),
-// BENCH_BASELINE (a checkout of another commit, built: its code runs too, round by round
-// alternating with this one's in (1) and in (2), so a change is measured before and after under
-// the same load; a shared machine's noise is larger than most changes between separate runs).
+// BENCH_ENCODINGS (zstd,gzip: the batches' encodings, each measured in turn, zstd being the
+// agents' default; with two, the ratio of the first to the second), BENCH_BASELINE (a checkout
+// of another commit, built: its code runs too, round by round alternating with this one's in (1)
+// and in (2), so a change is measured before and after under the same load; a shared machine's
+// noise is larger than most changes between separate runs. It must read the encodings measured:
+// BENCH_ENCODINGS=gzip for one from before zstd).
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { buildTemplates, SCHEMA_VERSION } from '../schema/index.js';
+import { BATCH_ENCODINGS, encodingOf, type BatchEncoding } from '../common/batch-encoding.js';
 import { AGENT_BATCH_DOCS, BENCH_DAY, GENERATORS, agentBatches, generateFlowLogs, type Generator } from './flow-docs.js';
 import { sendBatches, type RunningIndexer } from './indexer-process.js';
 
@@ -27,6 +31,10 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SENDERS = Number(process.env.BENCH_SENDERS ?? 4);
 const GENERATOR = (process.env.BENCH_GENERATOR ?? 'agent') as Generator;
 if (!GENERATORS.includes(GENERATOR)) throw new Error(`bench: no document generator named ${JSON.stringify(GENERATOR)}; use one of ${GENERATORS.join(', ')}`);
+const ENCODINGS = (process.env.BENCH_ENCODINGS ?? 'zstd,gzip').split(',').filter(Boolean).map((e): BatchEncoding => {
+  if ((BATCH_ENCODINGS as readonly string[]).includes(e)) return e as BatchEncoding;
+  throw new Error(`bench: BENCH_ENCODINGS: no batch encoding ${JSON.stringify(e)}; use ${BATCH_ENCODINGS.join(', ')}`);
+});
 /** What a socket hands the server at a time. */
 const WIRE_CHUNK = 64 * 1024;
 /** The benchmark's day must be inside the indexer's retention. */
@@ -102,7 +110,7 @@ async function inProcess(builds: Build[], batches: Buffer[]): Promise<number[][]
       const batch = new BatchBuilder(FLOW_CONTRACT, limits, entries);
       await readBody(
         fakeRequest(body),
-        true,
+        encodingOf(body) ?? 'identity',
         { maxBytes: o.max_body_size, maxLineBytes: o.max_document_size, ticket, prepaid: 0, deadlineMs: o.body_timeout, minRate: 0 },
         (line, lineNo) => batch.add(line, lineNo),
       );
@@ -169,20 +177,33 @@ async function overHttp(builds: Build[], batches: Buffer[]): Promise<Array<{ per
 }
 
 async function main(): Promise<void> {
-  const { batches, rawBytes } = agentBatches(generateFlowLogs(GENERATOR, DOCS, BENCH_DAY), AGENT_BATCH_DOCS);
-  log(`${DOCS} flow documents (${GENERATOR} generator) in ${batches.length} batches, ${(rawBytes / DOCS).toFixed(0)} B per document as NDJSON`);
+  const docs = generateFlowLogs(GENERATOR, DOCS, BENCH_DAY);
   const builds = [await build(join(import.meta.dirname, '..')), ...(BASELINE ? [await build(join(BASELINE, 'dist'))] : [])];
-  const own = await inProcess(builds, batches);
-  const http = await overHttp(builds, batches);
   const summary = (xs: number[]) => `${median(xs).toFixed(2)} µs per document (${(1e6 / median(xs)).toFixed(0)} docs/s per core), median of ${xs.length} rounds (best ${Math.min(...xs).toFixed(2)})`;
-  const lines = [`indexer CPU without Elasticsearch (${DOCS} flow logs, ${GENERATOR} generator):`];
-  builds.forEach((_, i) => {
-    const who = builds.length > 1 ? ` (${i ? `baseline ${BASELINE}` : 'this build'})` : '';
-    lines.push(`  (1) its code path, in one process${who}       : ${summary(own[i]!)}`, `  (2) over HTTP, a stand-in for the cluster${who}: ${summary(http[i]!.perDoc)}; peak RSS ${http[i]!.peakMiB.toFixed(1)} MiB`);
-  });
-  if (builds.length > 1) {
-    const ratio = (xs: number[][]) => (median(xs[0]!) / median(xs[1]!)).toFixed(3);
-    lines.push(`  this build / baseline (medians): (1) ${ratio(own)}, (2) ${ratio(http.map((h) => h.perDoc))}`);
+  const lines: string[] = [];
+  /** This build's medians (1) and (2) by encoding. */
+  const medians: Record<string, [number, number]> = {};
+  for (const encoding of ENCODINGS) {
+    const { batches, rawBytes } = agentBatches(docs, AGENT_BATCH_DOCS, encoding);
+    const wire = batches.reduce((n, b) => n + b.length, 0);
+    log(`${DOCS} flow documents (${GENERATOR} generator) in ${batches.length} ${encoding} batches, ${(rawBytes / DOCS).toFixed(0)} B per document as NDJSON, ${(wire / DOCS).toFixed(0)} B compressed`);
+    const own = await inProcess(builds, batches);
+    const http = await overHttp(builds, batches);
+    medians[encoding] = [median(own[0]!), median(http[0]!.perDoc)];
+    lines.push(`indexer CPU without Elasticsearch (${DOCS} flow logs, ${GENERATOR} generator, ${encoding} batches of ${(wire / DOCS).toFixed(0)} B per document):`);
+    builds.forEach((_, i) => {
+      const who = builds.length > 1 ? ` (${i ? `baseline ${BASELINE}` : 'this build'})` : '';
+      lines.push(`  (1) its code path, in one process${who}       : ${summary(own[i]!)}`, `  (2) over HTTP, a stand-in for the cluster${who}: ${summary(http[i]!.perDoc)}; peak RSS ${http[i]!.peakMiB.toFixed(1)} MiB`);
+    });
+    if (builds.length > 1) {
+      const ratio = (xs: number[][]) => (median(xs[0]!) / median(xs[1]!)).toFixed(3);
+      lines.push(`  this build / baseline (medians): (1) ${ratio(own)}, (2) ${ratio(http.map((h) => h.perDoc))}`);
+    }
+  }
+  const [first, second] = ENCODINGS;
+  if (first && second) {
+    const [a, b] = [medians[first]!, medians[second]!];
+    lines.push(`${first} against ${second}: (1) ${(a[0] / b[0]).toFixed(3)}, (2) ${(a[1] / b[1]).toFixed(3)}`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -1,5 +1,6 @@
 // The indexer as the benchmarks run it: `procflow indexer` in a child process (so its CPU and
-// memory are its own), and agents' gzip batches posted to it by a few concurrent senders.
+// memory are its own), and agents' compressed batches posted to it by a few concurrent senders.
+import { encodingOf } from '../common/batch-encoding.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -68,7 +69,7 @@ export function postBatch(agent: Agent, url: string, body: Buffer): Promise<{ st
       {
         method: 'POST',
         agent,
-        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/x-ndjson', 'content-encoding': 'gzip', 'content-length': body.length },
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/x-ndjson', 'content-encoding': encodingOf(body) ?? 'identity', 'content-length': body.length },
       },
       (res) => {
         let text = '';

@@ -15,6 +15,11 @@ export function shareJson(part: object): void {
   if (!texts.has(part)) texts.set(part, '');
 }
 
+/** Whether `part` was marked shared: nobody changes it any more, so what was found true of it stays true. */
+export function isShared(part: object): boolean {
+  return texts.has(part);
+}
+
 /** `"key":` of keys seen, bounded: documents have a fixed set of field names. */
 const KEY_TEXTS = new Map<string, string>();
 const KEY_TEXTS_MAX = 512;

@@ -1,7 +1,7 @@
 // Reads one request body, bounded: Content-Length is checked before reading, and both the bytes
-// on the wire and the bytes after gzip decompression are counted while reading, so neither a
-// large upload nor a gzip bomb can exceed the limit. Gzip is inflated as each chunk arrives, into
-// a reused buffer (inflate.ts). Lines go to `onLine` as they arrive (views of the chunks, not
+// on the wire and the bytes after decompression (gzip or zstd) are counted while reading, so
+// neither a large upload nor a compression bomb can exceed the limit. A compressed body is
+// inflated as each chunk arrives, into a reused buffer (inflate.ts). Lines go to `onLine` as they arrive (views of the chunks, not
 // copies, valid during the call); an error thrown there stops the read at once. A line longer than
 // the document limit fails while it arrives. A sender too slow (under the minimum rate after a
 // grace period, or past the deadline for the whole body) is cut off with 408, which frees what
@@ -9,7 +9,8 @@
 import type { IncomingMessage } from 'node:http';
 import { HttpError, unavailable } from './http-error.js';
 import type { Ticket } from './in-flight.js';
-import { GzipInflater } from './inflate.js';
+import { BodyInflater } from './inflate.js';
+import type { BatchEncoding } from '../common/batch-encoding.js';
 import { LineSplitter, type LineHandler } from '../common/lines.js';
 
 /** Slow senders are judged on their average rate only after this long. */
@@ -40,20 +41,24 @@ export class ClientGoneError extends Error {
 const tooLarge = (max: number, what: string) =>
   new HttpError(413, 'body_too_large', `request body ${what ? `${what} ` : ''}exceeds the limit of ${max} bytes (--max-body-size); send smaller batches`, { limit: max });
 
+/** How a body arrives: compressed in one of the batch encodings, or as it is. */
+export type BodyEncoding = BatchEncoding | 'identity';
+
 /** Throws HttpError for what can be judged from the headers alone. */
-export function checkBodyHeaders(req: IncomingMessage, maxBytes: number): { gzip: boolean } {
+export function checkBodyHeaders(req: IncomingMessage, maxBytes: number): { encoding: BodyEncoding } {
   const length = req.headers['content-length'];
   if (length !== undefined && Number(length) > maxBytes) throw tooLarge(maxBytes, `of ${length} bytes (Content-Length)`);
   const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-  if (encoding === 'gzip' || encoding === 'x-gzip') return { gzip: true };
-  if (encoding === 'identity' || encoding === '') return { gzip: false };
-  throw new HttpError(415, 'unsupported_encoding', `Content-Encoding ${JSON.stringify(encoding)} is not supported; send gzip or no encoding`);
+  if (encoding === 'gzip' || encoding === 'x-gzip') return { encoding: 'gzip' };
+  if (encoding === 'zstd') return { encoding: 'zstd' };
+  if (encoding === 'identity' || encoding === '') return { encoding: 'identity' };
+  throw new HttpError(415, 'unsupported_encoding', `Content-Encoding ${JSON.stringify(encoding)} is not supported; send gzip, zstd or no encoding`);
 }
 
 const lineTooLong = (lineNo: number, max: number) =>
   new HttpError(413, 'document_too_large', `line ${lineNo}: a document is larger than the limit of ${max} bytes (--max-document-size)`, { line: lineNo, limit: max });
 
-export function readBody(req: IncomingMessage, gzip: boolean, limits: BodyLimits, onLine: LineHandler): Promise<void> {
+export function readBody(req: IncomingMessage, encoding: BodyEncoding, limits: BodyLimits, onLine: LineHandler): Promise<void> {
   const { maxBytes, ticket } = limits;
   return new Promise((resolve, reject) => {
     const lines = new LineSplitter(onLine, { maxBytes: limits.maxLineBytes, tooLong: lineTooLong });
@@ -72,13 +77,14 @@ export function readBody(req: IncomingMessage, gzip: boolean, limits: BodyLimits
     }, 1000);
     pace.unref();
     // Its output is reused after each piece: the splitter copies a line cut at a piece's end.
-    const inflater = gzip
-      ? new GzipInflater((piece) => {
+    const compressed = encoding !== 'identity';
+    const inflater = compressed
+      ? new BodyInflater(encoding, (piece) => {
           onBody(piece);
           return !settled;
         })
       : null;
-    const notGzip = (err: unknown) => new HttpError(400, 'not_gzip', `body is not valid gzip: ${(err as Error).message}`);
+    const notEncoded = (err: unknown) => new HttpError(400, `not_${encoding}`, `body is not valid ${encoding}: ${(err as Error).message}`);
 
     const finish = (err: Error | null) => {
       if (settled) return;
@@ -101,7 +107,7 @@ export function readBody(req: IncomingMessage, gzip: boolean, limits: BodyLimits
       try {
         inflater?.end();
       } catch (err) {
-        return finish(notGzip(err));
+        return finish(notEncoded(err));
       }
       if (settled) return;
       try {
@@ -114,14 +120,14 @@ export function readBody(req: IncomingMessage, gzip: boolean, limits: BodyLimits
     const onBody = (chunk: Buffer) => {
       if (settled) return;
       bodyBytes += chunk.length;
-      if (bodyBytes > maxBytes) return finish(tooLarge(maxBytes, gzip ? 'after gzip decompression' : ''));
+      if (bodyBytes > maxBytes) return finish(tooLarge(maxBytes, compressed ? `after ${encoding} decompression` : ''));
       const covered = Math.min(prepaid, chunk.length);
       prepaid -= covered;
       if (chunk.length > covered && !ticket.reserve(chunk.length - covered)) {
         return finish(unavailable('the indexer holds as many batch bytes as it may; retry later', 1000, 'in_flight_bytes'));
       }
       try {
-        lines.push(chunk, gzip);
+        lines.push(chunk, compressed);
       } catch (err) {
         finish(err as Error);
       }
@@ -133,7 +139,7 @@ export function readBody(req: IncomingMessage, gzip: boolean, limits: BodyLimits
       try {
         inflater.push(chunk);
       } catch (err) {
-        finish(notGzip(err));
+        finish(notEncoded(err));
       }
     };
 

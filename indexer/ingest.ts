@@ -116,7 +116,7 @@ async function ingestBatch(req: IncomingMessage, res: ServerResponse, route: (ty
   // Agents are authenticated by now: they may learn why (readyz tells anyone only yes or no).
   const { ready, reason } = ctx.monitor.readiness;
   if (!ready) throw unavailable(`Elasticsearch is not ready: ${reason}`, ctx.retryAfterMs, 'elasticsearch');
-  const { gzip } = checkBodyHeaders(req, limits.maxBodyBytes);
+  const { encoding } = checkBodyHeaders(req, limits.maxBodyBytes);
 
   const ticket = ctx.inFlight.enter();
   const entries = new BulkEntries('create', ctx.slabs);
@@ -133,7 +133,7 @@ async function ingestBatch(req: IncomingMessage, res: ServerResponse, route: (ty
     );
     await readBody(
       req,
-      gzip,
+      encoding,
       { maxBytes: limits.maxBodyBytes, maxLineBytes: limits.maxDocumentBytes, ticket, prepaid: declared, deadlineMs: limits.bodyTimeoutMs, minRate: limits.minBodyRate },
       (line, lineNo) => batch.add(line, lineNo),
     );

@@ -23,7 +23,7 @@ export const INDEXER_SETTINGS = {
   max_future_skew: { doc: 'documents stamped further than this ahead of the indexer\'s clock are dead-lettered (no index is made for their day)', format: 'duration', default: 5 * 60_000 },
   install_templates: { doc: 'install the index templates when Elasticsearch answers (as procflow setup does)', format: Boolean, default: true },
   retention_days: { doc: 'days to keep indices (ILM, where the cluster has it); older documents are dead-lettered, not indexed', format: 'nat', min: 1, default: 7 },
-  max_body_size: { doc: 'largest request body, counted both as sent and after gzip decompression', format: 'size', min: 1, default: 16 * 1024 * 1024 },
+  max_body_size: { doc: 'largest request body, counted both as sent and after decompression (gzip or zstd)', format: 'size', min: 1, default: 16 * 1024 * 1024 },
   max_batch_docs: { doc: 'most documents one request may carry', format: 'nat', min: 1, default: 50_000 },
   max_in_flight_requests: { doc: 'ingest requests processed at once; more get 503 with Retry-After', format: 'nat', min: 1, default: 32 },
   max_in_flight_bytes: { doc: 'decompressed body bytes held at once across requests; more get 503 with Retry-After', format: 'size', min: 1, default: 64 * 1024 * 1024 },

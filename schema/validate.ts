@@ -4,6 +4,7 @@
 import { isIP } from 'node:net';
 import { rangeText, type FieldSpec, type FieldTable } from './field-spec.js';
 import { parseTime } from './time.js';
+import { isShared } from '../common/doc-json.js';
 
 /** Returns null when the value is a valid document, else a sentence naming the field. */
 export type Validator = (doc: unknown) => string | null;
@@ -113,11 +114,31 @@ function compileFlattened(spec: FieldSpec, path: string): FieldCheck {
   };
 }
 
+/**
+ * A process's record is shared by many documents (its exec, its exit, and as the parent its
+ * children's) and never changes once shared (common/doc-json.ts): found valid against a table
+ * once, it is valid wherever that table applies, so it is walked once, not in every document.
+ */
+const VALID_SHARED = new WeakMap<FieldTable, WeakSet<object>>();
+
+function validSharedOf(table: FieldTable): WeakSet<object> {
+  let set = VALID_SHARED.get(table);
+  if (!set) VALID_SHARED.set(table, (set = new WeakSet()));
+  return set;
+}
+
 function compileField(spec: FieldSpec, path: string): FieldCheck {
   if (spec.type === 'flattened') return compileFlattened(spec, path);
   if (spec.type === 'object') {
     const inner = compileObject(spec.fields ?? {}, `${path}.`);
-    const one: FieldCheck = (v) => (isPlainObject(v) ? inner(v) : `field "${path}" must be an object, got ${describe(v)}`);
+    const validShared = validSharedOf(spec.fields ?? {});
+    const one: FieldCheck = (v) => {
+      if (!isPlainObject(v)) return `field "${path}" must be an object, got ${describe(v)}`;
+      if (validShared.has(v)) return null;
+      const err = inner(v);
+      if (!err && isShared(v)) validShared.add(v);
+      return err;
+    };
     if (!spec.array) return one;
     return (v) => {
       if (!Array.isArray(v)) return `field "${path}" must be an array of objects, got ${describe(v)}`;

@@ -7,7 +7,8 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from '../../common/log.js';
 import { CONTRACTS, DOC_KINDS, INDEX_PREFIX, type Validator } from '../../schema/index.js';
 import { RotatingFile, type RotatingFileStats, type RotationLimits } from './rotating-file.js';
-import { serialiserFor, type DocSink } from './sink.js';
+import { serialiserFor, type DocSink, type HeldDocs } from './sink.js';
+import { HeldJson, linesOf } from './held-lines.js';
 import type { BatchKind } from './spool.js';
 
 /** Bytes gathered before one write(2). */
@@ -53,7 +54,44 @@ export class FileSink implements DocSink {
   }
 
   write(kind: BatchKind, docs: Iterable<object>): Promise<number> {
-    const run = this.queues[kind].then(() => this.writeNow(kind, docs));
+    const validate = this.validators[kind];
+    const json = serialiserFor(kind);
+    return this.queued(kind, () => this.writeNow(kind, docs, (doc) => {
+      const problem = validate(doc);
+      if (!problem) return Buffer.from(`${json(doc)}\n`);
+      this.invalid(kind, problem);
+      return undefined;
+    }));
+  }
+
+  /**
+   * Documents checked and serialised as they come, waiting for the write as NDJSON bytes off the
+   * JS heap (held-lines.ts); the invalid ones are counted and logged as they come.
+   */
+  hold(kind: BatchKind): HeldDocs {
+    const validate = this.validators[kind];
+    const lines = new HeldJson(serialiserFor(kind));
+    return {
+      add: (doc) => {
+        const problem = validate(doc);
+        if (problem) this.invalid(kind, problem);
+        else lines.add(doc);
+      },
+      get count() {
+        return lines.count;
+      },
+      write: async () => {
+        const held = lines.take();
+        const written = await this.queued(kind, () => this.writeNow(kind, linesOf(held.blocks), (line) => line));
+        if (held.failed) throw held.failed;
+        return written;
+      },
+    };
+  }
+
+  /** Runs `work` after the writes to the kind's file before it. */
+  private queued(kind: BatchKind, work: () => Promise<number>): Promise<number> {
+    const run = this.queues[kind].then(work);
     this.queues[kind] = run.catch(() => {});
     return run;
   }
@@ -65,10 +103,9 @@ export class FileSink implements DocSink {
     }));
   }
 
-  private async writeNow(kind: BatchKind, docs: Iterable<object>): Promise<number> {
+  /** Writes the lines `toLine` makes of `items` (undefined: an invalid document, left out). */
+  private async writeNow<T>(kind: BatchKind, items: Iterable<T>, toLine: (item: T) => Buffer | undefined): Promise<number> {
     const file = this.files[kind];
-    const validate = this.validators[kind];
-    const json = serialiserFor(kind);
     const parts: Buffer[] = [];
     let partBytes = 0;
     let partLines = 0;
@@ -91,19 +128,15 @@ export class FileSink implements DocSink {
         lost += lines;
       }
     };
-    for (const doc of docs) {
+    for (const item of items) {
       if (++seen % DOCS_PER_TURN === 0) await yieldToLoop();
       // After a failed write the rest of this write is only counted, so the loss is known exactly.
       if (failed) {
         lost++;
         continue;
       }
-      const problem = validate(doc);
-      if (problem) {
-        this.invalid(kind, problem);
-        continue;
-      }
-      const line = Buffer.from(`${json(doc)}\n`);
+      const line = toLine(item);
+      if (!line) continue;
       if (file.needsRotation(partBytes, line.length)) {
         await push();
         if (!failed) await file.rotate().catch((err: Error) => { failed = err; });

@@ -47,3 +47,41 @@ export class HeldLines {
     this.used = 0;
   }
 }
+
+/** Each line of `blocks` (its newline included), in order, as views of the blocks. */
+export function* linesOf(blocks: readonly Buffer[]): Generator<Buffer> {
+  for (const block of blocks) {
+    for (let start = 0, nl = block.indexOf(0x0a); nl !== -1; start = nl + 1, nl = block.indexOf(0x0a, start)) yield block.subarray(start, nl + 1);
+  }
+}
+
+/**
+ * Documents serialised as they are added, held as lines. A document the serialiser cannot write
+ * (JSON cannot hold it) fails the write that follows, as it would have failed a write of the
+ * documents themselves, instead of the caller that added it.
+ */
+export class HeldJson {
+  private readonly lines = new HeldLines();
+  private failed: Error | undefined;
+
+  constructor(private readonly json: (doc: object) => string) {}
+
+  add(doc: object): void {
+    try {
+      this.lines.add(this.json(doc));
+    } catch (err) {
+      this.failed ??= err as Error;
+    }
+  }
+
+  get count(): number {
+    return this.lines.count;
+  }
+
+  /** What is held, and the first serialisation error since the last take; holds nothing after. */
+  take(): { blocks: Buffer[]; lines: number; failed: Error | undefined } {
+    const failed = this.failed;
+    this.failed = undefined;
+    return { ...this.lines.take(), failed };
+  }
+}

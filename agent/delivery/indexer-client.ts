@@ -12,6 +12,7 @@ import { ConfigError } from '../../common/errors.js';
 import { openRequest, readBody } from '../../common/http-client.js';
 import type { Logger } from '../../common/log.js';
 import { watchFile, type WatchedFile } from '../../common/watched-file.js';
+import type { BatchEncoding } from '../../common/batch-encoding.js';
 
 /** The settings among these carry their names in agent/config.ts, and no defaults here ('' = not set). */
 export interface IndexerClientOptions {
@@ -111,10 +112,10 @@ export class IndexerClient {
     return this.tokenFile?.first ?? this.o.token;
   }
 
-  /** POSTs a gzip NDJSON batch; resolves with the whole answer, rejects on network and TLS errors. */
-  async post(url: URL, payload: Buffer, timeoutMs: number): Promise<IndexerAnswer> {
+  /** POSTs a compressed NDJSON batch; resolves with the whole answer, rejects on network and TLS errors. */
+  async post(url: URL, payload: Buffer, encoding: BatchEncoding, timeoutMs: number): Promise<IndexerAnswer> {
     const deadline = AbortSignal.timeout(timeoutMs);
-    const headers = { 'content-type': 'application/x-ndjson', 'content-encoding': 'gzip', authorization: `Bearer ${this.token}` };
+    const headers = { 'content-type': 'application/x-ndjson', 'content-encoding': encoding, authorization: `Bearer ${this.token}` };
     const pool = this.pool;
     this.inUse.set(pool, (this.inUse.get(pool) ?? 0) + 1);
     try {

@@ -1,6 +1,7 @@
-// Sends spooled batches to the indexer: gzip NDJSON POSTs with a bearer token, over http or
-// https (agent/delivery/indexer-client.ts), at most `ship_concurrency` at a time (p-queue),
-// oldest first.
+// Sends spooled batches to the indexer: zstd or gzip NDJSON POSTs (as spooled) with a bearer
+// token, over http or https (agent/delivery/indexer-client.ts), at most `ship_concurrency` at a
+// time (p-queue), oldest first. An indexer that answers a zstd batch with 415 (one older than
+// zstd support) gets it again as gzip at once, and later zstd batches as gzip for a while.
 // Failures leave the batch on disk and pause sending for a backoff (exponential, jittered, never
 // shorter than the server's Retry-After, up to an hour). 503 (the indexer's backpressure,
 // Elasticsearch away) and network errors are retried for ever: an outage must lose nothing.
@@ -12,25 +13,24 @@
 // is still too large moves to the dead letter). A spool file that cannot be read or
 // decompressed moves to the dead letter as corrupt.
 import { access } from 'node:fs/promises';
-import { promisify } from 'node:util';
-import { gunzip, gzip } from 'node:zlib';
 import PQueue from 'p-queue';
 import type { Logger } from '../../common/log.js';
 import { backoffDelay, parseRetryAfter, type BackoffOptions } from '../../common/backoff.js';
 import { isCertificateError } from '../../common/http-client.js';
-import { IndexerClient, type IndexerClientOptions } from './indexer-client.js';
+import { IndexerClient, type IndexerAnswer, type IndexerClientOptions } from './indexer-client.js';
 import { CONTRACTS, DOC_KINDS } from '../../schema/index.js';
 import type { BatchKind, Spool, SpooledBatch } from './spool.js';
+import { compress, decompress, encodingOf, type BatchEncoding } from '../../common/batch-encoding.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_RETRY_AFTER_MS = 3_600_000;
 /**
  * Largest decompressed batch the shipper opens to split it: far above any batch the sink writes
- * (--batch-max-size), so only a damaged or foreign file (a gzip bomb) reaches it.
+ * (--batch-max-size), so only a damaged or foreign file (a compression bomb) reaches it.
  */
 const MAX_DECODED_BYTES = 256 * 1024 ** 2;
-const gunzipAsync = promisify(gunzip);
-const gzipAsync = promisify(gzip);
+/** After an indexer refused zstd, batches go as gzip this long before zstd is tried again (it may have been upgraded). */
+const ZSTD_RETRY_MS = 10 * 60_000;
 
 export const ENDPOINTS = Object.fromEntries(DOC_KINDS.map((k) => [k, CONTRACTS[k].route])) as Record<BatchKind, string>;
 
@@ -137,6 +137,8 @@ export class Shipper {
    */
   private readonly failingBatches = new Set<number>();
   private running = false;
+  /** Until when zstd batches are sent as gzip, because the indexer answered 415 to zstd. */
+  private gzipOnlyUntil = 0;
   /** Sends between their start and their bookkeeping. */
   private active = 0;
   private idleWaiters: (() => void)[] = [];
@@ -239,16 +241,17 @@ export class Shipper {
     let body = '';
     let serverError = false;
     try {
-      const payload = await this.readBatch(b);
-      if (payload === 'lost' || payload === 'corrupt') {
-        const why = payload === 'lost' ? 'spool_file_missing' : 'corrupt_spool_file';
-        this.o.onAttempt?.({ kind: b.kind, docs: b.docs, outcome: payload, status: 0, reason: why, latencyMs: 0 });
+      const spooled = await this.readBatch(b);
+      const url = endpointUrl(this.o.indexer_url, b.kind);
+      const sent = typeof spooled === 'string' ? spooled : await this.post(b, url, spooled);
+      if (sent === 'lost' || sent === 'corrupt') {
+        const why = sent === 'lost' ? 'spool_file_missing' : 'corrupt_spool_file';
+        this.o.onAttempt?.({ kind: b.kind, docs: b.docs, outcome: sent, status: 0, reason: why, latencyMs: 0 });
         this.active--;
         this.wakeIdle();
         return;
       }
-      const url = endpointUrl(this.o.indexer_url, b.kind);
-      const answer = await this.client.post(url, payload, this.o.request_timeout);
+      const { answer, payload } = sent;
       status = answer.status;
       body = answer.body;
       if (status >= 200 && status < 300 && !isIndexerAck(body)) {
@@ -369,10 +372,35 @@ export class Shipper {
     }
   }
 
+  /**
+   * Sends the batch in its own encoding; a zstd batch goes as gzip (made here, not spooled) when the
+   * indexer refused zstd lately or answers this one 415. Resolves with the answer and what was
+   * sent, or 'corrupt' when a zstd batch to be sent as gzip cannot be read (moved aside).
+   */
+  private async post(b: SpooledBatch, url: URL, spooled: Buffer): Promise<{ answer: IndexerAnswer; payload: Buffer } | 'corrupt'> {
+    const encoding: BatchEncoding = encodingOf(spooled) ?? 'gzip';
+    if (encoding === 'zstd' && Date.now() >= this.gzipOnlyUntil) {
+      const answer = await this.client.post(url, spooled, 'zstd', this.o.request_timeout);
+      if (answer.status !== 415) return { answer, payload: spooled };
+      this.gzipOnlyUntil = Date.now() + ZSTD_RETRY_MS;
+      this.o.log.warn({ batch: b.seq, response: answer.body.slice(0, 200) },
+        'shipper: the indexer does not take zstd batches (415); they are sent as gzip, which costs the agent CPU. Upgrade the indexer, or set --batch-compression gzip (PROCFLOW_BATCH_COMPRESSION)');
+    }
+    if (encoding === 'gzip') return { answer: await this.client.post(url, spooled, 'gzip', this.o.request_timeout), payload: spooled };
+    let payload: Buffer;
+    try {
+      payload = await compress('gzip', await decompress(spooled, MAX_DECODED_BYTES));
+    } catch (err) {
+      await this.corrupt(b, `cannot be decompressed: ${(err as Error).message}`);
+      return 'corrupt';
+    }
+    return { answer: await this.client.post(url, payload, 'gzip', this.o.request_timeout), payload };
+  }
+
   /** The batch's lines (every line, blank ones too, so the indexer's line numbers index it). */
   private async decode(b: SpooledBatch, payload: Buffer): Promise<string[] | undefined> {
     try {
-      const lines = (await gunzipAsync(payload, { maxOutputLength: MAX_DECODED_BYTES })).toString('utf8').split('\n');
+      const lines = (await decompress(payload, MAX_DECODED_BYTES)).toString('utf8').split('\n');
       if (lines[lines.length - 1] === '') lines.pop();
       if (!lines.some((l) => l.trim() !== '')) throw new Error('it holds no documents');
       return lines;
@@ -390,10 +418,10 @@ export class Shipper {
     );
   }
 
-  /** Spools `lines` again as one new batch (at the back of the queue). */
-  private async respool(kind: BatchKind, lines: string[]): Promise<void> {
+  /** Spools `lines` again as one new batch (at the back of the queue), in the encoding of the batch they came from. */
+  private async respool(kind: BatchKind, encoding: BatchEncoding, lines: string[]): Promise<void> {
     const docs = lines.filter((l) => l.trim() !== '');
-    if (docs.length) await this.o.spool.put(kind, await gzipAsync(`${docs.join('\n')}\n`), docs.length);
+    if (docs.length) await this.o.spool.put(kind, await compress(encoding, `${docs.join('\n')}\n`), docs.length);
   }
 
   /**
@@ -410,7 +438,7 @@ export class Shipper {
     const bad = named && named.line <= lines.length && lines[named.line - 1]!.trim() !== '' ? named : undefined;
     const docs = lines.filter((l) => l.trim() !== '');
     if (!bad && docs.length > 1) {
-      for (const part of halves(docs)) await this.respool(b.kind, part);
+      for (const part of halves(docs)) await this.respool(b.kind, encodingOf(payload) ?? 'gzip', part);
       await this.o.spool.remove(b);
       return 'split';
     }
@@ -420,10 +448,10 @@ export class Shipper {
       this.stats.deadLettered++;
       return 'dead-letter';
     }
-    await this.respool(b.kind, lines.slice(0, bad.line - 1));
-    for (const part of halves(lines.slice(bad.line))) await this.respool(b.kind, part);
+    await this.respool(b.kind, encodingOf(payload) ?? 'gzip', lines.slice(0, bad.line - 1));
+    for (const part of halves(lines.slice(bad.line))) await this.respool(b.kind, encodingOf(payload) ?? 'gzip', part);
     this.o.log.error({ batch: b.seq, kind: b.kind, line: bad.line, reason: bad.reason }, 'shipper: the indexer rejected one document of a batch; it moved to the dead letter, the rest of the batch is sent again');
-    await this.o.spool.deadLetterDocuments(b.kind, await gzipAsync(`${lines[bad.line - 1]}\n`), 1, { status: 400, body: body.slice(0, 4096), lines: [{ line: 1, reason: bad.reason }] });
+    await this.o.spool.deadLetterDocuments(b.kind, await compress(encodingOf(payload) ?? 'gzip', `${lines[bad.line - 1]}\n`), 1, { status: 400, body: body.slice(0, 4096), lines: [{ line: 1, reason: bad.reason }] });
     this.stats.deadLettered++;
     await this.o.spool.remove(b);
     return 'dead-letter';
@@ -441,7 +469,7 @@ export class Shipper {
       this.stats.deadLettered++;
       return 'dead-letter';
     }
-    for (const part of halves(docs)) await this.respool(b.kind, part);
+    for (const part of halves(docs)) await this.respool(b.kind, encodingOf(payload) ?? 'gzip', part);
     await this.o.spool.remove(b);
     return 'split';
   }

@@ -9,12 +9,12 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { createGzip, type Gzip } from 'node:zlib';
 import type { Logger } from '../../common/log.js';
 import { CONTRACTS, DOC_KINDS, type Validator } from '../../schema/index.js';
 import type { BatchKind, Spool } from './spool.js';
 import { docJson } from '../../common/doc-json.js';
-import { HeldLines } from './held-lines.js';
+import { HeldJson, linesOf } from './held-lines.js';
+import { createCompressor, type BatchEncoding } from '../../common/batch-encoding.js';
 
 const VALIDATORS = Object.fromEntries(DOC_KINDS.map((k) => [k, CONTRACTS[k].validate])) as Record<BatchKind, Validator>;
 
@@ -30,16 +30,13 @@ export function serialiserFor(kind: BatchKind): (doc: object) => string {
 /** At most one log line about invalid documents per this many ms (the metric counts them all). */
 const INVALID_LOG_INTERVAL_MS = 60_000;
 
-/** Uncompressed bytes handed to gzip at a time. */
+/** Uncompressed bytes handed to the compressor at a time. */
 const CHUNK_BYTES = 256 * 1024;
 /** First size of a chunk buffer (a chunk plus one line); it grows only for a single larger line. */
 const CHUNK_BYTES_INITIAL = CHUNK_BYTES + 32 * 1024;
 
 /** Documents serialised between two turns of the event loop (timers, HTTP, the shipper). */
 const DOCS_PER_TURN = 500;
-
-/** gzip level of spooled batches (1 fastest .. 9 smallest): zlib's default balance. */
-const GZIP_LEVEL = 6;
 
 export interface DocSink {
   write(kind: BatchKind, docs: Iterable<object>): Promise<number>;
@@ -64,6 +61,8 @@ export interface BatchLimits {
   /** Uncompressed NDJSON bytes per batch (the indexer's request limit applies to the body). */
   batch_max_size: number;
   batch_max_docs: number;
+  /** How spooled batches are compressed (and sent). */
+  batch_compression: BatchEncoding;
   /** Where invalid documents are reported (rate-limited); unset: counted only. */
   log?: Logger;
 }
@@ -84,13 +83,23 @@ class LineBuffer {
 
   /** Appends `line` + "\n", `size` bytes in all. */
   append(line: string, size: number): void {
-    if (this.length + size > this.buf.length) {
-      const next = Buffer.allocUnsafe(Math.max(this.length + size, this.buf.length * 2));
-      this.buf.copy(next, 0, 0, this.length);
-      this.buf = next;
-    }
+    this.ensure(size);
     this.length += this.buf.write(line, this.length, 'utf8');
     this.buf[this.length++] = 0x0a;
+  }
+
+  /** Appends `line`, which ends in its newline already. */
+  appendBytes(line: Buffer): void {
+    this.ensure(line.length);
+    this.length += line.copy(this.buf, this.length);
+  }
+
+  /** Room for `size` more bytes. */
+  private ensure(size: number): void {
+    if (this.length + size <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.length + size, this.buf.length * 2));
+    this.buf.copy(next, 0, 0, this.length);
+    this.buf = next;
   }
 
   /** The bytes so far (a view: valid until the next append or reset). */
@@ -105,22 +114,22 @@ class LineBuffer {
 
 /**
  * One batch, compressed as it is written: NDJSON gathers in a small LineBuffer that is handed to
- * gzip (on the thread pool) whenever it holds CHUNK_BYTES, so a batch never exists uncompressed
- * in full (up to --batch-max-size), only its compressed parts do.
+ * the compressor (on the thread pool) whenever it holds CHUNK_BYTES, so a batch never exists
+ * uncompressed in full (up to --batch-max-size), only its compressed parts do.
  */
-class GzipBatch {
-  private readonly z: Gzip;
+class CompressedBatch {
+  private readonly z: ReturnType<typeof createCompressor>;
   private readonly parts: Buffer[] = [];
   /** Uncompressed bytes and documents in the batch so far. */
   bytes = 0;
   docs = 0;
 
-  constructor() {
-    this.z = createGzip({ level: GZIP_LEVEL });
+  constructor(encoding: BatchEncoding) {
+    this.z = createCompressor(encoding);
     this.z.on('data', (c: Buffer) => this.parts.push(c));
   }
 
-  /** Compresses the chunk; it may be reused once this resolves (gzip has consumed it). */
+  /** Compresses the chunk; it may be reused once this resolves (the compressor has consumed it). */
   write(chunk: Buffer): Promise<void> {
     return new Promise((resolve, reject) => this.z.write(chunk, (err) => (err ? reject(err) : resolve())));
   }
@@ -133,6 +142,16 @@ class GzipBatch {
   }
 }
 
+/** Where SpoolSink's writes put lines: batched, compressed and spooled, or dead-lettered. */
+interface BatchOutput {
+  /** A valid document's JSON (without its newline). */
+  line(json: string): Promise<void>;
+  /** A valid document's NDJSON line, newline included, as bytes. */
+  lineBytes(line: Buffer): Promise<void>;
+  /** A document that failed validation, with the reason. */
+  invalid(json: string, reason: string): Promise<void>;
+}
+
 /** JSON of a document that failed validation, for the dead letter; never throws. */
 function stringifyForDeadLetter(doc: unknown): string {
   try {
@@ -143,16 +162,16 @@ function stringifyForDeadLetter(doc: unknown): string {
 }
 
 /**
- * The invalid documents of one write, gathered into dead-letter batches (gzip NDJSON plus one
- * reason per line), cut by the same document and byte limits as spooled batches.
+ * The invalid documents of one write, gathered into dead-letter batches (compressed NDJSON plus
+ * one reason per line), cut by the same document and byte limits as spooled batches.
  */
 class InvalidBatch {
-  private readonly batch: GzipBatch;
+  private readonly batch: CompressedBatch;
   readonly lines: { line: number; reason: string }[] = [];
   bytes = 0;
 
-  constructor() {
-    this.batch = new GzipBatch();
+  constructor(encoding: BatchEncoding) {
+    this.batch = new CompressedBatch(encoding);
   }
 
   async add(json: string, reason: string): Promise<void> {
@@ -175,18 +194,70 @@ export class SpoolSink implements DocSink {
   constructor(private readonly spool: Spool, private readonly limits: BatchLimits, private readonly onBatch: (spooled: boolean) => void = () => {}) {}
 
   async write(kind: BatchKind, docs: Iterable<object>): Promise<number> {
-    const { batch_max_size: maxBytes, batch_max_docs: maxDocs } = this.limits;
     const validate = VALIDATORS[kind];
     const json = serialiserFor(kind);
+    return this.batches(kind, async (out) => {
+      let total = 0;
+      for (const doc of docs) {
+        const problem = validate(doc);
+        if (problem) await out.invalid(stringifyForDeadLetter(doc), problem);
+        else await out.line(json(doc));
+        if (++total % DOCS_PER_TURN === 0) await yieldToLoop();
+      }
+      return total;
+    });
+  }
+
+  /**
+   * Documents checked and serialised as they come, waiting for the write as NDJSON bytes off the
+   * JS heap (held-lines.ts); the write cuts those bytes into batches as write() would have.
+   */
+  hold(kind: BatchKind): HeldDocs {
+    const validate = VALIDATORS[kind];
+    const lines = new HeldJson(serialiserFor(kind));
+    let invalid: { json: string; reason: string }[] = [];
+    return {
+      add: (doc) => {
+        const problem = validate(doc);
+        if (problem) invalid.push({ json: stringifyForDeadLetter(doc), reason: problem });
+        else lines.add(doc);
+      },
+      get count() {
+        return lines.count + invalid.length;
+      },
+      write: async () => {
+        const held = lines.take();
+        const bad = invalid;
+        invalid = [];
+        const total = await this.batches(kind, async (out) => {
+          for (const b of bad) await out.invalid(b.json, b.reason);
+          let n = 0;
+          for (const line of linesOf(held.blocks)) {
+            await out.lineBytes(line);
+            if (++n % DOCS_PER_TURN === 0) await yieldToLoop();
+          }
+          return bad.length + n;
+        });
+        if (held.failed) throw held.failed;
+        return total;
+      },
+    };
+  }
+
+  /**
+   * Runs `fill` with a writer that cuts its lines into compressed batches by the batch limits and
+   * spools them, and gathers invalid documents into dead-letter batches; resolves to what `fill` does.
+   */
+  private async batches(kind: BatchKind, fill: (out: BatchOutput) => Promise<number>): Promise<number> {
+    const { batch_max_size: maxBytes, batch_max_docs: maxDocs, batch_compression: encoding } = this.limits;
     // One chunk buffer per concurrent write (normally one at a time: flows, then process events).
     const chunk = this.spare ?? new LineBuffer();
     this.spare = undefined;
-    let batch: GzipBatch | undefined;
+    let batch: CompressedBatch | undefined;
     let invalid: InvalidBatch | undefined;
     // The previous batch's spool write (fsyncs) goes on while the next batch is built: at most
     // one at a time, so memory holds one extra compressed batch at most.
     let writing: Promise<void> | undefined;
-    let total = 0;
     const pushChunk = async () => {
       if (chunk.length === 0) return;
       await batch!.write(chunk.view());
@@ -207,34 +278,41 @@ export class SpoolSink implements DocSink {
       invalid = undefined;
       await this.deadLetterInvalid(kind, inv);
     };
-    try {
-      for (const doc of docs) {
-        const problem = validate(doc);
-        if (problem) {
-          if (invalid && (invalid.lines.length >= maxDocs || invalid.bytes >= maxBytes)) await endInvalid();
-          invalid ??= new InvalidBatch();
-          await invalid.add(stringifyForDeadLetter(doc), problem);
-          if (++total % DOCS_PER_TURN === 0) await yieldToLoop();
-          continue;
-        }
-        const line = json(doc);
+    /** Room for a line of `size` bytes in the batch (a new batch when the current one is full). */
+    const room = async (size: number) => {
+      if (batch && (batch.docs >= maxDocs || batch.bytes + size > maxBytes)) await endBatch();
+      batch ??= new CompressedBatch(encoding);
+      batch.bytes += size;
+      batch.docs++;
+    };
+    const out: BatchOutput = {
+      line: async (line) => {
         const size = lineBytes(line);
-        if (batch && (batch.docs >= maxDocs || batch.bytes + size > maxBytes)) await endBatch();
-        batch ??= new GzipBatch();
+        await room(size);
         chunk.append(line, size);
-        batch.bytes += size;
-        batch.docs++;
         if (chunk.length >= CHUNK_BYTES) await pushChunk();
-        if (++total % DOCS_PER_TURN === 0) await yieldToLoop();
-      }
+      },
+      lineBytes: async (line) => {
+        await room(line.length);
+        chunk.appendBytes(line);
+        if (chunk.length >= CHUNK_BYTES) await pushChunk();
+      },
+      invalid: async (json, reason) => {
+        if (invalid && (invalid.lines.length >= maxDocs || invalid.bytes >= maxBytes)) await endInvalid();
+        invalid ??= new InvalidBatch(encoding);
+        await invalid.add(json, reason);
+      },
+    };
+    try {
+      const total = await fill(out);
       await endBatch();
       await endInvalid();
+      return total;
     } finally {
       await writing;
       chunk.reset();
       this.spare = chunk;
     }
-    return total;
   }
 
   private async deadLetterInvalid(kind: BatchKind, inv: InvalidBatch): Promise<void> {
@@ -288,27 +366,16 @@ export class StreamSink implements DocSink {
 
   /** The lines serialised as documents come, written in blocks (held-lines.ts). */
   hold(kind: BatchKind): HeldDocs {
-    const json = serialiserFor(kind);
-    const lines = new HeldLines();
-    // A document JSON cannot hold fails the write, as it would have failed write(), not the caller's add.
-    let failed: Error | undefined;
+    const lines = new HeldJson(serialiserFor(kind));
     return {
-      add: (doc) => {
-        try {
-          lines.add(json(doc));
-        } catch (err) {
-          failed ??= err as Error;
-        }
-      },
+      add: (doc) => lines.add(doc),
       get count() {
         return lines.count;
       },
       write: async () => {
         const held = lines.take();
-        const err = failed;
-        failed = undefined;
         for (const block of held.blocks) await this.send(block);
-        if (err) throw err;
+        if (held.failed) throw held.failed;
         return held.lines;
       },
     };

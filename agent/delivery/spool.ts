@@ -3,7 +3,8 @@
 // nothing. Bounded in bytes: when a new batch does not fit, the oldest batches not being sent
 // right now are dropped, and every dropped batch and document is counted.
 //
-// Files: <dir>/<seq>-<kind>-<docs>.ndjson.gz, seq zero-padded so name order is age order.
+// Files: <dir>/<seq>-<kind>-<docs>.ndjson.zst (or .ndjson.gz: the suffix names the encoding the
+// batch was written in, common/batch-encoding.ts), seq zero-padded so name order is age order.
 // Written durably: to a .tmp name, fsynced, renamed, then the directory fsynced, so neither a
 // crash nor a power cut leaves a half batch (or a name without its data) under a real name.
 // What can never be sent goes to <dir>/dead-letter/ with a .reason.json next to it: documents
@@ -16,6 +17,7 @@ import { open, rename, readFile, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ConfigError } from '../../common/errors.js';
 import { DOC_KINDS, type DocKind } from '../../schema/index.js';
+import { FILE_SUFFIX, encodingOf } from '../../common/batch-encoding.js';
 
 /** A batch holds documents of one kind. */
 export type BatchKind = DocKind;
@@ -67,9 +69,10 @@ export interface SpoolOptions {
   dead_letter_max_size: number;
 }
 
-const NAME = new RegExp(`^(\\d{16})-(${DOC_KINDS.join('|')})-(\\d+)\\.ndjson\\.gz$`);
+const SUFFIXES = `(?:${Object.values(FILE_SUFFIX).map((x) => x.replaceAll('.', '\\.')).join('|')})`;
+const NAME = new RegExp(`^(\\d{16})-(${DOC_KINDS.join('|')})-(\\d+)${SUFFIXES}$`);
 
-const reasonFile = (batchFile: string): string => `${batchFile.replace(/\.ndjson\.gz$/, '')}.reason.json`;
+const reasonFile = (batchFile: string): string => `${batchFile.replace(new RegExp(`${SUFFIXES}$`), '')}.reason.json`;
 
 /** fsync of a directory, so a rename or unlink in it survives a power cut. */
 async function fsyncDir(dir: string): Promise<void> {
@@ -177,7 +180,7 @@ export class Spool {
       return false;
     }
     const seq = this.nextSeq++;
-    const file = join(this.opts.spool_dir, this.fileName(seq, kind, docs));
+    const file = join(this.opts.spool_dir, this.fileName(seq, kind, docs, body));
     try {
       await writeDurable(file, body);
     } catch (err) {
@@ -266,7 +269,7 @@ export class Spool {
   async deadLetterDocuments(kind: BatchKind, body: Buffer, docs: number, reason: DeadLetterReason, opts: { invalid?: boolean } = {}): Promise<boolean> {
     if (opts.invalid) this.stats.invalidDocs[kind] += docs;
     const seq = this.nextSeq++;
-    const file = join(this.deadDir, this.fileName(seq, kind, docs));
+    const file = join(this.deadDir, this.fileName(seq, kind, docs, body));
     try {
       await writeDurable(reasonFile(file), this.reasonText(reason));
       await writeDurable(file, body);
@@ -290,8 +293,9 @@ export class Spool {
     return this.moveToDeadLetter(b, { status: 0, body: `corrupt spool file: ${error}` });
   }
 
-  private fileName(seq: number, kind: BatchKind, docs: number): string {
-    return `${String(seq).padStart(16, '0')}-${kind}-${docs}.ndjson.gz`;
+  /** A batch's name; its suffix says how `body` is compressed (anything unknown is named gzip, as before zstd). */
+  private fileName(seq: number, kind: BatchKind, docs: number, body: Buffer): string {
+    return `${String(seq).padStart(16, '0')}-${kind}-${docs}${FILE_SUFFIX[encodingOf(body) ?? 'gzip']}`;
   }
 
   private reasonText(reason: DeadLetterReason): string {

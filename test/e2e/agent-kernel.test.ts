@@ -213,7 +213,7 @@ describe('agent end to end (kernel + indexer + Elasticsearch)', () => {
       await sleep(5000);
     }
     await sleep(Math.max(0, 30_000 - (Date.now() - downAt)));
-    assert.ok(readdirSync(spoolDir).some((n) => n.endsWith('.ndjson.gz')), 'batches waited in the spool');
+    assert.ok(readdirSync(spoolDir).some((n) => n.endsWith('.ndjson.zst')), 'batches waited in the spool');
     await startIndexer();
     for (const d of during) {
       const docs = await waitBytes(d.pid, ports.v4, d.bytes, 60_000);
@@ -232,7 +232,7 @@ describe('agent end to end (kernel + indexer + Elasticsearch)', () => {
     await sleep(2500); // at least one flush with the indexer down
     await stop(agent); // SIGTERM: flushes the interval; the batches stay spooled
     assert.equal(agent!.child.exitCode, 0, agent!.output().slice(-2000));
-    assert.ok(readdirSync(spoolDir).some((n) => n.endsWith('.ndjson.gz')), 'the stopped agent left batches');
+    assert.ok(readdirSync(spoolDir).some((n) => n.endsWith('.ndjson.zst')), 'the stopped agent left batches');
     await startAgentChild();
     assert.match(agent!.output(), /resuming the spool/);
     await startIndexer();

@@ -9,7 +9,8 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
+import { unpackBatch } from '../support/batches.js';
 import { pino } from 'pino';
 import { startIndexer, withDefaults, type Indexer } from '../../indexer/index.js';
 import { FLOW_CONTRACT, dailyIndex, type FlowLog, type ProcessEventDoc } from '../../schema/index.js';
@@ -146,14 +147,15 @@ describe('agent -> indexer -> Elasticsearch', () => {
       const deadDir = join(dir, 'dead-letter');
       const lines = (file: string) => {
         try {
-          return gunzipSync(readFileSync(file)).toString().trim().split('\n');
+          return unpackBatch(readFileSync(file)).trim().split('\n');
         } catch {
           return []; // a corrupt batch, set aside as it was
         }
       };
-      return readdirSync(deadDir).filter((n) => n.endsWith('.ndjson.gz')).sort().map((n) => ({
+      const batch = /\.ndjson\.(gz|zst)$/;
+      return readdirSync(deadDir).filter((n) => batch.test(n)).sort().map((n) => ({
         docs: lines(join(deadDir, n)),
-        reason: JSON.parse(readFileSync(join(deadDir, n.replace('.ndjson.gz', '.reason.json')), 'utf8')) as { status: number; body: string; lines?: { line: number; reason: string }[] },
+        reason: JSON.parse(readFileSync(join(deadDir, n.replace(batch, '.reason.json')), 'utf8')) as { status: number; body: string; lines?: { line: number; reason: string }[] },
       }));
     };
     return { dir, spool, shipper, outcomes, deadLetter };

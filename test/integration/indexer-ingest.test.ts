@@ -3,7 +3,7 @@
 // clear 4xx with nothing from that batch written.
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { gzipSync } from 'node:zlib';
+import { constants, gzipSync, zstdCompressSync } from 'node:zlib';
 import { DNS_CONTRACT, FLOW_CONTRACT, PROCESS_CONTRACT, dailyIndex, type DnsLog, type FlowLog } from '../../schema/index.js';
 import { sampleDnsLog } from '../support/documents.js';
 import type { Indexer } from '../../indexer/index.js';
@@ -64,6 +64,11 @@ describe('indexer ingest', () => {
     const again = await post(indexer.url, '/v1/flows', ndjson(docs), { gzip: true });
     assert.equal(again.status, 200, again.text);
     assert.equal(await count(flowIndex), 120, 'a retried batch overwrites instead of duplicating');
+    // The same batch as agents compress it by default: the same documents under the same ids.
+    const asZstd = await post(indexer.url, '/v1/flows', zstdCompressSync(ndjson(docs)), { headers: { 'content-encoding': 'zstd' } });
+    assert.equal(asZstd.status, 200, asZstd.text);
+    assert.deepEqual(asZstd.json, { accepted: 120 });
+    assert.equal(await count(flowIndex), 120, 'the zstd batch is the gzip batch again');
 
     const got = await cluster!.client.get<FlowLog>({ index: flowIndex, id: FLOW_CONTRACT.id(docs[7]!) });
     assert.deepEqual(got._source, docs[7], 'the document is stored exactly as sent');
@@ -232,7 +237,7 @@ describe('indexer ingest', () => {
     assert.equal(await exists(flowIndex, FLOW_CONTRACT.id(sampleFlow(day, 9000))), false);
   });
 
-  it('answers gzip that is not gzip, an empty body and an unknown encoding with a clear 4xx', async (t) => {
+  it('answers gzip or zstd that is not, a zstd frame too wide, an empty body and an unknown encoding with a clear 4xx', async (t) => {
     if (!need(t)) return;
     const notGzip = await post(indexer.url, '/v1/flows', ndjson([sampleFlow(day, 9100)]), { headers: { 'content-encoding': 'gzip' } });
     assert.equal(notGzip.status, 400, notGzip.text);
@@ -249,6 +254,20 @@ describe('indexer ingest', () => {
     assert.equal(blank.json.code, 'empty_body');
     const brotli = await post(indexer.url, '/v1/flows', 'x', { headers: { 'content-encoding': 'br' } });
     assert.equal(brotli.status, 415);
+    assert.match(String(brotli.json.error), /send gzip, zstd or no encoding/);
+    const notZstd = await post(indexer.url, '/v1/flows', ndjson([sampleFlow(day, 9102)]), { headers: { 'content-encoding': 'zstd' } });
+    assert.equal(notZstd.status, 400, notZstd.text);
+    assert.equal(notZstd.json.code, 'not_zstd');
+    // A frame that asks for a window of 4 MiB, above the 2 MiB agents use: refused before it is allocated.
+    const wideFrame = zstdCompressSync(Buffer.alloc(4 * 1024 * 1024, 0x20), { params: { [constants.ZSTD_c_windowLog]: 26, [constants.ZSTD_c_compressionLevel]: 19 } });
+    const tooWide = await post(indexer.url, '/v1/flows', wideFrame, { headers: { 'content-encoding': 'zstd' } });
+    assert.equal(tooWide.status, 400, tooWide.text);
+    assert.equal(tooWide.json.code, 'not_zstd');
+    // A zstd bomb is cut at the body limit like a gzip one.
+    const zbomb = zstdCompressSync(Buffer.alloc(64 * 1024 * 1024, 0x20));
+    const zinflated = await post(indexer.url, '/v1/flows', zbomb, { headers: { 'content-encoding': 'zstd' } });
+    assert.equal(zinflated.status, 413, zinflated.text);
+    assert.match(String(zinflated.json.error), /after zstd decompression/);
     const wrongMethod = await get(indexer.url, '/v1/flows');
     assert.equal(wrongMethod.status, 405);
   });
@@ -258,11 +277,11 @@ describe('indexer ingest', () => {
     const m = await get(indexer.url, "/metrics");
     assert.equal(m.status, 200);
     m.text = metricLines(m.text, /^procflow_indexer_(documents|requests|bulk_duration_seconds_count|elasticsearch_up|in_flight|process_resident)/);
-    // 120 twice, 5 twice (the retried batch read back from a synthetic _source), 60 twice.
-    assert.match(m.text, /procflow_indexer_documents_accepted_total\{kind="flows"\} 370/);
+    // 120 three times (gzip twice, then zstd), 5 twice (the retried batch read back from a synthetic _source), 60 twice.
+    assert.match(m.text, /procflow_indexer_documents_accepted_total\{kind="flows"\} 490/);
     assert.match(m.text, /procflow_indexer_documents_accepted_total\{kind="process"\} 2/);
     assert.match(m.text, /procflow_indexer_documents_rejected_total\{kind="flows",reason="invalid_json"\} 1/);
-    assert.match(m.text, /procflow_indexer_documents_rejected_total\{kind="flows",reason="body_too_large"\} 3/);
+    assert.match(m.text, /procflow_indexer_documents_rejected_total\{kind="flows",reason="body_too_large"\} 4/);
     assert.match(m.text, /procflow_indexer_documents_rejected_total\{kind="flows",reason="too_many_documents"\} 1/);
     assert.match(m.text, /procflow_indexer_requests_total\{route="\/v1\/flows",status="401"\} 3/);
     assert.match(m.text, /procflow_indexer_bulk_duration_seconds_count\{outcome="ok"\} [1-9]/);

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { gunzipSync } from 'node:zlib';
+import { unpackBatch } from '../support/batches.js';
 import { pino } from 'pino';
 import { FLOW_CONTRACT, PROCESS_CONTRACT, type FlowLog, type ProcessEventDoc } from '../../schema/index.js';
 import { agentDefaults } from '../../agent/config.js';
@@ -24,7 +24,7 @@ test('agent: synthetic events -> indexer documents, live stream, metrics, flush 
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const docs = gunzipSync(Buffer.concat(chunks)).toString().trim().split('\n').map((l) => JSON.parse(l) as object);
+      const docs = unpackBatch(Buffer.concat(chunks)).trim().split('\n').map((l) => JSON.parse(l) as object);
       received.push({ path: req.url ?? '', docs });
       res.writeHead(200).end(JSON.stringify({ accepted: docs.length }));
     });

@@ -111,6 +111,32 @@ test('documents that fail the contract are counted and not written', async (t) =
   assert.equal(readFileSync(join(dir, 'procflow-flows.ndjson'), 'utf8').trimEnd().split('\n').length, 2);
 });
 
+test('FileSink.hold writes the files write() writes, rotating between the same lines, and counts the invalid ones', async (t) => {
+  // About 90 kB of lines against a 64 kB file: a rotation falls inside the held blocks.
+  const docs: object[] = Array.from({ length: 120 }, (_, i) => sampleFlowLog({ source_port: i, process_name: `/usr/bin/${'é'.repeat(i * 3)}` }));
+  docs.splice(7, 0, { ...sampleFlowLog(), bytes_out: -1 });
+  const written = async (use: (sink: FileSink) => Promise<number>) => {
+    const dir = tempDir(t);
+    const sink = new FileSink({ output_path: dir, ...LIMITS, output_file_compress: false });
+    assert.equal(await use(sink), docs.length - 1);
+    await sink.close();
+    const files = readdirSync(dir).sort();
+    return { files: files.length, lines: files.map((n) => readFileSync(join(dir, n), 'utf8')).join('').split('\n').filter(Boolean).sort(), invalid: sink.stats.invalidDocs.flows };
+  };
+  const direct = await written((sink) => sink.write('flows', docs));
+  const held = await written(async (sink) => {
+    const h = sink.hold('flows');
+    for (const d of docs) h.add(d);
+    assert.equal(h.count, docs.length - 1, 'the invalid one is counted at once, not held');
+    const n = await h.write();
+    assert.equal(h.count, 0);
+    return n;
+  });
+  assert.ok(direct.files >= 2, `rotated into ${direct.files} files`);
+  assert.deepEqual(held, direct);
+  assert.equal(held.invalid, 1);
+});
+
 test('a full disk: the lost documents are counted and the file keeps only whole lines', async (t) => {
   if (process.getuid?.() !== 0) return skipOrFail(t, 'mounting a small tmpfs needs root');
   const dir = mkdtempSync(join(tmpdir(), 'procflow-full-'));

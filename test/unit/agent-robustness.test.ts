@@ -8,7 +8,8 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
+import { unpackBatch } from '../support/batches.js';
 import { pino } from 'pino';
 import { Agent } from '../../agent/agent.js';
 import { ProcessCache } from '../../agent/process/process-cache.js';
@@ -50,7 +51,7 @@ async function acceptingIndexer(t: { after(fn: () => Promise<void>): void }): Pr
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      got.push(gunzipSync(Buffer.concat(chunks)).toString().trim());
+      got.push(unpackBatch(Buffer.concat(chunks)).trim());
       res.writeHead(200).end('{"accepted":1}');
     });
   });

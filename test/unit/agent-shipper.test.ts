@@ -5,7 +5,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gzipSync, zstdCompressSync } from 'node:zlib';
+import { unpackBatch } from '../support/batches.js';
 import { pino } from 'pino';
 import { Spool } from '../../agent/delivery/spool.js';
 import { Shipper, type ShipperOptions } from '../../agent/delivery/shipper.js';
@@ -30,7 +31,7 @@ async function indexerStub(t: { after(fn: () => Promise<void> | void): void }, s
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const raw = Buffer.concat(chunks);
-      const text = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw).toString() : raw.toString();
+      const text = req.headers['content-encoding'] ? unpackBatch(raw) : raw.toString();
       const s: Seen = { at: Date.now(), path: req.url ?? '', auth: req.headers.authorization, encoding: req.headers['content-encoding'], lines: text.trim().split('\n') };
       seen.push(s);
       const handler = script[Math.min(seen.length - 1, script.length - 1)]!;
@@ -70,6 +71,38 @@ test('ships gzip NDJSON with the bearer token to the endpoint of each kind', asy
   assert.deepEqual(stub.seen.find((s) => s.path === '/v1/flows')!.lines, ['{"a":1}', '{"a":2}']);
   assert.equal(shipper.stats.sentDocs, 3);
   assert.equal(spool.size, 0);
+});
+
+const zstdNdjson = (...docs: object[]) => zstdCompressSync(`${docs.map((d) => JSON.stringify(d)).join('\n')}\n`);
+
+test('a zstd batch goes as zstd; an indexer that answers 415 to zstd gets it and later ones as gzip, nothing lost', async (t) => {
+  const refuseZstd = (s: Seen, res: ServerResponse) =>
+    s.encoding === 'zstd' ? res.writeHead(415, { 'content-type': 'application/json' }).end('{"error":"Content-Encoding \\"zstd\\" is not supported"}') : ok(s, res);
+  const modern = await indexerStub(t, [ok]);
+  const first = setup(t, modern.url);
+  await first.spool.put('flows', zstdNdjson({ a: 1 }, { a: 2 }), 2);
+  first.shipper.start();
+  assert.equal(await first.shipper.drained(5000), true);
+  assert.deepEqual(modern.seen.map((s) => [s.encoding, s.lines]), [['zstd', ['{"a":1}', '{"a":2}']]]);
+
+  const older = await indexerStub(t, [refuseZstd]);
+  const warnings: string[] = [];
+  const log = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
+  const dir = mkdtempSync(join(tmpdir(), 'procflow-ship-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const spool = new Spool(agentDefaults({ spool_dir: dir, spool_max_size: 1 << 20 }));
+  const shipper = new Shipper({ ...agentDefaults(), indexer_url: older.url, token: 'sekret', spool, log, backoff: { baseMs: 50 }, retry_max_delay: 200, request_timeout: 5000, ship_concurrency: 1 });
+  t.after(() => shipper.stop());
+  await spool.put('flows', zstdNdjson({ b: 1 }), 1);
+  await spool.put('flows', zstdNdjson({ b: 2 }), 1);
+  await spool.put('flows', ndjson({ b: 3 }), 1);
+  shipper.start();
+  assert.equal(await shipper.drained(5000), true);
+  assert.deepEqual(older.seen.map((s) => [s.encoding, s.lines.join()]), [['zstd', '{"b":1}'], ['gzip', '{"b":1}'], ['gzip', '{"b":2}'], ['gzip', '{"b":3}']],
+    'refused once, then every batch as gzip without asking again');
+  assert.equal(shipper.stats.sentDocs, 3);
+  assert.equal(shipper.stats.failures, 0, 'a 415 to zstd is not a failed attempt');
+  assert.equal(warnings.filter((w) => w.includes('does not take zstd')).length, 1);
 });
 
 test('503 with Retry-After: the batch waits at least that long, stays spooled, then goes through', async (t) => {
@@ -119,7 +152,7 @@ test('indexer down: batches wait on disk and go out when it comes back; 413 halv
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const lines = gunzipSync(Buffer.concat(chunks)).toString().trim().split('\n');
+      const lines = unpackBatch(Buffer.concat(chunks)).trim().split('\n');
       seen.push(lines);
       if (lines.length > 2) res.writeHead(413).end('too large');
       else res.writeHead(200).end(JSON.stringify({ accepted: lines.length }));

@@ -5,7 +5,8 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
+import { unpackBatch } from '../support/batches.js';
 import { pino } from 'pino';
 import { AgentMetrics } from '../../agent/metrics.js';
 import { Spool } from '../../agent/delivery/spool.js';
@@ -60,7 +61,7 @@ test('a restarted spool resumes the batches left on disk, oldest first, and remo
   assert.ok(!readdirSync(dir).some((n) => n.endsWith('.tmp')));
   const b1 = second.claim()!;
   assert.equal(b1.kind, 'flows');
-  assert.equal(gunzipSync(await second.read(b1)).toString(), '{"a":1}\n');
+  assert.equal(unpackBatch(await second.read(b1)), '{"a":1}\n');
   await second.remove(b1);
   const b2 = second.claim()!;
   assert.equal(b2.kind, 'process');
@@ -95,7 +96,7 @@ test('the spool sink cuts batches by documents and bytes', async (t) => {
   assert.equal(spool.size, 3);
   assert.equal(notified, 3);
   const lines: string[] = [];
-  for (let b = spool.claim(); b; b = spool.claim()) lines.push(...gunzipSync(await spool.read(b)).toString().trim().split('\n'));
+  for (let b = spool.claim(); b; b = spool.claim()) lines.push(...unpackBatch(await spool.read(b)).trim().split('\n'));
   assert.deepEqual(lines.map((l) => JSON.parse(l).source_port - 1000), [0, 1, 2, 3, 4, 5, 6]);
 });
 
@@ -133,7 +134,7 @@ test('the spool sink cuts batches by UTF-8 bytes and keeps every character', asy
   assert.equal(await sink.write('flows', [...docs.slice(0, 10), big, ...docs.slice(10)]), 21);
   const lines: string[] = [];
   for (let b = spool.claim(); b; b = spool.claim()) {
-    const text = gunzipSync(await spool.read(b));
+    const text = Buffer.from(unpackBatch(await spool.read(b)));
     assert.ok(text.length <= maxBytes || b.docs === 1, `batch of ${text.length} bytes, ${b.docs} docs`);
     assert.ok(b.docs <= 6 || b.docs === 1, `batch of ${b.docs} docs`);
     lines.push(...text.toString('utf8').trim().split('\n'));
@@ -198,18 +199,18 @@ test('invalid documents go to the dead letter with the reason, counted and logge
 
   assert.equal(spool.size, 2, 'one batch per write, of the valid documents');
   const sent: number[] = [];
-  for (let b = spool.claim(); b; b = spool.claim()) sent.push(...gunzipSync(await spool.read(b)).toString().trim().split('\n').map((l) => JSON.parse(l).source_port - 1000));
+  for (let b = spool.claim(); b; b = spool.claim()) sent.push(...unpackBatch(await spool.read(b)).trim().split('\n').map((l) => JSON.parse(l).source_port - 1000));
   assert.deepEqual(sent, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 200]);
 
   assert.deepEqual(spool.stats.invalidDocs, { flows: 3, process: 0, dns: 0 });
   assert.equal(spool.stats.deadLetterDocs, 3);
   const deadDir = join(dir, 'dead-letter');
   const dead = readdirSync(deadDir).sort();
-  const batches = dead.filter((n) => n.endsWith('.ndjson.gz'));
+  const batches = dead.filter((n) => n.endsWith('.ndjson.zst'));
   assert.equal(batches.length, 2);
-  const first = gunzipSync(readFileSync(join(deadDir, batches[0]!))).toString().trim().split('\n').map((l) => JSON.parse(l));
+  const first = unpackBatch(readFileSync(join(deadDir, batches[0]!))).trim().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(first.map((d) => d.source_port), [1100, 1101]);
-  const reason = JSON.parse(readFileSync(join(deadDir, batches[0]!.replace('.ndjson.gz', '.reason.json')), 'utf8'));
+  const reason = JSON.parse(readFileSync(join(deadDir, batches[0]!.replace('.ndjson.zst', '.reason.json')), 'utf8'));
   assert.match(reason.body, /failed validation/);
   assert.equal(reason.lines.length, 2);
   assert.deepEqual(reason.lines[0], { line: 1, reason: 'unknown field "color"' });
@@ -234,8 +235,8 @@ test('a document JSON cannot hold (a bigint) is dead-lettered instead of failing
   assert.equal(await sink.write('flows', [flow(1), flow(2, { bytes_out: 5n })]), 2);
   assert.equal(spool.size, 1);
   assert.equal(spool.stats.invalidDocs.flows, 1);
-  const dead = readdirSync(join(dir, 'dead-letter')).find((n) => n.endsWith('.ndjson.gz'))!;
-  assert.equal(JSON.parse(gunzipSync(readFileSync(join(dir, 'dead-letter', dead))).toString()).bytes_out, '5');
+  const dead = readdirSync(join(dir, 'dead-letter')).find((n) => n.endsWith('.ndjson.zst'))!;
+  assert.equal(JSON.parse(unpackBatch(readFileSync(join(dir, 'dead-letter', dead)))).bytes_out, '5');
 });
 
 test('spool and dead-letter files are fsynced before the rename that publishes them, and their directory after it', (t) => {
@@ -272,4 +273,33 @@ test('spool and dead-letter files are fsynced before the rename that publishes t
   const moved = at(/rename\w*\([^)]*-flows-1\.ndjson\.gz", [^)]*dead-letter/);
   assert.ok(moved !== -1, calls.join('\n'));
   assert.ok(at(new RegExp(`fsync\\(\\d+<${esc(join(dir, 'dead-letter'))}>\\)`), moved) !== -1, calls.join('\n'));
+});
+
+test('SpoolSink.hold spools the batches write() spools, cut by documents and bytes, and dead-letters the invalid ones', async (t) => {
+  // Lines of different lengths and multi-byte characters, so the cuts by bytes fall mid-block.
+  const docs: object[] = Array.from({ length: 40 }, (_, i) => flow(i, { process_name: `/usr/bin/${'é'.repeat(i * 7)}` }));
+  docs.splice(5, 0, { ...flow(300), color: 'blue' });
+  docs.splice(20, 0, flow(301, { bytes_out: 5n }));
+  const limits = agentDefaults({ batch_max_docs: 7, batch_max_size: 2500 });
+  const spooled = async (use: (sink: SpoolSink) => Promise<number>) => {
+    const dir = tempDir(t);
+    const spool = spoolIn(dir, { spool_max_size: 1 << 20 });
+    assert.equal(await use(new SpoolSink(spool, limits)), docs.length);
+    const batches: string[] = [];
+    for (let b = spool.claim(); b; b = spool.claim()) batches.push(`${b.docs}:${unpackBatch(await spool.read(b))}`);
+    return { batches, invalid: spool.stats.invalidDocs.flows, deadDocs: spool.stats.deadLetterDocs };
+  };
+  const written = await spooled((sink) => sink.write('flows', docs));
+  const held = await spooled(async (sink) => {
+    const h = sink.hold('flows');
+    for (const d of docs) h.add(d);
+    assert.equal(h.count, docs.length);
+    const n = await h.write();
+    assert.equal(h.count, 0, 'nothing held after the write');
+    assert.equal(await h.write(), 0);
+    return n;
+  });
+  assert.ok(written.batches.length > 6, `cut into ${written.batches.length} batches`);
+  assert.deepEqual(held, written);
+  assert.equal(held.invalid, 2);
 });

@@ -26,6 +26,7 @@ import {
   type ProcessEventDoc,
 } from '../../schema/index.js';
 import { sampleDnsLog, sampleFlowLog } from '../support/documents.js';
+import { shareJson } from '../../common/doc-json.js';
 
 const flow = (over: Record<string, unknown> = {}): FlowLog => sampleFlowLog(over as Partial<FlowLog>);
 
@@ -101,6 +102,26 @@ describe('counters, ids and ports', () => {
     assert.equal(v(flow({ process_id: '-5' })), 'field "process_id" must be a process id (digits), "*" or "-", got the string "-5"');
     assert.match(v(flow({ process_id: '12 ' }))!, /^field "process_id" must be a process id/);
     for (const id of ['1', '4242', '*', '-']) assert.equal(v(flow({ process_id: id })), null, id);
+  });
+
+  it('walks a shared process record once: found valid, it stays valid; one found invalid is named every time', () => {
+    const p = PROCESS_CONTRACT.validate;
+    let reads = 0;
+    const counted = (over: Record<string, unknown>) => {
+      const r: Record<string, unknown> = { exec_id: 'x', binary: '/b', ...over };
+      Object.defineProperty(r, 'pid', { enumerable: true, get: () => (reads++, over.pid ?? 10) });
+      return r;
+    };
+    const shared = counted({});
+    shareJson(shared);
+    for (let i = 0; i < 3; i++) assert.equal(p(exec({ process_exec: { process: shared, parent: shared } })), null);
+    assert.equal(reads, 2, 'the shared record was checked once as a process, once as a parent (its own table)');
+    const own = counted({});
+    for (let i = 0; i < 3; i++) assert.equal(p(exec({ process_exec: { process: own } })), null);
+    assert.equal(reads, 5, 'a record nobody shares is checked each time');
+    const bad = counted({ pid: -1 });
+    shareJson(bad);
+    for (let i = 0; i < 2; i++) assert.equal(p(exec({ process_exec: { process: bad } })), 'field "process_exec.process.pid" must be 0 or more, got -1');
   });
 
   it('refuses negative pids and uids and exit statuses outside 0-255 in process events', () => {
