@@ -2,9 +2,9 @@
 // knows the encodings, their settings, their file suffixes and how to tell them apart.
 //
 // zstd is the agent's default: on agent flow logs (2 KB of JSON each) it compresses at about a
-// sixth of gzip's CPU (1.9 against 11.7 µs a document at level 3 against gzip's 6) into a
-// smaller batch (93 against 164 B a document), and the indexer takes it back in about a third
-// of the time. gzip stays for indexers older than zstd support and for anyone who reads spooled
+// third of gzip's CPU (4.7 against 15.2 µs a document, level 3 against gzip's 6; bench:agent's
+// compress phase) into a smaller batch (94 against 164 B a document), and the indexer inflates
+// it in half the time. gzip stays for indexers older than zstd support and for anyone who reads spooled
 // or dead-lettered files with zcat.
 import { constants, createGunzip, createGzip, createZstdCompress, createZstdDecompress, gunzip, gzip, zstdCompress, zstdDecompress, type Gunzip, type Gzip, type ZstdCompress, type ZstdDecompress } from 'node:zlib';
 import { promisify } from 'node:util';
