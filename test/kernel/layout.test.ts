@@ -8,6 +8,7 @@ import { loadAddon } from '../../native/binding.js';
 import * as generated from '../../native/layout.generated.js';
 import { decoderLayout, recordsFromObject } from '../../native/btf/records.js';
 import { decodeFlows, formatAddress } from '../../native/decode.js';
+import { LAYOUT, pad8 } from '../../native/layout.js';
 import { skipOrFail } from '../support/environment.js';
 
 test('decoder offsets, sizes and constants equal the BTF of the object the addon loads', (t) => {
@@ -29,4 +30,17 @@ test('addresses format like the kernel prints them', () => {
   const v6 = Buffer.from('20010db8000000000001000000000001', 'hex');
   assert.equal(formatAddress(v6, 0, 6), '2001:db8::1:0:0:1');
   assert.deepEqual(decodeFlows(Buffer.alloc(0)), []);
+});
+
+test('flow counters decode exactly across the 32-bit boundary and up to 2^53', () => {
+  const K = LAYOUT.pf_flow_key.offsets;
+  const V = LAYOUT.pf_flow_value.offsets;
+  const vBase = pad8(LAYOUT.pf_flow_key.size);
+  const rec = Buffer.alloc(vBase + pad8(LAYOUT.pf_flow_value.size));
+  rec.writeUInt32LE(4242, K.tgid);
+  const values = { bytes_out: 2 ** 32 + 5, bytes_in: 2 ** 32 - 1, packets_out: 2 ** 53 - 1, packets_in: 0 };
+  for (const [field, v] of Object.entries(values)) rec.writeBigUInt64LE(BigInt(v), vBase + V[field as keyof typeof V]);
+  const [f] = decodeFlows(rec);
+  assert.equal(f!.pid, 4242);
+  assert.deepEqual([f!.bytesOut, f!.bytesIn, f!.packetsOut, f!.packetsIn], Object.values(values));
 });
