@@ -61,7 +61,7 @@ export const AGENT_SETTINGS = {
   dead_letter_max_size: { doc: 'size limit of the dead letter (invalid documents, batches the indexer refused, unreadable spool files)', format: 'size', min: 1, default: 64 * 1024 ** 2 },
   batch_max_size: { doc: 'uncompressed bytes per batch sent to the indexer', format: 'size', min: 1, default: 4 * 1024 ** 2 },
   batch_max_docs: { doc: 'documents per batch sent to the indexer', format: 'nat', min: 1, default: 5000 },
-  batch_compression: { doc: 'how batches are compressed in the spool and sent to the indexer: zstd (about a third of the CPU of gzip, batches about half the size) or gzip (for indexers older than zstd support; an indexer that refuses zstd with 415 gets gzip anyway)', format: BATCH_ENCODINGS, default: 'zstd' },
+  batch_compression: { doc: 'how batches are compressed in the spool and sent to the indexer: zstd (about a third of the CPU of gzip, batches 0.6 of the size) or gzip (for indexers older than zstd support; an indexer that refuses zstd with 415 gets gzip anyway)', format: BATCH_ENCODINGS, default: 'zstd' },
   ship_concurrency: { doc: 'batches in flight to the indexer at once', format: 'nat', min: 1, default: 2 },
   request_timeout: { doc: 'timeout of one request to the indexer', format: 'duration', min: 1, default: 30_000 },
   retry_max_delay: { doc: 'longest backoff between attempts (Retry-After from the indexer can be longer)', format: 'duration', default: 30_000 },
