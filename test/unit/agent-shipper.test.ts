@@ -105,6 +105,22 @@ test('a zstd batch goes as zstd; an indexer that answers 415 to zstd gets it and
   assert.equal(warnings.filter((w) => w.includes('does not take zstd')).length, 1);
 });
 
+test('after an upgrade, gzip batches an older agent spooled and zstd ones spooled since ship in order, each in its own encoding', async (t) => {
+  const stub = await indexerStub(t, [ok]);
+  const { dir, spool } = setup(t, stub.url);
+  await spool.put('flows', ndjson({ v: 'old' }), 1);
+  await spool.put('flows', zstdNdjson({ v: 'new' }), 1);
+  assert.deepEqual(readdirSync(dir).filter((n) => n.includes('-flows-')).map((n) => n.replace(/^\d+/, '')).sort(), ['-flows-1.ndjson.gz', '-flows-1.ndjson.zst']);
+  // The agent restarts on the same spool directory.
+  const again = new Spool(agentDefaults({ spool_dir: dir, spool_max_size: 1 << 20 }));
+  assert.equal(again.size, 2);
+  const shipper = new Shipper({ ...agentDefaults(), indexer_url: stub.url, token: 'sekret', spool: again, log: pino({ level: 'silent' }), backoff: { baseMs: 50 }, retry_max_delay: 200, request_timeout: 5000, ship_concurrency: 1 });
+  t.after(() => shipper.stop());
+  shipper.start();
+  assert.equal(await shipper.drained(5000), true);
+  assert.deepEqual(stub.seen.map((x) => [x.encoding, x.lines.join()]), [['gzip', '{"v":"old"}'], ['zstd', '{"v":"new"}']]);
+});
+
 test('503 with Retry-After: the batch waits at least that long, stays spooled, then goes through', async (t) => {
   const stub = await indexerStub(t, [
     (_s, res) => res.writeHead(503, { 'retry-after': '1' }).end('{"error":"elasticsearch unavailable"}'),
