@@ -83,6 +83,7 @@ const execCwd = new RepeatedText(PF_PATH_MAX);
 const execComm = new RepeatedText(PF_COMM_LEN);
 const forkComm = new RepeatedText(PF_COMM_LEN);
 const exitComm = new RepeatedText(PF_COMM_LEN);
+const flowComm = new RepeatedText(PF_COMM_LEN);
 
 /** Split the NUL-separated argument area into argv. */
 export function splitArgs(buf: Buffer, off: number, len: number): string[] {
@@ -92,9 +93,26 @@ export function splitArgs(buf: Buffer, off: number, len: number): string[] {
   return text.split('\0');
 }
 
+/**
+ * Texts of IPv4 addresses seen lately: the records of a drain name a node's few addresses over
+ * and over, and a kept text is neither made again nor held again by every flow that names it.
+ */
+const IPV4_TEXTS = new Map<number, string>();
+const IPV4_TEXTS_KEPT = 4096;
+
+function ipv4Text(addr: number): string {
+  let text = IPV4_TEXTS.get(addr);
+  if (text === undefined) {
+    text = `${addr >>> 24}.${(addr >>> 16) & 255}.${(addr >>> 8) & 255}.${addr & 255}`;
+    if (IPV4_TEXTS.size >= IPV4_TEXTS_KEPT) IPV4_TEXTS.clear();
+    IPV4_TEXTS.set(addr, text);
+  }
+  return text;
+}
+
 /** 16 address bytes in network order to text: IPv4 dotted, IPv6 in RFC 5952 form. */
 export function formatAddress(buf: Buffer, off: number, family: 4 | 6): string {
-  if (family === 4) return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
+  if (family === 4) return ipv4Text(buf.readUInt32BE(off));
   const words: number[] = [];
   for (let i = 0; i < 8; i++) words.push(buf.readUInt16BE(off + i * 2));
   // Longest run of zero words (length >= 2) becomes "::".
@@ -122,8 +140,8 @@ function decodeHeader(buf: Buffer, off: number) {
   return {
     pid: buf.readUInt32LE(off + H.pid),
     ppid: buf.readUInt32LE(off + H.ppid),
-    startNs: buf.readBigUInt64LE(off + H.start_ns),
-    timeNs: buf.readBigUInt64LE(off + H.time_ns),
+    startNs: readU64(buf, off + H.start_ns),
+    timeNs: readU64(buf, off + H.time_ns),
     comm: cString(buf, off + H.comm, PF_COMM_LEN),
   };
 }
@@ -142,13 +160,13 @@ function decodeExec(buf: Buffer, off: number): ExecEvent {
     kind: 'exec',
     pid: buf.readUInt32LE(off + H.pid),
     ppid: buf.readUInt32LE(off + H.ppid),
-    startNs: buf.readBigUInt64LE(off + H.start_ns),
-    timeNs: buf.readBigUInt64LE(off + H.time_ns),
+    startNs: readU64(buf, off + H.start_ns),
+    timeNs: readU64(buf, off + H.time_ns),
     comm: execComm.readC(buf, off + H.comm, PF_COMM_LEN),
     uid,
     gid,
-    parentStartNs: buf.readBigUInt64LE(off + X.parent_start_ns),
-    cgroupId: buf.readBigUInt64LE(off + X.cgroup_id),
+    parentStartNs: readU64(buf, off + X.parent_start_ns),
+    cgroupId: readU64(buf, off + X.cgroup_id),
     filename,
     args: splitArgs(buf, off + X.args, buf.readUInt32LE(off + X.args_len)),
     argsTruncated: buf[off + X.args_truncated] !== 0,
@@ -200,9 +218,16 @@ function counter(buf: Buffer, off: number): number {
   return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * 4_294_967_296;
 }
 
-/** A u64 as a bigint; zero (most capability sets of unprivileged tasks) without a conversion. */
+/**
+ * A u64 as a bigint, exact, with one conversion where the value is below 2^53 (a boottime in ns
+ * for the first 104 days, pid start times, cgroup ids, cookies): readBigUInt64LE makes three
+ * bigints for every value. Zero (most capability sets of unprivileged tasks) makes none.
+ */
 function readU64(buf: Buffer, off: number): bigint {
-  return buf.readUInt32LE(off) === 0 && buf.readUInt32LE(off + 4) === 0 ? 0n : buf.readBigUInt64LE(off);
+  const lo = buf.readUInt32LE(off);
+  const hi = buf.readUInt32LE(off + 4);
+  if (hi === 0 && lo === 0) return 0n;
+  return hi < 0x20_0000 ? BigInt(hi * 4_294_967_296 + lo) : buf.readBigUInt64LE(off);
 }
 
 /** The namespace slots, or nothing when none was read (the collector did not ask for them). */
@@ -233,7 +258,7 @@ function decodeDns(buf: Buffer, off: number, size: number): DnsEvent {
     localPort: buf.readUInt16LE(off + D.local_port),
     remoteIp: unix ? '' : formatAddress(buf, off + D.remote_addr, family),
     remotePort: buf.readUInt16LE(off + D.remote_port),
-    cookie: buf.readBigUInt64LE(off + D.cookie),
+    cookie: readU64(buf, off + D.cookie),
     // A copy: the batch buffer is reused by the poller.
     payload: Buffer.from(buf.subarray(off + D.payload, off + D.payload + Math.max(0, captured))),
     wireLength: buf.readUInt32LE(off + D.payload_len),
@@ -246,15 +271,15 @@ function headerEvent<K extends 'fork' | 'exit'>(kind: K, buf: Buffer, off: numbe
     kind,
     pid: buf.readUInt32LE(off + H.pid),
     ppid: buf.readUInt32LE(off + H.ppid),
-    startNs: buf.readBigUInt64LE(off + H.start_ns),
-    timeNs: buf.readBigUInt64LE(off + H.time_ns),
+    startNs: readU64(buf, off + H.start_ns),
+    timeNs: readU64(buf, off + H.time_ns),
     comm: comm.readC(buf, off + H.comm, PF_COMM_LEN),
   };
 }
 
 function decodeFork(buf: Buffer, off: number): ForkEvent {
   const ev = headerEvent('fork', buf, off, forkComm) as ForkEvent;
-  ev.parentStartNs = buf.readBigUInt64LE(off + F.parent_start_ns);
+  ev.parentStartNs = readU64(buf, off + F.parent_start_ns);
   return ev;
 }
 
@@ -288,12 +313,20 @@ export function decodeEvents(buf: Buffer): ProcessEvent[] {
 
 /** Decode drained flow map entries (key|value pairs, each padded to 8 bytes). */
 export function decodeFlows(buf: Buffer): FlowRecord[] {
-  const out: FlowRecord[] = [];
+  return Array.from(eachFlowRecord(buf));
+}
+
+/**
+ * The drained entries decoded one at a time, as they are taken: a drain of many thousand flows
+ * then never holds every record at once, and each dies young (the garbage collector copies
+ * what survives it, and a whole drain's records would).
+ */
+export function* eachFlowRecord(buf: Buffer): Generator<FlowRecord> {
   const vBase = pad8(LAYOUT.pf_flow_key.size);
   for (let off = 0; off + FLOW_RECORD_SIZE <= buf.length; off += FLOW_RECORD_SIZE) {
     const family: 4 | 6 = buf.readUInt8(off + K.family) === PF_AF_INET6 ? 6 : 4;
     const v = off + vBase;
-    out.push({
+    yield {
       family,
       proto: buf.readUInt8(off + K.proto),
       localIp: formatAddress(buf, off + K.local_addr, family),
@@ -302,8 +335,8 @@ export function decodeFlows(buf: Buffer): FlowRecord[] {
       remotePort: buf.readUInt16LE(off + K.remote_port),
       role: ROLES[buf.readUInt8(v + V.role)] ?? 'unknown',
       pid: buf.readUInt32LE(off + K.tgid),
-      pidStartNs: buf.readBigUInt64LE(v + V.pid_start_ns),
-      comm: cString(buf, v + V.comm, PF_COMM_LEN),
+      pidStartNs: readU64(buf, v + V.pid_start_ns),
+      comm: flowComm.readC(buf, v + V.comm, PF_COMM_LEN),
       bytesOut: counter(buf, v + V.bytes_out),
       bytesIn: counter(buf, v + V.bytes_in),
       packetsOut: counter(buf, v + V.packets_out),
@@ -316,9 +349,8 @@ export function decodeFlows(buf: Buffer): FlowRecord[] {
       tcpMss: buf.readUInt32LE(v + V.mss),
       tcpRetransmits: buf.readUInt32LE(v + V.retransmits),
       tcpLost: buf.readUInt32LE(v + V.lost),
-      firstSeenNs: buf.readBigUInt64LE(v + V.first_seen_ns),
-      lastSeenNs: buf.readBigUInt64LE(v + V.last_seen_ns),
-    });
+      firstSeenNs: readU64(buf, v + V.first_seen_ns),
+      lastSeenNs: readU64(buf, v + V.last_seen_ns),
+    };
   }
-  return out;
 }

@@ -2,7 +2,7 @@
 // process events, drained flows, counters, close. Implements native/types.ts over the addon.
 import { closeSync } from 'node:fs';
 import { loadAddon, type RawCollector, type RawProgram, type RawCounters } from './binding.js';
-import { decodeEvents, decodeFlows } from './decode.js';
+import { decodeEvents, eachFlowRecord } from './decode.js';
 import { KernelLoadError, KernelSupportError } from './errors.js';
 import { checkKernelSupport } from './support.js';
 import type { FlowRecord, HookReport, KernelCollector, KernelCollectorOptions, KernelCounters, ProcessEvent } from './types.js';
@@ -12,7 +12,7 @@ import { dnsLocalSockets as parseDnsLocalSockets, KERNEL_DEFAULTS } from './sett
 export * from './types.js';
 export { checkKernelSupport, type KernelSupport } from './support.js';
 export { KernelSupportError, KernelLoadError } from './errors.js';
-export { decodeEvents, decodeFlows, formatAddress } from './decode.js';
+export { decodeEvents, decodeFlows, eachFlowRecord, formatAddress } from './decode.js';
 
 /**
  * Turns on the kernel's run-time statistics of every BPF program (each program's run_time_ns
@@ -118,8 +118,8 @@ export function openKernelCollector(opts: KernelCollectorOptions = {}): OpenKern
         }
       });
     },
-    drainFlows(): FlowRecord[] {
-      return decodeFlows(raw.drainFlows());
+    drainFlows(): Iterable<FlowRecord> {
+      return eachFlowRecord(raw.drainFlows());
     },
     counters() {
       const c = raw.counters();

@@ -234,8 +234,11 @@ export interface KernelCollector {
   readonly hooks: HookReport[];
   /** Start polling the ring buffer; `onEvents` receives batches, never single events. */
   start(onEvents: (batch: ProcessEvent[]) => void): void;
-  /** Read-and-delete every flow map entry (batch lookup-and-delete where supported). */
-  drainFlows(): FlowRecord[];
+  /**
+   * Read-and-delete every flow map entry (batch lookup-and-delete where supported). The records
+   * may be decoded as they are iterated: take them all before the next drain.
+   */
+  drainFlows(): Iterable<FlowRecord>;
   counters(): KernelCounters;
   /** Detach all programs, free maps and stop the polling thread. Idempotent. */
   close(): void;

@@ -354,8 +354,10 @@ export class SpoolSink implements DocSink {
   }
 }
 
-/** Characters of NDJSON gathered before one write to the output stream. */
-const OUT_CHUNK_CHARS = 64 * 1024;
+/** Bytes of NDJSON gathered before one write to the output stream. */
+const OUT_CHUNK_BYTES = 64 * 1024;
+/** Room of an output chunk: a chunk, and lines up to about 5,000 characters past it. */
+const OUT_CHUNK_ROOM = OUT_CHUNK_BYTES + 16 * 1024;
 
 export class StreamSink implements DocSink {
   constructor(private readonly out: Writable) {}
@@ -363,23 +365,38 @@ export class StreamSink implements DocSink {
   async write(kind: BatchKind, docs: Iterable<object>): Promise<number> {
     const json = serialiserFor(kind);
     let n = 0;
-    // Lines go out in chunks of about OUT_CHUNK_CHARS: stdout on a file or pipe is a write system
+    // Lines go out in chunks of about OUT_CHUNK_BYTES: stdout on a file or pipe is a write system
     // call per write(), which cost a quarter of the agent's time per exec when it was one per line.
-    let pending = '';
+    // Each line is written straight into the chunk's bytes: concatenated strings would be copied
+    // twice more (flattened, then encoded). A chunk is new each time, since the stream may still
+    // hold the last one.
+    let chunk = Buffer.allocUnsafe(OUT_CHUNK_ROOM);
+    let used = 0;
     const send = async () => {
-      const chunk = pending;
-      pending = '';
-      await this.send(chunk);
+      const full = chunk.subarray(0, used);
+      chunk = Buffer.allocUnsafe(OUT_CHUNK_ROOM);
+      used = 0;
+      await this.send(full);
     };
     for (const doc of docs) {
-      pending += `${json(doc)}\n`;
-      if (pending.length >= OUT_CHUNK_CHARS) await send();
+      const line = json(doc);
+      // UTF-8 takes at most 3 bytes per UTF-16 unit: with this much room the line certainly fits.
+      const most = line.length * 3 + 1;
+      if (used > 0 && used + most > OUT_CHUNK_ROOM) await send();
+      if (most > OUT_CHUNK_ROOM) {
+        // Longer than a chunk (a long argument list): it goes out alone.
+        await this.send(`${line}\n`);
+      } else {
+        used += chunk.write(line, used, 'utf8');
+        chunk[used++] = 0x0a;
+        if (used >= OUT_CHUNK_BYTES) await send();
+      }
       if (++n % DOCS_PER_TURN === 0) {
-        if (pending) await send();
+        if (used > 0) await send();
         await yieldToLoop();
       }
     }
-    if (pending) await send();
+    if (used > 0) await send();
     return n;
   }
 

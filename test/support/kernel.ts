@@ -56,7 +56,7 @@ export function openHarness(t: TestContext, opts: KernelCollectorOptions = {}): 
     events,
     flows,
     drain() {
-      const got = collector.drainFlows();
+      const got = [...collector.drainFlows()];
       for (const f of got) flows.push(f);
       return got;
     },

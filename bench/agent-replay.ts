@@ -1,12 +1,14 @@
-// npm run bench:agent-exec — the agent's user-space CPU per exec, baseline and now side by side:
-// real ring-buffer records of the exec workload (fork, exec and exit of /bin/true, captured from
-// the kernel here, or BENCH_RECORDS=FILE from an earlier capture) replayed through two builds of
-// procflow's user-space path (bench/exec-replay.ts: decode, process cache, cwd, cgroup,
-// redaction, process_exec / process_exit documents, NDJSON out), each in processes of its own,
-// in interleaved rounds (ABBA), medians.
+// npm run bench:agent-exec and bench:agent-churn — the agent's user-space CPU per exec, or per
+// flow record and flow log of connection churn, baseline and now side by side: real kernel
+// records of the workload (captured here while bench/loadgen.c saturates every core, or
+// BENCH_RECORDS=FILE from an earlier capture) replayed through two builds of procflow's
+// user-space path (bench/replay.ts: decode, process cache, cwd, cgroup, redaction, process
+// documents, flow aggregation and flow logs, NDJSON out), each in processes of its own, in
+// interleaved rounds (ABBA), medians.
 //
-// The baseline is a built checkout (BENCH_BASELINE_DIR), else BENCH_BASELINE_REF (default: the
-// commit before the exec-path work) checked out into a temporary worktree and compiled once.
+// Usage: node agent-replay.js exec|churn. The baseline is a built checkout (BENCH_BASELINE_DIR),
+// else BENCH_BASELINE_REF (default: the commit before the workload's path was made cheaper)
+// checked out into a temporary worktree and compiled once.
 //
 // Settings (environment): BENCH_CAPTURE_SECONDS (2), BENCH_RECORDS (a file: replay it instead
 // of capturing; with BENCH_SAVE_RECORDS=FILE a capture is kept), BENCH_ROUNDS (4), BENCH_PASSES
@@ -19,14 +21,19 @@ import type { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { captureExecRecords, countRecords, loadRecords, saveRecords } from './exec-records.js';
+import { REPLAY_WORKLOADS, captureRecords, countRecords, loadRecords, saveRecords, type ReplayWorkload } from './kernel-records.js';
 import { BenchError, median } from './saturate.js';
 import { PF_EVENT_EXEC, PF_EVENT_EXIT, PF_EVENT_FORK } from '../native/layout.js';
 
 const CHECKOUT = fileURLToPath(new URL('../..', import.meta.url));
-const REPLAY = fileURLToPath(new URL('./exec-replay.js', import.meta.url));
-/** main before the exec path was made cheaper (issue 14, item 2): the 66 µs per exec. */
-const DEFAULT_BASELINE_REF = '40fd2ae';
+const REPLAY = fileURLToPath(new URL('./replay.js', import.meta.url));
+const WORKLOAD = (process.argv[2] ?? 'exec') as ReplayWorkload;
+if (!REPLAY_WORKLOADS.includes(WORKLOAD)) throw new Error(`bench: the workload must be one of ${REPLAY_WORKLOADS.join(', ')} (got ${JSON.stringify(WORKLOAD)})`);
+/**
+ * main before the workload's path was made cheaper (issue 14, item 2): for exec the 66 µs per
+ * exec, for churn the flow path as it was on 2026-12-07.
+ */
+const DEFAULT_BASELINE_REF = { exec: '40fd2ae', churn: '4da08d8' }[WORKLOAD];
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
 const PASSES = Number(process.env.BENCH_PASSES ?? 5);
 const OUTPUT = process.env.BENCH_OUTPUT ?? 'ndjson';
@@ -34,8 +41,11 @@ if (!['ndjson', 'spool'].includes(OUTPUT)) throw new Error(`bench: BENCH_OUTPUT 
 
 interface ReplayResult {
   execs: number;
+  flowRecords: number;
   cpu: { user: number; system: number };
+  /** Process documents and flow logs, warm-up pass included. */
   exported: number;
+  flowLogs: number;
   maxRssMiB: number;
 }
 
@@ -70,7 +80,10 @@ function replay(root: string, records: string): Promise<ReplayResult> {
   });
 }
 
-const us = (r: ReplayResult, pick: (c: ReplayResult['cpu']) => number) => (pick(r.cpu) / r.execs) * 1e6;
+/** Operations of a replay the CPU is divided by: execs, or flow records. */
+const opsOf = (r: ReplayResult) => (WORKLOAD === 'exec' ? r.execs : r.flowRecords);
+const OP = WORKLOAD === 'exec' ? 'exec' : 'flow record';
+const us = (r: ReplayResult, pick: (c: ReplayResult['cpu']) => number) => (pick(r.cpu) / opsOf(r)) * 1e6;
 
 async function main(): Promise<void> {
   const base = baselineRoot();
@@ -79,8 +92,8 @@ async function main(): Promise<void> {
     let file = process.env.BENCH_RECORDS;
     if (!file) {
       const seconds = Number(process.env.BENCH_CAPTURE_SECONDS ?? 2);
-      process.stderr.write(`bench: capturing ${seconds} s of exec workload records from the kernel\n`);
-      const batches = await captureExecRecords(seconds);
+      process.stderr.write(`bench: capturing ${seconds} s of ${WORKLOAD} workload records from the kernel\n`);
+      const batches = await captureRecords(WORKLOAD, seconds);
       file = process.env.BENCH_SAVE_RECORDS ?? join(work, 'records.bin');
       saveRecords(file, batches);
     }
@@ -93,25 +106,31 @@ async function main(): Promise<void> {
       for (const side of order) {
         const r = await replay(sides[side], file);
         results[side].push(r);
-        process.stderr.write(`bench: round ${round + 1}/${ROUNDS} ${side}: ${us(r, (c) => c.user + c.system).toFixed(1)} µs per exec\n`);
+        process.stderr.write(`bench: round ${round + 1}/${ROUNDS} ${side}: ${us(r, (c) => c.user + c.system).toFixed(2)} µs per ${OP}\n`);
       }
     }
     const row = (side: keyof typeof sides) => {
       const rs = results[side];
       return {
         total: median(rs.map((r) => us(r, (c) => c.user + c.system))), user: median(rs.map((r) => us(r, (c) => c.user))),
-        system: median(rs.map((r) => us(r, (c) => c.system))), rss: median(rs.map((r) => r.maxRssMiB)), docs: rs[0]!.exported / (PASSES + 1),
+        system: median(rs.map((r) => us(r, (c) => c.system))), rss: median(rs.map((r) => r.maxRssMiB)), docs: (rs[0]!.exported + rs[0]!.flowLogs) / (PASSES + 1),
+        perFlowLog: median(rs.map((r) => (((r.cpu.user + r.cpu.system) / r.flowLogs) * 1e6 * (PASSES + 1)) / PASSES)),
       };
     };
     const b = row('baseline');
     const n = row('now');
+    const flows = WORKLOAD === 'churn';
+    const perLog = (r: ReturnType<typeof row>) => (flows ? ` | ${r.perFlowLog.toFixed(2)}` : '');
+    const records = flows
+      ? `${batches.filter((x) => x.kind === 'flows').length} drains of the flow map, ${(results.now[0]!.flowRecords / PASSES).toFixed(0)} flow records`
+      : `${batches.length} batches: ${counts[PF_EVENT_FORK] ?? 0} fork, ${counts[PF_EVENT_EXEC] ?? 0} exec, ${counts[PF_EVENT_EXIT] ?? 0} exit records`;
     const lines = [
-      `user-space CPU per exec, recorded records replayed (${batches.length} batches: ${counts[PF_EVENT_FORK] ?? 0} fork, ${counts[PF_EVENT_EXEC] ?? 0} exec, ${counts[PF_EVENT_EXIT] ?? 0} exit records; ${PASSES} passes per process after a warm-up, ${ROUNDS} interleaved rounds, medians)`,
-      '| build | µs per exec (user + system) | user | system | documents per pass | peak RSS MiB |',
-      '| --- | ---: | ---: | ---: | ---: | ---: |',
-      `| baseline (${base}) | ${b.total.toFixed(2)} | ${b.user.toFixed(2)} | ${b.system.toFixed(2)} | ${b.docs.toFixed(0)} | ${b.rss.toFixed(0)} |`,
-      `| now (${CHECKOUT}) | ${n.total.toFixed(2)} | ${n.user.toFixed(2)} | ${n.system.toFixed(2)} | ${n.docs.toFixed(0)} | ${n.rss.toFixed(0)} |`,
-      `now / baseline: ${(n.total / b.total).toFixed(3)} (baseline ${(b.total / n.total).toFixed(2)}x the CPU); aim 10 µs: ${n.total <= 10 ? 'ok' : 'ABOVE'}`,
+      `user-space CPU per ${OP}, recorded ${WORKLOAD} records replayed (${records}; ${PASSES} passes per process after a warm-up, ${ROUNDS} interleaved rounds, medians)`,
+      `| build | µs per ${OP} (user + system) | user | system${flows ? ' | µs per flow log' : ''} | documents per pass | peak RSS MiB |`,
+      `| --- | ---: | ---: | ---: |${flows ? ' ---: |' : ''} ---: | ---: |`,
+      `| baseline (${base}) | ${b.total.toFixed(2)} | ${b.user.toFixed(2)} | ${b.system.toFixed(2)}${perLog(b)} | ${b.docs.toFixed(0)} | ${b.rss.toFixed(0)} |`,
+      `| now (${CHECKOUT}) | ${n.total.toFixed(2)} | ${n.user.toFixed(2)} | ${n.system.toFixed(2)}${perLog(n)} | ${n.docs.toFixed(0)} | ${n.rss.toFixed(0)} |`,
+      `now / baseline: ${(n.total / b.total).toFixed(3)} (baseline ${(b.total / n.total).toFixed(2)}x the CPU)${flows ? '' : `; aim 10 µs: ${n.total <= 10 ? 'ok' : 'ABOVE'}`}`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
