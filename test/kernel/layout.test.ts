@@ -44,3 +44,26 @@ test('flow counters decode exactly across the 32-bit boundary and up to 2^53', (
   assert.equal(f!.pid, 4242);
   assert.deepEqual([f!.bytesOut, f!.bytesIn, f!.packetsOut, f!.packetsIn], Object.values(values));
 });
+
+test('flow times and process starts decode exactly as bigints on both sides of 2^53, and repeated addresses and task names read the same', () => {
+  const K = LAYOUT.pf_flow_key.offsets;
+  const V = LAYOUT.pf_flow_value.offsets;
+  const vBase = pad8(LAYOUT.pf_flow_key.size);
+  const size = vBase + pad8(LAYOUT.pf_flow_value.size);
+  const times = [0n, 1n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 64n - 1n];
+  const buf = Buffer.alloc(size * times.length);
+  times.forEach((t, i) => {
+    const off = i * size;
+    buf.writeBigUInt64LE(t, off + vBase + V.pid_start_ns);
+    buf.writeBigUInt64LE(t, off + vBase + V.last_seen_ns);
+    buf.writeBigUInt64LE(times[times.length - 1 - i]!, off + vBase + V.first_seen_ns);
+    buf.set([10, 0, i >> 1, 1], off + K.local_addr);
+    buf.write(i % 2 ? 'curl' : 'nginx', off + vBase + V.comm);
+  });
+  const records = decodeFlows(buf);
+  assert.deepEqual(records.map((r) => r.pidStartNs), times);
+  assert.deepEqual(records.map((r) => r.lastSeenNs), times);
+  assert.deepEqual(records.map((r) => r.firstSeenNs), [...times].reverse());
+  assert.deepEqual(records.map((r) => r.localIp), times.map((_, i) => `10.0.${i >> 1}.1`));
+  assert.deepEqual(records.map((r) => r.comm), times.map((_, i) => (i % 2 ? 'curl' : 'nginx')));
+});
