@@ -16,7 +16,7 @@
 // document), BENCH_STORAGE_DOCS (BENCH_DOCS), BENCH_STORAGE_GENERATORS (agent,plain: the storage
 // phase measures each), BENCH_DISK_USAGE (1: which fields of the installed index cost most,
 // from Elasticsearch's _disk_usage analysis; BENCH_DISK_USAGE_TOP fields, 12), BENCH_STORAGE_VARIANTS (all; else the row numbers
-// to measure, from 1: `7` is procflow as setup installs it, `6` the same with ids as they were before, `8` without community_id, and the ratios are then to the first measured).
+// to measure, from 1: `7` is procflow as setup installs it, `6` the same with ids as they were before, `8` without community_id, `9` sorted as schema 5 was (node, time), `10` to `12` sorted otherwise, and the ratios are then to the first measured).
 import { hash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -103,8 +103,12 @@ interface StorageVariant {
   everyFieldIndexed?: boolean;
   /** Ids as they were made before they began with the node and second: 20 bytes of the parts' hash. */
   hashOnlyIds?: boolean;
+  /** Ids cut to their first `n` characters (8 of node and second, then the hash's). */
+  idChars?: number;
   /** Flow logs without community_id, as an agent with --community-id=false sends them. */
   noCommunityId?: boolean;
+  /** procflow's templates as installed, with this index sort instead of theirs (keywords ascending, @timestamp newest first). */
+  sortBy?: string[];
 }
 
 const hashOnlyId = (d: FlowLog): string => hash('sha256', JSON.stringify(FLOW_LOG_ID_FIELDS.map((f) => d[f] ?? null)), 'base64url').slice(0, 27);
@@ -119,6 +123,13 @@ const STORAGE_VARIANTS: StorageVariant[] = [
   { name: 'procflow as setup installs it, ids of the hash alone (before)', hashOnlyIds: true },
   { name: 'procflow as setup installs it' },
   { name: 'procflow as setup installs it, agents with --community-id=false', noCommunityId: true },
+  { name: 'procflow as installed, sorted by host and time (schema 5)', sortBy: ['host', '@timestamp'] },
+  { name: 'procflow as installed, sorted by host, process name, time', sortBy: ['host', 'process_name', '@timestamp'] },
+  { name: 'procflow as installed, sorted by host, exec id, time', sortBy: ['host', 'process_exec_id', '@timestamp'] },
+  { name: 'procflow as installed, sorted by host, source name, process name, time', sortBy: ['host', 'source_name', 'process_name', '@timestamp'] },
+  { name: 'procflow as installed, ids of 72 bits of hash (15 bytes)', idChars: 20 },
+  // BENCH_STORAGE_SORTS="f1,f2,...;g1,g2,...": more sorts to try, each as the variant after these.
+  ...(process.env.BENCH_STORAGE_SORTS?.split(';').filter(Boolean).map((s) => ({ name: `procflow as installed, sorted by ${s}`, sortBy: s.split(',') })) ?? []),
 ];
 
 /** The mappings with every doc-values-only field indexed again, as schema 4 had them. */
@@ -181,6 +192,11 @@ async function storage(client: Client, generator: Generator, installed: InstallR
     // A daily index name picks up procflow's templates; the others are created with their own settings.
     const index = v.settings ? `bench-storage-${STORAGE_VARIANTS.indexOf(v)}` : INDEX;
     await client.indices.delete({ index }, { ignore: [404] });
+    if (v.sortBy) {
+      // The daily index name takes procflow's templates; the sort given here wins over theirs.
+      const sort = { field: v.sortBy, order: v.sortBy.map((f) => (f === '@timestamp' ? 'desc' : 'asc')) };
+      await client.indices.create({ index, settings: { index: { sort } } });
+    }
     if (v.settings) {
       try {
         await client.indices.create({ index, settings: { index: { number_of_shards: 1, number_of_replicas: 0, ...v.settings } }, mappings: v.everyFieldIndexed ? everyFieldIndexed(mappings) : mappings });
@@ -192,7 +208,7 @@ async function storage(client: Client, generator: Generator, installed: InstallR
     const cpu0 = await esCpuMs(client);
     const stats = await client.helpers.bulk<FlowLog>({
       datasource: v.noCommunityId ? docs.map(({ community_id: _c, ...d }) => d) : docs,
-      onDocument: (d) => ({ create: { _index: index, _id: v.hashOnlyIds ? hashOnlyId(d) : FLOW_CONTRACT.id(d) } }),
+      onDocument: (d) => ({ create: { _index: index, _id: v.hashOnlyIds ? hashOnlyId(d) : FLOW_CONTRACT.id(d).slice(0, v.idChars) } }),
       flushBytes: FLUSH_BYTES,
       concurrency: CONCURRENCY,
     });

@@ -11,8 +11,9 @@ import { PROCESS_EVENT_FIELDS } from './process-event.js';
 /**
  * 5: logsdb index mode where the cluster has it (schema/install.ts probes), explicit index sort
  * settings, doc-values-only counters, times and hashes (FieldSpec.docValuesOnly).
+ * 6: flow logs sorted by node, process, destination, then newest first.
  */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 export const ILM_POLICY_NAME = `${INDEX_PREFIX}-retention`;
 export const SETTINGS_COMPONENT = `${INDEX_PREFIX}-settings`;
 
@@ -42,17 +43,22 @@ export interface TemplateOptions {
 /**
  * Each kind's index is sorted by the node, then newest first: a node's documents repeat most of
  * their values (its name, its processes, their arguments), so side by side they compress far
- * better, and the common query (one node, recent) reads fewer blocks. Dead letters are rare and
- * have no node field.
+ * better, and the common query (one node, recent) reads fewer blocks. Flow logs are sorted
+ * further, within the node, by process and destination before time: one process's talks with one
+ * peer, interval after interval, then sit together, and so do their arguments, exec ids, users,
+ * pods, labels, ports and similar counters (measured with bench:indexer's agent flow logs: 123.4
+ * → 97.4 B per flow log, 0.79). Queries sorted by time gain nothing from either sort, so none
+ * loses by it. Dead letters are rare and have no node field.
  *
  * With logsdb the sort stays the one given here: logsdb's own default (host.name, @timestamp)
  * would map a host.name keyword where it is missing, which a flow or DNS log cannot take (its
  * `host` is a keyword, not an object), and the process events' host.name is an alias.
  */
-const TEMPLATED: ReadonlyArray<{ name: DocKind | 'deadletter'; fields: FieldTable; sortBy?: string }> = [
-  { name: 'flows', fields: FLOW_LOG_FIELDS, sortBy: 'host' },
-  { name: 'process', fields: PROCESS_EVENT_FIELDS, sortBy: 'node_name' },
-  { name: 'dns', fields: DNS_LOG_FIELDS, sortBy: 'host' },
+/** `sortBy`: the keyword fields an index is sorted by (ascending, the node first), before @timestamp (newest first). */
+const TEMPLATED: ReadonlyArray<{ name: DocKind | 'deadletter'; fields: FieldTable; sortBy?: readonly string[] }> = [
+  { name: 'flows', fields: FLOW_LOG_FIELDS, sortBy: ['host', 'process_name', 'dest_name'] },
+  { name: 'process', fields: PROCESS_EVENT_FIELDS, sortBy: ['node_name'] },
+  { name: 'dns', fields: DNS_LOG_FIELDS, sortBy: ['host'] },
   { name: 'deadletter', fields: DEAD_LETTER_FIELDS },
 ];
 
@@ -68,13 +74,13 @@ export interface TemplateSet {
 const meta = { managed_by: 'procflow', schema_version: SCHEMA_VERSION };
 
 /** The index settings of a sorted kind: the sort, and logsdb where the cluster has it. */
-export function sortedSettings(sortBy: string, capabilities: ClusterCapabilities): Record<string, unknown> {
-  const sort = { field: [sortBy, '@timestamp'], order: ['asc', 'desc'] };
+export function sortedSettings(sortBy: readonly string[], capabilities: ClusterCapabilities): Record<string, unknown> {
+  const sort = { field: [...sortBy, '@timestamp'], order: [...sortBy.map(() => 'asc'), 'desc'] };
   return capabilities.logsdb ? { mode: 'logsdb', sort } : { sort };
 }
 
-/** Each sorted kind's sort field (the node). */
-export const SORTED_KINDS: ReadonlyArray<{ name: DocKind; sortBy: string }> = TEMPLATED.flatMap((t) => (t.sortBy && t.name !== 'deadletter' ? [{ name: t.name, sortBy: t.sortBy }] : []));
+/** Each sorted kind's sort fields (the node first). */
+export const SORTED_KINDS: ReadonlyArray<{ name: DocKind; sortBy: readonly string[] }> = TEMPLATED.flatMap((t) => (t.sortBy && t.name !== 'deadletter' ? [{ name: t.name, sortBy: t.sortBy }] : []));
 
 export function buildTemplates(opts: TemplateOptions): TemplateSet {
   const settings: Record<string, unknown> = {

@@ -325,7 +325,7 @@ describe('mapping generation', () => {
 
     assert.match(settings, /"codec":"best_compression"/);
     const sortOf = (kind: string) => (without.indexTemplates.find((t) => t.name === `procflow-${kind}`)!.body.template as { settings?: { index: { sort: unknown } } } | undefined)?.settings?.index.sort;
-    assert.deepEqual(sortOf('flows'), { field: ['host', '@timestamp'], order: ['asc', 'desc'] });
+    assert.deepEqual(sortOf('flows'), { field: ['host', 'process_name', 'dest_name', '@timestamp'], order: ['asc', 'asc', 'asc', 'desc'] });
     assert.deepEqual(sortOf('process'), { field: ['node_name', '@timestamp'], order: ['asc', 'desc'] });
     assert.deepEqual(sortOf('dns'), { field: ['host', '@timestamp'], order: ['asc', 'desc'] });
     assert.equal(sortOf('deadletter'), undefined);
