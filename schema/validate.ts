@@ -22,6 +22,22 @@ export const isDate = (v: unknown): boolean =>
   (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}/.test(v) && !Number.isNaN(parseTime(v))) || (Number.isSafeInteger(v) && (v as number) >= 0);
 
 /**
+ * A costly check (a pattern, an address, a date) that passes the string it passed last without
+ * checking it again: the documents of one interval repeat most such values one after another
+ * (the interval's times, a node's and its pods' addresses, a process's exec id), and an equal
+ * string passes the same check.
+ */
+function passingRepeats(check: ScalarCheck): ScalarCheck {
+  let passed: string | undefined;
+  return (v) => {
+    if (v === passed) return null;
+    const err = check(v);
+    if (err === null && typeof v === 'string') passed = v;
+    return err;
+  };
+}
+
+/**
  * The check for one value of a scalar field, specialised when the table is compiled: the type
  * test, then (only for fields that declare them) bounds or a pattern. Returns the reason, without
  * the field's name, or null.
@@ -31,10 +47,10 @@ function compileScalar(spec: FieldSpec): ScalarCheck {
     case 'keyword': {
       const { pattern, patternText } = spec;
       if (!pattern) return (v) => (typeof v === 'string' ? null : `must be a string, got ${describe(v)}`);
-      return (v) => (typeof v !== 'string' ? `must be a string, got ${describe(v)}` : pattern.test(v) ? null : `must be ${patternText ?? `a string matching ${String(pattern)}`}, got ${describe(v)}`);
+      return passingRepeats((v) => (typeof v !== 'string' ? `must be a string, got ${describe(v)}` : pattern.test(v) ? null : `must be ${patternText ?? `a string matching ${String(pattern)}`}, got ${describe(v)}`));
     }
     case 'ip':
-      return (v) => (typeof v === 'string' && isIP(v) !== 0 ? null : `must be an IPv4 or IPv6 address, got ${describe(v)}`);
+      return passingRepeats((v) => (typeof v === 'string' && isIP(v) !== 0 ? null : `must be an IPv4 or IPv6 address, got ${describe(v)}`));
     case 'long': {
       const range = rangeText(spec);
       if (range === undefined) return (v) => (Number.isSafeInteger(v) ? null : `must be an integer, got ${describe(v)}`);
@@ -51,7 +67,7 @@ function compileScalar(spec: FieldSpec): ScalarCheck {
     case 'boolean':
       return (v) => (typeof v === 'boolean' ? null : `must be true or false, got ${describe(v)}`);
     case 'date':
-      return (v) => (isDate(v) ? null : `must be an ISO-8601 date or epoch milliseconds, got ${describe(v)}`);
+      return passingRepeats((v) => (isDate(v) ? null : `must be an ISO-8601 date or epoch milliseconds, got ${describe(v)}`));
     case 'object':
     case 'flattened':
       return () => null;

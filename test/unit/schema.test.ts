@@ -54,6 +54,20 @@ describe('flow log validator', () => {
     assert.equal(v(flow({ community_id: null })), null, 'null counts as absent for optional fields');
   });
 
+  it('checks a value again after a different one: a repeated valid value passes, a bad one fails every time', () => {
+    const ip = (dest_ip: string) => v(flow({ dest_ip }));
+    const when = (t: string) => v(flow({ start_time: t }));
+    for (let round = 0; round < 2; round++) {
+      assert.equal(ip('10.0.0.9'), null);
+      assert.equal(ip('10.0.0.9'), null);
+      assert.match(String(ip('10.0.0.999')), /dest_ip/);
+      assert.match(String(ip('10.0.0.999')), /dest_ip/);
+      assert.equal(when('2026-03-04T05:06:07.000Z'), null);
+      assert.match(String(when('2026-13-04T05:06:07.000Z')), /start_time/);
+      assert.equal(when('2026-03-04T05:06:07.000Z'), null);
+    }
+  });
+
   it('names the missing required field', () => {
     for (const f of ['host', '@timestamp', 'process_name', 'bytes_out', 'reporter']) {
       const d: Record<string, unknown> = flow();
