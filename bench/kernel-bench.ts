@@ -5,6 +5,8 @@
 //
 //   npm run bench:kernel                  (node dist/bench/kernel-bench.js; root, as the agent)
 //   PROCFLOW_BENCH_ROUNDS=5 PROCFLOW_BENCH_SECONDS=3 PROCFLOW_BENCH_STATS_SECONDS=1.5 ...
+//   PROCFLOW_BENCH_DNS=0                  (without the DNS capture programs, as `--dns=false`:
+//                                          what they cost is the difference to a run with them)
 //
 // This process hosts the collector the way the agent does: the programs loaded and attached
 // through the addon, process events consumed from the ring buffer, flows drained every second.
@@ -21,6 +23,8 @@ const log = createLogger('kernel-bench');
 const ROUNDS = Number(process.env.PROCFLOW_BENCH_ROUNDS ?? 5);
 const SECONDS = Number(process.env.PROCFLOW_BENCH_SECONDS ?? 3);
 const STATS_SECONDS = Number(process.env.PROCFLOW_BENCH_STATS_SECONDS ?? 1.5);
+/** The collector's options beyond the hook mode: DNS capture on, as by default, unless PROCFLOW_BENCH_DNS=0. */
+const COLLECTOR = { dns: process.env.PROCFLOW_BENCH_DNS !== '0' };
 
 /** The collector as the agent runs it: events consumed, flows drained each second. */
 class Collecting {
@@ -56,7 +60,7 @@ class Collecting {
 let hooksLine = '';
 
 async function attach(): Promise<Attached> {
-  const c = new Collecting(openKernelCollector());
+  const c = new Collecting(openKernelCollector(COLLECTOR));
   hooksLine ||= c.collector.hooks.map((h) => `${h.hook}=${h.via}`).join(' ');
   const k0 = c.collector.counters();
   return {
@@ -135,7 +139,7 @@ async function flavourCosts(ws: Workload[]): Promise<FlavourCost[]> {
     for (const mode of HOOK_MODES) {
       let c: Collecting;
       try {
-        c = new Collecting(openKernelCollector({ hookMode: mode }));
+        c = new Collecting(openKernelCollector({ ...COLLECTOR, hookMode: mode }));
       } catch (err) {
         out.push({ mode, programs: [], skipped: (err as Error).message.split('\n')[0]! });
         continue;
