@@ -180,6 +180,8 @@ function* chain(head: Slot): Generator<Slot> {
 export class FlowAggregator {
   /** Number keys (small integers) keep lookups free of string hashing. */
   private slots: SlotTable = new Map();
+  /** Each process's summary in the flush being emitted (its documents share it, args list included). */
+  private oneProcess = new Map<ProcessEntry, ProcessSummary>();
   private slotCount = 0;
   private intervalStartMs: number;
   readonly level: AggregationLevel;
@@ -285,6 +287,7 @@ export class FlowAggregator {
   flushDocs(endMs = Date.now(), opts: FlushOptions = {}): Generator<FlowLog> {
     const table = this.slots;
     this.slots = new Map();
+    this.oneProcess = new Map();
     this.slotCount = 0;
     const startMs = this.intervalStartMs;
     this.intervalStartMs = endMs;
@@ -444,11 +447,17 @@ export class FlowAggregator {
     let same = true;
     for (let i = 1; i < entries.length && same; i++) same = entries[i] === e0;
     if (same) {
-      // One process (possibly over several sockets): nothing to count.
-      return {
-        pids: 1, execIds: 1, args: e0.argsText ? [e0.argsText] : [], numArgs: e0.argsText ? 1 : 0, source: e0.source, argsTruncated: e0.argsTruncated, oneContainer: true,
-        parentName: this.opts.parentName?.(e0) ?? '', userName: this.opts.userName?.(e0) ?? '',
-      };
+      // One process (possibly over several sockets): nothing to count, and the same for each of
+      // its flows in this flush.
+      let one = this.oneProcess.get(e0);
+      if (one === undefined) {
+        one = {
+          pids: 1, execIds: 1, args: e0.argsText ? [e0.argsText] : [], numArgs: e0.argsText ? 1 : 0, source: e0.source, argsTruncated: e0.argsTruncated, oneContainer: true,
+          parentName: this.opts.parentName?.(e0) ?? '', userName: this.opts.userName?.(e0) ?? '',
+        };
+        this.oneProcess.set(e0, one);
+      }
+      return one;
     }
     const pids = new Set<number>();
     const execIds = new Set<string>();
