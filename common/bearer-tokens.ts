@@ -4,6 +4,7 @@
 // length of a token.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from './log.js';
+import { OrderedMap } from './ordered-map.js';
 import { parseTokens, watchFile, type WatchedFile } from './watched-file.js';
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
@@ -67,7 +68,7 @@ export class TokenFile {
  * (so it learns nothing). The table is bounded: the stalest addresses are forgotten first.
  */
 export class AuthThrottle {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly buckets = new OrderedMap<string, { tokens: number; at: number }>();
 
   constructor(
     private readonly perMinute: number,
@@ -84,9 +85,8 @@ export class AuthThrottle {
   failed(address: string, now = Date.now()): void {
     const b = this.refill(address, now) ?? { tokens: this.perMinute, at: now };
     b.tokens -= 1;
-    this.buckets.delete(address);
-    this.buckets.set(address, b);
-    if (this.buckets.size > this.maxAddresses) this.buckets.delete(this.buckets.keys().next().value!);
+    this.buckets.set(address, b); // now the most recent
+    if (this.buckets.size > this.maxAddresses) this.buckets.shift();
   }
 
   private refill(address: string, now: number): { tokens: number; at: number } | undefined {

@@ -18,6 +18,7 @@
 // entries are capped at `dns_log_max_entries`, and responses beyond that are only counted (`unlogged`,
 // Calico's UNLOGGED log).
 import type { DnsMessage, DnsRecord } from './message.js';
+import { OrderedMap } from '../../common/ordered-map.js';
 
 /** The protocol of a local resolver's unix socket (native DnsChannel without 'net'). */
 export type LocalResolver = 'nscd' | 'varlink';
@@ -122,7 +123,7 @@ interface Slot {
 
 export class DnsAggregator {
   /** Pending queries in the order they were first seen. */
-  private readonly pending = new Map<string, Pending>();
+  private readonly pending = new OrderedMap<string, Pending>();
   private slots = new Map<string, Slot>();
   private unlogged = 0;
   /** The latest time seen, what pending queries expire against between flushes. */
@@ -188,12 +189,7 @@ export class DnsAggregator {
       this.stats.retransmitted++;
       return;
     }
-    while (this.pending.size >= this.maxPending) {
-      const oldest = this.pending.keys().next();
-      if (oldest.done) break;
-      this.pending.delete(oldest.value);
-      this.stats.pendingOverflowed++;
-    }
+    while (this.pending.size >= this.maxPending && this.pending.shift()) this.stats.pendingOverflowed++;
     this.pending.set(key, { sentNs: o.timeNs });
   }
 

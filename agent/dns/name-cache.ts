@@ -15,6 +15,7 @@
 // smallest TTL along its path to the address, clamped to [minTtlMs, maxTtlMs], against the
 // injected clock. Expired names are dropped when they are met and by sweep().
 import { formatIpv6, type DnsMessage } from './message.js';
+import { OrderedMap } from '../../common/ordered-map.js';
 
 /** CNAMEs followed from a question before the chain is cut. */
 export const MAX_CHAIN_DEPTH = 16;
@@ -64,7 +65,7 @@ interface Entry {
 
 export class DnsNameCache {
   /** Address -> names, least recently used first. */
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries = new OrderedMap<string, Entry>();
   private readonly maxEntries: number;
   private readonly maxNames: number;
   private readonly counters: Omit<NameCacheStats, 'entries'> = {
@@ -159,8 +160,7 @@ export class DnsNameCache {
       this.counters.evictions.expired++;
       return [];
     }
-    this.entries.delete(key);
-    this.entries.set(key, entry);
+    this.entries.set(key, entry); // now the most recently used
     this.counters.hits++;
     const out: string[] = [];
     for (const name of entry.names.keys()) {
@@ -213,10 +213,9 @@ export class DnsNameCache {
 
   /** Makes room: the least recently used address goes (counted as expired if it had). */
   private evictOldest(now: number): void {
-    const oldest = this.entries.entries().next();
-    if (oldest.done) return;
-    const [ip, entry] = oldest.value;
-    this.entries.delete(ip);
+    const oldest = this.entries.shift();
+    if (!oldest) return;
+    const [, entry] = oldest;
     dropExpired(entry, now);
     if (entry.names.size === 0) this.counters.evictions.expired++;
     else this.counters.evictions.capacity++;

@@ -7,6 +7,7 @@
 import { processKey } from '../process/exec-id.js';
 import type { FlowRecord } from '../../native/types.js';
 import type { ProcessEntry } from '../process/process-cache.js';
+import { OrderedMap } from '../../common/ordered-map.js';
 
 /** What identifies one UDP socket flow, and is enough to report its completion later. */
 export interface UdpFlowIdentity extends Pick<FlowRecord, 'localIp' | 'localPort' | 'remoteIp' | 'remotePort' | 'role' | 'pid' | 'comm'> {
@@ -52,7 +53,7 @@ function procKey(pid: number, startNs: bigint): string {
 
 export class UdpFlowTracker {
   /** Key -> flow, in order of last sighting (a sighting moves the flow to the end). */
-  private readonly flows = new Map<string, TrackedUdpFlow>();
+  private readonly flows = new OrderedMap<string, TrackedUdpFlow>();
   /** Flows remembered per process start, so an exit only costs a scan when it matters. */
   private readonly perProcess = new Map<string, number>();
   private readonly exited = new Set<string>();
@@ -76,14 +77,13 @@ export class UdpFlowTracker {
     const key = flowKey(f);
     const known = this.flows.get(key);
     if (known) {
-      this.flows.delete(key);
       known.lastSeenMs = nowMs;
       known.sightings++;
-      this.flows.set(key, known);
+      this.flows.set(key, known); // now the most recently seen
       return known;
     }
     if (this.flows.size >= this.maxFlows) {
-      const [oldKey, old] = this.flows.entries().next().value as [string, TrackedUdpFlow];
+      const [oldKey, old] = this.flows.oldest()!;
       this.forget(oldKey, old);
       this.stats.completed.evicted++;
       complete(old);

@@ -29,6 +29,7 @@ import { execId, imageExecId, processKey } from './exec-id.js';
 import type { ProcSnapshot } from './procfs.js';
 import type { Redactor } from './redact.js';
 import { CgroupIdentities } from './cgroup.js';
+import { OrderedMap } from '../../common/ordered-map.js';
 
 export type ProcessSource = 'kernel' | 'procfs' | 'taskname';
 
@@ -191,9 +192,10 @@ function execFlags(ev: ExecEvent, argsTruncated: boolean, cloned: boolean): stri
 }
 
 export class ProcessCache {
-  private readonly entries = new Map<string, ProcessEntry>();
+  /** In creation order, for capacity eviction when no entry has exited. */
+  private readonly entries = new OrderedMap<string, ProcessEntry>();
   /** Exited entries in exit order, for retention GC and for capacity eviction. */
-  private readonly exitedOrder = new Map<string, number>();
+  private readonly exitedOrder = new OrderedMap<string, number>();
   private readonly now: () => number;
   private readonly cgroups = new CgroupIdentities();
   readonly stats: CacheStats = { size: 0, evictions: { exited: 0, capacity: 0 }, misses: 0 };
@@ -332,8 +334,7 @@ export class ProcessCache {
     e.exitCode = ev.exitCode;
     e.signal = ev.signal;
     e.exitedAtMs = this.now();
-    this.exitedOrder.delete(key);
-    this.exitedOrder.set(key, e.exitedAtMs);
+    this.exitedOrder.set(key, e.exitedAtMs); // now the newest
     return e;
   }
 
@@ -403,8 +404,7 @@ export class ProcessCache {
     const key = processKey(pid, startNs);
     const e = this.entries.get(key) ?? this.create(key, pid, startNs, comm);
     e.exitedAtMs = this.now();
-    this.exitedOrder.delete(key);
-    this.exitedOrder.set(key, e.exitedAtMs);
+    this.exitedOrder.set(key, e.exitedAtMs); // now the newest
     return e;
   }
 
@@ -430,8 +430,7 @@ export class ProcessCache {
 
   /** Full cache: the oldest exited entry goes first; only when none exited, the oldest entry. */
   private evictForCapacity(): void {
-    const oldestExited = this.exitedOrder.keys().next();
-    const key = oldestExited.done ? this.entries.keys().next().value : oldestExited.value;
+    const key = this.exitedOrder.oldestKey() ?? this.entries.oldestKey();
     if (key === undefined) return;
     this.exitedOrder.delete(key);
     this.entries.delete(key);

@@ -7,6 +7,7 @@
 // would read the host's files), the file must be a regular file (a FIFO would block the read)
 // and at most PASSWD_MAX_BYTES long. Anything else gives the numeric uid.
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
+import { OrderedMap } from '../../common/ordered-map.js';
 
 const PASSWD_MAX_BYTES = 4 * 1024 * 1024;
 /** Users kept per root: a passwd larger than this keeps its first lines. */
@@ -27,7 +28,7 @@ interface RootUsers {
 }
 
 export class UserNames {
-  private readonly roots = new Map<string, RootUsers>();
+  private readonly roots = new OrderedMap<string, RootUsers>();
   private readonly procRoot: string;
   private readonly ttlMs: number;
   private readonly maxRoots: number;
@@ -59,7 +60,7 @@ export class UserNames {
       if (names || !users) {
         users = { names: names ?? new Map(), readAt: t };
         this.roots.delete(rootKey);
-        if (this.roots.size >= this.maxRoots) this.roots.delete(this.roots.keys().next().value!);
+        if (this.roots.size >= this.maxRoots) this.roots.shift();
         this.roots.set(rootKey, users);
       }
     }
