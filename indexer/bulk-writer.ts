@@ -123,7 +123,9 @@ export class BulkWriter {
     for (const s of settled) {
       if (s.status === 'rejected') throw s.reason;
       result.indexed += s.value.indexed;
-      result.refused.push(...s.value.refused);
+      // Appended one by one here and below: spread into push(), a list as long as --max-batch-docs
+      // allows could overflow the call's arguments (about 125,000).
+      for (const x of s.value.refused) result.refused.push(x);
     }
     return result;
   }
@@ -178,7 +180,7 @@ export class BulkWriter {
         if (status === 413) {
           const halves = await this.writeHalves(kind, entries, pending);
           indexed += halves.indexed;
-          refused.push(...halves.refused);
+          for (const x of halves.refused) refused.push(x);
           break;
         }
         if (status === 404) throw this.indexMissing(null, `the bulk endpoint answered 404 (${failure.message}); check --es-url (PROCFLOW_ES_URL)`);
@@ -231,9 +233,9 @@ export class BulkWriter {
       if (taken.length) {
         const stored = await this.compareStored(kind, entries, taken);
         indexed += stored.same;
-        refused.push(...stored.different);
+        for (const x of stored.different) refused.push(x);
         // Deleted between the 409 and the look (retention, an operator): create it again.
-        again.push(...stored.gone);
+        for (const x of stored.gone) again.push(x);
       }
       if (again.length === 0) break;
       if (attempt >= this.opts.maxRetries) {
@@ -265,7 +267,7 @@ export class BulkWriter {
     for (const p of parts) {
       if (p.status === 'rejected') throw p.reason;
       result.indexed += p.value.indexed;
-      result.refused.push(...p.value.refused);
+      for (const x of p.value.refused) result.refused.push(x);
     }
     return result;
   }

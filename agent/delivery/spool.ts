@@ -16,6 +16,7 @@ import { mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { open, rename, readFile, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ConfigError } from '../../common/errors.js';
+import { OrderedMap } from '../../common/ordered-map.js';
 import { DOC_KINDS, type DocKind } from '../../schema/index.js';
 import { FILE_SUFFIX, encodingOf } from '../../common/batch-encoding.js';
 
@@ -125,8 +126,11 @@ function scan(dir: string): SpooledBatch[] {
 }
 
 export class Spool {
-  /** Pending batches in age order (Map keeps insertion order; seqs only grow). */
-  private readonly pending = new Map<number, SpooledBatch>();
+  /**
+   * Pending batches in age order (seqs only grow). An OrderedMap: draining a backlog takes the
+   * oldest again and again, and a Map would walk every batch removed before it each time.
+   */
+  private readonly pending = new OrderedMap<number, SpooledBatch>();
   private readonly inFlight = new Set<number>();
   private readonly deadLetter: SpooledBatch[];
   private readonly deadDir: string;
@@ -146,11 +150,13 @@ export class Spool {
       throw new ConfigError(`spool: cannot use ${opts.spool_dir} as the spool directory: ${(err as Error).message}`,
         'point --spool-dir (PROCFLOW_SPOOL_DIR) at a writable directory on a local disk');
     }
-    for (const b of found) this.pending.set(b.seq, b);
+    for (const b of found) this.track(b);
     this.deadLetter = scan(this.deadDir);
-    const maxSeq = Math.max(0, ...found.map((b) => b.seq), ...this.deadLetter.map((b) => b.seq));
+    // A loop, not Math.max(...seqs): a spool of many batches would overflow the call's arguments.
+    let maxSeq = 0;
+    for (const b of found) maxSeq = Math.max(maxSeq, b.seq);
+    for (const b of this.deadLetter) maxSeq = Math.max(maxSeq, b.seq);
     this.nextSeq = maxSeq + 1;
-    this.recount();
   }
 
   /** Batches found on disk at open (left by a previous run). */
@@ -189,8 +195,7 @@ export class Spool {
       this.countWriteFailure(docs, err);
       return false;
     }
-    this.pending.set(seq, { seq, kind, docs, bytes: body.length, file });
-    this.recount();
+    this.track({ seq, kind, docs, bytes: body.length, file });
     return true;
   }
 
@@ -221,17 +226,15 @@ export class Spool {
   /** Acknowledged (or superseded): delete it. */
   async remove(b: SpooledBatch): Promise<void> {
     this.inFlight.delete(b.seq);
-    if (!this.pending.delete(b.seq)) return;
+    if (!this.untrack(b.seq)) return;
     await unlink(b.file).catch(() => {});
-    this.recount();
   }
 
   /** A batch whose file is gone (deleted by hand, disk trouble): forget it, counted as dropped. */
   forget(b: SpooledBatch): void {
     this.inFlight.delete(b.seq);
-    if (!this.pending.delete(b.seq)) return;
+    if (!this.untrack(b.seq)) return;
     this.countDrop(b.docs);
-    this.recount();
   }
 
   /**
@@ -241,8 +244,7 @@ export class Spool {
    */
   async moveToDeadLetter(b: SpooledBatch, reason: DeadLetterReason): Promise<boolean> {
     this.inFlight.delete(b.seq);
-    if (!this.pending.delete(b.seq)) return false;
-    this.recount();
+    if (!this.untrack(b.seq)) return false;
     const target = join(this.deadDir, basename(b.file));
     try {
       // The reason first: a crash in between leaves a reason without its batch, never a batch
@@ -332,10 +334,20 @@ export class Spool {
     this.stats.droppedDocs += docs;
   }
 
-  private recount(): void {
-    let bytes = 0;
-    for (const b of this.pending.values()) bytes += b.bytes;
-    this.stats.bytes = bytes;
+  /** A batch is pending; the stats count it (kept as batches come and go, not summed again each time). */
+  private track(b: SpooledBatch): void {
+    this.pending.set(b.seq, b);
+    this.stats.bytes += b.bytes;
     this.stats.batches = this.pending.size;
+  }
+
+  /** Batch `seq` is pending no more; false when it was not. */
+  private untrack(seq: number): boolean {
+    const b = this.pending.get(seq);
+    if (!b) return false;
+    this.pending.delete(seq);
+    this.stats.bytes -= b.bytes;
+    this.stats.batches = this.pending.size;
+    return true;
   }
 }

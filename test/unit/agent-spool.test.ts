@@ -303,3 +303,27 @@ test('SpoolSink.hold spools the batches write() spools, cut by documents and byt
   assert.deepEqual(held, written);
   assert.equal(held.invalid, 2);
 });
+
+test('a spool left with 150,000 batches opens, resumes them in order and drains them one by one', async (t) => {
+  // A quiet node whose indexer was away for days leaves a batch or two per interval: more than a
+  // call's arguments can hold (Math.max(...seqs) overflowed the stack at about 125,000).
+  const dir = tempDir(t);
+  const n = 150_000;
+  for (let i = 1; i <= n; i++) writeFileSync(join(dir, `${String(i * 2).padStart(16, '0')}-process-1.ndjson.gz`), 'x');
+  const spool = spoolIn(dir);
+  assert.equal(spool.resumed, n);
+  assert.equal(spool.stats.bytes, n);
+  assert.equal(await spool.put('flows', body(10), 1), true);
+  // Numbered after the highest batch found.
+  assert.deepEqual(readdirSync(dir).filter((f) => f.includes('-flows-')), [`${String(n * 2 + 1).padStart(16, '0')}-flows-1.ndjson.gz`]);
+  // Oldest first, each claimed batch acknowledged before the next is claimed.
+  let last = 0;
+  for (let b = spool.claim(); b; b = spool.claim()) {
+    assert.ok(b.seq > last);
+    last = b.seq;
+    spool.forget(b);
+  }
+  assert.equal(last, n * 2 + 1);
+  assert.equal(spool.size, 0);
+  assert.equal(spool.stats.bytes, 0);
+});
