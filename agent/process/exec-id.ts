@@ -4,42 +4,30 @@
 // pid and start time alone.
 import { NS_PER_TICK, startTickNs } from './clock.js';
 
-const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+/** Longest tail encoded: a 64-bit number, a colon and a 32-bit pid, with room to spare. */
+const TAIL_MAX = 64;
 
 /**
- * base64 of `node:` + an ASCII tail, without a Buffer per id: one is made for every process the
- * cache learns of. The node's bytes up to a multiple of three encode the same in every id, so
- * their text is made once; the rest of the node's bytes lead the tail's.
+ * base64 of `node:` + an ASCII tail, through one Buffer kept for all ids: one is made for every
+ * process the cache learns of. The node's bytes are written into it once; each id writes its
+ * tail after them and reads the base64 back as one flat string. (Built a piece at a time in
+ * JavaScript, an id was a tree of about ten concatenated strings: some 500 bytes per cached
+ * process until something flattened it.)
  */
 class IdEncoder {
-  private readonly head: string;
-  private readonly carry: readonly number[];
+  private readonly scratch: Buffer;
+  private readonly headLength: number;
 
   constructor(readonly node: string) {
-    const bytes = Buffer.from(`${node}:`);
-    const cut = bytes.length - (bytes.length % 3);
-    this.head = bytes.subarray(0, cut).toString('base64');
-    this.carry = [...bytes.subarray(cut)];
+    const head = Buffer.from(`${node}:`);
+    this.scratch = Buffer.allocUnsafeSlow(head.length + TAIL_MAX);
+    this.headLength = head.copy(this.scratch, 0);
   }
 
   /** base64 of `node:` + `tail` (tail: ASCII only, as digits and colons are). */
   encode(tail: string): string {
-    const n = this.carry.length + tail.length;
-    const at = (i: number) => (i < this.carry.length ? this.carry[i]! : tail.charCodeAt(i - this.carry.length));
-    let out = this.head;
-    let i = 0;
-    for (; i + 2 < n; i += 3) {
-      const v = (at(i) << 16) | (at(i + 1) << 8) | at(i + 2);
-      out += B64[v >> 18]! + B64[(v >> 12) & 63]! + B64[(v >> 6) & 63]! + B64[v & 63]!;
-    }
-    if (n - i === 1) {
-      const v = at(i) << 16;
-      out += `${B64[v >> 18]!}${B64[(v >> 12) & 63]!}==`;
-    } else if (n - i === 2) {
-      const v = (at(i) << 16) | (at(i + 1) << 8);
-      out += `${B64[v >> 18]!}${B64[(v >> 12) & 63]!}${B64[(v >> 6) & 63]!}=`;
-    }
-    return out;
+    const n = this.headLength + this.scratch.write(tail, this.headLength, TAIL_MAX, 'latin1');
+    return this.scratch.toString('base64', 0, n);
   }
 }
 
