@@ -39,7 +39,7 @@ export const AGENT_SETTINGS = {
   max_flows: { doc: 'flows held per interval at most; records beyond are dropped and counted', format: 'nat', min: 1, default: 500_000 },
   udp_flow_timeout: { doc: 'a UDP flow idle this long counts as completed (num_flows_completed); 0 = no UDP start/complete counts', format: 'duration', default: 60_000 },
   udp_max_flows: { doc: 'UDP flows remembered between intervals at most; beyond, the least recently seen completes early (counted)', format: 'nat', min: 1, default: 100_000 },
-  cache_max_entries: { doc: 'processes kept in the process cache at most', format: 'nat', min: 1, default: 65_536 },
+  cache_max_entries: { doc: 'processes kept in the process cache at most (about 1 KiB each); full, it forgets the longest exited first, so a node starting more processes than this per flush interval names the last flows of some short-lived ones by task name (procflow_agent_attribution_taskname_total)', format: 'nat', min: 1, default: 65_536 },
   exit_retention: { doc: 'how long exited processes stay cached for late flows (at least 2 intervals)', format: 'duration', default: 60_000 },
   attribution_delay: { doc: 'wait after draining flows before attributing them (lets exec events land)', format: 'duration', default: 250 },
   max_args_size: { doc: 'argument bytes captured per process', format: 'size', min: 1, default: 4096 },

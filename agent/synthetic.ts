@@ -50,14 +50,19 @@ export function flowRecord(p: Partial<FlowRecord> & Pick<FlowRecord, 'pid' | 'pi
   };
 }
 
+// One credentials object and one capability set for every synthetic exec, as the decoder shares
+// them between records while the values repeat (native/decode.ts): a benchmark's memory per
+// process is then what a node's would be.
+const CREDS = Object.freeze({ uid: 1000, gid: 1000, euid: 1000, egid: 1000, suid: 1000, sgid: 1000, fsuid: 1000, fsgid: 1000 });
+const CAPS = Object.freeze({ permitted: 0n, effective: 0n, inheritable: 0n });
+
 /** An exec event with defaults (ppid 1, uid 1000, cwd /tmp); `args` excludes argv[0]. */
 export function execEvent(pid: number, startNs: bigint, filename: string, args: string[], extra: Partial<ExecEvent> = {}): ExecEvent {
   return {
     kind: 'exec', pid, ppid: 1, startNs, timeNs: startNs + 1000n, comm: filename.split('/').pop()!.slice(0, 15),
     uid: 1000, gid: 1000, parentStartNs: 1_000_000_000n, cgroupId: 0n, filename, args: [filename, ...args],
     argsTruncated: false, cwd: '/tmp', errorFlags: 0,
-    creds: { uid: 1000, gid: 1000, euid: 1000, egid: 1000, suid: 1000, sgid: 1000, fsuid: 1000, fsgid: 1000 },
-    auid: 1000, caps: { permitted: 0n, effective: 0n, inheritable: 0n }, ...extra,
+    creds: CREDS, auid: 1000, caps: CAPS, ...extra,
   };
 }
 

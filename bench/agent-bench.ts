@@ -12,7 +12,9 @@
 //                RSS sampled while it runs, the longest the event loop waited for a turn), and of
 //                validating each document against the contract before spooling (in that flush)
 //   execs=N      N fork/exec/exit triples per second through the default output (documents validated,
-//                compressed, spooled, shipped each second): CPU share and per exec, RSS
+//                compressed, spooled, shipped each second): CPU share and per exec, RSS and the heap at
+//                its peak (with NODE_OPTIONS=--expose-gc also the live heap at the end); BENCH_SECONDS
+//                past 65536/N fills the process cache
 //   compress     the agent's batch compression alone, zstd and gzip in turn, on the documents of
 //                bench/flow-docs.ts's agent generator (2 kB flow logs of a Kubernetes node) cut
 //                into batches as the agent cuts them: CPU and bytes per document, and the ratios
@@ -280,6 +282,8 @@ async function phaseExecs(sinkUrl: string, rate: number): Promise<PhaseResult> {
   const end = t0 + SECONDS * 1000;
   let behind = 0;
   let rssPeak = 0;
+  // What the RSS holds at its peak: the JavaScript heap (live objects and the room V8 keeps) and memory outside it.
+  let heapAtPeak = { heapUsed: 0, heapTotal: 0, external: 0 };
   const parentStart = BigInt(1000) * S;
   while (performance.now() < end) {
     const sliceStart = performance.now();
@@ -296,15 +300,29 @@ async function phaseExecs(sinkUrl: string, rate: number): Promise<PhaseResult> {
     execs += quota;
     if (performance.now() >= nextFlush) {
       await agent.flush();
-      rssPeak = Math.max(rssPeak, process.memoryUsage().rss / 1024 ** 2);
+      const m = process.memoryUsage();
+      if (m.rss / 1024 ** 2 > rssPeak) {
+        rssPeak = m.rss / 1024 ** 2;
+        heapAtPeak = m;
+      }
       nextFlush += 1000;
     }
     const left = 10 - (performance.now() - sliceStart);
     if (left <= 0) behind++;
     await new Promise((r) => (left > 0 ? setTimeout(r, left) : setImmediate(r)));
   }
-  const r = finish(`execs=${rate}`, execs, t0, c0, { cacheEntries: agent.cache.size, rssAfterFlushMiB: Math.round(rssPeak), slicesBehind: behind });
+  const mib = (n: number) => Math.round(n / 1024 ** 2);
+  const r = finish(`execs=${rate}`, execs, t0, c0, {
+    cacheEntries: agent.cache.size, rssAfterFlushMiB: Math.round(rssPeak), heapUsedMiB: mib(heapAtPeak.heapUsed), heapTotalMiB: mib(heapAtPeak.heapTotal),
+    externalMiB: mib(heapAtPeak.external), slicesBehind: behind,
+  });
   r.extra!.cpuUsPerExec = ((r.cpuS / execs) * 1e6).toFixed(1);
+  // With NODE_OPTIONS=--expose-gc: what the heap holds alive (the cache, mostly), garbage collected first.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc) {
+    gc();
+    r.extra!.liveHeapMiB = mib(process.memoryUsage().heapUsed);
+  }
   await close();
   return r;
 }

@@ -17,7 +17,7 @@ import { NO_PODS } from '../../agent/identity/pod-lookup.js';
 import { agentDefaults } from '../../agent/config.js';
 import { execEvent, exitEvent } from '../../agent/synthetic.js';
 import { prng } from '../support/prng.js';
-import { docJson } from '../../common/doc-json.js';
+import { docJson, isShared } from '../../common/doc-json.js';
 import { execId, imageExecId, processKey } from '../../agent/process/exec-id.js';
 import { NS_PER_TICK, startTickNs } from '../../agent/process/clock.js';
 
@@ -160,6 +160,11 @@ test('docJson gives what JSON.stringify gives, with shared records written from 
     assert.equal(docJson(doc), JSON.stringify(doc));
     assert.equal(docJson(doc), JSON.stringify(doc), 'again, from the kept text');
   }
+  // The mark is no member: copies of a shared record are not shared (they may be changed).
+  const record = (docs[0] as { process_exec: { process: object } }).process_exec.process;
+  assert.ok(isShared(record));
+  assert.equal(isShared({ ...record }), false);
+  assert.deepEqual(Object.keys({ ...record }), Object.keys(record));
   // What JSON.stringify leaves out or writes its own way, at every level.
   const odd = {
     a: undefined, b: () => 1, c: Symbol('s'), d: [1, undefined, 'x'], e: new Date(0), f: { toJSON: () => 'j' }, g: NaN, h: -0,
