@@ -25,7 +25,7 @@ import { startLocalElasticsearch } from '../local-services/elasticsearch.js';
 import { FLOW_CONTRACT, buildTemplates, dailyIndex, indexModeText, type FlowLog, type TemplateSet } from '../schema/index.js';
 import { FLOW_LOG_ID_FIELDS } from '../schema/flow-log.js';
 import { installTemplates, type InstallResult } from '../schema/install.js';
-import { BENCH_DAY, GENERATORS, agentBatches, generateFlowLogs, type Generator } from './flow-docs.js';
+import { BENCH_DAY, BENCH_ENCODING, GENERATORS, agentBatches, generateFlowLogs, type Generator } from './flow-docs.js';
 import { sendBatches, spawnIndexer } from './indexer-process.js';
 
 const DOCS = Number(process.env.BENCH_DOCS ?? 200_000);
@@ -263,8 +263,8 @@ async function throughput(client: Client, esUrl: string): Promise<string[]> {
   log(`generating ${DOCS} flow documents (${GENERATOR} generator)`);
   const docs = generateFlowLogs(GENERATOR, DOCS, DAY);
   const { batches, rawBytes } = agentBatches(docs, BATCH);
-  const gzBytes = batches.reduce((s, b) => s + b.length, 0);
-  log(`${batches.length} agent batches (<= ${BATCH} documents, <= 4 MiB): ${(rawBytes / 2 ** 20).toFixed(0)} MiB NDJSON, ${(gzBytes / 2 ** 20).toFixed(0)} MiB gzip`);
+  const packedBytes = batches.reduce((s, b) => s + b.length, 0);
+  log(`${batches.length} agent batches (<= ${BATCH} documents, <= 4 MiB): ${(rawBytes / 2 ** 20).toFixed(0)} MiB NDJSON, ${(packedBytes / 2 ** 20).toFixed(0)} MiB ${BENCH_ENCODING}`);
 
   // Warm the cluster (JIT, caches) so the first timed phase is not penalised.
   await resetIndex(client);
@@ -321,7 +321,7 @@ async function throughput(client: Client, esUrl: string): Promise<string[]> {
   // conditions; the median of the rounds resists one disturbed round on a shared machine.
   const perRound = a.map((x, i) => b[i]! / x);
   const report = [
-    `indexer benchmark: ${DOCS} flow documents (${GENERATOR} generator)${process.env.BENCH_INDEXER_NODE_FLAGS ? ` (indexer node flags: ${process.env.BENCH_INDEXER_NODE_FLAGS})` : ''}, ${ROUNDS} round(s), agent batches of <= ${BATCH} docs / 4 MiB (gzip), ${SENDERS} senders, bulk concurrency ${CONCURRENCY} and ${FLUSH_BYTES} B requests (indexer: ${INDEXER_CONCURRENCY}, ${INDEXER_FLUSH_BYTES} B)`,
+    `indexer benchmark: ${DOCS} flow documents (${GENERATOR} generator)${process.env.BENCH_INDEXER_NODE_FLAGS ? ` (indexer node flags: ${process.env.BENCH_INDEXER_NODE_FLAGS})` : ''}, ${ROUNDS} round(s), agent batches of <= ${BATCH} docs / 4 MiB (${BENCH_ENCODING}), ${SENDERS} senders, bulk concurrency ${CONCURRENCY} and ${FLUSH_BYTES} B requests (indexer: ${INDEXER_CONCURRENCY}, ${INDEXER_FLUSH_BYTES} B)`,
     `  (a) bulk helper direct : ${mean(a).toFixed(0)} docs/s`,
     `  (b) through indexer    : ${mean(b).toFixed(0)} docs/s`,
     `  ratio b/a              : ${median(perRound).toFixed(3)} median of rounds [${perRound.map((r) => r.toFixed(2)).join(', ')}], ${(mean(b) / mean(a)).toFixed(3)} of the means (aim >= 0.97)`,
