@@ -112,6 +112,20 @@ test('decodeEvents: records in a row that repeat strings and credentials share t
   assert.notEqual(d.creds, c.creds);
 });
 
+test('decodeEvents: a repeated text is reused only when every byte repeats, short or long; a full task name has no NUL', () => {
+  const long = `/opt/${'x'.repeat(80)}/bin/tool`;
+  const longOther = `${long.slice(0, -1)}L`;
+  const full = 'abcdefghijklmnop'; // 16 bytes: the kernel's task name buffer, no NUL left
+  const rec = (pid: number, comm: string, filename: string) => execRecord({ pid, startNs: BigInt(pid) * 1000n, comm, filename, cwd: '/tmp', args: [], uid: 1 });
+  const evs = decodeEvents(Buffer.concat([
+    rec(1, 'true', long), rec(2, 'trux', long), rec(3, 'trux', longOther), rec(4, full, longOther), rec(5, 'true', long),
+  ])) as ExecEvent[];
+  assert.deepEqual(evs.map((e) => e.comm), ['true', 'trux', 'trux', full, 'true']);
+  assert.deepEqual(evs.map((e) => e.filename), [long, long, longOther, longOther, long]);
+  assert.equal(evs[1]!.filename, evs[0]!.filename);
+  assert.equal(evs[2]!.comm, evs[1]!.comm);
+});
+
 test('process documents: an image record is shared while the image is unchanged and made again when it changes', () => {
   const o = agentDefaults({ node_name: 'n1' });
   const cache = new ProcessCache({ ...o, redactor: new Redactor(o), exit_retention: 60_000 });
