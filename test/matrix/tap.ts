@@ -2,13 +2,15 @@
 // with "not applicable", which the kernel tests print for what a kernel cannot have), other
 // skips, and the names of the failures ("suite > test"). Suites are not counted as tests, but a
 // suite that failed by itself (a hook, not its subtests) is a failure; so is a test file that
-// crashed before reporting any test (node reports it as a test named after the file).
+// crashed before reporting any test (node reports it as a test named after the file). A failure
+// carries the first lines of its error, so a CI log says why without the guest's files.
 
 export interface TapSummary {
   passed: number;
   failed: number;
   notApplicable: number;
   skipped: number;
+  /** "suite > test", then the first lines of its error (and expected/actual), one per line. */
   failures: string[];
   /** Distinct reasons of the not-applicable skips. */
   notApplicableReasons: string[];
@@ -18,6 +20,8 @@ const POINT = /^( *)(ok|not ok) \d+ - (.*)$/;
 const SUBTEST = /^( *)# Subtest: (.*)$/;
 // A directive starts at the first " # " that node did not escape as "\#".
 const DIRECTIVE = /^(.*?)(?<!\\) # (SKIP|TODO)\b ?(.*)$/i;
+
+const ERROR_LINES = 8;
 
 const unescape = (s: string) => s.replace(/\\#/g, '#').replace(/\\n/g, '\n').replace(/\\\\/g, '\\');
 
@@ -46,12 +50,25 @@ export function parseTap(tap: string): TapSummary {
     // The YAML block right after the test point says whether this was a suite and why it failed.
     let isSuite = false;
     let failureType = '';
+    const why: string[] = [];
     if (lines[i + 1]?.trim() === '---') {
+      const indent = point[1]!.length + 2;
       for (let j = i + 2; j < lines.length && lines[j]!.trim() !== '...'; j++) {
         const t = lines[j]!.trim();
         if (t === "type: 'suite'") isSuite = true;
         const f = /^failureType: '(.*)'$/.exec(t);
         if (f) failureType = f[1]!;
+        const field = /^(error|expected|actual): ?(.*)$/.exec(t);
+        if (field && lines[j]!.length - lines[j]!.trimStart().length === indent) {
+          if (field[2] !== '|-' && field[2] !== '|') why.push(`${field[1]}: ${field[2]}`);
+          else {
+            // A block scalar: the lines indented deeper than the field.
+            const block: string[] = [];
+            for (let k = j + 1; k < lines.length && (lines[k]!.trim() === '' || lines[k]!.length - lines[k]!.trimStart().length > indent); k++) block.push(lines[k]!.trim());
+            const text = block.filter(Boolean);
+            why.push(`${field[1]}: ${text[0] ?? ''}`, ...text.slice(1));
+          }
+        }
       }
     }
     const fullName = [...path.slice(0, depth), name].join(' > ');
@@ -59,8 +76,9 @@ export function parseTap(tap: string): TapSummary {
     const childFailed = failedWithin[depth] === true;
     failedWithin.length = depth;
     const fail = (what: string) => {
+      const shown = why.slice(0, ERROR_LINES).map((l) => (l.length > 300 ? `${l.slice(0, 300)}...` : l));
       out.failed++;
-      out.failures.push(what);
+      out.failures.push([what, ...shown].join('\n'));
       for (let d = 0; d < depth; d++) failedWithin[d] = true;
     };
     if (isSuite) {
