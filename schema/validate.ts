@@ -92,11 +92,24 @@ function compileObject(table: FieldTable, prefix: string): Check {
     checks.set(name, { check: compileField(spec, prefix + name), required: spec.required === true });
     if (spec.required) required.push(name);
   }
+  // The keys of the document before, in order, and their entries: documents of one kind come
+  // with their keys in one order, so the next key is found by comparing it with the one expected
+  // there instead of by a map lookup.
+  const lastKeys: string[] = [];
+  const lastEntries: { check: FieldCheck; required: boolean }[] = [];
   return (value) => {
     let requiredSeen = 0;
+    let i = 0;
     for (const key in value) {
-      const entry = checks.get(key);
-      if (!entry) return `unknown field "${prefix}${key}"`;
+      let entry: { check: FieldCheck; required: boolean } | undefined;
+      if (lastKeys[i] === key) entry = lastEntries[i]!;
+      else {
+        entry = checks.get(key);
+        if (!entry) return `unknown field "${prefix}${key}"`;
+        lastKeys[i] = key;
+        lastEntries[i] = entry;
+      }
+      i++;
       const v = value[key];
       if (v === undefined || v === null) continue;
       const err = entry.check(v);

@@ -87,6 +87,26 @@ describe('flow log validator', () => {
     assert.match(v(flow({ process_args_truncated: 'yes' }))!, /must be true or false/);
   });
 
+  it('judges each key by its own field whatever order the documents before it came in', () => {
+    // The validator expects the keys of the document before, in its order: documents in other
+    // orders, with a key missing, an unknown key or a bad value where a good one stood must still
+    // be judged field by field.
+    const good = flow();
+    const reversed = Object.fromEntries(Object.entries(good).reverse());
+    const { bytes_out: _b, ...without } = good;
+    for (let round = 0; round < 3; round++) {
+      assert.equal(v(good), null);
+      assert.equal(v(reversed), null);
+      assert.equal(v(without), 'missing required field "bytes_out"');
+      assert.equal(v({ ...good, bytes_in: -1 }), v({ ...reversed, bytes_in: -1 }));
+      assert.match(String(v({ ...good, bytes_in: -1 })), /bytes_in/);
+      assert.equal(v(Object.fromEntries(Object.entries(good).map(([k, x]) => (k === 'host' ? ['hots', x] : [k, x])))), 'unknown field "hots"');
+      // Same position, another key: the source port where the destination's stood.
+      const swapped = Object.fromEntries(Object.entries(good).map(([k, x]) => (k === 'dest_port' ? ['source_port', 70_000] : k === 'source_port' ? ['dest_port', x] : [k, x])));
+      assert.match(String(v(swapped)), /^field "source_port"/);
+    }
+  });
+
   it('refuses unknown fields and non-objects', () => {
     assert.equal(v(flow({ bytes: 1 })), 'unknown field "bytes"');
     assert.match(v([flow()])!, /must be a JSON object, got an array/);
