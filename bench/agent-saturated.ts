@@ -4,7 +4,7 @@
 // CPU per operation above its idle rate: for the exec workload that is what user space spends on
 // each process (fork, exec and exit events: cache, cwd, cgroup, redaction, documents).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { checkKernelSupport } from '../native/index.js';
 import {
@@ -77,6 +77,40 @@ function processCpu(pid: number): { user: number; system: number } {
   return { user: Number(f[11]) / USER_HZ, system: Number(f[12]) / USER_HZ };
 }
 
+/** The groups the agent's threads fall in, in the order the report lists them. */
+const THREAD_GROUPS = ['JavaScript (main thread)', 'V8 workers (GC, compiler)', 'ring buffer poller', 'libuv pool', 'other'] as const;
+
+/** Which group a thread belongs to, by its id and name (/proc/PID/task/TID/comm). */
+function threadGroup(pid: number, tid: number, name: string): (typeof THREAD_GROUPS)[number] {
+  if (tid === pid) return 'JavaScript (main thread)';
+  if (name.startsWith('V8')) return 'V8 workers (GC, compiler)';
+  if (name === 'procflow-ring') return 'ring buffer poller';
+  if (name.startsWith('libuv')) return 'libuv pool';
+  return 'other';
+}
+
+/** CPU seconds (user + system) of the process's live threads so far, by group. */
+function threadCpu(pid: number): Record<string, number> {
+  const out: Record<string, number> = Object.fromEntries(THREAD_GROUPS.map((g) => [g, 0]));
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const t of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out[threadGroup(pid, Number(t), name)]! += (Number(f[11]) + Number(f[12])) / USER_HZ;
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+}
+
 async function metric(url: string, name: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
@@ -88,8 +122,9 @@ const LOST = 'procflow_agent_kernel_events_lost_total';
 const DROPPED = 'procflow_agent_kernel_events_dropped_user_total';
 
 let hooksLine = '';
-/** The agent's CPU per second while idle, one figure per start. */
+/** The agent's CPU per second while idle, one figure per start; and by group of threads. */
 const idleRates: { user: number; system: number }[] = [];
+const idleThreadRates: Record<string, number>[] = [];
 
 async function attach(): Promise<Attached & { idle: { user: number; system: number } }> {
   const a = await startAgent();
@@ -98,15 +133,19 @@ async function attach(): Promise<Attached & { idle: { user: number; system: numb
   // Past its start (the /proc scan, the first flushes), then its idle rate.
   await new Promise((r) => setTimeout(r, 2000));
   const c0 = processCpu(pid);
+  const t0 = threadCpu(pid);
   await new Promise((r) => setTimeout(r, IDLE_S * 1000));
   const c1 = processCpu(pid);
+  const t1 = threadCpu(pid);
   const idle = { user: (c1.user - c0.user) / IDLE_S, system: (c1.system - c0.system) / IDLE_S };
   idleRates.push(idle);
+  idleThreadRates.push(Object.fromEntries(THREAD_GROUPS.map((g) => [g, (t1[g]! - t0[g]!) / IDLE_S])));
   // The agent's exec count after the previous sample.
   let execsBefore = await metric(a.url, EXECS);
   return {
     idle,
     cpu: () => processCpu(pid),
+    threads: () => threadCpu(pid),
     async settle(w: Workload, s: Sample) {
       const checks: Record<string, number> = {};
       if (w.key === 'exec') {
@@ -151,6 +190,28 @@ function agentCpuLines(ws: Workload[], r: Results): string[] {
     const user = per((c) => c.user);
     const system = per((c) => c.system);
     lines.push(`| ${w.name} | ${fmt(user + system)}${w.key === 'exec' ? ` (aim 10: ${user + system <= 10 ? 'ok' : 'ABOVE'})` : ''} | ${fmt(user)} | ${fmt(system)} | ${w.op} |`);
+  }
+  return [...lines, '', ...threadLines(ws, r)];
+}
+
+/**
+ * The same by group of the agent's threads (user + system, each above its own idle rate): the
+ * JavaScript thread, V8's helper threads (parallel and concurrent garbage collection,
+ * compilation), the thread that reads the ring buffer, libuv's pool.
+ */
+function threadLines(ws: Workload[], r: Results): string[] {
+  const idle = Object.fromEntries(THREAD_GROUPS.map((g) => [g, median(idleThreadRates.map((x) => x[g] ?? 0))]));
+  const lines = [
+    "the agent's own CPU per operation by thread (µs per op, user + system, above each one's idle rate; medians):",
+    `| workload | ${THREAD_GROUPS.join(' | ')} | op |`,
+    `| --- | ${THREAD_GROUPS.map(() => '---:').join(' | ')} | --- |`,
+  ];
+  for (const w of ws) {
+    const cells = THREAD_GROUPS.map((g) => fmt(median(r.on.get(w.key)!.map((m) => {
+      const used = m.collectorThreads?.[g] ?? 0;
+      return ((used - idle[g]! * m.collectorCpu!.settleS) / (m.sample.ops / opsPerUnit(w))) * 1e6;
+    }))));
+    lines.push(`| ${w.name} | ${cells.join(' | ')} | ${w.op} |`);
   }
   return lines;
 }

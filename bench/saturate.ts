@@ -157,6 +157,8 @@ export async function runGenerators(w: Workload, n = availableParallelism()): Pr
 export interface Attached {
   /** CPU seconds the collecting process has used so far (user, system). */
   cpu(): { user: number; system: number };
+  /** CPU seconds (user + system) its live threads have used so far, by group of threads. */
+  threads?(): Record<string, number>;
   /** After a sample: wait until the collector caught up; returns checks for the report. */
   settle(w: Workload, s: Sample): Promise<Record<string, number>>;
   close(): Promise<void>;
@@ -166,6 +168,8 @@ export interface Measured {
   sample: Sample;
   /** CPU seconds of the collecting process over the sample and its settling (on only). */
   collectorCpu?: { user: number; system: number; settleS: number };
+  /** The same CPU by group of threads, where the collector tells them apart (Attached.threads). */
+  collectorThreads?: Record<string, number>;
   /** Busy CPU time of other processes during the sample (the machine's less the generators' and the collector's). */
   otherCpuS: number;
   checks?: Record<string, number>;
@@ -203,14 +207,17 @@ export async function interleavedRounds(
           let best: Measured | undefined;
           for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
             const c0 = a?.cpu();
+            const th0 = a?.threads?.();
             const t0 = performance.now();
             const sample = await runGenerators(w, cores);
             const cMid = a?.cpu();
             const checks = a ? await a.settle(w, sample) : undefined;
             const c1 = a?.cpu();
+            const th1 = a?.threads?.();
             const during = c0 && cMid ? cMid.user + cMid.system - c0.user - c0.system : 0;
             const m: Measured = { sample, checks, otherCpuS: Math.max(0, sample.busyCpuS - sample.generatorCpuS - during) };
             if (c0 && c1) m.collectorCpu = { user: c1.user - c0.user, system: c1.system - c0.system, settleS: (performance.now() - t0) / 1000 };
+            if (th0 && th1) m.collectorThreads = Object.fromEntries(Object.entries(th1).map(([g, s1]) => [g, s1 - (th0[g] ?? 0)]));
             onSample?.(`round ${round + 1}/${rounds} ${cond} ${w.key}: ${(sample.opsPerS * w.scale).toPrecision(4)} ${w.unit}, others ${fmt(m.otherCpuS)} CPU-s`);
             if (!best || m.otherCpuS < best.otherCpuS) best = m;
             if (m.otherCpuS <= OTHERS_MAX_SHARE * cores * sample.wallS) break;

@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstring>
 
+#include <pthread.h>
+
 #include "procflow.h"
 
 RingPoller::RingPoller(int ringFd, Options opts) : ringFd_(ringFd), opts_(opts) {}
@@ -34,6 +36,8 @@ void RingPoller::Start(Napi::Env env, Napi::Function onBatch) {
 }
 
 void RingPoller::Run() {
+  // Named, so the agent's CPU can be told apart by thread (/proc/PID/task/*/comm; bench:agent).
+  pthread_setname_np(pthread_self(), "procflow-ring");
   rb_ = ring_buffer__new(ringFd_, &RingPoller::OnRecord, this, nullptr);
   {
     // Signal the start either way, so Start() never hangs.
