@@ -21,6 +21,7 @@ const SUBTEST = /^( *)# Subtest: (.*)$/;
 // A directive starts at the first " # " that node did not escape as "\#".
 const DIRECTIVE = /^(.*?)(?<!\\) # (SKIP|TODO)\b ?(.*)$/i;
 
+/** Lines of a failure's error (and expected/actual) the summary keeps. */
 const ERROR_LINES = 8;
 
 const unescape = (s: string) => s.replace(/\\#/g, '#').replace(/\\n/g, '\n').replace(/\\\\/g, '\\');
