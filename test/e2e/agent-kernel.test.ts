@@ -54,9 +54,12 @@ describe('agent end to end (kernel + indexer + Elasticsearch)', () => {
   let indexerPort = 0;
   const spoolDir = mkdtempSync(join(tmpdir(), 'procflow-e2e-spool-'));
 
+  // Starting a process takes seconds under qemu's emulation (the kernel matrix's guests), more
+  // when the host is busy: the waits for a start allow for that.
+  const STARTUP_MS = 120_000;
   const startIndexer = async () => {
     indexer = start([CLI, 'indexer', '--es-url', cluster!.url, '--listen', `127.0.0.1:${indexerPort}`, '--token', TOKEN, '--retry-after', '1s', '--log-level', 'warn']);
-    await waitFor('the indexer', async () => (indexer!.output().includes('listening on') ? true : undefined), 30_000);
+    await waitFor('the indexer', async () => (indexer!.output().includes('listening on') ? true : undefined), STARTUP_MS);
   };
   const startAgentChild = async () => {
     agent = start([CLI, 'agent', '--indexer-url', `http://127.0.0.1:${indexerPort}`, '--token', TOKEN, '--flush-interval', '1s', '--spool-dir', spoolDir,
@@ -64,7 +67,7 @@ describe('agent end to end (kernel + indexer + Elasticsearch)', () => {
     await waitFor('the agent', async () => {
       if (agent!.child.exitCode !== null) throw new Error(`the agent exited: ${agent!.output()}`);
       return agent!.output().includes('agent: running') ? true : undefined;
-    }, 30_000);
+    }, STARTUP_MS);
   };
 
   before(async () => {
@@ -200,7 +203,7 @@ describe('agent end to end (kernel + indexer + Elasticsearch)', () => {
     assert.ok(talkers.some((x) => x.process === process.execPath && x.bytesOut >= 12345 + 23456 + 7000));
   });
 
-  it('an indexer down for 30 s loses nothing and duplicates nothing', { timeout: 150_000 }, async (t) => {
+  it('an indexer down for 30 s loses nothing and duplicates nothing', { timeout: 240_000 }, async (t) => {
     if (!need(t)) return;
     await stop(indexer, 'SIGKILL');
     const downAt = Date.now();
@@ -227,7 +230,7 @@ describe('agent end to end (kernel + indexer + Elasticsearch)', () => {
     }
   });
 
-  it('an agent restarted with batches in its spool sends them', { timeout: 120_000 }, async (t) => {
+  it('an agent restarted with batches in its spool sends them', { timeout: 240_000 }, async (t) => {
     if (!need(t)) return;
     await stop(indexer, 'SIGKILL');
     const r = await run(process.execPath, ['-e', TCP_CLIENT, `e2e-restart-${RUN}`, '127.0.0.1', String(ports.v4), '4321']);
