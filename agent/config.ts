@@ -76,7 +76,7 @@ export const AGENT_SETTINGS = {
   kubernetes_max_objects: { doc: 'records kept at most per kind (pods, Services, EndpointSlices); objects beyond are left unnamed and counted in procflow_agent_kubernetes_dropped_total', format: 'nat', min: 1, default: 50_000 },
   kubernetes_services: { doc: 'name the Kubernetes Service a flow went to (dest_service_*; watches Services and EndpointSlices cluster-wide, which needs list and watch on them)', format: Boolean, default: true },
   kubernetes_scope: { doc: 'pods watched: cluster (names remote pods as flow peers too) or node (this node only, less memory)', format: ['cluster', 'node'] as const, default: 'cluster' },
-  dns: { doc: 'capture DNS messages (cgroup skb programs on the cgroup v2 root) to name flow destinations (dest_domains) from the answers', format: Boolean, default: true },
+  dns: { doc: 'capture DNS messages (traced socket calls where the kernel has BTF trampolines, else cgroup skb programs on the cgroup v2 root) to name flow destinations (dest_domains) from the answers', format: Boolean, default: true },
   dns_port: { doc: 'the DNS server port whose messages are captured (UDP and TCP)', format: 'port', min: 1, default: 53 },
   dns_cache_max_entries: { doc: 'addresses the DNS name cache remembers at most (least recently used go first; counted)', format: 'nat', min: 1, default: 10_000 },
   dns_names_per_address: { doc: 'names remembered per address at most', format: 'nat', min: 1, default: 16 },

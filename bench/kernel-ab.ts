@@ -4,6 +4,7 @@
 // of every attached program from the run-time statistics.
 //
 //   node dist/bench/kernel-ab.js BASE.node NEW.node [...]     (root; copies of native/build/Release/procflow.node)
+//   A build named `X.node:nodns` runs without the DNS capture (as `--dns=false`), to see what it costs.
 //   PROCFLOW_BENCH_ROUNDS=5 PROCFLOW_BENCH_SECONDS=3 PROCFLOW_BENCH_WORKLOADS=churn,stream ...
 import { execFileSync } from 'node:child_process';
 import { basename } from 'node:path';
@@ -23,7 +24,13 @@ interface One {
   genCpuPerOp: number;
   /** Program name -> ns per run. */
   ns: Record<string, number>;
+  /** Program name -> runs per operation unit. */
+  runs: Record<string, number>;
+  /** The programs' run time in all, ns per operation unit (what the statistics see; not the hooks' dispatch). */
+  progNsPerOp: number;
 }
+
+const NO_DNS = ':nodns';
 
 function workload(key: string): Workload {
   const w = workloads(SECONDS).find((x) => x.key === key);
@@ -37,10 +44,10 @@ async function measureOne(addon: string, w: Workload): Promise<One> {
   let stats = () => new Map<string, { runs: number; ns: number }>();
   if (addon !== OFF) {
     // Read when the addon first loads: before the import.
-    process.env.PROCFLOW_NATIVE_ADDON = addon;
+    process.env.PROCFLOW_NATIVE_ADDON = addon.endsWith(NO_DNS) ? addon.slice(0, -NO_DNS.length) : addon;
     const native = await import('../native/index.js');
     const statsOn = native.enableRunTimeStats();
-    const c = native.openKernelCollector();
+    const c = native.openKernelCollector({ dns: !addon.endsWith(NO_DNS) });
     c.start(() => {});
     const timer = setInterval(() => c.drainFlows(), 1000);
     stats = () => new Map(c.programs().filter((p) => p.attached).map((p) => [p.name, { runs: p.runCount ?? 0, ns: p.runTimeNs ?? 0 }]));
@@ -54,13 +61,18 @@ async function measureOne(addon: string, w: Workload): Promise<One> {
   const before = stats();
   const s = await runGenerators(w);
   const ns: Record<string, number> = {};
+  const runs: Record<string, number> = {};
+  let progNs = 0;
   for (const [name, a] of stats()) {
     const b = before.get(name) ?? { runs: 0, ns: 0 };
     if (a.runs > b.runs) ns[name] = (a.ns - b.ns) / (a.runs - b.runs);
+    runs[name] = a.runs - b.runs;
+    progNs += a.ns - b.ns;
   }
   stop();
   const units = s.ops / opsPerUnit(w);
-  return { opsPerS: s.opsPerS, cpuPerOp: s.busyCpuS / units, genCpuPerOp: s.generatorCpuS / units, ns };
+  for (const name of Object.keys(runs)) runs[name]! /= units;
+  return { opsPerS: s.opsPerS, cpuPerOp: s.busyCpuS / units, genCpuPerOp: s.generatorCpuS / units, ns, runs, progNsPerOp: progNs / units };
 }
 
 function spawnOne(addon: string, key: string): One {
@@ -75,12 +87,12 @@ function report(key: string, addons: string[], got: Map<string, One[]>): string[
   const offCpu = median(off.map((x) => x.cpuPerOp));
   const offGen = median(off.map((x) => x.genCpuPerOp));
   const programs = [...new Set(addons.flatMap((a) => got.get(a)!.flatMap((x) => Object.keys(x.ns))))]
-    .filter((p) => /_(send|recv|state|tcp_rbuf)$/.test(p)).sort();
+    .filter((p) => /_(send|recv|state|tcp_rbuf)$|^pf_dm_|^pf_dns_/.test(p)).sort();
   const nsOf = (a: string, p: string) => median(got.get(a)!.filter((x) => x.ns[p] !== undefined).map((x) => x.ns[p]!));
   const lines = [
     `${w.name}: without procflow ${fmt(offRate * w.scale)} ${w.unit}, ${fmt(offCpu * 1e6)} µs CPU per ${w.op} (machine), ${fmt(offGen * 1e6)} (generators)`,
-    `| build | ${w.unit} | kept | CPU per ${w.op} (µs) | kept (CPU) | generators' CPU per ${w.op} (µs) | kept (generators' CPU) | ${programs.map((p) => `${p} ns/run`).join(' | ')} |`,
-    `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ${programs.map(() => '---:').join(' | ')} |`,
+    `| build | ${w.unit} | kept | CPU per ${w.op} (µs) | kept (CPU) | generators' CPU per ${w.op} (µs) | kept (generators' CPU) | programs' run time per ${w.op} (µs) | ${programs.map((p) => `${p} ns/run (runs per ${w.op})`).join(' | ')} |`,
+    `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ${programs.map(() => '---:').join(' | ')} |`,
   ];
   for (const a of addons) {
     const on = got.get(a)!;
@@ -88,10 +100,13 @@ function report(key: string, addons: string[], got: Map<string, One[]>): string[
     const cpu = median(on.map((x) => x.cpuPerOp));
     const gen = median(on.map((x) => x.genCpuPerOp));
     const cells = programs.map((p) => {
-      const ratio = a === addons[0] ? '' : ` (${(nsOf(a, p) / nsOf(addons[0]!, p)).toFixed(2)})`;
-      return `${fmt(nsOf(a, p))}${ratio}`;
+      if (!on.some((x) => x.ns[p] !== undefined)) return '-';
+      const base = nsOf(addons[0]!, p);
+      const ratio = a === addons[0] || !Number.isFinite(base) ? '' : ` (${(nsOf(a, p) / base).toFixed(2)})`;
+      return `${fmt(nsOf(a, p))}${ratio} ×${fmt(median(on.map((x) => x.runs[p] ?? 0)))}`;
     });
-    lines.push(`| ${basename(a)} | ${fmt(rate * w.scale)} | ${(rate / offRate).toFixed(3)} | ${fmt(cpu * 1e6)} | ${(offCpu / cpu).toFixed(3)} | ${fmt(gen * 1e6)} | ${(offGen / gen).toFixed(3)} | ${cells.join(' | ')} |`);
+    const progUs = median(on.map((x) => x.progNsPerOp)) / 1e3;
+    lines.push(`| ${basename(a)} | ${fmt(rate * w.scale)} | ${(rate / offRate).toFixed(3)} | ${fmt(cpu * 1e6)} | ${(offCpu / cpu).toFixed(3)} | ${fmt(gen * 1e6)} | ${(offGen / gen).toFixed(3)} | ${fmt(progUs)} | ${cells.join(' | ')} |`);
   }
   return lines;
 }

@@ -12,7 +12,8 @@
  *   tcp state        tp_btf/inet_sock_set_state > tracepoint/sock/inet_sock_set_state
  *   udp peer         cgroup/{sendmsg,recvmsg}{4,6} on the cgroup v2 root
  *                    > tracepoint/syscalls/sys_{enter,exit}_{sendto,sendmsg,recvfrom,recvmsg}
- *   dns              cgroup_skb/{egress,ingress} + cgroup/{connect,sendmsg}{4,6} on the cgroup v2 root
+ *   dns              fentry: ip(6)_send_skb, udp(v6)_recvmsg + skb_consume_udp, tcp_sendmsg, tcp_recvmsg (+ fexit)
+ *                    > cgroup_skb/{egress,ingress} + cgroup/{connect,sendmsg}{4,6} on the cgroup v2 root
  *   dns_local        fentry/fexit > kprobe/kretprobe: unix_stream_{sendmsg,recvmsg}
  *                    > tracepoint/syscalls (connect, close, read/write family; only when asked)
  *
@@ -31,6 +32,7 @@
 #include "lib/flow.h"
 #include "lib/dns.h"
 #include "lib/dns-local.h"
+#include "lib/dns-msg.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -581,6 +583,75 @@ SEC("cgroup_skb/ingress")
 int pf_dns_ingress(struct __sk_buff *skb)
 {
 	return pf_dns_capture(skb, false);
+}
+
+/* ---- DNS per message: BTF trampolines (lib/dns-msg.h) ---------------------- */
+
+SEC("fentry/ip_send_skb")
+int BPF_PROG(pf_dm_usend4, struct net *net, struct sk_buff *skb)
+{
+	pf_dm_udp_sent(skb);
+	return 0;
+}
+
+SEC("fentry/ip6_send_skb")
+int BPF_PROG(pf_dm_usend6, struct sk_buff *skb)
+{
+	pf_dm_udp_sent(skb);
+	return 0;
+}
+
+SEC("fentry/udp_recvmsg")
+int BPF_PROG(pf_dm_urecv4, struct sock *sk, struct msghdr *msg)
+{
+	pf_dm_udp_recv(sk, msg);
+	return 0;
+}
+
+SEC("fentry/udpv6_recvmsg")
+int BPF_PROG(pf_dm_urecv6, struct sock *sk, struct msghdr *msg)
+{
+	pf_dm_udp_recv(sk, msg);
+	return 0;
+}
+
+SEC("fentry/skb_consume_udp")
+int BPF_PROG(pf_dm_ucons, struct sock *sk, struct sk_buff *skb, int len)
+{
+	pf_dm_udp_consumed(sk, skb, len);
+	return 0;
+}
+
+SEC("fentry/tcp_sendmsg")
+int BPF_PROG(pf_dm_tsend, struct sock *sk, struct msghdr *msg, size_t size)
+{
+	if (pf_dm_tcp_dns(sk))
+		pf_dm_tcp_send(sk, msg, size);
+	return 0;
+}
+
+SEC("fentry/tcp_recvmsg")
+int BPF_PROG(pf_dm_trecv, struct sock *sk, struct msghdr *msg)
+{
+	if (pf_dm_tcp_dns(sk))
+		pf_dm_tcp_recv(sk, msg);
+	return 0;
+}
+
+/* tcp_recvmsg lost its `nonblock` argument in 5.19, as udp_recvmsg did (cfg_tcp_recv_args). */
+SEC("fexit/tcp_recvmsg")
+int pf_dm_trecv_x(__u64 *ctx)
+{
+	struct sock *sk = (struct sock *)ctx[0];
+	__u64 ret;
+
+	if (cfg_tcp_recv_args == 6)
+		asm volatile("%0 = *(u64 *)(%1 + 48)" : "=r"(ret) : "r"(ctx));
+	else
+		asm volatile("%0 = *(u64 *)(%1 + 40)" : "=r"(ret) : "r"(ctx));
+	if (pf_dm_tcp_dns(sk))
+		pf_dm_tcp_recv_done(sk, (int)ret);
+	return 0;
 }
 
 /* ---- DNS over local resolver sockets (lib/dns-local.h) ---------------------- */

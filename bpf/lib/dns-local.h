@@ -52,6 +52,18 @@ struct pf_dl_call {
 	__u8 direction;   /* enum pf_dns_direction; 0 for a connect */
 	__u8 iov_kernel;
 	__u8 pad[5];
+	__u64 sk;         /* the socket of a call on a network socket (lib/dns-msg.h) */
+};
+
+/* A network socket's ends, as a record names them (lib/dns-msg.h); NULL for a unix socket. */
+struct pf_dns_ends {
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
+	__u16 local_port;
+	__u16 remote_port;
+	__u8 family;
+	__u8 proto;
+	__u8 pad[2];
 };
 
 struct {
@@ -80,9 +92,12 @@ struct {
 	__type(value, struct pf_dl_conn);
 } pf_dl_fds SEC(".maps");
 
-/* Copy `wire` bytes the caller wrote or read (at most `cap` of them are in `buf`) to the ring buffer. */
-static __always_inline void pf_dl_emit(__u8 channel, __u64 cookie, __u8 direction, __u64 buf, __u32 cap,
-				       __u32 wire)
+/*
+ * Copy `wire` bytes the caller wrote or read (at most `cap` of them are in `buf`, user memory, or
+ * kernel memory when `kernel`) to the ring buffer, with the socket's ends (NULL: a unix socket).
+ */
+static __always_inline void pf_dl_emit(const struct pf_dns_ends *ends, __u8 channel, __u64 cookie, __u8 direction,
+				       __u64 buf, __u32 cap, __u32 wire, bool kernel)
 {
 	struct pf_dns_event *ev;
 	__u32 len;
@@ -96,12 +111,21 @@ static __always_inline void pf_dl_emit(__u8 channel, __u64 cookie, __u8 directio
 	pf_fill_header(&ev->hdr, PF_EVENT_DNS, sizeof(*ev), (struct task_struct *)bpf_get_current_task(), false);
 	ev->hdr.ppid = 0;
 	ev->cookie = cookie;
-	__builtin_memset(ev->local_addr, 0, sizeof(ev->local_addr));
-	__builtin_memset(ev->remote_addr, 0, sizeof(ev->remote_addr));
-	ev->local_port = 0;
-	ev->remote_port = 0;
-	ev->family = PF_AF_UNIX_VALUE;
-	ev->proto = 0;
+	if (ends) {
+		__builtin_memcpy(ev->local_addr, ends->local_addr, sizeof(ev->local_addr));
+		__builtin_memcpy(ev->remote_addr, ends->remote_addr, sizeof(ev->remote_addr));
+		ev->local_port = ends->local_port;
+		ev->remote_port = ends->remote_port;
+		ev->family = ends->family;
+		ev->proto = ends->proto;
+	} else {
+		__builtin_memset(ev->local_addr, 0, sizeof(ev->local_addr));
+		__builtin_memset(ev->remote_addr, 0, sizeof(ev->remote_addr));
+		ev->local_port = 0;
+		ev->remote_port = 0;
+		ev->family = PF_AF_UNIX_VALUE;
+		ev->proto = 0;
+	}
 	ev->direction = direction;
 	ev->channel = channel;
 	ev->payload_len = wire;
@@ -115,7 +139,8 @@ static __always_inline void pf_dl_emit(__u8 channel, __u64 cookie, __u8 directio
 	if (len >= 1) {
 		barrier_var(len);
 		len = ((len - 1) & (PF_DNS_MAX - 1)) + 1;
-		if (bpf_probe_read_user(ev->payload, len, (void *)buf) == 0)
+		if ((kernel ? bpf_probe_read_kernel(ev->payload, len, (void *)buf)
+			    : bpf_probe_read_user(ev->payload, len, (void *)buf)) == 0)
 			ev->captured_len = len;
 	}
 	bpf_ringbuf_submit(ev, pf_rb_flags());
@@ -126,14 +151,14 @@ static __always_inline void pf_dl_emit(__u8 channel, __u64 cookie, __u8 directio
  * connection in order); what lies beyond PF_DL_SEGS segments goes as a record with nothing
  * captured, so user space knows bytes are missing.
  */
-static __always_inline void pf_dl_emit_call(const struct pf_dl_call *c, __u64 total)
+static __always_inline void pf_dl_emit_call(const struct pf_dl_call *c, const struct pf_dns_ends *ends, __u64 total)
 {
 	struct iovec v;
 	__u64 left = total, n, len;
 	int i;
 
 	if (!c->iov) {
-		pf_dl_emit(c->channel, c->cookie, c->direction, c->buf, c->cap, (__u32)total);
+		pf_dl_emit(ends, c->channel, c->cookie, c->direction, c->buf, c->cap, (__u32)total, false);
 		return;
 	}
 	for (i = 0; i < PF_DL_SEGS; i++) {
@@ -155,11 +180,11 @@ static __always_inline void pf_dl_emit_call(const struct pf_dl_call *c, __u64 to
 		n = len < left ? len : left;
 		if (!n)
 			continue;
-		pf_dl_emit(c->channel, c->cookie, c->direction, (__u64)v.iov_base, (__u32)n, (__u32)n);
+		pf_dl_emit(ends, c->channel, c->cookie, c->direction, (__u64)v.iov_base, (__u32)n, (__u32)n, false);
 		left -= n;
 	}
 	if (left)
-		pf_dl_emit(c->channel, c->cookie, c->direction, 0, 0, (__u32)left);
+		pf_dl_emit(ends, c->channel, c->cookie, c->direction, 0, 0, (__u32)left, false);
 }
 
 static __always_inline void pf_dl_finish(long ret)
@@ -174,7 +199,7 @@ static __always_inline void pf_dl_finish(long ret)
 	bpf_map_delete_elem(&pf_dl_calls, &id);
 	if (ret <= 0)
 		return;
-	pf_dl_emit_call(&call, (__u64)ret);
+	pf_dl_emit_call(&call, NULL, (__u64)ret);
 }
 
 /* ---- function flavour: unix_stream_sendmsg / unix_stream_recvmsg ---------- */
@@ -260,7 +285,7 @@ static __always_inline void pf_dl_fn_send(struct socket *sock, struct msghdr *ms
 		return;
 	c.direction = PF_DNS_QUERY;
 	/* Sent at entry: a stream send moves all of it, or fails before moving any. */
-	pf_dl_emit_call(&c, len);
+	pf_dl_emit_call(&c, NULL, len);
 }
 
 static __always_inline void pf_dl_fn_recv(struct socket *sock, struct msghdr *msg)

@@ -16,6 +16,8 @@ const volatile __u64 cfg_wakeup_bytes = 1 << 20;
 const volatile __u8 cfg_sk_storage = 0;
 /* Parameters of udp_recvmsg/udpv6_recvmsg in this kernel: 6 before 5.19, 5 after. */
 const volatile __u32 cfg_udp_recv_args = 5;
+/* The same for tcp_recvmsg (DNS per message, lib/dns-msg.h). */
+const volatile __u32 cfg_tcp_recv_args = 5;
 /* The DNS server port: packets to it (egress) and from it (ingress) are captured. */
 const volatile __u16 cfg_dns_port = 53;
 /* Read the task's namespaces at exec (opt-in: about 20 more reads per exec). */

@@ -171,6 +171,7 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
     bpf_map__set_max_entries(skel_->maps.pf_flows_a, flowEntries);
     bpf_map__set_max_entries(skel_->maps.pf_flows_b, flowEntries);
     skel_->rodata->cfg_udp_recv_args = planner_->Probe().FunctionParams("udp_recvmsg") == 6 ? 6 : 5;
+    skel_->rodata->cfg_tcp_recv_args = planner_->Probe().FunctionParams("tcp_recvmsg") == 6 ? 6 : 5;
     planner_->Plan(skel_->obj);
     {
       // Socket storage needs BTF socket pointers in every program that shares TCP socket state.

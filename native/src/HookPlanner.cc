@@ -75,7 +75,14 @@ std::vector<Group> Catalogue() {
                   "tp:syscalls/sys_enter_recvmsg", "tp:syscalls/sys_exit_recvfrom", "tp:syscalls/sys_exit_recvmsg"}}}});
   g.push_back({"dns",
                {"dns"},
-               {{"cgroup",
+               {{"fentry",
+                 {"fentry/ip_send_skb+ip6_send_skb, fentry/udp_recvmsg+udpv6_recvmsg+skb_consume_udp, "
+                  "fentry/tcp_sendmsg, fentry+fexit/tcp_recvmsg"},
+                 {"pf_dm_usend4", "pf_dm_usend6", "pf_dm_urecv4", "pf_dm_urecv6", "pf_dm_ucons", "pf_dm_tsend",
+                  "pf_dm_trecv", "pf_dm_trecv_x"},
+                 {"btf:", "fn:ip_send_skb", "fn:ip6_send_skb", "fn:udp_recvmsg", "fn:udpv6_recvmsg", "fn:skb_consume_udp",
+                  "fn:tcp_sendmsg", "fn:tcp_recvmsg"}},
+                {"cgroup",
                  {"cgroup_skb/egress+ingress, cgroup/connect4+connect6+sendmsg4+sendmsg6"},
                  {"pf_dns_conn4", "pf_dns_conn6", "pf_dns_send4", "pf_dns_send6", "pf_dns_egress", "pf_dns_ingress"},
                  {"cgroup2:"}}}});

@@ -7,7 +7,10 @@ import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { createServer, type AddressInfo } from 'node:net';
 import type { DnsEvent } from '../../native/index.js';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { openHarness, requireKernel, runChild } from '../support/kernel.js';
+import { notApplicable } from '../support/environment.js';
 
 /** A query for `name` (type A, id `id`), as a resolver sends it. */
 function query(id: number, name: string): Buffer {
@@ -48,7 +51,7 @@ setTimeout(() => process.exit(2), 5000).unref();
 
 const dnsOf = (events: unknown[], pid: number): DnsEvent[] => (events as DnsEvent[]).filter((e) => e.kind === 'dns' && e.pid === pid);
 
-for (const [family, host, connect] of [['udp4', '127.0.0.1', '1'], ['udp4', '127.0.0.1', '0'], ['udp6', '::1', '1']] as const) {
+for (const [family, host, connect] of [['udp4', '127.0.0.1', '1'], ['udp4', '127.0.0.1', '0'], ['udp6', '::1', '1'], ['udp6', '::1', '0']] as const) {
   test(`DNS over ${family} (${connect === '1' ? 'connected' : 'sendto'}): the query and the response, with the client's pid and bytes`, async (t) => {
     if (!requireKernel(t)) return;
     const server = await udpServer(family, host);
@@ -69,13 +72,70 @@ for (const [family, host, connect] of [['udp4', '127.0.0.1', '1'], ['udp4', '127
       assert.equal(e.remotePort, server.port);
       assert.equal(e.remoteIp, host);
       assert.equal(e.wireLength, e.payload.length);
-      assert.ok(e.startNs > 0n && e.comm.length > 0, 'the owner was recorded when the socket addressed the server');
+      assert.ok(e.startNs > 0n && e.comm.length > 0, 'the owner is known');
+      assert.equal(e.localIp, host, 'the client\'s address, also for an unconnected socket');
     }
     assert.equal(sent.localPort, got.localPort, 'one client socket');
     assert.equal(sent.cookie, got.cookie);
     assert.equal(h.events.filter((e) => e.kind === 'dns' && e.pid !== child.pid).length, 0, "the server's own side is not captured");
   });
 }
+
+test('where the kernel has BTF trampolines, DNS is captured per message; elsewhere per packet, saying why', (t) => {
+  if (!requireKernel(t)) return;
+  const h = openHarness(t);
+  const dns = h.collector.hooks.find((x) => x.hook === 'dns')!;
+  const local = h.collector.hooks.find((x) => x.hook === 'dns_local')!;
+  // The unix socket capture needs the same trampolines: the two hooks agree on whether the kernel has them.
+  assert.equal(dns.via === 'fentry', local.via === 'fentry', `dns via ${dns.via} (${dns.reason}), dns_local via ${local.via} (${local.reason})`);
+  const attached = new Set(h.collector.programs().filter((p) => p.attached).map((p) => p.name));
+  if (dns.via === 'fentry') {
+    assert.match(dns.target, /ip_send_skb/);
+    assert.ok(!attached.has('pf_dns_egress') && !attached.has('pf_dns_ingress'), 'no packet program runs');
+    assert.ok(attached.has('pf_dm_usend4') && attached.has('pf_dm_tsend'), [...attached].join(' '));
+  } else {
+    assert.equal(dns.via, 'cgroup', dns.reason);
+    assert.match(dns.reason, /skipped fentry: /, 'it says why the per-message capture is not used');
+    assert.ok(attached.has('pf_dns_egress') && attached.has('pf_dns_ingress'));
+  }
+});
+
+test('a socket that addressed the server before the collector started is still named (per-message capture)', async (t) => {
+  if (!requireKernel(t)) return;
+  const server = await udpServer('udp4', '127.0.0.1');
+  t.after(() => server.sock.close());
+  // The client connects, says so, and sends its query only when told (a long-lived resolver's socket).
+  const client = `
+    const dgram = require('node:dgram');
+    const s = dgram.createSocket('udp4');
+    s.on('message', () => { s.close(); process.exit(0); });
+    s.connect(${server.port}, '127.0.0.1', () => process.stdout.write('connected\\n'));
+    process.stdin.once('data', () => s.send(Buffer.from(process.argv[1], 'hex')));
+    setTimeout(() => process.exit(2), 20000).unref();
+  `;
+  const q = query(0x4321, 'early.procflow.test');
+  const child = spawn(process.execPath, ['-e', client, q.toString('hex')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = once(child, 'exit');
+  t.after(() => child.kill());
+  // The child's first line, or its exit (then the assertion below names what it said).
+  await Promise.race([once(child.stdout!, 'data'), exited]);
+  assert.equal(child.exitCode, null, 'the client is waiting, connected');
+  const h = openHarness(t, { dnsPort: server.port });
+  const dnsHook = h.collector.hooks.find((x) => x.hook === 'dns')!;
+  if (dnsHook.via !== 'fentry') {
+    child.stdin!.end('go\n');
+    await exited;
+    return notApplicable(t, `DNS is captured per packet here (${dnsHook.via}): a socket's owner is learnt when it connects or sends to the server port`);
+  }
+  child.stdin!.end('go\n');
+  const [code] = (await exited) as [number | null];
+  assert.equal(code, 0);
+  await h.waitFor('the query and the response', () => dnsOf(h.events, child.pid!).length >= 2);
+  const got = dnsOf(h.events, child.pid!);
+  assert.deepEqual(got.map((e) => e.direction).sort(), ['query', 'response']);
+  assert.deepEqual(got.find((e) => e.direction === 'query')!.payload, q);
+  assert.ok(got.every((e) => e.comm.length > 0 && e.startNs > 0n), 'the owner is the process that sent and received');
+});
 
 test('DNS over TCP: the length-prefixed query and response segments, with the client\'s pid', async (t) => {
   if (!requireKernel(t)) return;
