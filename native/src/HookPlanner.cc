@@ -354,6 +354,10 @@ bool HookPlanner::Attach(bpf_object* obj) {
       reason = std::string("lookups through local resolver sockets (nscd, systemd-resolved varlink) from ") +
                (f.via == "fentry" ? "BTF trampolines" : "kprobes") +
                " on unix_stream_sendmsg/recvmsg: only unix stream traffic pays, a path lookup per call";
+    } else if (g.name == "dns" && f.via == "fentry") {
+      reason = "DNS messages to and from the server port from BTF trampolines on the socket calls that carry "
+               "them (UDP sends, receives on sockets that asked, TCP to the server port): no program runs per "
+               "packet";
     } else if (f.via == "tp_btf") {
       reason = "BTF tracepoint in this kernel: typed arguments, no tracefs lookups";
     } else if (f.via == "raw_tp") {
