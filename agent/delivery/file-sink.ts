@@ -7,7 +7,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from '../../common/log.js';
 import { CONTRACTS, DOC_KINDS, INDEX_PREFIX, type Validator } from '../../schema/index.js';
 import { RotatingFile, type RotatingFileStats, type RotationLimits } from './rotating-file.js';
-import { serialiserFor, type DocSink, type HeldDocs } from './sink.js';
+import { serialiserFor, writerFor, type DocSink, type HeldDocs } from './sink.js';
 import { HeldJson, linesOf } from './held-lines.js';
 import type { BatchKind } from './spool.js';
 
@@ -70,7 +70,7 @@ export class FileSink implements DocSink {
    */
   hold(kind: BatchKind): HeldDocs {
     const validate = this.validators[kind];
-    const lines = new HeldJson(serialiserFor(kind));
+    const lines = new HeldJson(writerFor(kind));
     return {
       add: (doc) => {
         const problem = validate(doc);

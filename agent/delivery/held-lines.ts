@@ -3,6 +3,7 @@
 // collection in the interval copied and then promoted, only for them to die at the flush: on the
 // exec workload that was a fifth of the agent's time per exec. Serialised as they come, the
 // same lines wait as bytes the collector never walks.
+import { JsonBytes } from '../../common/doc-json.js';
 
 /** Bytes per block: large enough for a few hundred documents, small enough to free soon. */
 const BLOCK_BYTES = 256 * 1024;
@@ -18,16 +19,14 @@ export class HeldLines {
     return this.lines;
   }
 
-  /** Holds `line` (without its newline). */
-  add(line: string): void {
-    // UTF-8 takes at most 3 bytes per UTF-16 unit, plus the newline.
-    const most = line.length * 3 + 1;
-    if (!this.block || this.block.length - this.used < most) {
+  /** Holds the first `n` bytes of `line` (one line, without its newline). */
+  add(line: Buffer, n: number): void {
+    if (!this.block || this.block.length - this.used < n + 1) {
       this.close();
       // Not from Buffer's shared pool: each block is handed to the output and then let go.
-      this.block = Buffer.allocUnsafeSlow(Math.max(BLOCK_BYTES, most));
+      this.block = Buffer.allocUnsafeSlow(Math.max(BLOCK_BYTES, n + 1));
     }
-    this.used += this.block.write(line, this.used, 'utf8');
+    this.used += line.copy(this.block, this.used, 0, n);
     this.block[this.used++] = 0x0a;
     this.lines++;
   }
@@ -55,6 +54,9 @@ export function* linesOf(blocks: readonly Buffer[]): Generator<Buffer> {
   }
 }
 
+/** Writes one document's JSON (one line, no newline) into `out`. */
+export type DocWriter = (doc: object, out: JsonBytes) => void;
+
 /**
  * Documents serialised as they are added, held as lines. A document the serialiser cannot write
  * (JSON cannot hold it) fails the write that follows, as it would have failed a write of the
@@ -62,16 +64,20 @@ export function* linesOf(blocks: readonly Buffer[]): Generator<Buffer> {
  */
 export class HeldJson {
   private readonly lines = new HeldLines();
+  private readonly out = new JsonBytes();
   private failed: Error | undefined;
 
-  constructor(private readonly json: (doc: object) => string) {}
+  constructor(private readonly write: DocWriter) {}
 
   add(doc: object): void {
+    this.out.reset();
     try {
-      this.lines.add(this.json(doc));
+      this.write(doc, this.out);
     } catch (err) {
       this.failed ??= err as Error;
+      return;
     }
+    this.lines.add(this.out.buf, this.out.len);
   }
 
   get count(): number {

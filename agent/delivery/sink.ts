@@ -12,8 +12,8 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from '../../common/log.js';
 import { CONTRACTS, DOC_KINDS, type Validator } from '../../schema/index.js';
 import type { BatchKind, Spool } from './spool.js';
-import { docJson } from '../../common/doc-json.js';
-import { HeldJson, linesOf } from './held-lines.js';
+import { docJson, type JsonBytes } from '../../common/doc-json.js';
+import { HeldJson, linesOf, type DocWriter } from './held-lines.js';
 import { createCompressor, type BatchEncoding } from '../../common/batch-encoding.js';
 
 const VALIDATORS = Object.fromEntries(DOC_KINDS.map((k) => [k, CONTRACTS[k].validate])) as Record<BatchKind, Validator>;
@@ -25,6 +25,16 @@ const VALIDATORS = Object.fromEntries(DOC_KINDS.map((k) => [k, CONTRACTS[k].vali
  */
 export function serialiserFor(kind: BatchKind): (doc: object) => string {
   return kind === 'process' ? docJson : JSON.stringify;
+}
+
+/** A flow or DNS document, written whole by JSON.stringify (see serialiserFor). */
+const writeStringified: DocWriter = (doc: object, out: JsonBytes) => out.text(JSON.stringify(doc));
+/** A process event, walked (its shared records from their kept text). */
+const writeWalked: DocWriter = (doc: object, out: JsonBytes) => out.document(doc);
+
+/** serialiserFor, writing the document's JSON as bytes where the agent holds documents as lines (held-lines.ts). */
+export function writerFor(kind: BatchKind): DocWriter {
+  return kind === 'process' ? writeWalked : writeStringified;
 }
 
 /** At most one log line about invalid documents per this many ms (the metric counts them all). */
@@ -221,7 +231,7 @@ export class SpoolSink implements DocSink {
    */
   hold(kind: BatchKind): HeldDocs {
     const validate = VALIDATORS[kind];
-    const lines = new HeldJson(serialiserFor(kind));
+    const lines = new HeldJson(writerFor(kind));
     let invalid: { json: string; reason: string }[] = [];
     return {
       add: (doc) => {
@@ -402,7 +412,7 @@ export class StreamSink implements DocSink {
 
   /** The lines serialised as documents come, written in blocks (held-lines.ts). */
   hold(kind: BatchKind): HeldDocs {
-    const lines = new HeldJson(serialiserFor(kind));
+    const lines = new HeldJson(writerFor(kind));
     return {
       add: (doc) => lines.add(doc),
       get count() {

@@ -18,6 +18,8 @@ import { agentDefaults } from '../../agent/config.js';
 import { execEvent, exitEvent } from '../../agent/synthetic.js';
 import { prng } from '../support/prng.js';
 import { docJson, isShared } from '../../common/doc-json.js';
+import { HeldJson } from '../../agent/delivery/held-lines.js';
+import { writerFor } from '../../agent/delivery/sink.js';
 import { execId, imageExecId, processKey } from '../../agent/process/exec-id.js';
 import { NS_PER_TICK, startTickNs } from '../../agent/process/clock.js';
 
@@ -187,6 +189,27 @@ test('docJson gives what JSON.stringify gives, with shared records written from 
   assert.equal(docJson(odd), JSON.stringify(odd));
   assert.equal(docJson([1, { a: 2 }]), JSON.stringify([1, { a: 2 }]));
   assert.equal(docJson({ toJSON: () => ({ x: 1 }) }), JSON.stringify({ toJSON: () => ({ x: 1 }) }));
+  // Values the byte writer handles itself, at the edges of its fast paths.
+  const edges = {
+    ascii: 'x'.repeat(128), long: `${'y'.repeat(129)}"`, quote: 'a"b', backslash: 'a\\b', tab: 'a\tb', del: 'a\x7fb', nul: 'a\0b',
+    accents: 'héllo', emoji: '😀', lone: '\ud800x', empty: '',
+    ints: [0, 9, 10, 4294967295, 4294967296, Number.MAX_SAFE_INTEGER, -1, -0, 0.5, 1e21, 1e-7, Infinity, -Infinity],
+    nested: JSON.parse(`${'{"a":'.repeat(40)}1${'}'.repeat(40)}`) as object, bool: [true, false, null], sparse: [, 1] as unknown[],
+  };
+  assert.equal(docJson(edges), JSON.stringify(edges));
+  // What JSON.stringify refuses is refused the same way.
+  const cyclic: Record<string, unknown> = { a: 1 };
+  cyclic.self = cyclic;
+  assert.throws(() => docJson(cyclic), TypeError);
+  assert.throws(() => docJson({ n: 1n }), TypeError);
+  // Held as lines: the bytes of each document's JSON and a newline, in order.
+  const held = new HeldJson(writerFor('process'));
+  for (const doc of [...docs, edges]) held.add(doc);
+  held.add(cyclic);
+  const taken = held.take();
+  assert.equal(taken.lines, docs.length + 1);
+  assert.equal(Buffer.concat(taken.blocks).toString(), [...docs, edges].map((d) => `${JSON.stringify(d)}\n`).join(''));
+  assert.ok(taken.failed instanceof TypeError, 'the document that cannot be written fails the write, the others are held');
 });
 
 test('exec ids and cache keys are what Buffer base64 and the bigint division give', () => {
