@@ -29,7 +29,7 @@
 // BENCH_PROCESSES (1000), BENCH_RATES (250000,500000,1000000,2000000), BENCH_V8_DEFAULTS=1 (measure
 // without the agent's young-generation limit, agent/heap.ts); the saturated phase's
 // PROCFLOW_BENCH_ROUNDS (5) and PROCFLOW_BENCH_SECONDS (3 per sample), PROCFLOW_BENCH_WORKLOADS
-// (stream,churn,exec: which of them) and PROCFLOW_BENCH_AGENT_CLI (another build's bin/procflow.js,
+// (stream,churn,exec,udp: which of them) and PROCFLOW_BENCH_AGENT_CLI (another build's bin/procflow.js,
 // to measure a baseline). bench:agent-exec and bench:agent-churn replay recorded kernel records through two builds.
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';

@@ -235,6 +235,7 @@ export async function saturatedPhase(rounds: number, seconds: number, progress: 
     ...saturatedTable(ws, res),
     '',
     ...agentCpuLines(ws, res),
-    `exec events the agent received / processes started: ${seen} / ${started} = ${(seen / Math.max(1, started)).toFixed(4)}; ring buffer drops (kernel) up to the last exec sample of a run: ${last('lost')}; dropped in user space: ${last('dropped')}`,
+    // Without the exec workload there is nothing to count.
+    ...(execs.length ? [`exec events the agent received / processes started: ${seen} / ${started} = ${(seen / Math.max(1, started)).toFixed(4)}; ring buffer drops (kernel) up to the last exec sample of a run: ${last('lost')}; dropped in user space: ${last('dropped')}`] : []),
   ];
 }

@@ -34,7 +34,7 @@ const NO_DNS = ':nodns';
 
 function workload(key: string): Workload {
   const w = workloads(SECONDS).find((x) => x.key === key);
-  if (!w) throw new Error(`unknown workload ${key}: choose from stream, churn, exec`);
+  if (!w) throw new Error(`unknown workload ${key}: choose from ${workloads(SECONDS).map((x) => x.key).join(', ')}`);
   return w;
 }
 
@@ -87,7 +87,7 @@ function report(key: string, addons: string[], got: Map<string, One[]>): string[
   const offCpu = median(off.map((x) => x.cpuPerOp));
   const offGen = median(off.map((x) => x.genCpuPerOp));
   const programs = [...new Set(addons.flatMap((a) => got.get(a)!.flatMap((x) => Object.keys(x.ns))))]
-    .filter((p) => /_(send|recv|state|tcp_rbuf)$|^pf_dm_|^pf_dns_/.test(p)).sort();
+    .filter((p) => /_(send|recv|state|tcp_rbuf)$|^pf_dm_|^pf_dns_|^pf_cg_/.test(p)).sort();
   const nsOf = (a: string, p: string) => median(got.get(a)!.filter((x) => x.ns[p] !== undefined).map((x) => x.ns[p]!));
   const lines = [
     `${w.name}: without procflow ${fmt(offRate * w.scale)} ${w.unit}, ${fmt(offCpu * 1e6)} µs CPU per ${w.op} (machine), ${fmt(offGen * 1e6)} (generators)`,

@@ -12,6 +12,10 @@
  *                                  (op = one connection; the server side keeps the TIME_WAIT,
  *                                  so client ports are free again at once)
  *   loadgen exec SECONDS PATH      fork, exec PATH (no arguments), wait (op = one exec)
+ *   loadgen udp SECONDS SIZE       an unconnected UDP socket sends SIZE-byte datagrams with
+ *                                  sendto to its own UDP socket on 127.0.0.1, which reads each
+ *                                  with recvfrom (op = one datagram sent and received): the
+ *                                  per-datagram path of QUIC, DNS and other UDP traffic
  *
  * Protocol: after setting up it prints "ready" and waits for one byte on stdin, then runs for
  * SECONDS and prints one JSON line: ops, seconds (monotonic), and its CPU time (its own and its
@@ -183,6 +187,40 @@ static uint64_t run_churn(double seconds)
 	return conns;
 }
 
+static uint64_t run_udp(double seconds, size_t size)
+{
+	struct sockaddr_in addr, from;
+	socklen_t len = sizeof(addr);
+	int r = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	char *buf = malloc(size);
+	uint64_t dgrams = 0;
+	double end;
+
+	if (r < 0 || s < 0 || !buf)
+		die("udp setup");
+	memset(buf, 'u', size);
+	memset(&addr, 0, sizeof(addr));
+	addr.sin_family = AF_INET;
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(r, (struct sockaddr *)&addr, sizeof(addr)) < 0 || getsockname(r, (struct sockaddr *)&addr, &len) < 0)
+		die("bind udp 127.0.0.1");
+	wait_for_go();
+	end = t_go + seconds;
+	do {
+		socklen_t flen = sizeof(from);
+
+		if (sendto(s, buf, size, 0, (struct sockaddr *)&addr, sizeof(addr)) != (ssize_t)size)
+			die("sendto");
+		if (recvfrom(r, buf, size, 0, (struct sockaddr *)&from, &flen) != (ssize_t)size)
+			die("recvfrom");
+		dgrams++;
+	} while ((dgrams & 63) != 0 || now_s() < end);
+	close(r);
+	close(s);
+	return dgrams;
+}
+
 static uint64_t run_exec(double seconds, const char *path)
 {
 	char *const argv[] = {(char *)path, NULL};
@@ -222,7 +260,7 @@ int main(int argc, char **argv)
 	uint64_t ops;
 
 	if (argc < 3 || (seconds = atof(argv[2])) <= 0) {
-		fprintf(stderr, "usage: loadgen stream SECONDS CHUNK | churn SECONDS | exec SECONDS PATH\n");
+		fprintf(stderr, "usage: loadgen stream SECONDS CHUNK | churn SECONDS | exec SECONDS PATH | udp SECONDS SIZE\n");
 		return 2;
 	}
 	if (strcmp(argv[1], "stream") == 0 && argc == 4 && atoi(argv[3]) > 0) {
@@ -231,8 +269,10 @@ int main(int argc, char **argv)
 		ops = run_churn(seconds);
 	} else if (strcmp(argv[1], "exec") == 0 && argc == 4) {
 		ops = run_exec(seconds, argv[3]);
+	} else if (strcmp(argv[1], "udp") == 0 && argc == 4 && atoi(argv[3]) > 0 && atoi(argv[3]) <= 65507) {
+		ops = run_udp(seconds, (size_t)atoi(argv[3]));
 	} else {
-		fprintf(stderr, "loadgen: unknown mode or arguments (stream SECONDS CHUNK | churn SECONDS | exec SECONDS PATH)\n");
+		fprintf(stderr, "loadgen: unknown mode or arguments (stream SECONDS CHUNK | churn SECONDS | exec SECONDS PATH | udp SECONDS SIZE)\n");
 		return 2;
 	}
 	getrusage(RUSAGE_SELF, &self);

@@ -117,8 +117,17 @@ static __always_inline void pf_dm_udp_sent(struct sk_buff *skb)
 	struct pf_dns_ends e;
 	struct sock *sk;
 	__u32 ulen, wire, start, tail, cap;
+	__u16 ports[2];
 	__u64 key, id;
 
+	/*
+	 * Every UDP datagram the node sends passes here (QUIC, DNS, anything):
+	 * the destination port is looked at first, through typed loads and one
+	 * read of the UDP header, and nothing else is done for the others.
+	 */
+	if (bpf_probe_read_kernel(ports, sizeof(ports), skb->head + skb->transport_header) < 0 ||
+	    ports[1] != pf_dm_port())
+		return;
 	ulen = pf_dm_udp_ends(skb, true, &e);
 	if (ulen < 8 || e.remote_port != cfg_dns_port)
 		return;
