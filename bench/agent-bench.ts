@@ -28,7 +28,8 @@
 // BENCH_ACTIVE (10000 distinct flows per second in the rate phases),
 // BENCH_PROCESSES (1000), BENCH_RATES (250000,500000,1000000,2000000), BENCH_V8_DEFAULTS=1 (measure
 // without the agent's young-generation limit, agent/heap.ts); the saturated phase's
-// PROCFLOW_BENCH_ROUNDS (5) and PROCFLOW_BENCH_SECONDS (3 per sample), PROCFLOW_BENCH_WORKLOADS
+// PROCFLOW_BENCH_ROUNDS (5), PROCFLOW_BENCH_SECONDS (3 per sample), PROCFLOW_BENCH_WARMUP_SECONDS
+// (3 of each workload after every start of the agent, unmeasured; 0 = none), PROCFLOW_BENCH_WORKLOADS
 // (stream,churn,exec,udp: which of them) and PROCFLOW_BENCH_AGENT_CLI (another build's bin/procflow.js,
 // to measure a baseline). bench:agent-exec and bench:agent-churn replay recorded kernel records through two builds.
 import { spawn } from 'node:child_process';

@@ -8,7 +8,7 @@ import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { checkKernelSupport } from '../native/index.js';
 import {
-  BenchError, USER_HZ, fmt, interleavedRounds, loadgen, median, opsPerUnit, saturatedTable, workloads,
+  BenchError, USER_HZ, fmt, interleavedRounds, loadgen, median, opsPerUnit, runGenerators, saturatedTable, workloads,
   type Attached, type Results, type Sample, type Workload,
 } from './saturate.js';
 
@@ -23,6 +23,15 @@ const AGENT_ARGS = ['agent', '--output', 'ndjson', '--flush-interval', '1s', '--
 /** Seconds of the idle window after each start, and the settling each sample waits for. */
 const IDLE_S = 3;
 const FLUSH_SETTLE_MS = 1500;
+/**
+ * Seconds of each workload the agent runs after its start, before anything is measured
+ * (PROCFLOW_BENCH_WARMUP_SECONDS; 0 = none). A node's agent has run for days: its code is
+ * compiled and its caches are full. A fresh one spends its first seconds of a workload compiling
+ * (V8's threads) and running code not yet optimised: its first 3 s of execs cost up to 1.9 times
+ * what the same agent spends per exec from its second such window on.
+ */
+const WARMUP_S = Number(process.env.PROCFLOW_BENCH_WARMUP_SECONDS ?? 3);
+if (!(WARMUP_S >= 0)) throw new Error(`bench: PROCFLOW_BENCH_WARMUP_SECONDS must be 0 or more (got ${process.env.PROCFLOW_BENCH_WARMUP_SECONDS})`);
 
 interface AgentProcess {
   child: ChildProcess;
@@ -126,12 +135,16 @@ let hooksLine = '';
 const idleRates: { user: number; system: number }[] = [];
 const idleThreadRates: Record<string, number>[] = [];
 
-async function attach(): Promise<Attached & { idle: { user: number; system: number } }> {
+async function attach(ws: Workload[]): Promise<Attached & { idle: { user: number; system: number } }> {
   const a = await startAgent();
   hooksLine ||= a.hooks;
   const pid = a.child.pid!;
-  // Past its start (the /proc scan, the first flushes), then its idle rate.
+  // Past its start (the /proc scan, the first flushes) and its warm-up, then its idle rate.
   await new Promise((r) => setTimeout(r, 2000));
+  if (WARMUP_S > 0) {
+    for (const w of workloads(WARMUP_S).filter((x) => ws.some((y) => y.key === x.key))) await runGenerators(w);
+    await new Promise((r) => setTimeout(r, FLUSH_SETTLE_MS));
+  }
   const c0 = processCpu(pid);
   const t0 = threadCpu(pid);
   await new Promise((r) => setTimeout(r, IDLE_S * 1000));
@@ -224,13 +237,13 @@ export async function saturatedPhase(rounds: number, seconds: number, progress: 
   // PROCFLOW_BENCH_WORKLOADS=exec (comma separated keys) runs only those workloads.
   const only = process.env.PROCFLOW_BENCH_WORKLOADS?.split(',').filter(Boolean);
   const ws = workloads(seconds).filter((w) => !only?.length || only.includes(w.key));
-  const res = await interleavedRounds(ws, rounds, attach, progress);
+  const res = await interleavedRounds(ws, rounds, () => attach(ws), progress);
   const execs = (res.on.get('exec') ?? []).map((m) => m.checks ?? {});
   const seen = execs.reduce((a, c) => a + (c.execSeen ?? 0), 0);
   const started = execs.reduce((a, c) => a + (c.execStarted ?? 0), 0);
   const last = (k: string) => Math.max(0, ...(res.on.get('exec') ?? []).map((m) => m.checks?.[k] ?? 0));
   return [
-    `the whole agent on saturated cores (${AGENT_ARGS.join(' ')}; ${rounds} interleaved rounds of ${seconds} s, medians; hooks: ${hooksLine})`,
+    `the whole agent on saturated cores (${AGENT_ARGS.join(' ')}; ${rounds} interleaved rounds of ${seconds} s, medians; ${WARMUP_S > 0 ? `each start warmed up by ${WARMUP_S} s of every workload, unmeasured` : 'measured from a fresh start, no warm-up'}; hooks: ${hooksLine})`,
     '',
     ...saturatedTable(ws, res),
     '',
