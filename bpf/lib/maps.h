@@ -9,11 +9,11 @@ const volatile __u32 cfg_ignore_tgid = 0;
 /* Wake the poller only past this backlog; it also polls on a short timer. */
 const volatile __u64 cfg_wakeup_bytes = 1 << 20;
 /*
- * Set when the send, receive and TCP state hooks are all tp_btf: their socket
- * state then lives in socket storage (pf_sk_state) instead of pf_socks. Mixed
- * flavours keep every program on pf_socks so they share one state.
+ * Set when every TCP receive hook is given its byte count (tp_btf, classic
+ * tracepoint, or fexit with a return value): a closed socket's state is then
+ * dropped at the close (see pf_tcp_state).
  */
-const volatile __u8 cfg_sk_storage = 0;
+const volatile __u8 cfg_forget_closed = 0;
 /* Parameters of udp_recvmsg/udpv6_recvmsg in this kernel: 6 before 5.19, 5 after. */
 const volatile __u32 cfg_udp_recv_args = 5;
 /* The same for tcp_recvmsg (DNS per message, lib/dns-msg.h). */
@@ -97,22 +97,7 @@ struct pf_sock_state {
 	char owner_comm[PF_COMM_LEN];
 };
 
-/*
- * Socket state for the tp_btf programs: socket-local storage, allocated with
- * the socket's first hook and freed by the kernel with the socket. No hash to
- * insert into or evict from per connection.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct pf_sock_state);
-} pf_sk_state SEC(".maps");
-
-/*
- * The same state for the classic tracepoint and kprobe flavours, which get a
- * plain socket address (no BTF pointer) and so cannot use socket storage.
- */
+/* Per-socket TCP state of every flavour, keyed by the socket's address (lib/flow.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);

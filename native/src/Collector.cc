@@ -174,10 +174,10 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
     skel_->rodata->cfg_tcp_recv_args = planner_->Probe().FunctionParams("tcp_recvmsg") == 6 ? 6 : 5;
     planner_->Plan(skel_->obj);
     {
-      // Socket storage needs BTF socket pointers in every program that shares TCP socket state.
+      // Receives given their byte count by the socket tracepoints need no socket state after the
+      // close; those measured from copied_seq (tcp_cleanup_rbuf) do.
       const std::set<std::string>& planned = planner_->Loaded();
-      skel_->rodata->cfg_sk_storage =
-          planned.count("pf_tpb_send") && planned.count("pf_tpb_recv") && planned.count("pf_tpb_state");
+      skel_->rodata->cfg_forget_closed = planned.count("pf_tpb_recv") || planned.count("pf_tp_recv");
     }
     int err;
     {
