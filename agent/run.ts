@@ -103,7 +103,7 @@ export async function startAgent(c: AgentConfig, opts: { collector?: KernelColle
   validateAgentConfig(c);
   const log = opts.log ?? createLogger('agent', c.log_level as never);
   for (const w of startupWarnings(c, process.argv)) log.warn(w.fields ?? {}, w.msg);
-  const collector = opts.collector ?? openKernel({ flowMapEntries: c.flow_map_entries, maxArgsBytes: c.max_args_size, ringBufferBytes: c.ring_buffer_size, hookMode: c.hook_mode, ignorePid: c.ignore_own_traffic ? process.pid : undefined, namespaces: c.process_namespaces, dns: c.dns, dnsPort: c.dns_port, dnsLocal: c.dns_local, dnsLocalSockets: dnsLocalSockets(c.dns_local_sockets) });
+  const collector = opts.collector ?? openKernel({ flowMapEntries: c.flow_map_entries, socketMapEntries: c.socket_map_entries, maxArgsBytes: c.max_args_size, ringBufferBytes: c.ring_buffer_size, hookMode: c.hook_mode, ignorePid: c.ignore_own_traffic ? process.pid : undefined, namespaces: c.process_namespaces, dns: c.dns, dnsPort: c.dns_port, dnsLocal: c.dns_local, dnsLocalSockets: dnsLocalSockets(c.dns_local_sockets) });
   reportHooks(collector.hooks, log);
   try {
     return await assemble(c, collector, log);

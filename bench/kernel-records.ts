@@ -36,7 +36,7 @@ export async function captureRecords(workload: ReplayWorkload, seconds: number):
   if ('error' in loaded) throw new BenchError(loaded.error, 'run npm run build:kernel');
   // The options openKernelCollector gives the addon by default (native/index.ts).
   const raw = new loaded.addon.Collector({
-    flowMapEntries: KERNEL_DEFAULTS.flow_map_entries, maxArgsBytes: PF_ARGS_MAX, ringBufferBytes: KERNEL_DEFAULTS.ring_buffer_size,
+    flowMapEntries: KERNEL_DEFAULTS.flow_map_entries, socketMapEntries: KERNEL_DEFAULTS.socket_map_entries, maxArgsBytes: PF_ARGS_MAX, ringBufferBytes: KERNEL_DEFAULTS.ring_buffer_size,
     hookMode: KERNEL_DEFAULTS.hook_mode, ignorePid: process.pid, udpPeers: true, namespaces: false, dns: true, dnsPort: 53,
   });
   const batches: RecordedBatches = [];

@@ -38,6 +38,7 @@ export interface RawCounters {
 
 export interface RawCollectorOptions {
   flowMapEntries?: number;
+  socketMapEntries?: number;
   maxArgsBytes?: number;
   ringBufferBytes?: number;
   hookMode?: string;

@@ -70,6 +70,7 @@ function closeAllOnExit(): void {
 export function openKernelCollector(opts: KernelCollectorOptions = {}): OpenKernelCollector {
   const {
     flowMapEntries = KERNEL_DEFAULTS.flow_map_entries,
+    socketMapEntries = KERNEL_DEFAULTS.socket_map_entries,
     maxArgsBytes = PF_ARGS_MAX,
     ringBufferBytes = KERNEL_DEFAULTS.ring_buffer_size,
     hookMode = KERNEL_DEFAULTS.hook_mode,
@@ -89,7 +90,7 @@ export function openKernelCollector(opts: KernelCollectorOptions = {}): OpenKern
   if ('error' in loaded) throw new KernelSupportError(loaded.error, 'run npm run build:kernel', ['the native addon']);
   let raw: RawCollector;
   try {
-    raw = new loaded.addon.Collector({ flowMapEntries, maxArgsBytes, ringBufferBytes, hookMode, ignorePid, udpPeers, namespaces, dns, dnsPort, dnsLocal, dnsLocalSockets });
+    raw = new loaded.addon.Collector({ flowMapEntries, socketMapEntries, maxArgsBytes, ringBufferBytes, hookMode, ignorePid, udpPeers, namespaces, dns, dnsPort, dnsLocal, dnsLocalSockets });
   } catch (err) {
     const message = (err as Error).message ?? String(err);
     if (err instanceof TypeError) throw err;

@@ -7,6 +7,12 @@ import { DNS_LOCAL_MODES, HOOK_MODES } from './types.js';
 
 export const KERNEL_SETTINGS = {
   flow_map_entries: { doc: 'kernel flow map size', format: 'nat', min: 1, default: 65_536 },
+  socket_map_entries: {
+    doc: 'open TCP sockets whose state the kernel keeps (owner, role, segment baselines; about 120 B each); keep it well above the sockets a node holds open, as the table starts evicting the least recently used before it is full: such a socket\'s role is then guessed from the ports and its close not counted in num_flows_completed',
+    format: 'nat',
+    min: 1024,
+    default: 65_536,
+  },
   ring_buffer_size: { doc: 'kernel ring buffer size (power of two)', format: 'size', min: 1, default: 8 * 1024 ** 2 },
   hook_mode: {
     doc: `kernel hook flavour: ${HOOK_MODES.join(', ')} (auto: the best this kernel has, per hook; a forced flavour the kernel lacks leaves those hooks unattached, with the reason)`,

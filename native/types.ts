@@ -192,6 +192,8 @@ export interface KernelCounters {
 export interface KernelCollectorOptions {
   /** Maximum flow map entries (bounded; overflow is counted). */
   flowMapEntries?: number;
+  /** Open TCP sockets whose state the kernel keeps (an LRU table). */
+  socketMapEntries?: number;
   /** Maximum bytes of arguments captured per exec. */
   maxArgsBytes?: number;
   /** Ring buffer size in bytes (power of two). */

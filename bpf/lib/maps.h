@@ -97,7 +97,10 @@ struct pf_sock_state {
 	char owner_comm[PF_COMM_LEN];
 };
 
-/* Per-socket TCP state of every flavour, keyed by the socket's address (lib/flow.h). */
+/*
+ * Per-socket TCP state of every flavour, keyed by the socket's address
+ * (lib/flow.h); sized by the loader (--socket-map-entries).
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);

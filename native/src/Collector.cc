@@ -81,6 +81,7 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
   Napi::Object o = info[0].As<Napi::Object>();
   // Sizes come from JS (native/settings.ts holds their defaults); 0 here means "not given".
   uint32_t flowEntries = OptU32(o, "flowMapEntries", 0);
+  uint32_t socketEntries = OptU32(o, "socketMapEntries", 0);
   uint32_t maxArgs = OptU32(o, "maxArgsBytes", PF_ARGS_MAX);
   uint32_t ringBytes = OptU32(o, "ringBufferBytes", 0);
   uint32_t ignorePid = OptU32(o, "ignorePid", 0);
@@ -90,6 +91,7 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
     namespaces = o.Get("namespaces").As<Napi::Boolean>().Value();
   }
   if (flowEntries < 1) throw Napi::TypeError::New(env, "kernel collector: flowMapEntries must be at least 1");
+  if (socketEntries < 1) throw Napi::TypeError::New(env, "kernel collector: socketMapEntries must be at least 1");
   if (!IsPowerOfTwo(ringBytes) || ringBytes < 4096) {
     throw Napi::TypeError::New(env, "kernel collector: ringBufferBytes must be a power of two of at least 4096");
   }
@@ -170,6 +172,7 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
     // Both halves of the double-buffered flow map.
     bpf_map__set_max_entries(skel_->maps.pf_flows_a, flowEntries);
     bpf_map__set_max_entries(skel_->maps.pf_flows_b, flowEntries);
+    bpf_map__set_max_entries(skel_->maps.pf_socks, socketEntries);
     skel_->rodata->cfg_udp_recv_args = planner_->Probe().FunctionParams("udp_recvmsg") == 6 ? 6 : 5;
     skel_->rodata->cfg_tcp_recv_args = planner_->Probe().FunctionParams("tcp_recvmsg") == 6 ? 6 : 5;
     planner_->Plan(skel_->obj);

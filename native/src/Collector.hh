@@ -21,7 +21,7 @@ class Collector : public Napi::ObjectWrap<Collector> {
   // bpf/build/procflow.bpf.o), so tests can compare its BTF with the decoder's layout.
   static Napi::Value BpfObject(const Napi::CallbackInfo& info);
 
-  // JS thread: new Collector({ flowMapEntries, maxArgsBytes, ringBufferBytes, hookMode, ignorePid, udpPeers, namespaces }).
+  // JS thread: new Collector({ flowMapEntries, socketMapEntries, maxArgsBytes, ringBufferBytes, hookMode, ignorePid, udpPeers, namespaces }).
   explicit Collector(const Napi::CallbackInfo& info);
   ~Collector() override;
 
