@@ -47,6 +47,9 @@ const scratch = Buffer.alloc(40);
 const INPUT_OF: Readonly<Record<number, Buffer>> = { 4: scratch.subarray(0, 16), 16: scratch.subarray(0, 40) };
 /** Where the second address waits while the order is decided. */
 const tmp = Buffer.alloc(16);
+/** The id's text, "1:" and the hash's 28 characters of base64, built here to come out as one flat string. */
+const ID_BYTES = 30;
+const idText = Buffer.from('1:'.padEnd(ID_BYTES, '='), 'latin1');
 
 /** <0, 0 or >0 as the first `len` bytes of scratch at 2 sort before, with or after those of tmp. */
 function compareAddresses(len: number): number {
@@ -80,6 +83,9 @@ export function communityId(proto: number, srcIp: string, srcPort: number, dstIp
   scratch[at++] = 0;
   scratch.writeUInt16BE(pa, at);
   scratch.writeUInt16BE(pb, at + 2);
-  // The one-shot hash: no Hash object per flow (about 0.25 against 0.6 µs).
-  return `1:${hash('sha1', INPUT_OF[len]!, 'base64')}`;
+  // The one-shot hash: no Hash object per flow (about 0.25 against 0.6 µs). Not "1:" + hash:
+  // that makes a rope (a V8 cons string), and one rope in a flow log sends JSON.stringify off its
+  // fast path for the whole document (Node.js 26: 0.93 against 2.9 µs per flow log).
+  idText.write(hash('sha1', INPUT_OF[len]!, 'base64'), 2, 'latin1');
+  return idText.toString('latin1', 0, ID_BYTES);
 }
