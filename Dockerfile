@@ -5,7 +5,7 @@
 # compose certs step, the Kubernetes procflow-certs Job) uses. Commands:
 # docker run procflow:local <command> ...
 
-FROM node:24-bookworm AS build
+FROM node:26-bookworm AS build
 ENV DEBIAN_FRONTEND=noninteractive
 # The kernel build's own package list, so the image and bootstrap never disagree.
 COPY native/apt-packages.txt /tmp/apt-packages.txt
@@ -25,7 +25,7 @@ RUN npm run build \
  && npm prune --omit=dev \
  && rm -rf dist/test dist/bench
 
-FROM node:24-bookworm-slim
+FROM node:26-bookworm-slim
 # openssl: ca-certificates already depends on it; named so that the certs step never loses it.
 RUN apt-get update -q \
  && apt-get install -y -q --no-install-recommends libelf1 zlib1g ca-certificates openssl \

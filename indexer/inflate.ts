@@ -50,7 +50,7 @@ export class BodyInflater {
     const internals = this.stream as unknown as ZlibInternals;
     if (typeof internals._handle?.writeSync !== 'function' || !(internals._writeState instanceof Uint32Array)) {
       this.stream.close();
-      throw new Error('indexer: this Node\'s zlib has no synchronous handle to inflate with (expected on Node 24); run procflow on the Node it ships with');
+      throw new Error('indexer: this Node\'s zlib has no synchronous handle to inflate with (it is there on the Node.js that .node-version pins); run procflow on that Node.js');
     }
     this.handle = internals._handle;
     this.state = internals._writeState;

@@ -3,6 +3,7 @@
 // events (Tetragon's pod block: containers, workload), nothing more, so a cluster-wide watch
 // stays small.
 import type { ContainerInfo, PodInfo, Workload } from '../identity/pod-lookup.js';
+import { flatString } from '../../common/flat-string.js';
 
 interface ApiContainer {
   name?: string;
@@ -46,7 +47,7 @@ const NO_PORTS: readonly number[] = Object.freeze([]);
 export function bareContainerId(id: string | undefined): string {
   if (!id) return '';
   const at = id.indexOf('://');
-  return at < 0 ? id : id.slice(at + 3);
+  return at < 0 ? id : flatString(id.slice(at + 3));
 }
 
 /** The controller that owns the pod, as a workload a person would name. */
@@ -61,7 +62,7 @@ export function workloadOf(p: ApiPod): Workload {
     // ReplicaSet made by hand, or by another controller, lacks that match and stays itself.
     const hash = m.labels?.['pod-template-hash'];
     if (hash && owner.name.length > hash.length + 1 && owner.name.endsWith(`-${hash}`)) {
-      return { kind: 'Deployment', name: owner.name.slice(0, -hash.length - 1) };
+      return { kind: 'Deployment', name: flatString(owner.name.slice(0, -hash.length - 1)) };
     }
   }
   // A Job is reported as the Job, also when a CronJob made it. The CronJob controller names its
@@ -110,9 +111,10 @@ export function podInfoFrom(p: ApiPod): PodInfo | undefined {
   const m = p.metadata;
   if (!m?.uid || !m.name) return undefined;
   const namespace = m.namespace ?? 'default';
-  const nameAggr = m.generateName ? `${m.generateName}*` : m.name;
+  // Made sequential: they go into the flow logs of every connection of the pod (common/flat-string.ts).
+  const nameAggr = m.generateName ? flatString(`${m.generateName}*`) : m.name;
   const labelMap = Object.freeze({ ...(m.labels ?? {}) });
-  const labels = Object.entries(labelMap).map(([k, v]) => `${k}=${v}`).sort();
+  const labels = Object.entries(labelMap).map(([k, v]) => flatString(`${k}=${v}`)).sort();
   const finished = p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
   const ips = new Set<string>();
   if (!p.spec?.hostNetwork && !finished) {

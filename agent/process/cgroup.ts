@@ -7,6 +7,7 @@
 //   podman                  /machine.slice/libpod-<id>.scope
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { flatString } from '../../common/flat-string.js';
 
 const CONTAINER_SEGMENT = /^(?:docker-|cri-containerd-|crio-|libpod-|containerd-)?([0-9a-f]{64})(?:\.scope)?$/;
 const POD_SEGMENT = /pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})(?:\.slice)?$/;
@@ -16,7 +17,8 @@ export function containerIdFromCgroupPath(path: string): string | undefined {
   const segments = path.split('/');
   for (let i = segments.length - 1; i >= 0; i--) {
     const m = CONTAINER_SEGMENT.exec(segments[i]!);
-    if (m) return m[1];
+    // A match's group is a view into the path: copied, since it goes into every document of the container.
+    if (m) return flatString(m[1]!);
   }
   return undefined;
 }
@@ -25,7 +27,7 @@ export function containerIdFromCgroupPath(path: string): string | undefined {
 export function podUidFromCgroupPath(path: string): string | undefined {
   for (const seg of path.split('/').reverse()) {
     const m = POD_SEGMENT.exec(seg);
-    if (m) return m[1]!.replaceAll('_', '-');
+    if (m) return flatString(m[1]!.replaceAll('_', '-'));
   }
   return undefined;
 }

@@ -30,6 +30,7 @@ import type { ProcSnapshot } from './procfs.js';
 import type { Redactor } from './redact.js';
 import { CgroupIdentities } from './cgroup.js';
 import { OrderedMap } from '../../common/ordered-map.js';
+import { flatString } from '../../common/flat-string.js';
 
 export type ProcessSource = 'kernel' | 'procfs' | 'taskname';
 
@@ -129,7 +130,7 @@ function argsTextOf(args: readonly string[]): { text: string; cut: boolean } {
   // Never split a surrogate pair.
   const c = text.charCodeAt(end - 1);
   if (c >= 0xd800 && c <= 0xdbff) end--;
-  return { text: text.slice(0, end), cut: true };
+  return { text: flatString(text.slice(0, end)), cut: true };
 }
 
 /**

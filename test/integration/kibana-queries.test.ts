@@ -158,9 +158,10 @@ after(async () => {
 
 test('every field the objects read is mapped in the real indices, aggregatable where it aggregates', async (t) => {
   if (!cluster) return skipOrFail(t, reason);
+  const { client } = cluster;
   for (const dv of objects.filter((o) => o.type === 'index-pattern')) {
     const { index } = dataViewIndex(objects, dv.id);
-    const caps = await cluster.client.fieldCaps({ index, fields: '*' });
+    const caps = await client.fieldCaps({ index, fields: '*' });
     const uses = fieldUses(objects).filter((u) => {
       const o = objects.find((x) => x.id === u.object)!;
       return o.id === dv.id || o.references.some((r) => r.id === dv.id && (o.type !== 'dashboard' || r.name.startsWith('controlGroup_')));
@@ -183,11 +184,12 @@ test('every field the objects read is mapped in the real indices, aggregatable w
 
 test('every Lens panel query returns non-empty buckets with values', async (t) => {
   if (!cluster) return skipOrFail(t, reason);
+  const { client } = cluster;
   const lens = objects.filter((o) => o.type === 'lens');
   assert.ok(lens.length >= 15);
   for (const o of lens) {
     for (const req of lensRequests(objects, o, range)) {
-      const res = await cluster.client.search({ index: req.index, ...req.body } as never);
+      const res = await client.search({ index: req.index, ...req.body } as never);
       const aggs = res.aggregations as Record<string, unknown>;
       const total = typeof res.hits.total === 'number' ? res.hits.total : res.hits.total?.value ?? 0;
       assert.ok(total > 0, `${o.id}: its query matched no seeded document`);
@@ -259,10 +261,11 @@ test('every saved search returns documents with its columns', async (t) => {
 
 test('every dashboard control offers options', async (t) => {
   if (!cluster) return skipOrFail(t, reason);
+  const { client } = cluster;
   for (const d of objects.filter((o) => o.type === 'dashboard')) {
     for (const c of dashboardControls(d)) {
       const req = controlRequest(objects, c, range);
-      const res = await cluster.client.search({ index: req.index, ...req.body } as never);
+      const res = await client.search({ index: req.index, ...req.body } as never);
       const rows = bucketRows(res.aggregations as Record<string, unknown>, req.bucketAggs, []);
       assert.ok(rows.length > 0, `${d.id} control on ${c.field} has no options`);
     }

@@ -98,7 +98,7 @@ export interface DnsServer {
 export async function startDnsServer(zone: Zone, host = '127.0.0.1', port = 0): Promise<DnsServer> {
   const tcp: Server = createServer((s: TcpSocket) => {
     let buf = Buffer.alloc(0);
-    s.on('data', (d) => {
+    s.on('data', (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
       while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
         const q = buf.subarray(2, 2 + buf.readUInt16BE(0));
