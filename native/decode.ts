@@ -1,5 +1,6 @@
 // Decoding of raw kernel records (bpf/procflow.h) into the types of native/types.ts.
 import { posix } from 'node:path';
+import { flatString } from '../common/flat-string.js';
 import {
   LAYOUT,
   FLOW_RECORD_SIZE,
@@ -165,7 +166,8 @@ function decodeExec(buf: Buffer, off: number): ExecEvent {
   const cwd = execCwd.read(buf, off + X.cwd, off + X.cwd + cwdLen);
   let filename = execFilename.read(buf, off + X.filename, off + X.filename + filenameLen);
   // execve("./x") leaves a relative name in the binprm: anchor it at the cwd.
-  if (filename && !filename.startsWith('/') && cwd.startsWith('/')) filename = posix.resolve(cwd, filename);
+  // posix.resolve joins pieces: copied into one sequential string, as it goes into every flow log of the process.
+  if (filename && !filename.startsWith('/') && cwd.startsWith('/')) filename = flatString(posix.resolve(cwd, filename));
   const uid = buf.readUInt32LE(off + X.uid);
   const gid = buf.readUInt32LE(off + X.gid);
   // Built in one literal (no spread of a header object): one allocation, one hidden class.

@@ -22,13 +22,14 @@ test('flatString keeps every character: ASCII, Latin-1, other planes, long text 
 
 const here = (rel: string) => fileURLToPath(new URL(rel, import.meta.url));
 
-test('strings cached for flow logs are sequential: pod names, labels, workloads, container ids, community ids', () => {
+test('strings cached for documents are sequential: pod names, labels, workloads, container ids, community ids, DNS names', () => {
   // The child builds them the way the agent does and prints V8's type of each.
   const script = `
     const { podInfoFrom } = await import(${JSON.stringify(here('../../agent/kubernetes/pod.js'))});
     const { containerIdFromCgroupPath, podUidFromCgroupPath } = await import(${JSON.stringify(here('../../agent/process/cgroup.js'))});
     const { communityId } = await import(${JSON.stringify(here('../../agent/flows/community-id.js'))});
     const { flatString } = await import(${JSON.stringify(here('../../common/flat-string.js'))});
+    const { parseDnsMessage } = await import(${JSON.stringify(here('../../agent/dns/message.js'))});
     const hex = 'ab'.repeat(32);
     const pod = podInfoFrom(JSON.parse(JSON.stringify({
       metadata: { uid: 'u1', name: 'checkout-api-7c5d9f-x2x9z', generateName: 'checkout-api-7c5d9f-', namespace: 'shop',
@@ -38,7 +39,14 @@ test('strings cached for flow logs are sequential: pod names, labels, workloads,
       status: { phase: 'Running', podIP: '10.244.1.5', containerStatuses: [{ name: 'app', containerID: 'containerd://' + hex, image: 'registry.example/checkout:1.2.3', imageID: 'registry.example/checkout@sha256:' + hex }] },
     })));
     const path = '/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0a1b2c3d_4e5f_6a7b_8c9d_0e1f2a3b4c5d.slice/cri-containerd-' + hex + '.scope';
+    // A DNS answer: its names are read a label at a time, and an A record's address is a template.
+    const wireName = (n) => Buffer.concat([...n.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])), Buffer.from([0])]);
+    const dns = parseDnsMessage(Buffer.concat([
+      Buffer.from([0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]), wireName('api.checkout.example.com'), Buffer.from([0, 1, 0, 1]),
+      Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 168, 100, 200]),
+    ]));
     const strings = {
+      dnsQuestion: dns.questions[0].name, dnsAnswerName: dns.answers[0].name, dnsAnswerData: dns.answers[0].data,
       nameAggr: pod.nameAggr, label0: pod.labels[0], label1: pod.labels[1], workload: pod.workload.name, containerId: pod.containers[0].id,
       cgroupContainerId: containerIdFromCgroupPath(path), cgroupPodUid: podUidFromCgroupPath(path),
       communityId: communityId(6, '10.244.1.5', 43512, '10.96.0.10', 53),
@@ -72,5 +80,5 @@ test('strings cached for flow logs are sequential: pod names, labels, workloads,
     if (k.startsWith('control')) continue;
     assert.doesNotMatch(t, /^(CONS|SLICED)_/, `${k} is a ${t}: copy it with flatString where it is cached`);
   }
-  assert.equal(types.size, 12, seen);
+  assert.equal(types.size, 15, seen);
 });
