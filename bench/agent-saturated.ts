@@ -92,7 +92,8 @@ const THREAD_GROUPS = ['JavaScript (main thread)', 'V8 workers (GC, compiler)', 
 /** Which group a thread belongs to, by its id and name (/proc/PID/task/TID/comm). */
 function threadGroup(pid: number, tid: number, name: string): (typeof THREAD_GROUPS)[number] {
   if (tid === pid) return 'JavaScript (main thread)';
-  if (name.startsWith('V8')) return 'V8 workers (GC, compiler)';
+  // V8's threads: "V8Worker" up to Node.js 24, "node-V8Worker" since 26.
+  if (name.startsWith('V8') || name.startsWith('node-V8')) return 'V8 workers (GC, compiler)';
   if (name === 'procflow-ring') return 'ring buffer poller';
   if (name.startsWith('libuv')) return 'libuv pool';
   return 'other';
