@@ -7,6 +7,7 @@
 // would read the host's files), the file must be a regular file (a FIFO would block the read)
 // and at most PASSWD_MAX_BYTES long. Anything else gives the numeric uid.
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
+import { flatString } from '../../common/flat-string.js';
 import { OrderedMap } from '../../common/ordered-map.js';
 
 const PASSWD_MAX_BYTES = 4 * 1024 * 1024;
@@ -109,7 +110,9 @@ export function parsePasswd(text: string): Map<number, string> {
     const uidText = line.slice(b + 1, c);
     if (!/^\d{1,10}$/.test(uidText)) continue;
     const uid = Number(uidText);
-    if (!names.has(uid)) names.set(uid, line.slice(0, a));
+    // Copied: a long name cut from the file would be a view that keeps the whole file alive, and
+    // goes into documents (common/flat-string.ts).
+    if (!names.has(uid)) names.set(uid, flatString(line.slice(0, a)));
   }
   return names;
 }
