@@ -147,7 +147,8 @@ export function formatAddress(buf: Buffer, off: number, family: 4 | 6): string {
   }
   const hex = (ws: number[]) => ws.map((w) => w.toString(16)).join(':');
   if (bestAt < 0) return hex(words);
-  return `${hex(words.slice(0, bestAt))}::${hex(words.slice(bestAt + bestLen))}`;
+  // One sequential string, not the template's pieces: it goes into flow logs (common/flat-string.ts).
+  return flatString(`${hex(words.slice(0, bestAt))}::${hex(words.slice(bestAt + bestLen))}`);
 }
 
 function decodeHeader(buf: Buffer, off: number) {

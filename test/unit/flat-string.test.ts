@@ -22,7 +22,7 @@ test('flatString keeps every character: ASCII, Latin-1, other planes, long text 
 
 const here = (rel: string) => fileURLToPath(new URL(rel, import.meta.url));
 
-test('strings cached for documents are sequential: pod names, labels, workloads, container ids, community ids, DNS names, user names', () => {
+test('strings cached for documents are sequential: pod names, labels, workloads, container ids, community ids, DNS names, user names, IPv6 addresses', () => {
   // The child builds them the way the agent does and prints V8's type of each.
   const script = `
     const { podInfoFrom } = await import(${JSON.stringify(here('../../agent/kubernetes/pod.js'))});
@@ -31,6 +31,7 @@ test('strings cached for documents are sequential: pod names, labels, workloads,
     const { flatString } = await import(${JSON.stringify(here('../../common/flat-string.js'))});
     const { parseDnsMessage } = await import(${JSON.stringify(here('../../agent/dns/message.js'))});
     const { parsePasswd } = await import(${JSON.stringify(here('../../agent/process/user-names.js'))});
+    const { formatAddress } = await import(${JSON.stringify(here('../../native/decode.js'))});
     const hex = 'ab'.repeat(32);
     const pod = podInfoFrom(JSON.parse(JSON.stringify({
       metadata: { uid: 'u1', name: 'checkout-api-7c5d9f-x2x9z', generateName: 'checkout-api-7c5d9f-', namespace: 'shop',
@@ -47,6 +48,7 @@ test('strings cached for documents are sequential: pod names, labels, workloads,
       Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 168, 100, 200]),
     ]));
     const strings = {
+      ipv6: formatAddress(Buffer.from('fd000000000000000000abcd12345678', 'hex'), 0, 6),
       userName: parsePasswd('root:x:0:0::/root:/bin/sh\\nsystemd-resolve:x:990:990::/:/usr/sbin/nologin\\n').get(990),
       dnsQuestion: dns.questions[0].name, dnsAnswerName: dns.answers[0].name, dnsAnswerData: dns.answers[0].data,
       nameAggr: pod.nameAggr, label0: pod.labels[0], label1: pod.labels[1], workload: pod.workload.name, containerId: pod.containers[0].id,
@@ -82,5 +84,5 @@ test('strings cached for documents are sequential: pod names, labels, workloads,
     if (k.startsWith('control')) continue;
     assert.doesNotMatch(t, /^(CONS|SLICED)_/, `${k} is a ${t}: copy it with flatString where it is cached`);
   }
-  assert.equal(types.size, 16, seen);
+  assert.equal(types.size, 17, seen);
 });
