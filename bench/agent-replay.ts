@@ -14,7 +14,8 @@
 // of capturing; with BENCH_SAVE_RECORDS=FILE a capture is kept), BENCH_ROUNDS (4), BENCH_PASSES
 // (5 replays of the records per process, after one warm-up pass), BENCH_OUTPUT (ndjson: the
 // NDJSON stream sink; spool: the default output's sink, documents validated, compressed and
-// spooled, the batches deleted after each flush instead of shipped).
+// spooled, the batches deleted after each flush instead of shipped), BENCH_BASELINE_NODE (the
+// node binary the baseline side runs on, to measure a change of Node.js; default: this one).
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync, symlinkSync } from 'node:fs';
 import type { Readable } from 'node:stream';
@@ -49,6 +50,14 @@ interface ReplayResult {
   maxRssMiB: number;
 }
 
+function nodeVersion(node: string): string {
+  try {
+    return execFileSync(node, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim();
+  } catch {
+    throw new BenchError(`BENCH_BASELINE_NODE=${node} does not run`, 'set it to a node binary, e.g. /var/lib/procflow/node/VERSION/bin/node');
+  }
+}
+
 /** A built checkout of the baseline: given, or the ref compiled once into a worktree under /tmp. */
 function baselineRoot(): string {
   if (process.env.BENCH_BASELINE_DIR) return process.env.BENCH_BASELINE_DIR;
@@ -69,9 +78,12 @@ function baselineRoot(): string {
   return dir;
 }
 
-function replay(root: string, records: string): Promise<ReplayResult> {
+/** The Node.js each side runs on. */
+const NODE_OF = { baseline: process.env.BENCH_BASELINE_NODE || process.execPath, now: process.execPath } as const;
+
+function replay(node: string, root: string, records: string): Promise<ReplayResult> {
   const devnull = openSync('/dev/null', 'w');
-  const p = spawn(process.execPath, ['--expose-gc', REPLAY, '--root', root, '--records', records, '--passes', String(PASSES), '--output', OUTPUT], { stdio: ['ignore', devnull, 'inherit', 'pipe'] });
+  const p = spawn(node, ['--expose-gc', REPLAY, '--root', root, '--records', records, '--passes', String(PASSES), '--output', OUTPUT], { stdio: ['ignore', devnull, 'inherit', 'pipe'] });
   closeSync(devnull);
   return new Promise((resolve, reject) => {
     let out = '';
@@ -104,7 +116,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 === 0 ? (['baseline', 'now'] as const) : (['now', 'baseline'] as const);
       for (const side of order) {
-        const r = await replay(sides[side], file);
+        const r = await replay(NODE_OF[side], sides[side], file);
         results[side].push(r);
         process.stderr.write(`bench: round ${round + 1}/${ROUNDS} ${side}: ${us(r, (c) => c.user + c.system).toFixed(2)} µs per ${OP}\n`);
       }
@@ -117,6 +129,7 @@ async function main(): Promise<void> {
         perFlowLog: median(rs.map((r) => (((r.cpu.user + r.cpu.system) / r.flowLogs) * 1e6 * (PASSES + 1)) / PASSES)),
       };
     };
+    const nodeNote = (side: keyof typeof sides) => (NODE_OF.baseline === NODE_OF.now ? '' : `, Node.js ${nodeVersion(NODE_OF[side])}`);
     const b = row('baseline');
     const n = row('now');
     const flows = WORKLOAD === 'churn';
@@ -128,8 +141,8 @@ async function main(): Promise<void> {
       `user-space CPU per ${OP}, recorded ${WORKLOAD} records replayed (${records}; ${PASSES} passes per process after a warm-up, ${ROUNDS} interleaved rounds, medians)`,
       `| build | µs per ${OP} (user + system) | user | system${flows ? ' | µs per flow log' : ''} | documents per pass | peak RSS MiB |`,
       `| --- | ---: | ---: | ---: |${flows ? ' ---: |' : ''} ---: | ---: |`,
-      `| baseline (${base}) | ${b.total.toFixed(2)} | ${b.user.toFixed(2)} | ${b.system.toFixed(2)}${perLog(b)} | ${b.docs.toFixed(0)} | ${b.rss.toFixed(0)} |`,
-      `| now (${CHECKOUT}) | ${n.total.toFixed(2)} | ${n.user.toFixed(2)} | ${n.system.toFixed(2)}${perLog(n)} | ${n.docs.toFixed(0)} | ${n.rss.toFixed(0)} |`,
+      `| baseline (${base}${nodeNote('baseline')}) | ${b.total.toFixed(2)} | ${b.user.toFixed(2)} | ${b.system.toFixed(2)}${perLog(b)} | ${b.docs.toFixed(0)} | ${b.rss.toFixed(0)} |`,
+      `| now (${CHECKOUT}${nodeNote('now')}) | ${n.total.toFixed(2)} | ${n.user.toFixed(2)} | ${n.system.toFixed(2)}${perLog(n)} | ${n.docs.toFixed(0)} | ${n.rss.toFixed(0)} |`,
       `now / baseline: ${(n.total / b.total).toFixed(3)} (baseline ${(b.total / n.total).toFixed(2)}x the CPU)${flows ? '' : `; aim 10 µs: ${n.total <= 10 ? 'ok' : 'ABOVE'}`}`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);

@@ -14,6 +14,8 @@ import {
 
 /** The agent under test: this checkout's, or another build's CLI (PROCFLOW_BENCH_AGENT_CLI, to measure a baseline). */
 const CLI = process.env.PROCFLOW_BENCH_AGENT_CLI ?? fileURLToPath(new URL('../../bin/procflow.js', import.meta.url));
+/** The Node.js that runs the agent (PROCFLOW_BENCH_AGENT_NODE, to measure another one; default: the bench's). */
+const AGENT_NODE = process.env.PROCFLOW_BENCH_AGENT_NODE || process.execPath;
 /**
  * Every exec becomes a document (the default --process-events-rate of 1000/s would drop most of
  * them under this load and hide their cost); PROCFLOW_BENCH_AGENT_ARGS adds settings.
@@ -42,7 +44,7 @@ interface AgentProcess {
 /** Starts the agent and waits for its 'agent: running' log line (its /metrics URL). */
 function startAgent(): Promise<AgentProcess> {
   const devnull = openSync('/dev/null', 'w');
-  const child = spawn(process.execPath, [CLI, ...AGENT_ARGS], { stdio: ['ignore', devnull, 'pipe'] });
+  const child = spawn(AGENT_NODE, [CLI, ...AGENT_ARGS], { stdio: ['ignore', devnull, 'pipe'] });
   closeSync(devnull);
   return new Promise((resolve, reject) => {
     let buf = '';
@@ -244,7 +246,7 @@ export async function saturatedPhase(rounds: number, seconds: number, progress: 
   const started = execs.reduce((a, c) => a + (c.execStarted ?? 0), 0);
   const last = (k: string) => Math.max(0, ...(res.on.get('exec') ?? []).map((m) => m.checks?.[k] ?? 0));
   return [
-    `the whole agent on saturated cores (${AGENT_ARGS.join(' ')}; ${rounds} interleaved rounds of ${seconds} s, medians; ${WARMUP_S > 0 ? `each start warmed up by ${WARMUP_S} s of every workload, unmeasured` : 'measured from a fresh start, no warm-up'}; hooks: ${hooksLine})`,
+    `the whole agent on saturated cores (${AGENT_ARGS.join(' ')}${AGENT_NODE === process.execPath ? '' : `; Node.js ${AGENT_NODE}`}; ${rounds} interleaved rounds of ${seconds} s, medians; ${WARMUP_S > 0 ? `each start warmed up by ${WARMUP_S} s of every workload, unmeasured` : 'measured from a fresh start, no warm-up'}; hooks: ${hooksLine})`,
     '',
     ...saturatedTable(ws, res),
     '',
