@@ -4,7 +4,7 @@
 // or when the agent stops. Between those it is remembered here, bounded: when `udp_max_flows`
 // are remembered the least recently seen flow is completed early to make room (counted as an
 // eviction), so the started and completed counts stay balanced.
-import { processKey } from '../process/exec-id.js';
+import { processKey, type ProcessKey } from '../process/exec-id.js';
 import type { FlowRecord } from '../../native/types.js';
 import type { ProcessEntry } from '../process/process-cache.js';
 import { OrderedMap } from '../../common/ordered-map.js';
@@ -22,7 +22,7 @@ export interface UdpFlowIdentity extends Pick<FlowRecord, 'localIp' | 'localPort
 
 export interface TrackedUdpFlow extends UdpFlowIdentity {
   lastSeenMs: number;
-  procKey: string;
+  procKey: ProcessKey;
   /** Intervals in which the flow had traffic; 1 = started in this one. */
   sightings: number;
 }
@@ -47,7 +47,7 @@ function flowKey(f: UdpFlowIdentity): string {
 }
 
 /** A process start, as the process cache keys it: every exit is noted, so the key is the cache's recent one. */
-function procKey(pid: number, startNs: bigint): string {
+function procKey(pid: number, startNs: bigint): ProcessKey {
   return processKey(pid, startNs);
 }
 
@@ -55,8 +55,8 @@ export class UdpFlowTracker {
   /** Key -> flow, in order of last sighting (a sighting moves the flow to the end). */
   private readonly flows = new OrderedMap<string, TrackedUdpFlow>();
   /** Flows remembered per process start, so an exit only costs a scan when it matters. */
-  private readonly perProcess = new Map<string, number>();
-  private readonly exited = new Set<string>();
+  private readonly perProcess = new Map<ProcessKey, number>();
+  private readonly exited = new Set<ProcessKey>();
   readonly stats: UdpTrackerStats = { started: 0, completed: { idle: 0, process_exit: 0, evicted: 0, shutdown: 0 } };
 
   private readonly maxFlows: number;

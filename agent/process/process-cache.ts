@@ -25,7 +25,7 @@
 import type { CapabilitySets, Credentials, ExecEvent, ExitEvent, ForkEvent, NamespaceInodes } from '../../native/types.js';
 import { EVENT_ERROR_ARGS, EVENT_ERROR_CGROUP, EVENT_ERROR_CREDS, EVENT_ERROR_CWD, EVENT_ERROR_CWD_DEPTH, EVENT_ERROR_CWD_LONG, EVENT_ERROR_FILENAME, EVENT_ERROR_NS } from '../../native/layout.js';
 import { FLOW_LOG_FIELDS, PROCESS_EVENT_FIELDS, type ProcessInfo } from '../../schema/index.js';
-import { execId, imageExecId, processKey } from './exec-id.js';
+import { execId, imageExecId, processKey, type ProcessKey } from './exec-id.js';
 import type { ProcSnapshot } from './procfs.js';
 import type { Redactor } from './redact.js';
 import { CgroupIdentities } from './cgroup.js';
@@ -35,7 +35,7 @@ import { flatString } from '../../common/flat-string.js';
 export type ProcessSource = 'kernel' | 'procfs' | 'taskname';
 
 export interface ProcessEntry {
-  readonly key: string;
+  readonly key: ProcessKey;
   readonly pid: number;
   ppid: number;
   /** Start time, boottime ns (kernel precision when the kernel reported it). */
@@ -194,9 +194,9 @@ function execFlags(ev: ExecEvent, argsTruncated: boolean, cloned: boolean): stri
 
 export class ProcessCache {
   /** In creation order, for capacity eviction when no entry has exited. */
-  private readonly entries = new OrderedMap<string, ProcessEntry>();
+  private readonly entries = new OrderedMap<ProcessKey, ProcessEntry>();
   /** Exited entries in exit order, for retention GC and for capacity eviction. */
-  private readonly exitedOrder = new OrderedMap<string, number>();
+  private readonly exitedOrder = new OrderedMap<ProcessKey, number>();
   private readonly now: () => number;
   private readonly cgroups = new CgroupIdentities();
   readonly stats: CacheStats = { size: 0, evictions: { exited: 0, capacity: 0 }, misses: 0 };
@@ -416,7 +416,7 @@ export class ProcessCache {
     e.podUid = named.podUid;
   }
 
-  private create(key: string, pid: number, startNs: bigint, comm: string): ProcessEntry {
+  private create(key: ProcessKey, pid: number, startNs: bigint, comm: string): ProcessEntry {
     if (this.entries.size >= this.opts.cache_max_entries) this.evictForCapacity();
     const e: ProcessEntry = {
       key, pid, ppid: 0, startNs, execId: execId(this.opts.node_name, pid, startNs), imageNs: startNs, parentExecId: '', parentStartNs: 0n,

@@ -220,11 +220,17 @@ test('exec ids and cache keys are what Buffer base64 and the bigint division giv
       const ns = BigInt(Math.floor(rnd() * 1e15)) * BigInt(1 + (i % 7));
       assert.equal(execId(node, pid, ns), Buffer.from(`${node}:${startTickNs(ns)}:${pid}`).toString('base64'));
       assert.equal(imageExecId(node, pid, ns), Buffer.from(`${node}:${ns}:${pid}`).toString('base64'));
-      assert.equal(processKey(pid, ns), `${pid}:${ns / NS_PER_TICK}`);
-      assert.equal(processKey(pid, ns), `${pid}:${ns / NS_PER_TICK}`, 'again, from the recent keys');
-      assert.equal(processKey(pid, ns + NS_PER_TICK), `${pid}:${ns / NS_PER_TICK + 1n}`, 'the same pid, a later start');
+      // Start ticks modulo 2^31 above the pid's 22 bits: exact integers, so equal only for equal pairs.
+      const key = (ticks: bigint) => Number((ticks % 2n ** 31n) * 2n ** 22n + BigInt(pid));
+      assert.equal(processKey(pid, ns), key(ns / NS_PER_TICK));
+      assert.ok(Number.isSafeInteger(processKey(pid, ns)));
+      assert.equal(processKey(pid, ns), key(ns / NS_PER_TICK), 'again, from the recent keys');
+      assert.equal(processKey(pid, ns + NS_PER_TICK), key(ns / NS_PER_TICK + 1n), 'the same pid, a later start');
+      assert.notEqual(processKey(pid, ns), processKey(pid ^ 1, ns), 'another pid, the same start');
     }
   }
+  // Past 2^31 ticks of uptime (248 days at 100 a second) the ticks wrap and keys stay exact.
+  assert.equal(processKey(4_194_303, (2n ** 31n + 3n) * NS_PER_TICK), 3 * 2 ** 22 + 4_194_303);
 });
 
 test('CgroupIdentities: the container and pod of a path, as the functions say, bounded', () => {
