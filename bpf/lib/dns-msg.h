@@ -11,7 +11,8 @@
  *    in the sender's context with its headers built (so an unconnected
  *    socket's source address and an autobound port are known) and, for a
  *    message this small, its payload in the linear part. A socket that sends
- *    a query is remembered (pf_dns_udp_socks).
+ *    a query is remembered (pf_dns_udp_socks, until a later socket at its
+ *    address first reads).
  *  - UDP responses: on such a socket, udp(v6)_recvmsg names the caller's
  *    buffer and skb_consume_udp, after the copy, the datagram's headers. The
  *    payload is read from the caller's buffer: a driver may leave most of a
@@ -154,7 +155,20 @@ static __always_inline void pf_dm_udp_recv(struct sock *sk, struct msghdr *msg)
 	__u64 *id = bpf_map_lookup_elem(&pf_dns_udp_socks, &key);
 	struct pf_dl_call c = {};
 
-	if (!id || !pf_iter_user_segments(&msg->msg_iter, &c))
+	if (!id)
+		return;
+	/*
+	 * Entries are not removed when a socket closes: a later socket at the
+	 * freed one's address (another inode) finds the old one's entry here, on
+	 * its first receive, and it goes. Otherwise that socket never asked, yet
+	 * every datagram it read from the server port would pass for a response
+	 * to the old socket's query, and every read it made would pay the stash.
+	 */
+	if (*id != pf_dm_conn_id(sk)) {
+		bpf_map_delete_elem(&pf_dns_udp_socks, &key);
+		return;
+	}
+	if (!pf_iter_user_segments(&msg->msg_iter, &c))
 		return;
 	c.cookie = *id;
 	c.sk = key;

@@ -137,6 +137,68 @@ test('a socket that addressed the server before the collector started is still n
   assert.ok(got.every((e) => e.comm.length > 0 && e.startNs > 0n), 'the owner is the process that sent and received');
 });
 
+test('a socket at the address of a closed one that asked is not taken for it', async (t) => {
+  if (!requireKernel(t)) return;
+  const server = await udpServer('udp4', '127.0.0.1');
+  t.after(() => server.sock.close());
+  const h = openHarness(t, { dnsPort: server.port });
+  if (h.collector.hooks.find((x) => x.hook === 'dns')?.via === 'none') return t.skip('not applicable: the dns hook is not attached here');
+  // The per-message capture (fentry) knows a socket that asked by its kernel address, which a
+  // later socket can get back; the per-packet one knows it by its cookie, which none reuses.
+  // Socket a asks and closes; sockets are then opened one at a time until one gets a's kernel
+  // address back (/proc/net/udp shows it, hashed: equal addresses hash alike). That socket, b,
+  // never asks: the server sends it a datagram, which is no response to anything of b's.
+  const client = `
+    const dgram = require('node:dgram');
+    const fs = require('node:fs');
+    const [port, hex] = process.argv.slice(1);
+    const addressOf = (p) => {
+      const tail = ':' + p.toString(16).toUpperCase().padStart(4, '0');
+      const line = fs.readFileSync('/proc/net/udp', 'utf8').split('\\n').find((l) => (l.trim().split(/\\s+/)[1] || '').endsWith(tail));
+      return line && line.trim().split(/\\s+/)[11];
+    };
+    const open = () => new Promise((r) => { const s = dgram.createSocket('udp4'); s.bind(0, '127.0.0.1', () => r(s)); });
+    setTimeout(() => process.exit(2), 30000).unref();
+    (async () => {
+      const a = await open();
+      const aPort = a.address().port;
+      const was = addressOf(aPort);
+      await new Promise((r) => { a.once('message', r); a.send(Buffer.from(hex, 'hex'), Number(port), '127.0.0.1'); });
+      a.close();
+      for (let i = 0; i < 1000; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        const b = await open();
+        if (addressOf(b.address().port) !== was) { b.close(); continue; }
+        b.once('message', () => { b.close(); process.exit(0); });
+        process.stdout.write(JSON.stringify({ a: aPort, b: b.address().port, tries: i + 1 }) + '\\n');
+        return;
+      }
+      process.stdout.write(JSON.stringify({ a: aPort }) + '\\n');
+      process.exit(0);
+    })();
+  `;
+  const q = query(0x5151, 'gone.procflow.test');
+  const child = spawn(process.execPath, ['-e', client, String(server.port), q.toString('hex')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = once(child, 'exit');
+  t.after(() => child.kill());
+  const [line] = (await Promise.race([once(child.stdout!, 'data'), exited])) as [Buffer | number | null];
+  assert.ok(Buffer.isBuffer(line), 'the client says which sockets it used');
+  const ports = JSON.parse(line.toString()) as { a: number; b?: number; tries?: number };
+  if (ports.b === undefined) {
+    await exited;
+    return notApplicable(t, 'no later socket got the closed socket\'s address in 1000 tries');
+  }
+  server.sock.send(answer(q), ports.b, '127.0.0.1');
+  const [code] = (await exited) as [number | null];
+  assert.equal(code, 0, 'b read the datagram');
+  await h.waitFor("a's query and response", () => dnsOf(h.events, child.pid!).length >= 2);
+  // b's read went through the same hooks by now; give the ring buffer's poller a turn to hand it over.
+  await new Promise((r) => setTimeout(r, 500));
+  const got = dnsOf(h.events, child.pid!);
+  assert.deepEqual(got.filter((e) => e.localPort === ports.a).map((e) => e.direction).sort(), ['query', 'response'], "a's exchange");
+  assert.deepEqual(got.filter((e) => e.localPort === ports.b), [], `b (at a's address after ${ports.tries} sockets) asked nothing, so it has no response`);
+});
+
 test('DNS over TCP: the length-prefixed query and response segments, with the client\'s pid', async (t) => {
   if (!requireKernel(t)) return;
   const server = createServer((s) => {
