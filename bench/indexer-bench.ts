@@ -16,7 +16,7 @@
 // document), BENCH_STORAGE_DOCS (BENCH_DOCS), BENCH_STORAGE_GENERATORS (agent,plain: the storage
 // phase measures each), BENCH_DISK_USAGE (1: which fields of the installed index cost most,
 // from Elasticsearch's _disk_usage analysis; BENCH_DISK_USAGE_TOP fields, 12), BENCH_STORAGE_VARIANTS (all; else the row numbers
-// to measure, from 1: `7` is procflow as setup installs it, `6` the same with ids as they were before, `8` without community_id, `9` sorted as schema 5 was (node, time), `10` to `12` sorted otherwise, and the ratios are then to the first measured).
+// to measure, from 1: `7` is procflow as setup installs it, `6` the same with ids as they were before, `8` without community_id, `9` sorted as schema 5 was (node, time), `10` to `12` sorted otherwise, `13` ids of 72 bits, `14` and `15` time-series indices (with and without community_id), and the ratios are then to the first measured).
 import { hash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -109,6 +109,31 @@ interface StorageVariant {
   noCommunityId?: boolean;
   /** procflow's templates as installed, with this index sort instead of theirs (keywords ascending, @timestamp newest first). */
   sortBy?: string[];
+  /**
+   * A time-series index (index.mode time_series) with the fields that identify a flow log as its
+   * dimensions: Elasticsearch makes the id from them and the time (synthetic, not stored or
+   * indexed where the cluster has synthetic ids), so the documents are sent without one.
+   */
+  timeSeries?: boolean;
+}
+
+/** The identifying fields that are a time-series index's dimensions (the interval's start and end are its @timestamp). */
+const DIMENSIONS = FLOW_LOG_ID_FIELDS.filter((f) => f !== 'start_time' && f !== 'end_time');
+
+/** Time-series index settings for the benchmark's day. */
+const TIME_SERIES = {
+  mode: 'time_series', codec: 'best_compression', routing_path: ['host'],
+  time_series: { start_time: new Date(BENCH_DAY - 86_400_000).toISOString(), end_time: new Date(BENCH_DAY + 2 * 86_400_000).toISOString() },
+};
+
+/** The mappings with the dimensions marked (indexed, no ignore_above: what dimensions take). */
+function withDimensions(mappings: Mappings): Mappings {
+  const m = JSON.parse(JSON.stringify(mappings)) as { properties: Record<string, Record<string, unknown>> };
+  for (const f of DIMENSIONS) {
+    const { index: _index, ignore_above: _ignoreAbove, ...rest } = m.properties[f]!;
+    m.properties[f] = { ...rest, time_series_dimension: true };
+  }
+  return m;
 }
 
 const hashOnlyId = (d: FlowLog): string => hash('sha256', JSON.stringify(FLOW_LOG_ID_FIELDS.map((f) => d[f] ?? null)), 'base64url').slice(0, 27);
@@ -128,6 +153,8 @@ const STORAGE_VARIANTS: StorageVariant[] = [
   { name: 'procflow as installed, sorted by host, exec id, time', sortBy: ['host', 'process_exec_id', '@timestamp'] },
   { name: 'procflow as installed, sorted by host, source name, process name, time', sortBy: ['host', 'source_name', 'process_name', '@timestamp'] },
   { name: 'procflow as installed, ids of 72 bits of hash (15 bytes)', idChars: 20 },
+  { name: 'time series: identifying fields as dimensions, ids by Elasticsearch', settings: TIME_SERIES, timeSeries: true },
+  { name: 'time series, agents with --community-id=false', settings: TIME_SERIES, timeSeries: true, noCommunityId: true },
   // BENCH_STORAGE_SORTS="f1,f2,...;g1,g2,...": more sorts to try, each as the variant after these.
   ...(process.env.BENCH_STORAGE_SORTS?.split(';').filter(Boolean).map((s) => ({ name: `procflow as installed, sorted by ${s}`, sortBy: s.split(',') })) ?? []),
 ];
@@ -199,7 +226,8 @@ async function storage(client: Client, generator: Generator, installed: InstallR
     }
     if (v.settings) {
       try {
-        await client.indices.create({ index, settings: { index: { number_of_shards: 1, number_of_replicas: 0, ...v.settings } }, mappings: v.everyFieldIndexed ? everyFieldIndexed(mappings) : mappings });
+        const m = v.everyFieldIndexed ? everyFieldIndexed(mappings) : v.timeSeries ? withDimensions(mappings) : mappings;
+        await client.indices.create({ index, settings: { index: { number_of_shards: 1, number_of_replicas: 0, ...v.settings } }, mappings: m });
       } catch (err) {
         rows.push(`  ${name.padEnd(62)}: refused by this cluster (${(err as Error).message.slice(0, 160)})`);
         continue;
@@ -208,13 +236,16 @@ async function storage(client: Client, generator: Generator, installed: InstallR
     const cpu0 = await esCpuMs(client);
     const stats = await client.helpers.bulk<FlowLog>({
       datasource: v.noCommunityId ? docs.map(({ community_id: _c, ...d }) => d) : docs,
-      onDocument: (d) => ({ create: { _index: index, _id: v.hashOnlyIds ? hashOnlyId(d) : FLOW_CONTRACT.id(d).slice(0, v.idChars) } }),
+      onDocument: (d) => (v.timeSeries ? { create: { _index: index } } : { create: { _index: index, _id: v.hashOnlyIds ? hashOnlyId(d) : FLOW_CONTRACT.id(d).slice(0, v.idChars) } }),
+      // A time-series index refuses a second document with the same dimensions and time (409): counted below.
+      onDrop: () => {},
       flushBytes: FLUSH_BYTES,
       concurrency: CONCURRENCY,
     });
     await client.indices.refresh({ index });
     const cpu1 = await esCpuMs(client);
-    if (stats.successful !== docs.length) throw new Error(`bench: storage variant ${name} indexed ${stats.successful} of ${docs.length}`);
+    if (stats.successful !== docs.length && !v.timeSeries) throw new Error(`bench: storage variant ${name} indexed ${stats.successful} of ${docs.length}`);
+    if (stats.successful !== docs.length) rows.push(`  ${name.padEnd(62)}: ${docs.length - stats.successful} of ${docs.length} refused (another document with the same dimensions and time)`);
     await client.indices.forcemerge({ index, max_num_segments: 1 });
     const cpu2 = await esCpuMs(client);
     const st = await client.indices.stats({ index, metric: 'store' });
@@ -223,7 +254,7 @@ async function storage(client: Client, generator: Generator, installed: InstallR
     const us = (ms: number) => ((ms / docs.length) * 1000).toFixed(1);
     rows.push(`  ${name.padEnd(62)} ${perDoc.toFixed(1).padStart(7)}  ${(perDoc / baseline).toFixed(3).padStart(8)}  ${us(cpu1 - cpu0).padStart(22)}  ${us(cpu2 - cpu1).padStart(7)}`);
     log(`storage (${generator}): ${name}: ${perDoc.toFixed(1)} B/doc`);
-    if (!v.settings && process.env.BENCH_DISK_USAGE !== '0') {
+    if ((!v.settings || v.timeSeries) && process.env.BENCH_DISK_USAGE !== '0') {
       rows.push(`  where the installed index's bytes go (top fields, after the merge):`, ...(await diskUsage(client, index, docs.length, Number(process.env.BENCH_DISK_USAGE_TOP ?? 12))));
     }
     await client.indices.delete({ index }, { ignore: [404] });
