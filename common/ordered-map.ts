@@ -42,13 +42,10 @@ export class OrderedMap<K, V> implements Iterable<[K, V]> {
   /** Sets the value and makes `key` the newest, whether it was there or not. */
   set(key: K, value: V): this {
     const seq = this.nextSeq++;
-    const slot = this.slots.get(key);
-    if (slot) {
-      slot.value = value;
-      slot.seq = seq;
-    } else {
-      this.slots.set(key, { value, seq });
-    }
+    // One Map operation: a fresh slot either way (a key that was there leaves a stale queue item,
+    // skipped like any other). A lookup first would cost a second walk of the table, and in a
+    // large table each walk is mostly waiting for memory.
+    this.slots.set(key, { value, seq });
     this.queueKeys.push(key);
     this.queueSeqs.push(seq);
     if (this.queueKeys.length - this.head > 2 * this.slots.size + COMPACT_MIN) this.compact();

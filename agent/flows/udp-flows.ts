@@ -56,7 +56,11 @@ export class UdpFlowTracker {
   private readonly flows = new OrderedMap<string, TrackedUdpFlow>();
   /** Flows remembered per process start, so an exit only costs a scan when it matters. */
   private readonly perProcess = new Map<ProcessKey, number>();
-  private readonly exited = new Set<ProcessKey>();
+  /**
+   * Exits since the last settle, in order, repeats and all: appended, not hashed, since every exit
+   * of the node comes here and few of them are of processes with UDP flows.
+   */
+  private exited: ProcessKey[] = [];
   readonly stats: UdpTrackerStats = { started: 0, completed: { idle: 0, process_exit: 0, evicted: 0, shutdown: 0 } };
 
   private readonly maxFlows: number;
@@ -105,7 +109,7 @@ export class UdpFlowTracker {
    * is kept until then). Bounded: past the limit an exit is ignored and its flows complete idle.
    */
   processExited(pid: number, startNs: bigint): void {
-    if (this.exited.size < this.maxFlows) this.exited.add(procKey(pid, startNs));
+    if (this.exited.length < this.maxFlows) this.exited.push(procKey(pid, startNs));
   }
 
   /**
@@ -119,20 +123,20 @@ export class UdpFlowTracker {
         this.stats.completed.shutdown++;
         complete(f);
       }
-      this.exited.clear();
+      this.exited = [];
       return;
     }
-    let relevant = false;
-    for (const pk of this.exited) if (this.perProcess.has(pk)) relevant = true;
-    if (relevant) {
+    let gone: Set<ProcessKey> | undefined;
+    for (const pk of this.exited) if (this.perProcess.has(pk)) (gone ??= new Set()).add(pk);
+    if (gone) {
       for (const [key, f] of this.flows) {
-        if (!this.exited.has(f.procKey)) continue;
+        if (!gone.has(f.procKey)) continue;
         this.forget(key, f);
         this.stats.completed.process_exit++;
         complete(f);
       }
     }
-    this.exited.clear();
+    this.exited = [];
     // Oldest sightings first: stop at the first flow that is still fresh.
     const cutoff = nowMs - this.opts.udp_flow_timeout;
     for (const [key, f] of this.flows) {

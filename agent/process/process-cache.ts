@@ -78,6 +78,8 @@ export interface ProcessEntry {
   signal: number;
   /** Wall-clock ms when the exit was recorded (for retention), 0 while alive. */
   exitedAtMs: number;
+  /** Retained like an exited process since a flush found it nowhere (addGone), until an exec shows it alive. */
+  gone: boolean;
   /** The document record last made of this image (info-memo.ts), reused while it still holds. */
   infoMemo?: InfoMemo;
 }
@@ -244,10 +246,12 @@ export class ProcessCache {
       e ??= this.create(key, ev.pid, ev.startNs, ev.comm);
       e.parentExecId = this.currentExecId(ev.ppid, ev.parentStartNs);
     }
-    if (!e.exited && this.exitedOrder.delete(key)) {
-      // An exec late enough that a flush already gave up on the process (addGone): it is alive,
-      // so it must not be evicted on the exited schedule.
-      e.exitedAtMs = 0;
+    // An exec late enough that a flush already gave up on the process (addGone): it is alive, so
+    // it must not be evicted on the exited schedule. Looked for only then: a Map's miss costs
+    // about as much as a hit, and this is every exec.
+    if (e.gone && !e.exited) {
+      e.gone = false;
+      if (this.exitedOrder.delete(key)) e.exitedAtMs = 0;
     }
     e.ppid = ev.ppid;
     e.parentStartNs = ev.parentStartNs;
@@ -405,6 +409,7 @@ export class ProcessCache {
     const key = processKey(pid, startNs);
     const e = this.entries.get(key) ?? this.create(key, pid, startNs, comm);
     e.exitedAtMs = this.now();
+    e.gone = true;
     this.exitedOrder.set(key, e.exitedAtMs); // now the newest
     return e;
   }
@@ -422,7 +427,7 @@ export class ProcessCache {
       key, pid, ppid: 0, startNs, execId: execId(this.opts.node_name, pid, startNs), imageNs: startNs, parentExecId: '', parentStartNs: 0n,
       comm, binary: '', args: [], argsText: '', argsTruncated: false, source: 'taskname',
       uid: -1, auid: -1, cwd: '', cgroupId: 0n, cgroupPath: '', containerId: '', podUid: '', flags: TASKNAME_FLAGS,
-      exited: false, exitNs: 0n, exitCode: 0, signal: 0, exitedAtMs: 0,
+      exited: false, exitNs: 0n, exitCode: 0, signal: 0, exitedAtMs: 0, gone: false,
     };
     this.entries.set(key, e);
     this.stats.size = this.entries.size;
