@@ -182,7 +182,7 @@ function decodeExec(buf: Buffer, off: number): ExecEvent {
     uid,
     gid,
     parentStartNs: readU64(buf, off + X.parent_start_ns),
-    cgroupId: readU64(buf, off + X.cgroup_id),
+    cgroupId: cgroupIdAt(buf, off + X.cgroup_id),
     filename,
     args: splitArgs(buf, off + X.args, buf.readUInt32LE(off + X.args_len)),
     argsTruncated: buf[off + X.args_truncated] !== 0,
@@ -195,6 +195,15 @@ function decodeExec(buf: Buffer, off: number): ExecEvent {
   const ns = decodeNamespaces(buf, off + X.ns);
   if (ns) ev.ns = ns;
   return ev;
+}
+
+/** The previous exec record's cgroup id: records share the bigint while it repeats (a node's execs run in few cgroups). */
+let lastCgroupId = 0n;
+
+function cgroupIdAt(buf: Buffer, at: number): bigint {
+  const id = readU64(buf, at);
+  if (id !== lastCgroupId) lastCgroupId = id;
+  return lastCgroupId;
 }
 
 // The credentials and capabilities of the previous exec record: records share these objects while

@@ -254,7 +254,9 @@ export class ProcessCache {
       if (this.exitedOrder.delete(key)) e.exitedAtMs = 0;
     }
     e.ppid = ev.ppid;
-    e.parentStartNs = ev.parentStartNs;
+    // Equal bigints are kept as the object already held (the parent's, from the fork): one heap
+    // object fewer for every cached process to carry and the collector to mark.
+    if (e.parentStartNs !== ev.parentStartNs) e.parentStartNs = ev.parentStartNs;
     e.comm = ev.comm;
     e.binary = ev.filename;
     e.args = red.args;
@@ -267,7 +269,7 @@ export class ProcessCache {
     e.caps = ev.caps;
     e.ns = ev.ns;
     if (ev.cwd) e.cwd = ev.cwd;
-    e.cgroupId = ev.cgroupId;
+    if (e.cgroupId !== ev.cgroupId) e.cgroupId = ev.cgroupId;
     const resolved = this.opts.cgroupPath?.(ev.cgroupId);
     // exec does not move a process out of its container: a v2 path that names no container (a
     // hybrid host whose runtime uses the v1 hierarchies) keeps the container inherited at fork.
@@ -303,7 +305,7 @@ export class ProcessCache {
     const parent = this.get(ev.ppid, ev.parentStartNs);
     // currentExecId, with the parent looked up once.
     e.parentExecId = parent?.execId ?? this.execIdOf(ev.ppid, ev.parentStartNs);
-    e.parentStartNs = ev.parentStartNs;
+    e.parentStartNs = parent?.startNs === ev.parentStartNs ? parent.startNs : ev.parentStartNs;
     if (parent) {
       // A forked child runs its parent's image until it execs (when execs are seen at all).
       if (this.opts.execSeen !== false) {
